@@ -1,0 +1,120 @@
+/**
+ * The domain errors. They are data (tagged classes with a schema) so that they cross HTTP, the
+ * CLI's exit codes and the Promise facade unchanged. Each message says what to do next.
+ */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as Schema from "effect/Schema"
+
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
+  "InvalidInput",
+  { field: Schema.String, rule: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  override get message() {
+    return `${this.field}: ${this.rule}`
+  }
+}
+
+export class ProductNotFound extends Schema.TaggedError<ProductNotFound>()(
+  "ProductNotFound",
+  { sku: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `No product with SKU "${this.sku}". Add it first (inv product add ${this.sku} --name …) or check the spelling.`
+  }
+}
+
+export class LocationNotFound extends Schema.TaggedError<LocationNotFound>()(
+  "LocationNotFound",
+  { location: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `No location "${this.location}". Add it first (inv location add ${this.location}) or leave it out to use the default location.`
+  }
+}
+
+export class ProductAlreadyExists extends Schema.TaggedError<ProductAlreadyExists>()(
+  "ProductAlreadyExists",
+  { sku: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `A product with SKU "${this.sku}" already exists. Use update to change it.`
+  }
+}
+
+export class LocationAlreadyExists extends Schema.TaggedError<LocationAlreadyExists>()(
+  "LocationAlreadyExists",
+  { location: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `A location "${this.location}" already exists.`
+  }
+}
+
+export class InsufficientStock extends Schema.TaggedError<InsufficientStock>()(
+  "InsufficientStock",
+  { sku: Schema.String, location: Schema.String, available: Schema.Number, requested: Schema.Number },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `Insufficient stock of ${this.sku} at ${this.location}: ${this.available} available, ${this.requested} requested. Nothing was changed.`
+  }
+}
+
+export class StockConflict extends Schema.TaggedError<StockConflict>()(
+  "StockConflict",
+  { sku: Schema.String, location: Schema.String, expected: Schema.Number, actual: Schema.Number },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `Stock of ${this.sku} at ${this.location} is ${this.actual}, not the expected ${this.expected}: someone changed it. Read it again and retry. Nothing was changed.`
+  }
+}
+
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()(
+  "IdempotencyKeyReused",
+  { key: Schema.String },
+  HttpApiSchema.annotations({ status: 422 })
+) {
+  override get message() {
+    return `Idempotency key "${this.key}" was already used for a different request. Use a new key for a new request.`
+  }
+}
+
+/** The store could not be reached or failed; not the caller's fault. */
+export class StoreError extends Schema.TaggedError<StoreError>()(
+  "StoreError",
+  { reason: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {
+  override get message() {
+    return `The inventory store failed: ${this.reason}`
+  }
+}
+
+export type InventoryError =
+  | InvalidInput
+  | ProductNotFound
+  | LocationNotFound
+  | ProductAlreadyExists
+  | LocationAlreadyExists
+  | InsufficientStock
+  | StockConflict
+  | IdempotencyKeyReused
+  | StoreError
+
+export const InventoryError = Schema.Union(
+  InvalidInput,
+  ProductNotFound,
+  LocationNotFound,
+  ProductAlreadyExists,
+  LocationAlreadyExists,
+  InsufficientStock,
+  StockConflict,
+  IdempotencyKeyReused,
+  StoreError
+)

@@ -1,0 +1,52 @@
+/**
+ * Lists come back a page at a time. `nextCursor` is opaque: pass it back as `cursor` for the next
+ * page; `null` means this was the last one.
+ */
+import * as Schema from "effect/Schema"
+
+export interface Page<A> {
+  readonly items: ReadonlyArray<A>
+  readonly nextCursor: string | null
+}
+
+export const Page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
+  Schema.Struct({ items: Schema.Array(item), nextCursor: Schema.NullOr(Schema.String) })
+
+export const DEFAULT_LIMIT = 50
+export const MAX_LIMIT = 1000
+
+export const Limit = Schema.Number.pipe(
+  Schema.int({ message: () => "must be a whole number" }),
+  Schema.between(1, MAX_LIMIT, { message: () => `must be between 1 and ${MAX_LIMIT}` })
+)
+
+export const encodeCursor = (key: ReadonlyArray<string | number>): string =>
+  Buffer.from(JSON.stringify(key)).toString("base64url")
+
+/** A cursor this library did not write is a caller mistake, reported as such by the caller's schema. */
+export const Cursor = Schema.String.pipe(
+  Schema.filter(
+    (cursor) => {
+      try {
+        return Array.isArray(JSON.parse(Buffer.from(cursor, "base64url").toString()))
+      } catch {
+        return false
+      }
+    },
+    { message: () => "is not a cursor returned by a previous page; leave it out to start at the beginning" }
+  )
+)
+
+export const decodeCursor = (cursor: string): Array<string | number> =>
+  JSON.parse(Buffer.from(cursor, "base64url").toString())
+
+/** Turns `limit + 1` fetched rows into a page: the extra row only says that there is more. */
+export const toPage = <A>(
+  rows: ReadonlyArray<A>,
+  limit: number,
+  keyOf: (last: A) => ReadonlyArray<string | number>
+): Page<A> => {
+  const items = rows.slice(0, limit)
+  const last = items.at(-1)
+  return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null }
+}

@@ -1,0 +1,154 @@
+/**
+ * The product catalog: what can be stocked, and each product's reorder rule.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { InvalidInput, ProductAlreadyExists, ProductNotFound, type StoreError } from "./InventoryError.js"
+import { containsPattern, decodeInput, pgCode, storeFailure } from "./internal/validation.js"
+import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+
+/** A stock-keeping unit: the product's natural key. */
+export const Sku = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(64, { message: () => "must be at most 64 characters" }),
+  Schema.pattern(/^[A-Za-z0-9\-_.:/]+$/, {
+    message: () => "may contain only letters, digits and - _ . : / (no spaces)"
+  })
+).annotations({ identifier: "Sku" })
+
+/** A count of units: whole, never negative, at most a billion. */
+export const Quantity = Schema.Number.pipe(
+  Schema.int({ message: () => "must be a whole number" }),
+  Schema.between(0, 1_000_000_000, { message: () => "must be between 0 and 1000000000" })
+).annotations({ identifier: "Quantity" })
+
+const Name = Schema.Trim.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
+)
+const Unit = Schema.Trim.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(32, { message: () => "must be at most 32 characters" })
+)
+
+export const Product = Schema.Struct({
+  sku: Sku,
+  name: Schema.String,
+  unit: Schema.String,
+  /** Stock at or below this is low, and (with suppliers) triggers a restock order. */
+  reorderPoint: Quantity,
+  /** How many to order when the reorder point is reached. */
+  reorderQuantity: Quantity,
+  active: Schema.Boolean,
+  createdAt: Schema.Date,
+  updatedAt: Schema.Date
+}).annotations({ identifier: "Product" })
+export type Product = typeof Product.Type
+
+export const NewProduct = Schema.Struct({
+  sku: Sku,
+  name: Name,
+  unit: Schema.optionalWith(Unit, { default: () => "each" }),
+  reorderPoint: Schema.optionalWith(Quantity, { default: () => 0 }),
+  reorderQuantity: Schema.optionalWith(Quantity, { default: () => 0 })
+})
+export type NewProduct = typeof NewProduct.Encoded
+
+export const ProductPatch = Schema.Struct({
+  name: Schema.optional(Name),
+  unit: Schema.optional(Unit),
+  reorderPoint: Schema.optional(Quantity),
+  reorderQuantity: Schema.optional(Quantity),
+  active: Schema.optional(Schema.Boolean)
+})
+export type ProductPatch = typeof ProductPatch.Encoded
+
+export const ProductQuery = Schema.Struct({
+  /** Matches SKU or name, case-insensitively. */
+  text: Schema.optional(Schema.String),
+  active: Schema.optional(Schema.Boolean),
+  limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
+  cursor: Schema.optional(Cursor)
+})
+export type ProductQuery = typeof ProductQuery.Encoded
+
+const columns = "sku, name, unit, reorder_point, reorder_quantity, active, created_at, updated_at"
+
+export class Products extends Effect.Service<Products>()("@invkit/sdk/Products", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const add = (
+      input: NewProduct
+    ): Effect.Effect<Product, InvalidInput | ProductAlreadyExists | StoreError> =>
+      Effect.flatMap(decodeInput(NewProduct)(input), (product) =>
+        sql<Product>`
+          insert into products (sku, name, unit, reorder_point, reorder_quantity)
+          values (${product.sku}, ${product.name}, ${product.unit}, ${product.reorderPoint}, ${product.reorderQuantity})
+          returning ${sql.unsafe(columns)}`.pipe(
+          Effect.map((rows) => rows[0]!),
+          Effect.catchTag("SqlError", (error) =>
+            Effect.fail(
+              pgCode(error) === "23505" ? new ProductAlreadyExists({ sku: product.sku }) : storeFailure(error)
+            )
+          )
+        )
+      )
+
+    const get = (sku: string): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
+      Effect.flatMap(decodeInput(Schema.Struct({ sku: Sku }))({ sku }), ({ sku }) =>
+        sql<Product>`select ${sql.unsafe(columns)} from products where sku = ${sku}`.pipe(
+          Effect.mapError(storeFailure),
+          Effect.flatMap((rows) =>
+            rows[0] ? Effect.succeed(rows[0]) : Effect.fail(new ProductNotFound({ sku }))
+          )
+        )
+      )
+
+    const update = (
+      sku: string,
+      patch: ProductPatch
+    ): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
+      Effect.gen(function* () {
+        const input = yield* decodeInput(Schema.Struct({ sku: Sku, patch: ProductPatch }))({ sku, patch })
+        const changes = Object.fromEntries(
+          Object.entries(input.patch).filter(([, value]) => value !== undefined)
+        )
+        if (Object.keys(changes).length === 0) {
+          return yield* new InvalidInput({
+            field: "patch",
+            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, active"
+          })
+        }
+        const rows = yield* sql<Product>`
+          update products set ${sql.update(changes)}, updated_at = now()
+          where sku = ${input.sku}
+          returning ${sql.unsafe(columns)}`.pipe(Effect.mapError(storeFailure))
+        return rows[0] ?? (yield* new ProductNotFound({ sku: input.sku }))
+      })
+
+    /** Archived products keep their history and stock, but leave the low-stock list and overview. */
+    const archive = (sku: string) => update(sku, { active: false })
+
+    const list = (query: ProductQuery = {}): Effect.Effect<Page<Product>, InvalidInput | StoreError> =>
+      Effect.gen(function* () {
+        const q = yield* decodeInput(ProductQuery)(query)
+        const after = q.cursor === undefined ? undefined : String(decodeCursor(q.cursor)[0])
+        const rows = yield* sql<Product>`
+          select ${sql.unsafe(columns)} from products
+          where ${sql.and([
+            ...(q.text
+              ? [sql`(sku ilike ${containsPattern(q.text)} or name ilike ${containsPattern(q.text)})`]
+              : []),
+            ...(q.active === undefined ? [] : [sql`active = ${q.active}`]),
+            ...(after === undefined ? [] : [sql`sku > ${after}`])
+          ])}
+          order by sku
+          limit ${q.limit + 1}`.pipe(Effect.mapError(storeFailure))
+        return toPage(rows, q.limit, (last) => [last.sku])
+      })
+
+    return { add, get, update, archive, list } as const
+  })
+}) {}

@@ -1,0 +1,111 @@
+/**
+ * Where the data lives: one SQL dialect (PostgreSQL), two places for it.
+ *
+ * - embedded (default): PGlite, PostgreSQL compiled to WASM, in a local data directory;
+ * - direct: a PostgreSQL server, through @effect/sql-pg, when a database URL is given.
+ *
+ * Opening a store runs the migrations, so a fresh directory or database is ready to use.
+ */
+
+import { mkdirSync } from "node:fs"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Str from "effect/String"
+import pg from "pg"
+import { StoreError } from "./InventoryError.js"
+import { purgeExpiredKeys } from "./internal/idempotency.js"
+import { runMigrations } from "./internal/migrations.js"
+import * as PgliteClient from "./internal/pgliteClient.js"
+
+export type StoreOptions =
+  | { readonly _tag: "Embedded"; readonly dataDir: string | undefined }
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
+
+/** The embedded store in `dataDir`; `undefined` keeps it in memory (tests, throwaway runs). */
+export const embedded = (dataDir: string | undefined): StoreOptions => ({ _tag: "Embedded", dataDir })
+
+export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions => ({
+  _tag: "Postgres",
+  url: Redacted.isRedacted(url) ? url : Redacted.make(url)
+})
+
+/** `$INV_HOME`, else the XDG data directory: `$XDG_DATA_HOME/inv` or `~/.local/share/inv`. */
+export const defaultDataDir: Config.Config<string> = Config.string("INV_HOME").pipe(
+  Config.orElse(() => Config.map(Config.string("XDG_DATA_HOME"), (dir) => join(dir, "inv"))),
+  Config.orElse(() => Config.succeed(join(homedir(), ".local", "share", "inv")))
+)
+
+/** `INV_DATABASE_URL` picks PostgreSQL; otherwise the embedded store in the default data directory. */
+export const fromEnvironment: Config.Config<StoreOptions> = Config.all({
+  url: Config.option(Config.redacted("INV_DATABASE_URL")),
+  dataDir: defaultDataDir
+}).pipe(
+  Config.map(
+    ({ url, dataDir }): StoreOptions =>
+      Option.match(url, {
+        onNone: () => embedded(dataDir),
+        onSome: (url) => ({ _tag: "Postgres", url })
+      })
+  )
+)
+
+export const describe = (options: StoreOptions): string =>
+  options._tag === "Embedded"
+    ? `embedded store in ${options.dataDir ?? "memory"}`
+    : `PostgreSQL at ${safeUrl(Redacted.value(options.url))}`
+
+const safeUrl = (url: string) => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(unparseable URL)"
+  }
+}
+
+// pg returns int8 (counts, sums, ids) as strings; every int8 here is far below 2^53.
+const int8AsNumber: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as any)) as any
+}
+
+const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
+
+const client = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient, StoreError> => {
+  const layer =
+    options._tag === "Postgres"
+      ? PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names })
+      : Layer.unwrapEffect(
+          Effect.sync(() => {
+            if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true })
+            return PgliteClient.layer({ dataDir: options.dataDir, ...names })
+          })
+        )
+  return layer.pipe(
+    Layer.mapError(
+      (error) => new StoreError({ reason: `cannot open the ${describe(options)}: ${causeMessage(error)}` })
+    )
+  )
+}
+
+const causeMessage = (error: { readonly message: string; readonly cause?: unknown }) =>
+  error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message
+
+/** An open, migrated store. */
+export const layer = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      runMigrations.pipe(
+        Effect.zipRight(purgeExpiredKeys(sql)),
+        Effect.mapError((error) => new StoreError({ reason: `migrations failed: ${error.message}` }))
+      )
+    )
+  ).pipe(Layer.provideMerge(client(options)))

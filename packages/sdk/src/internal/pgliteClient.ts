@@ -1,0 +1,112 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { PGlite } from "@electric-sql/pglite"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+/**
+ * An Effect `SqlClient` over PGlite, the embedded store. @effect/sql has no PGlite client for
+ * the Effect 3 line, so this is ours.
+ *
+ * PGlite is a single connection. Without coordination, a statement from one fiber could land in
+ * the middle of another fiber's open transaction and be committed or rolled back with it. So a
+ * one-permit semaphore guards the connection: a transaction holds the permit from BEGIN to
+ * COMMIT, and a statement outside a transaction holds it for its own length.
+ */
+export interface PgliteClientOptions {
+  /** Directory of the database; created (initdb) when missing. Undefined: in memory. */
+  readonly dataDir: string | undefined
+  readonly transformResultNames?: (name: string) => string
+  readonly transformQueryNames?: (name: string) => string
+}
+
+const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
+
+export const make = (options: PgliteClientOptions) =>
+  Effect.gen(function* () {
+    const db = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        catch: toSqlError(`Could not open the embedded database in ${options.dataDir ?? "memory"}`)
+      }),
+      (db) => Effect.promise(() => db.close())
+    )
+    const permit = yield* Effect.makeSemaphore(1)
+
+    const query = (sql: string, params: ReadonlyArray<unknown>, rowMode: "object" | "array") =>
+      Effect.tryPromise({
+        try: () => db.query<any>(sql, params as Array<unknown>, { rowMode }),
+        catch: toSqlError("Failed to execute statement")
+      })
+
+    const makeConnection = (guard: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+      const execute = (
+        sql: string,
+        params: ReadonlyArray<unknown>,
+        transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+      ) =>
+        guard(
+          Effect.map(query(sql, params, "object"), (result) =>
+            transformRows ? transformRows(result.rows) : result.rows
+          )
+        )
+      const connection: Connection = {
+        execute,
+        executeRaw: (sql, params) => guard(query(sql, params, "object")),
+        executeValues: (sql, params) =>
+          guard(Effect.map(query(sql, params, "array"), (result) => result.rows as ReadonlyArray<any>)),
+        executeUnprepared: (sql, params, transformRows) =>
+          params.length > 0
+            ? execute(sql, params, transformRows)
+            : guard(
+                Effect.tryPromise({
+                  try: () => db.exec(sql),
+                  catch: toSqlError("Failed to execute statement")
+                }).pipe(
+                  Effect.map((results) => {
+                    const rows = (results.at(-1)?.rows ?? []) as ReadonlyArray<any>
+                    return transformRows ? transformRows(rows) : rows
+                  })
+                )
+              ),
+        // PGlite answers a query whole, so a stream is the answer's rows.
+        executeStream: (sql, params, transformRows) =>
+          Stream.fromIterableEffect(execute(sql, params, transformRows))
+      }
+      return connection
+    }
+
+    const standalone = makeConnection(permit.withPermits(1))
+    const inTransaction = makeConnection((effect) => effect)
+
+    const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const scope = yield* Effect.scope
+        yield* restore(permit.take(1))
+        yield* Scope.addFinalizer(scope, permit.release(1))
+        return inTransaction
+      })
+    )
+
+    const transformRows = options.transformResultNames
+      ? Statement.defaultTransforms(options.transformResultNames).array
+      : undefined
+
+    const client = yield* SqlClient.make({
+      acquirer: Effect.succeed(standalone),
+      transactionAcquirer,
+      compiler: PgClient.makeCompiler(options.transformQueryNames),
+      spanAttributes: [["db.system.name", "pglite"]],
+      transformRows
+    })
+    return client
+  })
+
+export const layer = (options: PgliteClientOptions): Layer.Layer<SqlClient.SqlClient, SqlError> =>
+  Layer.scoped(SqlClient.SqlClient, make(options)).pipe(Layer.provide(Reactivity.layer))

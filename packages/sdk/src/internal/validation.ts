@@ -1,0 +1,47 @@
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { InvalidInput, StoreError } from "../InventoryError.js"
+
+/** `changes.3.sku` → `changes[3].sku`: the path as a caller writes it. */
+const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (name, key) =>
+      typeof key === "number" ? `${name}[${key}]` : name === "" ? String(key) : `${name}.${String(key)}`,
+    ""
+  ) || "input"
+
+/** Decodes caller input; the first problem becomes an InvalidInput naming the field and the rule. */
+export const decodeInput =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (input: unknown): Effect.Effect<A, InvalidInput> =>
+    Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })(input).pipe(
+      Effect.mapError((error) => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        return new InvalidInput({
+          field: fieldName(issue?.path ?? []),
+          rule: issue?.message ?? "is invalid"
+        })
+      })
+    )
+
+/** The PostgreSQL error code (SQLSTATE) behind a SqlError, from pg or PGlite alike. */
+export const pgCode = (error: SqlError): string | undefined =>
+  (error.cause as { code?: string } | undefined)?.code
+
+export const pgConstraint = (error: SqlError): string | undefined =>
+  (error.cause as { constraint?: string } | undefined)?.constraint
+
+/** Any database failure that the repository did not map to a domain error. */
+export const storeFailure = (error: SqlError): StoreError =>
+  new StoreError({
+    reason: (error.cause as Error | undefined)?.message ?? error.message
+  })
+
+/** A concurrent transaction lost a deadlock or serialization race: running it again is safe. */
+export const isRetryableConflict = (error: unknown): boolean =>
+  error instanceof SqlError && (pgCode(error) === "40P01" || pgCode(error) === "40001")
+
+/** An ILIKE pattern matching `text` anywhere, with the pattern characters in it taken literally. */
+export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
