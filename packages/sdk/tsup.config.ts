@@ -3,7 +3,7 @@ import { defineConfig } from "tsup"
 export default defineConfig({
   entry: ["src/index.ts"],
   format: ["esm"],
-  dts: { compilerOptions: { composite: false, incremental: false } },
+  dts: { compilerOptions: { noEmit: false } },
   sourcemap: true,
   clean: true,
   target: "node20"
