@@ -6,11 +6,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationAlreadyExists, type StoreError } from "./InventoryError.js"
-import { decodeInput, pgCode, storeFailure } from "./internal/validation.js"
+import { decodeInput, pgCode, storeFailure, TextInput } from "./internal/validation.js"
 
 export const DEFAULT_LOCATION = "default"
 
-export const LocationCode = Schema.String.pipe(
+export const LocationCode = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(64, { message: () => "must be at most 64 characters" }),
   Schema.pattern(/^[A-Za-z0-9\-_.:/]+$/, {
@@ -28,7 +28,7 @@ export type Location = typeof Location.Type
 export const NewLocation = Schema.Struct({
   code: LocationCode,
   name: Schema.optional(
-    Schema.Trim.pipe(
+    Schema.compose(TextInput, Schema.Trim).pipe(
       Schema.minLength(1, { message: () => "must not be empty" }),
       Schema.maxLength(200, { message: () => "must be at most 200 characters" })
     )

@@ -5,11 +5,19 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { InvalidInput, ProductAlreadyExists, ProductNotFound, type StoreError } from "./InventoryError.js"
-import { containsPattern, decodeInput, pgCode, storeFailure } from "./internal/validation.js"
+import {
+  BooleanInput,
+  containsPattern,
+  decodeInput,
+  NumberInput,
+  pgCode,
+  storeFailure,
+  TextInput
+} from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 
 /** A stock-keeping unit: the product's natural key. */
-export const Sku = Schema.String.pipe(
+export const Sku = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(64, { message: () => "must be at most 64 characters" }),
   Schema.pattern(/^[A-Za-z0-9\-_.:/]+$/, {
@@ -18,16 +26,16 @@ export const Sku = Schema.String.pipe(
 ).annotations({ identifier: "Sku" })
 
 /** A count of units: whole, never negative, at most a billion. */
-export const Quantity = Schema.Number.pipe(
+export const Quantity = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.between(0, 1_000_000_000, { message: () => "must be between 0 and 1000000000" })
 ).annotations({ identifier: "Quantity" })
 
-const Name = Schema.Trim.pipe(
+const Name = Schema.compose(TextInput, Schema.Trim).pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(200, { message: () => "must be at most 200 characters" })
 )
-const Unit = Schema.Trim.pipe(
+const Unit = Schema.compose(TextInput, Schema.Trim).pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(32, { message: () => "must be at most 32 characters" })
 )
@@ -60,14 +68,14 @@ export const ProductPatch = Schema.Struct({
   unit: Schema.optional(Unit),
   reorderPoint: Schema.optional(Quantity),
   reorderQuantity: Schema.optional(Quantity),
-  active: Schema.optional(Schema.Boolean)
+  active: Schema.optional(BooleanInput)
 })
 export type ProductPatch = typeof ProductPatch.Encoded
 
 export const ProductQuery = Schema.Struct({
   /** Matches SKU or name, case-insensitively. */
-  text: Schema.optional(Schema.String),
-  active: Schema.optional(Schema.Boolean),
+  text: Schema.optional(TextInput),
+  active: Schema.optional(BooleanInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
   cursor: Schema.optional(Cursor)
 })
@@ -111,10 +119,10 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
       patch: ProductPatch
     ): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
       Effect.gen(function* () {
-        const input = yield* decodeInput(Schema.Struct({ sku: Sku, patch: ProductPatch }))({ sku, patch })
-        const changes = Object.fromEntries(
-          Object.entries(input.patch).filter(([, value]) => value !== undefined)
-        )
+        const { sku: product, ...patched } = yield* decodeInput(
+          Schema.Struct({ sku: Sku, ...ProductPatch.fields })
+        )({ ...patch, sku })
+        const changes = Object.fromEntries(Object.entries(patched).filter(([, value]) => value !== undefined))
         if (Object.keys(changes).length === 0) {
           return yield* new InvalidInput({
             field: "patch",
@@ -123,9 +131,9 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         }
         const rows = yield* sql<Product>`
           update products set ${sql.update(changes)}, updated_at = now()
-          where sku = ${input.sku}
+          where sku = ${product}
           returning ${sql.unsafe(columns)}`.pipe(Effect.mapError(storeFailure))
-        return rows[0] ?? (yield* new ProductNotFound({ sku: input.sku }))
+        return rows[0] ?? (yield* new ProductNotFound({ sku: product }))
       })
 
     /** Archived products keep their history and stock, but leave the low-stock list and overview. */

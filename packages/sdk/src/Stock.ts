@@ -25,8 +25,10 @@ import {
   containsPattern,
   decodeInput,
   isRetryableConflict,
+  NumberInput,
   pgCode,
-  storeFailure
+  storeFailure,
+  TextInput
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
@@ -48,12 +50,15 @@ export const Reason = Schema.Literal(
   "restock"
 ).annotations({
   identifier: "Reason",
-  message: () => "must be one of receipt, sale, adjustment, count, transfer, return, damage, restock"
+  message: () => ({
+    message: "must be one of receipt, sale, adjustment, count, transfer, return, damage, restock",
+    override: true
+  })
 })
 export type Reason = typeof Reason.Type
 
 /** A change in units: whole, not zero, at most a billion either way. */
-export const Delta = Schema.Number.pipe(
+export const Delta = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.between(-1_000_000_000, 1_000_000_000, {
     message: () => "must be between -1000000000 and 1000000000"
@@ -61,8 +66,8 @@ export const Delta = Schema.Number.pipe(
   Schema.filter((delta) => delta !== 0, { message: () => "must not be zero" })
 ).annotations({ identifier: "Delta" })
 
-const Note = Schema.String.pipe(Schema.maxLength(200, { message: () => "must be at most 200 characters" }))
-const IdempotencyKey = Schema.String.pipe(
+const Note = TextInput.pipe(Schema.maxLength(200, { message: () => "must be at most 200 characters" }))
+const IdempotencyKey = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(255, { message: () => "must be at most 255 characters" })
 )
@@ -194,7 +199,7 @@ export type StockRow = typeof StockRow.Type
 export const StockQuery = Schema.Struct({
   location: Schema.optional(LocationCode),
   /** Matches SKU or product name, case-insensitively. */
-  text: Schema.optional(Schema.String),
+  text: Schema.optional(TextInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
   cursor: Schema.optional(Cursor)
 })
@@ -251,7 +256,11 @@ export type Movement = typeof Movement.Type
 export const HistoryQuery = Schema.Struct({
   location: Schema.optional(LocationCode),
   /** Only movements at or before this time. */
-  until: Schema.optional(Schema.Union(Schema.DateFromSelf, Schema.Date)),
+  until: Schema.optional(
+    Schema.Union(Schema.DateFromSelf, Schema.Date).annotations({
+      message: () => ({ message: "must be a date and time, e.g. 2026-11-25T10:00:00Z", override: true })
+    })
+  ),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
   cursor: Schema.optional(Cursor)
 })
@@ -607,11 +616,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       query: HistoryQuery = {}
     ): Effect.Effect<Page<Movement>, InvalidInput | ProductNotFound | StoreError> =>
       Effect.gen(function* () {
-        const { sku: product, query: q } = yield* decodeInput(
-          Schema.Struct({ sku: Sku, query: HistoryQuery })
+        const { sku: product, ...q } = yield* decodeInput(
+          Schema.Struct({ sku: Sku, ...HistoryQuery.fields })
         )({
-          sku,
-          query
+          ...query,
+          sku
         })
         const before = q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor)[0])
         const [exists] = yield* sql`select 1 from products where sku = ${product}`.pipe(

@@ -4,6 +4,11 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidInput, StoreError } from "../InventoryError.js"
 
+/** Base types whose own failure reads as a rule, not as a type dump ("Expected number, actual …"). */
+export const NumberInput = Schema.Number.annotations({ message: () => "must be a number" })
+export const TextInput = Schema.String.annotations({ message: () => "must be text" })
+export const BooleanInput = Schema.Boolean.annotations({ message: () => "must be true or false" })
+
 /** `changes.3.sku` → `changes[3].sku`: the path as a caller writes it. */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -21,7 +26,7 @@ export const decodeInput =
         const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
         return new InvalidInput({
           field: fieldName(issue?.path ?? []),
-          rule: issue?.message ?? "is invalid"
+          rule: issue?._tag === "Missing" ? "is required" : (issue?.message ?? "is invalid")
         })
       })
     )
