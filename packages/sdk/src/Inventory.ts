@@ -2,15 +2,23 @@
  * The whole inventory in one place: the Effect layer for Effect users, and `openInventory`, a
  * Promise facade for everyone else. Both run the same services.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Scope from "effect/Scope"
 import type { StoreError } from "./InventoryError.js"
+import type { JobsDatabase } from "./internal/jobsDatabase.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import type { Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
+import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
+import { type OrderQuery, type ReceiveOrder, type RestockOrder, RestockOrders } from "./Restock.js"
 import {
   type AdjustStock,
   type BatchChange,
@@ -29,12 +37,42 @@ import {
   type TransferResult
 } from "./Stock.js"
 import * as Store from "./Store.js"
+import {
+  type NewSupplier,
+  type Supplier,
+  type SupplierItem,
+  type SupplierItemQuery,
+  type SupplierPatch,
+  Suppliers
+} from "./Supplier.js"
+import { SupplierSync, type SyncOptions, type SyncRun } from "./SupplierSync.js"
+import { SyncJobs, type WorkerOptions } from "./SyncJobs.js"
 
-export type Services = Stock | Products | Locations
+export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
 
-/** Every inventory service over one open store. */
-export const layer = (store: Store.StoreOptions): Layer.Layer<Services, StoreError> =>
-  Layer.mergeAll(Stock.Default, Products.Default, Locations.Default).pipe(Layer.provide(Store.layer(store)))
+/** Every inventory service over one open store; the store's SqlClient too, to build on. */
+export const layer = (
+  store: Store.StoreOptions
+): Layer.Layer<Services | SqlClient.SqlClient | JobsDatabase, StoreError> =>
+  Layer.mergeAll(RestockOrders.Default, SupplierSync.Default).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Stock.Default,
+        Products.Default,
+        Locations.Default,
+        Suppliers.Default,
+        ReorderRule.Default
+      )
+    ),
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provideMerge(Store.layer(store))
+  )
+
+/**
+ * The background-job service (pg-boss) over a store: for workers and for queueing syncs. Kept
+ * out of `layer` because starting the queue costs a moment that most commands do not need.
+ */
+export const jobsLayer = SyncJobs.Default
 
 export interface OpenOptions {
   /** A PostgreSQL URL; when set, the data lives there. Default: `INV_DATABASE_URL`. */
@@ -93,6 +131,32 @@ export interface Inventory {
     overview(): Promise<Overview>
     history(sku: string, query?: HistoryQuery): Promise<Page<Movement>>
   }
+  readonly suppliers: {
+    add(supplier: NewSupplier): Promise<Supplier>
+    get(id: string): Promise<Supplier>
+    update(id: string, patch: SupplierPatch): Promise<Supplier>
+    list(query?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<Supplier>>
+    /** Refused while open restock orders point to the supplier. */
+    remove(id: string): Promise<void>
+    items(id: string, query?: SupplierItemQuery): Promise<Page<SupplierItem>>
+    /** Runs one sync now, in this process; rejects with SyncFailed when the run fails. */
+    sync(id: string, options?: SyncOptions): Promise<SyncRun>
+    runs(id: string, query?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<SyncRun>>
+    /** Queues a sync for a worker; answers the job id. */
+    enqueue(id: string): Promise<string>
+    /** Runs a sync worker (and the schedules) in this process until `stop()`. */
+    worker(options?: WorkerOptions): Promise<{ stop(): Promise<void> }>
+  }
+  readonly restock: {
+    list(query?: OrderQuery): Promise<Page<RestockOrder>>
+    get(orderId: number): Promise<RestockOrder>
+    submit(orderId: number): Promise<RestockOrder>
+    /** Receives all outstanding units, or `quantity` of them; with a key, a repeat adds nothing. */
+    receive(orderId: number, options?: Omit<ReceiveOrder, "orderId">): Promise<RestockOrder>
+    cancel(orderId: number): Promise<RestockOrder>
+    /** Why an order was or was not opened, per location. */
+    explain(sku: string, options?: { readonly location?: string }): Promise<ReadonlyArray<ReorderExplanation>>
+  }
   close(): Promise<void>
 }
 
@@ -144,10 +208,28 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
     await runtime.dispose()
     throw Cause.isCause((error as any)?.cause) ? Cause.squash((error as any).cause) : error
   }
-  const stock = run(Stock)
-  const products = run(Products)
-  const locations = run(Locations)
-  const [s, p, l] = await Promise.all([stock, products, locations])
+  const [s, p, l, sup, sync, orders] = await Promise.all([
+    run(Stock),
+    run(Products),
+    run(Locations),
+    run(Suppliers),
+    run(SupplierSync),
+    run(RestockOrders)
+  ])
+
+  // The job queue starts on first use, in the same runtime so it shares the store.
+  let jobs: Promise<SyncJobs> | undefined
+  const jobsScope = await run(Scope.make())
+  const syncJobs = () => {
+    jobs ??= run(
+      Effect.map(Layer.buildWithScope(jobsLayer, jobsScope), (context) => Context.get(context, SyncJobs))
+    )
+    return jobs
+  }
+  const close = async () => {
+    await run(Scope.close(jobsScope, Exit.void))
+    await runtime.dispose()
+  }
 
   const productList = (query?: ProductQuery) => run(p.list(query))
   const stockList = (query?: StockQuery) => run(s.list(query))
@@ -177,6 +259,29 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
       overview: () => run(s.overview()),
       history: (sku, query) => run(s.history(sku, query))
     },
-    close: () => runtime.dispose()
+    suppliers: {
+      add: (supplier) => run(sup.add(supplier)),
+      get: (id) => run(sup.get(id)),
+      update: (id, patch) => run(sup.update(id, patch)),
+      list: (query) => run(sup.list(query)),
+      remove: (id) => run(sup.remove(id)),
+      items: (id, query) => run(sup.items(id, query)),
+      sync: (id, options) => run(sync.sync(id, options)),
+      runs: (id, query) => run(sync.runs(id, query)),
+      enqueue: async (id) => run((await syncJobs()).enqueue((await run(sup.get(id))).id)),
+      worker: async (options) => {
+        const fiber = runtime.runFork((await syncJobs()).work(options))
+        return { stop: () => run(Fiber.interrupt(fiber)).then(() => undefined) }
+      }
+    },
+    restock: {
+      list: (query) => run(orders.list(query)),
+      get: (orderId) => run(orders.get(orderId)),
+      submit: (orderId) => run(orders.submit(orderId)),
+      receive: (orderId, options) => run(orders.receive({ ...options, orderId })),
+      cancel: (orderId) => run(orders.cancel(orderId)),
+      explain: (sku, options) => run(orders.explain(sku, options))
+    },
+    close
   }
 }

@@ -85,6 +85,74 @@ export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReuse
   }
 }
 
+export class SupplierNotFound extends Schema.TaggedError<SupplierNotFound>()(
+  "SupplierNotFound",
+  { supplierId: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `No supplier "${this.supplierId}". List them with inv supplier list, or add it with inv supplier add.`
+  }
+}
+
+export class SupplierAlreadyExists extends Schema.TaggedError<SupplierAlreadyExists>()(
+  "SupplierAlreadyExists",
+  { supplierId: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `A supplier "${this.supplierId}" already exists. Use update to change it.`
+  }
+}
+
+export class SupplierInUse extends Schema.TaggedError<SupplierInUse>()(
+  "SupplierInUse",
+  { supplierId: Schema.String, openOrders: Schema.Number },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `Supplier "${this.supplierId}" has ${this.openOrders} open restock order(s). Receive or cancel them first (inv restock list --supplier ${this.supplierId}).`
+  }
+}
+
+export class RestockOrderNotFound extends Schema.TaggedError<RestockOrderNotFound>()(
+  "RestockOrderNotFound",
+  { orderId: Schema.Number },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message() {
+    return `No restock order ${this.orderId}. List them with inv restock list.`
+  }
+}
+
+export class RestockOrderClosed extends Schema.TaggedError<RestockOrderClosed>()(
+  "RestockOrderClosed",
+  { orderId: Schema.Number, status: Schema.String, action: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `Restock order ${this.orderId} is ${this.status}: it cannot be ${this.action}.`
+  }
+}
+
+/** A catalog sync failed; the run is recorded with this reason. */
+export class SyncFailed extends Schema.TaggedError<SyncFailed>()(
+  "SyncFailed",
+  {
+    supplierId: Schema.String,
+    runId: Schema.NullOr(Schema.Number),
+    reason: Schema.String,
+    /** Worth retrying later (timeout, 5xx, 429); false: fix the supplier's settings first. */
+    transient: Schema.Boolean,
+    retryAfterMs: Schema.optional(Schema.Number)
+  },
+  HttpApiSchema.annotations({ status: 502 })
+) {
+  override get message() {
+    return `Sync of supplier "${this.supplierId}" failed: ${this.reason}${this.transient ? " (temporary: it will be retried)" : ""}`
+  }
+}
+
 /** The store could not be reached or failed; not the caller's fault. */
 export class StoreError extends Schema.TaggedError<StoreError>()(
   "StoreError",
@@ -105,6 +173,12 @@ export type InventoryError =
   | InsufficientStock
   | StockConflict
   | IdempotencyKeyReused
+  | SupplierNotFound
+  | SupplierAlreadyExists
+  | SupplierInUse
+  | RestockOrderNotFound
+  | RestockOrderClosed
+  | SyncFailed
   | StoreError
 
 export const InventoryError = Schema.Union(
@@ -116,5 +190,11 @@ export const InventoryError = Schema.Union(
   InsufficientStock,
   StockConflict,
   IdempotencyKeyReused,
+  SupplierNotFound,
+  SupplierAlreadyExists,
+  SupplierInUse,
+  RestockOrderNotFound,
+  RestockOrderClosed,
+  SyncFailed,
   StoreError
 )

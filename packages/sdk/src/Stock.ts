@@ -33,6 +33,7 @@ import {
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
+import { ReorderRule } from "./Reorder.js"
 
 export { Quantity, Sku } from "./Product.js"
 
@@ -301,10 +302,12 @@ const byLockOrder = (a: Change, b: Change) =>
   a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : a.location < b.location ? -1 : a.location > b.location ? 1 : 0
 
 export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
+  dependencies: [ReorderRule.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const reorder = yield* ReorderRule
 
-    const returning = sql`returning sku, location, on_hand, last_delta, version`
+    const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
 
     /** The single conditional statement that changes a level; it returns no row when it may not. */
     const levelWrite = (change: Change): Statement.Fragment => {
@@ -348,7 +351,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
 
     /** Level, ledger movement and outbox event in one statement: all happen, or none. */
     const applyChange = (change: Change, context: ChangeContext) =>
-      sql<StockChange>`
+      sql<StockChange & { readonly atReorderPoint: boolean }>`
         with level as (${levelWrite(change)}),
         movement as (
           insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
@@ -367,7 +370,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           returning event_id
         )
         select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
-               m.reason, m.reference, m.actor, m.created_at as at
+               m.reason, m.reference, m.actor, m.created_at as at,
+               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
         from movement m cross join level l`.pipe(
         Effect.catchTag(
           "SqlError",
@@ -434,9 +438,15 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       const ordered = changes
         .map((change, index) => ({ change, index }))
         .sort((a, b) => byLockOrder(a.change, b.change))
+      const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
       const work = Effect.gen(function* () {
+        atReorderPoint.clear() // a retried transaction starts over
         const applied: Array<StockChange> = new Array(changes.length)
-        for (const { change, index } of ordered) applied[index] = yield* applyChange(change, context)
+        for (const { change, index } of ordered) {
+          const { atReorderPoint: low, ...result } = yield* applyChange(change, context)
+          applied[index] = result
+          if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
+        }
         return answer(applied)
       })
       return sql
@@ -445,6 +455,21 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         )
         .pipe(
           Effect.retry({ while: isRetryableConflict, times: 5 }),
+          // After the commit: the change stands whatever the rule's evaluation does.
+          Effect.tap(() =>
+            Effect.forEach(
+              atReorderPoint.values(),
+              ({ sku, location }) =>
+                reorder
+                  .evaluate(sku, location)
+                  .pipe(
+                    Effect.catchAllCause((cause) =>
+                      Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+                    )
+                  ),
+              { discard: true }
+            )
+          ),
           Effect.catchTag("ChangeRejected", ({ change }) =>
             Effect.flatMap(explainRejection(change), (error) => Effect.fail(error))
           ),

@@ -21,6 +21,7 @@ import * as Str from "effect/String"
 import pg from "pg"
 import { StoreError } from "./InventoryError.js"
 import { purgeExpiredKeys } from "./internal/idempotency.js"
+import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
 
@@ -79,10 +80,13 @@ const int8AsNumber: pg.CustomTypesConfig = {
 
 const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
 
-const client = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient, StoreError> => {
+const client = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError> => {
   const layer =
     options._tag === "Postgres"
-      ? PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names })
+      ? Layer.merge(
+          PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names }),
+          Layer.succeed(JobsDatabase, { _tag: "Postgres", url: options.url })
+        )
       : Layer.unwrapEffect(
           Effect.sync(() => {
             if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true })
@@ -100,7 +104,7 @@ const causeMessage = (error: { readonly message: string; readonly cause?: unknow
   error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message
 
 /** An open, migrated store. */
-export const layer = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+export const layer = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError> =>
   Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       runMigrations.pipe(

@@ -1,11 +1,23 @@
 /**
  * @invkit/sdk: the inventory core. Effect users compose the services (`Stock.Stock`,
- * `Product.Products`, `Location.Locations`) with `Inventory.layer`; everyone else calls
- * `openInventory()` and gets Promises.
+ * `Product.Products`, `Location.Locations`, `Supplier.Suppliers`, `SupplierSync.SupplierSync`,
+ * `Restock.RestockOrders`) with `Inventory.layer`; everyone else calls `openInventory()` and
+ * gets Promises.
  */
 export * as Inventory from "./Inventory.js"
-export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
 export * as InventoryError from "./InventoryError.js"
+export * as Location from "./Location.js"
+export * as Page from "./Page.js"
+export * as Product from "./Product.js"
+export * as Reorder from "./Reorder.js"
+export * as Restock from "./Restock.js"
+export * as Stock from "./Stock.js"
+export * as Store from "./Store.js"
+export * as Supplier from "./Supplier.js"
+export * as SupplierSync from "./SupplierSync.js"
+export * as SyncJobs from "./SyncJobs.js"
+
+export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
 export {
   IdempotencyKeyReused,
   InsufficientStock,
@@ -14,11 +26,12 @@ export {
   LocationNotFound,
   ProductAlreadyExists,
   ProductNotFound,
+  RestockOrderClosed,
+  RestockOrderNotFound,
   StockConflict,
-  StoreError
+  StoreError,
+  SupplierAlreadyExists,
+  SupplierInUse,
+  SupplierNotFound,
+  SyncFailed
 } from "./InventoryError.js"
-export * as Location from "./Location.js"
-export * as Page from "./Page.js"
-export * as Product from "./Product.js"
-export * as Stock from "./Stock.js"
-export * as Store from "./Store.js"

@@ -85,8 +85,95 @@ create index outbox_unsent_idx on outbox (id) where sent_at is null;
 `).unprepared
 )
 
+const suppliers = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+create table suppliers (
+  id text primary key,
+  name text not null,
+  -- How the catalog is fetched and read: HTTP JSON or CSV, with a field mapping (see Supplier.ts).
+  connector jsonb not null,
+  -- Cron expression of scheduled syncs, or null for manual only.
+  schedule text,
+  create_missing_products boolean not null default false,
+  lead_time_days integer not null default 0 check (lead_time_days >= 0),
+  active boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+alter table products
+  add column max_level integer check (max_level >= 0),
+  add column preferred_supplier text references suppliers (id) on delete set null;
+
+create table supplier_items (
+  supplier_id text not null references suppliers (id) on delete cascade,
+  supplier_sku text not null,
+  sku text references products (sku),
+  name text,
+  unit_cost numeric(14, 4),
+  lead_time_days integer check (lead_time_days >= 0),
+  min_order_qty integer not null default 1 check (min_order_qty >= 1),
+  pack_size integer not null default 1 check (pack_size >= 1),
+  -- The supplier's own stock: informs the choice of supplier, never our on_hand.
+  availability integer check (availability >= 0),
+  active boolean not null default true,
+  -- What the feed said last time, to tell updated items from unchanged ones.
+  content_hash text not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deactivated_at timestamptz,
+  primary key (supplier_id, supplier_sku)
+);
+create index supplier_items_sku_idx on supplier_items (sku) where active;
+
+create table sync_runs (
+  id bigint generated always as identity primary key,
+  supplier_id text not null references suppliers (id) on delete cascade,
+  trigger text not null check (trigger in ('manual', 'scheduled')),
+  status text not null check (status in ('running', 'succeeded', 'partial', 'failed')),
+  attempt integer not null default 1,
+  added integer not null default 0,
+  updated integer not null default 0,
+  unchanged integer not null default 0,
+  deactivated integer not null default 0,
+  rejected integer not null default 0,
+  rejections jsonb not null default '[]',
+  error text,
+  started_at timestamptz not null default now(),
+  finished_at timestamptz
+);
+create index sync_runs_supplier_idx on sync_runs (supplier_id, id desc);
+-- One run at a time per supplier, however many workers and operators start one.
+create unique index sync_runs_one_running on sync_runs (supplier_id) where status = 'running';
+
+create table restock_orders (
+  id bigint generated always as identity primary key,
+  sku text not null references products (sku),
+  location text not null references locations (code),
+  supplier_id text references suppliers (id),
+  supplier_sku text,
+  quantity integer not null check (quantity > 0),
+  received_quantity integer not null default 0 check (received_quantity >= 0),
+  unit_cost numeric(14, 4),
+  status text not null check (status in ('draft', 'submitted', 'received', 'cancelled')),
+  -- Why it was opened: levels, reorder point, supplier choice and rounding, as evaluated.
+  explanation jsonb not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  submitted_at timestamptz,
+  closed_at timestamptz
+);
+-- At most one open order per product and location, whatever the number of writers.
+create unique index restock_orders_one_open on restock_orders (sku, location)
+  where status in ('draft', 'submitted');
+create index restock_orders_supplier_idx on restock_orders (supplier_id) where status in ('draft', 'submitted');
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_initial": initial })
+  loader: Migrator.fromRecord({ "0001_initial": initial, "0002_suppliers": suppliers })
 })
 
 /** Two processes opening a fresh database at once race to create the migrations table: retry. */

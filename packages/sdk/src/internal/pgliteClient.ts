@@ -5,10 +5,12 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { PGlite } from "@electric-sql/pglite"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { JobsDatabase } from "./jobsDatabase.js"
 
 /**
  * An Effect `SqlClient` over PGlite, the embedded store. @effect/sql has no PGlite client for
@@ -105,8 +107,31 @@ export const make = (options: PgliteClientOptions) =>
       spanAttributes: [["db.system.name", "pglite"]],
       transformRows
     })
-    return client
+
+    /**
+     * Raw SQL for other libraries (pg-boss) on the same database, under the same permit, so their
+     * statements never land inside one of our transactions. Text without parameters may hold
+     * several statements, as pg-boss sends them.
+     */
+    const executeSql = (text: string, values: ReadonlyArray<unknown> = []) =>
+      permit.withPermits(1)(
+        Effect.tryPromise({
+          try: async () => {
+            if (values.length > 0) return { rows: (await db.query<any>(text, values as Array<unknown>)).rows }
+            const results = await db.exec(text)
+            return { rows: (results.at(-1)?.rows ?? []) as Array<any> }
+          },
+          catch: toSqlError("Failed to execute statement")
+        })
+      )
+    return { client, executeSql }
   })
 
-export const layer = (options: PgliteClientOptions): Layer.Layer<SqlClient.SqlClient, SqlError> =>
-  Layer.scoped(SqlClient.SqlClient, make(options)).pipe(Layer.provide(Reactivity.layer))
+export const layer = (options: PgliteClientOptions) =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ client, executeSql }) =>
+      Context.make(SqlClient.SqlClient, client).pipe(
+        Context.add(JobsDatabase, { _tag: "Embedded", executeSql })
+      )
+    )
+  ).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,257 @@
+/**
+ * Catalog synchronisation: fetch a supplier's catalog, validate every item (a bad one is
+ * reported and skipped), upsert the supplier's items, deactivate those that vanished, and record
+ * the run. The change and its `supplier.catalog.updated` outbox event commit together. One run
+ * at a time per supplier: the database refuses a second running run.
+ */
+
+import { createHash } from "node:crypto"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
+import { type Feed, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
+import { decodeInput, pgCode, storeFailure } from "./internal/validation.js"
+import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { Suppliers } from "./Supplier.js"
+
+export const Trigger = Schema.Literal("manual", "scheduled")
+export type Trigger = typeof Trigger.Type
+
+export const SyncStatus = Schema.Literal("running", "succeeded", "partial", "failed")
+export type SyncStatus = typeof SyncStatus.Type
+
+export const Rejection = Schema.Struct({
+  /** The item's 1-based index in a JSON feed, or its line in a CSV file. */
+  position: Schema.Number,
+  supplierSku: Schema.NullOr(Schema.String),
+  field: Schema.String,
+  message: Schema.String
+})
+
+export const SyncRun = Schema.Struct({
+  id: Schema.Number,
+  supplierId: Schema.String,
+  trigger: Trigger,
+  status: SyncStatus,
+  attempt: Schema.Number,
+  added: Schema.Number,
+  updated: Schema.Number,
+  unchanged: Schema.Number,
+  deactivated: Schema.Number,
+  rejected: Schema.Number,
+  rejections: Schema.Array(Rejection),
+  error: Schema.NullOr(Schema.String),
+  startedAt: Schema.Date,
+  finishedAt: Schema.NullOr(Schema.Date)
+}).annotations({ identifier: "SyncRun" })
+export type SyncRun = typeof SyncRun.Type
+
+export interface SyncProgress {
+  readonly phase: "fetching" | "validating" | "saving" | "done"
+  /** Items read from the feed, once known. */
+  readonly items?: number
+  readonly rejected?: number
+}
+
+export interface SyncOptions {
+  readonly trigger?: Trigger
+  /** Which attempt of a retried job this is (1 for the first). */
+  readonly attempt?: number
+  readonly onProgress?: (progress: SyncProgress) => void
+}
+
+/** A run still marked running after this long was abandoned by a crashed process. */
+const ABANDONED_AFTER = "30 minutes"
+
+const runColumns =
+  "id, supplier_id, trigger, status, attempt, added, updated, unchanged, deactivated, rejected, rejections, error, started_at, finished_at"
+
+const SKU = /^[A-Za-z0-9\-_.:/]{1,64}$/
+
+/** What the saving statement gets per item: the feed's values, our product's SKU and a fingerprint. */
+const feedRows = (feed: Feed) =>
+  feed.items.map((item) => ({
+    supplier_sku: item.supplierSku,
+    product_sku: item.sku ?? (SKU.test(item.supplierSku) ? item.supplierSku : null),
+    name: item.name,
+    unit_cost: item.unitCost,
+    lead_time_days: item.leadTimeDays,
+    min_order_qty: item.minOrderQty ?? 1,
+    pack_size: item.packSize ?? 1,
+    availability: item.availability,
+    content_hash: createHash("sha1").update(JSON.stringify(item)).digest("base64url")
+  }))
+
+export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/SupplierSync", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const suppliers = yield* Suppliers
+    const http = yield* HttpClient.HttpClient
+
+    const startRun = (supplierId: string, trigger: Trigger, attempt: number) =>
+      Effect.gen(function* () {
+        yield* sql`
+          update sync_runs set status = 'failed', error = 'abandoned: the process running it stopped', finished_at = now()
+          where supplier_id = ${supplierId} and status = 'running'
+            and started_at < now() - interval '${sql.unsafe(ABANDONED_AFTER)}'`
+        const rows = yield* sql<{ id: number }>`
+          insert into sync_runs (supplier_id, trigger, status, attempt)
+          values (${supplierId}, ${trigger}, 'running', ${attempt})
+          returning id`
+        return rows[0]!.id
+      }).pipe(
+        Effect.catchTag(
+          "SqlError",
+          (error): Effect.Effect<never, SyncFailed | StoreError> =>
+            pgCode(error) === "23505"
+              ? Effect.fail(
+                  new SyncFailed({
+                    supplierId,
+                    runId: null,
+                    reason: "another sync of this supplier is running; one runs at a time",
+                    transient: true
+                  })
+                )
+              : Effect.fail(storeFailure(error))
+        )
+      )
+
+    const failRun = (runId: number, reason: string) =>
+      sql`
+        update sync_runs set status = 'failed', error = ${reason}, finished_at = now()
+        where id = ${runId} and status = 'running'`.pipe(Effect.mapError(storeFailure))
+
+    const getRun = (runId: number) =>
+      sql<SyncRun>`select ${sql.unsafe(runColumns)} from sync_runs where id = ${runId}`.pipe(
+        Effect.map((rows) => rows[0]!),
+        Effect.mapError(storeFailure)
+      )
+
+    /** Upsert, deactivate, record and announce, in one transaction. */
+    const save = (supplierId: string, createMissingProducts: boolean, runId: number, feed: Feed) =>
+      Effect.gen(function* () {
+        const rows = JSON.stringify(feedRows(feed))
+        const present = JSON.stringify([
+          ...feed.items.map((item) => item.supplierSku),
+          // A rejected item did not vanish: it keeps its last good values.
+          ...feed.rejections.flatMap((rejection) =>
+            rejection.supplierSku === null ? [] : [rejection.supplierSku]
+          )
+        ])
+        const feedTable = sql`
+          jsonb_to_recordset(${rows}::jsonb) as f(
+            supplier_sku text, product_sku text, name text, unit_cost numeric, lead_time_days int,
+            min_order_qty int, pack_size int, availability int, content_hash text)`
+        if (createMissingProducts) {
+          yield* sql`
+            insert into products (sku, name)
+            select distinct on (f.product_sku) f.product_sku, coalesce(f.name, f.product_sku)
+            from ${feedTable}
+            where f.product_sku is not null
+            on conflict (sku) do nothing`
+        }
+        const [counts] = yield* sql<{ added: number; updated: number; deactivated: number }>`
+          with upserted as (
+            insert into supplier_items as si (supplier_id, supplier_sku, sku, name, unit_cost, lead_time_days,
+                                              min_order_qty, pack_size, availability, content_hash)
+            select ${supplierId}, f.supplier_sku, p.sku, f.name, f.unit_cost, f.lead_time_days,
+                   f.min_order_qty, f.pack_size, f.availability, f.content_hash
+            from ${feedTable}
+            left join products p on p.sku = f.product_sku
+            on conflict (supplier_id, supplier_sku) do update
+              set sku = excluded.sku, name = excluded.name, unit_cost = excluded.unit_cost,
+                  lead_time_days = excluded.lead_time_days, min_order_qty = excluded.min_order_qty,
+                  pack_size = excluded.pack_size, availability = excluded.availability,
+                  content_hash = excluded.content_hash, active = true, deactivated_at = null, updated_at = now()
+              where si.content_hash <> excluded.content_hash or not si.active or si.sku is distinct from excluded.sku
+            returning (xmax = 0) as inserted
+          ),
+          deactivated as (
+            update supplier_items set active = false, deactivated_at = now(), updated_at = now()
+            where supplier_id = ${supplierId} and active
+              and supplier_sku not in (select jsonb_array_elements_text(${present}::jsonb))
+            returning 1
+          )
+          select (select count(*) from upserted where inserted)::int as added,
+                 (select count(*) from upserted where not inserted)::int as updated,
+                 (select count(*) from deactivated)::int as deactivated`
+        const added = counts?.added ?? 0
+        const updated = counts?.updated ?? 0
+        const deactivated = counts?.deactivated ?? 0
+        const unchanged = feed.items.length - added - updated
+        const status: SyncStatus = feed.rejections.length > 0 ? "partial" : "succeeded"
+        yield* sql`
+          update sync_runs set status = ${status}, added = ${added}, updated = ${updated}, unchanged = ${unchanged},
+            deactivated = ${deactivated}, rejected = ${feed.rejections.length},
+            rejections = ${JSON.stringify(feed.rejections)}::jsonb, finished_at = now()
+          where id = ${runId}`
+        yield* sql`
+          insert into outbox (type, subject, data)
+          values ('supplier.catalog.updated', ${supplierId}, ${JSON.stringify({
+            supplierId,
+            runId,
+            status,
+            added,
+            updated,
+            unchanged,
+            deactivated,
+            rejected: feed.rejections.length
+          })}::jsonb)`
+      }).pipe(sql.withTransaction, Effect.mapError(storeFailure))
+
+    const sync = (
+      supplierId: string,
+      options: SyncOptions = {}
+    ): Effect.Effect<SyncRun, InvalidInput | SupplierNotFound | SyncFailed | StoreError> =>
+      Effect.gen(function* () {
+        const progress = (update: SyncProgress) => Effect.sync(() => options.onProgress?.(update))
+        const supplier = yield* suppliers.getWithSecrets(supplierId)
+        const runId = yield* startRun(supplier.id, options.trigger ?? "manual", options.attempt ?? 1)
+        const fail = (reason: string, transient: boolean, retryAfterMs?: number) =>
+          Effect.zipRight(
+            failRun(runId, reason),
+            Effect.fail(new SyncFailed({ supplierId: supplier.id, runId, reason, transient, retryAfterMs }))
+          )
+        yield* progress({ phase: "fetching" })
+        const entries = yield* fetchCatalog(supplier.connector).pipe(
+          Effect.catchAll((failure) => fail(failure.reason, failure.transient, failure.retryAfterMs))
+        )
+        yield* progress({ phase: "validating", items: entries.length })
+        const columns =
+          supplier.connector.type === "http-json" ? supplier.connector.fields : supplier.connector.columns
+        const feed = yield* readEntries(entries, columns).pipe(
+          Effect.catchAll((failure) => fail(failure.reason, failure.transient))
+        )
+        yield* progress({ phase: "saving", items: entries.length, rejected: feed.rejections.length })
+        yield* save(supplier.id, supplier.createMissingProducts, runId, feed).pipe(
+          Effect.tapError((error) => Effect.ignore(failRun(runId, error.reason)))
+        )
+        yield* progress({ phase: "done", items: entries.length, rejected: feed.rejections.length })
+        return yield* getRun(runId)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+
+    const runs = (
+      supplierId: string,
+      query: { readonly limit?: number; readonly cursor?: string } = {}
+    ): Effect.Effect<Page<SyncRun>, InvalidInput | SupplierNotFound | StoreError> =>
+      Effect.gen(function* () {
+        const supplier = yield* suppliers.get(supplierId)
+        const q = yield* decodeInput(
+          Schema.Struct({
+            limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
+            cursor: Schema.optional(Cursor)
+          })
+        )(query)
+        const before = q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor)[0])
+        const rows = yield* sql<SyncRun>`
+          select ${sql.unsafe(runColumns)} from sync_runs
+          where supplier_id = ${supplier.id} ${before === undefined ? sql`` : sql`and id < ${before}`}
+          order by id desc limit ${q.limit + 1}`.pipe(Effect.mapError(storeFailure))
+        return toPage(rows, q.limit, (last) => [last.id])
+      })
+
+    return { sync, runs } as const
+  })
+}) {}

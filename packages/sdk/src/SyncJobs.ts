@@ -1,0 +1,273 @@
+/**
+ * Catalog syncs as background jobs on pg-boss (in PostgreSQL, or in the embedded store):
+ *
+ * - a queue `supplier-sync` with one active job per supplier (pg-boss's singleton policy);
+ * - retries of transient failures (timeouts, 5xx, 429) with exponential backoff and jitter,
+ *   honouring Retry-After, up to a bounded number of attempts; no retry of permanent failures;
+ * - cron schedules per supplier: every worker computes each supplier's latest slot and enqueues
+ *   it under an id derived from (supplier, slot), so however many workers run, each slot runs
+ *   once. Schedules may have a seconds field.
+ *
+ * Retries are new delayed jobs rather than pg-boss's own retry, so a delay can follow the
+ * supplier's Retry-After and each attempt is its own recorded run.
+ */
+
+import { createHash } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import cronParser from "cron-parser"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import PgBoss from "pg-boss"
+import { StoreError, SyncFailed } from "./InventoryError.js"
+import { JobsDatabase } from "./internal/jobsDatabase.js"
+import { SupplierSync, type SyncRun, type Trigger } from "./SupplierSync.js"
+
+export const QUEUE = "supplier-sync"
+
+export interface SyncJob {
+  readonly supplierId: string
+  readonly trigger: Trigger
+  readonly attempt: number
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly maxAttempts: number
+  /** Delay before the second attempt; each further one doubles it, up to `maxDelay`. */
+  readonly baseDelay: Duration.Duration
+  readonly maxDelay: Duration.Duration
+}
+
+/** `INV_SYNC_MAX_ATTEMPTS` (5), `INV_SYNC_RETRY_BASE_MS` (2000), `INV_SYNC_RETRY_MAX_MS` (300000). */
+export const retryPolicyFromEnvironment: Config.Config<RetryPolicy> = Config.all({
+  maxAttempts: Config.integer("INV_SYNC_MAX_ATTEMPTS").pipe(
+    Config.validate({ message: "must be between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
+    Config.withDefault(5)
+  ),
+  baseDelay: Config.map(
+    Config.integer("INV_SYNC_RETRY_BASE_MS").pipe(Config.withDefault(2000)),
+    Duration.millis
+  ),
+  maxDelay: Config.map(
+    Config.integer("INV_SYNC_RETRY_MAX_MS").pipe(Config.withDefault(300_000)),
+    Duration.millis
+  )
+})
+
+/** Exponential with full jitter on the upper half, never sooner than the supplier asked. */
+export const retryDelay = (policy: RetryPolicy, attempt: number, retryAfterMs?: number): number => {
+  const exponential = Math.min(
+    Duration.toMillis(policy.maxDelay),
+    Duration.toMillis(policy.baseDelay) * 2 ** Math.max(0, attempt - 1)
+  )
+  const jittered = exponential / 2 + Math.random() * (exponential / 2)
+  return Math.round(Math.max(jittered, retryAfterMs ?? 0))
+}
+
+/** A UUID that is the same for the same supplier and slot, in every worker. */
+const slotJobId = (supplierId: string, slot: Date) => {
+  const hex = createHash("sha256").update(`${supplierId}@${slot.toISOString()}`).digest("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`
+}
+
+export interface WorkerEvent {
+  readonly type: "started" | "succeeded" | "failed" | "retrying" | "scheduled"
+  readonly supplierId: string
+  readonly attempt: number
+  readonly run?: SyncRun
+  readonly reason?: string
+  readonly delayMs?: number
+}
+
+export interface WorkerOptions {
+  /** Jobs run at once by this worker. */
+  readonly concurrency?: number
+  readonly retry?: RetryPolicy
+  /** How often the scheduler looks for due slots. */
+  readonly scheduleEvery?: Duration.DurationInput
+  readonly onEvent?: (event: WorkerEvent) => void
+}
+
+const toStoreError = (error: unknown) =>
+  new StoreError({ reason: `job queue: ${error instanceof Error ? error.message : String(error)}` })
+
+export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs", {
+  scoped: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const database = yield* JobsDatabase
+    const supplierSync = yield* SupplierSync
+    const runtime = yield* Effect.runtime<never>()
+
+    const boss = new PgBoss({
+      ...(database._tag === "Postgres"
+        ? { connectionString: Redacted.value(database.url), max: 4 }
+        : {
+            db: {
+              executeSql: (text: string, values: Array<unknown>) =>
+                Runtime.runPromise(runtime)(database.executeSql(text, values))
+            }
+          }),
+      schema: "pgboss",
+      // Schedules are ours (seconds-precise, per supplier); pg-boss's cron would fire per queue name.
+      schedule: false,
+      supervise: true
+    })
+    boss.on("error", (error) => Runtime.runFork(runtime)(Effect.logWarning("job queue error", error)))
+
+    yield* Effect.acquireRelease(Effect.tryPromise({ try: () => boss.start(), catch: toStoreError }), () =>
+      Effect.promise(() => boss.stop({ graceful: true, wait: true, timeout: 10_000 })).pipe(
+        Effect.timeout("15 seconds"),
+        Effect.ignore
+      )
+    )
+    yield* Effect.tryPromise({
+      try: async () => {
+        if ((await boss.getQueue(QUEUE)) === null) {
+          await boss.createQueue(QUEUE, {
+            name: QUEUE,
+            policy: "singleton",
+            retryLimit: 2,
+            expireInSeconds: 900
+          })
+        }
+      },
+      catch: toStoreError
+    }).pipe(
+      // Two workers starting at once both try to create the queue.
+      Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
+    )
+
+    const send = (job: SyncJob, options: PgBoss.SendOptions = {}) =>
+      Effect.tryPromise({
+        try: () => boss.send(QUEUE, job, { singletonKey: job.supplierId, ...options }),
+        catch: toStoreError
+      })
+
+    /** Queues a sync to run in a worker; answers the job id. */
+    const enqueue = (supplierId: string, trigger: Trigger = "manual") =>
+      Effect.map(send({ supplierId, trigger, attempt: 1 }), (id) => id ?? "")
+
+    /** Enqueues each supplier's latest due slot (within the last minute) once across all workers. */
+    const enqueueDueSlots = (now: Date, onEvent: (event: WorkerEvent) => void) =>
+      Effect.gen(function* () {
+        const scheduled = yield* sql<{ id: string; schedule: string }>`
+          select id, schedule from suppliers where active and schedule is not null`.pipe(
+          Effect.mapError(toStoreError)
+        )
+        for (const supplier of scheduled) {
+          const slot = (() => {
+            try {
+              return cronParser
+                .parseExpression(supplier.schedule, { currentDate: new Date(now.getTime() + 1) })
+                .prev()
+                .toDate()
+            } catch {
+              return undefined
+            }
+          })()
+          if (slot === undefined || now.getTime() - slot.getTime() > 60_000) continue
+          const id = yield* send(
+            { supplierId: supplier.id, trigger: "scheduled", attempt: 1 },
+            { id: slotJobId(supplier.id, slot) }
+          )
+          if (id) onEvent({ type: "scheduled", supplierId: supplier.id, attempt: 1 })
+        }
+      })
+
+    /** One job: a sync run; a transient failure becomes a delayed retry job until the limit. */
+    const handle = (job: SyncJob, policy: RetryPolicy, onEvent: (event: WorkerEvent) => void) =>
+      Effect.gen(function* () {
+        onEvent({ type: "started", supplierId: job.supplierId, attempt: job.attempt })
+        const run = yield* supplierSync.sync(job.supplierId, { trigger: job.trigger, attempt: job.attempt })
+        onEvent({ type: "succeeded", supplierId: job.supplierId, attempt: job.attempt, run })
+      }).pipe(
+        Effect.catchTag("SyncFailed", (failure) => {
+          if (failure.transient && job.attempt < policy.maxAttempts) {
+            const delayMs = retryDelay(policy, job.attempt, failure.retryAfterMs)
+            onEvent({
+              type: "retrying",
+              supplierId: job.supplierId,
+              attempt: job.attempt,
+              reason: failure.reason,
+              delayMs
+            })
+            return Effect.asVoid(
+              send({ ...job, attempt: job.attempt + 1 }, { startAfter: new Date(Date.now() + delayMs) })
+            )
+          }
+          onEvent({
+            type: "failed",
+            supplierId: job.supplierId,
+            attempt: job.attempt,
+            reason: failure.reason
+          })
+          return Effect.void
+        }),
+        // A supplier removed or renamed since the job was queued: nothing to do.
+        Effect.catchTags({
+          SupplierNotFound: (error) =>
+            Effect.sync(() =>
+              onEvent({
+                type: "failed",
+                supplierId: job.supplierId,
+                attempt: job.attempt,
+                reason: error.message
+              })
+            ),
+          InvalidInput: (error) =>
+            Effect.sync(() =>
+              onEvent({
+                type: "failed",
+                supplierId: job.supplierId,
+                attempt: job.attempt,
+                reason: error.message
+              })
+            )
+        })
+      )
+
+    /**
+     * Works the queue and fires schedules until interrupted; then stops taking jobs and lets
+     * the running ones finish.
+     */
+    const work = (options: WorkerOptions = {}) =>
+      Effect.gen(function* () {
+        const policy = options.retry ?? (yield* Effect.orDie(retryPolicyFromEnvironment))
+        const onEvent = options.onEvent ?? (() => {})
+        const workerId = yield* Effect.tryPromise({
+          try: () =>
+            boss.work<SyncJob>(
+              QUEUE,
+              { batchSize: options.concurrency ?? 1, pollingIntervalSeconds: 0.5 },
+              (jobs) =>
+                Runtime.runPromise(runtime)(
+                  Effect.forEach(jobs, (job) => handle(job.data, policy, onEvent), {
+                    concurrency: "unbounded",
+                    discard: true
+                  })
+                )
+            ),
+          catch: toStoreError
+        })
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() => boss.offWork({ id: workerId, wait: true } as any)).pipe(
+            Effect.timeout("30 seconds"),
+            Effect.ignore
+          )
+        )
+        yield* Effect.suspend(() => enqueueDueSlots(new Date(), onEvent)).pipe(
+          Effect.catchAll((error) => Effect.logWarning("scheduler", error)),
+          Effect.repeat(Schedule.spaced(options.scheduleEvery ?? "1 second"))
+        )
+        return yield* Effect.never
+      }).pipe(Effect.scoped)
+
+    return { enqueue, work, enqueueDueSlots: (now: Date) => enqueueDueSlots(now, () => {}) } as const
+  })
+}) {}
+
+export { SyncFailed }

@@ -1,0 +1,260 @@
+import { readFile } from "node:fs/promises"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { parse as parseCsv } from "csv-parse/sync"
+import * as Effect from "effect/Effect"
+import type { Connector, FieldMapping } from "../Supplier.js"
+
+/** Why fetching a catalog failed, and whether trying again later can help. */
+export interface FeedFailure {
+  readonly _tag: "FeedFailure"
+  readonly reason: string
+  readonly transient: boolean
+  readonly retryAfterMs?: number | undefined
+}
+const permanent = (reason: string): FeedFailure => ({ _tag: "FeedFailure", reason, transient: false })
+const transient = (reason: string, retryAfterMs?: number): FeedFailure => ({
+  _tag: "FeedFailure",
+  reason,
+  transient: true,
+  retryAfterMs
+})
+
+/** One catalog entry as read from the feed, validated. */
+export interface FeedItem {
+  readonly supplierSku: string
+  readonly sku: string | null
+  readonly name: string | null
+  readonly availability: number | null
+  readonly unitCost: number | null
+  readonly leadTimeDays: number | null
+  readonly minOrderQty: number | null
+  readonly packSize: number | null
+}
+
+/** An entry that was skipped: `position` is the item's 1-based index (JSON) or line (CSV). */
+export interface Rejection {
+  readonly position: number
+  readonly supplierSku: string | null
+  readonly field: string
+  readonly message: string
+}
+
+export interface Feed {
+  readonly items: ReadonlyArray<FeedItem>
+  readonly rejections: ReadonlyArray<Rejection>
+}
+
+interface RawEntry {
+  readonly position: number
+  readonly record: unknown
+}
+
+/** `Retry-After` is seconds or an HTTP date. */
+const retryAfterMs = (header: string | undefined): number | undefined => {
+  if (header === undefined) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(header)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}
+
+const fetchText = (url: string, connector: Connector) =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    let request = HttpClientRequest.get(url)
+    if (connector.apiKey?.in === "header") {
+      request = HttpClientRequest.setHeader(request, connector.apiKey.name, connector.apiKey.value)
+    } else if (connector.apiKey?.in === "query") {
+      request = HttpClientRequest.setUrlParam(request, connector.apiKey.name, connector.apiKey.value)
+    }
+    const response = yield* client
+      .execute(request)
+      .pipe(Effect.mapError((error) => transient(`cannot reach ${new URL(url).host}: ${error.message}`)))
+    const status = response.status
+    if (status === 429 || status === 408 || status >= 500) {
+      return yield* Effect.fail(
+        transient(`the supplier answered ${status}`, retryAfterMs(response.headers["retry-after"]))
+      )
+    }
+    if (status === 401 || status === 403) {
+      return yield* Effect.fail(
+        permanent(`the supplier answered ${status}: check the API key in the connector`)
+      )
+    }
+    if (status >= 400) {
+      return yield* Effect.fail(permanent(`the supplier answered ${status}: check the connector's URL`))
+    }
+    return yield* response.text.pipe(
+      Effect.mapError((error) => transient(`the answer was cut off: ${error.message}`))
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutFail({
+      duration: connector.timeoutMs,
+      onTimeout: () => transient(`no complete answer within ${connector.timeoutMs} ms`)
+    })
+  )
+
+const at = (value: unknown, path: string): unknown =>
+  path === ""
+    ? value
+    : path
+        .split(".")
+        .reduce<unknown>(
+          (node, key) =>
+            node !== null && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined,
+          value
+        )
+
+const describeShape = (value: unknown) =>
+  Array.isArray(value)
+    ? "an array"
+    : value !== null && typeof value === "object"
+      ? `an object with ${Object.keys(value).slice(0, 8).join(", ") || "no keys"}`
+      : typeof value
+
+const readJson = (connector: Extract<Connector, { type: "http-json" }>) =>
+  Effect.flatMap(fetchText(connector.url, connector), (text) => {
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch (error) {
+      return Effect.fail(permanent(`the answer is not valid JSON (${(error as Error).message})`))
+    }
+    const items = at(body, connector.itemsPath)
+    if (!Array.isArray(items)) {
+      return Effect.fail(
+        permanent(
+          `itemsPath "${connector.itemsPath}" does not lead to an array; the answer is ${describeShape(body)}`
+        )
+      )
+    }
+    return Effect.succeed(items.map((record, index): RawEntry => ({ position: index + 1, record })))
+  })
+
+const readCsv = (connector: Extract<Connector, { type: "csv" }>) =>
+  Effect.gen(function* () {
+    const text = /^https?:\/\//.test(connector.source)
+      ? yield* fetchText(connector.source, connector)
+      : yield* Effect.tryPromise({
+          try: () => readFile(connector.source, "utf8"),
+          catch: (error) => permanent(`cannot read ${connector.source}: ${(error as Error).message}`)
+        })
+    const rows = yield* Effect.try({
+      try: () =>
+        parseCsv(text, {
+          columns: true,
+          bom: true,
+          delimiter: connector.delimiter,
+          skip_empty_lines: true,
+          trim: true,
+          info: true
+        }) as Array<{ record: Record<string, string>; info: { lines: number } }>,
+      catch: (error) => permanent(`the CSV cannot be read: ${(error as Error).message}`)
+    })
+    return rows.map(({ record, info }): RawEntry => ({ position: info.lines, record }))
+  })
+
+/** Fetches the supplier's catalog as raw entries, classifying failures as transient or permanent. */
+export const fetchCatalog = (connector: Connector) =>
+  connector.type === "http-json" ? readJson(connector) : readCsv(connector)
+
+const SKU = /^[A-Za-z0-9\-_.:/]{1,64}$/
+
+class ItemRejected {
+  constructor(
+    readonly field: string,
+    readonly message: string
+  ) {}
+}
+
+const text = (value: unknown): string | null =>
+  value === undefined || value === null || value === ""
+    ? null
+    : typeof value === "string"
+      ? value.trim() || null
+      : typeof value === "number"
+        ? String(value)
+        : null
+
+const wholeNumber = (field: string, value: unknown, minimum: number): number | null => {
+  if (value === undefined || value === null || value === "") return null
+  const number = typeof value === "number" ? value : Number(String(value).trim())
+  if (!Number.isInteger(number) || number < minimum || number > 1_000_000_000) {
+    throw new ItemRejected(
+      field,
+      `must be a whole number of at least ${minimum}, got ${JSON.stringify(value)}`
+    )
+  }
+  return number
+}
+
+const amount = (field: string, value: unknown): number | null => {
+  if (value === undefined || value === null || value === "") return null
+  const number = typeof value === "number" ? value : Number(String(value).trim())
+  if (!Number.isFinite(number) || number < 0 || number > 1e10) {
+    throw new ItemRejected(field, `must be a non-negative amount, got ${JSON.stringify(value)}`)
+  }
+  return Math.round(number * 10_000) / 10_000
+}
+
+const mapEntry = (record: unknown, fields: FieldMapping): FeedItem => {
+  if (record === null || typeof record !== "object") throw new ItemRejected("item", "is not an object")
+  const field = (name: string | undefined) => (name === undefined ? undefined : at(record, name))
+  const supplierSku = text(field(fields.supplierSku))
+  if (supplierSku === null)
+    throw new ItemRejected(fields.supplierSku, "is missing: every item needs a supplier SKU")
+  const sku = text(field(fields.sku))
+  if (sku !== null && !SKU.test(sku)) {
+    throw new ItemRejected(fields.sku!, "is not a valid SKU (1-64 letters, digits and - _ . : /)")
+  }
+  return {
+    supplierSku,
+    sku,
+    name: text(field(fields.name))?.slice(0, 200) ?? null,
+    availability: wholeNumber(fields.availability ?? "availability", field(fields.availability), 0),
+    unitCost: amount(fields.unitCost ?? "unitCost", field(fields.unitCost)),
+    leadTimeDays: wholeNumber(fields.leadTimeDays ?? "leadTimeDays", field(fields.leadTimeDays), 0),
+    minOrderQty: wholeNumber(fields.minOrderQty ?? "minOrderQty", field(fields.minOrderQty), 1),
+    packSize: wholeNumber(fields.packSize ?? "packSize", field(fields.packSize), 1)
+  }
+}
+
+/**
+ * Validates every entry: a bad one is rejected with its position and reason, the rest go on. A
+ * feed in which no entry has the supplier-SKU field is a mapping that matches nothing: that is a
+ * permanent failure, not a feed of rejects.
+ */
+export const readEntries = (entries: ReadonlyArray<RawEntry>, fields: FieldMapping) =>
+  Effect.suspend(() => {
+    const items: Array<FeedItem> = []
+    const rejections: Array<Rejection> = []
+    const seen = new Set<string>()
+    for (const { position, record } of entries) {
+      try {
+        const item = mapEntry(record, fields)
+        if (seen.has(item.supplierSku)) {
+          throw new ItemRejected(
+            fields.supplierSku,
+            `repeats ${item.supplierSku}, already earlier in the feed`
+          )
+        }
+        seen.add(item.supplierSku)
+        items.push(item)
+      } catch (error) {
+        if (!(error instanceof ItemRejected)) throw error
+        const supplierSku =
+          record !== null && typeof record === "object" ? text(at(record, fields.supplierSku)) : null
+        rejections.push({ position, supplierSku, field: error.field, message: error.message })
+      }
+    }
+    if (entries.length > 0 && items.length === 0 && rejections.every((r) => r.field === fields.supplierSku)) {
+      return Effect.fail(
+        permanent(
+          `the mapping matches nothing: no item has the field "${fields.supplierSku}"; the first item is ${describeShape(entries[0]?.record)}`
+        )
+      )
+    }
+    return Effect.succeed<Feed>({ items, rejections })
+  })
