@@ -2,9 +2,16 @@
  * The product catalog: what can be stocked, and each product's reorder rule.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { InvalidInput, ProductAlreadyExists, ProductNotFound, type StoreError } from "./InventoryError.js"
+import {
+  InvalidInput,
+  ProductAlreadyExists,
+  ProductNotFound,
+  type StoreError,
+  SupplierNotFound
+} from "./InventoryError.js"
 import {
   BooleanInput,
   containsPattern,
@@ -48,6 +55,10 @@ export const Product = Schema.Struct({
   reorderPoint: Quantity,
   /** How many to order when the reorder point is reached. */
   reorderQuantity: Quantity,
+  /** When set, orders fill up to this level instead of adding the reorder quantity. */
+  maxLevel: Schema.NullOr(Quantity),
+  /** The supplier to order from first; else the cheapest supplier that has stock. */
+  preferredSupplier: Schema.NullOr(Schema.String),
   active: Schema.Boolean,
   createdAt: Schema.Date,
   updatedAt: Schema.Date
@@ -59,7 +70,9 @@ export const NewProduct = Schema.Struct({
   name: Name,
   unit: Schema.optionalWith(Unit, { default: () => "each" }),
   reorderPoint: Schema.optionalWith(Quantity, { default: () => 0 }),
-  reorderQuantity: Schema.optionalWith(Quantity, { default: () => 0 })
+  reorderQuantity: Schema.optionalWith(Quantity, { default: () => 0 }),
+  maxLevel: Schema.optionalWith(Schema.NullOr(Quantity), { default: () => null }),
+  preferredSupplier: Schema.optionalWith(Schema.NullOr(TextInput), { default: () => null })
 })
 export type NewProduct = typeof NewProduct.Encoded
 
@@ -68,6 +81,8 @@ export const ProductPatch = Schema.Struct({
   unit: Schema.optional(Unit),
   reorderPoint: Schema.optional(Quantity),
   reorderQuantity: Schema.optional(Quantity),
+  maxLevel: Schema.optional(Schema.NullOr(Quantity)),
+  preferredSupplier: Schema.optional(Schema.NullOr(TextInput)),
   active: Schema.optional(BooleanInput)
 })
 export type ProductPatch = typeof ProductPatch.Encoded
@@ -81,7 +96,14 @@ export const ProductQuery = Schema.Struct({
 })
 export type ProductQuery = typeof ProductQuery.Encoded
 
-const columns = "sku, name, unit, reorder_point, reorder_quantity, active, created_at, updated_at"
+const columns =
+  "sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, active, created_at, updated_at"
+
+/** 23503 on a product write: the preferred supplier does not exist. */
+const writeFailure = (preferredSupplier: string | null | undefined) => (error: SqlError) =>
+  pgCode(error) === "23503" && preferredSupplier
+    ? new SupplierNotFound({ supplierId: preferredSupplier })
+    : storeFailure(error)
 
 export class Products extends Effect.Service<Products>()("@invkit/sdk/Products", {
   effect: Effect.gen(function* () {
@@ -89,16 +111,19 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
 
     const add = (
       input: NewProduct
-    ): Effect.Effect<Product, InvalidInput | ProductAlreadyExists | StoreError> =>
+    ): Effect.Effect<Product, InvalidInput | ProductAlreadyExists | SupplierNotFound | StoreError> =>
       Effect.flatMap(decodeInput(NewProduct)(input), (product) =>
         sql<Product>`
-          insert into products (sku, name, unit, reorder_point, reorder_quantity)
-          values (${product.sku}, ${product.name}, ${product.unit}, ${product.reorderPoint}, ${product.reorderQuantity})
+          insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier)
+          values (${product.sku}, ${product.name}, ${product.unit}, ${product.reorderPoint}, ${product.reorderQuantity},
+                  ${product.maxLevel}, ${product.preferredSupplier})
           returning ${sql.unsafe(columns)}`.pipe(
           Effect.map((rows) => rows[0]!),
           Effect.catchTag("SqlError", (error) =>
             Effect.fail(
-              pgCode(error) === "23505" ? new ProductAlreadyExists({ sku: product.sku }) : storeFailure(error)
+              pgCode(error) === "23505"
+                ? new ProductAlreadyExists({ sku: product.sku })
+                : writeFailure(product.preferredSupplier)(error)
             )
           )
         )
@@ -117,7 +142,7 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
     const update = (
       sku: string,
       patch: ProductPatch
-    ): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
+    ): Effect.Effect<Product, InvalidInput | ProductNotFound | SupplierNotFound | StoreError> =>
       Effect.gen(function* () {
         const { sku: product, ...patched } = yield* decodeInput(
           Schema.Struct({ sku: Sku, ...ProductPatch.fields })
@@ -126,13 +151,13 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         if (Object.keys(changes).length === 0) {
           return yield* new InvalidInput({
             field: "patch",
-            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, active"
+            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, active"
           })
         }
         const rows = yield* sql<Product>`
           update products set ${sql.update(changes)}, updated_at = now()
           where sku = ${product}
-          returning ${sql.unsafe(columns)}`.pipe(Effect.mapError(storeFailure))
+          returning ${sql.unsafe(columns)}`.pipe(Effect.mapError(writeFailure(patched.preferredSupplier)))
         return rows[0] ?? (yield* new ProductNotFound({ sku: product }))
       })
 

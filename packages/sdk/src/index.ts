@@ -5,19 +5,8 @@
  * gets Promises.
  */
 export * as Inventory from "./Inventory.js"
-export * as InventoryError from "./InventoryError.js"
-export * as Location from "./Location.js"
-export * as Page from "./Page.js"
-export * as Product from "./Product.js"
-export * as Reorder from "./Reorder.js"
-export * as Restock from "./Restock.js"
-export * as Stock from "./Stock.js"
-export * as Store from "./Store.js"
-export * as Supplier from "./Supplier.js"
-export * as SupplierSync from "./SupplierSync.js"
-export * as SyncJobs from "./SyncJobs.js"
-
 export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
+export * as InventoryError from "./InventoryError.js"
 export {
   IdempotencyKeyReused,
   InsufficientStock,
@@ -35,3 +24,13 @@ export {
   SupplierNotFound,
   SyncFailed
 } from "./InventoryError.js"
+export * as Location from "./Location.js"
+export * as Page from "./Page.js"
+export * as Product from "./Product.js"
+export * as Reorder from "./Reorder.js"
+export * as Restock from "./Restock.js"
+export * as Stock from "./Stock.js"
+export * as Store from "./Store.js"
+export * as Supplier from "./Supplier.js"
+export * as SupplierSync from "./SupplierSync.js"
+export * as SyncJobs from "./SyncJobs.js"
