@@ -154,8 +154,8 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
     /** Enqueues each supplier's latest due slot (within the last minute) once across all workers. */
     const enqueueDueSlots = (now: Date, onEvent: (event: WorkerEvent) => void) =>
       Effect.gen(function* () {
-        const scheduled = yield* sql<{ id: string; schedule: string }>`
-          select id, schedule from suppliers where active and schedule is not null`.pipe(
+        const scheduled = yield* sql<{ id: string; schedule: string; updatedAt: Date }>`
+          select id, schedule, updated_at from suppliers where active and schedule is not null`.pipe(
           Effect.mapError(toStoreError)
         )
         for (const supplier of scheduled) {
@@ -169,7 +169,9 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
               return undefined
             }
           })()
-          if (slot === undefined || now.getTime() - slot.getTime() > 60_000) continue
+          // Not a slot from before the schedule was set, nor one long past (no backfill after downtime).
+          if (slot === undefined || slot < supplier.updatedAt || now.getTime() - slot.getTime() > 60_000)
+            continue
           const id = yield* send(
             { supplierId: supplier.id, trigger: "scheduled", attempt: 1 },
             { id: slotJobId(supplier.id, slot) }
