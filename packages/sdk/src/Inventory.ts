@@ -45,7 +45,7 @@ import {
   type SupplierPatch,
   Suppliers
 } from "./Supplier.js"
-import { SupplierSync, type SyncOptions, type SyncRun } from "./SupplierSync.js"
+import { type CatalogPreview, SupplierSync, type SyncOptions, type SyncRun } from "./SupplierSync.js"
 import { SyncJobs, type WorkerOptions } from "./SyncJobs.js"
 
 export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
@@ -142,6 +142,8 @@ export interface Inventory {
     /** Runs one sync now, in this process; rejects with SyncFailed when the run fails. */
     sync(id: string, options?: SyncOptions): Promise<SyncRun>
     runs(id: string, query?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<SyncRun>>
+    /** Reads a catalog with a connector without saving anything: to try a mapping. */
+    preview(connector: Parameters<SupplierSync["preview"]>[0]): Promise<CatalogPreview>
     /** Queues a sync for a worker; answers the job id. */
     enqueue(id: string): Promise<string>
     /** Runs a sync worker (and the schedules) in this process until `stop()`. */
@@ -268,6 +270,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
       items: (id, query) => run(sup.items(id, query)),
       sync: (id, options) => run(sync.sync(id, options)),
       runs: (id, query) => run(sync.runs(id, query)),
+      preview: (connector) => run(sync.preview(connector)),
       enqueue: async (id) => run((await syncJobs()).enqueue((await run(sup.get(id))).id)),
       worker: async (options) => {
         const fiber = runtime.runFork((await syncJobs()).work(options))

@@ -11,10 +11,22 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
-import { type Feed, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
+import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { decodeInput, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { Suppliers } from "./Supplier.js"
+import { Connector, Suppliers } from "./Supplier.js"
+
+type ConnectorInput = typeof Connector.Encoded
+
+export interface CatalogPreview {
+  /** Entries in the feed. */
+  readonly total: number
+  /** The first valid items, as they would be saved. */
+  readonly items: ReadonlyArray<FeedItem>
+  readonly rejected: number
+  /** The first rejections. */
+  readonly rejections: ReadonlyArray<typeof Rejection.Type>
+}
 
 export const Trigger = Schema.Literal("manual", "scheduled")
 export type Trigger = typeof Trigger.Type
@@ -252,6 +264,35 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
         return toPage(rows, q.limit, (last) => [last.id])
       })
 
-    return { sync, runs } as const
+    /**
+     * Fetches and reads a catalog with a connector, saving nothing: to try a mapping against the
+     * live feed before saving the supplier.
+     */
+    const preview = (
+      input: Connector | ConnectorInput
+    ): Effect.Effect<CatalogPreview, InvalidInput | SyncFailed> =>
+      Effect.gen(function* () {
+        const connector = yield* decodeInput(Connector)(input)
+        const failed = (failure: { reason: string; transient: boolean }) =>
+          Effect.fail(
+            new SyncFailed({
+              supplierId: "(preview)",
+              runId: null,
+              reason: failure.reason,
+              transient: failure.transient
+            })
+          )
+        const entries = yield* fetchCatalog(connector).pipe(Effect.catchAll(failed))
+        const columns = connector.type === "http-json" ? connector.fields : connector.columns
+        const feed = yield* readEntries(entries, columns).pipe(Effect.catchAll(failed))
+        return {
+          total: entries.length,
+          items: feed.items.slice(0, 10),
+          rejections: feed.rejections.slice(0, 10),
+          rejected: feed.rejections.length
+        }
+      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+
+    return { sync, runs, preview } as const
   })
 }) {}
