@@ -169,6 +169,9 @@ create table restock_orders (
 create unique index restock_orders_one_open on restock_orders (sku, location)
   where status in ('draft', 'submitted');
 create index restock_orders_supplier_idx on restock_orders (supplier_id) where status in ('draft', 'submitted');
+
+-- Expired idempotency keys are purged by age on every open.
+create index idempotency_keys_created_idx on idempotency_keys (created_at);
 `).unprepared
 )
 
