@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs"
 import { defineConfig } from "tsup"
+
+const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"))
 
 // Commands are separate entries and imported lazily, so `inv --help` loads none of the core.
 export default defineConfig({
@@ -8,5 +11,6 @@ export default defineConfig({
   clean: true,
   splitting: true,
   target: "node20",
+  define: { INV_VERSION: JSON.stringify(version) },
   banner: { js: "#!/usr/bin/env node" }
 })

@@ -1,0 +1,74 @@
+/**
+ * `inv`: the command line. Only the command tree lives here; each command's code (and with it
+ * the SDK, PGlite and Effect) is imported when that command runs, so `inv --help` stays fast.
+ */
+import { Command, CommanderError } from "commander"
+import { ExitCode, exitCodeHelp } from "./exitCodes.js"
+import { addLocationCommands } from "./program/locationCommands.js"
+import { addProductCommands } from "./program/productCommands.js"
+import { addStockCommands } from "./program/stockCommands.js"
+import { reportFailure } from "./ui/failure.js"
+
+declare const INV_VERSION: string
+
+// Read before parsing, so that even commander's own usage errors come out as JSON.
+const wantsJson = process.argv.includes("--json")
+
+const environmentHelp = `Where the data lives (the first one set wins):
+  --database-url <url>   a PostgreSQL database
+  --data-dir <dir>       the embedded store in this directory
+  INV_DATABASE_URL       a PostgreSQL database
+  INV_HOME               the embedded store in this directory
+  XDG_DATA_HOME          the embedded store in $XDG_DATA_HOME/inv
+  otherwise              the embedded store in ~/.local/share/inv`
+
+const program = new Command("inv")
+  .description("invkit: products, stock levels and movements, on the embedded store or PostgreSQL")
+  .version(INV_VERSION)
+  .option("--json", "print machine-readable JSON on stdout (errors as JSON on stderr)")
+  .option("--data-dir <dir>", "the embedded store's directory (default: INV_HOME, else the XDG data dir)")
+  .option("--database-url <url>", "use this PostgreSQL database (default: INV_DATABASE_URL)")
+  .configureHelp({
+    subcommandTerm: (command) =>
+      command.commands.length > 0
+        ? `${command.name()} ${command.commands.map((verb) => verb.name()).join("|")}`
+        : `${command.name()} ${command.usage()}`
+  })
+  .configureOutput({
+    outputError: (text, write) =>
+      write(
+        wantsJson
+          ? `${JSON.stringify({ error: { code: "UsageError", message: text.replace(/^error: /, "").trim() } })}\n`
+          : text
+      )
+  })
+  .showHelpAfterError(wantsJson ? false : "(add --help for usage)")
+  .exitOverride()
+  .addHelpText(
+    "after",
+    `
+Examples:
+  inv product add SKU-1 --name "Blue widget" --reorder-point 5 --reorder-quantity 20
+  inv stock set SKU-1 40
+  inv stock adjust SKU-1 -3 --reason sale --reference ORDER-9
+  inv stock low --json
+
+${environmentHelp}
+
+${exitCodeHelp}`
+  )
+
+addProductCommands(program)
+addStockCommands(program)
+addLocationCommands(program)
+
+const helpShown = new Set(["commander.helpDisplayed", "commander.version"])
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message; a bare `inv stock` shows help but is a usage error.
+    process.exitCode = helpShown.has(error.code) ? ExitCode.ok : ExitCode.usage
+    return
+  }
+  reportFailure(error, wantsJson)
+})

@@ -1,0 +1,25 @@
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { fetchListing, type PagingOptions } from "../../paging.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
+import { printListing } from "../../ui/listing.js"
+import { renderProducts } from "../../ui/products.js"
+import { UsageError } from "../../usageError.js"
+
+export interface ListProductsOptions extends GlobalOptions, PagingOptions {
+  readonly text?: string
+  readonly active?: boolean
+  readonly archived?: boolean
+}
+
+export const run = async (options: ListProductsOptions): Promise<void> => {
+  if (options.active && options.archived) throw new UsageError("pass either --active or --archived, not both")
+  const query = {
+    text: options.text,
+    active: options.active ? true : options.archived ? false : undefined,
+    limit: optionalNumberArgument(options.limit, "limit")
+  }
+  const page = await withInventory(options, (inventory) =>
+    fetchListing(options, (cursor) => inventory.products.list({ ...query, cursor }))
+  )
+  printListing(page, options.json, renderProducts, "No products.")
+}

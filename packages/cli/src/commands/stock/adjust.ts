@@ -1,0 +1,36 @@
+import type { Stock } from "@invkit/sdk"
+import { numberArgument } from "../../numberArgument.js"
+import { skuArgument } from "../../requiredArguments.js"
+import { changeContext, type GlobalOptions, type WriteOptions, withInventory } from "../../session.js"
+import { askIfMissing } from "../../ui/prompt.js"
+import { printChange } from "../../ui/stock.js"
+
+export interface AdjustStockOptions extends GlobalOptions, WriteOptions {
+  readonly location?: string
+  readonly reason?: string
+}
+
+export const run = async (
+  skuText: string | undefined,
+  deltaText: string | undefined,
+  options: AdjustStockOptions
+): Promise<void> => {
+  const sku = await askIfMissing(skuText, skuArgument)
+  const delta = numberArgument(
+    await askIfMissing(deltaText, {
+      name: "<delta>",
+      passIt: "as the second argument, e.g. -3 or 12",
+      question: "Change (e.g. -3 or 12)"
+    }),
+    "delta"
+  )
+  const change = await withInventory(options, (inventory) =>
+    inventory.stock.adjust(sku, delta, {
+      location: options.location,
+      // Any text: the SDK checks it against the reasons it knows and says which those are.
+      reason: options.reason as Stock.Reason | undefined,
+      ...changeContext(options)
+    })
+  )
+  printChange(change, options.json)
+}

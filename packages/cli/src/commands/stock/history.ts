@@ -1,0 +1,27 @@
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { fetchListing, type PagingOptions } from "../../paging.js"
+import { skuArgument } from "../../requiredArguments.js"
+import { type GlobalOptions, requireKnownLocation, withInventory } from "../../session.js"
+import { printListing } from "../../ui/listing.js"
+import { askIfMissing } from "../../ui/prompt.js"
+import { renderMovements } from "../../ui/stock.js"
+
+export interface StockHistoryOptions extends GlobalOptions, PagingOptions {
+  readonly location?: string
+  readonly until?: string
+}
+
+export const run = async (skuText: string | undefined, options: StockHistoryOptions): Promise<void> => {
+  const sku = await askIfMissing(skuText, skuArgument)
+  const query = {
+    location: options.location,
+    until: options.until,
+    limit: optionalNumberArgument(options.limit, "limit")
+  }
+  const page = await withInventory(options, async (inventory) => {
+    const page = await fetchListing(options, (cursor) => inventory.stock.history(sku, { ...query, cursor }))
+    if (page.items.length === 0) await requireKnownLocation(inventory, options.location)
+    return page
+  })
+  printListing(page, options.json, renderMovements, `No movements of ${sku}.`)
+}

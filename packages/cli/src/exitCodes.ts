@@ -1,0 +1,40 @@
+/**
+ * The exit codes scripts can rely on; docs/cli.md and `inv --help` list the same table.
+ * Kept free of SDK imports: `bin.ts` needs it and must not load the core.
+ */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  insufficientStock: 4,
+  conflict: 5
+} as const
+
+const exitCodeByTag: Readonly<Record<string, number>> = {
+  UsageError: ExitCode.usage,
+  InvalidInput: ExitCode.usage,
+  ProductNotFound: ExitCode.notFound,
+  LocationNotFound: ExitCode.notFound,
+  InsufficientStock: ExitCode.insufficientStock,
+  StockConflict: ExitCode.conflict,
+  ProductAlreadyExists: ExitCode.conflict,
+  LocationAlreadyExists: ExitCode.conflict,
+  IdempotencyKeyReused: ExitCode.conflict,
+  StoreError: ExitCode.failure
+}
+
+export const tagOf = (error: unknown): string | undefined => {
+  const tag = (error as { _tag?: unknown } | null)?._tag
+  return typeof tag === "string" ? tag : undefined
+}
+
+export const exitCodeFor = (error: unknown): number => exitCodeByTag[tagOf(error) ?? ""] ?? ExitCode.failure
+
+export const exitCodeHelp = `Exit codes:
+  0  ok
+  1  failure (the store failed, or an unexpected error)
+  2  usage error (bad or missing argument or option, invalid input)
+  3  not found (product or location)
+  4  insufficient stock
+  5  conflict (stock changed since --expected, already exists, idempotency key reused)`

@@ -1,0 +1,62 @@
+import type { Command } from "commander"
+import { withPromptedArguments } from "./promptedArguments.js"
+
+const sku = ["sku", "the product's SKU (letters, digits and - _ . : /)"] as const
+
+export const addProductCommands = (program: Command): void => {
+  const product = program.command("product").description("add, change and list products")
+
+  withPromptedArguments(product.command("add").description("add a product"), sku)
+    .option("--name <name>", "the product's name (asked for on a terminal when left out)")
+    .option("--unit <unit>", "the unit it is counted in", "each")
+    .option("--reorder-point <n>", "stock at or below this is low")
+    .option("--reorder-quantity <n>", "how many to order when low")
+    .action(async (sku, _options, command: Command) => {
+      const { run } = await import("../commands/product/add.js")
+      await run(sku, command.optsWithGlobals())
+    })
+
+  withPromptedArguments(product.command("update").description("change a product's fields"), sku)
+    .option("--name <name>", "a new name")
+    .option("--unit <unit>", "a new unit")
+    .option("--reorder-point <n>", "a new reorder point")
+    .option("--reorder-quantity <n>", "a new reorder quantity")
+    .option("--active", "make an archived product active again")
+    .action(async (sku, _options, command: Command) => {
+      const { run } = await import("../commands/product/update.js")
+      await run(sku, command.optsWithGlobals())
+    })
+
+  withPromptedArguments(product.command("get").description("show one product"), sku).action(
+    async (sku, _options, command: Command) => {
+      const { run } = await import("../commands/product/get.js")
+      await run(sku, command.optsWithGlobals())
+    }
+  )
+
+  product
+    .command("list")
+    .description("list products by SKU")
+    .option("--text <text>", "only products whose SKU or name contains this")
+    .option("--active", "only active products")
+    .option("--archived", "only archived products")
+    .option("--limit <n>", "products per page (1-1000)", "50")
+    .option("--cursor <cursor>", "the next page, as printed by the previous one")
+    .option("--all", "every page")
+    .action(async (_options, command: Command) => {
+      const { run } = await import("../commands/product/list.js")
+      await run(command.optsWithGlobals())
+    })
+
+  withPromptedArguments(
+    product
+      .command("archive")
+      .description("archive a product: it keeps stock and history but leaves low-stock lists"),
+    sku
+  )
+    .option("-y, --yes", "do not ask for confirmation (required without a terminal)")
+    .action(async (sku, _options, command: Command) => {
+      const { run } = await import("../commands/product/archive.js")
+      await run(sku, command.optsWithGlobals())
+    })
+}

@@ -1,0 +1,10 @@
+/** What to say about a missing argument, shared by the commands that take it. */
+import type { Missing } from "./ui/prompt.js"
+
+export const skuArgument: Missing = { name: "<sku>", passIt: "as the first argument", question: "SKU" }
+
+export const quantityArgument: Missing = {
+  name: "<quantity>",
+  passIt: "as the second argument",
+  question: "Quantity"
+}

@@ -1,0 +1,34 @@
+import type { Product } from "@invkit/sdk"
+import { printJson, printLine, timestamp } from "./output.js"
+import { renderRecord, renderTable } from "./table.js"
+
+export const printProduct = (product: Product.Product, json: boolean | undefined): void => {
+  if (json) {
+    printJson(product)
+    return
+  }
+  printLine(
+    renderRecord([
+      ["SKU", product.sku],
+      ["name", product.name],
+      ["unit", product.unit],
+      ["reorder point", product.reorderPoint],
+      ["reorder quantity", product.reorderQuantity],
+      ["status", product.active ? "active" : "archived"],
+      ["updated", timestamp(product.updatedAt)]
+    ])
+  )
+}
+
+export const renderProducts = (products: ReadonlyArray<Product.Product>): string =>
+  renderTable(
+    ["SKU", "name", "unit", "reorder point", "reorder qty", "status"],
+    products.map((p) => [
+      p.sku,
+      p.name,
+      p.unit,
+      p.reorderPoint,
+      p.reorderQuantity,
+      p.active ? "active" : "archived"
+    ])
+  )

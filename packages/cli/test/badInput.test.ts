@@ -1,0 +1,89 @@
+import { beforeAll, describe, expect, it } from "vitest"
+import { copyOfTemplateStore, type Store } from "./store.js"
+
+let store: Store
+
+beforeAll(async () => {
+  store = copyOfTemplateStore()
+  await store.json("product", "add", "G-1", "--name", "Gear")
+})
+
+/** Every case here must leave the store as it was: one product, no stock, no movement. */
+const expectNothingWritten = async () => {
+  expect((await store.json("stock", "history", "G-1")).items).toEqual([])
+  expect(await store.json("stock", "overview")).toMatchObject({ products: 1, units: 0, movements: 0 })
+}
+
+describe("bad input through inv", () => {
+  it.each([
+    [["product", "add", "bad sku", "--name", "Bad"], "sku: may contain only letters, digits"],
+    [["stock", "set", "G-1", "1.5"], "quantity: must be a whole number"],
+    [["stock", "set", "G-1", "2000000000"], "quantity: must be between 0 and 1000000000"],
+    [["stock", "set", "G-1", "abc"], 'quantity: must be a number, not "abc"'],
+    [["stock", "adjust", "G-1", "12x"], 'delta: must be a number, not "12x"'],
+    [["stock", "adjust", "G-1", "5", "--reason", "stolen"], "reason: must be one of receipt, sale"],
+    [["stock", "history", "G-1", "--until", "yesterday"], "until:"]
+  ])("inv %j: exit 2 with the field and the rule", async (args, message) => {
+    const { code, stdout, stderr } = await store.inv(...args)
+    expect(stderr).toContain(`error: ${message}`)
+    expect(code).toBe(2)
+    expect(stdout).toBe("")
+  })
+
+  it("names an unknown product or location (exit 3)", async () => {
+    const product = await store.inv("stock", "set", "NOPE-1", "5")
+    expect(product.code).toBe(3)
+    expect(product.stderr).toContain('error: No product with SKU "NOPE-1". Add it first')
+
+    const location = await store.inv("stock", "adjust", "G-1", "5", "--location", "NOWHERE")
+    expect(location.code).toBe(3)
+    expect(location.stderr).toContain('error: No location "NOWHERE". Add it first')
+
+    // A read filtered by a location that does not exist is a typo, not an empty warehouse.
+    const read = await store.inv("stock", "low", "--location", "NOWHERE")
+    expect(read.code).toBe(3)
+  })
+
+  it("with --json, puts the error on stderr as one JSON object and nothing on stdout", async () => {
+    const { code, stdout, stderr } = await store.inv("--json", "stock", "set", "NOPE-1", "5")
+    expect(code).toBe(3)
+    expect(stdout).toBe("")
+    expect(JSON.parse(stderr)).toEqual({
+      error: { code: "ProductNotFound", message: expect.stringContaining("NOPE-1"), sku: "NOPE-1" }
+    })
+
+    const invalid = await store.inv("--json", "stock", "set", "G-1", "1.5")
+    expect(JSON.parse(invalid.stderr)).toEqual({
+      error: expect.objectContaining({
+        code: "InvalidInput",
+        field: "quantity",
+        rule: "must be a whole number"
+      })
+    })
+  })
+
+  it("without a terminal, names a missing argument or option instead of asking (exit 2)", async () => {
+    const quantity = await store.inv("stock", "set", "G-1")
+    expect(quantity.code).toBe(2)
+    expect(quantity.stderr).toContain("error: missing <quantity>; pass it as the second argument")
+
+    const to = await store.inv("stock", "transfer", "G-1", "1")
+    expect(to.code).toBe(2)
+    expect(to.stderr).toContain("error: missing --to")
+
+    const name = await store.inv("product", "add", "G-3")
+    expect(name.code).toBe(2)
+    expect(name.stderr).toContain("error: missing --name")
+  })
+
+  it("rejects an unknown option as a usage error (exit 2)", async () => {
+    const { code, stderr } = await store.inv("stock", "adjust", "G-1", "-3", "--bogus")
+    expect(code).toBe(2)
+    expect(stderr).toContain("unknown option '--bogus'")
+  })
+
+  it("wrote nothing for any of the above", async () => {
+    await expectNothingWritten()
+    expect((await store.json("product", "list", "--all")).items.map((p: any) => p.sku)).toEqual(["G-1"])
+  })
+})

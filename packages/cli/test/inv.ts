@@ -1,0 +1,31 @@
+/** Runs the built `inv` as a user would: a new process, stdin not a terminal, its own data dir. */
+import { execFile } from "node:child_process"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+export const binPath = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+
+export const requireBuiltCli = (): void => {
+  if (!existsSync(binPath)) {
+    throw new Error(
+      `${binPath} is missing: build first (pnpm --filter @invkit/sdk build && pnpm --filter @invkit/cli build)`
+    )
+  }
+}
+
+export interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+// The store is chosen by --data-dir alone, whatever the environment of the person running tests.
+const { INV_DATABASE_URL: _url, INV_HOME: _home, ...environment } = process.env
+
+export const runInv = (args: ReadonlyArray<string>): Promise<Run> =>
+  new Promise((resolve) => {
+    execFile(process.execPath, [binPath, ...args], { env: environment }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+      resolve({ code, stdout, stderr })
+    })
+  })
