@@ -11,8 +11,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import type { StoreError } from "./InventoryError.js"
+import type { InvalidInput, StoreError } from "./InventoryError.js"
 import type { JobsDatabase } from "./internal/jobsDatabase.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import type { Page } from "./Page.js"
@@ -53,7 +54,7 @@ export type Services = Stock | Products | Locations | Suppliers | SupplierSync |
 /** Every inventory service over one open store; the store's SqlClient too, to build on. */
 export const layer = (
   store: Store.StoreOptions
-): Layer.Layer<Services | SqlClient.SqlClient | JobsDatabase, StoreError> =>
+): Layer.Layer<Services | SqlClient.SqlClient | JobsDatabase, StoreError | InvalidInput> =>
   Layer.mergeAll(RestockOrders.Default, SupplierSync.Default).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
@@ -173,7 +174,7 @@ const storeFor = (options: OpenOptions): Effect.Effect<Store.StoreOptions, Store
 
 /** Rejects with the domain error itself (ProductNotFound, InsufficientStock, …), not a wrapper. */
 const runWith =
-  <R>(runtime: ManagedRuntime.ManagedRuntime<R, StoreError>) =>
+  <R>(runtime: ManagedRuntime.ManagedRuntime<R, StoreError | InvalidInput>) =>
   <A, E>(effect: Effect.Effect<A, E, R>): Promise<A> =>
     runtime.runPromiseExit(effect).then(
       Exit.match({
@@ -208,7 +209,8 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
     await runtime.runtime()
   } catch (error) {
     await runtime.dispose()
-    throw Cause.isCause((error as any)?.cause) ? Cause.squash((error as any).cause) : error
+    // Reject with the StoreError itself, not the runtime's wrapper around it.
+    throw Runtime.isFiberFailure(error) ? Cause.squash(error[Runtime.FiberFailureCauseId]) : error
   }
   const [s, p, l, sup, sync, orders] = await Promise.all([
     run(Stock),

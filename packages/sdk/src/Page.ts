@@ -9,7 +9,8 @@ export interface Page<A> {
   readonly nextCursor: string | null
 }
 
-export const Page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
+/** The schema of a page of `item`s (named apart from the type, which bundled typings would drop). */
+export const pageOf = <A, I, R>(item: Schema.Schema<A, I, R>) =>
   Schema.Struct({ items: Schema.Array(item), nextCursor: Schema.NullOr(Schema.String) })
 
 export const DEFAULT_LIMIT = 50

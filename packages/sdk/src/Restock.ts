@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import {
   type IdempotencyKeyReused,
   type InvalidInput,
+  type LocationNotFound,
   type ProductNotFound,
   RestockOrderClosed,
   RestockOrderNotFound,
@@ -206,13 +207,16 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
     const explain = (
       sku: string,
       options: { readonly location?: string } = {}
-    ): Effect.Effect<ReadonlyArray<ReorderExplanation>, InvalidInput | ProductNotFound | StoreError> =>
+    ): Effect.Effect<
+      ReadonlyArray<ReorderExplanation>,
+      InvalidInput | ProductNotFound | LocationNotFound | StoreError
+    > =>
       Effect.gen(function* () {
         const q = yield* decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))({
           sku,
           ...options
         })
-        const level = yield* stock.level(q.sku)
+        const level = yield* stock.level(q.sku, q.location ? { location: q.location } : {})
         const locations = q.location
           ? [q.location]
           : level.locations.length > 0

@@ -532,15 +532,27 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     // -------------------------------------------------------------------------------------------
     // Reading
 
+    /** A read filtered by a location that does not exist is a mistake, not an empty answer. */
+    const requireLocation = (location: string | undefined) =>
+      location === undefined
+        ? Effect.void
+        : sql`select 1 from locations where code = ${location}`.pipe(
+            Effect.mapError(storeFailure),
+            Effect.flatMap((rows) =>
+              rows.length > 0 ? Effect.void : Effect.fail(new LocationNotFound({ location }))
+            )
+          )
+
     const level = (
       sku: string,
       options: { readonly location?: string } = {}
-    ): Effect.Effect<StockLevel, InvalidInput | ProductNotFound | StoreError> =>
+    ): Effect.Effect<StockLevel, InvalidInput | ProductNotFound | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
         const q = yield* decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))({
           sku,
           ...options
         })
+        yield* requireLocation(q.location)
         const rows = yield* sql<{ name: string; reorderPoint: number } & Partial<LocationLevel>>`
           select p.name, p.reorder_point, l.location, l.on_hand, l.reserved, l.on_hand - l.reserved as available,
                  l.version, l.updated_at
@@ -570,9 +582,12 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         }
       })
 
-    const list = (query: StockQuery = {}): Effect.Effect<Page<StockRow>, InvalidInput | StoreError> =>
+    const list = (
+      query: StockQuery = {}
+    ): Effect.Effect<Page<StockRow>, InvalidInput | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
         const q = yield* decodeInput(StockQuery)(query)
+        yield* requireLocation(q.location)
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor).map(String)
         const rows = yield* sql<StockRow>`
           select l.sku, p.name, l.location, l.on_hand, l.reserved, l.on_hand - l.reserved as available,
@@ -593,9 +608,10 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     /** At or below the product's own reorder point, out of stock first. */
     const low = (
       query: LowStockQuery = {}
-    ): Effect.Effect<ReadonlyArray<LowStockItem>, InvalidInput | StoreError> =>
+    ): Effect.Effect<ReadonlyArray<LowStockItem>, InvalidInput | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
         const q = yield* decodeInput(LowStockQuery)(query)
+        yield* requireLocation(q.location)
         return yield* sql<LowStockItem>`
           select sku, name, location, on_hand, available, reorder_point, reorder_quantity,
                  reorder_point - available as shortfall
@@ -609,7 +625,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           ) levels
           where available <= reorder_point
             ${q.location ? sql`and location = ${q.location}` : sql``}
-          order by available - reorder_point, sku, location
+          order by available > 0, available - reorder_point, sku, location
           limit ${q.limit}`.pipe(Effect.mapError(storeFailure))
       })
 
@@ -639,7 +655,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     const history = (
       sku: string,
       query: HistoryQuery = {}
-    ): Effect.Effect<Page<Movement>, InvalidInput | ProductNotFound | StoreError> =>
+    ): Effect.Effect<Page<Movement>, InvalidInput | ProductNotFound | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
         const { sku: product, ...q } = yield* decodeInput(
           Schema.Struct({ sku: Sku, ...HistoryQuery.fields })
@@ -652,13 +668,15 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           Effect.mapError(storeFailure)
         )
         if (!exists) return yield* new ProductNotFound({ sku: product })
+        yield* requireLocation(q.location)
         const rows = yield* sql<Movement>`
           select id, sku, location, delta, quantity_after, reason, reference, actor, created_at as at
           from stock_movements
           where ${sql.and([
             sql`sku = ${product}`,
             ...(q.location ? [sql`location = ${q.location}`] : []),
-            ...(q.until ? [sql`created_at <= ${q.until}`] : []),
+            // At the millisecond a Date carries: a change's own `at` includes that change.
+            ...(q.until ? [sql`date_trunc('milliseconds', created_at) <= ${q.until}`] : []),
             ...(before !== undefined && Number.isFinite(before) ? [sql`id < ${before}`] : [])
           ])}
           order by id desc

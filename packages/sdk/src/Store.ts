@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Str from "effect/String"
 import pg from "pg"
-import { StoreError } from "./InventoryError.js"
+import { InvalidInput, StoreError } from "./InventoryError.js"
 import { purgeExpiredKeys } from "./internal/idempotency.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
@@ -36,6 +36,21 @@ export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions 
   _tag: "Postgres",
   url: Redacted.isRedacted(url) ? url : Redacted.make(url)
 })
+
+/** A database URL must say postgres:// and name a host, or nothing is attempted. */
+export const checkDatabaseUrl = (url: string): InvalidInput | undefined => {
+  try {
+    const parsed = new URL(url)
+    if ((parsed.protocol === "postgres:" || parsed.protocol === "postgresql:") && parsed.hostname !== "")
+      return undefined
+  } catch {
+    // reported below
+  }
+  return new InvalidInput({
+    field: "databaseUrl",
+    rule: "must be a PostgreSQL URL such as postgres://user:password@host:5432/database"
+  })
+}
 
 /** `$INV_HOME`, else the XDG data directory: `$XDG_DATA_HOME/inv` or `~/.local/share/inv`. */
 export const defaultDataDir: Config.Config<string> = Config.string("INV_HOME").pipe(
@@ -80,7 +95,11 @@ const int8AsNumber: pg.CustomTypesConfig = {
 
 const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
 
-const client = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError> => {
+const client = (
+  options: StoreOptions
+): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError | InvalidInput> => {
+  const invalidUrl = options._tag === "Postgres" ? checkDatabaseUrl(Redacted.value(options.url)) : undefined
+  if (invalidUrl) return Layer.fail(invalidUrl)
   const layer =
     options._tag === "Postgres"
       ? Layer.merge(
@@ -104,7 +123,9 @@ const causeMessage = (error: { readonly message: string; readonly cause?: unknow
   error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message
 
 /** An open, migrated store. */
-export const layer = (options: StoreOptions): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError> =>
+export const layer = (
+  options: StoreOptions
+): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError | InvalidInput> =>
   Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       runMigrations.pipe(
