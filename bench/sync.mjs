@@ -102,7 +102,13 @@ try {
   await inv.close()
   results.push(
     { store: "postgres", pass: "first (all added)", sdkMs: first.ms, rawMs: rawFirst, run: first.result },
-    { store: "postgres", pass: "again (all unchanged)", sdkMs: second.ms, rawMs: rawSecond, run: second.result },
+    {
+      store: "postgres",
+      pass: "again (all unchanged)",
+      sdkMs: second.ms,
+      rawMs: rawSecond,
+      run: second.result
+    },
     { store: "postgres", pass: "all changed", sdkMs: changed.ms, rawMs: rawChanged, run: changed.result }
   )
 } finally {
@@ -126,7 +132,9 @@ try {
 server.close()
 
 console.log(`Catalog sync of ${ITEMS.toLocaleString("en")} items (supplier on loopback)\n`)
-console.log("store      pass                     SDK items/s   raw upsert items/s   SDK/raw   counts (added/updated/unchanged)")
+console.log(
+  "store      pass                     SDK items/s   raw upsert items/s   SDK/raw   counts (added/updated/unchanged)"
+)
 for (const r of results) {
   const ratio = r.rawMs === null ? "" : `${(r.rawMs / r.sdkMs).toFixed(2)}×`
   console.log(

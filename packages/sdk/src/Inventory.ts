@@ -2,7 +2,6 @@
  * The whole inventory in one place: the Effect layer for Effect users, and `openInventory`, a
  * Promise facade for everyone else. Both run the same services.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -65,7 +64,6 @@ export const layer = (
         ReorderRule.Default
       )
     ),
-    Layer.provide(NodeHttpClient.layerUndici),
     Layer.provideMerge(Store.layer(store))
   )
 

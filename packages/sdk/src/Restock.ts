@@ -193,7 +193,7 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
           withIdempotencyKey(
             sql,
             request.idempotencyKey,
-            requestHash("restock.receive", request),
+            () => requestHash("restock.receive", request),
             RestockOrder,
             work
           )

@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import {
   type IdempotencyKeyReused,
   InsufficientStock,
-  type InvalidInput,
+  InvalidInput,
   LocationNotFound,
   ProductNotFound,
   StockConflict,
@@ -297,6 +297,17 @@ interface ChangeContext {
 /** A change the database declined (no row matched its condition, or a foreign key failed). */
 class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly change: Change }> {}
 
+/** The most units one level can hold: the maximum of its integer column. */
+const MAX_LEVEL = 2_147_483_647
+
+const levelOverflow = (operation: string, change: Change, index: number) => {
+  const amount = change.type === "set" || operation === "transfer" ? "quantity" : "delta"
+  return new InvalidInput({
+    field: operation === "batch" ? `changes[${index}].${amount}` : amount,
+    rule: `would take the stock of ${change.sku} at ${change.location} above ${MAX_LEVEL}, the most one location can hold`
+  })
+}
+
 /** Lock rows in one global order, so concurrent batches and transfers cannot deadlock. */
 const byLockOrder = (a: Change, b: Change) =>
   a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : a.location < b.location ? -1 : a.location > b.location ? 1 : 0
@@ -428,6 +439,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       answer: (applied: ReadonlyArray<StockChange>) => A
     ): Effect.Effect<
       A,
+      | InvalidInput
       | ProductNotFound
       | LocationNotFound
       | InsufficientStock
@@ -443,7 +455,13 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         atReorderPoint.clear() // a retried transaction starts over
         const applied: Array<StockChange> = new Array(changes.length)
         for (const { change, index } of ordered) {
-          const { atReorderPoint: low, ...result } = yield* applyChange(change, context)
+          const { atReorderPoint: low, ...result } = yield* applyChange(change, context).pipe(
+            // 22003: the level would pass the integer column's maximum; the caller's number is too big.
+            Effect.catchIf(
+              (error) => error instanceof SqlError && pgCode(error) === "22003",
+              () => Effect.fail(levelOverflow(operation, change, index))
+            )
+          )
           applied[index] = result
           if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
         }
@@ -451,7 +469,13 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       })
       return sql
         .withTransaction(
-          withIdempotencyKey(sql, context.idempotencyKey, requestHash(operation, request), response, work)
+          withIdempotencyKey(
+            sql,
+            context.idempotencyKey,
+            () => requestHash(operation, request),
+            response,
+            work
+          )
         )
         .pipe(
           Effect.retry({ while: isRetryableConflict, times: 5 }),

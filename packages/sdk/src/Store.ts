@@ -10,7 +10,7 @@
 import { mkdirSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -20,7 +20,6 @@ import * as Redacted from "effect/Redacted"
 import * as Str from "effect/String"
 import pg from "pg"
 import { InvalidInput, StoreError } from "./InventoryError.js"
-import { purgeExpiredKeys } from "./internal/idempotency.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
@@ -127,10 +126,7 @@ export const layer = (
   options: StoreOptions
 ): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError | InvalidInput> =>
   Layer.effectDiscard(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      runMigrations.pipe(
-        Effect.zipRight(purgeExpiredKeys(sql)),
-        Effect.mapError((error) => new StoreError({ reason: `migrations failed: ${error.message}` }))
-      )
+    runMigrations.pipe(
+      Effect.mapError((error) => new StoreError({ reason: `migrations failed: ${error.message}` }))
     )
   ).pipe(Layer.provideMerge(client(options)))

@@ -8,7 +8,9 @@
 import { createHash } from "node:crypto"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
@@ -97,10 +99,19 @@ const feedRows = (feed: Feed) =>
   }))
 
 export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/SupplierSync", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const suppliers = yield* Suppliers
-    const http = yield* HttpClient.HttpClient
+    // Loaded on the first fetch: most commands never talk to a supplier, and undici costs a start-up.
+    const scope = yield* Effect.scope
+    const httpClient = yield* Effect.cached(
+      Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
+        Effect.flatMap((module) => Layer.buildWithScope(module.layerUndici, scope)),
+        Effect.map((context) => Context.get(context, HttpClient.HttpClient))
+      )
+    )
+    const withHttp = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(httpClient, (http) => Effect.provideService(effect, HttpClient.HttpClient, http))
 
     const startRun = (supplierId: string, trigger: Trigger, attempt: number) =>
       Effect.gen(function* () {
@@ -242,7 +253,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
         )
         yield* progress({ phase: "done", items: entries.length, rejected: feed.rejections.length })
         return yield* getRun(runId)
-      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+      }).pipe(withHttp)
 
     const runs = (
       supplierId: string,
@@ -291,7 +302,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
           rejections: feed.rejections.slice(0, 10),
           rejected: feed.rejections.length
         }
-      }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+      }).pipe(withHttp)
 
     return { sync, runs, preview } as const
   })

@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
-import PgBoss from "pg-boss"
+import type PgBoss from "pg-boss"
 import { StoreError, SyncFailed } from "./InventoryError.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { SupplierSync, type SyncRun, type Trigger } from "./SupplierSync.js"
@@ -102,7 +102,9 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
     const supplierSync = yield* SupplierSync
     const runtime = yield* Effect.runtime<never>()
 
-    const boss = new PgBoss({
+    // Loaded when jobs are used: most commands never queue one.
+    const { default: PgBossQueue } = yield* Effect.promise(() => import("pg-boss"))
+    const boss = new PgBossQueue({
       ...(database._tag === "Postgres"
         ? { connectionString: Redacted.value(database.url), max: 4 }
         : {

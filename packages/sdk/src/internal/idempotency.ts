@@ -35,13 +35,20 @@ export const requestHash = (operation: string, request: unknown): string =>
 export const withIdempotencyKey = <A, I, E, R>(
   sql: SqlClient.SqlClient,
   key: string | undefined,
-  hash: string,
+  hashOf: () => string,
   response: Schema.Schema<A, I>,
   work: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | IdempotencyKeyReused | SqlError, R> => {
   if (key === undefined) return work
+  const hash = hashOf()
   return Effect.gen(function* () {
-    yield* sql`delete from idempotency_keys where key = ${key} and created_at < now() - interval '${sql.unsafe(KEY_RETENTION)}'`
+    // Forget expired keys as new ones arrive: this one, and a bounded batch of others.
+    yield* sql`
+      delete from idempotency_keys where key in (
+        select key from idempotency_keys
+        where created_at < now() - interval '${sql.unsafe(KEY_RETENTION)}'
+        order by (key = ${key}) desc
+        limit 100)`
     const claimed = yield* sql`
       insert into idempotency_keys (key, request_hash) values (${key}, ${hash})
       on conflict (key) do nothing
@@ -58,6 +65,3 @@ export const withIdempotencyKey = <A, I, E, R>(
     return result
   })
 }
-
-export const purgeExpiredKeys = (sql: SqlClient.SqlClient) =>
-  sql`delete from idempotency_keys where created_at < now() - interval '${sql.unsafe(KEY_RETENTION)}'`

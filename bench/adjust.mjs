@@ -1,0 +1,382 @@
+// Adjustments per second on PostgreSQL: the SDK's Promise facade against the raw database doing
+// the same work (the same SQL text, the same transaction, a pg pool of the same size) in the same
+// run. Prints a table and one JSON line (starting with {"bench":"adjust"}); see docs/benchmarks.md.
+//
+//   node bench/adjust.mjs               # PostgreSQL at postgres://postgres@127.0.0.1:5432/test
+//   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 node bench/adjust.mjs
+//
+// A fresh database inv_bench_<random> is created for the run and dropped after it.
+import { createHash, randomBytes } from "node:crypto"
+import { cpus, loadavg, totalmem } from "node:os"
+import { performance } from "node:perf_hooks"
+import { openInventory } from "@invkit/sdk"
+import pg from "pg"
+
+const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+/** Measured seconds per side (SDK, raw) per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const SEGMENTS = 4
+const WRITERS = (process.env.BENCH_WRITERS ?? "1,8,32").split(",").map(Number)
+const PRODUCTS = 100
+const INITIAL_STOCK = 1_000_000
+/** The SDK's pool: @effect/sql-pg leaves `max` unset, so pg's default of 10 applies. */
+const POOL_SIZE = 10
+
+// ---------------------------------------------------------------------------------------------
+// The raw baseline: the statements the SDK sends for `stock.adjust`, copied from
+// packages/sdk/src/Stock.ts (levelWrite + applyChange) and internal/idempotency.ts. The run checks
+// below that the SDK still sends exactly these texts, so the baseline cannot drift silently.
+
+const RETURNING = "returning sku, location, on_hand, reserved, last_delta, version"
+
+const levelIncrease = `
+          insert into stock_levels as s (sku, location, on_hand, last_delta)
+          values ($1, $2, $3, $4)
+          on conflict (sku, location) do update
+            set on_hand = s.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
+                version = s.version + 1, updated_at = now()
+          ${RETURNING}`
+
+const levelDecrease = `
+          update stock_levels s
+            set on_hand = s.on_hand + $1, last_delta = $2,
+                version = s.version + 1, updated_at = now()
+          where s.sku = $3 and s.location = $4
+            and s.on_hand - s.reserved + $5 >= 0
+          ${RETURNING}`
+
+const applyChange = (level, n) => `
+        with level as (${level}),
+        movement as (
+          insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
+          select sku, location, last_delta, on_hand, $${n}, $${n + 1},
+                 $${n + 2}, $${n + 3}
+          from level
+          returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+        ),
+        event as (
+          insert into outbox (type, subject, data)
+          select 'stock.updated', m.sku, jsonb_build_object(
+            'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
+            'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
+            'movementId', m.id, 'at', m.created_at)
+          from movement m cross join level l
+          returning event_id
+        )
+        select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
+               m.reason, m.reference, m.actor, m.created_at as at,
+               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
+        from movement m cross join level l`
+
+const INCREASE = applyChange(levelIncrease, 5)
+const DECREASE = applyChange(levelDecrease, 6)
+const KEY_EXPIRE = "delete from idempotency_keys where key = $1 and created_at < now() - interval '24 hours'"
+const KEY_CLAIM = `
+      insert into idempotency_keys (key, request_hash) values ($1, $2)
+      on conflict (key) do nothing
+      returning key`
+const KEY_ANSWER = "update idempotency_keys set response = $1::jsonb where key = $2"
+
+const LOCATION = "default"
+const REASON = "sale"
+
+const adjustParams = (sku, delta, key) =>
+  delta > 0
+    ? [sku, LOCATION, delta, delta, REASON, null, null, key]
+    : [delta, delta, sku, LOCATION, delta, REASON, null, null, key]
+
+/** One adjustment as a bare pg transaction: BEGIN; [key claim;] the CTE; [key answer;] COMMIT. */
+const rawAdjust = async (pool, sku, delta, key) => {
+  const client = await pool.connect()
+  try {
+    await client.query("BEGIN")
+    if (key !== null) {
+      // The SDK hashes the decoded request to tell a replay from a reuse; so does the baseline.
+      const hash = createHash("sha256")
+        .update(
+          JSON.stringify(["adjust", { delta, idempotencyKey: key, location: LOCATION, reason: REASON, sku }])
+        )
+        .digest("hex")
+      await client.query(KEY_EXPIRE, [key])
+      const claimed = await client.query(KEY_CLAIM, [key, hash])
+      if (claimed.rows.length === 0) throw new Error(`raw baseline: key ${key} already used`)
+    }
+    const { rows } = await client.query(delta > 0 ? INCREASE : DECREASE, adjustParams(sku, delta, key))
+    const row = rows[0]
+    if (row === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
+    if (key !== null) {
+      const answer = {
+        movementId: row.movement_id,
+        sku: row.sku,
+        location: row.location,
+        delta: row.delta,
+        onHand: row.on_hand,
+        version: row.version,
+        reason: row.reason,
+        reference: row.reference,
+        actor: row.actor,
+        at: row.at.toISOString()
+      }
+      await client.query(KEY_ANSWER, [JSON.stringify(answer), key])
+    }
+    await client.query("COMMIT")
+    return row
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  } finally {
+    client.release()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the load
+
+/** A small seeded generator, so both sides get the same sequence of SKUs and signs. */
+const mulberry32 = (seed) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+const skus = Array.from({ length: PRODUCTS }, (_, i) => `BENCH-${String(i + 1).padStart(3, "0")}`)
+
+/** `writers` loops, each awaiting one adjustment after another, until `ms` have passed. */
+const runFor = async (ms, writers, seed, adjust) => {
+  const latencies = []
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  const deadline = started + ms
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      const random = mulberry32(seed * 1000 + w)
+      while (performance.now() < deadline) {
+        const sku = skus[Math.floor(random() * skus.length)]
+        const delta = random() < 0.5 ? -1 : 1
+        const t0 = performance.now()
+        await adjust(sku, delta)
+        latencies.push(performance.now() - t0)
+      }
+    })
+  )
+  const cpu = process.cpuUsage(cpuBefore)
+  return { ms: performance.now() - started, cpuUs: cpu.user + cpu.system, latencies }
+}
+
+const summarize = (parts) => {
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
+  const ms = parts.reduce((total, p) => total + p.ms, 0)
+  const cpuUs = parts.reduce((total, p) => total + p.cpuUs, 0)
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
+  return {
+    ops: latencies.length,
+    opsPerSec: Math.round((latencies.length / ms) * 1000),
+    p50Ms: round2(at(0.5)),
+    p99Ms: round2(at(0.99)),
+    /** CPU time of this Node process (all its threads: JS, GC, I/O) per adjustment. */
+    cpuUsPerOp: Math.round(cpuUs / latencies.length)
+  }
+}
+
+const round2 = (x) => Math.round(x * 100) / 100
+
+// ---------------------------------------------------------------------------------------------
+
+const pad = (value, width) => String(value).padStart(width)
+
+const main = async () => {
+  const adminUrl = new URL(ADMIN_URL)
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(adminUrl.hostname)) {
+    throw new Error(`refusing to benchmark a non-local database (${adminUrl.hostname}); use 127.0.0.1`)
+  }
+  const dbName = `inv_bench_${randomBytes(4).toString("hex")}`
+  const dbUrl = new URL(ADMIN_URL)
+  dbUrl.pathname = `/${dbName}`
+
+  const admin = new pg.Client({ connectionString: ADMIN_URL })
+  await admin.connect()
+  const { rows: versionRows } = await admin.query("show server_version")
+  const loadBefore = round2(loadavg()[0])
+  await admin.query(`create database ${dbName}`)
+  let inv
+  let pool
+  try {
+    // Opening the database migrates it.
+    inv = await openInventory({ databaseUrl: dbUrl.toString() })
+    for (const sku of skus) {
+      await inv.products.add({ sku, name: `Bench product ${sku}` })
+      await inv.stock.adjust(sku, INITIAL_STOCK, { reason: "receipt" })
+    }
+    // The same pool the SDK builds: pg.Pool, default size, int8 parsed to numbers.
+    pool = new pg.Pool({
+      connectionString: dbUrl.toString(),
+      max: POOL_SIZE,
+      application_name: "invkit-bench-raw",
+      types: {
+        getTypeParser: (oid, format) =>
+          oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)
+      }
+    })
+
+    const sameSql = await checkSameSql(inv, pool)
+
+    const runId = randomBytes(3).toString("hex")
+    let keyCounter = 0
+    const sides = (idempotent) => ({
+      raw: (sku, delta) => rawAdjust(pool, sku, delta, idempotent ? `raw-${runId}-${keyCounter++}` : null),
+      sdk: (sku, delta) =>
+        inv.stock.adjust(
+          sku,
+          delta,
+          idempotent ? { reason: REASON, idempotencyKey: `sdk-${runId}-${keyCounter++}` } : { reason: REASON }
+        )
+    })
+
+    // Warm-up: JIT, both pools full, PostgreSQL caches; not measured.
+    for (const idempotent of [false, true]) {
+      const { raw, sdk } = sides(idempotent)
+      await runFor(500, 32, 1, raw)
+      await runFor(500, 32, 1, sdk)
+    }
+
+    const rows = []
+    const segment = (SECONDS * 1000) / SEGMENTS
+    for (const idempotent of [false, true]) {
+      const { raw, sdk } = sides(idempotent)
+      for (const writers of WRITERS) {
+        // Short segments in A-B-B-A order: the tables grow during the run and other processes
+        // come and go; interleaving spreads both over the two sides.
+        const rawParts = []
+        const sdkParts = []
+        for (let i = 0; i < SEGMENTS; i++) {
+          const seed = writers * 100 + (idempotent ? 50 : 0) + i
+          const order = i % 2 === 0 ? [raw, sdk] : [sdk, raw]
+          for (const side of order) {
+            ;(side === raw ? rawParts : sdkParts).push(await runFor(segment, writers, seed, side))
+          }
+        }
+        const rawStats = summarize(rawParts)
+        const sdkStats = summarize(sdkParts)
+        rows.push({
+          variant: idempotent ? "adjust+key" : "adjust",
+          writers,
+          raw: rawStats,
+          sdk: sdkStats,
+          ratio: round2(sdkStats.opsPerSec / rawStats.opsPerSec)
+        })
+      }
+    }
+
+    // Both sides wrote through the same ledger: every level must still equal its movements.
+    const { rows: drift } = await pool.query(`
+      select count(*)::int as bad from stock_levels l
+      where l.on_hand <> (select coalesce(sum(delta), 0) from stock_movements m
+                          where m.sku = l.sku and m.location = l.location)`)
+    const { rows: counts } = await pool.query(
+      "select (select count(*) from stock_movements)::int as movements, (select count(*) from outbox)::int as events"
+    )
+
+    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    console.log(
+      `\nAdjustments on PostgreSQL ${versionRows[0].server_version}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on both sides, ` +
+        `${SECONDS} s per side per cell, Node ${process.version}, ${machine}`
+    )
+    console.log(
+      "raw = the same SQL over pg directly; sdk = inv.stock.adjust() through the Promise facade; ratio = sdk/raw ops/s\n"
+    )
+    const header = [
+      "variant".padEnd(11),
+      pad("writers", 7),
+      pad("raw ops/s", 10),
+      pad("sdk ops/s", 10),
+      pad("sdk/raw", 8),
+      pad("raw p50/p99 ms", 16),
+      pad("sdk p50/p99 ms", 16),
+      pad("node CPU µs/op raw/sdk", 22)
+    ].join("  ")
+    console.log(header)
+    console.log("-".repeat(header.length))
+    for (const row of rows) {
+      console.log(
+        [
+          row.variant.padEnd(11),
+          pad(row.writers, 7),
+          pad(row.raw.opsPerSec, 10),
+          pad(row.sdk.opsPerSec, 10),
+          pad(`${row.ratio.toFixed(2)}×`, 8),
+          pad(`${row.raw.p50Ms.toFixed(2)} / ${row.raw.p99Ms.toFixed(2)}`, 16),
+          pad(`${row.sdk.p50Ms.toFixed(2)} / ${row.sdk.p99Ms.toFixed(2)}`, 16),
+          pad(`${row.raw.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 22)
+        ].join("  ")
+      )
+    }
+    console.log(
+      `\nbaseline SQL identical to the SDK's: ${sameSql ? "yes" : "NO (update bench/adjust.mjs)"}; ` +
+        `ledger check: ${drift[0].bad === 0 ? "every level equals its movements" : `${drift[0].bad} levels DRIFTED`}; ` +
+        `${counts[0].movements} movements, ${counts[0].events} outbox events written\n`
+    )
+    console.log(
+      JSON.stringify({
+        bench: "adjust",
+        date: new Date().toISOString().slice(0, 10),
+        node: process.version,
+        postgres: versionRows[0].server_version,
+        products: PRODUCTS,
+        poolSize: POOL_SIZE,
+        secondsPerSide: SECONDS,
+        cores: cpus().length,
+        loadBefore,
+        sameSql,
+        ledgerOk: drift[0].bad === 0,
+        results: rows
+      })
+    )
+    if (!sameSql || drift[0].bad !== 0) process.exitCode = 1
+  } finally {
+    await pool?.end()
+    await inv?.close()
+    await admin.query(`drop database if exists ${dbName} with (force)`)
+    await admin.end()
+  }
+}
+
+/**
+ * Records what the SDK sends for one increase, one decrease and one keyed decrease (pg's
+ * Client#query, which @effect/sql-pg calls) and compares it with the baseline's statements.
+ */
+const checkSameSql = async (inv, pool) => {
+  const seen = []
+  const original = pg.Client.prototype.query
+  pg.Client.prototype.query = function (config, ...rest) {
+    seen.push(typeof config === "string" ? config : config.text)
+    return original.call(this, config, ...rest)
+  }
+  try {
+    await inv.stock.adjust(skus[0], 1, { reason: REASON })
+    await inv.stock.adjust(skus[0], -1, { reason: REASON })
+    await inv.stock.adjust(skus[0], -1, {
+      reason: REASON,
+      idempotencyKey: `probe-${randomBytes(4).toString("hex")}`
+    })
+  } finally {
+    pg.Client.prototype.query = original
+  }
+  const expected = [
+    ["BEGIN", INCREASE, "COMMIT"],
+    ["BEGIN", DECREASE, "COMMIT"],
+    ["BEGIN", KEY_EXPIRE, KEY_CLAIM, DECREASE, KEY_ANSWER, "COMMIT"]
+  ].flat()
+  const norm = (s) => s.replace(/\s+/g, " ").trim()
+  const same = seen.length === expected.length && seen.every((text, i) => norm(text) === norm(expected[i]))
+  if (!same) {
+    console.error("The SDK sent other statements than the baseline's:")
+    for (const text of seen) console.error(`  ${norm(text).slice(0, 160)}`)
+  }
+  // The probe's +1 -1 -1 is undone so the seeded stock stays round.
+  await rawAdjust(pool, skus[0], 1, null)
+  return same
+}
+
+await main()

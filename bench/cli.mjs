@@ -1,0 +1,230 @@
+// Wall time of one-shot `inv` commands on the embedded store (PGlite), each a fresh process, against
+// two baselines in the same run: a bare Node start (`node -e ""`), and a bare Node process that
+// opens the same PGlite data directory and runs the same SQL. Prints a table and one JSON line
+// (starting with {"bench":"cli"}); see docs/benchmarks.md. Needs `pnpm build` first.
+//
+//   node bench/cli.mjs                  # BENCH_RUNS=5 runs per command, BENCH_FRESH_RUNS=3 fresh stores
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const BIN = join(here, "..", "packages", "cli", "dist", "bin.js")
+const RUNS = Number(process.env.BENCH_RUNS ?? 5)
+/** A fresh data directory costs an initdb (seconds), so fewer of those. */
+const FRESH_RUNS = Number(process.env.BENCH_FRESH_RUNS ?? 3)
+const SKU = "SKU-1"
+
+if (!existsSync(BIN)) {
+  console.error("bench/cli.mjs: packages/cli/dist/bin.js is missing; run `pnpm build` first.")
+  process.exit(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw baselines: PGlite itself, opened by a bare Node process, doing the command's SQL.
+// `inv stock get` reads one product's levels; `inv stock set` is one transaction with the level
+// upsert, the ledger row and the outbox row (the statement of packages/sdk/src/Stock.ts).
+
+const RAW_OPEN = `
+import { PGlite } from "@electric-sql/pglite"
+const [mode, dataDir, sku] = process.argv.slice(1)
+const db = await PGlite.create({ dataDir })
+if (mode === "get") {
+  await db.query(
+    \`select p.name, p.reorder_point, l.location, l.on_hand, l.reserved, l.on_hand - l.reserved as available,
+            l.version, l.updated_at
+     from products p left join stock_levels l on l.sku = p.sku
+     where p.sku = $1 order by l.location\`, [sku])
+} else if (mode === "set") {
+  await db.transaction(async (tx) => {
+    const { rows } = await tx.query(\`
+      with level as (
+        insert into stock_levels as s (sku, location, on_hand, last_delta)
+        values ($1, 'default', $2, $2)
+        on conflict (sku, location) do update
+          set on_hand = excluded.on_hand, last_delta = excluded.on_hand - s.on_hand,
+              version = s.version + 1, updated_at = now()
+        returning sku, location, on_hand, reserved, last_delta, version),
+      movement as (
+        insert into stock_movements (sku, location, delta, quantity_after, reason)
+        select sku, location, last_delta, on_hand, 'count' from level
+        returning id, sku, location, delta, quantity_after, reason, created_at),
+      event as (
+        insert into outbox (type, subject, data)
+        select 'stock.updated', m.sku, jsonb_build_object('sku', m.sku, 'delta', m.delta,
+          'onHand', m.quantity_after, 'version', l.version, 'movementId', m.id, 'at', m.created_at)
+        from movement m cross join level l returning event_id)
+      select m.id, l.on_hand, l.version from movement m cross join level l\`, [sku, 40])
+    if (rows.length !== 1) throw new Error("raw set wrote nothing")
+  })
+} else {
+  await db.query("select 1")
+}
+await db.close()
+`
+
+// ---------------------------------------------------------------------------------------------
+
+// The embedded store only: a PostgreSQL URL in the environment would win over --data-dir.
+const childEnv = { ...process.env, NO_COLOR: "1" }
+delete childEnv.INV_DATABASE_URL
+
+/** Runs a process to its end; answers its wall time in ms. Any failure stops the bench. */
+const timed = (args, label) => {
+  const started = performance.now()
+  const result = spawnSync(process.execPath, args, {
+    cwd: here,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 60_000,
+    env: childEnv
+  })
+  const ms = performance.now() - started
+  if (result.status !== 0) {
+    throw new Error(
+      `${label} failed (exit ${result.status ?? result.signal}):\n${result.stderr}${result.stdout}`
+    )
+  }
+  return ms
+}
+
+const inv = (args) => [BIN, ...args]
+const raw = (mode, dataDir) => ["--input-type=module", "-e", RAW_OPEN, mode, dataDir, SKU]
+
+const stats = (times) => {
+  const sorted = [...times].sort((a, b) => a - b)
+  const median =
+    sorted.length % 2 === 1
+      ? sorted[(sorted.length - 1) / 2]
+      : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
+  return {
+    runs: sorted.length,
+    medianMs: Math.round(median),
+    minMs: Math.round(sorted[0]),
+    maxMs: Math.round(sorted.at(-1))
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), "inv-bench-cli-"))
+const results = []
+try {
+  const nodeTimes = []
+  const helpTimes = []
+  // Warm the OS file cache (Node, the CLI bundle, PGlite's WASM) before measuring anything.
+  timed(["-e", ""], "node -e")
+  timed(inv(["--help"]), "inv --help")
+
+  for (let i = 0; i < RUNS; i++) {
+    nodeTimes.push(timed(["-e", ""], "node -e"))
+    helpTimes.push(timed(inv(["--help"]), "inv --help"))
+  }
+  const node = stats(nodeTimes)
+  results.push({ command: 'node -e ""', baseline: "-", cli: node, base: null })
+  results.push({ command: "inv --help", baseline: 'node -e ""', cli: stats(helpTimes), base: node })
+
+  // First run on a fresh data directory: initdb + migrations (+ the product), against PGlite's own initdb.
+  const firstTimes = []
+  const rawFirstTimes = []
+  for (let i = 0; i < FRESH_RUNS; i++) {
+    const dir = join(root, `fresh-${i}`)
+    firstTimes.push(
+      timed(inv(["product", "add", SKU, "--name", "Widget", "--data-dir", dir]), "inv product add (fresh)")
+    )
+    rawFirstTimes.push(timed(raw("open", join(root, `raw-fresh-${i}`)), "raw PGlite initdb"))
+  }
+  results.push({
+    command: "inv product add (fresh dir)",
+    baseline: "PGlite initdb",
+    cli: stats(firstTimes),
+    base: stats(rawFirstTimes)
+  })
+
+  // Later runs on an existing store, interleaved with the raw PGlite doing the same SQL there.
+  const dir = join(root, "fresh-0")
+  timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm-up)")
+  const getTimes = []
+  const rawGetTimes = []
+  const setTimes = []
+  const rawSetTimes = []
+  for (let i = 0; i < RUNS; i++) {
+    getTimes.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get"))
+    rawGetTimes.push(timed(raw("get", dir), "raw PGlite get"))
+    setTimes.push(timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set"))
+    rawSetTimes.push(timed(raw("set", dir), "raw PGlite set"))
+  }
+  const rawGet = stats(rawGetTimes)
+  const rawSet = stats(rawSetTimes)
+  results.push({
+    command: "inv stock get",
+    baseline: "PGlite open + query",
+    cli: stats(getTimes),
+    base: rawGet
+  })
+  results.push({
+    command: "inv stock set",
+    baseline: "PGlite open + write",
+    cli: stats(setTimes),
+    base: rawSet
+  })
+  results.push({ command: "PGlite open + query", baseline: 'node -e ""', cli: rawGet, base: node })
+
+  for (const r of results) {
+    r.ratio = r.base ? Math.round((r.cli.medianMs / r.base.medianMs) * 100) / 100 : null
+    r.vsNode = Math.round((r.cli.medianMs / node.medianMs) * 100) / 100
+  }
+
+  const col = (value, width) => String(value).padStart(width)
+  const range = (s) => `${s.minMs}–${s.maxMs}`
+  console.log(
+    `\ninv on the embedded store (PGlite), one process per command, median of ${RUNS} runs ` +
+      `(${FRESH_RUNS} for fresh directories); Node ${process.version}, ${cpus().length} cores\n`
+  )
+  const header = [
+    "command".padEnd(28),
+    col("median ms", 9),
+    col("min–max", 11),
+    "baseline".padEnd(20),
+    col("base ms", 7),
+    col("ratio", 6),
+    col("× node", 7)
+  ].join("  ")
+  console.log(header)
+  console.log("-".repeat(header.length))
+  for (const r of results) {
+    console.log(
+      [
+        r.command.padEnd(28),
+        col(r.cli.medianMs, 9),
+        col(range(r.cli), 11),
+        r.baseline.padEnd(20),
+        col(r.base ? r.base.medianMs : "-", 7),
+        col(r.ratio === null ? "-" : `${r.ratio.toFixed(2)}×`, 6),
+        col(`${r.vsNode.toFixed(2)}×`, 7)
+      ].join("  ")
+    )
+  }
+  console.log('\nratio = command / its baseline (median); × node = command / bare `node -e ""` (median)\n')
+  console.log(
+    JSON.stringify({
+      bench: "cli",
+      date: new Date().toISOString().slice(0, 10),
+      node: process.version,
+      cores: cpus().length,
+      runs: RUNS,
+      freshRuns: FRESH_RUNS,
+      results: results.map(({ command, baseline, cli, base, ratio, vsNode }) => ({
+        command,
+        baseline,
+        ...cli,
+        baseMedianMs: base?.medianMs ?? null,
+        ratio,
+        vsNode
+      }))
+    })
+  )
+} finally {
+  rmSync(root, { recursive: true, force: true })
+}
