@@ -70,7 +70,12 @@ const applyChange = (level, n) => `
 
 const INCREASE = applyChange(levelIncrease, 5)
 const DECREASE = applyChange(levelDecrease, 6)
-const KEY_EXPIRE = "delete from idempotency_keys where key = $1 and created_at < now() - interval '24 hours'"
+const KEY_EXPIRE = `
+      delete from idempotency_keys where key in (
+        select key from idempotency_keys
+        where created_at < now() - interval '24 hours'
+        order by (key = $1) desc
+        limit 100)`
 const KEY_CLAIM = `
       insert into idempotency_keys (key, request_hash) values ($1, $2)
       on conflict (key) do nothing
