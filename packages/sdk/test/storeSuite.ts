@@ -1,0 +1,994 @@
+/**
+ * The store suite, written once and run on every store: PGlite (Store.pglite.test.ts) and
+ * PostgreSQL (Store.postgres.test.ts). Each block below opens a store of its own.
+ */
+
+import * as SqlClient from "@effect/sql/SqlClient"
+import { expect, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import {
+  IdempotencyKeyReused,
+  InsufficientStock,
+  InvalidInput,
+  LocationNotFound,
+  ProductAlreadyExists,
+  ProductNotFound,
+  StockConflict
+} from "../src/InventoryError.js"
+import { Locations } from "../src/Location.js"
+import { type NewProduct, Products } from "../src/Product.js"
+import { type AdjustStock, type BatchChange, MAX_BATCH, Stock } from "../src/Stock.js"
+import { expectLedgerConsistent, storeTotals, type TestStore } from "./utils.js"
+
+const addProducts = (...products: ReadonlyArray<NewProduct>) =>
+  Effect.flatMap(Products, (catalog) => Effect.forEach(products, (product) => catalog.add(product)))
+
+/** Fails the test unless `effect` fails with an InvalidInput naming `field`. */
+const expectInvalid = <A, E, R>(effect: Effect.Effect<A, E, R>, field: string) =>
+  Effect.gen(function* () {
+    const error = yield* Effect.flip(effect)
+    expect(error).toBeInstanceOf(InvalidInput)
+    expect((error as InvalidInput).field).toBe(field)
+    return error as InvalidInput
+  })
+
+export const storeSuite = (makeStore: () => TestStore) => {
+  const options = { excludeTestServices: true, timeout: "60 seconds" } as const
+
+  layer(makeStore(), options)("products", (it) => {
+    it.effect("add fills in the defaults and get answers the same product", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const added = yield* products.add({ sku: "P-1", name: "  Widget  " })
+        expect(added).toMatchObject({
+          sku: "P-1",
+          name: "Widget",
+          unit: "each",
+          reorderPoint: 0,
+          reorderQuantity: 0,
+          maxLevel: null,
+          preferredSupplier: null,
+          active: true
+        })
+        expect(added.createdAt).toBeInstanceOf(Date)
+        expect(yield* products.get("P-1")).toEqual(added)
+      })
+    )
+
+    it.effect("adding an existing SKU fails with ProductAlreadyExists and keeps the first product", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        yield* products.add({ sku: "P-2", name: "First", unit: "box" })
+        const error = yield* Effect.flip(products.add({ sku: "P-2", name: "Second" }))
+        expect(error).toBeInstanceOf(ProductAlreadyExists)
+        expect(error).toMatchObject({ sku: "P-2" })
+        expect(yield* products.get("P-2")).toMatchObject({ name: "First", unit: "box" })
+      })
+    )
+
+    it.effect("get of an unknown SKU fails with ProductNotFound", () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip((yield* Products).get("NOPE-1"))
+        expect(error).toBeInstanceOf(ProductNotFound)
+        expect(error).toMatchObject({ sku: "NOPE-1" })
+      })
+    )
+
+    it.effect("update changes the given fields only", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const added = yield* products.add({ sku: "P-3", name: "Bolt", unit: "box", reorderQuantity: 7 })
+        const updated = yield* products.update("P-3", { name: "Big bolt", reorderPoint: 12 })
+        expect(updated).toMatchObject({
+          sku: "P-3",
+          name: "Big bolt",
+          unit: "box",
+          reorderPoint: 12,
+          reorderQuantity: 7,
+          active: true
+        })
+        expect(updated.createdAt).toEqual(added.createdAt)
+        expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(added.updatedAt.getTime())
+        expect(yield* products.get("P-3")).toEqual(updated)
+      })
+    )
+
+    it.effect("update with nothing to change fails with InvalidInput on patch and changes nothing", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const added = yield* products.add({ sku: "P-4", name: "Nut" })
+        yield* expectInvalid(products.update("P-4", {}), "patch")
+        yield* expectInvalid(products.update("P-4", { name: undefined }), "patch")
+        yield* expectInvalid(products.update("P-4", { reorderPoint: -1 }), "reorderPoint")
+        expect(yield* products.get("P-4")).toEqual(added)
+      })
+    )
+
+    it.effect("update of an unknown SKU fails with ProductNotFound", () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip((yield* Products).update("NOPE-2", { name: "x" }))
+        expect(error).toBeInstanceOf(ProductNotFound)
+        expect(error).toMatchObject({ sku: "NOPE-2" })
+      })
+    )
+
+    it.effect("archive deactivates, and the active filter tells archived from active products", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        yield* addProducts({ sku: "ARC-1", name: "Kept" }, { sku: "ARC-2", name: "Archived" })
+        const archived = yield* products.archive("ARC-2")
+        expect(archived.active).toBe(false)
+        const skus = (page: { items: ReadonlyArray<{ sku: string }> }) => page.items.map((p) => p.sku)
+        expect(skus(yield* products.list({ text: "ARC-", active: true }))).toEqual(["ARC-1"])
+        expect(skus(yield* products.list({ text: "ARC-", active: false }))).toEqual(["ARC-2"])
+        expect(skus(yield* products.list({ text: "ARC-" }))).toEqual(["ARC-1", "ARC-2"])
+      })
+    )
+
+    it.effect("list pages through every product in SKU order with the cursor", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const skus = ["PG-7", "PG-3", "PG-5", "PG-1", "PG-6", "PG-2", "PG-4"]
+        yield* addProducts(...skus.map((sku) => ({ sku, name: `Paged ${sku}` })))
+        const pages: Array<ReadonlyArray<string>> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* products.list({ text: "PG-", limit: 3, cursor })
+          pages.push(page.items.map((p) => p.sku))
+          cursor = page.nextCursor ?? undefined
+        } while (cursor !== undefined)
+        expect(pages).toEqual([["PG-1", "PG-2", "PG-3"], ["PG-4", "PG-5", "PG-6"], ["PG-7"]])
+        const exact = yield* products.list({ text: "PG-", limit: 7 })
+        expect(exact.items).toHaveLength(7)
+        expect(exact.nextCursor).toBeNull()
+      })
+    )
+
+    it.effect("the text filter matches SKU or name, ignores case, and takes % and _ literally", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        yield* addProducts(
+          { sku: "TXT-1", name: "Blue paint 50%" },
+          { sku: "TXT-2", name: "Blue paint 500" },
+          { sku: "TXT_3", name: "Red PAINT" },
+          { sku: "TXTX3", name: "Brush" }
+        )
+        const skus = (text: string) =>
+          Effect.map(products.list({ text }), (page) => page.items.map((p) => p.sku))
+        expect(yield* skus("50%")).toEqual(["TXT-1"])
+        expect(yield* skus("paint")).toEqual(["TXT-1", "TXT-2", "TXT_3"])
+        expect(yield* skus("txt_")).toEqual(["TXT_3"])
+        expect(yield* skus("brush")).toEqual(["TXTX3"])
+        expect(yield* skus("no such thing")).toEqual([])
+      })
+    )
+
+    it.effect("list rejects a cursor it did not write and a limit out of range", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        yield* expectInvalid(products.list({ cursor: "not-a-cursor" }), "cursor")
+        yield* expectInvalid(products.list({ limit: 0 }), "limit")
+        yield* expectInvalid(products.list({ limit: 1001 }), "limit")
+      })
+    )
+
+    it.effect("add rejects bad input, naming the field, and adds nothing", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const before = yield* products.list({ limit: 1000 })
+        yield* expectInvalid(products.add({ sku: "bad sku", name: "x" }), "sku")
+        yield* expectInvalid(products.add({ sku: "", name: "x" }), "sku")
+        yield* expectInvalid(products.add({ sku: "x".repeat(65), name: "x" }), "sku")
+        yield* expectInvalid(products.add({ sku: "OK-1", name: "   " }), "name")
+        yield* expectInvalid(products.add({ sku: "OK-1", name: "x", reorderPoint: 1.5 }), "reorderPoint")
+        yield* expectInvalid(products.add({ sku: "OK-1", name: 5 as unknown as string }), "name")
+        expect(yield* products.list({ limit: 1000 })).toEqual(before)
+      })
+    )
+  })
+
+  layer(makeStore(), options)("stock writes", (it) => {
+    it.effect(
+      "set and adjust answer the delta, the level after and the version, at the default location",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          yield* addProducts({ sku: "W-1", name: "Widget" })
+          const counted = yield* stock.set({ sku: "W-1", quantity: 10 })
+          expect(counted).toMatchObject({
+            sku: "W-1",
+            location: "default",
+            delta: 10,
+            onHand: 10,
+            version: 1,
+            reason: "count",
+            reference: null,
+            actor: null
+          })
+          expect(counted.at).toBeInstanceOf(Date)
+          const recounted = yield* stock.set({
+            sku: "W-1",
+            quantity: 4,
+            reference: "cycle count",
+            actor: "ann"
+          })
+          expect(recounted).toMatchObject({
+            delta: -6,
+            onHand: 4,
+            version: 2,
+            reason: "count",
+            reference: "cycle count",
+            actor: "ann"
+          })
+          const received = yield* stock.adjust({ sku: "W-1", delta: 5, reason: "receipt", reference: "PO-9" })
+          expect(received).toMatchObject({
+            delta: 5,
+            onHand: 9,
+            version: 3,
+            reason: "receipt",
+            reference: "PO-9"
+          })
+          const adjusted = yield* stock.adjust({ sku: "W-1", delta: -2 })
+          expect(adjusted).toMatchObject({ delta: -2, onHand: 7, version: 4, reason: "adjustment" })
+          expect(new Set([counted, recounted, received, adjusted].map((c) => c.movementId)).size).toBe(4)
+          const level = yield* stock.level("W-1")
+          expect(level).toMatchObject({ sku: "W-1", onHand: 7, available: 7, reserved: 0 })
+          expect(level.locations).toMatchObject([{ location: "default", onHand: 7, version: 4 }])
+        })
+    )
+
+    it.effect("adjust up on a product with no level yet creates the level", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "W-2", name: "Fresh" })
+        expect(yield* stock.adjust({ sku: "W-2", delta: 3, reason: "return" })).toMatchObject({
+          delta: 3,
+          onHand: 3,
+          version: 1,
+          reason: "return"
+        })
+      })
+    )
+
+    it.effect("set with the expected quantity applies; with another one fails with StockConflict", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "EXP-1", name: "Checked" })
+        yield* stock.set({ sku: "EXP-1", quantity: 8 })
+        expect(yield* stock.set({ sku: "EXP-1", quantity: 6, expected: 8 })).toMatchObject({
+          delta: -2,
+          onHand: 6,
+          version: 2
+        })
+        const before = yield* storeTotals
+        const conflict = yield* Effect.flip(stock.set({ sku: "EXP-1", quantity: 1, expected: 8 }))
+        expect(conflict).toBeInstanceOf(StockConflict)
+        expect(conflict).toMatchObject({ sku: "EXP-1", location: "default", expected: 8, actual: 6 })
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("EXP-1")).onHand).toBe(6)
+      })
+    )
+
+    it.effect("set expecting 0 creates a missing level, and conflicts once the level is not 0", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "EXP-2", name: "New" })
+        expect(yield* stock.set({ sku: "EXP-2", quantity: 7, expected: 0 })).toMatchObject({
+          delta: 7,
+          onHand: 7,
+          version: 1
+        })
+        const conflict = yield* Effect.flip(stock.set({ sku: "EXP-2", quantity: 9, expected: 0 }))
+        expect(conflict).toBeInstanceOf(StockConflict)
+        expect(conflict).toMatchObject({ expected: 0, actual: 7 })
+        const missing = yield* Effect.flip(stock.set({ sku: "EXP-2", quantity: 9, expected: 3 }))
+        expect(missing).toMatchObject({ _tag: "StockConflict", expected: 3, actual: 7 })
+        expect((yield* stock.level("EXP-2")).onHand).toBe(7)
+      })
+    )
+
+    it.effect("adjust below zero fails with InsufficientStock and changes nothing", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "LOWW-1", name: "Scarce" }, { sku: "LOWW-2", name: "Never stocked" })
+        yield* stock.set({ sku: "LOWW-1", quantity: 3 })
+        const before = yield* storeTotals
+        const error = yield* Effect.flip(stock.adjust({ sku: "LOWW-1", delta: -5, reason: "sale" }))
+        expect(error).toBeInstanceOf(InsufficientStock)
+        expect(error).toMatchObject({ sku: "LOWW-1", location: "default", available: 3, requested: 5 })
+        const never = yield* Effect.flip(stock.adjust({ sku: "LOWW-2", delta: -1 }))
+        expect(never).toMatchObject({ _tag: "InsufficientStock", available: 0, requested: 1 })
+        expect(yield* storeTotals).toEqual(before)
+        // Down to exactly zero is allowed.
+        expect(yield* stock.adjust({ sku: "LOWW-1", delta: -3 })).toMatchObject({ onHand: 0, version: 2 })
+      })
+    )
+
+    it.effect("transfer moves units between locations in one change", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* (yield* Locations).add({ code: "north", name: "North warehouse" })
+        yield* addProducts({ sku: "TR-1", name: "Moved" })
+        yield* stock.set({ sku: "TR-1", quantity: 10 })
+        const moved = yield* stock.transfer({ sku: "TR-1", quantity: 4, from: "default", to: "north" })
+        expect(moved.from).toMatchObject({ location: "default", delta: -4, onHand: 6, reason: "transfer" })
+        expect(moved.to).toMatchObject({
+          location: "north",
+          delta: 4,
+          onHand: 4,
+          version: 1,
+          reason: "transfer"
+        })
+        const level = yield* stock.level("TR-1")
+        expect(level.onHand).toBe(10)
+        expect(level.locations.map((l) => [l.location, l.onHand])).toEqual([
+          ["default", 6],
+          ["north", 4]
+        ])
+      })
+    )
+
+    it.effect("a transfer short at its source moves nothing at either location", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        // "aa-dock" sorts before "zz-store": the receiving side is written first, then rolled back.
+        yield* (yield* Locations).add({ code: "zz-store" })
+        yield* (yield* Locations).add({ code: "aa-dock" })
+        yield* addProducts({ sku: "TR-2", name: "Short" })
+        yield* stock.set({ sku: "TR-2", quantity: 2, location: "zz-store" })
+        yield* stock.set({ sku: "TR-2", quantity: 1, location: "aa-dock" })
+        const before = yield* storeTotals
+        const error = yield* Effect.flip(
+          stock.transfer({ sku: "TR-2", quantity: 3, from: "zz-store", to: "aa-dock" })
+        )
+        expect(error).toBeInstanceOf(InsufficientStock)
+        expect(error).toMatchObject({ location: "zz-store", available: 2, requested: 3 })
+        expect(yield* storeTotals).toEqual(before)
+        const level = yield* stock.level("TR-2")
+        expect(level.locations.map((l) => [l.location, l.onHand, l.version])).toEqual([
+          ["aa-dock", 1, 1],
+          ["zz-store", 2, 1]
+        ])
+      })
+    )
+
+    it.effect("a transfer to its own source, or to an unknown location, is refused", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "TR-3", name: "Stays" })
+        yield* stock.set({ sku: "TR-3", quantity: 5 })
+        const before = yield* storeTotals
+        const same = yield* expectInvalid(
+          stock.transfer({ sku: "TR-3", quantity: 1, from: "default", to: "default" }),
+          "to"
+        )
+        expect(same.rule).toMatch(/differ/)
+        const nowhere = yield* Effect.flip(
+          stock.transfer({ sku: "TR-3", quantity: 1, from: "default", to: "atlantis" })
+        )
+        expect(nowhere).toBeInstanceOf(LocationNotFound)
+        expect(nowhere).toMatchObject({ location: "atlantis" })
+        yield* expectInvalid(
+          stock.transfer({ sku: "TR-3", quantity: 0, from: "default", to: "north" }),
+          "quantity"
+        )
+        expect(yield* storeTotals).toEqual(before)
+      })
+    )
+
+    it.effect("batch applies every change and answers in the caller's order", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "B-A", name: "A" }, { sku: "B-B", name: "B" })
+        const before = yield* storeTotals
+        const result = yield* stock.batch({
+          changes: [
+            { type: "adjust", sku: "B-B", delta: 3, reason: "receipt" },
+            { type: "set", sku: "B-A", quantity: 5 },
+            { type: "adjust", sku: "B-A", delta: -2, reason: "sale" }
+          ],
+          reference: "import-1"
+        })
+        expect(result.changes).toMatchObject([
+          { sku: "B-B", location: "default", delta: 3, onHand: 3, reason: "receipt", reference: "import-1" },
+          { sku: "B-A", location: "default", delta: 5, onHand: 5, reason: "count", reference: "import-1" },
+          { sku: "B-A", location: "default", delta: -2, onHand: 3, version: 2, reason: "sale" }
+        ])
+        const after = yield* storeTotals
+        expect(after.movements - before.movements).toBe(3)
+        expect(after.events - before.events).toBe(3)
+      })
+    )
+
+    it.effect("a batch with one failing change in the middle applies none of them", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "BF-1", name: "1" }, { sku: "BF-2", name: "2" }, { sku: "BF-3", name: "3" })
+        yield* stock.set({ sku: "BF-2", quantity: 4 })
+        const before = yield* storeTotals
+        const changes: ReadonlyArray<BatchChange> = [
+          { type: "adjust", sku: "BF-1", delta: 5 },
+          { type: "set", sku: "BF-3", quantity: 9 },
+          { type: "adjust", sku: "BF-2", delta: -10 },
+          { type: "adjust", sku: "BF-3", delta: 1 }
+        ]
+        const error = yield* Effect.flip(stock.batch({ changes }))
+        expect(error).toMatchObject({ _tag: "InsufficientStock", sku: "BF-2", available: 4, requested: 10 })
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("BF-1")).locations).toEqual([])
+        expect((yield* stock.level("BF-3")).locations).toEqual([])
+
+        const unknown = yield* Effect.flip(
+          stock.batch({ changes: [changes[0]!, { type: "adjust", sku: "BF-404", delta: 1 }, changes[1]!] })
+        )
+        expect(unknown).toBeInstanceOf(ProductNotFound)
+        expect(unknown).toMatchObject({ sku: "BF-404" })
+        expect(yield* storeTotals).toEqual(before)
+      })
+    )
+
+    it.effect("a batch must hold between 1 and 1000 changes", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "BIG-1", name: "Big" })
+        const before = yield* storeTotals
+        const change: BatchChange = { type: "adjust", sku: "BIG-1", delta: 1 }
+        const tooMany = yield* expectInvalid(
+          stock.batch({ changes: Array.from({ length: MAX_BATCH + 1 }, () => change) }),
+          "changes"
+        )
+        expect(tooMany.rule).toMatch(/at most 1000/)
+        yield* expectInvalid(stock.batch({ changes: [] }), "changes")
+        expect(yield* storeTotals).toEqual(before)
+        const full = yield* stock.batch({ changes: Array.from({ length: MAX_BATCH }, () => change) })
+        expect(full.changes).toHaveLength(MAX_BATCH)
+        expect(full.changes.at(-1)).toMatchObject({ onHand: MAX_BATCH, version: MAX_BATCH })
+      })
+    )
+
+    it.effect("each change writes one ledger movement and one stock.updated event", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        yield* addProducts({ sku: "EV-1", name: "Evented" })
+        const before = yield* storeTotals
+        const change = yield* stock.adjust({ sku: "EV-1", delta: 6, reason: "receipt", actor: "bob" })
+        const after = yield* storeTotals
+        expect([after.movements - before.movements, after.events - before.events]).toEqual([1, 1])
+
+        const movements = yield* sql`
+          select sku, location, delta, quantity_after, reason, actor from stock_movements
+          where id = ${change.movementId}`
+        expect(movements).toEqual([
+          { sku: "EV-1", location: "default", delta: 6, quantityAfter: 6, reason: "receipt", actor: "bob" }
+        ])
+        const events = yield* sql<{ type: string; subject: string; data: any }>`
+          select type, subject, data from outbox where (data ->> 'movementId')::bigint = ${change.movementId}`
+        expect(events).toHaveLength(1)
+        const [event] = events
+        expect(event).toMatchObject({ type: "stock.updated", subject: "EV-1" })
+        expect(event!.data).toMatchObject({
+          sku: "EV-1",
+          location: "default",
+          delta: 6,
+          onHand: 6,
+          version: 1,
+          reason: "receipt",
+          actor: "bob"
+        })
+      })
+    )
+
+    it.effect("the ledger is append-only: movements cannot be updated or deleted", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        yield* addProducts({ sku: "AO-1", name: "Audited" })
+        const change = yield* stock.adjust({ sku: "AO-1", delta: 2 })
+        const update = yield* Effect.flip(
+          sql`update stock_movements set delta = 100 where id = ${change.movementId}`
+        )
+        expect(update._tag).toBe("SqlError")
+        expect(String((update.cause as Error).message)).toMatch(/append-only/)
+        const remove = yield* Effect.flip(sql`delete from stock_movements where id = ${change.movementId}`)
+        expect(String((remove.cause as Error).message)).toMatch(/append-only/)
+        const rows = yield* sql`select delta from stock_movements where id = ${change.movementId}`
+        expect(rows).toEqual([{ delta: 2 }])
+      })
+    )
+
+    it.effect("every level equals the sum of its movements, and every movement has its event", () =>
+      Effect.gen(function* () {
+        const levels = yield* expectLedgerConsistent
+        expect(levels).toBeGreaterThan(10)
+      })
+    )
+  })
+
+  layer(makeStore(), options)("stock reads", (it) => {
+    it.effect("level answers the total and each location; the location option narrows it", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* (yield* Locations).add({ code: "east" })
+        yield* addProducts({ sku: "RL-1", name: "Read me", reorderPoint: 4 }, { sku: "RL-2", name: "Empty" })
+        yield* stock.set({ sku: "RL-1", quantity: 7 })
+        yield* stock.set({ sku: "RL-1", quantity: 5, location: "east" })
+        const level = yield* stock.level("RL-1")
+        expect(level).toMatchObject({
+          sku: "RL-1",
+          name: "Read me",
+          onHand: 12,
+          reserved: 0,
+          available: 12,
+          reorderPoint: 4
+        })
+        expect(
+          level.locations.map(({ location, onHand, available }) => ({ location, onHand, available }))
+        ).toEqual([
+          { location: "default", onHand: 7, available: 7 },
+          { location: "east", onHand: 5, available: 5 }
+        ])
+        const east = yield* stock.level("RL-1", { location: "east" })
+        expect(east.onHand).toBe(5)
+        expect(east.locations.map((l) => l.location)).toEqual(["east"])
+        expect(yield* stock.level("RL-2")).toMatchObject({ onHand: 0, available: 0, locations: [] })
+        const nowhere = yield* Effect.flip(stock.level("RL-1", { location: "nowhere-yet" }))
+        expect(nowhere).toBeInstanceOf(LocationNotFound)
+        expect(nowhere).toMatchObject({ location: "nowhere-yet" })
+      })
+    )
+
+    it.effect("level of an unknown product fails with ProductNotFound", () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip((yield* Stock).level("RL-404"))
+        expect(error).toBeInstanceOf(ProductNotFound)
+        expect(error).toMatchObject({ sku: "RL-404" })
+      })
+    )
+
+    it.effect("list pages through the levels, filtered by location or text", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* (yield* Locations).add({ code: "west" })
+        yield* addProducts(
+          { sku: "LS-1", name: "Hammer" },
+          { sku: "LS-2", name: "Saw" },
+          { sku: "LS-3", name: "Claw hammer" }
+        )
+        yield* stock.batch({
+          changes: [
+            { type: "set", sku: "LS-1", quantity: 1 },
+            { type: "set", sku: "LS-1", quantity: 2, location: "west" },
+            { type: "set", sku: "LS-2", quantity: 3 },
+            { type: "set", sku: "LS-3", quantity: 4, location: "west" }
+          ]
+        })
+        const rows: Array<[string, string, number]> = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = yield* stock.list({ text: "LS-", limit: 3, cursor })
+          rows.push(...page.items.map((r): [string, string, number] => [r.sku, r.location, r.onHand]))
+          cursor = page.nextCursor ?? undefined
+          pages++
+        } while (cursor !== undefined)
+        expect(pages).toBe(2)
+        expect(rows).toEqual([
+          ["LS-1", "default", 1],
+          ["LS-1", "west", 2],
+          ["LS-2", "default", 3],
+          ["LS-3", "west", 4]
+        ])
+        const west = yield* stock.list({ location: "west" })
+        expect(west.items.map((r) => [r.sku, r.onHand])).toEqual([
+          ["LS-1", 2],
+          ["LS-3", 4]
+        ])
+        const hammers = yield* stock.list({ text: "HAMMER" })
+        expect(hammers.items.map((r) => [r.sku, r.location])).toEqual([
+          ["LS-1", "default"],
+          ["LS-1", "west"],
+          ["LS-3", "west"]
+        ])
+      })
+    )
+
+    it.effect("history answers the ledger newest first, page by page, up to a time", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "HI-1", name: "Historic" })
+        const changes = []
+        for (const delta of [5, 4, 3, 2, 1]) {
+          changes.push(yield* stock.adjust({ sku: "HI-1", delta, reference: `step ${delta}` }))
+          yield* Effect.sleep("3 millis") // each change in a millisecond of its own
+        }
+        const ids: Array<ReadonlyArray<number>> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* stock.history("HI-1", { limit: 2, cursor })
+          ids.push(page.items.map((m) => m.id))
+          cursor = page.nextCursor ?? undefined
+        } while (cursor !== undefined)
+        const newestFirst = changes.map((c) => c.movementId).reverse()
+        expect(ids).toEqual([newestFirst.slice(0, 2), newestFirst.slice(2, 4), newestFirst.slice(4)])
+
+        const [latest] = (yield* stock.history("HI-1", { limit: 1 })).items
+        expect(latest).toMatchObject({ sku: "HI-1", location: "default", delta: 1, quantityAfter: 15 })
+        expect(latest!.reference).toBe("step 1")
+
+        // `until` takes a change's own `at`: that change and the ones before it.
+        const untilThird = yield* stock.history("HI-1", { until: changes[2]!.at })
+        expect(untilThird.items.map((m) => m.delta)).toEqual([3, 4, 5])
+        const untilIso = yield* stock.history("HI-1", { until: changes[0]!.at.toISOString() })
+        expect(untilIso.items.map((m) => m.delta)).toEqual([5])
+        const longAgo = yield* stock.history("HI-1", { until: new Date("2001-01-01T00:00:00Z") })
+        expect(longAgo.items).toEqual([])
+      })
+    )
+
+    it.effect("history of an unknown product fails; a bad time fails on until", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const error = yield* Effect.flip(stock.history("HI-404"))
+        expect(error).toBeInstanceOf(ProductNotFound)
+        yield* expectInvalid(stock.history("HI-1", { until: "yesterday-ish" }), "until")
+      })
+    )
+
+    it.effect("every level equals the sum of its movements", () =>
+      Effect.map(expectLedgerConsistent, (levels) => expect(levels).toBeGreaterThan(3))
+    )
+  })
+
+  layer(makeStore(), options)("low stock and overview", (it) => {
+    it.effect("low lists what is at or below its own reorder point, out of stock first, active only", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const products = yield* Products
+        yield* addProducts(
+          { sku: "LO-AT", name: "At its point", reorderPoint: 10, reorderQuantity: 20 },
+          { sku: "LO-ABOVE", name: "Above its point", reorderPoint: 10 },
+          { sku: "LO-OUT", name: "Out of stock", reorderPoint: 2 },
+          { sku: "LO-DEEP", name: "Far below", reorderPoint: 50 },
+          { sku: "LO-ARCH", name: "Archived", reorderPoint: 10 },
+          { sku: "LO-NONE", name: "No reorder point" }
+        )
+        yield* stock.batch({
+          changes: [
+            { type: "set", sku: "LO-AT", quantity: 10 },
+            { type: "set", sku: "LO-ABOVE", quantity: 11 },
+            { type: "set", sku: "LO-OUT", quantity: 0 },
+            { type: "set", sku: "LO-DEEP", quantity: 20 },
+            { type: "set", sku: "LO-ARCH", quantity: 1 },
+            { type: "set", sku: "LO-NONE", quantity: 5 }
+          ]
+        })
+        yield* products.archive("LO-ARCH")
+        const low = yield* stock.low()
+        expect(
+          low.map(({ sku, onHand, available, reorderPoint, shortfall }) => ({
+            sku,
+            onHand,
+            available,
+            reorderPoint,
+            shortfall
+          }))
+        ).toEqual([
+          { sku: "LO-OUT", onHand: 0, available: 0, reorderPoint: 2, shortfall: 2 },
+          { sku: "LO-DEEP", onHand: 20, available: 20, reorderPoint: 50, shortfall: 30 },
+          { sku: "LO-AT", onHand: 10, available: 10, reorderPoint: 10, shortfall: 0 }
+        ])
+        expect(low.find((item) => item.sku === "LO-AT")).toMatchObject({
+          reorderQuantity: 20,
+          location: "default"
+        })
+        expect((yield* stock.low({ location: "default" })).map((item) => item.sku)).toEqual([
+          "LO-OUT",
+          "LO-DEEP",
+          "LO-AT"
+        ])
+        const nowhere = yield* Effect.flip(stock.low({ location: "nowhere-yet" }))
+        expect(nowhere).toBeInstanceOf(LocationNotFound)
+        expect(yield* stock.low({ limit: 1 })).toHaveLength(1)
+      })
+    )
+
+    it.effect("overview counts active products, units and each stock state", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* (yield* Locations).add({ code: "annex" })
+        yield* addProducts(
+          { sku: "OV-EMPTY", name: "Never stocked" },
+          { sku: "OV-ZERO", name: "Sold out", reorderPoint: 1 },
+          { sku: "OV-LOW", name: "Low", reorderPoint: 5 },
+          { sku: "OV-OK", name: "Plenty", reorderPoint: 5 }
+        )
+        yield* stock.set({ sku: "OV-ZERO", quantity: 0 })
+        yield* stock.set({ sku: "OV-LOW", quantity: 3 })
+        yield* stock.set({ sku: "OV-OK", quantity: 6 })
+        yield* stock.set({ sku: "OV-OK", quantity: 4, location: "annex" })
+        // The previous test's products: LO-AT, LO-ABOVE, LO-OUT, LO-DEEP, LO-NONE are active.
+        expect(yield* stock.overview()).toEqual({
+          products: 9,
+          locations: 2,
+          units: 10 + 11 + 0 + 20 + 5 + 3 + 6 + 4,
+          outOfStock: 3,
+          low: 3,
+          ok: 3,
+          movements: 6 + 4
+        })
+      })
+    )
+  })
+
+  // One valid product with stock, so that only the part under test is wrong.
+  const withValidProduct = Layer.effectDiscard(
+    Effect.gen(function* () {
+      yield* addProducts({ sku: "IN-1", name: "Valid" })
+      yield* (yield* Stock).set({ sku: "IN-1", quantity: 5 })
+    })
+  ).pipe(Layer.provideMerge(makeStore()))
+
+  layer(withValidProduct, options)("bad input", (it) => {
+    const invalid: ReadonlyArray<{
+      readonly name: string
+      readonly write: (stock: Stock) => Effect.Effect<unknown, unknown>
+      readonly field: string
+    }> = [
+      { name: "a SKU with a space", write: (s) => s.set({ sku: "bad sku", quantity: 1 }), field: "sku" },
+      { name: "an empty SKU", write: (s) => s.adjust({ sku: "", delta: 1 }), field: "sku" },
+      { name: "a 65-character SKU", write: (s) => s.set({ sku: "S".repeat(65), quantity: 1 }), field: "sku" },
+      {
+        name: "a fractional quantity",
+        write: (s) => s.set({ sku: "IN-1", quantity: 1.5 }),
+        field: "quantity"
+      },
+      {
+        name: "a quantity over a billion",
+        write: (s) => s.set({ sku: "IN-1", quantity: 2_000_000_000 }),
+        field: "quantity"
+      },
+      { name: "a negative quantity", write: (s) => s.set({ sku: "IN-1", quantity: -1 }), field: "quantity" },
+      {
+        name: "a quantity given as text",
+        write: (s) => s.set({ sku: "IN-1", quantity: "5" as unknown as number }),
+        field: "quantity"
+      },
+      { name: "a zero delta", write: (s) => s.adjust({ sku: "IN-1", delta: 0 }), field: "delta" },
+      { name: "a fractional delta", write: (s) => s.adjust({ sku: "IN-1", delta: 1.5 }), field: "delta" },
+      {
+        name: "a delta over a billion",
+        write: (s) => s.adjust({ sku: "IN-1", delta: -2_000_000_000 }),
+        field: "delta"
+      },
+      {
+        name: "an unknown reason",
+        write: (s) => s.adjust({ sku: "IN-1", delta: 1, reason: "stolen" as AdjustStock["reason"] }),
+        field: "reason"
+      },
+      {
+        name: "a location code with a space",
+        write: (s) => s.set({ sku: "IN-1", quantity: 1, location: "back room" }),
+        field: "location"
+      },
+      {
+        name: "a 201-character reference",
+        write: (s) => s.adjust({ sku: "IN-1", delta: 1, reference: "r".repeat(201) }),
+        field: "reference"
+      },
+      {
+        name: "an empty idempotency key",
+        write: (s) => s.adjust({ sku: "IN-1", delta: 1, idempotencyKey: "" }),
+        field: "idempotencyKey"
+      },
+      {
+        name: "a bad SKU inside a batch",
+        write: (s) =>
+          s.batch({
+            changes: [
+              { type: "adjust", sku: "IN-1", delta: 1 },
+              { type: "adjust", sku: "no good", delta: 1 }
+            ]
+          }),
+        field: "changes[1].sku"
+      },
+      {
+        name: "a fractional transfer",
+        write: (s) => s.transfer({ sku: "IN-1", quantity: 0.5, from: "default", to: "elsewhere" }),
+        field: "quantity"
+      }
+    ]
+
+    for (const { name, write, field } of invalid) {
+      it.effect(`${name} fails with InvalidInput on ${field} and writes nothing`, () =>
+        Effect.gen(function* () {
+          const before = yield* storeTotals
+          const error = yield* expectInvalid(write(yield* Stock), field)
+          expect(error.message).toContain(field)
+          expect(yield* storeTotals).toEqual(before)
+        })
+      )
+    }
+
+    it.effect("unknown products and locations fail with their not-found errors and write nothing", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const before = yield* storeTotals
+        const cases = [
+          [stock.set({ sku: "IN-404", quantity: 1 }), { _tag: "ProductNotFound", sku: "IN-404" }],
+          [stock.adjust({ sku: "IN-404", delta: 1 }), { _tag: "ProductNotFound", sku: "IN-404" }],
+          [stock.adjust({ sku: "IN-404", delta: -1 }), { _tag: "ProductNotFound", sku: "IN-404" }],
+          [
+            stock.set({ sku: "IN-1", quantity: 1, location: "mars" }),
+            { _tag: "LocationNotFound", location: "mars" }
+          ],
+          [
+            stock.adjust({ sku: "IN-1", delta: 1, location: "mars" }),
+            { _tag: "LocationNotFound", location: "mars" }
+          ],
+          [
+            stock.adjust({ sku: "IN-1", delta: -1, location: "mars" }),
+            { _tag: "LocationNotFound", location: "mars" }
+          ]
+        ] as const
+        for (const [write, expected] of cases) {
+          const error = yield* Effect.flip(write)
+          expect(error).toMatchObject(expected)
+          expect(error).toBeInstanceOf(
+            expected._tag === "ProductNotFound" ? ProductNotFound : LocationNotFound
+          )
+        }
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("IN-1")).onHand).toBe(5)
+      })
+    )
+
+    it.effect("a change past the most a level can hold fails with InvalidInput, not a store failure", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "IN-MAX", name: "Plenty" })
+        yield* stock.set({ sku: "IN-MAX", quantity: 1_000_000_000 })
+        yield* stock.adjust({ sku: "IN-MAX", delta: 1_000_000_000 })
+        const before = yield* storeTotals
+        const adjusted = yield* expectInvalid(stock.adjust({ sku: "IN-MAX", delta: 1_000_000_000 }), "delta")
+        expect(adjusted.rule).toMatch(/above 2147483647/)
+        yield* expectInvalid(
+          stock.batch({
+            changes: [
+              { type: "adjust", sku: "IN-1", delta: 1 },
+              { type: "adjust", sku: "IN-MAX", delta: 1_000_000_000 }
+            ]
+          }),
+          "changes[1].delta"
+        )
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("IN-MAX")).onHand).toBe(2_000_000_000)
+      })
+    )
+
+    it.effect("reads reject a bad SKU or location by name", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* expectInvalid(stock.level("bad sku"), "sku")
+        yield* expectInvalid(stock.level("IN-1", { location: "" }), "location")
+        yield* expectInvalid(stock.history(""), "sku")
+        yield* expectInvalid(stock.list({ location: "a b" }), "location")
+        yield* expectInvalid(stock.low({ limit: 0 }), "limit")
+      })
+    )
+  })
+
+  layer(makeStore(), options)("idempotency keys", (it) => {
+    it.effect(
+      "the same keyed request sent five times, partly at once, applies once and answers the same",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          yield* addProducts({ sku: "ID-1", name: "Once" })
+          yield* stock.set({ sku: "ID-1", quantity: 10 })
+          const before = yield* storeTotals
+          const request = { sku: "ID-1", delta: -4, reason: "sale", idempotencyKey: "order-1001" } as const
+          const first = yield* stock.adjust(request)
+          const concurrent = yield* Effect.all(
+            Array.from({ length: 3 }, () => stock.adjust(request)),
+            { concurrency: 3 }
+          )
+          const last = yield* stock.adjust({ ...request })
+          for (const answer of [...concurrent, last]) expect(answer).toEqual(first)
+          expect(first).toMatchObject({ delta: -4, onHand: 6 })
+          const after = yield* storeTotals
+          expect([after.movements - before.movements, after.events - before.events]).toEqual([1, 1])
+          expect((yield* stock.level("ID-1")).onHand).toBe(6)
+          const keyed = yield* sql`select id from stock_movements where idempotency_key = 'order-1001'`
+          expect(keyed).toEqual([{ id: first.movementId }])
+        })
+    )
+
+    it.effect("concurrent first sends of a keyed transfer and batch apply once", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* (yield* Locations).add({ code: "shop" })
+        yield* addProducts({ sku: "ID-2", name: "Twice" })
+        yield* stock.set({ sku: "ID-2", quantity: 10 })
+        const transfer = { sku: "ID-2", quantity: 3, from: "default", to: "shop", idempotencyKey: "tr-1" }
+        const transfers = yield* Effect.all(
+          Array.from({ length: 5 }, () => stock.transfer(transfer)),
+          { concurrency: 5 }
+        )
+        for (const answer of transfers) expect(answer).toEqual(transfers[0])
+        const batch = {
+          changes: [{ type: "adjust", sku: "ID-2", delta: 2, location: "shop" }] as const,
+          idempotencyKey: "batch-1"
+        }
+        const batches = yield* Effect.all(
+          Array.from({ length: 5 }, () => stock.batch(batch)),
+          { concurrency: 5 }
+        )
+        for (const answer of batches) expect(answer).toEqual(batches[0])
+        const level = yield* stock.level("ID-2")
+        expect(level.locations.map((l) => [l.location, l.onHand])).toEqual([
+          ["default", 7],
+          ["shop", 5]
+        ])
+      })
+    )
+
+    it.effect("the same key with another request fails with IdempotencyKeyReused and applies nothing", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "ID-3", name: "Keyed" })
+        yield* stock.adjust({ sku: "ID-3", delta: 5, idempotencyKey: "key-3" })
+        const before = yield* storeTotals
+        for (const other of [
+          stock.adjust({ sku: "ID-3", delta: 6, idempotencyKey: "key-3" }),
+          stock.adjust({ sku: "ID-3", delta: 5, reason: "receipt", idempotencyKey: "key-3" }),
+          stock.set({ sku: "ID-3", quantity: 5, idempotencyKey: "key-3" })
+        ]) {
+          const error = yield* Effect.flip(other)
+          expect(error).toBeInstanceOf(IdempotencyKeyReused)
+          expect(error).toMatchObject({ key: "key-3" })
+        }
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("ID-3")).onHand).toBe(5)
+      })
+    )
+
+    it.effect("a key is remembered for 24 hours, then free for a new request", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        yield* addProducts({ sku: "ID-5", name: "Expiring" })
+        const first = yield* stock.adjust({ sku: "ID-5", delta: 2, idempotencyKey: "daily-5" })
+        yield* sql`update idempotency_keys set created_at = now() - interval '23 hours' where key = 'daily-5'`
+        expect(yield* stock.adjust({ sku: "ID-5", delta: 2, idempotencyKey: "daily-5" })).toEqual(first)
+        yield* sql`update idempotency_keys set created_at = now() - interval '25 hours' where key = 'daily-5'`
+        const fresh = yield* stock.adjust({ sku: "ID-5", delta: 3, idempotencyKey: "daily-5" })
+        expect(fresh).toMatchObject({ delta: 3, onHand: 5 })
+        expect(fresh.movementId).not.toBe(first.movementId)
+      })
+    )
+
+    it.effect("a keyed request that failed leaves its key free for a retry that succeeds", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "ID-4", name: "Retried" })
+        const request = { sku: "ID-4", delta: -5, reason: "sale", idempotencyKey: "retry-4" } as const
+        const before = yield* storeTotals
+        const refused = yield* Effect.flip(stock.adjust(request))
+        expect(refused).toBeInstanceOf(InsufficientStock)
+        expect(yield* storeTotals).toEqual(before)
+        yield* stock.set({ sku: "ID-4", quantity: 8 })
+        const applied = yield* stock.adjust(request)
+        expect(applied).toMatchObject({ delta: -5, onHand: 3 })
+        expect(yield* stock.adjust(request)).toEqual(applied)
+        expect((yield* stock.level("ID-4")).onHand).toBe(3)
+      })
+    )
+
+    it.effect("every level equals the sum of its movements", () =>
+      Effect.map(expectLedgerConsistent, (levels) => expect(levels).toBeGreaterThan(3))
+    )
+  })
+}
