@@ -9,7 +9,13 @@ const program = Effect.gen(function* () {
   const products = yield* Product.Products
   const stock = yield* Stock.Stock
 
-  yield* products.add({ sku: "BOLT-M8", name: "M8 bolt", unit: "box", reorderPoint: 20, reorderQuantity: 100 })
+  yield* products.add({
+    sku: "BOLT-M8",
+    name: "M8 bolt",
+    unit: "box",
+    reorderPoint: 20,
+    reorderQuantity: 100
+  })
   yield* stock.set({ sku: "BOLT-M8", quantity: 25, reason: "count" })
   const sale = yield* stock.adjust({ sku: "BOLT-M8", delta: -9, reason: "sale", idempotencyKey: "order-77" })
   // The same request with the same key is answered again, not applied again.
@@ -17,9 +23,11 @@ const program = Effect.gen(function* () {
   yield* Console.log(`sold 9, ${sale.onHand} left; replay gives movement ${again.movementId} again`)
 
   // Typed failures: handle the ones you expect by tag.
-  yield* stock.adjust({ sku: "BOLT-M8", delta: -1000, reason: "sale" }).pipe(
-    Effect.catchTag("InsufficientStock", (error) => Console.log(`refused: ${error.available} available`))
-  )
+  yield* stock
+    .adjust({ sku: "BOLT-M8", delta: -1000, reason: "sale" })
+    .pipe(
+      Effect.catchTag("InsufficientStock", (error) => Console.log(`refused: ${error.available} available`))
+    )
   const low = yield* stock.low()
   yield* Console.log(`low: ${low.map((item) => `${item.sku} (${item.available})`).join(", ")}`)
 })
