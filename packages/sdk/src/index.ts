@@ -4,6 +4,8 @@
  * `Restock.RestockOrders`) with `Inventory.layer`; everyone else calls `openInventory()` and
  * gets Promises.
  */
+export * as Api from "./Api.js"
+export * as Event from "./Event.js"
 export * as Inventory from "./Inventory.js"
 export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
 export * as InventoryError from "./InventoryError.js"
