@@ -175,8 +175,22 @@ create index idempotency_keys_created_idx on idempotency_keys (created_at);
 `).unprepared
 )
 
+const inbox = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.unsafe(`
+-- Events a consumer has processed: recorded in the transaction of its own work, so a redelivered
+-- event changes nothing.
+create table if not exists inbox (
+  consumer text not null,
+  event_id text not null,
+  processed_at timestamptz not null default now(),
+  primary key (consumer, event_id)
+);
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_initial": initial, "0002_suppliers": suppliers })
+  loader: Migrator.fromRecord({ "0001_initial": initial, "0002_suppliers": suppliers, "0003_inbox": inbox })
 })
 
 /** Two processes opening a fresh database at once race to create the migrations table: retry. */

@@ -1,0 +1,36 @@
+/**
+ * The event bus port: RabbitMQ in server mode, in-process when nothing is configured. Consumers
+ * get each event at least once; they de-duplicate with the inbox (see inbox.ts) and acknowledge
+ * only after their own work committed.
+ */
+import type { Event } from "@invkit/sdk"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+export class BrokerError extends Data.TaggedError("BrokerError")<{ readonly reason: string }> {}
+
+export interface Consumer {
+  /** The consumer group: one queue per name, shared by every instance of the service. */
+  readonly name: string
+  /** Event types (routing keys) it wants. */
+  readonly types: ReadonlyArray<string>
+  /**
+   * Handles one event. Success acknowledges it; a failure is retried a bounded number of times,
+   * then the event goes to the dead-letter queue with the reason.
+   */
+  readonly handle: (event: Event.CloudEvent) => Effect.Effect<void, unknown>
+}
+
+export class EventBus extends Context.Tag("@invkit/server/EventBus")<
+  EventBus,
+  {
+    /** Publishes in order, returning once the broker confirmed every event. */
+    readonly publish: (events: ReadonlyArray<Event.CloudEvent>) => Effect.Effect<void, BrokerError>
+    /** Runs a consumer until the scope closes; then stops taking events and finishes the current one. */
+    readonly consume: (consumer: Consumer) => Effect.Effect<void, BrokerError, Scope.Scope>
+    /** Whether the broker answers, for /ready. */
+    readonly ready: Effect.Effect<boolean>
+  }
+>() {}
