@@ -6,7 +6,10 @@ import { Command, CommanderError } from "commander"
 import { ExitCode, exitCodeHelp } from "./exitCodes.js"
 import { addLocationCommands } from "./program/locationCommands.js"
 import { addProductCommands } from "./program/productCommands.js"
+import { addReorderCommands } from "./program/reorderCommands.js"
+import { addRestockCommands } from "./program/restockCommands.js"
 import { addStockCommands } from "./program/stockCommands.js"
+import { addSupplierCommands } from "./program/supplierCommands.js"
 import { reportFailure } from "./ui/failure.js"
 
 declare const INV_VERSION: string
@@ -23,7 +26,9 @@ const environmentHelp = `Where the data lives (the first one set wins):
   otherwise              the embedded store in ~/.local/share/inv`
 
 const program = new Command("inv")
-  .description("invkit: products, stock levels and movements, on the embedded store or PostgreSQL")
+  .description(
+    "invkit: products, stock levels and movements, suppliers and restock orders, on the embedded store or PostgreSQL"
+  )
   .version(INV_VERSION)
   .option("--json", "print machine-readable JSON on stdout (errors as JSON on stderr)")
   .option("--data-dir <dir>", "the embedded store's directory (default: INV_HOME, else the XDG data dir)")
@@ -52,6 +57,12 @@ Examples:
   inv stock set SKU-1 40
   inv stock adjust SKU-1 -3 --reason sale --reference ORDER-9
   inv stock low --json
+  inv supplier add acme --name Acme --url https://acme.example/catalog --items-path products \\
+    --map supplierSku=id --map availability=inventory --api-key-header X-API-Key --api-key-env ACME_KEY
+  inv supplier add        (on a terminal: step by step, trying the feed before saving)
+  inv supplier sync acme
+  inv restock list --open
+  inv reorder explain SKU-1
 
 ${environmentHelp}
 
@@ -61,6 +72,9 @@ ${exitCodeHelp}`
 addProductCommands(program)
 addStockCommands(program)
 addLocationCommands(program)
+addSupplierCommands(program)
+addRestockCommands(program)
+addReorderCommands(program)
 
 const helpShown = new Set(["commander.helpDisplayed", "commander.version"])
 

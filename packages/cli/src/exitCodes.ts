@@ -8,7 +8,8 @@ export const ExitCode = {
   usage: 2,
   notFound: 3,
   insufficientStock: 4,
-  conflict: 5
+  conflict: 5,
+  syncFailed: 6
 } as const
 
 const exitCodeByTag: Readonly<Record<string, number>> = {
@@ -16,11 +17,18 @@ const exitCodeByTag: Readonly<Record<string, number>> = {
   InvalidInput: ExitCode.usage,
   ProductNotFound: ExitCode.notFound,
   LocationNotFound: ExitCode.notFound,
+  SupplierNotFound: ExitCode.notFound,
+  RestockOrderNotFound: ExitCode.notFound,
   InsufficientStock: ExitCode.insufficientStock,
   StockConflict: ExitCode.conflict,
   ProductAlreadyExists: ExitCode.conflict,
   LocationAlreadyExists: ExitCode.conflict,
   IdempotencyKeyReused: ExitCode.conflict,
+  SupplierAlreadyExists: ExitCode.conflict,
+  SupplierInUse: ExitCode.conflict,
+  RestockOrderClosed: ExitCode.conflict,
+  // Its own code: a supplier's feed failing is neither our store failing nor the caller's mistake.
+  SyncFailed: ExitCode.syncFailed,
   StoreError: ExitCode.failure
 }
 
@@ -35,6 +43,8 @@ export const exitCodeHelp = `Exit codes:
   0  ok
   1  failure (the store failed, or an unexpected error)
   2  usage error (bad or missing argument or option, invalid input)
-  3  not found (product or location)
+  3  not found (product, location, supplier or restock order)
   4  insufficient stock
-  5  conflict (stock changed since --expected, already exists, idempotency key reused)`
+  5  conflict (stock changed since --expected, already exists, idempotency key reused,
+     supplier has open orders, restock order already closed)
+  6  supplier sync failed (the feed could not be fetched or read)`

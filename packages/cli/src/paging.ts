@@ -1,13 +1,5 @@
+import type { Page } from "@invkit/sdk"
 import { UsageError } from "./usageError.js"
-
-/**
- * The SDK's page shape. Declared here because the SDK's bundled types drop the `Page.Page`
- * interface (only the schema constructor of the same name survives).
- */
-export interface Listing<T> {
-  readonly items: ReadonlyArray<T>
-  readonly nextCursor: string | null
-}
 
 export interface PagingOptions {
   readonly limit?: string
@@ -18,8 +10,8 @@ export interface PagingOptions {
 /** One page (from --cursor), or with --all every page, fetched --limit rows at a time. */
 export const fetchListing = async <T>(
   options: PagingOptions,
-  fetchPage: (cursor: string | undefined) => Promise<Listing<T>>
-): Promise<Listing<T>> => {
+  fetchPage: (cursor: string | undefined) => Promise<Page.Page<T>>
+): Promise<Page.Page<T>> => {
   if (options.all && options.cursor !== undefined) {
     throw new UsageError("pass either --cursor or --all, not both")
   }

@@ -8,3 +8,15 @@ export const quantityArgument: Missing = {
   passIt: "as the second argument",
   question: "Quantity"
 }
+
+export const supplierIdArgument: Missing = {
+  name: "<id>",
+  passIt: "as the first argument, e.g. acme",
+  question: "Supplier id"
+}
+
+export const orderIdArgument: Missing = {
+  name: "<id>",
+  passIt: "as the first argument: the order's number, as inv restock list shows it",
+  question: "Restock order number"
+}

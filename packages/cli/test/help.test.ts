@@ -10,8 +10,12 @@ describe("inv --help", () => {
     expect(stdout).toContain("product add|update|get|list|archive")
     expect(stdout).toContain("stock set|adjust|transfer|get|list|low|overview|history")
     expect(stdout).toContain("location add|list")
+    expect(stdout).toContain("supplier add|update|get|list|remove|sync|runs|items|worker")
+    expect(stdout).toContain("restock list|get|submit|receive|cancel")
+    expect(stdout).toContain("reorder explain")
     expect(stdout).toContain("INV_DATABASE_URL")
     expect(stdout).toMatch(/4 {2}insufficient stock/)
+    expect(stdout).toMatch(/6 {2}supplier sync failed/)
     // Loads no SDK: well under the 300 ms a person notices, even on a busy test machine.
     expect(elapsed).toBeLessThan(1500)
   })

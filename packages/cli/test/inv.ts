@@ -22,9 +22,11 @@ export interface Run {
 // The store is chosen by --data-dir alone, whatever the environment of the person running tests.
 const { INV_DATABASE_URL: _url, INV_HOME: _home, ...environment } = process.env
 
-export const runInv = (args: ReadonlyArray<string>): Promise<Run> =>
+/** `variables` adds to the environment, e.g. the variable that `--api-key-env` names. */
+export const runInv = (args: ReadonlyArray<string>, variables: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve) => {
-    execFile(process.execPath, [binPath, ...args], { env: environment }, (error, stdout, stderr) => {
+    const env = { ...environment, ...variables }
+    execFile(process.execPath, [binPath, ...args], { env }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
       resolve({ code, stdout, stderr })
     })

@@ -41,6 +41,17 @@ describe("inv product", () => {
     expect(product).toMatchObject({ sku: "SKU-1", name: "Blue widget", reorderPoint: 8, reorderQuantity: 20 })
   })
 
+  it("sets and clears the max level and the preferred supplier", async () => {
+    const capped = await store.json("product", "update", "SKU-1", "--max-level", "40")
+    expect(capped).toMatchObject({ maxLevel: 40, preferredSupplier: null })
+    const cleared = await store.json("product", "update", "SKU-1", "--no-max-level")
+    expect(cleared).toMatchObject({ maxLevel: null, reorderPoint: 8 })
+
+    const unknown = await store.inv("product", "update", "SKU-1", "--preferred-supplier", "nobody")
+    expect(unknown.code).toBe(3)
+    expect(unknown.stderr).toContain('No supplier "nobody"')
+  })
+
   it("lists by text, a page at a time, or all pages", async () => {
     const blue = await store.json("product", "list", "--text", "blue")
     expect(blue.items.map((p: any) => p.sku)).toEqual(["SKU-1"])

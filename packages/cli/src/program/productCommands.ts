@@ -11,6 +11,8 @@ export const addProductCommands = (program: Command): void => {
     .option("--unit <unit>", "the unit it is counted in", "each")
     .option("--reorder-point <n>", "stock at or below this is low")
     .option("--reorder-quantity <n>", "how many to order when low")
+    .option("--max-level <n>", "when set, restock orders fill up to this level instead")
+    .option("--preferred-supplier <id>", "the supplier to order from first")
     .action(async (sku, _options, command: Command) => {
       const { run } = await import("../commands/product/add.js")
       await run(sku, command.optsWithGlobals())
@@ -21,6 +23,10 @@ export const addProductCommands = (program: Command): void => {
     .option("--unit <unit>", "a new unit")
     .option("--reorder-point <n>", "a new reorder point")
     .option("--reorder-quantity <n>", "a new reorder quantity")
+    .option("--max-level <n>", 'a new max level ("none" clears it)')
+    .option("--no-max-level", "clear the max level: orders add the reorder quantity again")
+    .option("--preferred-supplier <id>", 'a new preferred supplier ("none" clears it)')
+    .option("--no-preferred-supplier", "clear the preferred supplier: order from the cheapest")
     .option("--active", "make an archived product active again")
     .action(async (sku, _options, command: Command) => {
       const { run } = await import("../commands/product/update.js")

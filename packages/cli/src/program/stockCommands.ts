@@ -1,14 +1,10 @@
 import type { Command } from "commander"
+import { withPagingOptions } from "./pagingOptions.js"
 import { withPromptedArguments } from "./promptedArguments.js"
 import { reasons, withWriteOptions } from "./writeOptions.js"
 
 const sku = ["sku", "the product's SKU"] as const
 const location = "--location <code>"
-const paging = (command: Command): Command =>
-  command
-    .option("--limit <n>", "rows per page (1-1000)", "50")
-    .option("--cursor <cursor>", "the next page, as printed by the previous one")
-    .option("--all", "every page")
 
 export const addStockCommands = (program: Command): void => {
   const stock = program.command("stock").description("change and read stock levels")
@@ -60,7 +56,7 @@ export const addStockCommands = (program: Command): void => {
       await run(sku, command.optsWithGlobals())
     })
 
-  paging(stock.command("list").description("list stock levels by SKU and location"))
+  withPagingOptions(stock.command("list").description("list stock levels by SKU and location"))
     .option(location, "only this location")
     .option("--text <text>", "only products whose SKU or name contains this")
     .action(async (_options, command: Command) => {
@@ -86,7 +82,7 @@ export const addStockCommands = (program: Command): void => {
       await run(command.optsWithGlobals())
     })
 
-  paging(
+  withPagingOptions(
     withPromptedArguments(
       stock.command("history").description("a product's stock movements, newest first"),
       sku

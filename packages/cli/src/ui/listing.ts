@@ -1,9 +1,9 @@
-import type { Listing } from "../paging.js"
+import type { Page } from "@invkit/sdk"
 import { note, printJson, printLine } from "./output.js"
 
 /** A list: the page as JSON, or a table with a hint on stderr when there is more. */
 export const printListing = <T>(
-  page: Listing<T>,
+  page: Page.Page<T>,
   json: boolean | undefined,
   render: (items: ReadonlyArray<T>) => string,
   whenEmpty: string

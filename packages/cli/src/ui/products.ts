@@ -14,6 +14,8 @@ export const printProduct = (product: Product.Product, json: boolean | undefined
       ["unit", product.unit],
       ["reorder point", product.reorderPoint],
       ["reorder quantity", product.reorderQuantity],
+      ["max level", product.maxLevel ?? "none"],
+      ["preferred supplier", product.preferredSupplier ?? "none"],
       ["status", product.active ? "active" : "archived"],
       ["updated", timestamp(product.updatedAt)]
     ])

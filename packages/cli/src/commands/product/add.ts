@@ -1,3 +1,4 @@
+import { clearableNumber, clearableText } from "../../clearableOptions.js"
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { skuArgument } from "../../requiredArguments.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
@@ -10,6 +11,8 @@ export interface AddProductOptions extends GlobalOptions {
   readonly unit?: string
   readonly reorderPoint?: string
   readonly reorderQuantity?: string
+  readonly maxLevel?: string
+  readonly preferredSupplier?: string
 }
 
 export const run = async (skuText: string | undefined, options: AddProductOptions): Promise<void> => {
@@ -21,8 +24,18 @@ export const run = async (skuText: string | undefined, options: AddProductOption
   })
   const reorderPoint = optionalNumberArgument(options.reorderPoint, "reorderPoint")
   const reorderQuantity = optionalNumberArgument(options.reorderQuantity, "reorderQuantity")
+  const maxLevel = clearableNumber(options.maxLevel, "maxLevel")
+  const preferredSupplier = clearableText(options.preferredSupplier)
   const product = await withInventory(options, (inventory) =>
-    inventory.products.add({ sku, name, unit: options.unit, reorderPoint, reorderQuantity })
+    inventory.products.add({
+      sku,
+      name,
+      unit: options.unit,
+      reorderPoint,
+      reorderQuantity,
+      maxLevel,
+      preferredSupplier
+    })
   )
   printProduct(product, options.json)
   if (!options.json) note(`Added product ${product.sku}.`)

@@ -1,3 +1,4 @@
+import { type ClearableOption, clearableNumber, clearableText } from "../../clearableOptions.js"
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { skuArgument } from "../../requiredArguments.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
@@ -10,6 +11,8 @@ export interface UpdateProductOptions extends GlobalOptions {
   readonly unit?: string
   readonly reorderPoint?: string
   readonly reorderQuantity?: string
+  readonly maxLevel?: ClearableOption
+  readonly preferredSupplier?: ClearableOption
   readonly active?: boolean
 }
 
@@ -20,6 +23,8 @@ export const run = async (skuText: string | undefined, options: UpdateProductOpt
     unit: options.unit,
     reorderPoint: optionalNumberArgument(options.reorderPoint, "reorderPoint"),
     reorderQuantity: optionalNumberArgument(options.reorderQuantity, "reorderQuantity"),
+    maxLevel: clearableNumber(options.maxLevel, "maxLevel"),
+    preferredSupplier: clearableText(options.preferredSupplier),
     active: options.active
   }
   const product = await withInventory(options, (inventory) => inventory.products.update(sku, patch))

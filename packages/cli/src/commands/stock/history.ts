@@ -1,7 +1,7 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { fetchListing, type PagingOptions } from "../../paging.js"
 import { skuArgument } from "../../requiredArguments.js"
-import { type GlobalOptions, requireKnownLocation, withInventory } from "../../session.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { renderMovements } from "../../ui/stock.js"
@@ -18,10 +18,8 @@ export const run = async (skuText: string | undefined, options: StockHistoryOpti
     until: options.until,
     limit: optionalNumberArgument(options.limit, "limit")
   }
-  const page = await withInventory(options, async (inventory) => {
-    const page = await fetchListing(options, (cursor) => inventory.stock.history(sku, { ...query, cursor }))
-    if (page.items.length === 0) await requireKnownLocation(inventory, options.location)
-    return page
-  })
+  const page = await withInventory(options, (inventory) =>
+    fetchListing(options, (cursor) => inventory.stock.history(sku, { ...query, cursor }))
+  )
   printListing(page, options.json, renderMovements, `No movements of ${sku}.`)
 }

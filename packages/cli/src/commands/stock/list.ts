@@ -1,6 +1,6 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { fetchListing, type PagingOptions } from "../../paging.js"
-import { type GlobalOptions, requireKnownLocation, withInventory } from "../../session.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderStockRows } from "../../ui/stock.js"
 
@@ -15,10 +15,8 @@ export const run = async (options: ListStockOptions): Promise<void> => {
     text: options.text,
     limit: optionalNumberArgument(options.limit, "limit")
   }
-  const page = await withInventory(options, async (inventory) => {
-    const page = await fetchListing(options, (cursor) => inventory.stock.list({ ...query, cursor }))
-    if (page.items.length === 0) await requireKnownLocation(inventory, options.location)
-    return page
-  })
+  const page = await withInventory(options, (inventory) =>
+    fetchListing(options, (cursor) => inventory.stock.list({ ...query, cursor }))
+  )
   printListing(page, options.json, renderStockRows, "No stock recorded.")
 }

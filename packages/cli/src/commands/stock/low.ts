@@ -1,5 +1,5 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { type GlobalOptions, requireKnownLocation, withInventory } from "../../session.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderLowStock } from "../../ui/stock.js"
 
@@ -10,11 +10,7 @@ export interface LowStockOptions extends GlobalOptions {
 
 export const run = async (options: LowStockOptions): Promise<void> => {
   const query = { location: options.location, limit: optionalNumberArgument(options.limit, "limit") }
-  const items = await withInventory(options, async (inventory) => {
-    const items = await inventory.stock.low(query)
-    if (items.length === 0) await requireKnownLocation(inventory, options.location)
-    return items
-  })
+  const items = await withInventory(options, (inventory) => inventory.stock.low(query))
   printListing(
     { items, nextCursor: null },
     options.json,

@@ -1,0 +1,33 @@
+import { numberArgument, optionalNumberArgument } from "../../numberArgument.js"
+import { orderIdArgument } from "../../requiredArguments.js"
+import { actorOf, type GlobalOptions, withInventory } from "../../session.js"
+import { note } from "../../ui/output.js"
+import { askIfMissing } from "../../ui/prompt.js"
+import { printOrder } from "../../ui/restock.js"
+
+export interface ReceiveOrderOptions extends GlobalOptions {
+  readonly quantity?: string
+  readonly idempotencyKey?: string
+  readonly actor?: string
+}
+
+export const run = async (idText: string | undefined, options: ReceiveOrderOptions): Promise<void> => {
+  const orderId = numberArgument(await askIfMissing(idText, orderIdArgument), "orderId")
+  const quantity = optionalNumberArgument(options.quantity, "quantity")
+  const order = await withInventory(options, (inventory) =>
+    inventory.restock.receive(orderId, {
+      quantity,
+      idempotencyKey: options.idempotencyKey,
+      actor: actorOf(options.actor)
+    })
+  )
+  printOrder(order, options.json)
+  if (!options.json) {
+    const outstanding = order.quantity - order.receivedQuantity
+    note(
+      order.status === "received"
+        ? `Restock order ${order.id} is received in full: ${order.receivedQuantity} of ${order.quantity}.`
+        : `Restock order ${order.id}: ${order.receivedQuantity} of ${order.quantity} received, ${outstanding} outstanding.`
+    )
+  }
+}

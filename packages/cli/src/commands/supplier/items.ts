@@ -1,0 +1,28 @@
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { fetchListing, type PagingOptions } from "../../paging.js"
+import { supplierIdArgument } from "../../requiredArguments.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
+import { printListing } from "../../ui/listing.js"
+import { askIfMissing } from "../../ui/prompt.js"
+import { renderSupplierItems } from "../../ui/suppliers.js"
+
+export interface SupplierItemsOptions extends GlobalOptions, PagingOptions {
+  readonly active?: boolean
+}
+
+export const run = async (idText: string | undefined, options: SupplierItemsOptions): Promise<void> => {
+  const id = await askIfMissing(idText, supplierIdArgument)
+  const query = {
+    active: options.active ? true : undefined,
+    limit: optionalNumberArgument(options.limit, "limit")
+  }
+  const page = await withInventory(options, (inventory) =>
+    fetchListing(options, (cursor) => inventory.suppliers.items(id, { ...query, cursor }))
+  )
+  printListing(
+    page,
+    options.json,
+    renderSupplierItems,
+    `No catalog items of ${id}. Sync it with inv supplier sync ${id}.`
+  )
+}

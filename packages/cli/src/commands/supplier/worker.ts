@@ -1,0 +1,53 @@
+import { InvalidInput } from "@invkit/sdk"
+import { numberArgument } from "../../numberArgument.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
+import { note } from "../../ui/output.js"
+import { workerEventLine } from "../../ui/suppliers.js"
+
+export interface SupplierWorkerOptions extends GlobalOptions {
+  readonly concurrency: string
+}
+
+const stopSignals = ["SIGINT", "SIGTERM"] as const
+
+/**
+ * Resolves on the first SIGINT or SIGTERM. Listening replaces Node's default of dying at once,
+ * so the worker can let running syncs finish; a second signal gives up waiting (exit 130).
+ */
+const firstStopSignal = (): Promise<NodeJS.Signals> =>
+  new Promise((resolve) => {
+    let received = 0
+    for (const signal of stopSignals) {
+      process.on(signal, () => {
+        received += 1
+        if (received === 1) resolve(signal)
+        else process.exit(130)
+      })
+    }
+  })
+
+export const run = async (options: SupplierWorkerOptions): Promise<void> => {
+  const concurrency = numberArgument(options.concurrency, "concurrency")
+  // The SDK hands this to the job queue unchecked.
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) {
+    throw new InvalidInput({ field: "concurrency", rule: "must be a whole number between 1 and 100" })
+  }
+  // Listening before the store opens: a signal during start-up still stops the worker cleanly.
+  const stopRequested = firstStopSignal()
+  await withInventory(options, async (inventory) => {
+    const worker = await inventory.suppliers.worker({
+      concurrency,
+      onEvent: (event) => {
+        note(workerEventLine(event))
+        if (options.json) process.stdout.write(`${JSON.stringify(event)}\n`)
+      }
+    })
+    note(
+      `Worker running (${inventory.store}, concurrency ${concurrency}): it runs queued and scheduled syncs. Stop it with Ctrl-C.`
+    )
+    const signal = await stopRequested
+    note(`${signal}: stopping; running syncs finish first (send it again to stop at once).`)
+    await worker.stop()
+  })
+  note("Worker stopped.")
+}
