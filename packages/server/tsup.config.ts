@@ -1,9 +1,12 @@
 import { defineConfig } from "tsup"
 
+// The embedded database's worker thread is its own entry: a Worker loads a file, next to the bin.
 export default defineConfig({
-  entry: ["src/index.ts"],
+  entry: { bin: "src/bin.ts", embeddedDatabaseWorker: "src/infra/embeddedDatabaseWorker.ts" },
   format: ["esm"],
-  dts: true,
+  sourcemap: true,
   clean: true,
-  target: "node20"
+  splitting: true,
+  target: "node20",
+  banner: { js: "#!/usr/bin/env node" }
 })

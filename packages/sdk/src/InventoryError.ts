@@ -149,7 +149,8 @@ export class SyncFailed extends Schema.TaggedError<SyncFailed>()(
   HttpApiSchema.annotations({ status: 502 })
 ) {
   override get message() {
-    return `Sync of supplier "${this.supplierId}" failed: ${this.reason}${this.transient ? " (temporary: it will be retried)" : ""}`
+    const what = this.supplierId === "" ? "Reading the catalog" : `Sync of supplier "${this.supplierId}"`
+    return `${what} failed: ${this.reason}${this.transient ? " (temporary: worth trying again later)" : ""}`
   }
 }
 

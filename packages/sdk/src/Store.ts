@@ -7,7 +7,7 @@
  * Opening a store runs the migrations, so a fresh directory or database is ready to use.
  */
 
-import { mkdirSync } from "node:fs"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -105,17 +105,63 @@ const client = (
           PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names }),
           Layer.succeed(JobsDatabase, { _tag: "Postgres", url: options.url })
         )
-      : Layer.unwrapEffect(
-          Effect.sync(() => {
-            if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true })
+      : Layer.unwrapScoped(
+          Effect.gen(function* () {
+            if (options.dataDir !== undefined) yield* lockDataDir(options.dataDir)
             return PgliteClient.layer({ dataDir: options.dataDir, ...names })
           })
         )
   return layer.pipe(
-    Layer.mapError(
-      (error) => new StoreError({ reason: `cannot open the ${describe(options)}: ${causeMessage(error)}` })
+    Layer.mapError((error) =>
+      error instanceof StoreError
+        ? error
+        : new StoreError({ reason: `cannot open the ${describe(options)}: ${causeMessage(error)}` })
     )
   )
+}
+
+/**
+ * PGlite's files take one process at a time; a second one would fail obscurely or corrupt them.
+ * A lock file with the owner's pid turns that into a clear error; a dead owner's lock is taken over.
+ */
+const lockDataDir = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      mkdirSync(dataDir, { recursive: true })
+      const lockFile = join(dataDir, "inv.lock")
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          writeFileSync(lockFile, String(process.pid), { flag: "wx" })
+          return Effect.succeed(lockFile)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+            return Effect.fail(
+              new StoreError({ reason: `cannot use ${dataDir}: ${(error as Error).message}` })
+            )
+          }
+          const owner = Number(readFileSync(lockFile, "utf8"))
+          if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+            return Effect.fail(
+              new StoreError({
+                reason: `the embedded store in ${dataDir} is in use by process ${owner} (an inv supplier worker or inv-server?). Stop it first, or share the data through PostgreSQL (INV_DATABASE_URL).`
+              })
+            )
+          }
+          rmSync(lockFile, { force: true })
+        }
+      }
+      return Effect.fail(new StoreError({ reason: `cannot lock ${dataDir}` }))
+    }),
+    (lockFile) => Effect.sync(() => rmSync(lockFile, { force: true }))
+  )
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
 }
 
 const causeMessage = (error: { readonly message: string; readonly cause?: unknown }) =>

@@ -194,7 +194,9 @@ export type SupplierItemQuery = typeof SupplierItemQuery.Encoded
 
 /** The API key's value never leaves the store in answers: only that one is set. */
 export const redactConnector = (connector: Connector): Connector =>
-  connector.apiKey ? { ...connector, apiKey: { ...connector.apiKey, value: "***" } } : connector
+  connector.apiKey ? { ...connector, apiKey: { ...connector.apiKey, value: REDACTED } } : connector
+
+const REDACTED = "***"
 
 const columns =
   "id, name, connector, schedule, create_missing_products, lead_time_days, active, created_at, updated_at"
@@ -245,7 +247,16 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
         const { id: supplierId, ...patched } = yield* decodeInput(
           Schema.Struct({ id: SupplierId, ...SupplierPatch.fields })
         )({ ...patch, id })
-        const { connector, ...rest } = patched
+        const { connector: given, ...rest } = patched
+        // "***" is how answers show the stored API key: sent back unchanged, it keeps that key.
+        const connector =
+          given?.apiKey?.value === REDACTED
+            ? yield* Effect.map(get(supplierId), (stored) =>
+                stored.connector.apiKey
+                  ? { ...given, apiKey: { ...given.apiKey, value: stored.connector.apiKey.value } }
+                  : given
+              )
+            : given
         const changes: Record<string, unknown> = Object.fromEntries(
           Object.entries(rest).filter(([, value]) => value !== undefined)
         )
@@ -290,6 +301,11 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
           select count(*)::int as count from restock_orders
           where supplier_id = ${supplierId} and status in ('draft', 'submitted')`
         if (open && open.count > 0) return yield* new SupplierInUse({ supplierId, openOrders: open.count })
+        // Received and cancelled orders keep their history (supplier SKU, cost) but must not hold
+        // the supplier: their foreign key would refuse the delete below for ever.
+        yield* sql`
+          update restock_orders set supplier_id = null
+          where supplier_id = ${supplierId} and status not in ('draft', 'submitted')`
         const deleted = yield* sql`delete from suppliers where id = ${supplierId} returning id`
         if (deleted.length === 0) return yield* new SupplierNotFound({ supplierId })
       }).pipe(

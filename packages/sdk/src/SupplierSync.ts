@@ -16,7 +16,7 @@ import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed }
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { decodeInput, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { Connector, Suppliers } from "./Supplier.js"
+import { Connector, type Supplier, Suppliers } from "./Supplier.js"
 
 type ConnectorInput = typeof Connector.Encoded
 
@@ -231,7 +231,25 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
       Effect.gen(function* () {
         const progress = (update: SyncProgress) => Effect.sync(() => options.onProgress?.(update))
         const supplier = yield* suppliers.getWithSecrets(supplierId)
-        const runId = yield* startRun(supplier.id, options.trigger ?? "manual", options.attempt ?? 1)
+        // Once its run is recorded, a sync that is interrupted (a caller's timeout, Ctrl-C) ends
+        // that run: left `running`, it would refuse every sync of the supplier until abandoned.
+        return yield* Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(startRun(supplier.id, options.trigger ?? "manual", options.attempt ?? 1), (runId) =>
+            restore(runSync(supplier, runId, progress)).pipe(
+              Effect.onInterrupt(() =>
+                Effect.ignore(failRun(runId, "interrupted: the sync was stopped before it finished"))
+              )
+            )
+          )
+        )
+      }).pipe(withHttp)
+
+    const runSync = (
+      supplier: Supplier,
+      runId: number,
+      progress: (update: SyncProgress) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
         const fail = (reason: string, transient: boolean, retryAfterMs?: number) =>
           Effect.zipRight(
             failRun(runId, reason),
@@ -253,7 +271,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
         )
         yield* progress({ phase: "done", items: entries.length, rejected: feed.rejections.length })
         return yield* getRun(runId)
-      }).pipe(withHttp)
+      })
 
     const runs = (
       supplierId: string,
@@ -287,7 +305,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
         const failed = (failure: { reason: string; transient: boolean }) =>
           Effect.fail(
             new SyncFailed({
-              supplierId: "(preview)",
+              supplierId: "",
               runId: null,
               reason: failure.reason,
               transient: failure.transient

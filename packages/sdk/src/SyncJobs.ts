@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type PgBoss from "pg-boss"
-import { StoreError, SyncFailed } from "./InventoryError.js"
+import { InvalidInput, StoreError, SyncFailed } from "./InventoryError.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { SupplierSync, type SyncRun, type Trigger } from "./SupplierSync.js"
 
@@ -240,20 +240,24 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
      */
     const work = (options: WorkerOptions = {}) =>
       Effect.gen(function* () {
+        const concurrency = options.concurrency ?? 1
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) {
+          return yield* new InvalidInput({
+            field: "concurrency",
+            rule: "must be a whole number from 1 to 100"
+          })
+        }
         const policy = options.retry ?? (yield* Effect.orDie(retryPolicyFromEnvironment))
         const onEvent = options.onEvent ?? (() => {})
         const workerId = yield* Effect.tryPromise({
           try: () =>
-            boss.work<SyncJob>(
-              QUEUE,
-              { batchSize: options.concurrency ?? 1, pollingIntervalSeconds: 0.5 },
-              (jobs) =>
-                Runtime.runPromise(runtime)(
-                  Effect.forEach(jobs, (job) => handle(job.data, policy, onEvent), {
-                    concurrency: "unbounded",
-                    discard: true
-                  })
-                )
+            boss.work<SyncJob>(QUEUE, { batchSize: concurrency, pollingIntervalSeconds: 0.5 }, (jobs) =>
+              Runtime.runPromise(runtime)(
+                Effect.forEach(jobs, (job) => handle(job.data, policy, onEvent), {
+                  concurrency: "unbounded",
+                  discard: true
+                })
+              )
             ),
           catch: toStoreError
         })

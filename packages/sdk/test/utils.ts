@@ -9,6 +9,7 @@ import { join } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import pg from "pg"
 import { expect, inject } from "vitest"
 import * as Inventory from "../src/Inventory.js"
@@ -71,26 +72,31 @@ export const postgresReachable = async (): Promise<boolean> => {
 }
 
 /**
- * A fresh database `inv_test_<random>` on the test server, migrated on open, so test files never
- * see each other's rows and can run in parallel. Dropped (connections and all) when the layer closes.
+ * A fresh, empty database `inv_test_<random>` on the test server for the length of the scope: its
+ * URL. Dropped (connections and all) when the scope closes. For tests that open the store
+ * themselves, e.g. several `openInventory` instances on one database.
+ */
+export const freshPostgresDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.map(
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const database = `inv_test_${randomBytes(6).toString("hex")}`
+      await withAdminClient((client) => client.query(`create database ${database}`))
+      return database
+    }),
+    (database) =>
+      Effect.promise(() =>
+        withAdminClient((client) => client.query(`drop database if exists ${database} with (force)`))
+      )
+  ),
+  databaseUrl
+)
+
+/**
+ * A fresh database on the test server, migrated on open, so test files never see each other's
+ * rows and can run in parallel. Dropped when the layer closes.
  */
 export const postgresStore = (): TestStore =>
-  Layer.unwrapScoped(
-    Effect.map(
-      Effect.acquireRelease(
-        Effect.promise(async () => {
-          const database = `inv_test_${randomBytes(6).toString("hex")}`
-          await withAdminClient((client) => client.query(`create database ${database}`))
-          return database
-        }),
-        (database) =>
-          Effect.promise(() =>
-            withAdminClient((client) => client.query(`drop database if exists ${database} with (force)`))
-          )
-      ),
-      (database) => Inventory.layer(Store.postgres(databaseUrl(database)))
-    )
-  )
+  Layer.unwrapScoped(Effect.map(freshPostgresDatabase, (url) => Inventory.layer(Store.postgres(url))))
 
 /** Row counts a rejected write must leave as they were. */
 export const storeTotals = Effect.flatMap(SqlClient.SqlClient, (sql) =>

@@ -177,7 +177,8 @@ create index idempotency_keys_created_idx on idempotency_keys (created_at);
 
 const inbox = Effect.flatMap(
   SqlClient.SqlClient,
-  (sql) => sql.unsafe(`
+  (sql) =>
+    sql.unsafe(`
 -- Events a consumer has processed: recorded in the transaction of its own work, so a redelivered
 -- event changes nothing.
 create table if not exists inbox (

@@ -1,0 +1,116 @@
+/**
+ * inv-server: runs one service (`stock-updater`, `stock-checker`, `supplier-sync`) or `all`
+ * three in one process, configured from the environment (see docs/configuration.md).
+ *
+ * Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the server fails, 2 for a wrong
+ * argument or an invalid setting.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as AllMain from "./all/main.js"
+import { describeConfigError, type ServerConfig, type Service, serverConfig, services } from "./config.js"
+import * as StockCheckerMain from "./stockChecker/main.js"
+import * as StockUpdaterMain from "./stockUpdater/main.js"
+import * as SupplierSyncMain from "./supplierSync/main.js"
+
+const mains: Record<Service, (config: ServerConfig) => Layer.Layer<never, unknown>> = {
+  "stock-updater": StockUpdaterMain.main,
+  "stock-checker": StockCheckerMain.main,
+  "supplier-sync": SupplierSyncMain.main,
+  all: AllMain.main
+}
+
+const usage = `Usage: inv-server <service>
+
+Services:
+  stock-updater   stock writes (default port 8081)
+  stock-checker   stock reads, cached (default port 8082)
+  supplier-sync   products, suppliers, syncs, restock orders (default port 8083)
+  all             all three in one process (default port 8080)
+
+Configuration comes from environment variables: PORT, HOST, INV_DATABASE_URL, INV_HOME,
+INV_RABBITMQ_URL, INV_REDIS_URL, INV_CACHE_TTL, INV_SHUTDOWN_TIMEOUT, INV_LOG_LEVEL.
+With none set, \`inv-server all\` runs on the embedded store in INV_HOME.
+`
+
+const EXIT_USAGE = 2
+
+const argument = process.argv[2]
+if (argument === "--help" || argument === "-h" || argument === "help") {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+if (!services.includes(argument as Service)) {
+  process.stderr.write(
+    `inv-server: ${argument === undefined ? "name a service" : `unknown service "${argument}"`}\n\n${usage}`
+  )
+  process.exit(EXIT_USAGE)
+}
+const service = argument as Service
+
+/** Logs as JSON lines for log collectors; readable lines at a terminal. */
+const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
+
+/**
+ * NodeRuntime runs the finalizers on SIGTERM/SIGINT but waits for them without limit: past
+ * INV_SHUTDOWN_TIMEOUT the process exits anyway, non-zero, so a stuck connection cannot hold it.
+ */
+const boundShutdown = (config: ServerConfig) =>
+  Effect.sync(() => {
+    const deadline = () =>
+      setTimeout(() => {
+        process.stderr.write(
+          `inv-server: shutdown took longer than INV_SHUTDOWN_TIMEOUT (${config.shutdownTimeoutSeconds}s); exiting\n`
+        )
+        process.exit(1)
+      }, config.shutdownTimeoutSeconds * 1000).unref()
+    process.once("SIGTERM", deadline)
+    process.once("SIGINT", deadline)
+  })
+
+class StartupFailed {
+  readonly _tag = "StartupFailed"
+  constructor(readonly lines: ReadonlyArray<string>) {}
+}
+
+const program = Effect.gen(function* () {
+  const config = yield* Effect.mapError(
+    serverConfig(service),
+    (error) =>
+      new StartupFailed(["invalid configuration:", ...describeConfigError(error).map((line) => `  ${line}`)])
+  )
+  yield* boundShutdown(config)
+  yield* Effect.logInfo(`starting ${service}`)
+  return yield* Layer.launch(mains[service](config)).pipe(Logger.withMinimumLogLevel(config.logLevel))
+}).pipe(
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const failure = Cause.failureOption(cause)
+    const lines =
+      failure._tag === "Some" && failure.value instanceof StartupFailed
+        ? failure.value.lines
+        : failure._tag === "Some" && ConfigError.isConfigError(failure.value)
+          ? describeConfigError(failure.value)
+          : [`${service} stopped: ${Cause.pretty(cause, { renderErrorCause: false }).split("\n")[0]}`]
+    const code = failure._tag === "Some" && failure.value instanceof StartupFailed ? EXIT_USAGE : 1
+    return Effect.zipRight(
+      Effect.sync(() => process.stderr.write(`inv-server: ${lines.join("\n")}\n`)),
+      Effect.sync(() => {
+        process.exitCode = code
+      })
+    )
+  }),
+  Effect.provide(logger)
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) =>
+    onExit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0))
+})

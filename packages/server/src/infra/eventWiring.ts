@@ -1,0 +1,47 @@
+/**
+ * Where server mode picks its event bus, cache, relay and consumers: RabbitMQ and Redis when
+ * their URLs are set, in-process otherwise. The relay and the consumers run the same either way.
+ */
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as StockCheckerConsumers from "../stockChecker/consumers.js"
+import * as StockUpdaterConsumers from "../stockUpdater/consumers.js"
+import * as SupplierSyncConsumers from "../supplierSync/consumers.js"
+import type { StockCache } from "./cache.js"
+import type { BrokerError, EventBus } from "./events.js"
+import * as InProcessEvents from "./inProcessEvents.js"
+import * as MemoryCache from "./memoryCache.js"
+import * as RabbitMq from "./rabbitmq.js"
+import * as RedisCache from "./redisCache.js"
+
+export const eventBus = (
+  rabbitmqUrl: Option.Option<Redacted.Redacted<string>>
+): Layer.Layer<EventBus, BrokerError> =>
+  Option.match(rabbitmqUrl, {
+    onNone: () => InProcessEvents.layer,
+    onSome: (url) => RabbitMq.layer(url)
+  })
+
+export const stockCache = (options: {
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  readonly ttlSeconds: number
+}): Layer.Layer<StockCache> =>
+  Option.match(options.redisUrl, {
+    onNone: () => MemoryCache.layer({ ttlSeconds: options.ttlSeconds }),
+    onSome: (url) => RedisCache.layer({ url, ttlSeconds: options.ttlSeconds })
+  })
+
+/** Publishes outbox rows for the process's life. */
+export { runRelay } from "./relay.js"
+
+/** Each service's consumers. */
+export const consumers: {
+  readonly "stock-updater": typeof StockUpdaterConsumers.consumers
+  readonly "stock-checker": typeof StockCheckerConsumers.consumers
+  readonly "supplier-sync": typeof SupplierSyncConsumers.consumers
+} = {
+  "stock-updater": StockUpdaterConsumers.consumers,
+  "stock-checker": StockCheckerConsumers.consumers,
+  "supplier-sync": SupplierSyncConsumers.consumers
+}

@@ -1,0 +1,158 @@
+/**
+ * Request metrics with Effect's Metric, exported as Prometheus text (exposition format 0.0.4).
+ * Routes are labelled by their template (`/v1/stock/:sku`), never by the raw path, so a client
+ * cannot grow the label set without bound.
+ */
+import type * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiReflect from "@effect/platform/HttpApi"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKeyType from "effect/MetricKeyType"
+import type * as MetricPair from "effect/MetricPair"
+import * as MetricState from "effect/MetricState"
+
+const requests = Metric.counter("http_requests_total", {
+  description: "HTTP requests answered, by method, route and status",
+  incremental: true
+})
+
+const duration = Metric.histogram(
+  "http_request_duration_seconds",
+  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  "HTTP request latency in seconds, by method and route"
+)
+
+interface RouteTemplate {
+  readonly method: string
+  readonly template: string
+  readonly pattern: RegExp
+}
+
+const operationalRoutes = ["/health", "/ready", "/metrics", "/openapi.json", "/docs"]
+
+const toPattern = (template: string) =>
+  new RegExp(`^${template.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z_]+/g, "[^/]+")}/?$`)
+
+/** The route templates of an API plus the operational routes, for labelling requests. */
+export const routeTemplates = (api: HttpApi.HttpApi.Any): ReadonlyArray<RouteTemplate> => {
+  const routes: Array<RouteTemplate> = operationalRoutes.map((template) => ({
+    method: "*",
+    template,
+    pattern: toPattern(template)
+  }))
+  HttpApiReflect.reflect(api as HttpApi.HttpApi<string, never, never, never>, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      routes.push({ method: endpoint.method, template: endpoint.path, pattern: toPattern(endpoint.path) })
+    }
+  })
+  return routes
+}
+
+const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
+  const path = url.split("?")[0] ?? url
+  const route = routes.find((r) => (r.method === "*" || r.method === method) && r.pattern.test(path))
+  // Swagger UI's assets live under /docs/…
+  if (!route && path.startsWith("/docs/")) return "/docs"
+  return route?.template ?? "unmatched"
+}
+
+/** What a failed request answered: the router's 404, or a defect's 500. */
+const statusOfFailure = (cause: Cause.Cause<unknown>) => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") {
+    const error = failure.value as { readonly _tag?: string }
+    if (error?._tag === "RouteNotFound") return 404
+    if (error?._tag === "RequestError") return 400
+  }
+  return Cause.isInterruptedOnly(cause) ? 499 : 500
+}
+
+/** Counts and times every request the app answers. */
+export const measureRequests =
+  (routes: ReadonlyArray<RouteTemplate>) =>
+  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const route = routeOf(routes, request.method, request.url)
+      const started = performance.now()
+      return yield* app.pipe(
+        Effect.onExit((exit) => {
+          const status = Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause)
+          const seconds = (performance.now() - started) / 1000
+          return Effect.zipRight(
+            Metric.increment(
+              Metric.tagged(
+                Metric.tagged(Metric.tagged(requests, "method", request.method), "route", route),
+                "status",
+                String(status)
+              )
+            ),
+            Metric.update(
+              Metric.tagged(Metric.tagged(duration, "method", request.method), "route", route),
+              seconds
+            )
+          )
+        })
+      )
+    })
+
+// --- Prometheus text --------------------------------------------------------------------------
+
+const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
+
+const labels = (pairs: ReadonlyArray<readonly [string, string]>) =>
+  pairs.length === 0 ? "" : `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`
+
+const metricName = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_")
+
+const formatNumber = (value: number) =>
+  Number.isNaN(value) ? "NaN" : value === Infinity ? "+Inf" : value === -Infinity ? "-Inf" : String(value)
+
+/** Effect's metric snapshot as Prometheus text: counters, gauges and histograms. */
+export const prometheusText = (snapshot: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
+  const families = new Map<string, { type: string; help: string | undefined; lines: Array<string> }>()
+  const family = (name: string, type: string, help: string | undefined) => {
+    let existing = families.get(name)
+    if (!existing) {
+      existing = { type, help, lines: [] }
+      families.set(name, existing)
+    }
+    return existing.lines
+  }
+  for (const pair of snapshot) {
+    const name = metricName(pair.metricKey.name)
+    const help = pair.metricKey.description._tag === "Some" ? pair.metricKey.description.value : undefined
+    const tags = pair.metricKey.tags.map((tag) => [tag.key, tag.value] as const)
+    const state = pair.metricState
+    if (MetricState.isCounterState(state)) {
+      const type = MetricKeyType.isCounterKey(pair.metricKey.keyType) && pair.metricKey.keyType.incremental
+      family(name, type ? "counter" : "gauge", help).push(
+        `${name}${labels(tags)} ${formatNumber(Number(state.count))}`
+      )
+    } else if (MetricState.isGaugeState(state)) {
+      family(name, "gauge", help).push(`${name}${labels(tags)} ${formatNumber(Number(state.value))}`)
+    } else if (MetricState.isHistogramState(state)) {
+      const lines = family(name, "histogram", help)
+      for (const [boundary, count] of state.buckets) {
+        if (boundary === Infinity || boundary === Number.MAX_VALUE) continue
+        lines.push(`${name}_bucket${labels([...tags, ["le", formatNumber(boundary)]])} ${count}`)
+      }
+      lines.push(`${name}_bucket${labels([...tags, ["le", "+Inf"]])} ${state.count}`)
+      lines.push(`${name}_sum${labels(tags)} ${formatNumber(state.sum)}`)
+      lines.push(`${name}_count${labels(tags)} ${state.count}`)
+    }
+  }
+  const out: Array<string> = []
+  for (const [name, { type, help, lines }] of families) {
+    if (help) out.push(`# HELP ${name} ${help.replace(/\n/g, " ")}`)
+    out.push(`# TYPE ${name} ${type}`)
+    out.push(...lines)
+  }
+  return `${out.join("\n")}\n`
+}

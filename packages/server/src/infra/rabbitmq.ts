@@ -1,0 +1,467 @@
+/**
+ * The EventBus on RabbitMQ (amqplib).
+ *
+ * Publishing: one confirm channel, CloudEvents JSON on the durable topic exchange
+ * `inventory.events`, routing key = event type, persistent, `messageId` = event id. `publish`
+ * returns only after the broker confirmed every event of the call.
+ *
+ * Consuming: one durable queue per consumer name, `invkit.<name>`, shared by every instance of
+ * the service and bound to the consumer's types. Each instance handles its deliveries one at a
+ * time (order kept) and acks after `handle` succeeded, that is after the consumer's own commit.
+ * A failed event is republished to `invkit.<name>.retry`, whose messages expire after a short
+ * delay back into `invkit.<name>`, with the attempt counted in the `x-invkit-attempt` header.
+ * After the last attempt, or at once for a `PermanentFailure` or a body that is no CloudEvent, it
+ * goes to `invkit.<name>.dead` with the reason in `x-invkit-death-reason`. The copy is confirmed
+ * by the broker before the original is acked, so a failing event is never lost and never loops.
+ *
+ * The connection is watched: when it drops (broker restart, network), `publish` fails with
+ * BrokerError at once, a supervisor reconnects with capped exponential backoff, and every
+ * consumer opens its channel again. Deliveries that were not acked come back from the broker.
+ * At startup the layer keeps trying for a while (`startupTimeout`) before it fails; `consume`
+ * returns once the consumer's queues are declared and it is subscribed, waiting for the broker if
+ * it is away at that moment.
+ */
+import { Event } from "@invkit/sdk"
+import * as amqp from "amqplib"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import { BrokerError, type Consumer, EventBus } from "./events.js"
+import { describeFailure, isPermanentFailure } from "./inbox.js"
+
+export interface RabbitMqOptions {
+  /** Deliveries in flight per consumer instance (unacked at the broker). Default 16. */
+  readonly prefetch?: number
+  /** Attempts per event, the first included, before it is dead-lettered. Default 5. */
+  readonly maxAttempts?: number
+  /** How long a failed event waits in the retry queue before its next attempt. Default 1 s. */
+  readonly retryDelay?: Duration.DurationInput
+  /** How long a publish may wait for the broker's confirms before it fails. Default 5 s. */
+  readonly publishTimeout?: Duration.DurationInput
+  /** How long one connection attempt may take. Default 2 s. */
+  readonly connectTimeout?: Duration.DurationInput
+  /**
+   * How long startup keeps trying to reach the broker before the layer fails. Default 15 s, so a
+   * process started together with the broker (or during a restart of it) does not crash-loop.
+   */
+  readonly startupTimeout?: Duration.DurationInput
+}
+
+export const CONTENT_TYPE = "application/cloudevents+json"
+/** Which attempt a delivery is, 1 for the first; set on the copies put in the retry queue. */
+export const ATTEMPT_HEADER = "x-invkit-attempt"
+/** Why a message was dead-lettered, on the copy in `invkit.<name>.dead`. */
+export const DEATH_REASON_HEADER = "x-invkit-death-reason"
+/** The last failure of a message waiting in the retry queue. */
+export const LAST_ERROR_HEADER = "x-invkit-last-error"
+
+/** The queues of one consumer group. */
+export const queuesOf = (consumerName: string) => ({
+  main: `invkit.${consumerName}`,
+  retry: `invkit.${consumerName}.retry`,
+  dead: `invkit.${consumerName}.dead`
+})
+
+interface Connection {
+  readonly model: amqp.ChannelModel
+  readonly publisher: amqp.ConfirmChannel
+  /** Completes when the connection (or its publishing channel) is gone. */
+  readonly lost: Deferred.Deferred<void>
+  readonly isOpen: () => boolean
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** The URL without its password, for messages. */
+const describeUrl = (url: string) => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(unparseable URL)"
+  }
+}
+
+// The sdk's bundled .d.ts keeps only the type side of its schema exports (the runtime has both).
+const CloudEventSchema = (Event as unknown as { readonly CloudEvent: Schema.Schema<Event.CloudEvent> })
+  .CloudEvent
+const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(CloudEventSchema))
+
+/** Header values are strings, numbers or buffers on the wire; an unreadable count starts over at 1. */
+const attemptOf = (message: amqp.ConsumeMessage): number => {
+  const raw = message.properties.headers?.[ATTEMPT_HEADER]
+  const attempt = typeof raw === "number" ? raw : Number(String(raw ?? "1"))
+  return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1
+}
+
+/** A header table holds at most 64 KiB; a reason is for people, so a short one is enough. */
+const headerText = (text: string) => (text.length > 1000 ? `${text.slice(0, 1000)}…` : text)
+
+export const layer = (
+  url: Redacted.Redacted<string> | string,
+  options: RabbitMqOptions = {}
+): Layer.Layer<EventBus, BrokerError> =>
+  Layer.scoped(
+    EventBus,
+    Effect.gen(function* () {
+      const rawUrl = Redacted.isRedacted(url) ? Redacted.value(url) : url
+      const where = describeUrl(rawUrl)
+      const prefetch = options.prefetch ?? 16
+      const maxAttempts = options.maxAttempts ?? 5
+      const retryDelayMs = Duration.toMillis(options.retryDelay ?? "1 second")
+      const publishTimeout = options.publishTimeout ?? "5 seconds"
+      const connectTimeoutMs = Duration.toMillis(options.connectTimeout ?? "2 seconds")
+
+      const connect: Effect.Effect<Connection, BrokerError> = Effect.flatMap(
+        Effect.async<{ model: amqp.ChannelModel; publisher: amqp.ConfirmChannel }, BrokerError>((resume) => {
+          let abandoned = false
+          const attempt = async () => {
+            const model = await amqp.connect(rawUrl, { timeout: connectTimeoutMs })
+            try {
+              const publisher = await model.createConfirmChannel()
+              await publisher.assertExchange(Event.EXCHANGE, "topic", { durable: true })
+              return { model, publisher }
+            } catch (error) {
+              await model.close().catch(() => undefined)
+              throw error
+            }
+          }
+          attempt().then(
+            (opened) => {
+              // An attempt interrupted while in flight must not leave a connection behind.
+              if (abandoned) opened.model.close().catch(() => undefined)
+              else resume(Effect.succeed(opened))
+            },
+            (error) =>
+              resume(
+                Effect.fail(
+                  new BrokerError({
+                    reason: `cannot connect to RabbitMQ at ${where}: ${errorMessage(error)}`
+                  })
+                )
+              )
+          )
+          return Effect.sync(() => {
+            abandoned = true
+          })
+        }),
+        ({ model, publisher }) =>
+          Effect.map(Deferred.make<void>(), (lost): Connection => {
+            let open = true
+            const markLost = () => {
+              open = false
+              Deferred.unsafeDone(lost, Exit.void)
+            }
+            // Errors are followed by "close"; without listeners they would be thrown.
+            model.on("error", () => undefined)
+            model.on("close", markLost)
+            publisher.on("error", () => undefined)
+            publisher.on("close", () => {
+              // A publishing channel closed by the broker (e.g. after a channel error) is recovered
+              // the same way as a lost connection: one path back, well tested.
+              markLost()
+              model.close().catch(() => undefined)
+            })
+            return { model, publisher, lost, isOpen: () => open }
+          })
+      )
+
+      const reconnectSchedule = Schedule.exponential("100 millis").pipe(
+        Schedule.union(Schedule.spaced("5 seconds")),
+        Schedule.jittered
+      )
+      const state = yield* SubscriptionRef.make<Option.Option<Connection>>(Option.none())
+      const first = yield* connect.pipe(
+        Effect.retry(reconnectSchedule.pipe(Schedule.upTo(options.startupTimeout ?? "15 seconds")))
+      )
+      yield* SubscriptionRef.set(state, Option.some(first))
+
+      // Registered before the supervisor is forked, so it runs after the supervisor stopped.
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(SubscriptionRef.get(state), (current) =>
+          Option.match(current, {
+            onNone: () => Effect.void,
+            onSome: ({ model }) => Effect.promise(() => model.close().catch(() => undefined))
+          })
+        )
+      )
+
+      const supervise = (initial: Connection): Effect.Effect<never> =>
+        Effect.gen(function* () {
+          let current = initial
+          while (true) {
+            yield* Deferred.await(current.lost)
+            yield* SubscriptionRef.set(state, Option.none())
+            yield* Effect.logWarning(`RabbitMQ connection to ${where} lost; reconnecting`)
+            current = yield* connect.pipe(
+              Effect.tapError((error) => Effect.logDebug(error.reason)),
+              Effect.retry(reconnectSchedule),
+              Effect.orDie
+            )
+            yield* SubscriptionRef.set(state, Option.some(current))
+            yield* Effect.logInfo(`RabbitMQ connection to ${where} restored`)
+          }
+        })
+      yield* Effect.forkScoped(supervise(first))
+
+      const currentConnection = Effect.flatMap(SubscriptionRef.get(state), (current) =>
+        Option.isSome(current) && current.value.isOpen()
+          ? Effect.succeed(current.value)
+          : Effect.fail(new BrokerError({ reason: `RabbitMQ at ${where} is not connected (reconnecting)` }))
+      )
+
+      /** The next open connection, waiting for the supervisor if there is none now. */
+      const nextConnection = state.changes.pipe(
+        Stream.filterMap((current) => Option.filter(current, (connection) => connection.isOpen())),
+        Stream.runHead,
+        Effect.flatten,
+        Effect.orDie
+      )
+
+      // One publisher at a time on the channel, so each call's confirms are its own and order holds.
+      const publishing = yield* Effect.makeSemaphore(1)
+
+      const publish = (events: ReadonlyArray<Event.CloudEvent>): Effect.Effect<void, BrokerError> =>
+        events.length === 0
+          ? Effect.void
+          : Effect.flatMap(currentConnection, ({ publisher }) =>
+              Effect.async<void, BrokerError>((resume) => {
+                try {
+                  for (const event of events) {
+                    publisher.publish(Event.EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
+                      persistent: true,
+                      contentType: CONTENT_TYPE,
+                      messageId: event.id,
+                      type: event.type,
+                      timestamp: Math.floor(Date.parse(event.time ?? "") / 1000) || undefined
+                    })
+                  }
+                } catch (error) {
+                  resume(Effect.fail(new BrokerError({ reason: `publish failed: ${errorMessage(error)}` })))
+                  return
+                }
+                publisher.waitForConfirms().then(
+                  () => resume(Effect.void),
+                  (error) =>
+                    resume(
+                      Effect.fail(
+                        new BrokerError({
+                          reason: `RabbitMQ did not confirm the events: ${errorMessage(error)}`
+                        })
+                      )
+                    )
+                )
+              })
+            ).pipe(
+              Effect.timeoutFail({
+                duration: publishTimeout,
+                onTimeout: () =>
+                  new BrokerError({
+                    reason: `RabbitMQ did not confirm the events within ${Duration.format(publishTimeout)}`
+                  })
+              }),
+              publishing.withPermits(1)
+            )
+
+      /** Sends a copy of `message` to one of the consumer's own queues, confirmed by the broker. */
+      const sendCopy = (
+        channel: amqp.ConfirmChannel,
+        queue: string,
+        message: amqp.ConsumeMessage,
+        headers: Record<string, unknown>,
+        expiration?: number
+      ) =>
+        Effect.tryPromise({
+          try: () => {
+            const { contentType, messageId, type, timestamp, appId } = message.properties
+            channel.sendToQueue(queue, message.content, {
+              persistent: true,
+              contentType,
+              messageId,
+              type,
+              timestamp,
+              appId,
+              headers: { ...message.properties.headers, ...headers },
+              ...(expiration === undefined ? {} : { expiration: String(expiration) })
+            })
+            return channel.waitForConfirms()
+          },
+          catch: (error) =>
+            new BrokerError({ reason: `cannot move the message to ${queue}: ${errorMessage(error)}` })
+        })
+
+      /**
+       * One delivery: handled and acked, or moved to the retry or dead-letter queue and then acked.
+       * If moving fails (the channel is gone), nothing is acked and the broker delivers it again.
+       */
+      const deliver = (consumer: Consumer, channel: amqp.ConfirmChannel, message: amqp.ConsumeMessage) =>
+        Effect.gen(function* () {
+          const queues = queuesOf(consumer.name)
+          const attempt = attemptOf(message)
+          const envelope = decodeEnvelope(message.content.toString("utf8"))
+          const failure = Either.isLeft(envelope)
+            ? Option.some({
+                permanent: true,
+                reason: `not a CloudEvents 1.0 JSON envelope: ${ParseResult.TreeFormatter.formatErrorSync(envelope.left)}`
+              })
+            : yield* Effect.suspend(() => consumer.handle(envelope.right)).pipe(
+                Effect.exit,
+                Effect.map((exit) =>
+                  Exit.isSuccess(exit)
+                    ? Option.none()
+                    : Option.some({
+                        permanent: isPermanentFailure(exit.cause),
+                        reason: describeFailure(exit.cause)
+                      })
+                )
+              )
+          const annotations = {
+            consumer: consumer.name,
+            eventId: message.properties.messageId ?? "(none)",
+            // A retried message comes back routed by its queue's name; the envelope knows the type.
+            type: Either.isRight(envelope)
+              ? envelope.right.type
+              : (message.properties.type ?? message.fields.routingKey),
+            attempt
+          }
+          if (Option.isNone(failure)) {
+            channel.ack(message)
+            return
+          }
+          const { permanent, reason } = failure.value
+          if (permanent || attempt >= maxAttempts) {
+            yield* sendCopy(channel, queues.dead, message, {
+              [DEATH_REASON_HEADER]: headerText(reason),
+              [ATTEMPT_HEADER]: attempt,
+              "x-invkit-consumer": consumer.name,
+              "x-invkit-routing-key": message.fields.routingKey,
+              "x-invkit-dead-at": new Date().toISOString()
+            })
+            channel.ack(message)
+            yield* Effect.logError(`event dead-lettered to ${queues.dead}: ${reason}`).pipe(
+              Effect.annotateLogs(annotations)
+            )
+          } else {
+            yield* sendCopy(
+              channel,
+              queues.retry,
+              message,
+              { [ATTEMPT_HEADER]: attempt + 1, [LAST_ERROR_HEADER]: headerText(reason) },
+              retryDelayMs
+            )
+            channel.ack(message)
+            yield* Effect.logWarning(`event failed, attempt ${attempt} of ${maxAttempts}: ${reason}`).pipe(
+              Effect.annotateLogs(annotations)
+            )
+          }
+        }).pipe(
+          // An ack or a move on a channel that just closed: the broker redelivers; the inbox absorbs it.
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning("delivery left unacked; the broker will deliver it again", cause)
+          )
+        )
+
+      /** One consumer on one connection, until the channel closes or the scope ends. */
+      const session = (
+        consumer: Consumer,
+        connection: Connection,
+        started: Deferred.Deferred<void, BrokerError>
+      ) =>
+        Effect.gen(function* () {
+          const queues = queuesOf(consumer.name)
+          const failWith = (what: string) => (error: unknown) =>
+            new BrokerError({ reason: `consumer ${consumer.name}: cannot ${what}: ${errorMessage(error)}` })
+          const channel = yield* Effect.acquireRelease(
+            Effect.tryPromise({
+              try: () => connection.model.createConfirmChannel(),
+              catch: failWith("open a channel")
+            }),
+            (channel) => Effect.promise(() => channel.close().catch(() => undefined))
+          )
+          const closed = yield* Deferred.make<void>()
+          channel.on("error", () => undefined)
+          channel.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+          yield* Effect.tryPromise({
+            try: async () => {
+              await channel.prefetch(prefetch)
+              await channel.assertQueue(queues.main, { durable: true })
+              for (const type of consumer.types) await channel.bindQueue(queues.main, Event.EXCHANGE, type)
+              // Expired retries go back to the main queue through the default exchange.
+              await channel.assertQueue(queues.retry, {
+                durable: true,
+                arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.main }
+              })
+              await channel.assertQueue(queues.dead, { durable: true })
+            },
+            catch: failWith(`declare its queues ${queues.main}, ${queues.retry}, ${queues.dead}`)
+          })
+          const mailbox = yield* Queue.unbounded<amqp.ConsumeMessage | null>()
+          const { consumerTag } = yield* Effect.tryPromise({
+            try: () => channel.consume(queues.main, (message) => Queue.unsafeOffer(mailbox, message)),
+            catch: failWith(`consume ${queues.main}`)
+          })
+          // Runs before the channel closes: stop taking deliveries, let the current one finish.
+          yield* Effect.addFinalizer(() =>
+            Effect.promise(() => channel.cancel(consumerTag).catch(() => undefined))
+          )
+          yield* Deferred.succeed(started, undefined)
+
+          const work = Queue.take(mailbox).pipe(
+            Effect.flatMap((message) =>
+              message === null
+                ? Effect.fail(new BrokerError({ reason: `the broker cancelled consumer ${consumer.name}` }))
+                : // One delivery is never cut short by shutdown: it finishes and is acked.
+                  Effect.uninterruptible(deliver(consumer, channel, message))
+            ),
+            Effect.forever
+          )
+          yield* Effect.raceFirst(work, Deferred.await(closed))
+        })
+
+      const consume = (consumer: Consumer): Effect.Effect<void, BrokerError, Scope.Scope> =>
+        Effect.gen(function* () {
+          const started = yield* Deferred.make<void, BrokerError>()
+          const loop = Effect.gen(function* () {
+            while (true) {
+              const connection = yield* nextConnection
+              const exit = yield* Effect.exit(Effect.scoped(session(consumer, connection, started)))
+              if (Exit.isFailure(exit)) {
+                if (!(yield* Deferred.isDone(started))) {
+                  yield* Deferred.failCause(started, exit.cause)
+                  return
+                }
+                yield* Effect.logWarning(`consumer ${consumer.name} stopped; resuming`, exit.cause)
+              }
+              // Give the supervisor time to notice a lost connection before trying again.
+              yield* Effect.sleep("200 millis")
+            }
+          })
+          // A broker that is away right now (restarting) is waited for, not an error: the consumer
+          // starts with the next connection. Only a failure to set the consumer up fails.
+          yield* Effect.forkScoped(loop)
+          yield* Deferred.await(started)
+        })
+
+      return {
+        publish,
+        consume,
+        ready: Effect.map(
+          SubscriptionRef.get(state),
+          (current) => Option.isSome(current) && current.value.isOpen()
+        )
+      }
+    })
+  )

@@ -1,0 +1,252 @@
+/**
+ * The StockCache on Redis (ioredis), shared by every stock-checker instance.
+ *
+ * Coherence. Redis holds generation counters: one per SKU, one global (for answers about many
+ * SKUs: low stock, overview) and an epoch. Every entry stores the epoch and the generation that
+ * were current *before* its value was loaded, and is served only while both are still current.
+ * `invalidate(sku)` bumps the SKU's and the global generation and deletes the SKU's entries and
+ * the aggregate ones. The store after a load is a compare-and-set in one Lua script: if an
+ * invalidation happened while loading, the older value is not stored (the stale-set race).
+ *
+ * Outages. Commands fail fast (no offline queue, a short command timeout): a cache that is down
+ * or slow is a miss, and the answer comes from `load`; `through` never fails because of Redis
+ * and never waits longer than the timeout for it. An invalidation that could not reach Redis
+ * would leave a stale entry behind, so the cache bumps the epoch, which retires every entry at
+ * once, whenever it (re)connects and after any failed invalidation; until that bump succeeded it
+ * neither reads nor writes entries. Generation keys have no TTL: run Redis with a `noeviction` or
+ * `volatile-*` eviction policy so they are never evicted.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { Redis, type Result } from "ioredis"
+import { StockCache } from "./cache.js"
+
+export interface RedisCacheOptions {
+  readonly url: Redacted.Redacted<string> | string
+  /** How long an entry lives at most, in seconds. */
+  readonly ttlSeconds: number
+  /** The longest Redis may take to answer one command before it counts as a miss. Default 200 ms. */
+  readonly commandTimeout?: Duration.DurationInput
+  /** Prefix of every key, so several deployments (or tests) can share one Redis. Default `invkit:cache:`. */
+  readonly keyPrefix?: string
+}
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    storeIfCurrent(
+      entryKey: string,
+      epochKey: string,
+      generationKey: string,
+      indexKey: string,
+      epoch: string,
+      generation: string,
+      payload: string,
+      ttlSeconds: number
+    ): Result<number, Context>
+    invalidateSku(
+      skuGenerationKey: string,
+      globalGenerationKey: string,
+      skuIndexKey: string,
+      aggregateIndexKey: string
+    ): Result<number, Context>
+  }
+}
+
+/**
+ * Stores the entry only if the epoch and the generation read before the load are still current,
+ * and remembers its key in an index so an invalidation can delete it.
+ */
+const STORE_IF_CURRENT = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+redis.call('SADD', KEYS[4], KEYS[1])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+return 1`
+
+/** Bumps the SKU's and the global generation, then deletes the entries they retire. */
+const INVALIDATE_SKU = `
+redis.call('INCR', KEYS[1])
+redis.call('INCR', KEYS[2])
+for _, index in ipairs({ KEYS[3], KEYS[4] }) do
+  local entries = redis.call('SMEMBERS', index)
+  for i = 1, #entries, 500 do
+    redis.call('DEL', unpack(entries, i, math.min(i + 499, #entries)))
+  end
+  redis.call('DEL', index)
+end
+return 1`
+
+interface Entry {
+  readonly epoch: string
+  readonly generation: string
+  readonly value: unknown
+}
+
+// Answers hold Dates (e.g. `updatedAt`); JSON alone would hand them back as strings.
+const DATE_TAG = "$invkitDate"
+
+function keepDates(this: unknown, key: string, value: unknown) {
+  const original = (this as Record<string, unknown>)[key]
+  return original instanceof Date ? { [DATE_TAG]: original.toISOString() } : value
+}
+
+const reviveDates = (_key: string, value: unknown) =>
+  typeof value === "object" && value !== null && DATE_TAG in value && Object.keys(value).length === 1
+    ? new Date(String((value as Record<string, unknown>)[DATE_TAG]))
+    : value
+
+export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
+  Layer.scoped(
+    StockCache,
+    Effect.gen(function* () {
+      const prefix = options.keyPrefix ?? "invkit:cache:"
+      const timeoutMs = Duration.toMillis(options.commandTimeout ?? "200 millis")
+      const ttlSeconds = Math.max(1, Math.round(options.ttlSeconds))
+      const keys = {
+        epoch: `${prefix}epoch`,
+        globalGeneration: `${prefix}generation`,
+        skuGeneration: (sku: string) => `${prefix}generation:sku:${sku}`,
+        skuIndex: (sku: string) => `${prefix}index:sku:${sku}`,
+        aggregateIndex: `${prefix}index:aggregate`,
+        entry: (name: string, sku: string | undefined) =>
+          `${prefix}entry:${JSON.stringify([name, sku ?? null])}`
+      }
+
+      const redis = yield* Effect.acquireRelease(
+        Effect.sync(
+          () =>
+            new Redis(Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url, {
+              // Without these, commands queue up while Redis is away and every request hangs.
+              enableOfflineQueue: false,
+              maxRetriesPerRequest: 0,
+              commandTimeout: timeoutMs,
+              connectTimeout: Math.max(timeoutMs, 500),
+              retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+              lazyConnect: false
+            })
+        ),
+        (redis) => Effect.sync(() => redis.disconnect())
+      )
+      redis.defineCommand("storeIfCurrent", { numberOfKeys: 4, lua: STORE_IF_CURRENT })
+      redis.defineCommand("invalidateSku", { numberOfKeys: 4, lua: INVALIDATE_SKU })
+
+      /**
+       * Whether entries may not be trusted until the epoch is bumped: from the start, after a
+       * disconnection, after an invalidation that failed.
+       */
+      let untrusted = true
+      // Retirements asked for; a bump only restores trust if none was asked for after it was sent.
+      let retirementsAsked = 0
+      let repairing = false
+      const distrust = () => {
+        retirementsAsked += 1
+        untrusted = true
+      }
+      const repair = () => {
+        if (repairing || !untrusted) return
+        repairing = true
+        const covers = retirementsAsked
+        redis
+          .incr(keys.epoch)
+          .then(
+            () => {
+              if (covers === retirementsAsked) untrusted = false
+            },
+            () => undefined
+          )
+          .finally(() => {
+            repairing = false
+          })
+      }
+      const retireEverything = () => {
+        distrust()
+        repair()
+      }
+      redis.on("error", () => undefined) // reported through failed commands; a miss each
+      redis.on("close", distrust)
+      redis.on("ready", retireEverything)
+
+      /** A Redis command that answers within the timeout, or fails. */
+      const command = <A>(run: () => Promise<A>) =>
+        Effect.tryPromise(run).pipe(Effect.timeout(Duration.millis(timeoutMs + 50)))
+
+      const through = <A, E, R>(
+        key: { readonly name: string; readonly sku?: string },
+        load: Effect.Effect<A, E, R>
+      ): Effect.Effect<A, E, R> =>
+        Effect.gen(function* () {
+          if (untrusted) {
+            repair()
+            return yield* load
+          }
+          const entryKey = keys.entry(key.name, key.sku)
+          const generationKey = key.sku === undefined ? keys.globalGeneration : keys.skuGeneration(key.sku)
+          const read = yield* command(() => redis.mget(entryKey, keys.epoch, generationKey)).pipe(
+            Effect.option
+          )
+          if (read._tag === "None") return yield* load
+          const [cached, epochNow, generationNow] = read.value
+          const epoch = epochNow ?? "0"
+          const generation = generationNow ?? "0"
+          if (cached) {
+            const entry = yield* Effect.try(() => JSON.parse(cached, reviveDates) as Entry).pipe(
+              Effect.option
+            )
+            if (
+              entry._tag === "Some" &&
+              entry.value.epoch === epoch &&
+              entry.value.generation === generation
+            ) {
+              return entry.value.value as A
+            }
+          }
+          const value = yield* load
+          const payload: Entry = { epoch, generation, value }
+          yield* command(() =>
+            redis.storeIfCurrent(
+              entryKey,
+              keys.epoch,
+              generationKey,
+              key.sku === undefined ? keys.aggregateIndex : keys.skuIndex(key.sku),
+              epoch,
+              generation,
+              JSON.stringify(payload, keepDates),
+              ttlSeconds
+            )
+          ).pipe(Effect.ignore)
+          return value
+        })
+
+      const invalidate = (sku: string): Effect.Effect<void> =>
+        command(() =>
+          redis.invalidateSku(
+            keys.skuGeneration(sku),
+            keys.globalGeneration,
+            keys.skuIndex(sku),
+            keys.aggregateIndex
+          )
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchAll(() =>
+            Effect.zipRight(
+              Effect.sync(retireEverything),
+              Effect.logWarning(
+                `cache: could not invalidate ${sku} in Redis; retiring every entry once it answers`
+              )
+            )
+          )
+        )
+
+      return {
+        through,
+        invalidate,
+        ready: command(() => redis.ping()).pipe(
+          Effect.as(true),
+          Effect.orElseSucceed(() => false)
+        )
+      }
+    })
+  )

@@ -1,0 +1,107 @@
+/**
+ * What every service process is: its store (PostgreSQL, or the embedded database in a worker
+ * thread), its event bus and cache, its HTTP server and its background work, composed once here
+ * so the services differ only in what they serve and run.
+ */
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import { Store } from "@invkit/sdk"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { ServerConfig } from "./config.js"
+import type { ReadinessCheck, ServeOptions } from "./http/server.js"
+import { StockCache } from "./infra/cache.js"
+import * as EmbeddedDatabase from "./infra/embeddedDatabase.js"
+import { type Consumer, EventBus } from "./infra/events.js"
+import * as EventWiring from "./infra/eventWiring.js"
+import * as StoreConnection from "./infra/storeConnection.js"
+
+export interface ServiceProcess {
+  /** The HTTP server with the service's handlers. */
+  readonly http: (
+    options: ServeOptions
+  ) => Layer.Layer<never, HttpServerError.ServeError, StoreConnection.StoreConnection | StockCache>
+  /** Whether the service queues or works syncs (pg-boss). */
+  readonly jobs: boolean
+  /** Whether /ready checks the cache: only services that read through it. */
+  readonly usesCache: boolean
+  /** Runs for the process's life once the store is open: relay, consumers, workers. */
+  readonly background: Effect.Effect<
+    void,
+    never,
+    StoreConnection.Opened | EventBus | StockCache | Scope.Scope
+  >
+}
+
+/** Runs each consumer on the bus until the process stops. */
+export const runConsumers = <E extends { readonly message: string }, R>(
+  consumers: Effect.Effect<ReadonlyArray<Consumer>, E, R>
+) =>
+  Effect.gen(function* () {
+    const bus = yield* EventBus
+    const started = yield* Effect.either(consumers)
+    if (started._tag === "Left") {
+      return yield* Effect.logError(`consumers could not start: ${started.left.message}`)
+    }
+    for (const consumer of started.right) {
+      yield* bus
+        .consume(consumer)
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logError(`consumer ${consumer.name} could not start: ${error.reason}`)
+          )
+        )
+    }
+  })
+
+export const layer = (service: ServiceProcess, config: ServerConfig) => {
+  const configured = {
+    broker: Option.isSome(config.rabbitmqUrl),
+    cache: Option.isSome(config.redisUrl)
+  }
+  const bus = EventWiring.eventBus(config.rabbitmqUrl)
+  const cache = EventWiring.stockCache({ redisUrl: config.redisUrl, ttlSeconds: config.cacheTtlSeconds })
+
+  const store = Layer.unwrapScoped(
+    Effect.gen(function* () {
+      const storeOptions = yield* Option.match(config.databaseUrl, {
+        onSome: (url) => Effect.succeed(Store.postgres(url)),
+        onNone: () => EmbeddedDatabase.start(config.home)
+      })
+      yield* Effect.logInfo(
+        Option.isSome(config.databaseUrl)
+          ? `store: ${Store.describe(storeOptions)}`
+          : `store: embedded in ${config.home} (PGlite in a worker thread)`
+      )
+      const runtime = yield* Effect.context<EventBus | StockCache>()
+      return StoreConnection.layer({
+        store: storeOptions,
+        jobs: service.jobs,
+        onOpen: (context) =>
+          service.background.pipe(
+            Effect.provide(context),
+            Effect.provide(runtime),
+            Effect.forkScoped,
+            Effect.asVoid
+          )
+      })
+    })
+  )
+
+  const readiness = Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const connection = yield* StoreConnection.StoreConnection
+      const busService = yield* EventBus
+      const cacheService = yield* StockCache
+      const checks: Array<ReadinessCheck> = [{ name: "database", ready: connection.ready }]
+      if (configured.broker) checks.push({ name: "broker", ready: busService.ready })
+      if (configured.cache && service.usesCache) checks.push({ name: "cache", ready: cacheService.ready })
+      return service.http({ port: config.port, host: config.host, readiness: checks })
+    })
+  )
+
+  // Acquired bus and cache, store, then HTTP; released the other way round: the server stops
+  // taking requests and finishes those in flight before the background work and pools close.
+  return readiness.pipe(Layer.provide(store), Layer.provide(Layer.merge(bus, cache)))
+}

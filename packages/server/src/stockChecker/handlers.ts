@@ -1,0 +1,62 @@
+/**
+ * stock-checker's HTTP handlers: stock reads through the StockCache. The cache key is the
+ * endpoint and its parameters; the SKU, where there is one, lets a change drop exactly its entries.
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import { Api, Stock } from "@invkit/sdk"
+import * as Effect from "effect/Effect"
+import type { GroupHandlers } from "../http/groupHandlers.js"
+import { StockCache } from "../infra/cache.js"
+import { withStore } from "../infra/storeConnection.js"
+
+const stock = <A, E>(use: (stock: Stock.Stock) => Effect.Effect<A, E>) =>
+  withStore(Effect.flatMap(Stock.Stock, use))
+
+/** A stable key for a request's parameters (the same parameters in any order give the same key). */
+const keyOf = (endpoint: string, params: object) =>
+  `${endpoint}?${new URLSearchParams(
+    Object.entries(params)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => [key, String(value)] as [string, string])
+      .sort(([a], [b]) => a.localeCompare(b))
+  ).toString()}`
+
+const cached = <A, E, R>(
+  key: { readonly name: string; readonly sku?: string },
+  load: Effect.Effect<A, E, R>
+) => Effect.flatMap(StockCache, (cache) => cache.through(key, load))
+
+export const stockChecks = (handlers: GroupHandlers<typeof Api.StockChecks>) =>
+  handlers
+    .handle("level", ({ path, urlParams }) =>
+      cached(
+        { name: keyOf("level", urlParams), sku: path.sku },
+        stock((s) => s.level(path.sku, urlParams))
+      )
+    )
+    .handle("list", ({ urlParams }) =>
+      cached(
+        { name: keyOf("list", urlParams) },
+        stock((s) => s.list(urlParams))
+      )
+    )
+    .handle("low", ({ urlParams }) =>
+      cached(
+        { name: keyOf("low", urlParams) },
+        stock((s) => Effect.map(s.low(urlParams), (items) => ({ items })))
+      )
+    )
+    .handle("overview", () =>
+      cached(
+        { name: "overview" },
+        stock((s) => s.overview())
+      )
+    )
+    .handle("history", ({ path, urlParams }) =>
+      cached(
+        { name: keyOf("history", urlParams), sku: path.sku },
+        stock((s) => s.history(path.sku, urlParams))
+      )
+    )
+
+export const layer = HttpApiBuilder.group(Api.StockCheckerApi, "stockChecks", stockChecks)

@@ -1,0 +1,24 @@
+/** stock-updater: stock writes over HTTP, the outbox relay, and the inbound stock events. */
+import { Api } from "@invkit/sdk"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { ServerConfig } from "../config.js"
+import * as Http from "../http/server.js"
+import * as EventWiring from "../infra/eventWiring.js"
+import * as ServiceProcess from "../serviceProcess.js"
+import * as Handlers from "./handlers.js"
+
+export const service: ServiceProcess.ServiceProcess = {
+  http: (options) => Http.serve(Api.StockUpdaterApi, options).pipe(Layer.provide(Handlers.layer)),
+  jobs: false,
+  usesCache: false,
+  background: Effect.all(
+    [EventWiring.runRelay, ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"])],
+    {
+      concurrency: "unbounded",
+      discard: true
+    }
+  )
+}
+
+export const main = (config: ServerConfig) => ServiceProcess.layer(service, config)

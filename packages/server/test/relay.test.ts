@@ -1,0 +1,195 @@
+/**
+ * The outbox relay on PostgreSQL and RabbitMQ: every committed stock change is published once,
+ * in order per SKU and location, and marked sent; two relays at once publish nothing twice.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
+import { type Event, Inventory, Product, Stock, Store } from "@invkit/sdk"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { EventBus } from "../src/infra/events.js"
+import * as RabbitMq from "../src/infra/rabbitmq.js"
+import { runRelayWith } from "../src/infra/relay.js"
+import {
+  deleteQueuesAfterwards,
+  eventually,
+  freshDatabase,
+  postgresInventory,
+  RABBITMQ_URL,
+  runId,
+  servicesReachable
+} from "./eventFixtures.js"
+
+/** A consumer that records the `stock.updated` events of this test's SKUs, as they arrive. */
+const recordStockEvents = (consumerName: string, skuPrefix: string) =>
+  Effect.gen(function* () {
+    const seen: Array<Event.CloudEvent> = []
+    yield* (yield* EventBus).consume({
+      name: consumerName,
+      types: ["stock.updated"],
+      handle: (event) =>
+        Effect.sync(() => {
+          if (event.subject?.startsWith(skuPrefix)) seen.push(event)
+        })
+    })
+    return seen
+  })
+
+const ledgerRows = (skuPrefix: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<{
+        count: number
+      }>`select count(*)::int as count from stock_movements where sku like ${`${skuPrefix}%`}`
+  ).pipe(
+    Effect.map(([row]) => row!.count),
+    Effect.orDie
+  )
+
+/** Each (sku, location)'s versions must arrive rising by one, from its first. */
+const expectInOrderPerLevel = (seen: ReadonlyArray<Event.CloudEvent>) => {
+  const lastVersion = new Map<string, number>()
+  for (const event of seen) {
+    const data = event.data as Event.StockUpdated
+    const level = `${data.sku}@${data.location}`
+    const previous = lastVersion.get(level)
+    if (previous !== undefined) expect(data.version, `version order of ${level}`).toBe(previous + 1)
+    lastVersion.set(level, data.version)
+  }
+  return lastVersion.size
+}
+
+const makeChanges = (skus: ReadonlyArray<string>, perSku: number) =>
+  Effect.gen(function* () {
+    const products = yield* Product.Products
+    const stock = yield* Stock.Stock
+    yield* Effect.forEach(skus, (sku) => products.add({ sku, name: `Relayed ${sku}` }))
+    const adjustments = skus.flatMap((sku) =>
+      Array.from({ length: perSku }, (_, i) => ({ sku, delta: (i % 3) + 1 }))
+    )
+    // Concurrent writers on the same SKUs: the order the relay sees is the database's, not ours.
+    yield* Effect.forEach(adjustments, (adjustment) => stock.adjust(adjustment), {
+      concurrency: 8,
+      discard: true
+    })
+    return adjustments.length
+  })
+
+describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
+  "outbox relay (PostgreSQL, RabbitMQ)",
+  () => {
+    it.scopedLive(
+      "publishes every committed change once, in order per SKU and location, and marks the rows sent",
+      () =>
+        Effect.gen(function* () {
+          const consumerName = `test-relay-order-${runId}`
+          const skuPrefix = `RLY-${runId}-`
+          yield* deleteQueuesAfterwards(consumerName)
+          yield* Effect.gen(function* () {
+            const seen = yield* recordStockEvents(consumerName, skuPrefix)
+            yield* Effect.forkScoped(runRelayWith({ idle: "20 millis", batchSize: 50 }))
+            const skus = ["A", "B", "C", "D"].map((suffix) => `${skuPrefix}${suffix}`)
+            const changes = yield* makeChanges(skus, 30)
+
+            const ledger = yield* ledgerRows(skuPrefix)
+            expect(ledger).toBe(changes)
+            yield* eventually(
+              `${ledger} events arrived`,
+              Effect.sync(() => seen.length >= ledger)
+            )
+            yield* Effect.sleep("300 millis") // a duplicate would arrive now
+
+            expect(seen).toHaveLength(ledger)
+            expect(new Set(seen.map((event) => event.id)).size).toBe(ledger)
+            expect(expectInOrderPerLevel(seen)).toBe(skus.length)
+            for (const event of seen) {
+              expect(event).toMatchObject({ specversion: "1.0", source: "invkit", type: "stock.updated" })
+            }
+
+            const sql = yield* SqlClient.SqlClient
+            const [outbox] = yield* sql<{ unsent: number; ids: Array<string> }>`
+            select count(*) filter (where sent_at is null)::int as unsent,
+                   array_agg(event_id::text) as ids
+            from outbox where type = 'stock.updated'`
+            expect(outbox!.unsent).toBe(0)
+            expect(new Set(outbox!.ids)).toEqual(new Set(seen.map((event) => event.id)))
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
+          )
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "works on the embedded store (PGlite) too",
+      () =>
+        Effect.gen(function* () {
+          const consumerName = `test-relay-pglite-${runId}`
+          const skuPrefix = `PGL-${runId}-`
+          yield* deleteQueuesAfterwards(consumerName)
+          yield* Effect.gen(function* () {
+            const seen = yield* recordStockEvents(consumerName, skuPrefix)
+            yield* Effect.forkScoped(runRelayWith({ idle: "20 millis", batchSize: 7 }))
+            const changes = yield* makeChanges([`${skuPrefix}A`, `${skuPrefix}B`], 10)
+            yield* eventually(
+              `${changes} events arrived`,
+              Effect.sync(() => seen.length >= changes)
+            )
+            yield* Effect.sleep("200 millis")
+            expect(new Set(seen.map((event) => event.id)).size).toBe(changes)
+            expect(seen).toHaveLength(changes)
+            expectInOrderPerLevel(seen)
+            const sql = yield* SqlClient.SqlClient
+            const [outbox] = yield* sql<{ unsent: number }>`
+              select count(*)::int as unsent from outbox where sent_at is null`
+            expect(outbox!.unsent).toBe(0)
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(
+              Layer.merge(
+                Layer.orDie(Inventory.layer(Store.embedded(undefined))),
+                RabbitMq.layer(RABBITMQ_URL)
+              )
+            )
+          )
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "two relays on one database, each with its own pool, publish nothing twice",
+      () =>
+        Effect.gen(function* () {
+          const consumerName = `test-relay-pair-${runId}`
+          const skuPrefix = `PAIR-${runId}-`
+          yield* deleteQueuesAfterwards(consumerName)
+          const url = yield* freshDatabase
+          const bus = RabbitMq.layer(RABBITMQ_URL)
+          const firstStore = Layer.orDie(Inventory.layer(Store.postgres(url)))
+          const secondStore = Layer.orDie(Store.layer(Store.postgres(url)))
+
+          yield* Effect.gen(function* () {
+            const seen = yield* recordStockEvents(consumerName, skuPrefix)
+            yield* Effect.forkScoped(runRelayWith({ idle: "5 millis", batchSize: 10 }))
+            const secondContext = yield* Layer.build(Layer.merge(secondStore, bus))
+            yield* Effect.forkScoped(
+              runRelayWith({ idle: "5 millis", batchSize: 10 }).pipe(Effect.provide(secondContext))
+            )
+            const changes = yield* makeChanges([`${skuPrefix}X`, `${skuPrefix}Y`], 100)
+
+            yield* eventually(
+              `${changes} events arrived`,
+              Effect.sync(() => seen.length >= changes)
+            )
+            yield* Effect.sleep("300 millis")
+            expect(seen).toHaveLength(changes)
+            expect(new Set(seen.map((event) => event.id)).size).toBe(changes)
+            expectInOrderPerLevel(seen)
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(firstStore, bus)))
+        }),
+      60_000
+    )
+  }
+)

@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Servers start in-process against a fresh PostgreSQL database, or as the built bin.
+    testTimeout: 30_000,
+    hookTimeout: 60_000
+  }
+})
