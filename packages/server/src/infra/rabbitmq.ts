@@ -95,10 +95,7 @@ const describeUrl = (url: string) => {
   }
 }
 
-// The sdk's bundled .d.ts keeps only the type side of its schema exports (the runtime has both).
-const CloudEventSchema = (Event as unknown as { readonly CloudEvent: Schema.Schema<Event.CloudEvent> })
-  .CloudEvent
-const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(CloudEventSchema))
+const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Event.CloudEvent))
 
 /** Header values are strings, numbers or buffers on the wire; an unreadable count starts over at 1. */
 const attemptOf = (message: amqp.ConsumeMessage): number => {

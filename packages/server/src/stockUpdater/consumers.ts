@@ -18,11 +18,7 @@ import { ensureInbox, once, PermanentFailure } from "../infra/inbox.js"
 /** The consumer group, and so the queue `invkit.stock-updater`. */
 export const CONSUMER_NAME = "stock-updater"
 
-// The sdk's bundled .d.ts keeps only the type side of its schema exports (the runtime has both).
-const ProductMovementSchema = (
-  Event as unknown as { readonly ProductMovement: Schema.Schema<Event.ProductMovement, unknown> }
-).ProductMovement
-const decodeMovement = Schema.decodeUnknown(ProductMovementSchema)
+const decodeMovement = Schema.decodeUnknown(Event.ProductMovement)
 
 /** Domain errors that no retry can fix; anything else (the store failing) is retried. */
 const PERMANENT = new Set([

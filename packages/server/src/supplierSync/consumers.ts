@@ -16,11 +16,7 @@ import { ensureInbox, once, PermanentFailure } from "../infra/inbox.js"
 /** The consumer group, and so the queue `invkit.supplier-sync`. */
 export const CONSUMER_NAME = "supplier-sync"
 
-// The sdk's bundled .d.ts keeps only the type side of its schema exports (the runtime has both).
-const StockUpdatedSchema = (
-  Event as unknown as { readonly StockUpdated: Schema.Schema<Event.StockUpdated, unknown> }
-).StockUpdated
-const decodeStockUpdated = Schema.decodeUnknown(StockUpdatedSchema)
+const decodeStockUpdated = Schema.decodeUnknown(Event.StockUpdated)
 
 export const consumers: Effect.Effect<ReadonlyArray<Consumer>, SqlError, SqlClient.SqlClient> = Effect.gen(
   function* () {
