@@ -37,7 +37,7 @@ export interface SyncJob {
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
   readonly maxAttempts: number
-  /** Delay before the second attempt; each further one doubles it, up to `maxDelay`. */
+  /** Delay before the second attempt (jittered down to half of it); each further one doubles, up to `maxDelay`. */
   readonly baseDelay: Duration.Duration
   readonly maxDelay: Duration.Duration
 }
