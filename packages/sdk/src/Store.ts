@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Str from "effect/String"
 import pg from "pg"
 import { InvalidInput, StoreError } from "./InventoryError.js"
@@ -124,7 +125,7 @@ const client = (
  * PGlite's files take one process at a time; a second one would fail obscurely or corrupt them.
  * A lock file with the owner's pid turns that into a clear error; a dead owner's lock is taken over.
  */
-const lockDataDir = (dataDir: string) =>
+export const lockDataDir = (dataDir: string): Effect.Effect<string, StoreError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.suspend(() => {
       mkdirSync(dataDir, { recursive: true })

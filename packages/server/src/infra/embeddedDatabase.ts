@@ -54,6 +54,8 @@ const waitFor = (worker: Worker, type: WorkerMessage["type"]) =>
  */
 export const start = (dataDir: string) =>
   Effect.gen(function* () {
+    // The same lock as the CLI's, so an inv command cannot open the directory while we serve it.
+    yield* Store.lockDataDir(dataDir)
     const worker = yield* Effect.acquireRelease(
       Effect.sync(() => {
         mkdirSync(dataDir, { recursive: true })
