@@ -77,7 +77,8 @@ export const describe = (options: StoreOptions): string =>
     ? `embedded store in ${options.dataDir ?? "memory"}`
     : `PostgreSQL at ${safeUrl(Redacted.value(options.url))}`
 
-const safeUrl = (url: string) => {
+/** A URL without its password, for messages and logs. */
+export const safeUrl = (url: string): string => {
   try {
     const parsed = new URL(url)
     if (parsed.password) parsed.password = "***"

@@ -21,7 +21,7 @@
  * returns once the consumer's queues are declared and it is subscribed, waiting for the broker if
  * it is away at that moment.
  */
-import { Event } from "@invkit/sdk"
+import { Event, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -84,16 +84,7 @@ interface Connection {
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-/** The URL without its password, for messages. */
-const describeUrl = (url: string) => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "(unparseable URL)"
-  }
-}
+const describeUrl = Store.safeUrl
 
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Event.CloudEvent))
 
