@@ -1,0 +1,257 @@
+/**
+ * End to end: the built `inv-server` as three processes (stock-updater, stock-checker,
+ * supplier-sync) on one fresh PostgreSQL database, RabbitMQ and Redis, driven over HTTP.
+ *
+ * An adjustment through stock-updater reaches stock-checker's cache through the relay and
+ * RabbitMQ (the delay is measured and printed), and supplier-sync opens one draft restock order
+ * when the level crosses the reorder point. Then SIGTERM stops all three cleanly.
+ *
+ * Isolation: the queues `invkit.<service>` have fixed names, so the processes get a RabbitMQ
+ * virtual host of their own (made with rabbitmqctl, deleted afterwards); otherwise another
+ * test's processes could take this test's events. The cache uses a Redis database of its own
+ * choosing (a random one of 1 to 15), apart from the other tests' keys in database 0.
+ */
+import { execFile } from "node:child_process"
+import { randomBytes, randomInt } from "node:crypto"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { promisify } from "node:util"
+import { Redis } from "ioredis"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { RABBITMQ_URL, REDIS_URL, servicesReachable } from "./eventFixtures.js"
+import { freePort, freshDatabase, runBin, waitUntilAnswering } from "./utils.js"
+
+const run = promisify(execFile)
+
+const reachable = await servicesReachable("postgres", "rabbitmq", "redis")
+
+const SHUTDOWN_TIMEOUT_SECONDS = 5
+const roles = ["stock-updater", "stock-checker", "supplier-sync"] as const
+type Role = (typeof roles)[number]
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it answers a value; fails naming `what` after `timeoutMs`. */
+const eventually = async <A>(
+  what: string,
+  check: () => Promise<A | undefined>,
+  timeoutMs: number,
+  intervalMs = 50
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  while (true) {
+    const answer = await check()
+    if (answer !== undefined) return answer
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
+    await sleep(intervalMs)
+  }
+}
+
+/** A RabbitMQ virtual host for this run, when rabbitmqctl can make one; else the default one. */
+const isolatedBroker = async (): Promise<{ url: string; remove: () => Promise<unknown> }> => {
+  const vhost = `invkit-e2e-${randomBytes(4).toString("hex")}`
+  const user = decodeURIComponent(new URL(RABBITMQ_URL).username || "guest")
+  try {
+    await run("rabbitmqctl", ["add_vhost", vhost], { timeout: 30_000 })
+    await run("rabbitmqctl", ["set_permissions", "-p", vhost, user, ".*", ".*", ".*"], { timeout: 30_000 })
+  } catch (error) {
+    console.warn(
+      `e2e: no virtual host of its own (${(error as Error).message.split("\n")[0]}); using the default one, shared with other tests`
+    )
+    return { url: RABBITMQ_URL, remove: async () => undefined }
+  }
+  const url = new URL(RABBITMQ_URL)
+  url.pathname = `/${encodeURIComponent(vhost)}`
+  return {
+    url: url.toString(),
+    remove: () => run("rabbitmqctl", ["delete_vhost", vhost], { timeout: 30_000 }).catch(() => undefined)
+  }
+}
+
+/** A supplier's catalog on loopback, in the shape `{ products: [{ id, name, inventory, price }] }`. */
+const catalogServer = async (products: ReadonlyArray<Record<string, unknown>>) => {
+  const server: Server = createServer((request, response) => {
+    if (request.url === "/catalog") {
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end(JSON.stringify({ products }))
+    } else {
+      response.writeHead(404).end()
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/catalog`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ and Redis", () => {
+  const cleanups: Array<() => Promise<unknown>> = []
+  const servers = {} as Record<Role, ReturnType<typeof runBin> & { base: string }>
+  let redis: Redis
+
+  beforeAll(async () => {
+    const database = await freshDatabase()
+    cleanups.push(database.drop)
+    const broker = await isolatedBroker()
+    cleanups.push(broker.remove)
+    const ports = await Promise.all(roles.map(() => freePort()))
+    const redisUrl = new URL(REDIS_URL)
+    redisUrl.pathname = `/${randomInt(1, 16)}`
+    redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: 1 })
+    cleanups.push(async () => redis.quit())
+    roles.forEach((role, index) => {
+      const port = ports[index]!
+      const server = runBin(role, {
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        INV_DATABASE_URL: database.url,
+        INV_RABBITMQ_URL: broker.url,
+        INV_REDIS_URL: redisUrl.toString(),
+        // Longer than the test: only an invalidation can drop a cached answer.
+        INV_CACHE_TTL: "120",
+        INV_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_SECONDS),
+        INV_LOG_LEVEL: "warning"
+      })
+      servers[role] = { ...server, base: `http://127.0.0.1:${port}` }
+      // Whatever happens in the test, no process outlives it (kill is a no-op after the exit).
+      cleanups.unshift(async () => {
+        server.child.kill("SIGKILL")
+        await server.exited
+      })
+    })
+    await Promise.all(
+      roles.map((role) => waitUntilAnswering(`${servers[role].base}/ready`, 30_000, servers[role].child))
+    )
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup()
+  }, 60_000)
+
+  const send = async (role: Role, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${servers[role].base}${path}`, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    })
+    const text = await response.text()
+    return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
+  }
+
+  it("an adjustment reaches stock-checker's cache and opens one restock order; SIGTERM stops all three", async () => {
+    const sku = `E2E-${randomBytes(3).toString("hex").toUpperCase()}`
+    const supplierId = `e2e-${randomBytes(3).toString("hex")}`
+    const catalog = await catalogServer([{ id: sku, name: "End-to-end widget", inventory: 100, price: 2.5 }])
+    cleanups.unshift(catalog.close)
+    // This SKU's keys in the cache's Redis database; the rest there is left alone.
+    cleanups.unshift(async () => {
+      const entries = await redis.keys(`invkit:cache:entry:*${JSON.stringify(sku)}*`)
+      await redis.del(`invkit:cache:generation:sku:${sku}`, `invkit:cache:index:sku:${sku}`, ...entries)
+    })
+
+    // 1. supplier-sync: the product, the supplier, and a sync of its catalog.
+    const product = await send("supplier-sync", "POST", "/v1/products", {
+      sku,
+      name: "End-to-end widget",
+      reorderPoint: 10,
+      reorderQuantity: 20
+    })
+    expect(product.status, JSON.stringify(product.body)).toBe(201)
+    const supplier = await send("supplier-sync", "POST", "/v1/suppliers", {
+      id: supplierId,
+      name: "End-to-end supplier",
+      connector: {
+        type: "http-json",
+        url: catalog.url,
+        itemsPath: "products",
+        fields: { supplierSku: "id", name: "name", availability: "inventory", unitCost: "price" }
+      }
+    })
+    expect(supplier.status, JSON.stringify(supplier.body)).toBe(201)
+    const queued = await send("supplier-sync", "POST", `/v1/suppliers/${supplierId}/sync`)
+    expect(queued.status, JSON.stringify(queued.body)).toBe(202)
+    expect(queued.body).toMatchObject({ jobId: expect.any(String) })
+    const runStatus = await eventually(
+      "the sync run finished",
+      async () => {
+        const runs = await send("supplier-sync", "GET", `/v1/suppliers/${supplierId}/runs`)
+        const status: string | undefined = runs.body?.items?.[0]?.status
+        return status === undefined || status === "running" ? undefined : runs.body.items[0]
+      },
+      15_000,
+      100
+    )
+    expect(runStatus).toMatchObject({ status: "succeeded", added: 1, rejected: 0 })
+
+    // 2. stock-updater sets 15; stock-checker reads it (and caches it); stock-updater adjusts -6.
+    expect((await send("stock-updater", "POST", `/v1/stock/${sku}/set`, { quantity: 15 })).status).toBe(200)
+    // Read until the answer is 15 and stored in Redis, so that only an invalidation can drop it.
+    await eventually(
+      "stock-checker answers 15 and has it cached in Redis",
+      async () => {
+        const level = await send("stock-checker", "GET", `/v1/stock/${sku}`)
+        const cached = await redis.keys(`invkit:cache:entry:*${JSON.stringify(sku)}*`)
+        return level.status === 200 && level.body.onHand === 15 && cached.length > 0 ? true : undefined
+      },
+      10_000
+    )
+    const adjusted = await send("stock-updater", "POST", `/v1/stock/${sku}/adjust`, { delta: -6 })
+    const adjustedAt = performance.now()
+    expect(adjusted.status, JSON.stringify(adjusted.body)).toBe(200)
+    expect(adjusted.body).toMatchObject({ sku, onHand: 9 })
+
+    // 3. The cached 15 is dropped by stock.updated through RabbitMQ: the delay until 9 is visible.
+    const delayMs = await eventually(
+      "stock-checker answers 9",
+      async () => {
+        const level = await send("stock-checker", "GET", `/v1/stock/${sku}`)
+        return level.status === 200 && level.body.onHand === 9 ? performance.now() - adjustedAt : undefined
+      },
+      10_000,
+      5
+    )
+    console.log(
+      `e2e: update-to-visible delay (stock-updater adjust -> stock-checker read): ${delayMs.toFixed(1)} ms`
+    )
+    expect(delayMs).toBeLessThan(10_000)
+
+    // 4. supplier-sync's consumer of stock.updated opened one draft order, from the supplier.
+    const orders = await eventually(
+      "supplier-sync opened a restock order",
+      async () => {
+        const list = await send("supplier-sync", "GET", `/v1/restock-orders?sku=${sku}&open=true`)
+        return list.status === 200 && list.body.items.length > 0 ? list.body.items : undefined
+      },
+      10_000
+    )
+    // A second look, after the events have had time to arrive: still exactly one.
+    await sleep(500)
+    const again = await send("supplier-sync", "GET", `/v1/restock-orders?sku=${sku}&open=true`)
+    expect(again.body.items).toHaveLength(1)
+    expect(orders).toHaveLength(1)
+    expect(orders[0]).toMatchObject({
+      sku,
+      location: "default",
+      status: "draft",
+      supplierId,
+      supplierSku: sku,
+      quantity: 20
+    })
+
+    // 5. SIGTERM: each exits 0 within its shutdown bound.
+    const stopped = await Promise.all(
+      roles.map(async (role) => {
+        const startedAt = Date.now()
+        servers[role].child.kill("SIGTERM")
+        const code = await servers[role].exited
+        return { role, code, ms: Date.now() - startedAt, stderr: servers[role].output().stderr }
+      })
+    )
+    for (const { role, code, ms, stderr } of stopped) {
+      expect(code, `${role} exit code; stderr: ${stderr}`).toBe(0)
+      expect(ms, `${role} shutdown time`).toBeLessThan(SHUTDOWN_TIMEOUT_SECONDS * 1000)
+    }
+  }, 45_000)
+})
