@@ -19,6 +19,8 @@ export class StockCache extends Context.Tag("@invkit/server/StockCache")<
     ) => Effect.Effect<A, E, R>
     /** Drops what is cached about a SKU and every aggregate answer, after a change. */
     readonly invalidate: (sku: string) => Effect.Effect<void>
+    /** One cache for every instance (Redis), or one per process (memory). */
+    readonly shared: boolean
     /** Whether the cache answers, for /ready (a cache that is down does not fail reads). */
     readonly ready: Effect.Effect<boolean>
   }

@@ -21,6 +21,11 @@ export interface Consumer {
    * then the event goes to the dead-letter queue with the reason.
    */
   readonly handle: (event: Event.CloudEvent) => Effect.Effect<void, unknown>
+  /**
+   * Every instance gets every event (a queue of its own) instead of sharing the group's queue:
+   * for effects that live in the instance itself, such as an in-memory cache.
+   */
+  readonly perInstance?: boolean
 }
 
 export class EventBus extends Context.Tag("@invkit/server/EventBus")<

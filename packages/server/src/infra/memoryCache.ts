@@ -49,6 +49,7 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
             if (entry.sku === undefined || entry.sku === sku) entries.delete(id)
           }
         }),
+      shared: false,
       ready: Effect.succeed(true)
     }
   })

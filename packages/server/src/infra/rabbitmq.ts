@@ -21,6 +21,9 @@
  * returns once the consumer's queues are declared and it is subscribed, waiting for the broker if
  * it is away at that moment.
  */
+
+import { randomBytes } from "node:crypto"
+import { hostname } from "node:os"
 import { Event, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
 import * as Deferred from "effect/Deferred"
@@ -67,10 +70,10 @@ export const DEATH_REASON_HEADER = "x-invkit-death-reason"
 /** The last failure of a message waiting in the retry queue. */
 export const LAST_ERROR_HEADER = "x-invkit-last-error"
 
-/** The queues of one consumer group. */
-export const queuesOf = (consumerName: string) => ({
-  main: `invkit.${consumerName}`,
-  retry: `invkit.${consumerName}.retry`,
+/** The queues of one consumer group; a per-instance consumer's main and retry queues are its own. */
+export const queuesOf = (consumerName: string, instance?: string) => ({
+  main: instance === undefined ? `invkit.${consumerName}` : `invkit.${consumerName}.${instance}`,
+  retry: instance === undefined ? `invkit.${consumerName}.retry` : `invkit.${consumerName}.${instance}.retry`,
   dead: `invkit.${consumerName}.dead`
 })
 
@@ -107,6 +110,10 @@ export const layer = (
     Effect.gen(function* () {
       const rawUrl = Redacted.isRedacted(url) ? Redacted.value(url) : url
       const where = describeUrl(rawUrl)
+      // Names this bus's own queues (per-instance consumers); they go away with it (auto-delete).
+      const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`
+      const queuesFor = (consumer: Consumer) =>
+        queuesOf(consumer.name, consumer.perInstance ? instance : undefined)
       const prefetch = options.prefetch ?? 16
       const maxAttempts = options.maxAttempts ?? 5
       const retryDelayMs = Duration.toMillis(options.retryDelay ?? "1 second")
@@ -297,7 +304,7 @@ export const layer = (
        */
       const deliver = (consumer: Consumer, channel: amqp.ConfirmChannel, message: amqp.ConsumeMessage) =>
         Effect.gen(function* () {
-          const queues = queuesOf(consumer.name)
+          const queues = queuesFor(consumer)
           const attempt = attemptOf(message)
           const envelope = decodeEnvelope(message.content.toString("utf8"))
           const failure = Either.isLeft(envelope)
@@ -369,7 +376,8 @@ export const layer = (
         started: Deferred.Deferred<void, BrokerError>
       ) =>
         Effect.gen(function* () {
-          const queues = queuesOf(consumer.name)
+          const queues = queuesFor(consumer)
+          const own = consumer.perInstance === true
           const failWith = (what: string) => (error: unknown) =>
             new BrokerError({ reason: `consumer ${consumer.name}: cannot ${what}: ${errorMessage(error)}` })
           const channel = yield* Effect.acquireRelease(
@@ -385,12 +393,21 @@ export const layer = (
           yield* Effect.tryPromise({
             try: async () => {
               await channel.prefetch(prefetch)
-              await channel.assertQueue(queues.main, { durable: true })
+              await channel.assertQueue(
+                queues.main,
+                own ? { durable: false, autoDelete: true } : { durable: true }
+              )
               for (const type of consumer.types) await channel.bindQueue(queues.main, Event.EXCHANGE, type)
               // Expired retries go back to the main queue through the default exchange.
               await channel.assertQueue(queues.retry, {
-                durable: true,
-                arguments: { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.main }
+                durable: !own,
+                arguments: {
+                  "x-dead-letter-exchange": "",
+                  "x-dead-letter-routing-key": queues.main,
+                  // Nobody consumes a retry queue, so auto-delete never fires: an instance's own one
+                  // goes once idle for an hour after the instance is gone.
+                  ...(own ? { "x-expires": 3_600_000 } : {})
+                }
               })
               await channel.assertQueue(queues.dead, { durable: true })
             },

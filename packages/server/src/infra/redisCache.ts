@@ -243,6 +243,7 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
       return {
         through,
         invalidate,
+        shared: true,
         ready: command(() => redis.ping()).pipe(
           Effect.as(true),
           Effect.orElseSucceed(() => false)

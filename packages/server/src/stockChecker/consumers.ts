@@ -24,6 +24,8 @@ export const consumers: Effect.Effect<ReadonlyArray<Consumer>, never, StockCache
     {
       name: CONSUMER_NAME,
       types: ["stock.updated"],
+      // A cache per process must hear every event; a shared one needs it once per group.
+      perInstance: !cache.shared,
       handle: (event) => {
         const sku = skuOf(event)
         return sku === undefined ? Effect.void : cache.invalidate(sku)

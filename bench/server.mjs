@@ -1,0 +1,736 @@
+// Server mode on PostgreSQL, RabbitMQ and Redis: the built services (packages/server/dist/bin.js)
+// run as child processes on 127.0.0.1, each figure beside a baseline measured in the same run.
+// The run has its own database, its own RabbitMQ virtual host (made with rabbitmqctl when it can;
+// otherwise the default one, shared: other consumers of the same queues would take some events)
+// and its own SKUs in Redis (whose keys it deletes afterwards).
+//
+//   1. adjustments/s over HTTP (stock-updater) at 32 connections against the same transaction
+//      (level, ledger, outbox) sent with pg at 32 concurrent callers on a pool of the server's size;
+//   2. cached level reads/s (stock-checker, answered from Redis) against a bare Node HTTP server
+//      answering a constant JSON body of the same bytes, same client, same concurrency;
+//   3. update-to-visible delay: an adjustment acknowledged by stock-updater until stock-checker
+//      shows the new level (outbox relay → RabbitMQ → cache invalidation → next read).
+//
+// Prints a table and one JSON line (starting with {"bench":"server"}); see docs/benchmarks.md.
+//
+//   pnpm build && node bench/server.mjs
+//   BENCH_PG_URL=postgres://…/db BENCH_RABBITMQ_URL=amqp://… BENCH_REDIS_URL=redis://… node bench/server.mjs
+//
+// The database inv_bench_server_<random> and the virtual host are removed after the run, and the
+// services stopped (SIGTERM, then SIGKILL), also when the run fails.
+import { execFile, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync, readFileSync } from "node:fs"
+import http from "node:http"
+import { connect, createServer } from "node:net"
+import { cpus, loadavg, totalmem } from "node:os"
+import { performance } from "node:perf_hooks"
+import { setTimeout as sleep } from "node:timers/promises"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { openInventory } from "@invkit/sdk"
+import pg from "pg"
+
+const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const RABBITMQ_URL = process.env.BENCH_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379"
+/** Measured seconds per side for parts 1 and 2, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const SEGMENTS = 4
+const CONCURRENCY = 32
+/** Update-to-visible samples (part 3). */
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50)
+const POLL_MS = 2
+const PRODUCTS = 100
+const INITIAL_STOCK = 1_000_000
+/** Added behind the cache's back during the reads (part 2), taken off after them. */
+const OFFSET = 1000
+/** The services' pool: the SDK leaves pg's default of 10 connections (see bench/adjust.mjs). */
+const POOL_SIZE = 10
+const BIN = fileURLToPath(new URL("../packages/server/dist/bin.js", import.meta.url))
+
+const runId = randomBytes(3).toString("hex")
+const skus = Array.from({ length: PRODUCTS }, (_, i) => `BS${runId}-${String(i + 1).padStart(3, "0")}`)
+/** Not in the load: adjusted once after a burst to see when stock-checker's consumer caught up. */
+const MARKER = `BS${runId}-marker`
+
+// ---------------------------------------------------------------------------------------------
+// The raw baseline: the statement the SDK sends for `stock.adjust`, copied from
+// packages/sdk/src/Stock.ts (levelWrite + applyChange) as in bench/adjust.mjs, which checks in
+// its own run that the SDK still sends exactly this text.
+
+const RETURNING = "returning sku, location, on_hand, reserved, last_delta, version"
+
+const levelIncrease = `
+          insert into stock_levels as s (sku, location, on_hand, last_delta)
+          values ($1, $2, $3, $4)
+          on conflict (sku, location) do update
+            set on_hand = s.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
+                version = s.version + 1, updated_at = now()
+          ${RETURNING}`
+
+const levelDecrease = `
+          update stock_levels s
+            set on_hand = s.on_hand + $1, last_delta = $2,
+                version = s.version + 1, updated_at = now()
+          where s.sku = $3 and s.location = $4
+            and s.on_hand - s.reserved + $5 >= 0
+          ${RETURNING}`
+
+const applyChange = (level, n) => `
+        with level as (${level}),
+        movement as (
+          insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
+          select sku, location, last_delta, on_hand, $${n}, $${n + 1},
+                 $${n + 2}, $${n + 3}
+          from level
+          returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+        ),
+        event as (
+          insert into outbox (type, subject, data)
+          select 'stock.updated', m.sku, jsonb_build_object(
+            'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
+            'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
+            'movementId', m.id, 'at', m.created_at)
+          from movement m cross join level l
+          returning event_id
+        )
+        select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
+               m.reason, m.reference, m.actor, m.created_at as at,
+               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
+        from movement m cross join level l`
+
+const INCREASE = applyChange(levelIncrease, 5)
+const DECREASE = applyChange(levelDecrease, 6)
+const LOCATION = "default"
+const REASON = "sale"
+/** Over HTTP the actor is `http`; the baseline records the same. */
+const ACTOR = "http"
+
+const rawAdjust = async (pool, sku, delta) => {
+  const client = await pool.connect()
+  try {
+    await client.query("BEGIN")
+    const { rows } = await client.query(
+      delta > 0 ? INCREASE : DECREASE,
+      delta > 0
+        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null]
+        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null]
+    )
+    if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
+    await client.query("COMMIT")
+    return rows[0]
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  } finally {
+    client.release()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP client: node:http with a keep-alive agent of CONCURRENCY sockets, for every side.
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY, maxFreeSockets: CONCURRENCY })
+
+const request = (port, method, path, body) =>
+  new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        agent,
+        headers: payload === undefined ? {} : { "content-type": "application/json" }
+      },
+      (res) => {
+        const chunks = []
+        res.on("data", (chunk) => chunks.push(chunk))
+        res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }))
+        res.on("error", reject)
+      }
+    )
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no answer within 10 s`)))
+    req.on("error", reject)
+    req.end(payload)
+  })
+
+const expectOk = async (port, method, path, body) => {
+  const res = await request(port, method, path, body)
+  if (res.status !== 200)
+    throw new Error(`${method} ${path} answered ${res.status}: ${res.text.slice(0, 300)}`)
+  return res.text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+const children = []
+/** Warnings and errors the services logged during the run. */
+const warnings = []
+/** Set when the services are told to stop: what they log while shutting down is not counted. */
+let stopping = false
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.on("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+
+/** Starts a child and keeps the tail of its output for the error message if it fails. */
+const startChild = (name, args, env) => {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const tail = []
+  const keep = (chunk) => {
+    for (const line of chunk.toString().split("\n").filter(Boolean)) {
+      tail.push(line)
+      if (!stopping && /"logLevel":"(WARN|ERROR|FATAL)"/.test(line))
+        warnings.push(`${name}: ${line.slice(0, 300)}`)
+    }
+    if (tail.length > 20) tail.splice(0, tail.length - 20)
+  }
+  child.stdout.on("data", keep)
+  child.stderr.on("data", keep)
+  const entry = { name, child, tail, exited: false }
+  child.on("exit", () => {
+    entry.exited = true
+  })
+  children.push(entry)
+  return entry
+}
+
+const waitReady = async (entry, port, path = "/ready") => {
+  const deadline = performance.now() + 30_000
+  while (performance.now() < deadline) {
+    if (entry.exited) break
+    try {
+      const res = await request(port, "GET", path)
+      if (res.status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await sleep(100)
+  }
+  throw new Error(
+    `${entry.name} ${entry.exited ? "exited" : "not ready within 30 s"}; its last lines:\n  ${entry.tail.join("\n  ")}`
+  )
+}
+
+const stopChildren = async () => {
+  stopping = true
+  await Promise.all(
+    children.map(async (entry) => {
+      if (entry.exited) return
+      const exited = new Promise((resolve) => entry.child.once("exit", resolve))
+      entry.child.kill("SIGTERM")
+      const timer = setTimeout(() => entry.child.kill("SIGKILL"), 12_000)
+      await exited
+      clearTimeout(timer)
+    })
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Isolation on the shared broker and cache
+
+const run = promisify(execFile)
+
+/** A virtual host of the run's own, when rabbitmqctl can make one; else the default one. */
+const isolatedBroker = async () => {
+  const vhost = `inv_bench_server_${runId}`
+  const user = decodeURIComponent(new URL(RABBITMQ_URL).username || "guest")
+  try {
+    await run("rabbitmqctl", ["-q", "add_vhost", vhost], { timeout: 30_000 })
+    await run("rabbitmqctl", ["-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], {
+      timeout: 30_000
+    })
+  } catch (error) {
+    console.error(
+      `no virtual host of its own (${String(error.message).split("\n")[0]}); using the default one, shared`
+    )
+    return { url: RABBITMQ_URL, vhost: "/", remove: async () => undefined }
+  }
+  const url = new URL(RABBITMQ_URL)
+  url.pathname = `/${encodeURIComponent(vhost)}`
+  return {
+    url: url.toString(),
+    vhost,
+    remove: () =>
+      run("rabbitmqctl", ["-q", "delete_vhost", vhost], { timeout: 30_000 }).catch(() => undefined)
+  }
+}
+
+/** Deletes the run's keys (the cache's default prefix; entries, indexes and generations per SKU). */
+const deleteRedisKeys = (skuList) =>
+  new Promise((resolve) => {
+    const url = new URL(REDIS_URL)
+    const db = url.pathname.length > 1 ? url.pathname.slice(1) : "0"
+    const keys = skuList.flatMap((sku) => [
+      `invkit:cache:entry:${JSON.stringify(["level?", sku])}`,
+      `invkit:cache:index:sku:${sku}`,
+      `invkit:cache:generation:sku:${sku}`
+    ])
+    const resp = (args) =>
+      `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`
+    const socket = connect(Number(url.port || 6379), url.hostname)
+    const done = () => {
+      socket.destroy()
+      resolve()
+    }
+    socket.setTimeout(5_000, done)
+    socket.on("error", done)
+    let replies = ""
+    socket.on("data", (chunk) => {
+      replies += chunk.toString()
+      // SELECT answers +OK, DEL an :integer; QUIT +OK.
+      if (/:\d+\r\n/.test(replies)) done()
+    })
+    const auth = url.password
+      ? resp(["AUTH", decodeURIComponent(url.username || "default"), decodeURIComponent(url.password)])
+      : ""
+    socket.on("connect", () => socket.write(auth + resp(["SELECT", db]) + resp(["DEL", ...keys])))
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Driving the load
+
+const mulberry32 = (seed) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** CONCURRENCY loops, each awaiting one call after another, until `ms` have passed. */
+const runFor = async (ms, seed, call) => {
+  const latencies = []
+  const started = performance.now()
+  const deadline = started + ms
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, w) => {
+      const random = mulberry32(seed * 1000 + w)
+      while (performance.now() < deadline) {
+        const sku = skus[Math.floor(random() * skus.length)]
+        const delta = random() < 0.5 ? -1 : 1
+        const t0 = performance.now()
+        await call(sku, delta)
+        latencies.push(performance.now() - t0)
+      }
+    })
+  )
+  return { ms: performance.now() - started, latencies }
+}
+
+const round2 = (x) => Math.round(x * 100) / 100
+
+const percentile = (sorted, q) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+
+const summarize = (parts, cpu = {}) => {
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
+  const ms = parts.reduce((total, p) => total + p.ms, 0)
+  return {
+    ops: latencies.length,
+    opsPerSec: Math.round((latencies.length / ms) * 1000),
+    p50Ms: round2(percentile(latencies, 0.5)),
+    p99Ms: round2(percentile(latencies, 0.99)),
+    /** CPU ms per operation: the client, each service, the whole machine. */
+    cpuMsPerOp: Object.fromEntries(
+      Object.entries(cpu).map(([name, ms]) => [name, round2(ms / (latencies.length || 1))])
+    ),
+    /** The machine's busy CPU time over the measured time: 2.0 = both cores of 2 busy. */
+    coresBusy: cpu.machine === undefined ? undefined : round2(cpu.machine / ms)
+  }
+}
+
+/** A and B in A-B-B-A-A-B-B-A order, SECONDS per side in total. */
+const compare = async (seedBase, a, b) => {
+  const partsA = []
+  const partsB = []
+  const cpuA = {}
+  const cpuB = {}
+  const segment = (SECONDS * 1000) / SEGMENTS
+  for (let i = 0; i < SEGMENTS; i++) {
+    const order = i % 2 === 0 ? [a, b] : [b, a]
+    for (const side of order) {
+      const before = cpuSnapshot()
+      ;(side === a ? partsA : partsB).push(await runFor(segment, seedBase + i, side))
+      addCpu(side === a ? cpuA : cpuB, before, cpuSnapshot())
+    }
+  }
+  return [summarize(partsA, cpuA), summarize(partsB, cpuB)]
+}
+
+// CPU time per operation, from /proc (Linux; left out elsewhere): this process (the client),
+// each service, and the whole machine's busy time (PostgreSQL, RabbitMQ, Redis and the rest).
+const TICK_MS = 10
+const readTicks = (pid) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS
+  } catch {
+    return undefined
+  }
+}
+const machineBusyMs = () => {
+  try {
+    const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number)
+    const idle = ticks[3] + ticks[4]
+    return (ticks.reduce((total, t) => total + t, 0) - idle) * TICK_MS
+  } catch {
+    return undefined
+  }
+}
+const cpuSnapshot = () => {
+  const own = process.cpuUsage()
+  const snapshot = { client: (own.user + own.system) / 1000, machine: machineBusyMs() }
+  for (const entry of children) if (!entry.exited) snapshot[entry.name] = readTicks(entry.child.pid)
+  return snapshot
+}
+const addCpu = (total, before, after) => {
+  for (const [name, value] of Object.entries(after)) {
+    if (value !== undefined && before[name] !== undefined)
+      total[name] = (total[name] ?? 0) + value - before[name]
+  }
+}
+
+/** Waits until the relay has published every outbox row; answers the seconds it took. */
+const drainOutbox = async (pool) => {
+  const started = performance.now()
+  const deadline = started + 30_000
+  while (performance.now() < deadline) {
+    const { rows } = await pool.query("select count(*)::int as n from outbox where sent_at is null")
+    if (rows[0].n === 0) return round2((performance.now() - started) / 1000)
+    await sleep(50)
+  }
+  throw new Error("the outbox relay did not publish the backlog within 30 s")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const pad = (value, width) => String(value).padStart(width)
+
+const main = async () => {
+  for (const [name, raw] of [
+    ["BENCH_PG_URL", ADMIN_URL],
+    ["BENCH_RABBITMQ_URL", RABBITMQ_URL],
+    ["BENCH_REDIS_URL", REDIS_URL]
+  ]) {
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(raw).hostname)) {
+      throw new Error(`refusing a non-local ${name} (${new URL(raw).hostname}); use 127.0.0.1`)
+    }
+  }
+  if (!existsSync(BIN)) throw new Error("packages/server/dist/bin.js is missing: run `pnpm build` first")
+
+  const dbName = `inv_bench_server_${randomBytes(4).toString("hex")}`
+  const dbUrl = new URL(ADMIN_URL)
+  dbUrl.pathname = `/${dbName}`
+
+  const admin = new pg.Client({ connectionString: ADMIN_URL })
+  await admin.connect()
+  const { rows: versionRows } = await admin.query("show server_version")
+  const loadBefore = round2(loadavg()[0])
+  await admin.query(`create database ${dbName}`)
+  let pool
+  let broker
+  try {
+    broker = await isolatedBroker()
+    // Migrate and seed through the SDK before the services start, so they only open the store.
+    const inv = await openInventory({ databaseUrl: dbUrl.toString() })
+    try {
+      for (const sku of [...skus, MARKER]) {
+        await inv.products.add({ sku, name: `Bench product ${sku}` })
+        await inv.stock.adjust(sku, INITIAL_STOCK, { reason: "receipt" })
+      }
+    } finally {
+      await inv.close()
+    }
+
+    const env = {
+      HOST: "127.0.0.1",
+      INV_DATABASE_URL: dbUrl.toString(),
+      INV_RABBITMQ_URL: broker.url,
+      INV_REDIS_URL: REDIS_URL,
+      // Long enough that no cached level expires during the run: part 2 measures cache hits.
+      INV_CACHE_TTL: "600",
+      INV_LOG_LEVEL: "info"
+    }
+    const ports = {}
+    const started = []
+    for (const service of ["stock-updater", "stock-checker", "supplier-sync"]) {
+      ports[service] = await freePort()
+      started.push([
+        startChild(service, [BIN, service], { ...env, PORT: String(ports[service]) }),
+        ports[service]
+      ])
+    }
+    const startedAt = performance.now()
+    await Promise.all(started.map(([entry, port]) => waitReady(entry, port)))
+    const readyMs = Math.round(performance.now() - startedAt)
+    const updater = ports["stock-updater"]
+    const checker = ports["stock-checker"]
+
+    pool = new pg.Pool({
+      connectionString: dbUrl.toString(),
+      max: POOL_SIZE,
+      application_name: "invkit-bench-raw",
+      types: {
+        getTypeParser: (oid, format) =>
+          oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)
+      }
+    })
+
+    // --- 1. adjustments over HTTP against the raw transaction --------------------------------
+    let httpErrors = 0
+    const viaHttp = async (sku, delta) => {
+      const res = await request(updater, "POST", `/v1/stock/${sku}/adjust`, { delta, reason: REASON })
+      if (res.status !== 200) {
+        httpErrors++
+        if (httpErrors === 1) console.error(`adjust answered ${res.status}: ${res.text.slice(0, 300)}`)
+        if (httpErrors > 100) throw new Error("too many failed adjustments over HTTP")
+      }
+    }
+    const viaPg = (sku, delta) => rawAdjust(pool, sku, delta)
+    // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
+    await runFor(700, 1, viaPg)
+    await runFor(700, 1, viaHttp)
+    const [adjustHttp, adjustRaw] = await compare(10, viaHttp, viaPg)
+    const burstEnded = performance.now()
+    const adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
+    const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
+    const drainSeconds = await drainOutbox(pool)
+
+    // --- 2. cached reads against a bare Node server with the same body ------------------------
+    // stock-checker's consumer handles its events one at a time, in order: once the marker's
+    // change shows, it has handled every event of the burst above. Then fill the cache.
+    const onHandAt = async (sku) => JSON.parse(await expectOk(checker, "GET", `/v1/stock/${sku}`)).onHand
+    await onHandAt(MARKER)
+    await onHandAt(MARKER)
+    const markerChange = JSON.parse(
+      await expectOk(updater, "POST", `/v1/stock/${MARKER}/adjust`, { delta: 1, reason: "receipt" })
+    )
+    let caughtUp = false
+    while (performance.now() - burstEnded < 60_000) {
+      if ((await onHandAt(MARKER)) === markerChange.onHand) {
+        caughtUp = true
+        break
+      }
+      await sleep(20)
+    }
+    if (!caughtUp) throw new Error("stock-checker did not handle the burst's events within 60 s")
+    const catchUpSeconds = round2((performance.now() - burstEnded) / 1000)
+    for (const sku of skus) await expectOk(checker, "GET", `/v1/stock/${sku}`)
+    const sample = await request(checker, "GET", `/v1/stock/${skus[0]}`)
+    const bodyBytes = Buffer.byteLength(sample.text)
+    const barePort = await freePort()
+    const bare = startChild(
+      "bare server",
+      [
+        "-e",
+        `const body = Buffer.from(process.env.BODY)
+         require("node:http").createServer((req, res) => {
+           req.resume()
+           res.writeHead(200, { "content-type": "application/json", "content-length": body.length })
+           res.end(body)
+         }).listen(Number(process.env.PORT), "127.0.0.1")`
+      ],
+      { BODY: sample.text, PORT: String(barePort) }
+    )
+    await waitReady(bare, barePort, "/")
+    // Both sides parse the body (the same bytes), so the client does the same work for each.
+    const cachedOnHand = new Map()
+    let fromDatabase = 0
+    const reloaded = new Set()
+    const checkerRead = async (sku) => {
+      const res = await request(checker, "GET", `/v1/stock/${sku}`)
+      if (res.status !== 200) throw new Error(`GET /v1/stock/${sku} answered ${res.status}`)
+      const { onHand } = JSON.parse(res.text)
+      if (cachedOnHand.size > 0 && onHand !== cachedOnHand.get(sku)) {
+        fromDatabase++
+        reloaded.add(sku)
+      }
+    }
+    const bareRead = async (sku) => {
+      const res = await request(barePort, "GET", `/v1/stock/${sku}`)
+      if (res.status !== 200) throw new Error(`bare server answered ${res.status}`)
+      JSON.parse(res.text)
+    }
+    await runFor(700, 2, checkerRead)
+    await runFor(700, 2, bareRead)
+    // Proof that the reads hit the cache: the levels change in the database behind the cache's
+    // back (no event), so an answer loaded from the database shows another number.
+    for (const sku of skus) cachedOnHand.set(sku, await onHandAt(sku))
+    await pool.query("update stock_levels set on_hand = on_hand + $1 where sku = any($2)", [OFFSET, skus])
+    const [readChecker, readBare] = await compare(20, checkerRead, bareRead)
+    await pool.query("update stock_levels set on_hand = on_hand - $1 where sku = any($2)", [OFFSET, skus])
+    const readRatio = round2(readChecker.opsPerSec / readBare.opsPerSec)
+
+    // --- 3. update-to-visible delay ----------------------------------------------------------
+    const delays = []
+    const writeLatencies = []
+    let polls = 0
+    let timeouts = 0
+    const jitter = mulberry32(3)
+    for (let i = 0; i < SAMPLES; i++) {
+      const sku = skus[i % skus.length]
+      await onHandAt(sku)
+      await onHandAt(sku) // cached now
+      await sleep(Math.floor(jitter() * 100)) // no phase lock with the relay's 100 ms polling
+      const t0 = performance.now()
+      const change = JSON.parse(
+        await expectOk(updater, "POST", `/v1/stock/${sku}/adjust`, { delta: 1, reason: "receipt" })
+      )
+      const acknowledged = performance.now()
+      writeLatencies.push(acknowledged - t0)
+      let seen = false
+      while (performance.now() - acknowledged < 5_000) {
+        polls++
+        if ((await onHandAt(sku)) === change.onHand) {
+          seen = true
+          break
+        }
+        await sleep(POLL_MS)
+      }
+      if (seen) delays.push(performance.now() - acknowledged)
+      else timeouts++
+    }
+    delays.sort((a, b) => a - b)
+    writeLatencies.sort((a, b) => a - b)
+    const visible = {
+      samples: delays.length,
+      timeouts,
+      p50Ms: round2(percentile(delays, 0.5)),
+      p90Ms: round2(percentile(delays, 0.9)),
+      p99Ms: round2(percentile(delays, 0.99)),
+      minMs: round2(delays[0] ?? Number.NaN),
+      maxMs: round2(delays.at(-1) ?? Number.NaN),
+      pollsPerSample: round2(polls / SAMPLES),
+      writeP50Ms: round2(percentile(writeLatencies, 0.5))
+    }
+
+    // Both sides wrote through the same ledger: every level must still equal its movements.
+    const { rows: drift } = await pool.query(`
+      select count(*)::int as bad from stock_levels l
+      where l.on_hand <> (select coalesce(sum(delta), 0) from stock_movements m
+                          where m.sku = l.sku and m.location = l.location)`)
+
+    // --- report ------------------------------------------------------------------------------
+    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    console.log(
+      `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
+        `${versionRows[0].server_version}, RabbitMQ, Redis; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
+        `${SECONDS} s per side; Node ${process.version}, ${machine}; services ready in ${readyMs} ms\n`
+    )
+    const header = [
+      "measure".padEnd(34),
+      pad("ops/s", 7),
+      pad("baseline", 22),
+      pad("ops/s", 7),
+      pad("ratio", 6),
+      pad("p50/p99 ms", 14),
+      pad("baseline p50/p99", 17)
+    ].join("  ")
+    console.log(header)
+    console.log("-".repeat(header.length))
+    const line = (name, side, baseName, base, ratio) =>
+      console.log(
+        [
+          name.padEnd(34),
+          pad(side.opsPerSec, 7),
+          pad(baseName, 22),
+          pad(base.opsPerSec, 7),
+          pad(`${ratio.toFixed(2)}×`, 6),
+          pad(`${side.p50Ms.toFixed(2)} / ${side.p99Ms.toFixed(2)}`, 14),
+          pad(`${base.p50Ms.toFixed(2)} / ${base.p99Ms.toFixed(2)}`, 17)
+        ].join("  ")
+      )
+    line("POST /v1/stock/:sku/adjust (HTTP)", adjustHttp, `raw pg, pool ${POOL_SIZE}`, adjustRaw, adjustRatio)
+    line("GET /v1/stock/:sku (cached)", readChecker, "bare node:http", readBare, readRatio)
+    console.log("\nCPU ms per operation (machine = every process; cores busy of the machine's cores):")
+    for (const [name, side] of [
+      ["  adjust over HTTP", adjustHttp],
+      ["  adjust raw pg", adjustRaw],
+      ["  read stock-checker", readChecker],
+      ["  read bare server", readBare]
+    ]) {
+      const cpu = Object.entries(side.cpuMsPerOp)
+        .map(([who, ms]) => `${who} ${ms.toFixed(2)}`)
+        .join(", ")
+      console.log(`${name.padEnd(22)} ${cpu}; cores busy ${side.coresBusy ?? "?"}`)
+    }
+    console.log(
+      `\nupdate-to-visible (${visible.samples} samples, poll every ${POLL_MS} ms after the write's answer): ` +
+        `p50 ${visible.p50Ms} ms, p90 ${visible.p90Ms} ms, p99 ${visible.p99Ms} ms, min ${visible.minMs}, max ${visible.maxMs}` +
+        `${timeouts > 0 ? `, ${timeouts} not visible within 5 s` : ""}; write p50 ${visible.writeP50Ms} ms`
+    )
+    console.log(
+      `response body ${bodyBytes} bytes; reads answered from the database instead of the cache: ` +
+        `${fromDatabase} of ${readChecker.ops} (${reloaded.size} SKUs reloaded); ` +
+        `outbox backlog after part 1: ${backlog.rows[0].n} events, published in ${drainSeconds} s; ` +
+        `stock-checker's consumer caught up ${catchUpSeconds} s after part 1; ` +
+        `failed HTTP adjustments: ${httpErrors}; ledger check: ${drift[0].bad === 0 ? "ok" : `${drift[0].bad} levels DRIFTED`}\n`
+    )
+    console.log(
+      JSON.stringify({
+        bench: "server",
+        date: new Date().toISOString().slice(0, 10),
+        node: process.version,
+        postgres: versionRows[0].server_version,
+        cores: cpus().length,
+        loadBefore,
+        products: PRODUCTS,
+        concurrency: CONCURRENCY,
+        poolSize: POOL_SIZE,
+        secondsPerSide: SECONDS,
+        adjust: { http: adjustHttp, raw: adjustRaw, ratio: adjustRatio, failed: httpErrors },
+        read: {
+          checker: readChecker,
+          bare: readBare,
+          ratio: readRatio,
+          bodyBytes,
+          fromDatabase,
+          reloadedSkus: reloaded.size
+        },
+        visible,
+        outbox: { backlog: backlog.rows[0].n, drainSeconds },
+        checkerCatchUpSeconds: catchUpSeconds,
+        ownVhost: broker.vhost !== "/",
+        ledgerOk: drift[0].bad === 0,
+        serviceWarnings: warnings.length
+      })
+    )
+    if (warnings.length > 0) {
+      console.error(`\n${warnings.length} warnings or errors logged by the services, the first ones:`)
+      for (const line of warnings.slice(0, 5)) console.error(`  ${line}`)
+    }
+    // Timeouts and failed requests are reported, not fatal: another suite stopping the shared
+    // broker (the server tests do) makes them. A ledger that does not add up is a failure.
+    if (drift[0].bad !== 0) process.exitCode = 1
+  } finally {
+    agent.destroy()
+    await stopChildren()
+    await broker?.remove()
+    await deleteRedisKeys([...skus, MARKER])
+    await pool?.end()
+    await admin.query(`drop database if exists ${dbName} with (force)`)
+    await admin.end()
+  }
+}
+
+try {
+  await main()
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error)
+  process.exitCode = 1
+}
+process.exit()
