@@ -29,6 +29,8 @@ export {
 export * as Location from "./Location.js"
 export * as Page from "./Page.js"
 export * as Product from "./Product.js"
+export * as Remote from "./Remote.js"
+export { type ConnectOptions, connect } from "./Remote.js"
 export * as Reorder from "./Reorder.js"
 export * as Restock from "./Restock.js"
 export * as Stock from "./Stock.js"

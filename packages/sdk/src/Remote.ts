@@ -1,0 +1,357 @@
+/**
+ * The remote client: the same `Inventory` interface as `openInventory()`, served by an
+ * `inv-server` over HTTP. Derived from the shared contract (`Api.InventoryApi`) over undici.
+ * Every write carries an idempotency key (the caller's, or one generated here), so the client's
+ * own retries on connection errors, 408, 429 and 5xx never apply a change twice.
+ */
+import { randomUUID } from "node:crypto"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import { InventoryApi } from "./Api.js"
+import type { ChangeOptions, Inventory } from "./Inventory.js"
+import { StoreError } from "./InventoryError.js"
+import { decodeInput } from "./internal/validation.js"
+import { NewLocation } from "./Location.js"
+import type { Page } from "./Page.js"
+import { NewProduct, ProductPatch } from "./Product.js"
+import { BatchChange } from "./Stock.js"
+import { NewSupplier, SupplierPatch } from "./Supplier.js"
+
+export interface ConnectOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string
+  /** Sent as `Authorization: Bearer …` when set. */
+  readonly token?: string | undefined
+  /** Per attempt; a timed-out attempt counts as a connection error (retried). Default: 30 000. */
+  readonly timeoutMs?: number | undefined
+  /** Retries after the first attempt. Default: 3. */
+  readonly maxRetries?: number | undefined
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+export const DEFAULT_MAX_RETRIES = 3
+const BASE_DELAY_MS = 200
+const MAX_DELAY_MS = 10_000
+/** A Retry-After longer than this is not waited out: the answer goes to the caller. */
+const MAX_RETRY_AFTER_MS = 60_000
+
+const IDEMPOTENCY_KEY = "idempotency-key"
+
+const retriableStatus = (status: number) => status === 408 || status === 429 || status >= 500
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+export const retryAfterMs = (value: string | undefined, now = Date.now()): number | undefined => {
+  if (value === undefined || value.trim() === "") return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/** Exponential backoff with jitter: between half and all of base × 2^attempt, capped. */
+export const backoffMs = (attempt: number): number => {
+  const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt)
+  return ceiling / 2 + Math.random() * (ceiling / 2)
+}
+
+const drain = (response: HttpClientResponse.HttpClientResponse) => Effect.ignore(response.arrayBuffer)
+
+/**
+ * The HTTP client under the contract: bearer token, an idempotency key on every write that has
+ * none, a timeout per attempt, and retries. The key is set before the retry loop, so every attempt
+ * of one call carries the same key.
+ */
+export const transformClient =
+  (options: ConnectOptions) =>
+  (client: HttpClient.HttpClient): HttpClient.HttpClient => {
+    const timeout = Duration.millis(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    const maxRetries = Math.max(0, options.maxRetries ?? DEFAULT_MAX_RETRIES)
+    const withRetries = HttpClient.transform(client, (execute, request) => {
+      const attempt = (
+        n: number
+      ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
+        execute.pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new HttpClientError.RequestError({
+                request,
+                reason: "Transport",
+                description: `no answer within ${Duration.toMillis(timeout)} ms`
+              })
+          }),
+          Effect.matchEffect({
+            onFailure: (error) =>
+              error._tag === "RequestError" && error.reason === "Transport" && n < maxRetries
+                ? Effect.zipRight(Effect.sleep(Duration.millis(backoffMs(n))), attempt(n + 1))
+                : Effect.fail(error),
+            onSuccess: (response) => {
+              if (!retriableStatus(response.status) || n >= maxRetries) return Effect.succeed(response)
+              const after = retryAfterMs(response.headers["retry-after"])
+              if (after !== undefined && after > MAX_RETRY_AFTER_MS) return Effect.succeed(response)
+              return drain(response).pipe(
+                Effect.zipRight(Effect.sleep(Duration.millis(after ?? backoffMs(n)))),
+                Effect.zipRight(attempt(n + 1))
+              )
+            }
+          })
+        )
+      return attempt(0)
+    })
+    return HttpClient.mapRequest(withRetries, (request) => {
+      let next = request
+      if (options.token !== undefined) next = HttpClientRequest.bearerToken(next, options.token)
+      if (
+        request.method !== "GET" &&
+        request.method !== "HEAD" &&
+        request.headers[IDEMPOTENCY_KEY] === undefined
+      )
+        next = HttpClientRequest.setHeader(next, IDEMPOTENCY_KEY, randomUUID())
+      return next
+    })
+  }
+
+/**
+ * The typed Effect client for Effect users: `HttpApiClient.make(InventoryApi)` with the token,
+ * idempotency keys, timeouts and retries of `connect`. Needs an `HttpClient` (e.g.
+ * `NodeHttpClient.layerUndici`).
+ */
+export const makeClient = (options: ConnectOptions) =>
+  HttpApiClient.make(InventoryApi, { baseUrl: options.url, transformClient: transformClient(options) })
+
+export type Client = Effect.Effect.Success<ReturnType<typeof makeClient>>
+
+/** What `connect` answers for the parts that run only where the store is. */
+export class NotAvailableRemotely extends Error {
+  readonly _tag = "NotAvailableRemotely"
+  constructor(readonly operation: string) {
+    super(
+      `${operation} runs only where the store is: open the inventory with openInventory() (or run an inv-server worker) instead of connect()`
+    )
+    this.name = "NotAvailableRemotely"
+  }
+}
+
+/**
+ * No answer, or one the contract cannot read (a proxy's 502 page, a 503 without a body): the
+ * store cannot be reached, so a StoreError, as the embedded facade rejects when its database is
+ * gone. Domain errors pass through unchanged.
+ */
+const unreachable = <E>(url: string, error: E): E | StoreError => {
+  if (HttpClientError.isHttpClientError(error))
+    return new StoreError({
+      reason: `inv-server at ${url}: ${error.reason === "Transport" ? "no answer" : `status ${"response" in error ? error.response.status : "?"}`} (${error.message})`
+    })
+  if (ParseResult.isParseError(error))
+    return new StoreError({
+      reason: `inv-server at ${url} gave an answer this client cannot read: ${error.message.split("\n")[0]}`
+    })
+  return error
+}
+
+const keyHeaders = (options?: { readonly idempotencyKey?: string | undefined }) => ({
+  [IDEMPOTENCY_KEY]: options?.idempotencyKey ?? randomUUID()
+})
+
+const dateParam = (value: unknown): string | undefined =>
+  value === undefined ? undefined : value instanceof Date ? value.toISOString() : String(value)
+
+/** Drops the options the HTTP contract does not carry (actor, key), keeping the rest. */
+const withoutContext = <T extends ChangeOptions>(
+  options: T | undefined
+): Omit<T, "actor" | "idempotencyKey"> => {
+  if (options === undefined) return {} as Omit<T, "actor" | "idempotencyKey">
+  const { actor: _actor, idempotencyKey: _key, ...rest } = options
+  return rest
+}
+
+async function* pages<T, Q extends object>(
+  fetch: (query: Q & { readonly cursor?: string | undefined }) => Promise<Page<T>>,
+  query: Q
+): AsyncIterable<T> {
+  let cursor: string | undefined
+  do {
+    const page = await fetch({ ...query, cursor })
+    yield* page.items
+    cursor = page.nextCursor ?? undefined
+  } while (cursor !== undefined)
+}
+
+/**
+ * Connects to an `inv-server` (any mix of its services behind one URL). Nothing is sent until the
+ * first call; undici is loaded then. Rejects with the SDK's errors (ProductNotFound,
+ * InsufficientStock, …) as the embedded facade does. `sync`, `preview` and `worker` run only
+ * where the store is and reject with `NotAvailableRemotely`; the actor is recorded by the server.
+ */
+export const connect = (options: ConnectOptions): Inventory => {
+  let client: Promise<{ readonly client: Client; readonly scope: Scope.CloseableScope }> | undefined
+  const ready = () => {
+    client ??= (async () => {
+      const { layerUndici } = await import("@effect/platform-node/NodeHttpClient")
+      return Effect.runPromise(
+        Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const context = yield* Layer.buildWithScope(layerUndici, scope)
+          const made = yield* makeClient(options).pipe(
+            Effect.provideService(HttpClient.HttpClient, Context.get(context, HttpClient.HttpClient))
+          )
+          return { client: made, scope }
+        })
+      )
+    })()
+    return client
+  }
+  const run = async <A, E>(use: (client: Client) => Effect.Effect<A, E>): Promise<A> => {
+    const exit = await Effect.runPromiseExit(
+      Effect.mapError(use((await ready()).client), (error) => unreachable(options.url, error))
+    )
+    return Exit.match(exit, {
+      onSuccess: (value) => value,
+      onFailure: (cause) => {
+        throw Cause.squash(cause)
+      }
+    })
+  }
+  /** Validates and fills defaults as the embedded facade does, before the derived client encodes. */
+  const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
+    Effect.runPromiseExit(decodeInput(schema)(input)).then(
+      Exit.match({
+        onSuccess: (value) => value,
+        onFailure: (cause) => {
+          throw Cause.squash(cause)
+        }
+      })
+    )
+  const notRemote = (operation: string) => () => Promise.reject(new NotAvailableRemotely(operation))
+
+  const productList: Inventory["products"]["list"] = (query = {}) =>
+    run((c) => c.catalog.listProducts({ urlParams: query }))
+  const stockList: Inventory["stock"]["list"] = (query = {}) =>
+    run((c) => c.stockChecks.list({ urlParams: query }))
+
+  return {
+    store: `inv-server at ${options.url}`,
+    products: {
+      add: async (product) => {
+        const payload = await decode(NewProduct, product)
+        return run((c) => c.catalog.addProduct({ payload }))
+      },
+      get: (sku) => run((c) => c.catalog.getProduct({ path: { sku } })),
+      update: async (sku, patch) => {
+        const payload = await decode(ProductPatch, patch)
+        return run((c) => c.catalog.updateProduct({ path: { sku }, payload }))
+      },
+      archive: (sku) => run((c) => c.catalog.archiveProduct({ path: { sku } })),
+      list: productList,
+      all: (query = {}) => pages(productList, query)
+    },
+    locations: {
+      add: async (location) => {
+        const payload = await decode(NewLocation, location)
+        return run((c) => c.catalog.addLocation({ payload }))
+      },
+      list: () => run((c) => c.catalog.listLocations()).then((answer) => answer.items)
+    },
+    stock: {
+      set: (sku, quantity, options) =>
+        run((c) =>
+          c.stockUpdates.set({
+            path: { sku },
+            payload: { ...withoutContext(options), quantity },
+            headers: keyHeaders(options)
+          })
+        ),
+      adjust: (sku, delta, options) =>
+        run((c) =>
+          c.stockUpdates.adjust({
+            path: { sku },
+            payload: { ...withoutContext(options), delta },
+            headers: keyHeaders(options)
+          })
+        ),
+      transfer: (sku, quantity, options) =>
+        run((c) =>
+          c.stockUpdates.transfer({
+            path: { sku },
+            payload: { reference: options.reference, from: options.from, to: options.to, quantity },
+            headers: keyHeaders(options)
+          })
+        ),
+      batch: async (changes, options) => {
+        const decoded = await decode(Schema.Array(BatchChange), changes)
+        return run((c) =>
+          c.stockUpdates.batch({
+            payload: { ...withoutContext(options), changes: decoded },
+            headers: keyHeaders(options)
+          })
+        )
+      },
+      level: (sku, query) => run((c) => c.stockChecks.level({ path: { sku }, urlParams: query ?? {} })),
+      list: stockList,
+      all: (query = {}) => pages(stockList, query),
+      low: (query = {}) => run((c) => c.stockChecks.low({ urlParams: query })).then((answer) => answer.items),
+      overview: () => run((c) => c.stockChecks.overview()),
+      history: (sku, query = {}) =>
+        run((c) =>
+          c.stockChecks.history({
+            path: { sku },
+            urlParams: { ...query, until: dateParam(query.until) }
+          })
+        )
+    },
+    suppliers: {
+      add: async (supplier) => {
+        const payload = await decode(NewSupplier, supplier)
+        return run((c) => c.suppliers.add({ payload }))
+      },
+      get: (id) => run((c) => c.suppliers.get({ path: { id } })),
+      update: async (id, patch) => {
+        const payload = await decode(SupplierPatch, patch)
+        return run((c) => c.suppliers.update({ path: { id }, payload }))
+      },
+      list: (query = {}) => run((c) => c.suppliers.list({ urlParams: query })),
+      remove: (id) => run((c) => c.suppliers.remove({ path: { id } })).then(() => undefined),
+      items: (id, query = {}) => run((c) => c.suppliers.items({ path: { id }, urlParams: query })),
+      sync: notRemote("suppliers.sync (a sync run in this process; use suppliers.enqueue)"),
+      runs: (id, query = {}) => run((c) => c.suppliers.runs({ path: { id }, urlParams: query })),
+      preview: notRemote("suppliers.preview"),
+      enqueue: (id) => run((c) => c.suppliers.sync({ path: { id } })).then((answer) => answer.jobId),
+      worker: notRemote("suppliers.worker")
+    },
+    restock: {
+      list: (query = {}) => run((c) => c.restock.list({ urlParams: query })),
+      get: (orderId) => run((c) => c.restock.get({ path: { id: orderId } })),
+      submit: (orderId) => run((c) => c.restock.submit({ path: { id: orderId } })),
+      receive: (orderId, options = {}) =>
+        run((c) =>
+          c.restock.receive({
+            path: { id: orderId },
+            payload: options.quantity === undefined ? {} : { quantity: options.quantity },
+            headers: keyHeaders(options)
+          })
+        ),
+      cancel: (orderId) => run((c) => c.restock.cancel({ path: { id: orderId } })),
+      explain: (sku, query) =>
+        run((c) => c.restock.explain({ path: { sku }, urlParams: query ?? {} })).then(
+          (answer) => answer.items
+        )
+    },
+    close: async () => {
+      const made = client
+      client = undefined
+      if (made) await Effect.runPromise(Scope.close((await made).scope, Exit.void))
+    }
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The remote SDK client (`connect`) against `inv-server all` in this process, on a fresh
+ * PostgreSQL database: the embedded facade's scenario over HTTP, and retries through a proxy that
+ * fails the first two attempts of a write.
+ */
+import { createServer, request as httpRequest, type Server } from "node:http"
+import {
+  connect,
+  InsufficientStock,
+  InvalidInput,
+  type InventoryClient,
+  ProductNotFound,
+  Remote,
+  StoreError
+} from "@invkit/sdk"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as AllMain from "../src/all/main.js"
+import { freePort, freshDatabase, postgresReachable, startInProcess, testConfig } from "./utils.js"
+
+const reachable = await postgresReachable()
+
+/** A proxy on 127.0.0.1 that answers 503 to the first `failures` requests matching `fails`. */
+const flakyProxy = async (
+  target: string,
+  fails: (method: string, path: string) => boolean,
+  failures: number
+) => {
+  const seen: Array<{ status: number; key: string | undefined }> = []
+  let failed = 0
+  const server: Server = createServer((req, res) => {
+    const key = req.headers["idempotency-key"] as string | undefined
+    if (fails(req.method ?? "", req.url ?? "") && failed < failures) {
+      failed++
+      seen.push({ status: 503, key })
+      req.resume()
+      // The first failure asks for a one-second wait; the second leaves it to the backoff.
+      res.writeHead(503, failed === 1 ? { "retry-after": "1" } : {}).end()
+      return
+    }
+    if (fails(req.method ?? "", req.url ?? "")) seen.push({ status: 0, key })
+    const url = new URL(req.url ?? "/", target)
+    const upstream = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: req.method,
+        headers: req.headers
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      }
+    )
+    upstream.on("error", () => res.writeHead(502).end())
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const address = server.address()
+  const port = typeof address === "object" && address ? address.port : 0
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+describe.skipIf(!reachable)("the remote SDK client against inv-server all", () => {
+  let baseUrl = ""
+  const cleanups: Array<() => Promise<unknown>> = []
+  let inv: InventoryClient
+
+  beforeAll(async () => {
+    const database = await freshDatabase()
+    cleanups.push(database.drop)
+    const port = await freePort()
+    const server = await startInProcess(
+      AllMain.main(testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)) })),
+      port
+    )
+    cleanups.unshift(server.stop)
+    baseUrl = server.baseUrl
+    inv = connect({ url: baseUrl })
+    cleanups.unshift(() => inv.close())
+  })
+
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup()
+  })
+
+  it("runs the embedded facade's scenario with the same results", async () => {
+    expect(inv.store).toContain(baseUrl)
+    // defaults filled as the embedded facade does: unit, reorderQuantity, maxLevel, …
+    const product = await inv.products.add({ sku: "WID-1", name: " Widget ", reorderPoint: 5 })
+    expect(product).toMatchObject({ sku: "WID-1", name: "Widget", unit: "each", reorderQuantity: 0 })
+    expect((await inv.products.get("WID-1")).name).toBe("Widget")
+
+    const set = await inv.stock.set("WID-1", 10)
+    expect(set).toMatchObject({ sku: "WID-1", location: "default", delta: 10, onHand: 10, reason: "count" })
+    const adjusted = await inv.stock.adjust("WID-1", -3, { reason: "sale", reference: "ORDER-9" })
+    expect(adjusted).toMatchObject({ delta: -3, onHand: 7, reason: "sale", reference: "ORDER-9" })
+
+    const keyed = await inv.stock.adjust("WID-1", -3, { idempotencyKey: "remote-key-1" })
+    const replay = await inv.stock.adjust("WID-1", -3, { idempotencyKey: "remote-key-1" })
+    expect(keyed.onHand).toBe(4)
+    expect(replay.movementId).toBe(keyed.movementId)
+    expect(replay.onHand).toBe(4)
+
+    const low = await inv.stock.low()
+    expect(low.map((item) => [item.sku, item.location, item.available, item.shortfall])).toEqual([
+      ["WID-1", "default", 4, 1]
+    ])
+    expect(await inv.stock.overview()).toMatchObject({ products: 1, units: 4, low: 1, outOfStock: 0, ok: 0 })
+
+    const history = await inv.stock.history("WID-1")
+    expect(history.items.map((m) => m.delta)).toEqual([-3, -3, 10])
+    expect(history.items[0]?.at).toBeInstanceOf(Date)
+    expect((await inv.stock.history("WID-1", { until: new Date(0) })).items).toEqual([])
+
+    const level = await inv.stock.level("WID-1")
+    expect(level).toMatchObject({ onHand: 4, available: 4, reorderPoint: 5 })
+
+    const insufficient = await inv.stock.adjust("WID-1", -100).catch((error) => error)
+    expect(insufficient).toBeInstanceOf(InsufficientStock)
+    expect(insufficient).toMatchObject({ sku: "WID-1", available: 4, requested: 100 })
+    await expect(inv.products.get("NOPE-1")).rejects.toBeInstanceOf(ProductNotFound)
+    await expect(inv.stock.level("NOPE-1")).rejects.toBeInstanceOf(ProductNotFound)
+    await expect(inv.products.add({ sku: "BAD-1", name: "" })).rejects.toBeInstanceOf(InvalidInput)
+
+    const all: Array<string> = []
+    for await (const row of inv.stock.all({ limit: 1 })) all.push(row.sku)
+    expect(all).toEqual(["WID-1"])
+
+    await expect(inv.suppliers.sync("any")).rejects.toBeInstanceOf(Remote.NotAvailableRemotely)
+    await expect(inv.suppliers.worker()).rejects.toBeInstanceOf(Remote.NotAvailableRemotely)
+  })
+
+  it("retries a write that fails twice with 503, and the change applies once", async () => {
+    await inv.products.add({ sku: "RET-1", name: "Retried" })
+    const proxy = await flakyProxy(
+      baseUrl,
+      (method, path) => method === "POST" && path.startsWith("/v1/stock/RET-1/adjust"),
+      2
+    )
+    const remote = connect({ url: proxy.url, maxRetries: 3 })
+    try {
+      const started = Date.now()
+      const change = await remote.stock.adjust("RET-1", 5, { reason: "receipt" })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900) // the Retry-After was honoured
+      expect(change.onHand).toBe(5)
+      expect(proxy.seen.map((attempt) => attempt.status)).toEqual([503, 503, 0])
+      // one key, generated by the client, on every attempt
+      const keys = new Set(proxy.seen.map((attempt) => attempt.key))
+      expect(keys.size).toBe(1)
+      expect([...keys][0]).toMatch(/^[0-9a-f-]{36}$/)
+
+      const history = await inv.stock.history("RET-1")
+      expect(history.items.map((m) => m.delta)).toEqual([5])
+    } finally {
+      await remote.close()
+      await proxy.close()
+    }
+  })
+
+  it("rejects with StoreError when nothing answers", async () => {
+    const port = await freePort()
+    const remote = connect({ url: `http://127.0.0.1:${port}`, maxRetries: 1 })
+    try {
+      const error = await remote.stock.overview().catch((e) => e)
+      expect(error).toBeInstanceOf(StoreError)
+      expect(error.reason).toContain("no answer")
+    } finally {
+      await remote.close()
+    }
+  })
+
+  it("gives up after maxRetries and rejects with StoreError", async () => {
+    await inv.products.add({ sku: "RET-2", name: "Never" })
+    const proxy = await flakyProxy(
+      baseUrl,
+      (method, path) => method === "POST" && path.startsWith("/v1/stock/RET-2/set"),
+      10
+    )
+    const remote = connect({ url: proxy.url, maxRetries: 1 })
+    try {
+      // a 503 without the contract's body: a StoreError, as when the embedded store is gone
+      await expect(remote.stock.set("RET-2", 3)).rejects.toBeInstanceOf(StoreError)
+      expect(proxy.seen).toHaveLength(2)
+      expect((await inv.stock.history("RET-2")).items).toEqual([])
+    } finally {
+      await remote.close()
+      await proxy.close()
+    }
+  })
+})
