@@ -1,6 +1,6 @@
 /**
  * One command's use of the inventory: open it where the global options point (or where the SDK's
- * own configuration points: INV_DATABASE_URL, INV_HOME, XDG_DATA_HOME), use it, close it.
+ * own configuration points: INV_URL, INV_DATABASE_URL, INV_HOME, XDG_DATA_HOME), use it, close it.
  */
 import { userInfo } from "node:os"
 import { type InventoryClient, openInventory } from "@invkit/sdk"
@@ -9,6 +9,8 @@ export interface GlobalOptions {
   readonly json?: boolean
   readonly dataDir?: string
   readonly databaseUrl?: string
+  readonly url?: string
+  readonly token?: string
 }
 
 export interface WriteOptions {
@@ -22,7 +24,12 @@ export const withInventory = async <A>(
   options: GlobalOptions,
   use: (inventory: InventoryClient) => Promise<A>
 ): Promise<A> => {
-  const inventory = await openInventory({ dataDir: options.dataDir, databaseUrl: options.databaseUrl })
+  const inventory = await openInventory({
+    dataDir: options.dataDir,
+    databaseUrl: options.databaseUrl,
+    url: options.url,
+    token: options.token
+  })
   try {
     return await use(inventory)
   } finally {

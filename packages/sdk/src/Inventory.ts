@@ -4,12 +4,15 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { InvalidInput, StoreError } from "./InventoryError.js"
@@ -17,6 +20,7 @@ import type { JobsDatabase } from "./internal/jobsDatabase.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import type { Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
+import { type ConnectOptions, connect } from "./Remote.js"
 import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
 import { type OrderQuery, type ReceiveOrder, type RestockOrder, RestockOrders } from "./Restock.js"
 import {
@@ -80,6 +84,10 @@ export interface OpenOptions {
   readonly dataDir?: string | undefined
   /** An embedded store in memory, gone on close: for tests and throwaway runs. */
   readonly inMemory?: boolean | undefined
+  /** An invkit server (`inv-server`): the same interface, remotely. Default: `INV_URL`. */
+  readonly url?: string | undefined
+  /** Bearer token for the server. Default: `INV_TOKEN`. */
+  readonly token?: string | undefined
 }
 
 /** Who, why and which key, for any write. */
@@ -161,6 +169,27 @@ export interface Inventory {
   close(): Promise<void>
 }
 
+/**
+ * A server, when one is named: by `url`, or by `INV_URL` when no local store is asked for.
+ * An explicit local option wins over the environment's server.
+ */
+const remoteFor = (options: OpenOptions): Effect.Effect<ConnectOptions | undefined> => {
+  if (options.url) return Effect.succeed({ url: options.url, token: options.token })
+  if (options.inMemory || options.databaseUrl || options.dataDir) return Effect.succeed(undefined)
+  return Effect.orDie(
+    Config.all({
+      url: Config.option(Config.string("INV_URL")),
+      token: Config.option(Config.redacted("INV_TOKEN"))
+    })
+  ).pipe(
+    Effect.map(({ url, token }) =>
+      Option.isSome(url)
+        ? { url: url.value, token: options.token ?? Option.getOrUndefined(Option.map(token, Redacted.value)) }
+        : undefined
+    )
+  )
+}
+
 const storeFor = (options: OpenOptions): Effect.Effect<Store.StoreOptions, StoreError> =>
   options.inMemory
     ? Effect.succeed(Store.embedded(undefined))
@@ -200,6 +229,8 @@ async function* pages<T, Q extends object>(
  * (or `INV_DATABASE_URL` is set). Migrations run on open. Call `close()` when done.
  */
 export const openInventory = async (options: OpenOptions = {}): Promise<Inventory> => {
+  const remote = await Effect.runPromise(remoteFor(options))
+  if (remote !== undefined) return connect(remote)
   const store = await Effect.runPromise(storeFor(options))
   const runtime = ManagedRuntime.make(layer(store))
   const run = runWith(runtime)
