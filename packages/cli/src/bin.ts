@@ -18,7 +18,7 @@ declare const INV_VERSION: string
 const wantsJson = process.argv.includes("--json")
 
 const environmentHelp = `Where the data lives (the first one set wins):
-  --url <url>            an invkit server (inv-server)
+  --server <url>         an invkit server (inv-server)
   --database-url <url>   a PostgreSQL database
   --data-dir <dir>       the embedded store in this directory
   INV_URL                an invkit server (with INV_TOKEN)
@@ -35,7 +35,7 @@ const program = new Command("inv")
   .option("--json", "print machine-readable JSON on stdout (errors as JSON on stderr)")
   .option("--data-dir <dir>", "the embedded store's directory (default: INV_HOME, else the XDG data dir)")
   .option("--database-url <url>", "use this PostgreSQL database (default: INV_DATABASE_URL)")
-  .option("--url <url>", "use an invkit server (inv-server) instead of a local store (default: INV_URL)")
+  .option("--server <url>", "use an invkit server (inv-server) instead of a local store (default: INV_URL)")
   .option("--token <token>", "bearer token for the server (default: INV_TOKEN)")
   .configureHelp({
     subcommandTerm: (command) =>

@@ -9,7 +9,8 @@ export interface GlobalOptions {
   readonly json?: boolean
   readonly dataDir?: string
   readonly databaseUrl?: string
-  readonly url?: string
+  /** `--server`: an invkit server instead of a local store. */
+  readonly server?: string
   readonly token?: string
 }
 
@@ -27,7 +28,7 @@ export const withInventory = async <A>(
   const inventory = await openInventory({
     dataDir: options.dataDir,
     databaseUrl: options.databaseUrl,
-    url: options.url,
+    url: options.server,
     token: options.token
   })
   try {

@@ -1,5 +1,5 @@
 /**
- * The CLI's remote mode: the built `inv` with `--url` (or INV_URL) against `inv-server all` in
+ * The CLI's remote mode: the built `inv` with `--server` (or INV_URL) against `inv-server all` in
  * this process, on a fresh PostgreSQL database — the same commands, output and exit codes as on
  * a local store.
  */
@@ -26,7 +26,7 @@ const inv = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
     )
   })
 
-describe.skipIf(!reachable)("inv against a server (--url, INV_URL)", () => {
+describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
   let url = ""
   const cleanups: Array<() => Promise<unknown>> = []
 
@@ -48,7 +48,7 @@ describe.skipIf(!reachable)("inv against a server (--url, INV_URL)", () => {
   })
 
   it("runs product and stock commands remotely, with the local exit codes", async () => {
-    const remote = ["--url", url]
+    const remote = ["--server", url]
     expect(
       (await inv([...remote, "product", "add", "R-1", "--name", "Remote widget", "--reorder-point", "5"]))
         .code
