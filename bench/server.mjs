@@ -30,6 +30,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
+import { DECREASE, INCREASE } from "./adjustStatements.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const RABBITMQ_URL = process.env.BENCH_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
@@ -54,54 +55,8 @@ const skus = Array.from({ length: PRODUCTS }, (_, i) => `BS${runId}-${String(i +
 /** Not in the load: adjusted once after a burst to see when stock-checker's consumer caught up. */
 const MARKER = `BS${runId}-marker`
 
-// ---------------------------------------------------------------------------------------------
-// The raw baseline: the statement the SDK sends for `stock.adjust`, copied from
-// packages/sdk/src/Stock.ts (levelWrite + applyChange) as in bench/adjust.mjs, which checks in
-// its own run that the SDK still sends exactly this text.
-
-const RETURNING = "returning sku, location, on_hand, reserved, last_delta, version"
-
-const levelIncrease = `
-          insert into stock_levels as s (sku, location, on_hand, last_delta)
-          values ($1, $2, $3, $4)
-          on conflict (sku, location) do update
-            set on_hand = s.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
-                version = s.version + 1, updated_at = now()
-          ${RETURNING}`
-
-const levelDecrease = `
-          update stock_levels s
-            set on_hand = s.on_hand + $1, last_delta = $2,
-                version = s.version + 1, updated_at = now()
-          where s.sku = $3 and s.location = $4
-            and s.on_hand - s.reserved + $5 >= 0
-          ${RETURNING}`
-
-const applyChange = (level, n) => `
-        with level as (${level}),
-        movement as (
-          insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
-          select sku, location, last_delta, on_hand, $${n}, $${n + 1},
-                 $${n + 2}, $${n + 3}
-          from level
-          returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
-        ),
-        event as (
-          insert into outbox (type, subject, data)
-          select 'stock.updated', m.sku, jsonb_build_object(
-            'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-            'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at)
-          from movement m cross join level l
-          returning event_id
-        )
-        select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
-               m.reason, m.reference, m.actor, m.created_at as at,
-               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
-        from movement m cross join level l`
-
-const INCREASE = applyChange(levelIncrease, 5)
-const DECREASE = applyChange(levelDecrease, 6)
+// The raw baseline: the statements of bench/adjustStatements.mjs, which bench/adjust.mjs checks
+// against what the SDK sends.
 const LOCATION = "default"
 const REASON = "sale"
 /** Over HTTP the actor is `http`; the baseline records the same. */
