@@ -82,24 +82,28 @@ const Context = {
 }
 const AtLocation = Schema.optionalWith(LocationCode, { default: () => DEFAULT_LOCATION })
 
-export const SetStock = Schema.Struct({
+/** What one absolute change says; alone (`SetStock`) or in a batch. */
+const SetFields = {
   sku: Sku,
   quantity: Quantity,
   location: AtLocation,
   /** Optimistic check: fail with StockConflict unless the current quantity is this. */
   expected: Schema.optional(Quantity),
-  reason: Schema.optionalWith(Reason, { default: () => "count" as const }),
-  ...Context
-})
-export type SetStock = typeof SetStock.Encoded
+  reason: Schema.optionalWith(Reason, { default: () => "count" as const })
+}
 
-export const AdjustStock = Schema.Struct({
+/** What one relative change says; alone (`AdjustStock`) or in a batch. */
+const AdjustFields = {
   sku: Sku,
   delta: Delta,
   location: AtLocation,
-  reason: Schema.optionalWith(Reason, { default: () => "adjustment" as const }),
-  ...Context
-})
+  reason: Schema.optionalWith(Reason, { default: () => "adjustment" as const })
+}
+
+export const SetStock = Schema.Struct({ ...SetFields, ...Context })
+export type SetStock = typeof SetStock.Encoded
+
+export const AdjustStock = Schema.Struct({ ...AdjustFields, ...Context })
 export type AdjustStock = typeof AdjustStock.Encoded
 
 export const TransferStock = Schema.Struct({
@@ -112,21 +116,8 @@ export const TransferStock = Schema.Struct({
 export type TransferStock = typeof TransferStock.Encoded
 
 export const BatchChange = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("set"),
-    sku: Sku,
-    quantity: Quantity,
-    location: AtLocation,
-    expected: Schema.optional(Quantity),
-    reason: Schema.optionalWith(Reason, { default: () => "count" as const })
-  }),
-  Schema.Struct({
-    type: Schema.Literal("adjust"),
-    sku: Sku,
-    delta: Delta,
-    location: AtLocation,
-    reason: Schema.optionalWith(Reason, { default: () => "adjustment" as const })
-  })
+  Schema.Struct({ type: Schema.Literal("set"), ...SetFields }),
+  Schema.Struct({ type: Schema.Literal("adjust"), ...AdjustFields })
 )
 export type BatchChange = typeof BatchChange.Encoded
 
