@@ -11,6 +11,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import {
+  Forbidden,
   IdempotencyKeyReused,
   InsufficientStock,
   InvalidInput,
@@ -18,13 +19,16 @@ import {
   LocationNotFound,
   ProductAlreadyExists,
   ProductNotFound,
+  RateLimited,
+  RequestTooLarge,
   RestockOrderClosed,
   RestockOrderNotFound,
   StockConflict,
   StoreError,
   SupplierAlreadyExists,
   SupplierInUse,
-  SupplierNotFound
+  SupplierNotFound,
+  Unauthorized
 } from "./InventoryError.js"
 import { Location, NewLocation } from "./Location.js"
 import { pageOf } from "./Page.js"
@@ -298,6 +302,10 @@ export class InventoryApi extends HttpApi.make("invkit")
   .add(Restock)
   .addError(InvalidInput)
   .addError(StoreError)
+  .addError(Unauthorized)
+  .addError(Forbidden)
+  .addError(RequestTooLarge)
+  .addError(RateLimited)
   .annotate(OpenApi.Title, "invkit")
   .annotate(OpenApi.Version, "1") {}
 
@@ -305,13 +313,21 @@ export class InventoryApi extends HttpApi.make("invkit")
 export class StockUpdaterApi extends HttpApi.make("stock-updater")
   .add(StockUpdates)
   .addError(InvalidInput)
-  .addError(StoreError) {}
+  .addError(StoreError)
+  .addError(Unauthorized)
+  .addError(Forbidden)
+  .addError(RequestTooLarge)
+  .addError(RateLimited) {}
 
 /** What stock-checker serves. */
 export class StockCheckerApi extends HttpApi.make("stock-checker")
   .add(StockChecks)
   .addError(InvalidInput)
-  .addError(StoreError) {}
+  .addError(StoreError)
+  .addError(Unauthorized)
+  .addError(Forbidden)
+  .addError(RequestTooLarge)
+  .addError(RateLimited) {}
 
 /** What supplier-sync serves. */
 export class SupplierSyncApi extends HttpApi.make("supplier-sync")
@@ -319,4 +335,8 @@ export class SupplierSyncApi extends HttpApi.make("supplier-sync")
   .add(Suppliers)
   .add(Restock)
   .addError(InvalidInput)
-  .addError(StoreError) {}
+  .addError(StoreError)
+  .addError(Unauthorized)
+  .addError(Forbidden)
+  .addError(RequestTooLarge)
+  .addError(RateLimited) {}

@@ -165,6 +165,50 @@ export class StoreError extends Schema.TaggedError<StoreError>()(
   }
 }
 
+/** A server asked for a bearer token and got none, or one it does not accept. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { reason: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {
+  override get message() {
+    return `Not authenticated: ${this.reason}. Pass a valid token (--token, INV_TOKEN or inv login); an operator mints one with inv-server token create.`
+  }
+}
+
+/** The token is valid, but its role may not do this. */
+export class Forbidden extends Schema.TaggedError<Forbidden>()(
+  "Forbidden",
+  { role: Schema.String, required: Schema.String, action: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  override get message() {
+    return `Not allowed: ${this.action} needs the ${this.required} role, and this token has ${this.role}. Nothing was changed.`
+  }
+}
+
+/** The request body is over the server's limit (INV_MAX_BODY_BYTES). */
+export class RequestTooLarge extends Schema.TaggedError<RequestTooLarge>()(
+  "RequestTooLarge",
+  { limitBytes: Schema.Number },
+  HttpApiSchema.annotations({ status: 413 })
+) {
+  override get message() {
+    return `The request body is over the server's limit of ${this.limitBytes} bytes. Send it in smaller parts (a batch takes at most 1000 changes).`
+  }
+}
+
+/** Over the server's per-token rate (INV_RATE_LIMIT); the client waits and retries by itself. */
+export class RateLimited extends Schema.TaggedError<RateLimited>()(
+  "RateLimited",
+  { retryAfterSeconds: Schema.Number },
+  HttpApiSchema.annotations({ status: 429 })
+) {
+  override get message() {
+    return `Too many requests with this token: try again in ${this.retryAfterSeconds} s.`
+  }
+}
+
 export type InventoryError =
   | InvalidInput
   | ProductNotFound
@@ -181,6 +225,10 @@ export type InventoryError =
   | RestockOrderClosed
   | SyncFailed
   | StoreError
+  | Unauthorized
+  | Forbidden
+  | RequestTooLarge
+  | RateLimited
 
 export const InventoryError = Schema.Union(
   InvalidInput,
@@ -197,5 +245,9 @@ export const InventoryError = Schema.Union(
   RestockOrderNotFound,
   RestockOrderClosed,
   SyncFailed,
-  StoreError
+  StoreError,
+  Unauthorized,
+  Forbidden,
+  RequestTooLarge,
+  RateLimited
 )

@@ -10,6 +10,7 @@ export * as Inventory from "./Inventory.js"
 export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
 export * as InventoryError from "./InventoryError.js"
 export {
+  Forbidden,
   IdempotencyKeyReused,
   InsufficientStock,
   InvalidInput,
@@ -17,6 +18,8 @@ export {
   LocationNotFound,
   ProductAlreadyExists,
   ProductNotFound,
+  RateLimited,
+  RequestTooLarge,
   RestockOrderClosed,
   RestockOrderNotFound,
   StockConflict,
@@ -24,7 +27,8 @@ export {
   SupplierAlreadyExists,
   SupplierInUse,
   SupplierNotFound,
-  SyncFailed
+  SyncFailed,
+  Unauthorized
 } from "./InventoryError.js"
 export * as Location from "./Location.js"
 export * as Page from "./Page.js"

@@ -17,6 +17,7 @@ import { describeConfigError, type ServerConfig, type Service, serverConfig, ser
 import * as StockCheckerMain from "./stockChecker/main.js"
 import * as StockUpdaterMain from "./stockUpdater/main.js"
 import * as SupplierSyncMain from "./supplierSync/main.js"
+import { tokenCommand } from "./tokenCommand.js"
 
 const mains: Record<Service, (config: ServerConfig) => Layer.Layer<never, unknown>> = {
   "stock-updater": StockUpdaterMain.main,
@@ -25,7 +26,10 @@ const mains: Record<Service, (config: ServerConfig) => Layer.Layer<never, unknow
   all: AllMain.main
 }
 
+const EXIT_USAGE = 2
+
 const usage = `Usage: inv-server <service>
+       inv-server token create --role viewer|operator|admin [--ttl 1h] [--subject NAME]
 
 Services:
   stock-updater   stock writes (default port 8081)
@@ -33,25 +37,15 @@ Services:
   supplier-sync   products, suppliers, syncs, restock orders (default port 8083)
   all             all three in one process (default port 8080)
 
-Configuration comes from environment variables: PORT, HOST, INV_DATABASE_URL, INV_HOME,
-INV_RABBITMQ_URL, INV_REDIS_URL, INV_CACHE_TTL, INV_SHUTDOWN_TIMEOUT, INV_LOG_LEVEL.
-With none set, \`inv-server all\` runs on the embedded store in INV_HOME.
+Configuration comes from environment variables (docs/configuration.md): PORT, HOST,
+INV_DATABASE_URL, INV_DATABASE_READ_URL, INV_HOME, INV_RABBITMQ_URL, INV_REDIS_URL, INV_CACHE_TTL,
+INV_SHUTDOWN_TIMEOUT, INV_LOG_LEVEL; authentication: INV_AUTH, INV_JWT_SECRET,
+INV_JWT_PUBLIC_KEY_FILE, INV_JWT_JWKS_FILE, INV_JWT_ALGORITHM, INV_JWT_AUDIENCE, INV_JWT_ISSUER,
+INV_JWT_CLOCK_TOLERANCE; HTTPS: INV_TLS_CERT, INV_TLS_KEY; limits: INV_MAX_BODY_BYTES,
+INV_RATE_LIMIT.
+Requests need a bearer token (set INV_JWT_SECRET, or INV_AUTH=off on a private network).
+With no store set, \`inv-server all\` runs on the embedded store in INV_HOME.
 `
-
-const EXIT_USAGE = 2
-
-const argument = process.argv[2]
-if (argument === "--help" || argument === "-h" || argument === "help") {
-  process.stdout.write(usage)
-  process.exit(0)
-}
-if (!services.includes(argument as Service)) {
-  process.stderr.write(
-    `inv-server: ${argument === undefined ? "name a service" : `unknown service "${argument}"`}\n\n${usage}`
-  )
-  process.exit(EXIT_USAGE)
-}
-const service = argument as Service
 
 /** Logs as JSON lines for log collectors; readable lines at a terminal. */
 const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
@@ -78,39 +72,69 @@ class StartupFailed {
   constructor(readonly lines: ReadonlyArray<string>) {}
 }
 
-const program = Effect.gen(function* () {
-  const config = yield* Effect.mapError(
-    serverConfig(service),
-    (error) =>
-      new StartupFailed(["invalid configuration:", ...describeConfigError(error).map((line) => `  ${line}`)])
-  )
-  yield* boundShutdown(config)
-  yield* Effect.logInfo(`starting ${service}`)
-  return yield* Layer.launch(mains[service](config)).pipe(Logger.withMinimumLogLevel(config.logLevel))
-}).pipe(
-  Effect.catchAllCause((cause) => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-    const failure = Cause.failureOption(cause)
-    const lines =
-      failure._tag === "Some" && failure.value instanceof StartupFailed
-        ? failure.value.lines
-        : failure._tag === "Some" && ConfigError.isConfigError(failure.value)
-          ? describeConfigError(failure.value)
-          : [`${service} stopped: ${Cause.pretty(cause, { renderErrorCause: false }).split("\n")[0]}`]
-    const code = failure._tag === "Some" && failure.value instanceof StartupFailed ? EXIT_USAGE : 1
-    return Effect.zipRight(
-      Effect.sync(() => process.stderr.write(`inv-server: ${lines.join("\n")}\n`)),
-      Effect.sync(() => {
-        process.exitCode = code
-      })
+function runService(service: Service) {
+  const program = Effect.gen(function* () {
+    const config = yield* Effect.mapError(
+      serverConfig(service),
+      (error) =>
+        new StartupFailed([
+          "invalid configuration:",
+          ...describeConfigError(error).map((line) => `  ${line}`)
+        ])
     )
-  }),
-  Effect.provide(logger)
-)
+    yield* boundShutdown(config)
+    yield* Effect.logInfo(`starting ${service}`)
+    return yield* Layer.launch(mains[service](config)).pipe(Logger.withMinimumLogLevel(config.logLevel))
+  }).pipe(
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+      const failure = Cause.failureOption(cause)
+      const lines =
+        failure._tag === "Some" && failure.value instanceof StartupFailed
+          ? failure.value.lines
+          : failure._tag === "Some" && ConfigError.isConfigError(failure.value)
+            ? describeConfigError(failure.value)
+            : [`${service} stopped: ${Cause.pretty(cause, { renderErrorCause: false }).split("\n")[0]}`]
+      const code = failure._tag === "Some" && failure.value instanceof StartupFailed ? EXIT_USAGE : 1
+      return Effect.zipRight(
+        Effect.sync(() => process.stderr.write(`inv-server: ${lines.join("\n")}\n`)),
+        Effect.sync(() => {
+          process.exitCode = code
+        })
+      )
+    }),
+    Effect.provide(logger)
+  )
 
-NodeRuntime.runMain(program, {
-  disableErrorReporting: true,
-  disablePrettyLogger: true,
-  teardown: (exit, onExit) =>
-    onExit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0))
-})
+  NodeRuntime.runMain(program, {
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) =>
+      onExit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0))
+  })
+}
+
+// Dispatch last: runService reads the constants above.
+const argument = process.argv[2]
+if (argument === "--help" || argument === "-h" || argument === "help") {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+if (argument === "token") {
+  Effect.runPromiseExit(tokenCommand(process.argv.slice(3))).then((exit) => {
+    if (Exit.isSuccess(exit)) {
+      process.stdout.write(`${exit.value}\n`)
+      return
+    }
+    const failure = Cause.failureOption(exit.cause)
+    process.stderr.write(`${failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)}\n`)
+    process.exitCode = EXIT_USAGE
+  })
+} else if (!services.includes(argument as Service)) {
+  process.stderr.write(
+    `inv-server: ${argument === undefined ? "name a service" : `unknown service "${argument}"`}\n\n${usage}`
+  )
+  process.exit(EXIT_USAGE)
+} else {
+  runService(argument as Service)
+}

@@ -8,7 +8,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
 export const services = ["stock-updater", "stock-checker", "supplier-sync", "all"] as const
@@ -34,7 +34,69 @@ export interface ServerConfig {
   readonly cacheTtlSeconds: number
   readonly shutdownTimeoutSeconds: number
   readonly logLevel: LogLevel.LogLevel
+  /** A PostgreSQL read replica for stock-checker's reads; none means the primary. */
+  readonly databaseReadUrl: Option.Option<Redacted.Redacted<string>>
+  readonly auth: AuthConfig
+  /** HTTPS when both are set: paths of the PEM certificate (chain) and private key. */
+  readonly tls: Option.Option<{ readonly certFile: string; readonly keyFile: string }>
+  readonly limits: LimitsConfig
 }
+
+/** How the server verifies bearer tokens; `off` only when INV_AUTH=off says so. */
+export type AuthConfig =
+  | { readonly mode: "off" }
+  | {
+      readonly mode: "jwt"
+      readonly key: JwtKey
+      readonly audience: Option.Option<string>
+      readonly issuer: Option.Option<string>
+      readonly clockToleranceSeconds: number
+    }
+
+/** The one key (and so the one algorithm) tokens are verified with. */
+export type JwtKey =
+  | { readonly kind: "secret"; readonly algorithm: "HS256"; readonly secret: Redacted.Redacted<string> }
+  | { readonly kind: "publicKey"; readonly algorithm: AsymmetricAlgorithm; readonly file: string }
+  | { readonly kind: "jwks"; readonly algorithm: AsymmetricAlgorithm; readonly file: string }
+
+export const asymmetricAlgorithms = ["RS256", "ES256"] as const
+export type AsymmetricAlgorithm = (typeof asymmetricAlgorithms)[number]
+
+export interface LimitsConfig {
+  /** Request bodies larger than this are answered 413 before a handler runs. */
+  readonly maxBodyBytes: number
+  /** Requests per second per token (per client address with auth off); 0 turns the limit off. */
+  readonly ratePerSecond: number
+}
+
+/**
+ * Every variable the server reads (the standard OTEL_* variables are read by the tracing setup).
+ * Deployment files are checked against this list, so a misspelt name fails a test, not a rollout.
+ */
+export const environmentVariables = [
+  "PORT",
+  "HOST",
+  "INV_DATABASE_URL",
+  "INV_DATABASE_READ_URL",
+  "INV_HOME",
+  "INV_RABBITMQ_URL",
+  "INV_REDIS_URL",
+  "INV_CACHE_TTL",
+  "INV_SHUTDOWN_TIMEOUT",
+  "INV_LOG_LEVEL",
+  "INV_AUTH",
+  "INV_JWT_SECRET",
+  "INV_JWT_PUBLIC_KEY_FILE",
+  "INV_JWT_JWKS_FILE",
+  "INV_JWT_ALGORITHM",
+  "INV_JWT_AUDIENCE",
+  "INV_JWT_ISSUER",
+  "INV_JWT_CLOCK_TOLERANCE",
+  "INV_TLS_CERT",
+  "INV_TLS_KEY",
+  "INV_MAX_BODY_BYTES",
+  "INV_RATE_LIMIT"
+] as const
 
 /** A variable read as text and checked by `parse`, which answers the value or what is wrong. */
 const checked = <A>(name: string, parse: (raw: string) => Either.Either<A, string>) =>
@@ -82,6 +144,131 @@ const logLevels: Record<string, LogLevel.LogLevel> = {
   none: LogLevel.None
 }
 
+const optionalText = (name: string) =>
+  Config.option(
+    checked(name, (raw) =>
+      raw.trim() === "" ? Either.left("must not be empty; unset it instead") : Either.right(raw.trim())
+    )
+  )
+
+const MIN_SECRET_LENGTH = 32
+
+const jwtKey: Config.Config<Option.Option<JwtKey>> = Config.all({
+  secret: Config.option(Config.redacted("INV_JWT_SECRET")),
+  publicKeyFile: optionalText("INV_JWT_PUBLIC_KEY_FILE"),
+  jwksFile: optionalText("INV_JWT_JWKS_FILE"),
+  algorithm: Config.option(
+    checked("INV_JWT_ALGORITHM", (raw) =>
+      (asymmetricAlgorithms as ReadonlyArray<string>).includes(raw.trim())
+        ? Either.right(raw.trim() as AsymmetricAlgorithm)
+        : Either.left(
+            `must be RS256 or ES256 (HS256 is implied by INV_JWT_SECRET), got ${JSON.stringify(raw)}`
+          )
+    )
+  )
+}).pipe(
+  Config.mapOrFail(({ secret, publicKeyFile, jwksFile, algorithm }) => {
+    const given = [Option.isSome(secret), Option.isSome(publicKeyFile), Option.isSome(jwksFile)].filter(
+      Boolean
+    ).length
+    if (given > 1) {
+      return Either.left(
+        ConfigError.InvalidData(
+          ["INV_JWT_SECRET"],
+          "set only one of INV_JWT_SECRET, INV_JWT_PUBLIC_KEY_FILE and INV_JWT_JWKS_FILE: the algorithm is pinned to one key"
+        )
+      )
+    }
+    if (Option.isSome(secret)) {
+      if (Option.isSome(algorithm)) {
+        return Either.left(
+          ConfigError.InvalidData(
+            ["INV_JWT_ALGORITHM"],
+            "applies to INV_JWT_PUBLIC_KEY_FILE or INV_JWT_JWKS_FILE; a secret always means HS256"
+          )
+        )
+      }
+      return Redacted.value(secret.value).length < MIN_SECRET_LENGTH
+        ? Either.left(
+            ConfigError.InvalidData(
+              ["INV_JWT_SECRET"],
+              `must be at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 48\`); the value is not shown`
+            )
+          )
+        : Either.right(Option.some<JwtKey>({ kind: "secret", algorithm: "HS256", secret: secret.value }))
+    }
+    const asymmetric = Option.getOrElse(algorithm, (): AsymmetricAlgorithm => "RS256")
+    if (Option.isSome(publicKeyFile)) {
+      return Either.right(
+        Option.some<JwtKey>({ kind: "publicKey", algorithm: asymmetric, file: publicKeyFile.value })
+      )
+    }
+    if (Option.isSome(jwksFile)) {
+      return Either.right(Option.some<JwtKey>({ kind: "jwks", algorithm: asymmetric, file: jwksFile.value }))
+    }
+    return Either.right(Option.none())
+  })
+)
+
+const authConfig: Config.Config<AuthConfig> = Config.all({
+  mode: checked("INV_AUTH", (raw) => {
+    const mode = raw.trim().toLowerCase()
+    return mode === "jwt" || mode === "off"
+      ? Either.right(mode)
+      : Either.left(`must be jwt (the default) or off, got ${JSON.stringify(raw)}`)
+  }).pipe(Config.withDefault("jwt" as const)),
+  key: jwtKey,
+  audience: optionalText("INV_JWT_AUDIENCE"),
+  issuer: optionalText("INV_JWT_ISSUER"),
+  clockToleranceSeconds: checked(
+    "INV_JWT_CLOCK_TOLERANCE",
+    wholeNumber(0, 300, "a number of seconds from 0 to 300")
+  ).pipe(Config.withDefault(30))
+}).pipe(
+  Config.mapOrFail(({ mode, key, ...checks }): Either.Either<AuthConfig, ConfigError.ConfigError> => {
+    if (mode === "off") return Either.right({ mode: "off" })
+    return Option.match(key, {
+      onNone: () =>
+        Either.left(
+          ConfigError.InvalidData(
+            ["INV_AUTH"],
+            "requests must be authenticated: set INV_JWT_SECRET (HS256), INV_JWT_PUBLIC_KEY_FILE or INV_JWT_JWKS_FILE (RS256/ES256), or set INV_AUTH=off to serve without authentication"
+          )
+        ),
+      onSome: (key) => Either.right({ mode: "jwt", key, ...checks })
+    })
+  })
+)
+
+const tlsConfig = Config.all({
+  certFile: optionalText("INV_TLS_CERT"),
+  keyFile: optionalText("INV_TLS_KEY")
+}).pipe(
+  Config.mapOrFail(({ certFile, keyFile }) =>
+    Option.isSome(certFile) && Option.isSome(keyFile)
+      ? Either.right(Option.some({ certFile: certFile.value, keyFile: keyFile.value }))
+      : Option.isNone(certFile) && Option.isNone(keyFile)
+        ? Either.right(Option.none())
+        : Either.left(
+            ConfigError.InvalidData(
+              [Option.isSome(certFile) ? "INV_TLS_KEY" : "INV_TLS_CERT"],
+              "HTTPS needs both INV_TLS_CERT and INV_TLS_KEY (paths of PEM files); set the missing one or unset both"
+            )
+          )
+  )
+)
+
+const limitsConfig: Config.Config<LimitsConfig> = Config.all({
+  maxBodyBytes: checked(
+    "INV_MAX_BODY_BYTES",
+    wholeNumber(1_024, 1_073_741_824, "a number of bytes from 1024 to 1073741824")
+  ).pipe(Config.withDefault(4 * 1024 * 1024)),
+  ratePerSecond: checked(
+    "INV_RATE_LIMIT",
+    wholeNumber(0, 1_000_000, "requests per second per token, from 0 (no limit) to 1000000")
+  ).pipe(Config.withDefault(500))
+})
+
 export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
   Config.all({
     port: checked("PORT", wholeNumber(1, 65535, "a port number between 1 and 65535")).pipe(
@@ -115,7 +302,15 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
         : Either.left(
             `must be one of trace, debug, info, warning, error, fatal, none, got ${JSON.stringify(raw)}`
           )
-    }).pipe(Config.withDefault(LogLevel.Info))
+    }).pipe(Config.withDefault(LogLevel.Info)),
+    databaseReadUrl: secretUrl(
+      "INV_DATABASE_READ_URL",
+      ["postgres:", "postgresql:"],
+      "postgres://user:password@replica:5432/db"
+    ),
+    auth: authConfig,
+    tls: tlsConfig,
+    limits: limitsConfig
   })
 
 /** One line per problem, `NAME: what is wrong`, for the startup error. */

@@ -3,6 +3,7 @@
  * thread), its event bus and cache, its HTTP server and its background work, composed once here
  * so the services differ only in what they serve and run.
  */
+import { readFile } from "node:fs/promises"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { Store } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
@@ -10,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ServerConfig } from "./config.js"
+import { KeyUnreadable, makeVerifier, type Verifier } from "./http/auth.js"
 import type { ReadinessCheck, ServeOptions } from "./http/server.js"
 import { StockCache } from "./infra/cache.js"
 import * as EmbeddedDatabase from "./infra/embeddedDatabase.js"
@@ -55,6 +57,31 @@ export const runConsumers = <E extends { readonly message: string }, R>(
     }
   })
 
+/** The token verifier, or none (with a warning) when INV_AUTH=off says so. */
+const verifierFor = (config: ServerConfig) =>
+  config.auth.mode === "off"
+    ? Effect.as(
+        Effect.logWarning(
+          "INV_AUTH=off: requests are not authenticated, so anyone who reaches this port may read and change everything. Use it only on a private network or behind a proxy that authenticates."
+        ),
+        Option.none<Verifier>()
+      )
+    : Effect.asSome(makeVerifier(config.auth))
+
+/** The certificate and key files, read once at startup. */
+const tlsFor = (config: ServerConfig) =>
+  Effect.transposeOption(
+    Option.map(config.tls, ({ certFile, keyFile }) =>
+      Effect.tryPromise({
+        try: async () => ({ cert: await readFile(certFile, "utf8"), key: await readFile(keyFile, "utf8") }),
+        catch: (error) =>
+          new KeyUnreadable({
+            message: `INV_TLS_CERT / INV_TLS_KEY: cannot read the certificate or key (PEM files): ${(error as Error).message}`
+          })
+      })
+    )
+  )
+
 export const layer = (service: ServiceProcess, config: ServerConfig) => {
   const configured = {
     broker: Option.isSome(config.rabbitmqUrl),
@@ -91,13 +118,21 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
 
   const readiness = Layer.unwrapEffect(
     Effect.gen(function* () {
+      const verifier = yield* verifierFor(config)
+      const tls = yield* tlsFor(config)
       const connection = yield* StoreConnection.StoreConnection
       const busService = yield* EventBus
       const cacheService = yield* StockCache
       const checks: Array<ReadinessCheck> = [{ name: "database", ready: connection.ready }]
       if (configured.broker) checks.push({ name: "broker", ready: busService.ready })
       if (configured.cache && service.usesCache) checks.push({ name: "cache", ready: cacheService.ready })
-      return service.http({ port: config.port, host: config.host, readiness: checks })
+      return service.http({
+        port: config.port,
+        host: config.host,
+        readiness: checks,
+        guard: { verifier, limits: config.limits },
+        tls
+      })
     })
   )
 

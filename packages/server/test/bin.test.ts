@@ -13,16 +13,23 @@ afterAll(() => {
   for (const home of homes) rmSync(home, { recursive: true, force: true })
 })
 
+const SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
 describe("inv-server", () => {
-  it("all, with nothing configured, serves a write and a read on the embedded store and stops on SIGTERM", async () => {
+  it("all, with only a secret, serves a write and a read on the embedded store to a minted token and stops on SIGTERM", async () => {
     const home = mkdtempSync(join(tmpdir(), "inv-server-home-"))
     homes.push(home)
     const port = await freePort()
+    const minted = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "admin", "--subject", "alice"])
+    expect(await minted.exited, minted.output().stderr).toBe(0)
+    const token = minted.output().stdout.trim()
+    expect(token.split(".")).toHaveLength(3)
     const server = runBin("all", {
       INV_HOME: home,
       PORT: String(port),
       HOST: "127.0.0.1",
-      INV_SHUTDOWN_TIMEOUT: "5"
+      INV_SHUTDOWN_TIMEOUT: "5",
+      INV_JWT_SECRET: SECRET
     })
     const base = `http://127.0.0.1:${port}`
     try {
@@ -31,9 +38,10 @@ describe("inv-server", () => {
       const post = (path: string, body: unknown) =>
         fetch(`${base}${path}`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
           body: JSON.stringify(body)
         })
+      expect((await fetch(`${base}/v1/overview`)).status).toBe(401)
       expect((await post("/v1/products", { sku: "EMB-1", name: "Embedded" })).status).toBe(201)
       expect((await post("/v1/stock/EMB-1/set", { quantity: 12 })).status).toBe(200)
       // Concurrent requests share the one PGlite session through the socket, a unit of work at a time.
@@ -41,8 +49,15 @@ describe("inv-server", () => {
         Array.from({ length: 8 }, () => post("/v1/stock/EMB-1/adjust", { delta: 1 }))
       )
       expect(adjustments.map((r) => r.status)).toEqual(Array(8).fill(200))
-      const level = await (await fetch(`${base}/v1/stock/EMB-1`)).json()
+      const level = await (
+        await fetch(`${base}/v1/stock/EMB-1`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()
       expect(level).toMatchObject({ sku: "EMB-1", onHand: 20 })
+      // The token's subject is the actor of every change it made.
+      const history = await (
+        await fetch(`${base}/v1/stock/EMB-1/history`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()
+      expect(new Set(history.items.map((movement: { actor: string }) => movement.actor))).toEqual(new Set(["alice"]))
       expect((await fetch(`${base}/ready`)).status).toBe(200)
     } finally {
       const stoppedAt = Date.now()
@@ -55,6 +70,42 @@ describe("inv-server", () => {
     const firstLine = server.output().stdout.split("\n")[0]!
     expect(JSON.parse(firstLine)).toMatchObject({ message: "starting all" })
   }, 90_000)
+
+  it("refuses to start without a key unless INV_AUTH=off says so, and warns when it does", async () => {
+    const refused = runBin("stock-checker", { PORT: "1" })
+    expect(await refused.exited).toBe(2)
+    expect(refused.output().stderr).toContain("INV_AUTH: requests must be authenticated: set INV_JWT_SECRET")
+
+    const short = runBin("stock-checker", { INV_JWT_SECRET: "too-short" })
+    expect(await short.exited).toBe(2)
+    expect(short.output().stderr).toContain("INV_JWT_SECRET: must be at least 32 characters")
+    expect(short.output().stderr).not.toContain("too-short")
+
+    const home = mkdtempSync(join(tmpdir(), "inv-server-home-"))
+    homes.push(home)
+    const port = await freePort()
+    const open = runBin("all", { INV_HOME: home, PORT: String(port), HOST: "127.0.0.1", INV_AUTH: "off" })
+    try {
+      await waitUntilAnswering(`http://127.0.0.1:${port}/ready`, 60_000, open.child)
+      expect((await fetch(`http://127.0.0.1:${port}/v1/overview`)).status).toBe(200)
+    } finally {
+      open.child.kill("SIGTERM")
+      expect(await open.exited).toBe(0)
+    }
+    expect(open.output().stdout).toContain("INV_AUTH=off: requests are not authenticated")
+  }, 90_000)
+
+  it("token create refuses a bad role or ttl, and needs the secret", async () => {
+    const badRole = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "root"])
+    expect(await badRole.exited).toBe(2)
+    expect(badRole.output().stderr).toContain("--role: must be one of viewer, operator, admin")
+    const badTtl = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "viewer", "--ttl", "forever"])
+    expect(await badTtl.exited).toBe(2)
+    expect(badTtl.output().stderr).toContain("--ttl: must be like 90s, 15m, 1h or 7d")
+    const noSecret = runBin("token", {}, ["create", "--role", "viewer"])
+    expect(await noSecret.exited).toBe(2)
+    expect(noSecret.output().stderr).toContain("set INV_JWT_SECRET")
+  })
 
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {
@@ -81,7 +132,8 @@ describe("inv-server", () => {
     const server = runBin("stock-checker", {
       PORT: String(port),
       HOST: "127.0.0.1",
-      INV_DATABASE_URL: `postgres://postgres:secret-password@127.0.0.1:${closedPort}/nothing`
+      INV_DATABASE_URL: `postgres://postgres:secret-password@127.0.0.1:${closedPort}/nothing`,
+      INV_AUTH: "off"
     })
     try {
       await waitUntilAnswering(`http://127.0.0.1:${port}/health`, 20_000, server.child)

@@ -112,7 +112,9 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
         // Longer than the test: only an invalidation can drop a cached answer.
         INV_CACHE_TTL: "120",
         INV_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_SECONDS),
-        INV_LOG_LEVEL: "warning"
+        INV_LOG_LEVEL: "warning",
+        // This test is about events and caches; security.test.ts covers tokens.
+        INV_AUTH: "off"
       })
       servers[role] = { ...server, base: `http://127.0.0.1:${port}` }
       // Whatever happens in the test, no process outlives it (kill is a no-op after the exit).

@@ -75,6 +75,10 @@ export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   cacheTtlSeconds: 30,
   shutdownTimeoutSeconds: 5,
   logLevel: LogLevel.Warning,
+  databaseReadUrl: Option.none(),
+  auth: { mode: "off" },
+  tls: Option.none(),
+  limits: { maxBodyBytes: 4 * 1024 * 1024, ratePerSecond: 0 },
   ...overrides
 })
 
@@ -103,8 +107,12 @@ export const waitUntilAnswering = async (url: string, timeoutMs: number, child?:
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 
 /** The built `inv-server` as a child process; its output collected for assertions. */
-export const runBin = (service: Service | string, env: Record<string, string>) => {
-  const child = spawn(process.execPath, [bin, service], {
+export const runBin = (
+  service: Service | string,
+  env: Record<string, string>,
+  args: ReadonlyArray<string> = []
+) => {
+  const child = spawn(process.execPath, [bin, service, ...args], {
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })

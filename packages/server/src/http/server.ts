@@ -4,6 +4,7 @@
  * for the errors the router answers itself (unknown routes).
  */
 import { createServer } from "node:http"
+import { createServer as createTlsServer } from "node:https"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
@@ -16,7 +17,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import { measureRequests, prometheusText, routeTemplates } from "../infra/metrics.js"
+import { type GuardOptions, guard, tooLarge } from "./guard.js"
 
 /** A dependency `/ready` checks: its name is what the 503 body names when it does not answer. */
 export interface ReadinessCheck {
@@ -61,44 +64,61 @@ const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
 /** A failure the router or the body parser raised, as a failure or a defect. */
 const routerError = (cause: Cause.Cause<unknown>) =>
   [...Cause.failures(cause), ...Cause.defects(cause)].find(
-    (error): error is { readonly _tag: "RouteNotFound" | "RequestError"; readonly message?: string } => {
+    (
+      error
+    ): error is {
+      readonly _tag: "RouteNotFound" | "RequestError"
+      readonly message?: string
+      readonly cause?: unknown
+    } => {
       const tag = (error as { readonly _tag?: unknown })?._tag
       return tag === "RouteNotFound" || tag === "RequestError"
     }
   )
 
+/** The body reader's failure when a body sent without a length runs past the limit. */
+const isOverLimit = (error: { readonly cause?: unknown }) =>
+  (error.cause as { readonly message?: unknown } | undefined)?.message === "maxBytes exceeded"
+
 /**
- * The router's own 404 and the body parser's 400 get a JSON body that names the problem, like
- * every error the contract declares (the platform answers them with an empty body).
+ * The router's own 404 and the body parser's 400 (413 past the size limit) get a JSON body that
+ * names the problem, like every error the contract declares (the platform answers them with an
+ * empty body).
  */
-const routerErrorsAsJson = <E, R>(app: HttpApp.Default<E, R>) =>
-  Effect.catchAllCause(app, (cause) => {
-    const error = routerError(cause)
-    if (!error) return Effect.failCause(cause)
-    return Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
-      const path = request.url.split("?")[0]
-      return error._tag === "RouteNotFound"
-        ? HttpServerResponse.unsafeJson(
-            {
-              _tag: "RouteNotFound",
-              message: `No route for ${request.method} ${path}. The endpoints are listed at /docs and /openapi.json.`
-            },
-            { status: 404 }
-          )
-        : HttpServerResponse.unsafeJson(
-            {
-              _tag: "InvalidRequest",
-              message: `Cannot read the request to ${request.method} ${path}: the body must be valid JSON (content-type: application/json).`
-            },
-            { status: 400 }
-          )
+const routerErrorsAsJson =
+  (maxBodyBytes: number) =>
+  <E, R>(app: HttpApp.Default<E, R>) =>
+    Effect.catchAllCause(app, (cause) => {
+      const error = routerError(cause)
+      if (!error) return Effect.failCause(cause)
+      if (error._tag === "RequestError" && isOverLimit(error)) return Effect.succeed(tooLarge(maxBodyBytes))
+      return Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+        const path = request.url.split("?")[0]
+        return error._tag === "RouteNotFound"
+          ? HttpServerResponse.unsafeJson(
+              {
+                _tag: "RouteNotFound",
+                message: `No route for ${request.method} ${path}. The endpoints are listed at /docs and /openapi.json.`
+              },
+              { status: 404 }
+            )
+          : HttpServerResponse.unsafeJson(
+              {
+                _tag: "InvalidRequest",
+                message: `Cannot read the request to ${request.method} ${path}: the body must be valid JSON (content-type: application/json).`
+              },
+              { status: 400 }
+            )
+      })
     })
-  })
 
 export interface ServeOptions {
   readonly port: number
   readonly host: string
   readonly readiness: ReadonlyArray<ReadinessCheck>
+  readonly guard: GuardOptions
+  /** HTTPS with this certificate (chain) and key, PEM; plain HTTP when none. */
+  readonly tls: Option.Option<{ readonly cert: string; readonly key: string }>
 }
 
 /**
@@ -115,14 +135,25 @@ export const serve = <
   options: ServeOptions
 ) => {
   const routes = routeTemplates(api as unknown as HttpApi.HttpApi.Any)
-  return HttpApiBuilder.serve(measureRequests(routes)).pipe(
+  const measure = measureRequests(routes)
+  const guarded = guard(routes, options.guard)
+  return HttpApiBuilder.serve((app) => measure(guarded(app))).pipe(
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
-    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson)),
+    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(options.guard.limits.maxBodyBytes))),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(operationalRoutes(options.readiness)),
     Layer.provide(HttpApiBuilder.api(api)),
     HttpServer.withLogAddress,
-    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    Layer.provide(
+      NodeHttpServer.layer(
+        () =>
+          Option.match(options.tls, {
+            onNone: () => createServer(),
+            onSome: (tls) => createTlsServer(tls)
+          }),
+        { port: options.port, host: options.host }
+      )
+    )
   )
 }

@@ -27,10 +27,12 @@ const duration = Metric.histogram(
   "HTTP request latency in seconds, by method and route"
 )
 
-interface RouteTemplate {
+export interface RouteTemplate {
   readonly method: string
   readonly template: string
   readonly pattern: RegExp
+  /** The contract's group and endpoint; none for the operational routes. */
+  readonly endpoint?: { readonly group: string; readonly name: string }
 }
 
 const operationalRoutes = ["/health", "/ready", "/metrics", "/openapi.json", "/docs"]
@@ -47,18 +49,28 @@ export const routeTemplates = (api: HttpApi.HttpApi.Any): ReadonlyArray<RouteTem
   }))
   HttpApiReflect.reflect(api as HttpApi.HttpApi<string, never, never, never>, {
     onGroup: () => {},
-    onEndpoint: ({ endpoint }) => {
-      routes.push({ method: endpoint.method, template: endpoint.path, pattern: toPattern(endpoint.path) })
+    onEndpoint: ({ endpoint, group }) => {
+      routes.push({
+        method: endpoint.method,
+        template: endpoint.path,
+        pattern: toPattern(endpoint.path),
+        endpoint: { group: group.identifier, name: endpoint.name }
+      })
     }
   })
   return routes
 }
 
-const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
+/** The route a request is for, if any. */
+export const matchRoute = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
   const path = url.split("?")[0] ?? url
-  const route = routes.find((r) => (r.method === "*" || r.method === method) && r.pattern.test(path))
+  return routes.find((r) => (r.method === "*" || r.method === method) && r.pattern.test(path))
+}
+
+const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
+  const route = matchRoute(routes, method, url)
   // Swagger UI's assets live under /docs/…
-  if (!route && path.startsWith("/docs/")) return "/docs"
+  if (!route && url.startsWith("/docs/")) return "/docs"
   return route?.template ?? "unmatched"
 }
 

@@ -2,31 +2,32 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Api, Stock } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
-import { ACTOR, type GroupHandlers } from "../http/groupHandlers.js"
+import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { withStore } from "../infra/storeConnection.js"
 
-const stock = <A, E>(use: (stock: Stock.Stock) => Effect.Effect<A, E>) =>
-  withStore(Effect.flatMap(Stock.Stock, use))
+/** Runs `use` with the store's `Stock` and the request's actor (the token's subject). */
+const stock = <A, E>(use: (stock: Stock.Stock, actor: string) => Effect.Effect<A, E>) =>
+  withActor((actor) => withStore(Effect.flatMap(Stock.Stock, (s) => use(s, actor))))
 
 export const stockUpdates = (handlers: GroupHandlers<typeof Api.StockUpdates>) =>
   handlers
     .handle("set", ({ path, payload, headers }) =>
-      stock((s) =>
-        s.set({ ...payload, sku: path.sku, actor: ACTOR, idempotencyKey: headers["idempotency-key"] })
+      stock((s, actor) =>
+        s.set({ ...payload, sku: path.sku, actor, idempotencyKey: headers["idempotency-key"] })
       )
     )
     .handle("adjust", ({ path, payload, headers }) =>
-      stock((s) =>
-        s.adjust({ ...payload, sku: path.sku, actor: ACTOR, idempotencyKey: headers["idempotency-key"] })
+      stock((s, actor) =>
+        s.adjust({ ...payload, sku: path.sku, actor, idempotencyKey: headers["idempotency-key"] })
       )
     )
     .handle("transfer", ({ path, payload, headers }) =>
-      stock((s) =>
-        s.transfer({ ...payload, sku: path.sku, actor: ACTOR, idempotencyKey: headers["idempotency-key"] })
+      stock((s, actor) =>
+        s.transfer({ ...payload, sku: path.sku, actor, idempotencyKey: headers["idempotency-key"] })
       )
     )
     .handle("batch", ({ payload, headers }) =>
-      stock((s) => s.batch({ ...payload, actor: ACTOR, idempotencyKey: headers["idempotency-key"] }))
+      stock((s, actor) => s.batch({ ...payload, actor, idempotencyKey: headers["idempotency-key"] }))
     )
 
 export const layer = HttpApiBuilder.group(Api.StockUpdaterApi, "stockUpdates", stockUpdates)

@@ -7,7 +7,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Api, Location, Product, Restock, Supplier, SupplierSync, SyncJobs } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ACTOR, type GroupHandlers } from "../http/groupHandlers.js"
+import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { withStore } from "../infra/storeConnection.js"
 
 const products = <A, E>(use: (products: Product.Products) => Effect.Effect<A, E>) =>
@@ -59,10 +59,9 @@ export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
     .handle("get", ({ path }) => orders((o) => o.get(path.id)))
     .handle("submit", ({ path }) => orders((o) => o.submit(path.id)))
     .handle("receive", ({ path, payload, headers }) =>
-      orders((o) =>
-        o
-          .receive({ ...payload, orderId: path.id, actor: ACTOR, idempotencyKey: headers["idempotency-key"] })
-          .pipe(
+      withActor((actor) =>
+        orders((o) =>
+          o.receive({ ...payload, orderId: path.id, actor, idempotencyKey: headers["idempotency-key"] }).pipe(
             // An order's product and location exist (foreign keys) and receiving expects no quantity,
             // so these stock-write errors cannot come from a receipt.
             Effect.catchTags({
@@ -71,6 +70,7 @@ export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
               StockConflict: Effect.die
             })
           )
+        )
       )
     )
     .handle("cancel", ({ path }) => orders((o) => o.cancel(path.id)))
