@@ -4,8 +4,10 @@
  */
 import { Command, CommanderError } from "commander"
 import { ExitCode, exitCodeHelp } from "./exitCodes.js"
+import { addImportExportCommands } from "./program/importExportCommands.js"
 import { addLocationCommands } from "./program/locationCommands.js"
 import { addProductCommands } from "./program/productCommands.js"
+import { addProfileCommands } from "./program/profileCommands.js"
 import { addReorderCommands } from "./program/reorderCommands.js"
 import { addRestockCommands } from "./program/restockCommands.js"
 import { addStockCommands } from "./program/stockCommands.js"
@@ -17,13 +19,15 @@ declare const INV_VERSION: string
 // Read before parsing, so that even commander's own usage errors come out as JSON.
 const wantsJson = process.argv.includes("--json")
 
-const environmentHelp = `Where the data lives (the first one set wins):
+const environmentHelp = `Where the data lives (the first one set wins; inv config shows which):
   --server <url>         an invkit server (inv-server)
   --database-url <url>   a PostgreSQL database
   --data-dir <dir>       the embedded store in this directory
-  INV_URL                an invkit server (with INV_TOKEN)
+  --profile <name>       a server saved by inv login (also INV_PROFILE)
+  INV_URL                an invkit server (with INV_TOKEN; INV_CA_FILE trusts an extra CA)
   INV_DATABASE_URL       a PostgreSQL database
   INV_HOME               the embedded store in this directory
+  the default profile    the first inv login, or the one saved with --default
   XDG_DATA_HOME          the embedded store in $XDG_DATA_HOME/inv
   otherwise              the embedded store in ~/.local/share/inv`
 
@@ -36,7 +40,8 @@ const program = new Command("inv")
   .option("--data-dir <dir>", "the embedded store's directory (default: INV_HOME, else the XDG data dir)")
   .option("--database-url <url>", "use this PostgreSQL database (default: INV_DATABASE_URL)")
   .option("--server <url>", "use an invkit server (inv-server) instead of a local store (default: INV_URL)")
-  .option("--token <token>", "bearer token for the server (default: INV_TOKEN)")
+  .option("--token <token>", "bearer token for the server (default: INV_TOKEN, or the profile's)")
+  .option("--profile <name>", "use a server saved by inv login (default: INV_PROFILE)")
   .configureHelp({
     subcommandTerm: (command) =>
       command.commands.length > 0
@@ -67,6 +72,9 @@ Examples:
   inv supplier sync acme
   inv restock list --open
   inv reorder explain SKU-1
+  inv import counts.csv --errors rejected.csv
+  inv login --server https://inv.example.com --profile prod
+  inv config
 
 ${environmentHelp}
 
@@ -79,6 +87,8 @@ addLocationCommands(program)
 addSupplierCommands(program)
 addRestockCommands(program)
 addReorderCommands(program)
+addImportExportCommands(program)
+addProfileCommands(program)
 
 const helpShown = new Set(["commander.helpDisplayed", "commander.version"])
 

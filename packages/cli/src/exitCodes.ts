@@ -9,7 +9,9 @@ export const ExitCode = {
   notFound: 3,
   insufficientStock: 4,
   conflict: 5,
-  syncFailed: 6
+  syncFailed: 6,
+  notAllowed: 7,
+  importRejected: 8
 } as const
 
 const exitCodeByTag: Readonly<Record<string, number>> = {
@@ -29,6 +31,11 @@ const exitCodeByTag: Readonly<Record<string, number>> = {
   RestockOrderClosed: ExitCode.conflict,
   // Its own code: a supplier's feed failing is neither our store failing nor the caller's mistake.
   SyncFailed: ExitCode.syncFailed,
+  // An import that rejected rows: the valid ones went in (--on-error skip) or none did (abort).
+  ImportRejectedRows: ExitCode.importRejected,
+  Unauthorized: ExitCode.notAllowed,
+  Forbidden: ExitCode.notAllowed,
+  RequestTooLarge: ExitCode.usage,
   StoreError: ExitCode.failure
 }
 
@@ -47,4 +54,6 @@ export const exitCodeHelp = `Exit codes:
   4  insufficient stock
   5  conflict (stock changed since --expected, already exists, idempotency key reused,
      supplier has open orders, restock order already closed)
-  6  supplier sync failed (the feed could not be fetched or read)`
+  6  supplier sync failed (the feed could not be fetched or read)
+  7  not allowed (the server refused the token, or its role may not do this)
+  8  import rejected rows (with --on-error skip the valid rows were applied; with abort, none)`

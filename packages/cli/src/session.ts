@@ -1,9 +1,10 @@
 /**
- * One command's use of the inventory: open it where the global options point (or where the SDK's
- * own configuration points: INV_URL, INV_DATABASE_URL, INV_HOME, XDG_DATA_HOME), use it, close it.
+ * One command's use of the inventory: open it where the global options, a profile or the
+ * environment point (see `resolveTarget`), use it, close it.
  */
 import { userInfo } from "node:os"
 import { type InventoryClient, openInventory } from "@invkit/sdk"
+import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
 
 export interface GlobalOptions {
   readonly json?: boolean
@@ -12,6 +13,92 @@ export interface GlobalOptions {
   /** `--server`: an invkit server instead of a local store. */
   readonly server?: string
   readonly token?: string
+  /** `--profile`: a server saved by `inv login`. */
+  readonly profile?: string
+}
+
+/** A value in effect and where it came from, for `inv config`. */
+export interface Setting {
+  readonly value: string
+  readonly source: string
+}
+
+export type Target =
+  | {
+      readonly kind: "server"
+      readonly server: Setting
+      readonly token: Setting | undefined
+      readonly caFile: Setting | undefined
+      readonly profile: string | undefined
+    }
+  | { readonly kind: "postgres"; readonly databaseUrl: Setting }
+  | { readonly kind: "embedded"; readonly dataDir: Setting | undefined }
+
+const fromEnvironment = (name: string): Setting | undefined => {
+  const value = process.env[name]
+  return value === undefined || value === "" ? undefined : { value, source: name }
+}
+
+const fromFlag = (value: string | undefined, flag: string): Setting | undefined =>
+  value === undefined ? undefined : { value, source: flag }
+
+/**
+ * Where a command works, the first that applies: --server, --database-url, --data-dir, --profile
+ * (or INV_PROFILE), INV_URL, INV_DATABASE_URL, INV_HOME, the default profile of `inv login`, and
+ * last the embedded store in the XDG data directory. A token from --token beats the profile's.
+ */
+export const resolveTarget = (options: GlobalOptions, config: () => ConfigFile = readConfig): Target => {
+  const tokenFlag = fromFlag(options.token, "--token")
+  const caFromEnvironment = fromEnvironment("INV_CA_FILE")
+  if (options.server !== undefined) {
+    return {
+      kind: "server",
+      server: { value: options.server, source: "--server" },
+      token: tokenFlag ?? fromEnvironment("INV_TOKEN"),
+      caFile: caFromEnvironment,
+      profile: undefined
+    }
+  }
+  if (options.databaseUrl !== undefined) {
+    return { kind: "postgres", databaseUrl: { value: options.databaseUrl, source: "--database-url" } }
+  }
+  if (options.dataDir !== undefined) {
+    return { kind: "embedded", dataDir: { value: options.dataDir, source: "--data-dir" } }
+  }
+  const fromProfile = (name: string, why: string): Target => {
+    const profile = profileNamed(config(), checkProfileName(name))
+    const source = `profile ${name} (${why})`
+    return {
+      kind: "server",
+      server: { value: profile.server, source },
+      token: tokenFlag ?? (profile.token === undefined ? undefined : { value: profile.token, source }),
+      caFile:
+        caFromEnvironment ?? (profile.caFile === undefined ? undefined : { value: profile.caFile, source }),
+      profile: name
+    }
+  }
+  if (options.profile !== undefined) return fromProfile(options.profile, "--profile")
+  const profileVariable = fromEnvironment("INV_PROFILE")
+  if (profileVariable !== undefined) return fromProfile(profileVariable.value, "INV_PROFILE")
+  const url = fromEnvironment("INV_URL")
+  if (url !== undefined) {
+    return {
+      kind: "server",
+      server: url,
+      token: tokenFlag ?? fromEnvironment("INV_TOKEN"),
+      caFile: caFromEnvironment,
+      profile: undefined
+    }
+  }
+  const databaseUrl = fromEnvironment("INV_DATABASE_URL")
+  if (databaseUrl !== undefined) return { kind: "postgres", databaseUrl }
+  const home = fromEnvironment("INV_HOME")
+  if (home !== undefined) return { kind: "embedded", dataDir: home }
+  const saved = config()
+  if (saved.defaultProfile !== undefined && saved.profiles[saved.defaultProfile] !== undefined) {
+    return fromProfile(saved.defaultProfile, "the default profile")
+  }
+  return { kind: "embedded", dataDir: undefined }
 }
 
 export interface WriteOptions {
@@ -25,12 +112,15 @@ export const withInventory = async <A>(
   options: GlobalOptions,
   use: (inventory: InventoryClient) => Promise<A>
 ): Promise<A> => {
-  const inventory = await openInventory({
-    dataDir: options.dataDir,
-    databaseUrl: options.databaseUrl,
-    url: options.server,
-    token: options.token
-  })
+  const target = resolveTarget(options)
+  const inventory = await openInventory(
+    target.kind === "server"
+      ? { url: target.server.value, token: target.token?.value, caFile: target.caFile?.value }
+      : target.kind === "postgres"
+        ? { databaseUrl: target.databaseUrl.value }
+        : // No directory: the SDK picks the XDG data directory.
+          { dataDir: target.dataDir?.value }
+  )
   try {
     return await use(inventory)
   } finally {

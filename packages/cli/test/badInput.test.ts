@@ -1,12 +1,14 @@
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
 let store: Store
 
 beforeAll(async () => {
-  store = copyOfTemplateStore()
+  store = await copyOfTemplateStore()
   await store.json("product", "add", "G-1", "--name", "Gear")
 })
+
+afterAll(() => store?.close())
 
 /** Every case here must leave the store as it was: one product, no stock, no movement. */
 const expectNothingWritten = async () => {

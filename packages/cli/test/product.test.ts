@@ -1,12 +1,14 @@
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
 let store: Store
 
 beforeAll(async () => {
-  store = copyOfTemplateStore()
+  store = await copyOfTemplateStore()
   await store.json("product", "add", "RED-1", "--name", "Red gadget")
 })
+
+afterAll(() => store?.close())
 
 describe("inv product", () => {
   it("adds a product: the product on stdout, the confirmation on stderr", async () => {

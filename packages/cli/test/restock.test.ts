@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { beforeAll, describe, expect, inject, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { copyOfTemplateStore, type Store } from "./store.js"
 import { csvCatalog } from "./supplierFeeds.js"
 
@@ -8,7 +8,7 @@ let store: Store
 
 /** W-100 comes in packs of 6: an order for the reorder quantity of 10 is rounded up to 12. */
 beforeAll(async () => {
-  store = copyOfTemplateStore()
+  store = await copyOfTemplateStore()
   // A CSV file on disk this time, with another delimiter.
   const feedDir = mkdtempSync(join(inject("scratchDir"), "feed-"))
   writeFileSync(join(feedDir, "catalog.csv"), csvCatalog.replaceAll(",", ";"))
@@ -47,9 +47,11 @@ beforeAll(async () => {
     "--preferred-supplier",
     "csvco"
   )
-  await store.json("supplier", "sync", "csvco")
+  await store.syncSupplier("csvco")
   await store.json("stock", "set", "W-100", "8")
 })
+
+afterAll(() => store?.close())
 
 const openOrders = async () => (await store.json("restock", "list", "--open")).items
 

@@ -174,6 +174,7 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
 export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.post("addProduct", "/v1/products")
+      .setHeaders(WriteHeaders)
       .setPayload(NewProduct)
       .addSuccess(Product, { status: 201 })
       .addError(ProductAlreadyExists)
@@ -193,6 +194,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(HttpApiEndpoint.get("getProduct")`/v1/products/${sku}`.addSuccess(Product).addError(ProductNotFound))
   .add(
     HttpApiEndpoint.patch("updateProduct")`/v1/products/${sku}`
+      .setHeaders(WriteHeaders)
       .setPayload(ProductPatch)
       .addSuccess(Product)
       .addError(ProductNotFound)
@@ -200,11 +202,13 @@ export class Catalog extends HttpApiGroup.make("catalog")
   )
   .add(
     HttpApiEndpoint.post("archiveProduct")`/v1/products/${sku}/archive`
+      .setHeaders(WriteHeaders)
       .addSuccess(Product)
       .addError(ProductNotFound)
   )
   .add(
     HttpApiEndpoint.post("addLocation", "/v1/locations")
+      .setHeaders(WriteHeaders)
       .setPayload(NewLocation)
       .addSuccess(Location, { status: 201 })
       .addError(LocationAlreadyExists)
@@ -214,11 +218,13 @@ export class Catalog extends HttpApiGroup.make("catalog")
       Schema.Struct({ items: Schema.Array(Location) })
     )
   )
+  .addError(IdempotencyKeyReused)
   .annotate(OpenApi.Description, "Products and locations; served by supplier-sync.") {}
 
 export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(
     HttpApiEndpoint.post("add", "/v1/suppliers")
+      .setHeaders(WriteHeaders)
       .setPayload(NewSupplier)
       .addSuccess(Supplier, { status: 201 })
       .addError(SupplierAlreadyExists)
@@ -231,11 +237,13 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(HttpApiEndpoint.get("get")`/v1/suppliers/${supplierId}`.addSuccess(Supplier))
   .add(
     HttpApiEndpoint.patch("update")`/v1/suppliers/${supplierId}`
+      .setHeaders(WriteHeaders)
       .setPayload(SupplierPatch)
       .addSuccess(Supplier)
   )
   .add(
     HttpApiEndpoint.del("remove")`/v1/suppliers/${supplierId}`
+      .setHeaders(WriteHeaders)
       .addSuccess(HttpApiSchema.NoContent)
       .addError(SupplierInUse)
   )
@@ -255,6 +263,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
       .addSuccess(pageOf(SyncRun))
   )
   .addError(SupplierNotFound)
+  .addError(IdempotencyKeyReused)
   .annotate(OpenApi.Description, "Suppliers, their catalogs and sync runs; served by supplier-sync.") {}
 
 export class Restock extends HttpApiGroup.make("restock")
@@ -272,16 +281,23 @@ export class Restock extends HttpApiGroup.make("restock")
       .addSuccess(pageOf(RestockOrder))
   )
   .add(HttpApiEndpoint.get("get")`/v1/restock-orders/${orderId}`.addSuccess(RestockOrder))
-  .add(HttpApiEndpoint.post("submit")`/v1/restock-orders/${orderId}/submit`.addSuccess(RestockOrder))
+  .add(
+    HttpApiEndpoint.post("submit")`/v1/restock-orders/${orderId}/submit`
+      .setHeaders(WriteHeaders)
+      .addSuccess(RestockOrder)
+  )
   .add(
     HttpApiEndpoint.post("receive")`/v1/restock-orders/${orderId}/receive`
       .setHeaders(WriteHeaders)
       .setPayload(Schema.Struct({ quantity: Schema.optional(Schema.Number) }))
       .addSuccess(RestockOrder)
-      .addError(IdempotencyKeyReused)
       .addError(InsufficientStock)
   )
-  .add(HttpApiEndpoint.post("cancel")`/v1/restock-orders/${orderId}/cancel`.addSuccess(RestockOrder))
+  .add(
+    HttpApiEndpoint.post("cancel")`/v1/restock-orders/${orderId}/cancel`
+      .setHeaders(WriteHeaders)
+      .addSuccess(RestockOrder)
+  )
   .add(
     HttpApiEndpoint.get("explain")`/v1/reorder/${sku}/explain`
       .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String) }))
@@ -291,6 +307,7 @@ export class Restock extends HttpApiGroup.make("restock")
   )
   .addError(RestockOrderNotFound)
   .addError(RestockOrderClosed)
+  .addError(IdempotencyKeyReused)
   .annotate(OpenApi.Description, "Restock orders and the reorder rule; served by supplier-sync.") {}
 
 /** The whole contract. Each service serves its groups; `inv-server all` serves every group. */

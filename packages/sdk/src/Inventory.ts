@@ -17,6 +17,7 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { InvalidInput, StoreError } from "./InventoryError.js"
 import type { JobsDatabase } from "./internal/jobsDatabase.js"
+import { registerLocalStore } from "./internal/localStore.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import type { Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
@@ -88,6 +89,8 @@ export interface OpenOptions {
   readonly url?: string | undefined
   /** Bearer token for the server. Default: `INV_TOKEN`. */
   readonly token?: string | undefined
+  /** A CA (PEM file) to trust for the server's HTTPS certificate. Default: `INV_CA_FILE`. */
+  readonly caFile?: string | undefined
 }
 
 /** Who, why and which key, for any write. */
@@ -174,19 +177,27 @@ export interface Inventory {
  * An explicit local option wins over the environment's server.
  */
 const remoteFor = (options: OpenOptions): Effect.Effect<ConnectOptions | undefined> => {
-  if (options.url) return Effect.succeed({ url: options.url, token: options.token })
-  if (options.inMemory || options.databaseUrl || options.dataDir) return Effect.succeed(undefined)
+  if (!options.url && (options.inMemory || options.databaseUrl || options.dataDir))
+    return Effect.succeed(undefined)
   return Effect.orDie(
     Config.all({
       url: Config.option(Config.string("INV_URL")),
-      token: Config.option(Config.redacted("INV_TOKEN"))
+      token: Config.option(Config.redacted("INV_TOKEN")),
+      caFile: Config.option(Config.string("INV_CA_FILE"))
     })
   ).pipe(
-    Effect.map(({ url, token }) =>
-      Option.isSome(url)
-        ? { url: url.value, token: options.token ?? Option.getOrUndefined(Option.map(token, Redacted.value)) }
-        : undefined
-    )
+    Effect.map(({ url, token, caFile }) => {
+      const server = options.url ?? Option.getOrUndefined(url)
+      if (server === undefined) return undefined
+      return {
+        url: server,
+        // The environment's token goes only to the environment's server.
+        token:
+          options.token ??
+          (options.url ? undefined : Option.getOrUndefined(Option.map(token, Redacted.value))),
+        caFile: options.caFile ?? Option.getOrUndefined(caFile)
+      }
+    })
   )
 }
 
@@ -266,56 +277,59 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
 
   const productList = (query?: ProductQuery) => run(p.list(query))
   const stockList = (query?: StockQuery) => run(s.list(query))
-  return {
-    store: Store.describe(store),
-    products: {
-      add: (product) => run(p.add(product)),
-      get: (sku) => run(p.get(sku)),
-      update: (sku, patch) => run(p.update(sku, patch)),
-      archive: (sku) => run(p.archive(sku)),
-      list: productList,
-      all: (query = {}) => pages(productList, query)
+  return registerLocalStore(
+    {
+      store: Store.describe(store),
+      products: {
+        add: (product) => run(p.add(product)),
+        get: (sku) => run(p.get(sku)),
+        update: (sku, patch) => run(p.update(sku, patch)),
+        archive: (sku) => run(p.archive(sku)),
+        list: productList,
+        all: (query = {}) => pages(productList, query)
+      },
+      locations: {
+        add: (location) => run(l.add(location)),
+        list: () => run(l.list())
+      },
+      stock: {
+        set: (sku, quantity, options) => run(s.set({ ...options, sku, quantity })),
+        adjust: (sku, delta, options) => run(s.adjust({ ...options, sku, delta })),
+        transfer: (sku, quantity, options) => run(s.transfer({ ...options, sku, quantity })),
+        batch: (changes, options) => run(s.batch({ ...options, changes })),
+        level: (sku, options) => run(s.level(sku, options)),
+        list: stockList,
+        all: (query = {}) => pages(stockList, query),
+        low: (query) => run(s.low(query)),
+        overview: () => run(s.overview()),
+        history: (sku, query) => run(s.history(sku, query))
+      },
+      suppliers: {
+        add: (supplier) => run(sup.add(supplier)),
+        get: (id) => run(sup.get(id)),
+        update: (id, patch) => run(sup.update(id, patch)),
+        list: (query) => run(sup.list(query)),
+        remove: (id) => run(sup.remove(id)),
+        items: (id, query) => run(sup.items(id, query)),
+        sync: (id, options) => run(sync.sync(id, options)),
+        runs: (id, query) => run(sync.runs(id, query)),
+        preview: (connector) => run(sync.preview(connector)),
+        enqueue: async (id) => run((await syncJobs()).enqueue((await run(sup.get(id))).id)),
+        worker: async (options) => {
+          const fiber = runtime.runFork((await syncJobs()).work(options))
+          return { stop: () => run(Fiber.interrupt(fiber)).then(() => undefined) }
+        }
+      },
+      restock: {
+        list: (query) => run(orders.list(query)),
+        get: (orderId) => run(orders.get(orderId)),
+        submit: (orderId) => run(orders.submit(orderId)),
+        receive: (orderId, options) => run(orders.receive({ ...options, orderId })),
+        cancel: (orderId) => run(orders.cancel(orderId)),
+        explain: (sku, options) => run(orders.explain(sku, options))
+      },
+      close
     },
-    locations: {
-      add: (location) => run(l.add(location)),
-      list: () => run(l.list())
-    },
-    stock: {
-      set: (sku, quantity, options) => run(s.set({ ...options, sku, quantity })),
-      adjust: (sku, delta, options) => run(s.adjust({ ...options, sku, delta })),
-      transfer: (sku, quantity, options) => run(s.transfer({ ...options, sku, quantity })),
-      batch: (changes, options) => run(s.batch({ ...options, changes })),
-      level: (sku, options) => run(s.level(sku, options)),
-      list: stockList,
-      all: (query = {}) => pages(stockList, query),
-      low: (query) => run(s.low(query)),
-      overview: () => run(s.overview()),
-      history: (sku, query) => run(s.history(sku, query))
-    },
-    suppliers: {
-      add: (supplier) => run(sup.add(supplier)),
-      get: (id) => run(sup.get(id)),
-      update: (id, patch) => run(sup.update(id, patch)),
-      list: (query) => run(sup.list(query)),
-      remove: (id) => run(sup.remove(id)),
-      items: (id, query) => run(sup.items(id, query)),
-      sync: (id, options) => run(sync.sync(id, options)),
-      runs: (id, query) => run(sync.runs(id, query)),
-      preview: (connector) => run(sync.preview(connector)),
-      enqueue: async (id) => run((await syncJobs()).enqueue((await run(sup.get(id))).id)),
-      worker: async (options) => {
-        const fiber = runtime.runFork((await syncJobs()).work(options))
-        return { stop: () => run(Fiber.interrupt(fiber)).then(() => undefined) }
-      }
-    },
-    restock: {
-      list: (query) => run(orders.list(query)),
-      get: (orderId) => run(orders.get(orderId)),
-      submit: (orderId) => run(orders.submit(orderId)),
-      receive: (orderId, options) => run(orders.receive({ ...options, orderId })),
-      cancel: (orderId) => run(orders.cancel(orderId)),
-      explain: (sku, options) => run(orders.explain(sku, options))
-    },
-    close
-  }
+    { run }
+  )
 }

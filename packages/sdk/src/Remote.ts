@@ -1,8 +1,8 @@
 /**
  * The remote client: the same `Inventory` interface as `openInventory()`, served by an
  * `inv-server` over HTTP. Derived from the shared contract (`Api.InventoryApi`) over undici.
- * Every write carries an idempotency key (the caller's, or one generated here), so the client's
- * own retries on connection errors, 408, 429 and 5xx never apply a change twice.
+ * Every write carries an idempotency key (the caller's, or one generated per call here), so the
+ * client's own retries on connection errors, 408, 429 and 5xx never apply a change twice.
  */
 import { randomUUID } from "node:crypto"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
@@ -38,6 +38,11 @@ export interface ConnectOptions {
   readonly timeoutMs?: number | undefined
   /** Retries after the first attempt. Default: 3. */
   readonly maxRetries?: number | undefined
+  /**
+   * A PEM file with a CA to trust besides the system's, for a server whose certificate it signed
+   * (`openInventory` reads `INV_CA_FILE`).
+   */
+  readonly caFile?: string | undefined
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000
@@ -189,6 +194,19 @@ async function* pages<T, Q extends object>(
   } while (cursor !== undefined)
 }
 
+/** An undici agent that trusts the system's CAs and the one in `caFile`. */
+const trustingCa = async (caFile: string) => {
+  const [{ Agent }, { rootCertificates }, { readFile }] = await Promise.all([
+    import("undici"),
+    import("node:tls"),
+    import("node:fs/promises")
+  ])
+  const ca = await readFile(caFile, "utf8").catch((error: Error) => {
+    throw new StoreError({ reason: `cannot read the CA file ${caFile} (INV_CA_FILE): ${error.message}` })
+  })
+  return new Agent({ connect: { ca: [...rootCertificates, ca] } })
+}
+
 /**
  * Connects to an `inv-server` (any mix of its services behind one URL). Nothing is sent until the
  * first call; undici is loaded then. Rejects with the SDK's errors (ProductNotFound,
@@ -199,11 +217,17 @@ export const connect = (options: ConnectOptions): Inventory => {
   let client: Promise<{ readonly client: Client; readonly scope: Scope.CloseableScope }> | undefined
   const ready = () => {
     client ??= (async () => {
-      const { layerUndici } = await import("@effect/platform-node/NodeHttpClient")
+      const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
+      const layer =
+        options.caFile === undefined
+          ? NodeHttpClient.layerUndici
+          : await trustingCa(options.caFile).then((dispatcher) =>
+              Layer.succeed(HttpClient.HttpClient, NodeHttpClient.makeUndici(dispatcher))
+            )
       return Effect.runPromise(
         Effect.gen(function* () {
           const scope = yield* Scope.make()
-          const context = yield* Layer.buildWithScope(layerUndici, scope)
+          const context = yield* Layer.buildWithScope(layer, scope)
           const made = yield* makeClient(options).pipe(
             Effect.provideService(HttpClient.HttpClient, Context.get(context, HttpClient.HttpClient))
           )
@@ -246,21 +270,21 @@ export const connect = (options: ConnectOptions): Inventory => {
     products: {
       add: async (product) => {
         const payload = await decode(NewProduct, product)
-        return run((c) => c.catalog.addProduct({ payload }))
+        return run((c) => c.catalog.addProduct({ payload, headers: keyHeaders() }))
       },
       get: (sku) => run((c) => c.catalog.getProduct({ path: { sku } })),
       update: async (sku, patch) => {
         const payload = await decode(ProductPatch, patch)
-        return run((c) => c.catalog.updateProduct({ path: { sku }, payload }))
+        return run((c) => c.catalog.updateProduct({ path: { sku }, payload, headers: keyHeaders() }))
       },
-      archive: (sku) => run((c) => c.catalog.archiveProduct({ path: { sku } })),
+      archive: (sku) => run((c) => c.catalog.archiveProduct({ path: { sku }, headers: keyHeaders() })),
       list: productList,
       all: (query = {}) => pages(productList, query)
     },
     locations: {
       add: async (location) => {
         const payload = await decode(NewLocation, location)
-        return run((c) => c.catalog.addLocation({ payload }))
+        return run((c) => c.catalog.addLocation({ payload, headers: keyHeaders() }))
       },
       list: () => run((c) => c.catalog.listLocations()).then((answer) => answer.items)
     },
@@ -314,15 +338,16 @@ export const connect = (options: ConnectOptions): Inventory => {
     suppliers: {
       add: async (supplier) => {
         const payload = await decode(NewSupplier, supplier)
-        return run((c) => c.suppliers.add({ payload }))
+        return run((c) => c.suppliers.add({ payload, headers: keyHeaders() }))
       },
       get: (id) => run((c) => c.suppliers.get({ path: { id } })),
       update: async (id, patch) => {
         const payload = await decode(SupplierPatch, patch)
-        return run((c) => c.suppliers.update({ path: { id }, payload }))
+        return run((c) => c.suppliers.update({ path: { id }, payload, headers: keyHeaders() }))
       },
       list: (query = {}) => run((c) => c.suppliers.list({ urlParams: query })),
-      remove: (id) => run((c) => c.suppliers.remove({ path: { id } })).then(() => undefined),
+      remove: (id) =>
+        run((c) => c.suppliers.remove({ path: { id }, headers: keyHeaders() })).then(() => undefined),
       items: (id, query = {}) => run((c) => c.suppliers.items({ path: { id }, urlParams: query })),
       sync: notRemote("suppliers.sync (a sync run in this process; use suppliers.enqueue)"),
       runs: (id, query = {}) => run((c) => c.suppliers.runs({ path: { id }, urlParams: query })),
@@ -333,7 +358,7 @@ export const connect = (options: ConnectOptions): Inventory => {
     restock: {
       list: (query = {}) => run((c) => c.restock.list({ urlParams: query })),
       get: (orderId) => run((c) => c.restock.get({ path: { id: orderId } })),
-      submit: (orderId) => run((c) => c.restock.submit({ path: { id: orderId } })),
+      submit: (orderId) => run((c) => c.restock.submit({ path: { id: orderId }, headers: keyHeaders() })),
       receive: (orderId, options = {}) =>
         run((c) =>
           c.restock.receive({
@@ -342,7 +367,7 @@ export const connect = (options: ConnectOptions): Inventory => {
             headers: keyHeaders(options)
           })
         ),
-      cancel: (orderId) => run((c) => c.restock.cancel({ path: { id: orderId } })),
+      cancel: (orderId) => run((c) => c.restock.cancel({ path: { id: orderId }, headers: keyHeaders() })),
       explain: (sku, query) =>
         run((c) => c.restock.explain({ path: { sku }, urlParams: query ?? {} })).then(
           (answer) => answer.items

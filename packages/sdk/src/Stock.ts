@@ -10,7 +10,9 @@ import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
+import { currentTraceparent } from "./Event.js"
 import {
   type IdempotencyKeyReused,
   InsufficientStock,
@@ -36,6 +38,15 @@ import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
 
 export { Quantity, Sku } from "./Product.js"
+
+/**
+ * Committed stock changes by reason, for server mode's `/metrics` (a replayed idempotent request
+ * changes nothing and counts nothing).
+ */
+const stockChanges = Metric.counter("inv_stock_changes_total", {
+  description: "Stock changes committed (ledger movements), by reason",
+  incremental: true
+})
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -351,8 +362,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         ${returning}`
     }
 
-    /** Level, ledger movement and outbox event in one statement: all happen, or none. */
-    const applyChange = (change: Change, context: ChangeContext) =>
+    /**
+     * Level, ledger movement and outbox event in one statement: all happen, or none. The event
+     * keeps the trace context of the change, so a trace follows it through the broker.
+     */
+    const applyChange = (change: Change, context: ChangeContext, traceparent: string | null) =>
       sql<StockChange & { readonly atReorderPoint: boolean }>`
         with level as (${levelWrite(change)}),
         movement as (
@@ -363,11 +377,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
         ),
         event as (
-          insert into outbox (type, subject, data)
+          insert into outbox (type, subject, data, traceparent)
           select 'stock.updated', m.sku, jsonb_build_object(
             'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
             'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at)
+            'movementId', m.id, 'at', m.created_at), ${traceparent}
           from movement m cross join level l
           returning event_id
         )
@@ -442,11 +456,14 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         .map((change, index) => ({ change, index }))
         .sort((a, b) => byLockOrder(a.change, b.change))
       const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
+      const committedReasons: Array<string> = []
       const work = Effect.gen(function* () {
         atReorderPoint.clear() // a retried transaction starts over
+        committedReasons.length = 0
+        const traceparent = yield* currentTraceparent
         const applied: Array<StockChange> = new Array(changes.length)
         for (const { change, index } of ordered) {
-          const { atReorderPoint: low, ...result } = yield* applyChange(change, context).pipe(
+          const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
             // 22003: the level would pass the integer column's maximum; the caller's number is too big.
             Effect.catchIf(
               (error) => error instanceof SqlError && pgCode(error) === "22003",
@@ -454,6 +471,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
             )
           )
           applied[index] = result
+          committedReasons.push(change.reason)
           if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
         }
         return answer(applied)
@@ -470,6 +488,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         )
         .pipe(
           Effect.retry({ while: isRetryableConflict, times: 5 }),
+          Effect.tap(() =>
+            Effect.forEach(committedReasons, (reason) =>
+              Metric.increment(Metric.tagged(stockChanges, "reason", reason))
+            )
+          ),
           // After the commit: the change stands whatever the rule's evaluation does.
           Effect.tap(() =>
             Effect.forEach(

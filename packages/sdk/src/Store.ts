@@ -169,6 +169,20 @@ const isAlive = (pid: number) => {
 const causeMessage = (error: { readonly message: string; readonly cause?: unknown }) =>
   error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message
 
+/**
+ * A client for reads only, on a PostgreSQL read replica: the same conversions as the store's own
+ * client, and no migrations (a replica takes its schema from the primary).
+ */
+export const readClient = (url: Redacted.Redacted<string>): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  PgClient.layer({ url, types: int8AsNumber, applicationName: "invkit-read", ...names }).pipe(
+    Layer.mapError(
+      (error) =>
+        new StoreError({
+          reason: `cannot open the read replica at ${safeUrl(Redacted.value(url))}: ${causeMessage(error)}`
+        })
+    )
+  )
+
 /** An open, migrated store. */
 export const layer = (
   options: StoreOptions

@@ -6,6 +6,9 @@
  */
 export * as Api from "./Api.js"
 export * as Event from "./Event.js"
+export * as Export from "./Export.js"
+export * as Import from "./Import.js"
+export * as Idempotency from "./Idempotency.js"
 export * as Inventory from "./Inventory.js"
 export { type Inventory as InventoryClient, type OpenOptions, openInventory } from "./Inventory.js"
 export * as InventoryError from "./InventoryError.js"

@@ -95,7 +95,11 @@ export const environmentVariables = [
   "INV_TLS_CERT",
   "INV_TLS_KEY",
   "INV_MAX_BODY_BYTES",
-  "INV_RATE_LIMIT"
+  "INV_RATE_LIMIT",
+  // Read by supplier-sync's worker through the SDK (docs/suppliers.md).
+  "INV_SYNC_MAX_ATTEMPTS",
+  "INV_SYNC_RETRY_BASE_MS",
+  "INV_SYNC_RETRY_MAX_MS"
 ] as const
 
 /** A variable read as text and checked by `parse`, which answers the value or what is wrong. */

@@ -75,20 +75,27 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
         const client = yield* HttpApiClient.make(Api.InventoryApi, { baseUrl })
         // catalog
         const product = yield* client.catalog.addProduct({
+          headers: {},
           payload: { ...newProduct, sku: "WID-1", name: "Widget", reorderPoint: 5, reorderQuantity: 20 }
         })
         expect(product.sku).toBe("WID-1")
-        yield* client.catalog.addProduct({ payload: { ...newProduct, sku: "GAD-1", name: "Gadget" } })
+        yield* client.catalog.addProduct({
+          headers: {},
+          payload: { ...newProduct, sku: "GAD-1", name: "Gadget" }
+        })
         expect((yield* client.catalog.getProduct({ path: { sku: "WID-1" } })).name).toBe("Widget")
         expect(
-          (yield* client.catalog.updateProduct({ path: { sku: "GAD-1" }, payload: { name: "Gadget 2" } }))
-            .name
+          (yield* client.catalog.updateProduct({
+            headers: {},
+            path: { sku: "GAD-1" },
+            payload: { name: "Gadget 2" }
+          })).name
         ).toBe("Gadget 2")
         expect((yield* client.catalog.listProducts({ urlParams: {} })).items.map((p: any) => p.sku)).toEqual([
           "GAD-1",
           "WID-1"
         ])
-        yield* client.catalog.addLocation({ payload: { code: "back", name: "Back room" } })
+        yield* client.catalog.addLocation({ headers: {}, payload: { code: "back", name: "Back room" } })
         expect((yield* client.catalog.listLocations()).items.map((l: any) => l.code)).toContain("back")
 
         // stock-updater
@@ -167,6 +174,7 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
         const dir = mkdtempSync(join(tmpdir(), "inv-server-feed-"))
         writeFileSync(join(dir, "feed.csv"), "code,cost\nA-1,2.5\n")
         yield* client.suppliers.add({
+          headers: {},
           payload: {
             id: "acme",
             name: "Acme",
@@ -184,8 +192,11 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
         })
         expect((yield* client.suppliers.get({ path: { id: "acme" } })).name).toBe("Acme")
         expect(
-          (yield* client.suppliers.update({ path: { id: "acme" }, payload: { leadTimeDays: 3 } }))
-            .leadTimeDays
+          (yield* client.suppliers.update({
+            headers: {},
+            path: { id: "acme" },
+            payload: { leadTimeDays: 3 }
+          })).leadTimeDays
         ).toBe(3)
         expect((yield* client.suppliers.list({ urlParams: {} })).items).toHaveLength(1)
         expect((yield* client.suppliers.items({ path: { id: "acme" }, urlParams: {} })).items).toBeDefined()
@@ -198,6 +209,7 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
 
         // restock: an order opened by the reorder rule, then its lifecycle
         yield* client.catalog.updateProduct({
+          headers: {},
           path: { sku: "WID-1" },
           payload: { preferredSupplier: "acme", reorderPoint: 50 }
         })
@@ -214,21 +226,31 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
         expect(order).toBeDefined()
         const orderId = order!.id
         expect((yield* client.restock.get({ path: { id: orderId } })).status).toBe("draft")
-        expect((yield* client.restock.submit({ path: { id: orderId } })).status).toBe("submitted")
+        expect((yield* client.restock.submit({ headers: {}, path: { id: orderId } })).status).toBe(
+          "submitted"
+        )
         const received = yield* client.restock.receive({
           path: { id: orderId },
           payload: { quantity: 1 },
           headers: {}
         })
         expect(received.receivedQuantity).toBe(1)
-        expect((yield* client.restock.cancel({ path: { id: orderId } })).status).toBe("cancelled")
+        expect((yield* client.restock.cancel({ headers: {}, path: { id: orderId } })).status).toBe(
+          "cancelled"
+        )
         expect(yield* Effect.flip(client.restock.get({ path: { id: 99999 } }))).toBeInstanceOf(
           RestockOrderNotFound
         )
 
-        yield* client.catalog.updateProduct({ path: { sku: "WID-1" }, payload: { preferredSupplier: null } })
-        yield* client.suppliers.remove({ path: { id: "acme" } })
-        expect((yield* client.catalog.archiveProduct({ path: { sku: "GAD-1" } })).active).toBe(false)
+        yield* client.catalog.updateProduct({
+          headers: {},
+          path: { sku: "WID-1" },
+          payload: { preferredSupplier: null }
+        })
+        yield* client.suppliers.remove({ headers: {}, path: { id: "acme" } })
+        expect((yield* client.catalog.archiveProduct({ headers: {}, path: { sku: "GAD-1" } })).active).toBe(
+          false
+        )
       })
     )
   })

@@ -20,7 +20,13 @@ describe("inv-server", () => {
     const home = mkdtempSync(join(tmpdir(), "inv-server-home-"))
     homes.push(home)
     const port = await freePort()
-    const minted = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "admin", "--subject", "alice"])
+    const minted = runBin("token", { INV_JWT_SECRET: SECRET }, [
+      "create",
+      "--role",
+      "admin",
+      "--subject",
+      "alice"
+    ])
     expect(await minted.exited, minted.output().stderr).toBe(0)
     const token = minted.output().stdout.trim()
     expect(token.split(".")).toHaveLength(3)
@@ -54,10 +60,11 @@ describe("inv-server", () => {
       ).json()
       expect(level).toMatchObject({ sku: "EMB-1", onHand: 20 })
       // The token's subject is the actor of every change it made.
-      const history = await (
+      const history = (await (
         await fetch(`${base}/v1/stock/EMB-1/history`, { headers: { authorization: `Bearer ${token}` } })
-      ).json()
-      expect(new Set(history.items.map((movement: { actor: string }) => movement.actor))).toEqual(new Set(["alice"]))
+      ).json()) as { items: ReadonlyArray<{ actor: string }> }
+      const actors = new Set(history.items.map((movement) => movement.actor))
+      expect(actors).toEqual(new Set(["alice"]))
       expect((await fetch(`${base}/ready`)).status).toBe(200)
     } finally {
       const stoppedAt = Date.now()
@@ -99,7 +106,13 @@ describe("inv-server", () => {
     const badRole = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "root"])
     expect(await badRole.exited).toBe(2)
     expect(badRole.output().stderr).toContain("--role: must be one of viewer, operator, admin")
-    const badTtl = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "viewer", "--ttl", "forever"])
+    const badTtl = runBin("token", { INV_JWT_SECRET: SECRET }, [
+      "create",
+      "--role",
+      "viewer",
+      "--ttl",
+      "forever"
+    ])
     expect(await badTtl.exited).toBe(2)
     expect(badTtl.output().stderr).toContain("--ttl: must be like 90s, 15m, 1h or 7d")
     const noSecret = runBin("token", {}, ["create", "--role", "viewer"])

@@ -10,7 +10,15 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as AllMain from "../src/all/main.js"
-import { freePort, freshDatabase, postgresReachable, startInProcess, testConfig } from "./utils.js"
+import {
+  freePort,
+  freshDatabase,
+  jwtAuth,
+  postgresReachable,
+  startInProcess,
+  testConfig,
+  testToken
+} from "./utils.js"
 
 const reachable = await postgresReachable()
 const INV = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url))
@@ -28,6 +36,7 @@ const inv = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
 
 describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
   let url = ""
+  let token = ""
   const cleanups: Array<() => Promise<unknown>> = []
 
   beforeAll(async () => {
@@ -36,11 +45,14 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     cleanups.push(database.drop)
     const port = await freePort()
     const server = await startInProcess(
-      AllMain.main(testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)) })),
+      AllMain.main(
+        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
+      ),
       port
     )
     cleanups.unshift(server.stop)
     url = server.baseUrl
+    token = await testToken("operator", "cli-remote")
   })
 
   afterAll(async () => {
@@ -48,15 +60,16 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
   })
 
   it("runs product and stock commands remotely, with the local exit codes", async () => {
-    const remote = ["--server", url]
+    const remote = ["--server", url, "--token", token]
+    const admin = ["--server", url, "--token", await testToken("admin", "cli-admin")]
     expect(
-      (await inv([...remote, "product", "add", "R-1", "--name", "Remote widget", "--reorder-point", "5"]))
+      (await inv([...admin, "product", "add", "R-1", "--name", "Remote widget", "--reorder-point", "5"]))
         .code
     ).toBe(0)
     expect((await inv([...remote, "stock", "set", "R-1", "10"])).code).toBe(0)
     expect((await inv([...remote, "stock", "adjust", "R-1", "-3", "--reason", "sale"])).code).toBe(0)
 
-    const level = await inv(["--json", "stock", "get", "R-1"], { INV_URL: url })
+    const level = await inv(["--json", "stock", "get", "R-1"], { INV_URL: url, INV_TOKEN: token })
     expect(level.code).toBe(0)
     expect(JSON.parse(level.stdout)).toMatchObject({ sku: "R-1", onHand: 7 })
 
@@ -68,6 +81,20 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     expect(unknown.code).toBe(3)
 
     const history = await inv([...remote, "--json", "stock", "history", "R-1"])
-    expect(JSON.parse(history.stdout).items.map((m: { delta: number }) => m.delta)).toEqual([-3, 10])
+    const movements = JSON.parse(history.stdout).items as ReadonlyArray<{ delta: number; actor: string }>
+    expect(movements.map((m) => m.delta)).toEqual([-3, 10])
+    // The server records the token's subject, whatever the local user is called.
+    expect(movements.map((m) => m.actor)).toEqual(["cli-remote", "cli-remote"])
+
+    // An operator may not manage products: exit 7, nothing changed.
+    const forbidden = await inv([...remote, "product", "add", "R-2", "--name", "Not allowed"])
+    expect(forbidden.code).toBe(7)
+    expect(forbidden.stderr).toContain("needs the admin role")
+    expect((await inv([...admin, "product", "get", "R-2"])).code).toBe(3)
+
+    // A token the server did not sign: exit 7, with what to do.
+    const refusedToken = await inv(["--server", url, "--token", "not-a-token", "stock", "get", "R-1"])
+    expect(refusedToken.code).toBe(7)
+    expect(refusedToken.stderr).toContain("Not authenticated")
   }, 60_000)
 })

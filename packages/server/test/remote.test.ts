@@ -17,7 +17,15 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as AllMain from "../src/all/main.js"
-import { freePort, freshDatabase, postgresReachable, startInProcess, testConfig } from "./utils.js"
+import {
+  freePort,
+  freshDatabase,
+  jwtAuth,
+  postgresReachable,
+  startInProcess,
+  testConfig,
+  testToken
+} from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -71,18 +79,22 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
   let baseUrl = ""
   const cleanups: Array<() => Promise<unknown>> = []
   let inv: InventoryClient
+  let token = ""
 
   beforeAll(async () => {
     const database = await freshDatabase()
     cleanups.push(database.drop)
     const port = await freePort()
     const server = await startInProcess(
-      AllMain.main(testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)) })),
+      AllMain.main(
+        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
+      ),
       port
     )
     cleanups.unshift(server.stop)
     baseUrl = server.baseUrl
-    inv = connect({ url: baseUrl })
+    token = await testToken("admin", "remote-sdk")
+    inv = connect({ url: baseUrl, token })
     cleanups.unshift(() => inv.close())
   })
 
@@ -144,7 +156,7 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
       (method, path) => method === "POST" && path.startsWith("/v1/stock/RET-1/adjust"),
       2
     )
-    const remote = connect({ url: proxy.url, maxRetries: 3 })
+    const remote = connect({ url: proxy.url, token, maxRetries: 3 })
     try {
       const started = Date.now()
       const change = await remote.stock.adjust("RET-1", 5, { reason: "receipt" })
@@ -183,7 +195,7 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
       (method, path) => method === "POST" && path.startsWith("/v1/stock/RET-2/set"),
       10
     )
-    const remote = connect({ url: proxy.url, maxRetries: 1 })
+    const remote = connect({ url: proxy.url, token, maxRetries: 1 })
     try {
       // a 503 without the contract's body: a StoreError, as when the embedded store is gone
       await expect(remote.stock.set("RET-2", 3)).rejects.toBeInstanceOf(StoreError)

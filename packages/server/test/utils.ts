@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import pg from "pg"
 import type { ServerConfig, Service } from "../src/config.js"
+import { mintToken, type Role } from "../src/http/auth.js"
 
 export const POSTGRES_URL = process.env.INV_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
@@ -64,6 +65,22 @@ export const freePort = () =>
       server.close(() => resolve(typeof address === "object" && address ? address.port : 0))
     })
   })
+
+/** A shared secret for tests' HS256 tokens (at least 32 characters, as the server requires). */
+export const TEST_SECRET = "invkit-test-secret-0123456789-abcdefghij"
+
+/** Verifies HS256 tokens signed with TEST_SECRET; mint them with `testToken`. */
+export const jwtAuth: ServerConfig["auth"] = {
+  mode: "jwt",
+  key: { kind: "secret", algorithm: "HS256", secret: Redacted.make(TEST_SECRET) },
+  audience: Option.none(),
+  issuer: Option.none(),
+  clockToleranceSeconds: 30
+}
+
+/** A token for `jwtAuth`, valid for an hour. */
+export const testToken = (role: Role, subject = `test-${role}`) =>
+  mintToken({ secret: Redacted.make(TEST_SECRET), subject, role, ttlSeconds: 3600 })
 
 export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   port: 0,

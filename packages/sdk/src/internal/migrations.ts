@@ -190,8 +190,43 @@ create table if not exists inbox (
 `).unprepared
 )
 
+const imports = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- Bulk imports applied, by import id (the SHA-256 of the file unless the caller names one): a
+-- second run of the same import finds its row and applies nothing. Kept, like the ledger.
+create table if not exists imports (
+  id text primary key,
+  kind text not null check (kind in ('products', 'stock', 'adjustments')),
+  rows integer not null,
+  applied integer not null,
+  rejected integer not null,
+  summary jsonb not null,
+  actor text,
+  created_at timestamptz not null default now()
+);
+`).unprepared
+)
+
+const outboxTraceContext = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- The W3C trace context of the change that wrote the event (traceparent), when tracing is on: the
+-- relay puts it in the CloudEvent, so one trace follows a change through the broker.
+alter table outbox add column if not exists traceparent text;
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_initial": initial, "0002_suppliers": suppliers, "0003_inbox": inbox })
+  loader: Migrator.fromRecord({
+    "0001_initial": initial,
+    "0002_suppliers": suppliers,
+    "0003_inbox": inbox,
+    "0004_imports": imports,
+    "0005_outbox_trace_context": outboxTraceContext
+  })
 })
 
 /** Two processes opening a fresh database at once race to create the migrations table: retry. */

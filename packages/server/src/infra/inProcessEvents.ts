@@ -12,6 +12,8 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import { EventBus } from "./events.js"
+import * as InventoryMetrics from "./inventoryMetrics.js"
+import { consumeSpan } from "./tracing.js"
 
 /** Attempts per event, the first included, before it is dead-lettered. */
 const MAX_ATTEMPTS = 5
@@ -35,19 +37,32 @@ export const layer: Layer.Layer<EventBus> = Layer.scoped(
         Effect.gen(function* () {
           const subscription = yield* PubSub.subscribe(events)
           const wanted = new Set(consumer.types)
-          const deliver = (event: Event.CloudEvent) =>
+          const deliver = (event: Event.CloudEvent) => {
+            let attempt = 0
             // One attempt is never cut short by shutdown: it finishes, and its commit stands.
-            Effect.uninterruptible(consumer.handle(event)).pipe(
+            const once = Effect.suspend(() => {
+              attempt += 1
+              return Effect.zipRight(
+                attempt > 1 ? InventoryMetrics.eventRedelivered(consumer.name) : Effect.void,
+                Effect.uninterruptible(consumer.handle(event)).pipe(consumeSpan(consumer.name, event, attempt))
+              )
+            })
+            return once.pipe(
               Effect.retry({
                 times: MAX_ATTEMPTS - 1,
                 schedule: Schedule.exponential("50 millis")
               }),
+              Effect.zipRight(InventoryMetrics.eventConsumed(consumer.name)),
               Effect.catchAllCause((cause) =>
-                Effect.logWarning("event dead-lettered after repeated failures", cause).pipe(
-                  Effect.annotateLogs({ consumer: consumer.name, eventId: event.id, type: event.type })
+                Effect.zipRight(
+                  InventoryMetrics.eventDeadLettered(consumer.name),
+                  Effect.logWarning("event dead-lettered after repeated failures", cause).pipe(
+                    Effect.annotateLogs({ consumer: consumer.name, eventId: event.id, type: event.type })
+                  )
                 )
               )
             )
+          }
           yield* Queue.take(subscription).pipe(
             Effect.flatMap((event) => (wanted.has(event.type) ? deliver(event) : Effect.void)),
             Effect.forever,

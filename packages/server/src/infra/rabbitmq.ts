@@ -43,6 +43,8 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { BrokerError, type Consumer, EventBus } from "./events.js"
 import { describeFailure, isPermanentFailure } from "./inbox.js"
+import * as InventoryMetrics from "./inventoryMetrics.js"
+import { consumeSpan } from "./tracing.js"
 
 export interface RabbitMqOptions {
   /** Deliveries in flight per consumer instance (unacked at the broker). Default 16. */
@@ -306,6 +308,7 @@ export const layer = (
         Effect.gen(function* () {
           const queues = queuesFor(consumer)
           const attempt = attemptOf(message)
+          if (attempt > 1 || message.fields.redelivered) yield* InventoryMetrics.eventRedelivered(consumer.name)
           const envelope = decodeEnvelope(message.content.toString("utf8"))
           const failure = Either.isLeft(envelope)
             ? Option.some({
@@ -313,6 +316,7 @@ export const layer = (
                 reason: `not a CloudEvents 1.0 JSON envelope: ${ParseResult.TreeFormatter.formatErrorSync(envelope.left)}`
               })
             : yield* Effect.suspend(() => consumer.handle(envelope.right)).pipe(
+                consumeSpan(consumer.name, envelope.right, attempt),
                 Effect.exit,
                 Effect.map((exit) =>
                   Exit.isSuccess(exit)
@@ -334,6 +338,7 @@ export const layer = (
           }
           if (Option.isNone(failure)) {
             channel.ack(message)
+            yield* InventoryMetrics.eventConsumed(consumer.name)
             return
           }
           const { permanent, reason } = failure.value
@@ -346,6 +351,7 @@ export const layer = (
               "x-invkit-dead-at": new Date().toISOString()
             })
             channel.ack(message)
+            yield* InventoryMetrics.eventDeadLettered(consumer.name)
             yield* Effect.logError(`event dead-lettered to ${queues.dead}: ${reason}`).pipe(
               Effect.annotateLogs(annotations)
             )
@@ -436,6 +442,23 @@ export const layer = (
           yield* Effect.raceFirst(work, Deferred.await(closed))
         })
 
+      /**
+       * The dead-letter queue's depth, from a passive declare on a channel of its own (a declare
+       * of a missing queue closes the channel it runs on).
+       */
+      const sampleDeadLetters = (consumer: Consumer) =>
+        Effect.flatMap(currentConnection, ({ model }) =>
+          Effect.tryPromise(async () => {
+            const channel = await model.createChannel()
+            channel.on("error", () => undefined)
+            try {
+              return (await channel.checkQueue(queuesFor(consumer).dead)).messageCount
+            } finally {
+              await channel.close().catch(() => undefined)
+            }
+          })
+        ).pipe(Effect.flatMap((messages) => InventoryMetrics.deadLetters(consumer.name, messages)))
+
       const consume = (consumer: Consumer): Effect.Effect<void, BrokerError, Scope.Scope> =>
         Effect.gen(function* () {
           const started = yield* Deferred.make<void, BrokerError>()
@@ -458,6 +481,9 @@ export const layer = (
           // starts with the next connection. Only a failure to set the consumer up fails.
           yield* Effect.forkScoped(loop)
           yield* Deferred.await(started)
+          yield* Effect.forkScoped(
+            InventoryMetrics.sampleForever(`the dead-letter queue of ${consumer.name}`, sampleDeadLetters(consumer))
+          )
         })
 
       return {

@@ -20,10 +20,14 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Event } from "@invkit/sdk"
+import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { type BrokerError, EventBus } from "./events.js"
+import { sampleForever, sampleOutbox } from "./inventoryMetrics.js"
 
 /** The advisory lock key of the relay: any constant that no other code uses. */
 export const RELAY_LOCK = 4_720_117_311
@@ -44,7 +48,31 @@ interface OutboxRow {
   readonly subject: string
   readonly data: unknown
   readonly createdAt: Date | string
+  readonly traceparent: string | null
 }
+
+/**
+ * A producer span per traced row, a child of the change that wrote it; the event carries the
+ * span's own context, so the consumer's work hangs below the relay's hop in the trace. A row
+ * without trace context (tracing off when it was written) gets no span and carries none.
+ */
+const publishSpan = (row: OutboxRow) =>
+  Option.match(Event.parentSpanOf(row.traceparent ?? undefined), {
+    onNone: () => Effect.succeed({ row, span: Option.none<import("effect/Tracer").Span>() }),
+    onSome: (parent) =>
+      Effect.map(
+        Effect.makeSpan(`publish ${row.type}`, {
+          parent,
+          kind: "producer",
+          attributes: {
+            "messaging.system": "rabbitmq",
+            "messaging.destination.name": Event.EXCHANGE,
+            "messaging.message.id": row.eventId
+          }
+        }),
+        (span) => ({ row, span: Option.some(span) })
+      )
+  })
 
 /**
  * One round: publishes up to `batchSize` unsent rows and marks them sent. Answers how many it
@@ -63,24 +91,36 @@ export const publishPending = (
         }>`select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked`
         if (!lock?.locked) return 0
         const rows = yield* sql<OutboxRow>`
-          select id, event_id::text as event_id, type, subject, data, created_at
+          select id, event_id::text as event_id, type, subject, data, created_at, traceparent
           from outbox where sent_at is null
           order by id
           limit ${batchSize}
           for update`
         if (rows.length === 0) return 0
-        yield* bus.publish(
-          rows.map((row) =>
-            Event.toCloudEvent({
-              eventId: row.eventId,
-              type: row.type,
-              subject: row.subject,
-              // A jsonb column arrives parsed from pg, as text from some drivers.
-              data: typeof row.data === "string" ? JSON.parse(row.data) : row.data,
-              createdAt: row.createdAt instanceof Date ? row.createdAt : new Date(row.createdAt)
-            })
+        const traced = yield* Effect.forEach(rows, publishSpan)
+        const published = yield* Effect.exit(
+          bus.publish(
+            traced.map(({ row, span }) =>
+              Event.toCloudEvent({
+                eventId: row.eventId,
+                type: row.type,
+                subject: row.subject,
+                // A jsonb column arrives parsed from pg, as text from some drivers.
+                data: typeof row.data === "string" ? JSON.parse(row.data) : row.data,
+                createdAt: row.createdAt instanceof Date ? row.createdAt : new Date(row.createdAt),
+                traceparent: Option.match(span, {
+                  onNone: () => row.traceparent,
+                  onSome: (span) => Event.traceparentOf(span) ?? row.traceparent
+                })
+              })
+            )
           )
         )
+        const endedAt = yield* Clock.currentTimeNanos
+        for (const { span } of traced) {
+          if (Option.isSome(span)) span.value.end(endedAt, published)
+        }
+        yield* Exit.isSuccess(published) ? Effect.void : published
         yield* sql`update outbox set sent_at = now() where id in ${sql.in(rows.map((row) => row.id))}`
         return rows.length
       })
@@ -117,7 +157,11 @@ export const runRelayWith = (
     Effect.orDie,
     Effect.flatMap((published) => (published < batchSize ? Effect.sleep(idle) : Effect.void))
   )
-  return Effect.forever(round).pipe(Effect.annotateLogs({ component: "outbox-relay" }))
+  return Effect.zipRight(
+    // Every relay samples the backlog (a cheap query); they all see the same table.
+    Effect.forkScoped(sampleForever("the outbox", sampleOutbox)),
+    Effect.forever(round)
+  ).pipe(Effect.scoped, Effect.annotateLogs({ component: "outbox-relay" }))
 }
 
 /** The relay with its defaults: what a service runs. */

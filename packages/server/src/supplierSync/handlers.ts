@@ -4,10 +4,12 @@
  * in the request.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import { Api, Location, Product, Restock, Supplier, SupplierSync, SyncJobs } from "@invkit/sdk"
+import { Api, Idempotency, Location, Product, Restock, Supplier, SupplierSync, SyncJobs } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
+import type * as StoreConnection from "../infra/storeConnection.js"
 import { withStore } from "../infra/storeConnection.js"
 
 const products = <A, E>(use: (products: Product.Products) => Effect.Effect<A, E>) =>
@@ -21,26 +23,95 @@ const syncs = <A, E>(use: (sync: SupplierSync.SupplierSync) => Effect.Effect<A, 
 const orders = <A, E>(use: (orders: Restock.RestockOrders) => Effect.Effect<A, E>) =>
   withStore(Effect.flatMap(Restock.RestockOrders, use))
 
+/**
+ * A write made safe to retry: with an idempotency key, the change and its stored answer commit
+ * together, and the same request again gets that answer without applying anything.
+ */
+const once = <A, I, E>(
+  operation: string,
+  request: { readonly headers: { readonly "idempotency-key"?: string | undefined } },
+  response: Schema.Schema<A, I>,
+  work: Effect.Effect<A, E, StoreConnection.Opened>
+) =>
+  withStore(
+    Idempotency.once({
+      key: request.headers["idempotency-key"],
+      operation,
+      request: { ...request, headers: undefined },
+      response,
+      work
+    })
+  )
+
 export const catalog = (handlers: GroupHandlers<typeof Api.Catalog>) =>
   handlers
-    .handle("addProduct", ({ payload }) => products((p) => p.add(payload)))
+    .handle("addProduct", (request) =>
+      once(
+        "addProduct",
+        request,
+        Product.Product,
+        Effect.flatMap(Product.Products, (p) => p.add(request.payload))
+      )
+    )
     .handle("listProducts", ({ urlParams }) => products((p) => p.list(urlParams)))
     .handle("getProduct", ({ path }) => products((p) => p.get(path.sku)))
-    .handle("updateProduct", ({ path, payload }) => products((p) => p.update(path.sku, payload)))
-    .handle("archiveProduct", ({ path }) =>
-      // Archiving names no supplier, so the SupplierNotFound of a product update cannot happen here.
-      products((p) => Effect.catchTag(p.archive(path.sku), "SupplierNotFound", Effect.die))
+    .handle("updateProduct", (request) =>
+      once(
+        "updateProduct",
+        request,
+        Product.Product,
+        Effect.flatMap(Product.Products, (p) => p.update(request.path.sku, request.payload))
+      )
     )
-    .handle("addLocation", ({ payload }) => locations((l) => l.add(payload)))
+    .handle("archiveProduct", (request) =>
+      once(
+        "archiveProduct",
+        request,
+        Product.Product,
+        // Archiving names no supplier, so the SupplierNotFound of a product update cannot happen here.
+        Effect.flatMap(Product.Products, (p) =>
+          Effect.catchTag(p.archive(request.path.sku), "SupplierNotFound", Effect.die)
+        )
+      )
+    )
+    .handle("addLocation", (request) =>
+      once(
+        "addLocation",
+        request,
+        Location.Location,
+        Effect.flatMap(Location.Locations, (l) => l.add(request.payload))
+      )
+    )
     .handle("listLocations", () => locations((l) => Effect.map(l.list(), (items) => ({ items }))))
 
 export const supplierRoutes = (handlers: GroupHandlers<typeof Api.Suppliers>) =>
   handlers
-    .handle("add", ({ payload }) => suppliers((s) => s.add(payload)))
+    .handle("add", (request) =>
+      once(
+        "addSupplier",
+        request,
+        Supplier.Supplier,
+        Effect.flatMap(Supplier.Suppliers, (s) => s.add(request.payload))
+      )
+    )
     .handle("list", ({ urlParams }) => suppliers((s) => s.list(urlParams)))
     .handle("get", ({ path }) => suppliers((s) => s.get(path.id)))
-    .handle("update", ({ path, payload }) => suppliers((s) => s.update(path.id, payload)))
-    .handle("remove", ({ path }) => suppliers((s) => s.remove(path.id)))
+    .handle("update", (request) =>
+      once(
+        "updateSupplier",
+        request,
+        Supplier.Supplier,
+        Effect.flatMap(Supplier.Suppliers, (s) => s.update(request.path.id, request.payload))
+      )
+    )
+    .handle("remove", (request) =>
+      once(
+        "removeSupplier",
+        request,
+        Schema.Void,
+        Effect.flatMap(Supplier.Suppliers, (s) => s.remove(request.path.id))
+      )
+    )
     .handle("items", ({ path, urlParams }) => suppliers((s) => s.items(path.id, urlParams)))
     .handle("sync", ({ path }) =>
       withStore(
@@ -57,7 +128,14 @@ export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
   handlers
     .handle("list", ({ urlParams }) => orders((o) => o.list(urlParams)))
     .handle("get", ({ path }) => orders((o) => o.get(path.id)))
-    .handle("submit", ({ path }) => orders((o) => o.submit(path.id)))
+    .handle("submit", (request) =>
+      once(
+        "submitOrder",
+        request,
+        Restock.RestockOrder,
+        Effect.flatMap(Restock.RestockOrders, (o) => o.submit(request.path.id))
+      )
+    )
     .handle("receive", ({ path, payload, headers }) =>
       withActor((actor) =>
         orders((o) =>
@@ -73,7 +151,14 @@ export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
         )
       )
     )
-    .handle("cancel", ({ path }) => orders((o) => o.cancel(path.id)))
+    .handle("cancel", (request) =>
+      once(
+        "cancelOrder",
+        request,
+        Restock.RestockOrder,
+        Effect.flatMap(Restock.RestockOrders, (o) => o.cancel(request.path.id))
+      )
+    )
     .handle("explain", ({ path, urlParams }) =>
       orders((o) => Effect.map(o.explain(path.sku, urlParams), (items) => ({ items })))
     )

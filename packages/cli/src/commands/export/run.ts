@@ -1,0 +1,32 @@
+import { createWriteStream } from "node:fs"
+import { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { Export } from "@invkit/sdk"
+import { type GlobalOptions, withInventory } from "../../session.js"
+import { UsageError } from "../../usageError.js"
+
+export interface ExportCommandOptions extends GlobalOptions {
+  readonly format?: string
+  readonly since?: string
+  readonly output?: string
+}
+
+const KINDS = ["products", "stock", "movements"]
+const FORMATS = ["csv", "ndjson", "json"]
+
+export const run = async (kind: string, options: ExportCommandOptions): Promise<void> => {
+  if (!KINDS.includes(kind)) throw new UsageError(`export what? ${KINDS.join(", ")}; not "${kind}"`)
+  // --json asks for JSON data: a JSON array unless --format says otherwise.
+  const format = options.format ?? (options.json ? "json" : "csv")
+  if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${format}"`)
+  const since = options.since === undefined ? undefined : new Date(options.since)
+  if (since !== undefined && Number.isNaN(since.getTime())) {
+    throw new UsageError(`--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not "${options.since}"`)
+  }
+  await withInventory(options, (inventory) =>
+    pipeline(
+      Readable.from(Export.exportRows(inventory, kind as Export.ExportKind, { format: format as Export.ExportFormat, since })),
+      options.output ? createWriteStream(options.output) : process.stdout
+    )
+  )
+}

@@ -1,0 +1,47 @@
+/**
+ * `--errors FILE`: the rejected rows, with why, in a file that can be fixed and imported again.
+ * CSV (or NDJSON for a .ndjson / .jsonl name); the `error_*` columns are ignored on import.
+ */
+import { createWriteStream, type WriteStream } from "node:fs"
+import { once } from "node:events"
+import { Import } from "@invkit/sdk"
+import { stringify } from "csv-stringify/sync"
+
+export interface ErrorsFile {
+  start(kind: Import.ImportKind): void
+  write(rejection: Import.Rejection): Promise<void>
+  close(): Promise<void>
+}
+
+const ERROR_COLUMNS = ["error_line", "error_column", "error_code", "error_message"]
+
+export const openErrorsFile = (path: string): ErrorsFile => {
+  const ndjson = /\.(ndjson|jsonl)$/i.test(path)
+  let out: WriteStream | undefined
+  let fields: ReadonlyArray<string> = []
+  const put = async (text: string) => {
+    out ??= createWriteStream(path)
+    if (!out.write(text)) await once(out, "drain")
+  }
+  return {
+    start: (kind) => {
+      fields = Import.FIELDS[kind]
+      if (!ndjson) void put(stringify([[...ERROR_COLUMNS, ...fields]]))
+      else out ??= createWriteStream(path)
+    },
+    write: async (rejection) => {
+      const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
+      if (ndjson) {
+        const [error_line, error_column, error_code, error_message] = why
+        await put(`${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`)
+      } else {
+        await put(stringify([[...why, ...fields.map((field) => rejection.row[field] ?? "")]]))
+      }
+    },
+    close: async () => {
+      out ??= createWriteStream(path)
+      out.end()
+      await once(out, "close")
+    }
+  }
+}

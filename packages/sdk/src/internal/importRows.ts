@@ -1,0 +1,412 @@
+/**
+ * Reading an import: CSV (csv-parse) or NDJSON, streamed, each row mapped to the kind's fields and
+ * validated with the core's schemas. Holds one row at a time, whatever the size of the input.
+ */
+import { createHash } from "node:crypto"
+import { createInterface } from "node:readline"
+import { Readable } from "node:stream"
+import { parse as parseCsv } from "csv-parse"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { InvalidInput } from "../InventoryError.js"
+import { DEFAULT_LOCATION, LocationCode } from "../Location.js"
+import { NewProduct, ProductPatch } from "../Product.js"
+import { Delta, Quantity, Sku } from "../Stock.js"
+
+export type ImportKind = "products" | "stock" | "adjustments"
+export const IMPORT_KINDS: ReadonlyArray<ImportKind> = ["products", "stock", "adjustments"]
+export type ImportFormat = "csv" | "ndjson"
+
+export type RejectionCode =
+  | "column-count"
+  | "invalid-json"
+  | "missing-value"
+  | "invalid-value"
+  | "duplicate"
+  | "unknown-sku"
+  | "unknown-location"
+  | "unknown-supplier"
+  | "insufficient-stock"
+  | "too-large"
+
+/** A row that was not imported: where it is, which column, why, and the row itself (to fix it). */
+export interface Rejection {
+  /** The line of the file the row starts on (1 is the CSV header); the position for an iterable of objects. */
+  readonly line: number
+  /** The column as the file names it, or null when the whole row is at fault. */
+  readonly column: string | null
+  readonly code: RejectionCode
+  readonly message: string
+  /** The row's values by the kind's field names, as read. */
+  readonly row: Readonly<Record<string, unknown>>
+}
+
+/** Each kind's fields, in the order exports and error files write them. */
+export const FIELDS: Readonly<Record<ImportKind, ReadonlyArray<string>>> = {
+  products: [
+    "sku",
+    "name",
+    "unit",
+    "reorderPoint",
+    "reorderQuantity",
+    "maxLevel",
+    "preferredSupplier",
+    "active"
+  ],
+  stock: ["sku", "location", "quantity"],
+  adjustments: ["sku", "location", "delta"]
+}
+
+const REQUIRED: Readonly<Record<ImportKind, ReadonlyArray<string>>> = {
+  products: ["sku", "name"],
+  stock: ["sku", "quantity"],
+  adjustments: ["sku", "delta"]
+}
+
+const NUMERIC = new Set(["quantity", "delta", "reorderPoint", "reorderQuantity", "maxLevel"])
+
+/** Header names as spreadsheets spell them: any case, with or without `_`, `-` or spaces. */
+const SYNONYMS: Readonly<Record<string, string>> = {
+  sku: "sku",
+  name: "name",
+  unit: "unit",
+  reorderpoint: "reorderPoint",
+  reorderquantity: "reorderQuantity",
+  maxlevel: "maxLevel",
+  preferredsupplier: "preferredSupplier",
+  active: "active",
+  location: "location",
+  quantity: "quantity",
+  onhand: "quantity",
+  delta: "delta"
+}
+
+/** Columns that exports write for reading, not for importing: left out without a notice. */
+const EXPORT_ONLY = new Set(["createdat", "updatedat", "reserved", "available", "version"])
+
+const squash = (name: string) => name.toLowerCase().replace(/[\s_-]/g, "")
+
+/** The field a column feeds, or undefined when the importer has no use for it. */
+export const fieldOf = (column: string, map: Readonly<Record<string, string>>): string | undefined => {
+  const mapped = map[column] ?? map[column.trim()]
+  return mapped !== undefined ? (SYNONYMS[squash(mapped)] ?? mapped) : SYNONYMS[squash(column)]
+}
+
+/** The kind a header says: a delta column means adjustments, a quantity stock, a name products. */
+export const kindOfFields = (fields: ReadonlySet<string>): ImportKind | undefined =>
+  fields.has("delta")
+    ? "adjustments"
+    : fields.has("quantity")
+      ? "stock"
+      : fields.has("name")
+        ? "products"
+        : undefined
+
+// ---------------------------------------------------------------------------------------------
+// Validation: the core's schemas, fed from text cells
+
+const ProductRow = Schema.Struct({
+  ...ProductPatch.fields,
+  sku: Sku,
+  name: NewProduct.fields.name
+})
+const Location = Schema.optionalWith(LocationCode, { default: () => DEFAULT_LOCATION })
+const CountRow = Schema.Struct({ sku: Sku, location: Location, quantity: Quantity })
+const AdjustmentRow = Schema.Struct({ sku: Sku, location: Location, delta: Delta })
+
+export type ProductRow = typeof ProductRow.Type
+export type CountRow = typeof CountRow.Type
+export type AdjustmentRow = typeof AdjustmentRow.Type
+export type ValidRow = ProductRow | CountRow | AdjustmentRow
+
+const schemas = { products: ProductRow, stock: CountRow, adjustments: AdjustmentRow } as const
+
+/**
+ * Exports prefix a text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+ * carriage return) with a quote; reading it back takes the quote off, so an export imports as is.
+ */
+export const FORMULA_START = /^[=+\-@\t\r]/
+const unescapeCell = (text: string) => (text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text)
+
+const NUMBER_TEXT = /^[+-]?\d+(\.\d+)?$/
+const TRUE = new Set(["true", "yes", "1"])
+const FALSE = new Set(["false", "no", "0"])
+
+/** A cell as the schema wants it: blank is absent, numbers and booleans parsed when they read as such. */
+const cellValue = (field: string, value: unknown): unknown => {
+  if (typeof value !== "string") return value ?? undefined
+  const text = unescapeCell(value).trim()
+  if (text === "") return undefined
+  if (NUMERIC.has(field) && NUMBER_TEXT.test(text)) return Number(text)
+  if (field === "active") {
+    const lower = text.toLowerCase()
+    return TRUE.has(lower) ? true : FALSE.has(lower) ? false : text
+  }
+  return text
+}
+
+const decoders: Record<ImportKind, (input: unknown) => Either.Either<ValidRow, ParseResult.ParseError>> = {
+  products: Schema.decodeUnknownEither(ProductRow, { errors: "first", onExcessProperty: "ignore" }),
+  stock: Schema.decodeUnknownEither(CountRow, { errors: "first", onExcessProperty: "ignore" }),
+  adjustments: Schema.decodeUnknownEither(AdjustmentRow, { errors: "first", onExcessProperty: "ignore" })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+export type ImportSource = AsyncIterable<string | Uint8Array | Readonly<Record<string, unknown>>>
+
+export interface ReadOptions {
+  readonly format?: ImportFormat | undefined
+  readonly kind?: ImportKind | undefined
+  /** Column name in the file → field name (`{ count: "quantity" }`). */
+  readonly map?: Readonly<Record<string, string>> | undefined
+}
+
+export type ReadEvent =
+  | {
+      readonly type: "start"
+      readonly kind: ImportKind
+      readonly format: ImportFormat | "objects"
+      /** Columns the importer has no field for; `error_*` columns of an errors file are left out. */
+      readonly ignoredColumns: ReadonlyArray<string>
+    }
+  | { readonly type: "row"; readonly line: number; readonly row: ValidRow }
+  | { readonly type: "rejected"; readonly rejection: Rejection }
+
+/** How far the reading got: for progress and the content hash. */
+export interface ReadProgress {
+  bytes: number
+  rows: number
+  readonly hash: ReturnType<typeof createHash>
+}
+
+/** One record of the input, by the file's own column names. */
+interface RawRecord {
+  readonly line: number
+  readonly cells: Readonly<Record<string, unknown>>
+  readonly problem?: { readonly code: RejectionCode; readonly message: string }
+}
+
+const isChunk = (value: unknown): value is string | Uint8Array =>
+  typeof value === "string" || value instanceof Uint8Array
+
+/** Counts and hashes the bytes as they pass. */
+async function* metered(
+  first: string | Uint8Array,
+  rest: AsyncIterator<unknown>,
+  progress: ReadProgress
+): AsyncGenerator<Uint8Array> {
+  let chunk: unknown = first
+  while (true) {
+    if (!isChunk(chunk)) throw new InvalidInput({ field: "source", rule: "mixes text chunks and objects" })
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+    progress.bytes += bytes.byteLength
+    progress.hash.update(bytes)
+    yield bytes
+    const next = await rest.next()
+    if (next.done) return
+    chunk = next.value
+  }
+}
+
+const LINE_BREAK = /\r\n|\r|\n/g
+
+async function* csvRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<RawRecord> {
+  const parser = Readable.from(bytes).pipe(
+    parseCsv({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
+  )
+  let header: ReadonlyArray<string> | undefined
+  let lastLine = 0
+  let emptyLines = 0
+  for await (const { record, info } of parser as AsyncIterable<{
+    record: Array<string>
+    info: { empty_lines: number }
+  }>) {
+    // A row is reported by the line it starts on. Counted here, from the line breaks inside
+    // quoted values: csv-parse's own count takes a CRLF inside quotes for two lines.
+    const line = lastLine + 1 + (info.empty_lines - emptyLines)
+    lastLine = line + record.reduce((breaks, value) => breaks + (value.match(LINE_BREAK)?.length ?? 0), 0)
+    emptyLines = info.empty_lines
+    if (header === undefined) {
+      header = record.map((name) => name.trim())
+      yield { line, cells: Object.fromEntries(header.map((name) => [name, name])) }
+      continue
+    }
+    const cells = Object.fromEntries(header.map((name, index) => [name, record[index]]))
+    yield record.length === header.length
+      ? { line, cells }
+      : {
+          line,
+          cells,
+          problem: {
+            code: "column-count",
+            message: `has ${record.length} values but the header has ${header.length} columns; check for a missing or extra comma, or quote values that contain one`
+          }
+        }
+  }
+}
+
+async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<RawRecord> {
+  const lines = createInterface({ input: Readable.from(bytes), crlfDelay: Number.POSITIVE_INFINITY })
+  let line = 0
+  for await (const raw of lines) {
+    line += 1
+    const text = (line === 1 ? raw.replace(/^\uFEFF/, "") : raw).trim()
+    if (text === "") continue
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (error) {
+      yield {
+        line,
+        cells: {},
+        problem: { code: "invalid-json", message: `is not JSON (${(error as Error).message}); write one object per line` }
+      }
+      continue
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      yield { line, cells: {}, problem: { code: "invalid-json", message: "is not a JSON object; write one object per line" } }
+      continue
+    }
+    yield { line, cells: value as Record<string, unknown> }
+  }
+}
+
+async function* objectRecords(
+  first: unknown,
+  rest: AsyncIterator<unknown>,
+  progress: ReadProgress
+): AsyncGenerator<RawRecord> {
+  let value = first
+  let line = 0
+  while (true) {
+    line += 1
+    if (value === null || typeof value !== "object" || isChunk(value)) {
+      throw new InvalidInput({ field: "source", rule: "must yield text chunks, bytes, or row objects, not a mix" })
+    }
+    progress.hash.update(JSON.stringify(value))
+    yield { line, cells: value as Record<string, unknown> }
+    const next = await rest.next()
+    if (next.done) return
+    value = next.value
+  }
+}
+
+const sniffFormat = (first: string | Uint8Array): ImportFormat => {
+  const text = (typeof first === "string" ? first : Buffer.from(first.subarray(0, 64)).toString("utf8"))
+    .replace(/^\uFEFF/, "")
+    .trimStart()
+  return text.startsWith("{") ? "ndjson" : "csv"
+}
+
+/**
+ * The rows of an import, validated, in file order. The kind comes from `options.kind` or from
+ * the header (the first object, for NDJSON). A header that lacks a required column fails the
+ * whole import with InvalidInput: no row could be read.
+ */
+export async function* readImport(
+  source: ImportSource,
+  options: ReadOptions,
+  progress: ReadProgress
+): AsyncGenerator<ReadEvent> {
+  const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+  const head = await iterator.next()
+  if (head.done) throw new InvalidInput({ field: "file", rule: "is empty; give a header and at least one row" })
+  const format = isChunk(head.value) ? (options.format ?? sniffFormat(head.value)) : "objects"
+  const records = isChunk(head.value)
+    ? format === "csv"
+      ? csvRecords(metered(head.value, iterator, progress))
+      : ndjsonRecords(metered(head.value, iterator, progress))
+    : objectRecords(head.value, iterator, progress)
+  const map = options.map ?? {}
+
+  let kind: ImportKind | undefined
+  const fieldByColumn = new Map<string, string | undefined>()
+  const fieldOfColumn = (column: string) => {
+    if (!fieldByColumn.has(column)) fieldByColumn.set(column, fieldOf(column, map))
+    return fieldByColumn.get(column)
+  }
+  const columnOfField = (field: string) =>
+    [...fieldByColumn.entries()].find(([, f]) => f === field)?.[0] ?? field
+
+  const start = (columns: ReadonlyArray<string>): ReadEvent => {
+    const fields = new Set(columns.map(fieldOfColumn).filter((field) => field !== undefined))
+    kind = options.kind ?? kindOfFields(fields)
+    if (kind === undefined) {
+      throw new InvalidInput({
+        field: "kind",
+        rule: `cannot tell from the columns (${columns.join(", ")}) whether these are products, stock levels or adjustments; pass --kind products|stock|adjustments, or name the columns as in docs/import.md`
+      })
+    }
+    const missing = REQUIRED[kind].filter((field) => !fields.has(field))
+    if (missing.length > 0 && format === "csv") {
+      throw new InvalidInput({
+        field: missing[0]!,
+        rule: `no column for it in the header (${columns.join(", ")}); ${kind} need ${REQUIRED[kind].join(", ")}: rename the column or map it, e.g. --map count=${missing[0]}`
+      })
+    }
+    const known = new Set(FIELDS[kind])
+    return {
+      type: "start",
+      kind,
+      format,
+      ignoredColumns: columns.filter((column) => {
+        const field = fieldOfColumn(column)
+        return (
+          (field === undefined || !known.has(field)) &&
+          !column.startsWith("error_") &&
+          !EXPORT_ONLY.has(squash(column))
+        )
+      })
+    }
+  }
+
+  for await (const record of records) {
+    if (kind === undefined) {
+      yield start(Object.keys(record.cells))
+      if (format === "csv") continue // the header
+    }
+    progress.rows += 1
+    const row: Record<string, unknown> = {}
+    for (const [column, value] of Object.entries(record.cells)) {
+      const field = fieldOfColumn(column)
+      if (field !== undefined) row[field] = typeof value === "string" ? unescapeCell(value) : value
+    }
+    if (record.problem) {
+      yield { type: "rejected", rejection: { line: record.line, column: null, ...record.problem, row } }
+      continue
+    }
+    const input: Record<string, unknown> = {}
+    for (const field of FIELDS[kind!]) {
+      // A blank cell is a missing value, not a wrong one.
+      const value = cellValue(field, row[field])
+      if (value !== undefined) input[field] = value
+    }
+    const decoded = decoders[kind!](input)
+    if (Either.isRight(decoded)) {
+      yield { type: "row", line: record.line, row: decoded.right }
+      continue
+    }
+    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+    const field = String(issue?.path[0] ?? "row")
+    const column = columnOfField(field)
+    const missing = issue?._tag === "Missing"
+    yield {
+      type: "rejected",
+      rejection: {
+        line: record.line,
+        column,
+        code: missing ? "missing-value" : "invalid-value",
+        message: missing
+          ? `${column}: is required; fill it in`
+          : `${column}: ${issue?.message ?? "is invalid"}, not ${JSON.stringify(row[field])}`,
+        row
+      }
+    }
+  }
+  if (kind === undefined) throw new InvalidInput({ field: "file", rule: "has no rows" })
+}
+
+export const newProgress = (): ReadProgress => ({ bytes: 0, rows: 0, hash: createHash("sha256") })

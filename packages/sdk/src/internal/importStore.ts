@@ -1,0 +1,543 @@
+/**
+ * The set-based import on a local store (PostgreSQL or the embedded PGlite). Valid rows go to a
+ * staging table of their own (COPY on PostgreSQL, multi-row inserts of unnest arrays on PGlite),
+ * then a handful of statements check and apply them all at once. The writes are those of
+ * `Stock.ts` for a batch: levels locked in (sku, location) order, one ledger movement and one
+ * `stock.updated` outbox event per level, the reorder rule evaluated after the commit.
+ */
+import { randomBytes } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import pg from "pg"
+import { from as copyFrom } from "pg-copy-streams"
+import { ReorderRule } from "../Reorder.js"
+import type { AdjustmentRow, CountRow, ImportKind, ProductRow, Rejection, RejectionCode, ValidRow } from "./importRows.js"
+import { JobsDatabase } from "./jobsDatabase.js"
+import { isRetryableConflict, storeFailure } from "./validation.js"
+
+/** What an import would change, or changed. */
+export interface ImportChanges {
+  readonly newProducts: number
+  readonly changedProducts: number
+  readonly unchangedProducts: number
+  readonly newLevels: number
+  readonly changedLevels: number
+  readonly unchangedLevels: number
+  /** Units added over all levels (negative: taken away). */
+  readonly totalDelta: number
+}
+
+export const noChanges: ImportChanges = {
+  newProducts: 0,
+  changedProducts: 0,
+  unchangedProducts: 0,
+  newLevels: 0,
+  changedLevels: 0,
+  unchangedLevels: 0,
+  totalDelta: 0
+}
+
+/** The most units one level can hold: the maximum of its integer column (as in Stock.ts). */
+const MAX_LEVEL = 2_147_483_647
+const INSERT_CHUNK = 5_000
+const PAGE = 5_000
+
+const COLUMNS = [
+  "line",
+  "sku",
+  "location",
+  "amount",
+  "name",
+  "unit",
+  "reorder_point",
+  "reorder_quantity",
+  "max_level",
+  "preferred_supplier",
+  "active"
+] as const
+const TYPES = ["int4", "text", "text", "int4", "text", "text", "int4", "int4", "int4", "text", "bool"]
+
+const stagedValues = (line: number, row: ValidRow): Array<string | number | boolean | null> => {
+  const product = row as Partial<ProductRow>
+  const amount = "quantity" in row ? (row as CountRow).quantity : "delta" in row ? (row as AdjustmentRow).delta : null
+  return [
+    line,
+    row.sku,
+    "location" in row ? (row as CountRow).location : null,
+    amount,
+    product.name ?? null,
+    product.unit ?? null,
+    product.reorderPoint ?? null,
+    product.reorderQuantity ?? null,
+    product.maxLevel ?? null,
+    product.preferredSupplier ?? null,
+    product.active ?? null
+  ]
+}
+
+/** COPY's text format: tab-separated, `\N` for null, backslash escapes. */
+const copyText = (value: string | number | boolean | null): string =>
+  value === null
+    ? "\\N"
+    : typeof value === "string"
+      ? value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"))
+      : String(value)
+
+export interface Staging {
+  readonly table: string
+  add(line: number, row: ValidRow): Promise<void>
+  /** Flushes what is buffered; the table is complete after it. */
+  finish(): Promise<void>
+  /** Drops the table; also after a failure. */
+  drop(): Promise<void>
+}
+
+type Run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | JobsDatabase>) => Promise<A>
+
+/** A staging table of this import's valid rows, unlogged: it lives only as long as the import. */
+export const openStaging = async (run: Run): Promise<Staging> => {
+  const table = `import_rows_${randomBytes(6).toString("hex")}`
+  const database = await run(JobsDatabase)
+  await run(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`
+        create unlogged table ${table} (
+          line integer not null, sku text not null, location text, amount integer,
+          name text, unit text, reorder_point integer, reorder_quantity integer, max_level integer,
+          preferred_supplier text, active boolean,
+          rejection text, detail text
+        )`)
+    )
+  )
+  const drop = () =>
+    run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`drop table if exists ${table}`))).then(() => {})
+
+  if (database._tag === "Postgres") {
+    // COPY needs a plain pg connection of its own; the table is visible to every connection.
+    const client = new pg.Client({ connectionString: Redacted.value(database.url), application_name: "invkit import" })
+    await client.connect()
+    const copy = client.query(copyFrom(`copy ${table} (${COLUMNS.join(", ")}) from stdin`))
+    const done = new Promise<void>((resolve, reject) => {
+      copy.on("finish", resolve)
+      copy.on("error", reject)
+    })
+    // When the import stops early the connection is closed under the COPY: not worth a crash.
+    done.catch(() => {})
+    client.on("error", () => {})
+    let buffer: Array<string> = []
+    const flush = async () => {
+      if (buffer.length === 0) return
+      const text = buffer.join("")
+      buffer = []
+      if (!copy.write(text)) await new Promise<void>((resolve) => copy.once("drain", () => resolve()))
+    }
+    return {
+      table,
+      add: async (line, row) => {
+        buffer.push(`${stagedValues(line, row).map(copyText).join("\t")}\n`)
+        if (buffer.length >= 1_000) await flush()
+      },
+      finish: async () => {
+        await flush()
+        copy.end()
+        await done
+        await client.end()
+      },
+      drop: async () => {
+        await client.end().catch(() => {})
+        await drop()
+      }
+    }
+  }
+
+  // PGlite has no COPY from a client stream: multi-row inserts of unnest arrays, in chunks.
+  let chunk: Array<Array<string | number | boolean | null>> = []
+  const insert = `insert into ${table} (${COLUMNS.join(", ")}) select * from unnest(${TYPES.map(
+    (type, index) => `$${index + 1}::${type}[]`
+  ).join(", ")})`
+  const flush = async () => {
+    if (chunk.length === 0) return
+    const rows = chunk
+    chunk = []
+    const columns = COLUMNS.map((_, index) => rows.map((row) => row[index]))
+    await run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(insert, columns)))
+  }
+  return {
+    table,
+    add: async (line, row) => {
+      chunk.push(stagedValues(line, row))
+      if (chunk.length >= INSERT_CHUNK) await flush()
+    },
+    finish: flush,
+    drop
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking and applying
+
+interface StagedRejection {
+  readonly line: number
+  readonly rejection: RejectionCode
+  readonly detail: string | null
+  readonly sku: string
+  readonly location: string | null
+  readonly amount: number | null
+  readonly name: string | null
+  readonly unit: string | null
+  readonly reorderPoint: number | null
+  readonly reorderQuantity: number | null
+  readonly maxLevel: number | null
+  readonly preferredSupplier: string | null
+  readonly active: boolean | null
+}
+
+/** A rejection found by the database, told as the row-level ones are. */
+const describeRejection = (kind: ImportKind, staged: StagedRejection): Rejection => {
+  const amountField = kind === "adjustments" ? "delta" : "quantity"
+  const row: Record<string, unknown> =
+    kind === "products"
+      ? {
+          sku: staged.sku,
+          name: staged.name,
+          unit: staged.unit,
+          reorderPoint: staged.reorderPoint,
+          reorderQuantity: staged.reorderQuantity,
+          maxLevel: staged.maxLevel,
+          preferredSupplier: staged.preferredSupplier,
+          active: staged.active
+        }
+      : { sku: staged.sku, location: staged.location, [amountField]: staged.amount }
+  const at = staged.location === null ? staged.sku : `${staged.sku} at ${staged.location}`
+  const base = { line: staged.line, code: staged.rejection, row }
+  switch (staged.rejection) {
+    case "duplicate":
+      return {
+        ...base,
+        column: "sku",
+        message: `sku: ${at} is already on line ${staged.detail}; keep one row per ${kind === "products" ? "SKU" : "SKU and location"} (the first one was used)`
+      }
+    case "unknown-sku":
+      return {
+        ...base,
+        column: "sku",
+        message: `sku: no product ${staged.sku}; import it as a product first (inv import products.csv), or correct the SKU`
+      }
+    case "unknown-location":
+      return {
+        ...base,
+        column: "location",
+        message: `location: no location ${staged.location}; add it first (inv location add ${staged.location}), or correct it`
+      }
+    case "unknown-supplier":
+      return {
+        ...base,
+        column: "preferredSupplier",
+        message: `preferredSupplier: no supplier ${staged.preferredSupplier}; add it first (inv supplier add), or leave the cell empty`
+      }
+    case "insufficient-stock":
+      return {
+        ...base,
+        column: "delta",
+        message: `delta: ${at} has ${staged.detail} available, ${-(staged.amount ?? 0)} requested; stock cannot go below zero`
+      }
+    default:
+      return {
+        ...base,
+        column: amountField,
+        message: `${amountField}: would take ${at} above ${MAX_LEVEL}, the most one location can hold`
+      }
+  }
+}
+
+/** A concurrent writer added a row between the check and the write: the transaction runs again. */
+class ConcurrentChange extends Data.TaggedError("ConcurrentChange")<{}> {}
+
+export interface LocalImportOptions {
+  readonly kind: ImportKind
+  readonly importId: string
+  readonly reference: string
+  readonly actor: string | null
+  readonly dryRun: boolean
+  /** Rejections already found while reading (before the database looked). */
+  readonly rejectedBefore: number
+  readonly abortOnRejection: boolean
+  readonly rows: number
+}
+
+export type LocalOutcome =
+  | { readonly status: "applied" | "aborted" | "dry-run"; readonly applied: number; readonly changes: ImportChanges }
+  | { readonly status: "already-imported"; readonly stored: StoredImport }
+
+export interface StoredImport {
+  readonly applied: number
+  readonly rejected: number
+  readonly rows: number
+  readonly summary: ImportChanges
+  readonly createdAt: Date
+}
+
+export const findImport = (importId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<StoredImport>`select applied, rejected, rows, summary, created_at from imports where id = ${importId}`.pipe(
+      Effect.map((rows) => rows[0]),
+      Effect.mapError(storeFailure)
+    )
+  )
+
+/**
+ * Checks the staged rows against the store (unknown SKUs, locations and suppliers, duplicates,
+ * stock that would go below zero), then applies the valid ones in one transaction that also
+ * records the import id. A lost deadlock or serialization race runs the transaction again.
+ */
+export const applyStaged = (table: string, options: LocalImportOptions) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const reorder = yield* ReorderRule
+    const t = sql.unsafe(table)
+    const { kind } = options
+    const stockKind = kind !== "products"
+    yield* sql.unsafe(`alter table ${table} add primary key (line)`)
+    yield* sql.unsafe(`analyze ${table}`)
+
+    // Duplicates first (the first row of a key stays), then references the store does not know.
+    yield* sql`
+      update ${t} s set rejection = 'duplicate', detail = d.first::text
+      from (select line, min(line) over (partition by sku ${stockKind ? sql`, location` : sql``}) as first from ${t}) d
+      where d.line = s.line and d.first <> s.line`
+    if (stockKind) {
+      yield* sql`
+        update ${t} s set rejection = 'unknown-sku'
+        where rejection is null and not exists (select 1 from products p where p.sku = s.sku)`
+      yield* sql`
+        update ${t} s set rejection = 'unknown-location'
+        where rejection is null and not exists (select 1 from locations l where l.code = s.location)`
+    } else {
+      yield* sql`
+        update ${t} s set rejection = 'unknown-supplier'
+        where rejection is null and preferred_supplier is not null
+          and not exists (select 1 from suppliers x where x.id = s.preferred_supplier)`
+    }
+
+    const transaction = Effect.gen(function* () {
+      // A retried transaction starts over: the checks under lock are made again.
+      yield* sql`update ${t} set rejection = null, detail = null where rejection in ('insufficient-stock', 'too-large')`
+      if (stockKind && !options.dryRun) {
+        // The rows this import changes, locked in the order every stock write locks them.
+        yield* sql`
+          select count(*) from (
+            select 1 from stock_levels l join ${t} s on s.sku = l.sku and s.location = l.location
+            where s.rejection is null
+            order by l.sku, l.location
+            for update of l
+          ) locked`
+      }
+      if (kind === "adjustments") {
+        yield* sql`
+          update ${t} s set rejection = 'insufficient-stock', detail = a.available::text
+          from (
+            select x.line, coalesce(l.on_hand - l.reserved, 0) as available
+            from ${t} x left join stock_levels l on l.sku = x.sku and l.location = x.location
+            where x.rejection is null and x.amount < 0
+          ) a
+          where a.line = s.line and a.available + s.amount < 0`
+        yield* sql`
+          update ${t} s set rejection = 'too-large'
+          from stock_levels l
+          where s.rejection is null and s.amount > 0 and l.sku = s.sku and l.location = s.location
+            and l.on_hand::int8 + s.amount > ${MAX_LEVEL}`
+      }
+      const changes = yield* summarize(sql, t, kind)
+      const [{ rejected }] = (yield* sql<{ rejected: number }>`
+        select count(*)::int as rejected from ${t} where rejection is not null`) as unknown as [{ rejected: number }]
+      const valid = options.rows - options.rejectedBefore - rejected
+      if (options.dryRun) return { status: "dry-run" as const, applied: valid, changes }
+      if (options.abortOnRejection && options.rejectedBefore + rejected > 0) {
+        // Only the staging table's marks are committed: they say which rows were rejected.
+        return { status: "aborted" as const, applied: 0, changes: noChanges }
+      }
+      const claimed = yield* sql`
+        insert into imports (id, kind, rows, applied, rejected, summary, actor)
+        values (${options.importId}, ${kind}, ${options.rows}, ${valid}, ${options.rejectedBefore + rejected},
+                ${JSON.stringify(changes)}::jsonb, ${options.actor})
+        on conflict (id) do nothing
+        returning id`
+      if (claimed.length === 0) {
+        // The same import committed meanwhile (this one waited for it on the id's index).
+        const stored = yield* findImport(options.importId)
+        return { status: "already-imported" as const, stored: stored! }
+      }
+      const applied = yield* apply(sql, t, options)
+      if (applied !== valid) return yield* new ConcurrentChange()
+      return { status: "applied" as const, applied, changes }
+    })
+
+    const outcome: LocalOutcome = yield* sql.withTransaction(transaction).pipe(
+      Effect.retry({ while: (error) => isRetryableConflict(error) || error instanceof ConcurrentChange, times: 5 })
+    )
+
+    // After the commit, as Stock.ts does: the change stands whatever the rule's evaluation does.
+    if (stockKind && outcome.status === "applied") {
+      let after = 0
+      while (true) {
+        const low = yield* sql<{ line: number; sku: string; location: string }>`
+          select s.line, s.sku, s.location
+          from ${t} s
+          join stock_levels l on l.sku = s.sku and l.location = s.location
+          join products p on p.sku = s.sku
+          where s.rejection is null and s.line > ${after} and l.on_hand - l.reserved <= p.reorder_point
+          order by s.line limit ${PAGE}`
+        for (const { sku, location } of low) {
+          yield* reorder
+            .evaluate(sku, location)
+            .pipe(
+              Effect.catchAllCause((cause) => Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause))
+            )
+        }
+        if (low.length < PAGE) break
+        after = low[low.length - 1]!.line
+      }
+    }
+    return outcome
+  }).pipe(
+    Effect.catchIf(
+      (error): error is SqlError => error instanceof SqlError,
+      (error) => Effect.fail(storeFailure(error))
+    ),
+    Effect.catchTag("ConcurrentChange", () =>
+      Effect.dieMessage("the import kept racing concurrent writers of the same rows; run it again")
+    ),
+    Effect.provide(ReorderRule.Default)
+  )
+
+/** The rejections the database found, in line order, a page at a time. */
+export const stagedRejections = (table: string, kind: ImportKind, after: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<StagedRejection>`
+      select line, rejection, detail, sku, location, amount, name, unit, reorder_point, reorder_quantity,
+             max_level, preferred_supplier, active
+      from ${sql.unsafe(table)} where rejection is not null and line > ${after}
+      order by line limit ${PAGE}`.pipe(
+      Effect.map((rows) => rows.map((row) => describeRejection(kind, row))),
+      Effect.mapError(storeFailure)
+    )
+  )
+
+const summarize = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>, kind: ImportKind) =>
+  Effect.gen(function* () {
+    if (kind === "products") {
+      const [row] = yield* sql<{ newProducts: number; changedProducts: number; unchangedProducts: number }>`
+        select count(*) filter (where p.sku is null)::int as new_products,
+               count(*) filter (where p.sku is not null and ${sql.unsafe(productDiffers)})::int as changed_products,
+               count(*) filter (where p.sku is not null and not ${sql.unsafe(productDiffers)})::int as unchanged_products
+        from ${t} s left join products p on p.sku = s.sku
+        where s.rejection is null`
+      return { ...noChanges, ...row! }
+    }
+    const after =
+      kind === "stock" ? sql`s.amount` : sql`coalesce(l.on_hand, 0) + s.amount`
+    const [row] = yield* sql<{ newLevels: number; changedLevels: number; unchangedLevels: number; totalDelta: number }>`
+      select count(*) filter (where l.sku is null)::int as new_levels,
+             count(*) filter (where l.sku is not null and l.on_hand <> ${after})::int as changed_levels,
+             count(*) filter (where l.sku is not null and l.on_hand = ${after})::int as unchanged_levels,
+             coalesce(sum(${after} - coalesce(l.on_hand, 0)), 0)::int8 as total_delta
+      from ${t} s left join stock_levels l on l.sku = s.sku and l.location = s.location
+      where s.rejection is null`
+    return { ...noChanges, ...row! }
+  })
+
+/** A staged product row against the stored one; an empty cell keeps the stored value. */
+const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.max_level, p.preferred_supplier, p.active)
+  is distinct from (s.name, coalesce(s.unit, p.unit), coalesce(s.reorder_point, p.reorder_point),
+  coalesce(s.reorder_quantity, p.reorder_quantity), coalesce(s.max_level, p.max_level),
+  coalesce(s.preferred_supplier, p.preferred_supplier), coalesce(s.active, p.active))`
+
+/** The writes; answers how many rows they applied. */
+const apply = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>, options: LocalImportOptions) => {
+  if (options.kind === "products") {
+    return sql<{ applied: number }>`
+      with updated as (
+        update products p set name = s.name, unit = coalesce(s.unit, p.unit),
+          reorder_point = coalesce(s.reorder_point, p.reorder_point),
+          reorder_quantity = coalesce(s.reorder_quantity, p.reorder_quantity),
+          max_level = coalesce(s.max_level, p.max_level),
+          preferred_supplier = coalesce(s.preferred_supplier, p.preferred_supplier),
+          active = coalesce(s.active, p.active), updated_at = now()
+        from ${t} s
+        where s.rejection is null and p.sku = s.sku and ${sql.unsafe(productDiffers)}
+        returning p.sku
+      ),
+      inserted as (
+        insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, active)
+        select sku, name, coalesce(unit, 'each'), coalesce(reorder_point, 0), coalesce(reorder_quantity, 0),
+               max_level, preferred_supplier, coalesce(active, true)
+        from ${t} s
+        where s.rejection is null and not exists (select 1 from products p where p.sku = s.sku)
+        order by sku
+        on conflict (sku) do nothing
+        returning sku
+      ),
+      unchanged as (
+        select count(*)::int as n from ${t} s join products p on p.sku = s.sku
+        where s.rejection is null and not ${sql.unsafe(productDiffers)}
+      )
+      select ((select count(*) from updated) + (select count(*) from inserted) + (select n from unchanged))::int as applied`.pipe(
+      Effect.map((rows) => rows[0]!.applied)
+    )
+  }
+  const levels =
+    options.kind === "stock"
+      ? sql`
+        level as (
+          insert into stock_levels as l (sku, location, on_hand, last_delta)
+          select sku, location, amount, amount from ${t} where rejection is null order by sku, location
+          on conflict (sku, location) do update
+            set on_hand = excluded.on_hand, last_delta = excluded.on_hand - l.on_hand,
+                version = l.version + 1, updated_at = now()
+          returning sku, location, on_hand, reserved, last_delta, version
+        )`
+      : sql`
+        increase as (
+          insert into stock_levels as l (sku, location, on_hand, last_delta)
+          select sku, location, amount, amount from ${t} where rejection is null and amount > 0 order by sku, location
+          on conflict (sku, location) do update
+            set on_hand = l.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
+                version = l.version + 1, updated_at = now()
+          returning sku, location, on_hand, reserved, last_delta, version
+        ),
+        decrease as (
+          update stock_levels l
+            set on_hand = l.on_hand + s.amount, last_delta = s.amount, version = l.version + 1, updated_at = now()
+          from ${t} s
+          where s.rejection is null and s.amount < 0 and l.sku = s.sku and l.location = s.location
+            and l.on_hand - l.reserved + s.amount >= 0
+          returning l.sku, l.location, l.on_hand, l.reserved, l.last_delta, l.version
+        ),
+        level as (select * from increase union all select * from decrease)`
+  const reason = options.kind === "stock" ? "count" : "adjustment"
+  // The same level, ledger and outbox rows as Stock.ts writes per change, for all rows at once.
+  return sql<{ applied: number }>`
+    with ${levels},
+    movement as (
+      insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
+      select sku, location, last_delta, on_hand, ${reason}, ${options.reference}, ${options.actor}, null
+      from level order by sku, location
+      returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+    ),
+    event as (
+      insert into outbox (type, subject, data)
+      select 'stock.updated', m.sku, jsonb_build_object(
+        'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
+        'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
+        'movementId', m.id, 'at', m.created_at)
+      from movement m join level l on l.sku = m.sku and l.location = m.location
+      order by m.id
+      returning event_id
+    )
+    select (select count(*) from movement)::int as applied, (select count(*) from event)::int as events`.pipe(
+    Effect.map((rows) => rows[0]!.applied)
+  )
+}

@@ -1,0 +1,281 @@
+/**
+ * Bulk import and export, on whichever store `open` gives: a generated 10,000-row file with 5 %
+ * bad rows of every kind, an abort, a dry run, a second run, and an export imported back.
+ */
+import { Readable } from "node:stream"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Export from "../src/Export.js"
+import * as Import from "../src/Import.js"
+import type { Inventory } from "../src/Inventory.js"
+import { localStoreOf } from "../src/internal/localStore.js"
+import { expectLedgerConsistent } from "./utils.js"
+
+export type OpenStore = () => Promise<Inventory>
+
+const ROWS = 10_000
+const sku = (n: number) => `P-${String(n).padStart(5, "0")}`
+
+/** Runs SQL on a local store's own database, for checks the public interface cannot make. */
+const query = <A>(inventory: Inventory, effect: Effect.Effect<A, any, SqlClient.SqlClient>) =>
+  localStoreOf(inventory)!.run(effect)
+
+const totals = (inventory: Inventory) =>
+  query(
+    inventory,
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ movements: number; events: number; units: number }>`
+        select (select count(*)::int from stock_movements) as movements,
+               (select count(*)::int from outbox where type = 'stock.updated') as events,
+               (select coalesce(sum(on_hand), 0)::int from stock_levels) as units`.pipe(Effect.map((rows) => rows[0]!))
+    )
+  )
+
+const levels = async (inventory: Inventory) => {
+  const all = new Map<string, number>()
+  for await (const row of inventory.stock.all({ limit: 1000 })) all.set(`${row.sku}@${row.location}`, row.onHand)
+  return all
+}
+
+/** Collects the rejections of an import. */
+const importCollecting = async (
+  inventory: Inventory,
+  text: string | ReadonlyArray<string>,
+  options: Import.ImportOptions = {}
+) => {
+  const rejections: Array<Import.Rejection> = []
+  const result = await Import.importRows(
+    inventory,
+    Readable.from(typeof text === "string" ? [text] : text),
+    { ...options, onRejection: (rejection) => void rejections.push(rejection) }
+  )
+  return { result, rejections }
+}
+
+interface Generated {
+  /** The file, split in chunks at awkward places (inside a quoted value, in a CRLF). */
+  readonly chunks: ReadonlyArray<string>
+  readonly valid: ReadonlyMap<string, number>
+  /** Line → code of every bad row. */
+  readonly bad: ReadonlyMap<number, Import.RejectionCode>
+}
+
+/**
+ * 10,000 stock counts with CRLF line endings, a BOM, empty lines and a quoted value over two
+ * lines; one row in twenty is bad, the bad kinds taking turns.
+ */
+const generateCounts = (): Generated => {
+  const lines: Array<string> = ["\uFEFFsku,location,quantity,note"]
+  const valid = new Map<string, number>()
+  const bad = new Map<number, Import.RejectionCode>()
+  const kinds: ReadonlyArray<Import.RejectionCode> = [
+    "column-count",
+    "invalid-value", // not a number
+    "invalid-value", // negative
+    "unknown-sku",
+    "duplicate",
+    "missing-value",
+    "unknown-location"
+  ]
+  let line = 2
+  let turn = 0
+  for (let i = 0; i < ROWS; i++) {
+    if (i % 500 === 250) {
+      lines.push("") // empty lines are skipped, and still count as lines
+      line += 1
+    }
+    if (i % 20 === 7) {
+      const kind = kinds[turn++ % kinds.length]!
+      const row =
+        turn % kinds.length === 1
+          ? `${sku(i)},default,5,x,extra`
+          : turn % kinds.length === 2
+            ? `${sku(i)},default,lots,`
+            : turn % kinds.length === 3
+              ? `${sku(i)},default,-4,`
+              : turn % kinds.length === 4
+                ? `NOPE-${i},default,3,`
+                : turn % kinds.length === 5
+                  ? `${sku(i - 7)},default,9,`
+                  : turn % kinds.length === 6
+                    ? `${sku(i)},default,,`
+                    : `${sku(i)},mars,2,`
+      lines.push(row)
+      bad.set(line, kind)
+      line += 1
+      continue
+    }
+    const quantity = (i * 7) % 500
+    valid.set(`${sku(i)}@default`, quantity)
+    if (i % 1000 === 3) {
+      lines.push(`${sku(i)},default,${quantity},"counted twice,\r\nsee note"`)
+      line += 2
+    } else {
+      lines.push(`${sku(i)},default,${quantity},`)
+      line += 1
+    }
+  }
+  const text = `${lines.join("\r\n")}\r\n`
+  const chunks: Array<string> = []
+  for (let at = 0; at < text.length; at += 4093) chunks.push(text.slice(at, at + 4093))
+  return { chunks, valid, bad }
+}
+
+const productsCsv = () => {
+  const lines = ["sku,name,unit,reorderPoint,reorderQuantity"]
+  for (let i = 0; i < ROWS; i++) lines.push(`${sku(i)},"Part ${i}, grade ""A""",each,${i % 3},10`)
+  return `${lines.join("\n")}\n`
+}
+
+const collect = async (chunks: AsyncIterable<string>) => {
+  let text = ""
+  for await (const chunk of chunks) text += chunk
+  return text
+}
+
+export const importSuite = (open: OpenStore) => {
+  let inventory: Inventory
+  let generated: Generated
+  beforeAll(async () => {
+    inventory = await open()
+    generated = generateCounts()
+    const { result } = await importCollecting(inventory, productsCsv())
+    expect(result).toMatchObject({ status: "applied", kind: "products", rows: ROWS, applied: ROWS, rejected: 0 })
+    expect(result.changes.newProducts).toBe(ROWS)
+  })
+  afterAll(async () => {
+    await inventory?.close()
+  })
+
+  describe("a 10,000-row count with 5 % bad rows", () => {
+    it("aborts with --on-error abort, writing nothing", async () => {
+      const before = await totals(inventory)
+      const { result, rejections } = await importCollecting(inventory, generated.chunks, { onError: "abort" })
+      expect(result.status).toBe("aborted")
+      expect(result.rejected).toBe(generated.bad.size)
+      expect(rejections).toHaveLength(generated.bad.size)
+      expect(await totals(inventory)).toEqual(before)
+    })
+
+    it("dry run: says what would change, writes nothing", async () => {
+      const before = await totals(inventory)
+      const { result } = await importCollecting(inventory, generated.chunks, { dryRun: true })
+      expect(result.status).toBe("dry-run")
+      expect(result.applied).toBe(generated.valid.size)
+      expect(result.changes.newLevels).toBe(generated.valid.size)
+      const total = [...generated.valid.values()].reduce((a, b) => a + b, 0)
+      expect(result.changes.totalDelta).toBe(total)
+      expect(await totals(inventory)).toEqual(before)
+    })
+
+    it("applies exactly the valid rows and reports every bad one by line", async () => {
+      const { result, rejections } = await importCollecting(inventory, generated.chunks, { actor: "tester" })
+      expect(result).toMatchObject({
+        status: "applied",
+        kind: "stock",
+        rows: ROWS,
+        applied: generated.valid.size,
+        rejected: generated.bad.size
+      })
+      expect(result.ignoredColumns).toEqual(["note"])
+      expect(new Map(rejections.map((r) => [r.line, r.code]))).toEqual(generated.bad)
+      for (const rejection of rejections) {
+        expect(rejection.message.length).toBeGreaterThan(10)
+        if (rejection.code !== "column-count") expect(rejection.column).not.toBeNull()
+      }
+      expect(await levels(inventory)).toEqual(generated.valid)
+      const after = await totals(inventory)
+      expect(after.movements).toBe(generated.valid.size)
+      expect(after.events).toBe(generated.valid.size)
+      await query(inventory, expectLedgerConsistent)
+      const [movement] = (await inventory.stock.history(sku(0))).items
+      expect(movement).toMatchObject({ reason: "count", reference: result.reference, actor: "tester" })
+      expect(result.reference).toBe(`import:${result.importId}`)
+    })
+
+    it("a second run of the same file adds nothing", async () => {
+      const before = await totals(inventory)
+      const { result } = await importCollecting(inventory, generated.chunks)
+      expect(result.status).toBe("already-imported")
+      expect(await totals(inventory)).toEqual(before)
+      const named = await importCollecting(inventory, generated.chunks, { importId: "count-1" })
+      expect(named.result.status).toBe("applied") // another id is another import
+      const again = await importCollecting(inventory, "sku,quantity\n", { importId: "count-1" })
+      expect(again.result.status).toBe("already-imported")
+    })
+  })
+
+  describe("adjustments", () => {
+    it("applies deltas, refuses to go below zero, and reports NDJSON lines", async () => {
+      const text = [
+        JSON.stringify({ sku: sku(0), delta: 5 }),
+        "",
+        JSON.stringify({ sku: sku(1), location: "default", delta: -100000 }),
+        "{not json",
+        JSON.stringify({ sku: sku(2), delta: 0 }),
+        JSON.stringify({ sku: sku(3), delta: "-2" })
+      ].join("\n")
+      const before = await levels(inventory)
+      const { result, rejections } = await importCollecting(inventory, text)
+      expect(result).toMatchObject({ kind: "adjustments", status: "applied", applied: 2, rejected: 3 })
+      expect(rejections.map((r) => [r.line, r.code])).toEqual([
+        [4, "invalid-json"],
+        [5, "invalid-value"],
+        [3, "insufficient-stock"]
+      ])
+      const after = await levels(inventory)
+      expect(after.get(`${sku(0)}@default`)).toBe(before.get(`${sku(0)}@default`)! + 5)
+      expect(after.get(`${sku(3)}@default`)).toBe(before.get(`${sku(3)}@default`)! - 2)
+      expect(after.get(`${sku(1)}@default`)).toBe(before.get(`${sku(1)}@default`))
+      await query(inventory, expectLedgerConsistent)
+    })
+
+    it("maps other headers and refuses a header it cannot read", async () => {
+      const { result } = await importCollecting(inventory, "Item,Change\nP-00004,1\n", {
+        map: { Item: "sku", Change: "delta" }
+      })
+      expect(result).toMatchObject({ kind: "adjustments", applied: 1 })
+      await expect(Import.importRows(inventory, Readable.from(["foo,bar\n1,2\n"]))).rejects.toMatchObject({
+        _tag: "InvalidInput",
+        field: "kind"
+      })
+      await expect(
+        Import.importRows(inventory, Readable.from(["sku,name\n"]), { kind: "stock" })
+      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "quantity" })
+    })
+  })
+
+  describe("export", () => {
+    it("escapes formula cells in CSV, and round-trips into an empty store", async () => {
+      await inventory.products.add({ sku: "F-1", name: "=HYPERLINK(1)", unit: "@box" })
+      await inventory.stock.set("F-1", 3)
+      const productsCsv = await collect(Export.exportRows(inventory, "products"))
+      expect(productsCsv).toContain("F-1,'=HYPERLINK(1),'@box")
+      const stockCsv = await collect(Export.exportRows(inventory, "stock", { format: "csv" }))
+      const ndjson = await collect(Export.exportRows(inventory, "stock", { format: "ndjson" }))
+      expect(ndjson.trim().split("\n")).toHaveLength((await levels(inventory)).size)
+      const json = JSON.parse(await collect(Export.exportRows(inventory, "movements", { format: "json" })))
+      expect(json.length).toBe((await totals(inventory)).movements)
+      const since = await collect(Export.exportRows(inventory, "movements", { since: new Date(Date.now() + 60_000) }))
+      expect(since.trim().split("\n")).toHaveLength(1) // the header only
+
+      const copy = await open()
+      try {
+        expect((await importCollecting(copy, productsCsv)).result).toMatchObject({ status: "applied", rejected: 0 })
+        expect((await importCollecting(copy, stockCsv)).result).toMatchObject({ status: "applied", rejected: 0 })
+        const strip = (text: string) =>
+          text
+            .trim()
+            .split("\n")
+            .map((line) => line.replace(/,[^,]*,[^,]*$/, "")) // createdAt, updatedAt
+        expect(strip(await collect(Export.exportRows(copy, "products")))).toEqual(strip(productsCsv))
+        expect(await levels(copy)).toEqual(await levels(inventory))
+        expect(await copy.products.get("F-1")).toMatchObject({ name: "=HYPERLINK(1)", unit: "@box" })
+        await query(copy, expectLedgerConsistent)
+      } finally {
+        await copy.close()
+      }
+    })
+  })
+}
