@@ -24,12 +24,14 @@ class ImportRejectedRows extends Error {
   readonly _tag = "ImportRejectedRows"
   constructor(
     readonly rejected: number,
-    readonly written: boolean
+    readonly status: Import.ImportResult["status"]
   ) {
     super(
-      written
-        ? `${rejected} row(s) were rejected and skipped (see above); the valid rows were imported. Fix the rejected rows and import them again.`
-        : `${rejected} row(s) were rejected (see above); nothing was imported. Fix them and run the import again.`
+      status === "applied"
+        ? `${rejected} row(s) were rejected and skipped (see above); the valid rows were imported. Fix the rejected rows (--errors FILE writes them out) and import them again.`
+        : status === "dry-run"
+          ? `${rejected} row(s) would be rejected (see above). Dry run: nothing was changed.`
+          : `${rejected} row(s) were rejected (see above); nothing was imported. Fix them and run the import again.`
     )
   }
 }
@@ -139,14 +141,13 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
     }
     if (result.status === "already-imported") {
       note(`Already imported (import id ${result.importId}): nothing was changed. To import it again, pass another --import-id.`)
-    } else if (result.status === "dry-run") {
+    } else if (result.status === "dry-run" && result.rejected === 0) {
       note("Dry run: nothing was changed.")
     } else if (result.rejected === 0) {
       note(`Imported ${count(result.applied)} row(s) as ${result.reference}.`)
     }
   }
   if (result.rejected > 0 && result.status !== "already-imported") {
-    if (result.status === "dry-run") note(`${result.rejected} row(s) would be rejected (see above).`)
-    else throw new ImportRejectedRows(result.rejected, result.status === "applied")
+    throw new ImportRejectedRows(result.rejected, result.status)
   }
 }

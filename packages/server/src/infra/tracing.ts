@@ -1,0 +1,83 @@
+/**
+ * Tracing with OpenTelemetry, configured by the standard OTEL_* variables and off unless they ask
+ * for it. On, spans go to an OTLP/HTTP (JSON) endpoint through a batching processor; off, the
+ * process runs with Effect's tracer disabled, so spans are no-ops and no trace context is stored
+ * or sent.
+ *
+ * One trace follows a stock change: the HTTP request's span (a `traceparent` header from the
+ * caller is honoured) → the SDK's write, which stores the span's `traceparent` in the outbox row →
+ * the relay's `publish` span, whose context travels in the CloudEvent's `traceparent` extension
+ * attribute → each consumer's `consume` span, a child of it.
+ */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { Event } from "@invkit/sdk"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+
+/** What the OTEL_* variables say about traces. */
+export const tracingConfig = Config.all({
+  endpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  tracesEndpoint: Config.option(Config.nonEmptyString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+  exporter: Config.option(Config.nonEmptyString("OTEL_TRACES_EXPORTER")),
+  disabled: Config.boolean("OTEL_SDK_DISABLED").pipe(Config.withDefault(false)),
+  serviceName: Config.option(Config.nonEmptyString("OTEL_SERVICE_NAME"))
+})
+
+/**
+ * On when an OTLP endpoint is set or OTEL_TRACES_EXPORTER=otlp (which defaults to the local
+ * collector, http://localhost:4318); off with neither, with OTEL_TRACES_EXPORTER=none, or with
+ * OTEL_SDK_DISABLED=true.
+ */
+export const tracingEnabled = (config: Config.Config.Success<typeof tracingConfig>): boolean => {
+  if (config.disabled) return false
+  const exporter = Option.map(config.exporter, (value) => value.trim().toLowerCase())
+  if (Option.isSome(exporter)) return exporter.value.split(",").includes("otlp")
+  return Option.isSome(config.endpoint) || Option.isSome(config.tracesEndpoint)
+}
+
+/**
+ * The tracer for a service process. The exporter reads the rest of the standard variables itself
+ * (endpoints, OTEL_EXPORTER_OTLP_HEADERS, timeouts); OTEL_BSP_* tune the batching.
+ */
+export const layer = (service: string): Layer.Layer<never> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const config = yield* Effect.orDie(tracingConfig)
+      if (!tracingEnabled(config)) return Layer.setTracerEnabled(false)
+      yield* Effect.logInfo("tracing on: exporting spans over OTLP/HTTP")
+      return Layer.discard(
+        NodeSdk.layer(() => ({
+          resource: { serviceName: Option.getOrElse(config.serviceName, () => service) },
+          spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()),
+          shutdownTimeout: "3 seconds"
+        }))
+      )
+    })
+  )
+
+/**
+ * Runs a consumer's work for one event in a `consume` span, a child of the context the event
+ * carries (none: a trace of its own), with the event in every log line it writes.
+ */
+export const consumeSpan =
+  (consumer: string, event: Event.CloudEvent, attempt: number) =>
+  <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    work.pipe(
+      Effect.annotateLogs({ consumer, eventId: event.id }),
+      Effect.withSpan(`consume ${event.type}`, {
+        kind: "consumer",
+        root: Option.isNone(Event.parentSpanOf(event.traceparent)),
+        parent: Option.getOrUndefined(Event.parentSpanOf(event.traceparent)),
+        attributes: {
+          "messaging.system": "rabbitmq",
+          "messaging.consumer.group.name": consumer,
+          "messaging.message.id": event.id,
+          "messaging.operation.type": "process",
+          "invkit.attempt": attempt
+        }
+      })
+    )
