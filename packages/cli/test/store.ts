@@ -66,7 +66,8 @@ export const copyOfTemplateStore = async (): Promise<Store> => {
   const dataDir = join(mkdtempSync(join(inject("scratchDir"), "store-")), "data")
   cpSync(inject("templateDataDir"), dataDir, { recursive: true })
   const server = target === "server" ? await startServer(dataDir) : undefined
-  const where = server === undefined ? ["--data-dir", dataDir] : ["--server", server.url, "--token", server.token]
+  const where =
+    server === undefined ? ["--data-dir", dataDir] : ["--server", server.url, "--token", server.token]
   const invWith = (variables: Record<string, string>, ...args: ReadonlyArray<string>) =>
     runInv([...where, ...args], variables)
   const inv = (...args: ReadonlyArray<string>) => invWith({}, ...args)

@@ -111,28 +111,34 @@ describe("inv supplier", () => {
   })
 
   // Needs a local store: `inv supplier sync` runs the sync in the CLI's process.
-  it.skipIf(localSyncOnly)("syncs a catalog: first everything is added, then a second sync finds it all unchanged", async () => {
-    const first = await store.inv("supplier", "sync", "acme")
-    expect(first.code).toBe(0)
-    expect(first.stdout).toMatch(/status:\s+succeeded/)
-    expect(first.stdout).toMatch(/added:\s+3/)
-    expect(first.stderr).toContain("Synced acme.")
+  it.skipIf(localSyncOnly)(
+    "syncs a catalog: first everything is added, then a second sync finds it all unchanged",
+    async () => {
+      const first = await store.inv("supplier", "sync", "acme")
+      expect(first.code).toBe(0)
+      expect(first.stdout).toMatch(/status:\s+succeeded/)
+      expect(first.stdout).toMatch(/added:\s+3/)
+      expect(first.stderr).toContain("Synced acme.")
 
-    const second = await store.json("supplier", "sync", "acme")
-    expect(second).toMatchObject({ status: "succeeded", added: 0, updated: 0, unchanged: 3, rejected: 0 })
-  })
+      const second = await store.json("supplier", "sync", "acme")
+      expect(second).toMatchObject({ status: "succeeded", added: 0, updated: 0, unchanged: 3, rejected: 0 })
+    }
+  )
 
   // Needs a local store: `inv supplier sync` runs the sync in the CLI's process.
-  it.skipIf(localSyncOnly)("skips a bad item: the run is partial and the rejection is printed with its position", async () => {
-    const { code, stdout } = await store.inv("supplier", "sync", "bolt")
-    expect(code).toBe(0)
-    expect(stdout).toMatch(/status:\s+partial/)
-    expect(stdout).toMatch(/added:\s+2/)
-    expect(stdout).toMatch(/rejected:\s+1/)
-    expect(stdout).toMatch(/^2\s+B-11\s+stock_count\s+must be a whole number of at least 0, got "plenty"$/m)
+  it.skipIf(localSyncOnly)(
+    "skips a bad item: the run is partial and the rejection is printed with its position",
+    async () => {
+      const { code, stdout } = await store.inv("supplier", "sync", "bolt")
+      expect(code).toBe(0)
+      expect(stdout).toMatch(/status:\s+partial/)
+      expect(stdout).toMatch(/added:\s+2/)
+      expect(stdout).toMatch(/rejected:\s+1/)
+      expect(stdout).toMatch(/^2\s+B-11\s+stock_count\s+must be a whole number of at least 0, got "plenty"$/m)
 
-    expect(await store.json("supplier", "sync", "csvco")).toMatchObject({ status: "succeeded", added: 2 })
-  })
+      expect(await store.json("supplier", "sync", "csvco")).toMatchObject({ status: "succeeded", added: 2 })
+    }
+  )
 
   // The same syncs as the two steps above, run by the server's workers: the steps below build on them.
   it.runIf(localSyncOnly)("syncs through the server's queue: the same runs as a local sync", async () => {
@@ -183,20 +189,23 @@ describe("inv supplier", () => {
   })
 
   it("adds a supplier with a key the feed will refuse", async () => {
-    expect(await store.json("supplier", "add", "wrongkey", ...acmeFlags(), "--api-key", "not-the-key")).toMatchObject(
-      { id: "wrongkey", connector: { apiKey: { value: "***" } } }
-    )
+    expect(
+      await store.json("supplier", "add", "wrongkey", ...acmeFlags(), "--api-key", "not-the-key")
+    ).toMatchObject({ id: "wrongkey", connector: { apiKey: { value: "***" } } })
   })
 
   // Needs a local store: `inv supplier sync` runs the sync in the CLI's process.
-  it.skipIf(localSyncOnly)("reports a refused API key as a failed sync (exit 6) that says what to check", async () => {
-    const { code, stdout, stderr } = await store.inv("supplier", "sync", "wrongkey")
-    expect(code).toBe(6)
-    expect(stdout).toBe("")
-    expect(stderr).toContain(
-      'error: Sync of supplier "wrongkey" failed: the supplier answered 401: check the API key in the connector'
-    )
-  })
+  it.skipIf(localSyncOnly)(
+    "reports a refused API key as a failed sync (exit 6) that says what to check",
+    async () => {
+      const { code, stdout, stderr } = await store.inv("supplier", "sync", "wrongkey")
+      expect(code).toBe(6)
+      expect(stdout).toBe("")
+      expect(stderr).toContain(
+        'error: Sync of supplier "wrongkey" failed: the supplier answered 401: check the API key in the connector'
+      )
+    }
+  )
 
   it("removes a supplier only when confirmed: without a terminal that takes --yes", async () => {
     const unconfirmed = await store.inv("supplier", "remove", "wrongkey")

@@ -100,8 +100,9 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
 }
 
 /** The current span's `traceparent`, or null with no span (or tracing off): for the outbox row. */
-export const currentTraceparent: Effect.Effect<string | null> = Effect.map(Effect.currentSpan, (span) =>
-  traceparentOf(span) ?? null
+export const currentTraceparent: Effect.Effect<string | null> = Effect.map(
+  Effect.currentSpan,
+  (span) => traceparentOf(span) ?? null
 ).pipe(Effect.orElseSucceed(() => null))
 
 /** The parent span a `traceparent` names, for continuing the trace on the other side of the broker. */

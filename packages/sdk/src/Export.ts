@@ -119,16 +119,24 @@ export async function* exportRows(
     throw new InvalidInput({ field: "since", rule: "must be a date and time, e.g. 2026-11-25T10:00:00Z" })
   }
   const columns = EXPORT_COLUMNS[kind]
-  const rows = kind === "products" ? products(inventory, since) : kind === "stock" ? stock(inventory, since) : movements(inventory, since)
+  const rows =
+    kind === "products"
+      ? products(inventory, since)
+      : kind === "stock"
+        ? stock(inventory, since)
+        : movements(inventory, since)
   const pick = (row: Row) => Object.fromEntries(columns.map((column) => [column, row[column] ?? null]))
 
+  // Booleans as true/false, not csv-stringify's 1 and empty.
+  const csvOptions = { cast: { boolean: (value: boolean) => String(value) } }
   if (format === "csv") yield stringify([columns])
   if (format === "json") yield "["
   let first = true
   let batch: Array<string> = []
   for await (const row of rows) {
     const picked = pick(row)
-    if (format === "csv") batch.push(stringify([columns.map((column) => cellText(picked[column]))]))
+    if (format === "csv")
+      batch.push(stringify([columns.map((column) => cellText(picked[column]))], csvOptions))
     else if (format === "ndjson") batch.push(`${JSON.stringify(picked)}\n`)
     else {
       batch.push(`${first ? "\n" : ",\n"}${JSON.stringify(picked)}`)

@@ -26,11 +26,18 @@ import {
   type RejectionCode,
   readImport
 } from "./internal/importRows.js"
-import { applyStaged, findImport, type ImportChanges, noChanges, openStaging, stagedRejections } from "./internal/importStore.js"
+import {
+  applyStaged,
+  findImport,
+  type ImportChanges,
+  noChanges,
+  openStaging,
+  stagedRejections
+} from "./internal/importStore.js"
 import { localStoreOf } from "./internal/localStore.js"
 
-export { FIELDS, IMPORT_KINDS }
 export type { ImportChanges, ImportFormat, ImportKind, ImportSource, Rejection, RejectionCode }
+export { FIELDS, IMPORT_KINDS }
 
 export interface ImportOptions extends ReadOptions {
   /** `skip` (default): the valid rows go in. `abort`: any rejected row and nothing is written. */
@@ -109,7 +116,9 @@ export const importRows = async (
   options: ImportOptions = {}
 ): Promise<ImportResult> => {
   checkOptions(options)
-  return localStoreOf(inventory) ? importLocally(inventory, source, options) : importOverInterface(inventory, source, options)
+  return localStoreOf(inventory)
+    ? importLocally(inventory, source, options)
+    : importOverInterface(inventory, source, options)
 }
 
 const report = async (options: ImportOptions, rejection: Rejection) => {
@@ -220,10 +229,9 @@ const spool = async (source: ImportSource, directory: string) => {
   const progress = newProgress()
   let objects = false
   for await (const chunk of source as AsyncIterable<unknown>) {
-    const bytes =
-      typeof chunk === "string" || chunk instanceof Uint8Array
-        ? chunk
-        : ((objects = true), `${JSON.stringify(chunk)}\n`)
+    const text = typeof chunk === "string" || chunk instanceof Uint8Array
+    if (!text) objects = true
+    const bytes = text ? (chunk as string | Uint8Array) : `${JSON.stringify(chunk)}\n`
     progress.hash.update(bytes)
     if (!out.write(bytes)) await new Promise<void>((resolve) => out.once("drain", () => resolve()))
   }
@@ -292,7 +300,17 @@ const importOverInterface = async (
         }
       }
       if (rejected > 0) {
-        return { importId, kind, status: "aborted", rows, applied: 0, rejected, ignoredColumns, reference, changes: noChanges }
+        return {
+          importId,
+          kind,
+          status: "aborted",
+          rows,
+          applied: 0,
+          rejected,
+          ignoredColumns,
+          reference,
+          changes: noChanges
+        }
       }
     }
 

@@ -155,10 +155,14 @@ export class NotAvailableRemotely extends Error {
  * gone. Domain errors pass through unchanged.
  */
 const unreachable = <E>(url: string, error: E): E | StoreError => {
-  if (HttpClientError.isHttpClientError(error))
+  if (HttpClientError.isHttpClientError(error)) {
+    // undici's own reason (refused, reset, a certificate it does not trust) is one level down.
+    const cause = (error.cause as { readonly cause?: { readonly message?: string } } | undefined)?.cause
+    const detail = cause?.message ? `: ${cause.message}` : ""
     return new StoreError({
-      reason: `inv-server at ${url}: ${error.reason === "Transport" ? "no answer" : `status ${"response" in error ? error.response.status : "?"}`} (${error.message})`
+      reason: `inv-server at ${url}: ${error.reason === "Transport" ? `no answer${detail}` : `status ${"response" in error ? error.response.status : "?"}`} (${error.message})`
     })
+  }
   if (ParseResult.isParseError(error))
     return new StoreError({
       reason: `inv-server at ${url} gave an answer this client cannot read: ${error.message.split("\n")[0]}`

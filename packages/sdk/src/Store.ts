@@ -174,7 +174,14 @@ const causeMessage = (error: { readonly message: string; readonly cause?: unknow
  * client, and no migrations (a replica takes its schema from the primary).
  */
 export const readClient = (url: Redacted.Redacted<string>): Layer.Layer<SqlClient.SqlClient, StoreError> =>
-  PgClient.layer({ url, types: int8AsNumber, applicationName: "invkit-read", ...names }).pipe(
+  PgClient.layer({
+    url,
+    types: int8AsNumber,
+    applicationName: "invkit-read",
+    // A replica that does not answer is skipped for the primary: find out soon.
+    connectTimeout: "2 seconds",
+    ...names
+  }).pipe(
     Layer.mapError(
       (error) =>
         new StoreError({

@@ -28,13 +28,16 @@ const totals = (inventory: Inventory) =>
       sql<{ movements: number; events: number; units: number }>`
         select (select count(*)::int from stock_movements) as movements,
                (select count(*)::int from outbox where type = 'stock.updated') as events,
-               (select coalesce(sum(on_hand), 0)::int from stock_levels) as units`.pipe(Effect.map((rows) => rows[0]!))
+               (select coalesce(sum(on_hand), 0)::int from stock_levels) as units`.pipe(
+        Effect.map((rows) => rows[0]!)
+      )
     )
   )
 
 const levels = async (inventory: Inventory) => {
   const all = new Map<string, number>()
-  for await (const row of inventory.stock.all({ limit: 1000 })) all.set(`${row.sku}@${row.location}`, row.onHand)
+  for await (const row of inventory.stock.all({ limit: 1000 }))
+    all.set(`${row.sku}@${row.location}`, row.onHand)
   return all
 }
 
@@ -45,11 +48,10 @@ const importCollecting = async (
   options: Import.ImportOptions = {}
 ) => {
   const rejections: Array<Import.Rejection> = []
-  const result = await Import.importRows(
-    inventory,
-    Readable.from(typeof text === "string" ? [text] : text),
-    { ...options, onRejection: (rejection) => void rejections.push(rejection) }
-  )
+  const result = await Import.importRows(inventory, Readable.from(typeof text === "string" ? [text] : text), {
+    ...options,
+    onRejection: (rejection) => void rejections.push(rejection)
+  })
   return { result, rejections }
 }
 
@@ -141,7 +143,13 @@ export const importSuite = (open: OpenStore) => {
     inventory = await open()
     generated = generateCounts()
     const { result } = await importCollecting(inventory, productsCsv())
-    expect(result).toMatchObject({ status: "applied", kind: "products", rows: ROWS, applied: ROWS, rejected: 0 })
+    expect(result).toMatchObject({
+      status: "applied",
+      kind: "products",
+      rows: ROWS,
+      applied: ROWS,
+      rejected: 0
+    })
     expect(result.changes.newProducts).toBe(ROWS)
   })
   afterAll(async () => {
@@ -257,13 +265,21 @@ export const importSuite = (open: OpenStore) => {
       expect(ndjson.trim().split("\n")).toHaveLength((await levels(inventory)).size)
       const json = JSON.parse(await collect(Export.exportRows(inventory, "movements", { format: "json" })))
       expect(json.length).toBe((await totals(inventory)).movements)
-      const since = await collect(Export.exportRows(inventory, "movements", { since: new Date(Date.now() + 60_000) }))
+      const since = await collect(
+        Export.exportRows(inventory, "movements", { since: new Date(Date.now() + 60_000) })
+      )
       expect(since.trim().split("\n")).toHaveLength(1) // the header only
 
       const copy = await open()
       try {
-        expect((await importCollecting(copy, productsCsv)).result).toMatchObject({ status: "applied", rejected: 0 })
-        expect((await importCollecting(copy, stockCsv)).result).toMatchObject({ status: "applied", rejected: 0 })
+        expect((await importCollecting(copy, productsCsv)).result).toMatchObject({
+          status: "applied",
+          rejected: 0
+        })
+        expect((await importCollecting(copy, stockCsv)).result).toMatchObject({
+          status: "applied",
+          rejected: 0
+        })
         const strip = (text: string) =>
           text
             .trim()

@@ -14,6 +14,8 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as AllMain from "./all/main.js"
 import { describeConfigError, type ServerConfig, type Service, serverConfig, services } from "./config.js"
+import * as Logging from "./infra/logging.js"
+import * as Tracing from "./infra/tracing.js"
 import * as StockCheckerMain from "./stockChecker/main.js"
 import * as StockUpdaterMain from "./stockUpdater/main.js"
 import * as SupplierSyncMain from "./supplierSync/main.js"
@@ -47,8 +49,8 @@ Requests need a bearer token (set INV_JWT_SECRET, or INV_AUTH=off on a private n
 With no store set, \`inv-server all\` runs on the embedded store in INV_HOME.
 `
 
-/** Logs as JSON lines for log collectors; readable lines at a terminal. */
-const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
+/** Logs as JSON lines for log collectors; readable lines at a terminal (see infra/logging.ts). */
+const logger = Logging.layer(process.stdout.isTTY === true)
 
 /**
  * NodeRuntime runs the finalizers on SIGTERM/SIGINT but waits for them without limit: past
@@ -84,8 +86,12 @@ function runService(service: Service) {
     )
     yield* boundShutdown(config)
     yield* Effect.logInfo(`starting ${service}`)
-    return yield* Layer.launch(mains[service](config)).pipe(Logger.withMinimumLogLevel(config.logLevel))
+    return yield* Layer.launch(mains[service](config).pipe(Layer.provide(Tracing.layer(service)))).pipe(
+      Logger.withMinimumLogLevel(config.logLevel)
+    )
   }).pipe(
+    // Every line of the process names it: several services share one log stream.
+    Effect.annotateLogs("service", service),
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       const failure = Cause.failureOption(cause)

@@ -12,18 +12,24 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ServerConfig } from "./config.js"
 import { KeyUnreadable, makeVerifier, type Verifier } from "./http/auth.js"
-import type { ReadinessCheck, ServeOptions } from "./http/server.js"
+import { evaluateReadiness, type ReadinessCheck, type ServeOptions } from "./http/server.js"
 import { StockCache } from "./infra/cache.js"
 import * as EmbeddedDatabase from "./infra/embeddedDatabase.js"
 import { type Consumer, EventBus } from "./infra/events.js"
 import * as EventWiring from "./infra/eventWiring.js"
+import { sampleForever } from "./infra/inventoryMetrics.js"
+import * as ReadReplica from "./infra/readReplica.js"
 import * as StoreConnection from "./infra/storeConnection.js"
 
 export interface ServiceProcess {
   /** The HTTP server with the service's handlers. */
   readonly http: (
     options: ServeOptions
-  ) => Layer.Layer<never, HttpServerError.ServeError, StoreConnection.StoreConnection | StockCache>
+  ) => Layer.Layer<
+    never,
+    HttpServerError.ServeError,
+    StoreConnection.StoreConnection | StockCache | ReadReplica.StockReads
+  >
   /** Whether the service queues or works syncs (pg-boss). */
   readonly jobs: boolean
   /** Whether /ready checks the cache: only services that read through it. */
@@ -116,7 +122,7 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
     })
   )
 
-  const readiness = Layer.unwrapEffect(
+  const readiness = Layer.unwrapScoped(
     Effect.gen(function* () {
       const verifier = yield* verifierFor(config)
       const tls = yield* tlsFor(config)
@@ -126,6 +132,8 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
       const checks: Array<ReadinessCheck> = [{ name: "database", ready: connection.ready }]
       if (configured.broker) checks.push({ name: "broker", ready: busService.ready })
       if (configured.cache && service.usesCache) checks.push({ name: "cache", ready: cacheService.ready })
+      // inv_ready stays current between probes of /ready, for alerts on a process nobody probes.
+      yield* Effect.forkScoped(sampleForever("readiness", evaluateReadiness(checks)))
       return service.http({
         port: config.port,
         host: config.host,
@@ -138,5 +146,7 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
 
   // Acquired bus and cache, store, then HTTP; released the other way round: the server stops
   // taking requests and finishes those in flight before the background work and pools close.
-  return readiness.pipe(Layer.provide(store), Layer.provide(Layer.merge(bus, cache)))
+  // Stock reads use the replica only where they serve reads (stock-checker, all).
+  const reads = service.usesCache ? ReadReplica.layer(config.databaseReadUrl) : ReadReplica.primaryOnly
+  return readiness.pipe(Layer.provide(store), Layer.provide(Layer.mergeAll(bus, cache, reads)))
 }

@@ -4,8 +4,11 @@
  * a local store.
  */
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { connect } from "@invkit/sdk"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -37,6 +40,7 @@ const inv = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
 describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
   let url = ""
   let token = ""
+  const scratch = mkdtempSync(join(tmpdir(), "inv-cli-remote-"))
   const cleanups: Array<() => Promise<unknown>> = []
 
   beforeAll(async () => {
@@ -63,8 +67,7 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     const remote = ["--server", url, "--token", token]
     const admin = ["--server", url, "--token", await testToken("admin", "cli-admin")]
     expect(
-      (await inv([...admin, "product", "add", "R-1", "--name", "Remote widget", "--reorder-point", "5"]))
-        .code
+      (await inv([...admin, "product", "add", "R-1", "--name", "Remote widget", "--reorder-point", "5"])).code
     ).toBe(0)
     expect((await inv([...remote, "stock", "set", "R-1", "10"])).code).toBe(0)
     expect((await inv([...remote, "stock", "adjust", "R-1", "-3", "--reason", "sale"])).code).toBe(0)
@@ -90,11 +93,58 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     const forbidden = await inv([...remote, "product", "add", "R-2", "--name", "Not allowed"])
     expect(forbidden.code).toBe(7)
     expect(forbidden.stderr).toContain("needs the admin role")
-    expect((await inv([...admin, "product", "get", "R-2"])).code).toBe(3)
+    const notAdded = await inv([...admin, "product", "get", "R-2"])
+    expect(notAdded.code, notAdded.stderr).toBe(3)
 
     // A token the server did not sign: exit 7, with what to do.
     const refusedToken = await inv(["--server", url, "--token", "not-a-token", "stock", "get", "R-1"])
     expect(refusedToken.code).toBe(7)
     expect(refusedToken.stderr).toContain("Not authenticated")
   }, 60_000)
+
+  it("imports counts over the server in batches: bad rows reported by line, a second run adds nothing", async () => {
+    const admin = ["--server", url, "--token", await testToken("admin", "cli-admin")]
+    const operator = ["--server", url, "--token", token]
+    const skus = Array.from({ length: 30 }, (_, i) => `IMP-${i}`)
+    const products = join(scratch, "products.csv")
+    writeFileSync(products, ["sku,name", ...skus.map((sku) => `${sku},Imported ${sku}`)].join("\n"))
+    expect((await inv([...admin, "import", products])).code).toBe(0)
+
+    // 2,520 counts (30 SKUs at 84 locations): three batches, with two bad rows among them.
+    const locations = Array.from({ length: 84 }, (_, i) => `bin-${i}`)
+    const sdk = connect({ url, token: await testToken("admin", "cli-admin") })
+    for (const code of locations) await sdk.locations.add({ code })
+    await sdk.close()
+    const counts = locations.flatMap((location) => skus.map((sku, i) => `${sku},${location},${i}`))
+    const file = join(scratch, "counts.csv")
+    const rows = ["sku,location,quantity", ...counts]
+    rows.splice(5, 0, "IMP-1,default,lots") // line 6: not a number
+    rows.splice(10, 0, "NOPE-1,default,4") // line 11: unknown SKU
+    writeFileSync(file, rows.join("\n"))
+    const first = await inv([...operator, "--json", "import", file])
+    expect(first.code, first.stderr).toBe(8)
+    const rejected = first.stderr
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line).rejected)
+      // The closing line is the error that says rows were rejected.
+      .filter((rejection) => rejection !== undefined)
+    expect(rejected.map((r: { line: number; code: string }) => [r.line, r.code])).toEqual([
+      [6, "invalid-value"],
+      [11, "unknown-sku"]
+    ])
+    const level = JSON.parse(
+      (await inv([...operator, "--json", "stock", "get", "IMP-29", "--location", "bin-83"])).stdout
+    )
+    expect(level.onHand).toBe(29)
+    const overview = JSON.parse((await inv([...operator, "--json", "stock", "overview"])).stdout)
+    expect(overview.units).toBe(84 * ((29 * 30) / 2) + 7)
+    const before = JSON.parse((await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout)
+
+    const again = await inv([...operator, "--json", "import", file])
+    expect(again.code).toBe(8)
+    const after = JSON.parse((await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout)
+    expect(after.items).toHaveLength(before.items.length)
+    expect(after.items[0].actor).toBe("cli-remote")
+  }, 90_000)
 })

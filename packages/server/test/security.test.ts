@@ -55,7 +55,9 @@ const otherEc = await jose.generateKeyPair("ES256", { extractable: true })
 const jwksFile = join(keyDir, "jwks.json")
 writeFileSync(
   jwksFile,
-  JSON.stringify({ keys: [{ ...(await jose.exportJWK(ec.publicKey)), kid: "es-1", alg: "ES256", use: "sig" }] })
+  JSON.stringify({
+    keys: [{ ...(await jose.exportJWK(ec.publicKey)), kid: "es-1", alg: "ES256", use: "sig" }]
+  })
 )
 
 const jwtAuth = (key: Extract<AuthConfig, { mode: "jwt" }>["key"]): AuthConfig => ({
@@ -177,6 +179,8 @@ const startServer = async (
       testConfig({
         port,
         databaseUrl: Option.some(Redacted.make(database.url)),
+        // no read cache: every read shows the store as it is right after a write
+        cacheTtlSeconds: 0,
         auth: overrides.auth,
         limits: overrides.limits ?? { maxBodyBytes: 1024 * 1024, ratePerSecond: 0 }
       })
@@ -194,7 +198,11 @@ const runCleanups = async (cleanups: Array<() => Promise<unknown>>) => {
 /** Asserts the 401 the guard answers: the SDK's Unauthorized body and a challenge. */
 const expectUnauthorized = (answer: Answer, what: string) => {
   expect(answer.status, `${what}: ${answer.status} ${answer.text}`).toBe(401)
-  expect(answer.body).toEqual({ _tag: "Unauthorized", reason: expect.any(String), message: expect.any(String) })
+  expect(answer.body).toEqual({
+    _tag: "Unauthorized",
+    reason: expect.any(String),
+    message: expect.any(String)
+  })
   expect(answer.body.reason.length).toBeGreaterThan(0)
   expect(answer.headers["www-authenticate"]).toMatch(/^Bearer realm=/)
 }
@@ -210,8 +218,17 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     baseUrl = await startServer(cleanups, { auth: hsAuth })
     admin = await roleToken("admin", "seed-admin")
     for (const sku of ["SEC-1", "SEC-2"]) {
-      expect((await send(baseUrl, "POST", "/v1/products", { token: admin, body: newProduct(sku, "Secure widget") })).status).toBe(201)
-      expect((await send(baseUrl, "POST", `/v1/stock/${sku}/set`, { token: admin, body: { quantity: 10 } })).status).toBe(200)
+      expect(
+        (
+          await send(baseUrl, "POST", "/v1/products", {
+            token: admin,
+            body: newProduct(sku, "Secure widget")
+          })
+        ).status
+      ).toBe(201)
+      expect(
+        (await send(baseUrl, "POST", `/v1/stock/${sku}/set`, { token: admin, body: { quantity: 10 } })).status
+      ).toBe(200)
     }
   })
 
@@ -228,7 +245,10 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     readonly authorization: () => Promise<string | undefined>
   }> = [
     { name: "no Authorization header", authorization: async () => undefined },
-    { name: "a Basic scheme", authorization: async () => `Basic ${Buffer.from("admin:admin").toString("base64")}` },
+    {
+      name: "a Basic scheme",
+      authorization: async () => `Basic ${Buffer.from("admin:admin").toString("base64")}`
+    },
     { name: "a Token scheme with a valid token", authorization: async () => `Token ${await hsToken()}` },
     { name: "Bearer without a token", authorization: async () => "Bearer " },
     { name: "alg none, unsigned", authorization: async () => `Bearer ${unsigned(claims())}` },
@@ -240,7 +260,10 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
         return `Bearer ${unsigned(claims())}${valid}`
       }
     },
-    { name: "HS256 with a valid header but no signature", authorization: async () => `Bearer ${(await hsToken()).split(".").slice(0, 2).join(".")}.` },
+    {
+      name: "HS256 with a valid header but no signature",
+      authorization: async () => `Bearer ${(await hsToken()).split(".").slice(0, 2).join(".")}.`
+    },
     {
       name: "HS384 with the right secret",
       authorization: async () => `Bearer ${await sign(claims(), "HS384", secretKey)}`
@@ -263,10 +286,16 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     { name: "an empty sub", authorization: async () => `Bearer ${await hsToken({ sub: "" })}` },
     { name: "no role", authorization: async () => `Bearer ${await hsToken({ role: undefined })}` },
     { name: "an unknown role", authorization: async () => `Bearer ${await hsToken({ role: "superuser" })}` },
-    { name: "a role that is a list", authorization: async () => `Bearer ${await hsToken({ role: ["admin"] })}` },
+    {
+      name: "a role that is a list",
+      authorization: async () => `Bearer ${await hsToken({ role: ["admin"] })}`
+    },
     { name: "a wrong aud", authorization: async () => `Bearer ${await hsToken({ aud: "another-api" })}` },
     { name: "no aud", authorization: async () => `Bearer ${await hsToken({ aud: undefined })}` },
-    { name: "a wrong iss", authorization: async () => `Bearer ${await hsToken({ iss: "https://evil.test" })}` },
+    {
+      name: "a wrong iss",
+      authorization: async () => `Bearer ${await hsToken({ iss: "https://evil.test" })}`
+    },
     { name: "no iss", authorization: async () => `Bearer ${await hsToken({ iss: undefined })}` },
     {
       name: "a payload tampered from viewer to admin, signature kept",
@@ -289,15 +318,22 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     )
     expectUnauthorized(await send(baseUrl, "GET", "/v1/stock/SEC-1", options), name)
     expect(await level("SEC-1")).toBe(10)
-    expect((await send(baseUrl, "GET", "/v1/products/SEC-1", { token: admin })).body.name).toBe("Secure widget")
+    expect((await send(baseUrl, "GET", "/v1/products/SEC-1", { token: admin })).body.name).toBe(
+      "Secure widget"
+    )
   })
 
   it("refuses 3000 mutants of a valid admin token, all with 401, and nothing changes", async () => {
     const valid = await hsToken({ sub: "mutant-source", role: "admin" })
     // the unmutated token works, so every refusal below is the mutation's doing
-    const control = await send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", { token: valid, body: { delta: 1 } })
+    const control = await send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", {
+      token: valid,
+      body: { delta: 1 }
+    })
     expect(control.status).toBe(200)
-    expect((await send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", { token: valid, body: { delta: -1 } })).status).toBe(200)
+    expect(
+      (await send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", { token: valid, body: { delta: -1 } })).status
+    ).toBe(200)
 
     const seed = 20_240_601
     const rng = random(seed)
@@ -310,18 +346,25 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     }
     const started = Date.now()
     const answers = await pool(
-      mutants.map((mutant) => () =>
-        send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", { token: mutant.token, body: { delta: 1 } }).then(
-          (answer) => ({ ...mutant, status: answer.status, body: answer.body })
-        )
+      mutants.map(
+        (mutant) => () =>
+          send(baseUrl, "POST", "/v1/stock/SEC-1/adjust", { token: mutant.token, body: { delta: 1 } }).then(
+            (answer) => ({ ...mutant, status: answer.status, body: answer.body })
+          )
       ),
       32
     )
     const elapsed = Date.now() - started
     const accepted = answers.filter((a) => a.status >= 200 && a.status < 300)
-    expect(accepted.map((a) => `${a.how}: ${a.token}`), `seed ${seed}`).toEqual([])
+    expect(
+      accepted.map((a) => `${a.how}: ${a.token}`),
+      `seed ${seed}`
+    ).toEqual([])
     const notRefused = answers.filter((a) => a.status !== 401 || a.body?._tag !== "Unauthorized")
-    expect(notRefused.map((a) => `${a.status} ${a.how}: ${a.token}`), `seed ${seed}`).toEqual([])
+    expect(
+      notRefused.map((a) => `${a.status} ${a.how}: ${a.token}`),
+      `seed ${seed}`
+    ).toEqual([])
     expect(await level("SEC-1")).toBe(10)
     expect(elapsed).toBeLessThan(20_000)
     console.info(
@@ -404,15 +447,21 @@ describe.skipIf(!reachable)("bearer tokens on RS256 (public key file) and ES256 
 
   beforeAll(async () => {
     ;[rsUrl, esUrl] = await Promise.all([
-      startServer(cleanups, { auth: jwtAuth({ kind: "publicKey", algorithm: "RS256", file: rsaPublicKeyFile }) }),
+      startServer(cleanups, {
+        auth: jwtAuth({ kind: "publicKey", algorithm: "RS256", file: rsaPublicKeyFile })
+      }),
       startServer(cleanups, { auth: jwtAuth({ kind: "jwks", algorithm: "ES256", file: jwksFile }) })
     ])
     for (const [url, token] of [
       [rsUrl, await rsToken({ sub: "seed" })],
       [esUrl, await esToken({ sub: "seed" })]
     ] as const) {
-      expect((await send(url, "POST", "/v1/products", { token, body: newProduct("KEY-1", "Keyed") })).status).toBe(201)
-      expect((await send(url, "POST", "/v1/stock/KEY-1/set", { token, body: { quantity: 10 } })).status).toBe(200)
+      expect(
+        (await send(url, "POST", "/v1/products", { token, body: newProduct("KEY-1", "Keyed") })).status
+      ).toBe(201)
+      expect((await send(url, "POST", "/v1/stock/KEY-1/set", { token, body: { quantity: 10 } })).status).toBe(
+        200
+      )
     }
   })
 
@@ -420,7 +469,9 @@ describe.skipIf(!reachable)("bearer tokens on RS256 (public key file) and ES256 
 
   const refusedBy = async (url: string, token: string, what: string) => {
     expectUnauthorized(await send(url, "POST", "/v1/stock/KEY-1/adjust", { token, body: { delta: 5 } }), what)
-    const level = await send(url, "GET", "/v1/stock/KEY-1", { token: await (url === rsUrl ? rsToken() : esToken()) })
+    const level = await send(url, "GET", "/v1/stock/KEY-1", {
+      token: await (url === rsUrl ? rsToken() : esToken())
+    })
     expect(level.body.onHand).toBe(10)
   }
 
@@ -458,11 +509,15 @@ describe.skipIf(!reachable)("bearer tokens on RS256 (public key file) and ES256 
       token: await sign(claims({ role: "viewer" }), "ES256", ec.privateKey)
     })
     expect(noKid.status, noKid.text).toBe(200)
-    const rsHistory = await send(rsUrl, "GET", "/v1/stock/KEY-1/history", { token: await rsToken({ role: "viewer" }) })
+    const rsHistory = await send(rsUrl, "GET", "/v1/stock/KEY-1/history", {
+      token: await rsToken({ role: "viewer" })
+    })
     expect(rsHistory.body.items).toEqual(
       expect.arrayContaining([expect.objectContaining({ actor: "rs-operator", delta: 1 })])
     )
-    const esHistory = await send(esUrl, "GET", "/v1/stock/KEY-1/history", { token: await esToken({ role: "viewer" }) })
+    const esHistory = await send(esUrl, "GET", "/v1/stock/KEY-1/history", {
+      token: await esToken({ role: "viewer" })
+    })
     expect(esHistory.body.items).toEqual(
       expect.arrayContaining([expect.objectContaining({ actor: "es-operator", delta: 2 })])
     )
@@ -492,7 +547,12 @@ const endpoints = (() => {
   HttpApi.reflect(Api.InventoryApi, {
     onGroup: () => {},
     onEndpoint: ({ group, endpoint }) => {
-      found.push({ group: group.identifier, name: endpoint.name, method: endpoint.method, path: endpoint.path })
+      found.push({
+        group: group.identifier,
+        name: endpoint.name,
+        method: endpoint.method,
+        path: endpoint.path
+      })
     }
   })
   return found
@@ -529,10 +589,17 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
           leadTimeDays: 0
         }
       }),
-      await send(baseUrl, "POST", "/v1/locations", { token: admin, body: { code: "role-back", name: "Back" } }),
+      await send(baseUrl, "POST", "/v1/locations", {
+        token: admin,
+        body: { code: "role-back", name: "Back" }
+      }),
       await send(baseUrl, "POST", "/v1/products", {
         token: admin,
-        body: newProduct(SKU, "Role widget", { reorderPoint: 50, reorderQuantity: 20, preferredSupplier: SUPPLIER })
+        body: newProduct(SKU, "Role widget", {
+          reorderPoint: 50,
+          reorderQuantity: 20,
+          preferredSupplier: SUPPLIER
+        })
       }),
       // at or below the reorder point: the reorder consumer opens a draft restock order
       await send(baseUrl, "POST", `/v1/stock/${SKU}/set`, { token: admin, body: { quantity: 5 } })
@@ -588,7 +655,13 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
   const requestFor = (endpoint: EndpointInfo, role: Role) => {
     const key = `${endpoint.group}.${endpoint.name}`
     const path = endpoint.path.replace(/:(\w+)/g, (_, param: string) =>
-      param === "sku" ? SKU : param === "id" ? (endpoint.group === "suppliers" ? SUPPLIER : String(orderId)) : "x"
+      param === "sku"
+        ? SKU
+        : param === "id"
+          ? endpoint.group === "suppliers"
+            ? SUPPLIER
+            : String(orderId)
+          : "x"
     )
     const bodies: Record<string, unknown> = {
       "stockUpdates.set": { quantity: 7 },
@@ -617,14 +690,19 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
       "suppliers.update": { leadTimeDays: 2 },
       "restock.receive": { quantity: 1 }
     }
-    const body = endpoint.method === "GET" ? undefined : (bodies[key] ?? (endpoint.method === "DELETE" ? undefined : {}))
+    const body =
+      endpoint.method === "GET" ? undefined : (bodies[key] ?? (endpoint.method === "DELETE" ? undefined : {}))
     return { path, body }
   }
 
   const callAs = async (role: Role) => {
     const token = await roleToken(role, `matrix-${role}`)
     const results: Array<{ endpoint: EndpointInfo; role: Role; status: number; text: string; body: any }> = []
-    for (const endpoint of endpoints) {
+    // removals last, so the other calls find what they name
+    const ordered = [...endpoints].sort(
+      (a, b) => Number(a.method === "DELETE") - Number(b.method === "DELETE")
+    )
+    for (const endpoint of ordered) {
       const { path, body } = requestFor(endpoint, role)
       const answer = await send(baseUrl, endpoint.method, path, { token, body })
       results.push({ endpoint, role, status: answer.status, text: answer.text, body: answer.body })
@@ -672,8 +750,13 @@ describe.skipIf(!reachable)("request limits", () => {
       limits: { maxBodyBytes: LIMIT, ratePerSecond: 5 }
     })
     admin = await roleToken("admin", "limits-admin")
-    expect((await send(baseUrl, "POST", "/v1/products", { token: admin, body: newProduct("LIM-1", "Limited") })).status).toBe(201)
-    expect((await send(baseUrl, "POST", "/v1/stock/LIM-1/set", { token: admin, body: { quantity: 10 } })).status).toBe(200)
+    expect(
+      (await send(baseUrl, "POST", "/v1/products", { token: admin, body: newProduct("LIM-1", "Limited") }))
+        .status
+    ).toBe(201)
+    expect(
+      (await send(baseUrl, "POST", "/v1/stock/LIM-1/set", { token: admin, body: { quantity: 10 } })).status
+    ).toBe(200)
   })
 
   afterAll(() => runCleanups(cleanups))
@@ -684,8 +767,15 @@ describe.skipIf(!reachable)("request limits", () => {
     return json + " ".repeat(size - json.length)
   }
 
-  const levelOf = async (token: string) =>
-    (await send(baseUrl, "GET", "/v1/stock/LIM-1", { token })).body.onHand as number
+  let readers = 0
+  /** Read with a subject of its own, so reading does not count against the sender's rate. */
+  const level = async () => {
+    const answer = await send(baseUrl, "GET", "/v1/stock/LIM-1", {
+      token: await roleToken("viewer", `reader-${readers++}`)
+    })
+    expect(answer.status, answer.text).toBe(200)
+    return answer.body.onHand as number
+  }
 
   /** Sends `body` with transfer-encoding: chunked (no content-length), in 1 KiB writes. */
   const sendChunked = (token: string, body: string) =>
@@ -706,7 +796,12 @@ describe.skipIf(!reachable)("request limits", () => {
         response.on("data", (chunk: Buffer) => chunks.push(chunk))
         response.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8")
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, text, body: JSON.parse(text || "null") })
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text,
+            body: JSON.parse(text || "null")
+          })
         })
       })
       // the server may answer and close before the whole body is written
@@ -719,24 +814,30 @@ describe.skipIf(!reachable)("request limits", () => {
 
   it("answers 413 to a body over the limit with content-length, and not to one just under it", async () => {
     const token = await roleToken("operator", "declared-sender")
-    const before = await levelOf(token)
+    const before = await level()
     for (const size of [LIMIT + 1, 1024 * 1024]) {
-      const declared = await send(baseUrl, "POST", "/v1/stock/LIM-1/adjust", { token, body: paddedBody(size) })
+      const declared = await send(baseUrl, "POST", "/v1/stock/LIM-1/adjust", {
+        token,
+        body: paddedBody(size)
+      })
       expect(declared.status, declared.text).toBe(413)
       expect(declared.body).toMatchObject({ _tag: "RequestTooLarge", limitBytes: LIMIT })
     }
-    expect(await levelOf(token)).toBe(before)
-    const under = await send(baseUrl, "POST", "/v1/stock/LIM-1/adjust", { token, body: paddedBody(LIMIT - 1) })
+    expect(await level()).toBe(before)
+    const under = await send(baseUrl, "POST", "/v1/stock/LIM-1/adjust", {
+      token,
+      body: paddedBody(LIMIT - 1)
+    })
     expect(under.status, under.text).toBe(200)
-    expect(await levelOf(token)).toBe(before + 1)
+    expect(await level()).toBe(before + 1)
   })
 
   it("answers 413 to a chunked body (no content-length) over the limit, and not to one just under it", async () => {
     const token = await roleToken("operator", "chunked-sender")
-    const before = await levelOf(token)
+    const before = await level()
     const under = await sendChunked(token, paddedBody(LIMIT - 1))
     expect(under.status, under.text).toBe(200)
-    expect(await levelOf(token)).toBe(before + 1)
+    expect(await level()).toBe(before + 1)
     // over by less than one read: the whole body has arrived when the reader stops
     const slightlyOver = await sendChunked(token, paddedBody(LIMIT + 100))
     expect(slightlyOver.status, slightlyOver.text).toBe(413)
@@ -744,14 +845,16 @@ describe.skipIf(!reachable)("request limits", () => {
     // well over: the client is still sending when the reader stops
     const farOver = await sendChunked(token, paddedBody(LIMIT * 4)).catch((error: Error) => error)
     expect(farOver instanceof Error ? `no answer: ${farOver.message}` : farOver.status).toBe(413)
-    expect(await levelOf(token)).toBe(before + 1)
+    expect(await level()).toBe(before + 1)
   })
 
   it("answers 429 with retry-after past the per-subject rate, not to another subject, and the SDK waits it out", async () => {
     const burst = await roleToken("viewer", "burst")
     const burstAgent = new http.Agent({ keepAlive: true, maxSockets: 20 })
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () => send(baseUrl, "GET", "/v1/stock/LIM-1", { token: burst, agent: burstAgent }))
+      Array.from({ length: 20 }, () =>
+        send(baseUrl, "GET", "/v1/stock/LIM-1", { token: burst, agent: burstAgent })
+      )
     )
     // right after, while "burst" is over its rate
     const other = await send(baseUrl, "GET", "/v1/stock/LIM-1", { token: await roleToken("viewer", "calm") })
@@ -805,10 +908,21 @@ const makeCertificates = () => {
   const openssl = (...args: Array<string>) => execFileSync("openssl", args, { stdio: "pipe", cwd: dir })
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
   openssl(
-    "req", "-x509", ...ec, "-keyout", file("ca.key"), "-out", file("ca.pem"), "-days", "2",
-    "-subj", "/CN=invkit test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE",
-    "-addext", "keyUsage=critical,keyCertSign,cRLSign"
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=invkit test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign"
   )
   openssl("req", ...ec, "-keyout", file("server.key"), "-out", file("server.csr"), "-subj", "/CN=127.0.0.1")
   writeFileSync(
@@ -816,8 +930,21 @@ const makeCertificates = () => {
     "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
   )
   openssl(
-    "x509", "-req", "-in", file("server.csr"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"),
-    "-CAcreateserial", "-out", file("server.pem"), "-days", "2", "-extfile", file("server.ext")
+    "x509",
+    "-req",
+    "-in",
+    file("server.csr"),
+    "-CA",
+    file("ca.pem"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    file("server.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    file("server.ext")
   )
   return { caFile: file("ca.pem"), certFile: file("server.pem"), keyFile: file("server.key") }
 }
@@ -837,6 +964,7 @@ describe.skipIf(!reachable || !opensslAvailable)("HTTPS", () => {
     const config: ServerConfig = testConfig({
       port,
       databaseUrl: Option.some(Redacted.make(database.url)),
+      cacheTtlSeconds: 0,
       auth: hsAuth,
       tls: Option.some({ certFile: certificates.certFile, keyFile: certificates.keyFile })
     })
@@ -858,6 +986,29 @@ describe.skipIf(!reachable || !opensslAvailable)("HTTPS", () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     token = await roleToken("admin", "tls-admin")
+    const body = JSON.stringify(newProduct("TLS-1", "Over TLS"))
+    const created = await new Promise<number>((resolve, reject) => {
+      https
+        .request(
+          `https://127.0.0.1:${port}/v1/products`,
+          {
+            method: "POST",
+            ca,
+            headers: {
+              authorization: `Bearer ${token}`,
+              "content-type": "application/json",
+              "content-length": String(Buffer.byteLength(body))
+            }
+          },
+          (response) => {
+            response.resume()
+            resolve(response.statusCode ?? 0)
+          }
+        )
+        .on("error", reject)
+        .end(body)
+    })
+    expect(created).toBe(201)
   })
 
   afterAll(() => runCleanups(cleanups))
@@ -867,7 +1018,7 @@ describe.skipIf(!reachable || !opensslAvailable)("HTTPS", () => {
     const trusting = connect({ url, token, caFile })
     const distrusting = connect({ url, token, maxRetries: 0 })
     try {
-      await trusting.products.add(newProduct("TLS-1", "Over TLS"))
+      expect((await trusting.products.get("TLS-1")).name).toBe("Over TLS")
       expect((await trusting.stock.adjust("TLS-1", 3)).onHand).toBe(3)
       expect((await trusting.stock.history("TLS-1")).items[0]?.actor).toBe("tls-admin")
 
@@ -877,11 +1028,21 @@ describe.skipIf(!reachable || !opensslAvailable)("HTTPS", () => {
       )
       expect(refused).toBeInstanceOf(StoreError)
       expect(refused).toMatchObject({ _tag: "StoreError" })
-      console.info("TLS REFUSED", (refused as StoreError).reason, (refused as any).cause)
     } finally {
       await trusting.close()
       await distrusting.close()
     }
+
+    // what the client without the CA ran into: the certificate, not the connection
+    const problem = await new Promise<string>((resolve) => {
+      https
+        .get(`${url}/health`, { agent: false }, (response) => {
+          response.resume()
+          resolve(`answered ${response.statusCode}`)
+        })
+        .on("error", (error: NodeJS.ErrnoException) => resolve(`${error.code}: ${error.message}`))
+    })
+    expect(problem).toMatch(/CERT|certificate/)
 
     // plain HTTP to the HTTPS port gets no answer
     const plain = await send(`http://127.0.0.1:${port}`, "GET", "/health", { agent: new http.Agent() }).then(

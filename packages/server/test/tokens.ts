@@ -27,10 +27,7 @@ export const sign = (
   alg: string,
   key: Uint8Array | jose.CryptoKey | jose.KeyObject,
   header: Record<string, unknown> = {}
-) =>
-  new jose.SignJWT(claims as jose.JWTPayload)
-    .setProtectedHeader({ typ: "JWT", ...header, alg })
-    .sign(key)
+) => new jose.SignJWT(claims as jose.JWTPayload).setProtectedHeader({ typ: "JWT", ...header, alg }).sign(key)
 
 /** An unsigned token (`alg: none`), crafted by hand: jose does not make these. */
 export const unsigned = (claims: Claims, alg = "none") =>
@@ -110,7 +107,9 @@ export const mutate = (token: string, rng: ReturnType<typeof random>): { token: 
         ]
         const order = orders[rng.int(orders.length)] ?? [a, b, c]
         current = order.join(".")
-        hows.push(`segments ${order.map((s) => (s === a ? "h" : s === b ? "p" : s === c ? "s" : "_")).join(".")}`)
+        hows.push(
+          `segments ${order.map((s) => (s === a ? "h" : s === b ? "p" : s === c ? "s" : "_")).join(".")}`
+        )
         break
       }
       default: {

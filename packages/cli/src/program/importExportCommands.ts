@@ -7,11 +7,25 @@ export const addImportExportCommands = (program: Command): void => {
     .command("import")
     .description("import products, stock counts or adjustments from a CSV or NDJSON file (- for stdin)")
     .argument("<file>", "the file, or - for standard input")
-    .option("--kind <kind>", "products, stock (absolute counts) or adjustments (deltas); default: from the header")
+    .option(
+      "--kind <kind>",
+      "products, stock (absolute counts) or adjustments (deltas); default: from the header"
+    )
     .option("--format <format>", "csv or ndjson; default: from the file name, else from the content")
-    .option("--map <column=field>", "read a column under another name, e.g. --map count=quantity (repeatable)", collect)
-    .option("--errors <file>", "write the rejected rows to this file (CSV, or NDJSON for .ndjson) to fix and import again")
-    .option("--on-error <mode>", "skip: import the valid rows (default); abort: any rejected row and nothing is written", "skip")
+    .option(
+      "--map <column=field>",
+      "read a column under another name, e.g. --map count=quantity (repeatable)",
+      collect
+    )
+    .option(
+      "--errors <file>",
+      "write the rejected rows to this file (CSV, or NDJSON for .ndjson) to fix and import again"
+    )
+    .option(
+      "--on-error <mode>",
+      "skip: import the valid rows (default); abort: any rejected row and nothing is written",
+      "skip"
+    )
     .option("--dry-run", "check every row and print what would change, without writing")
     .option("--import-id <id>", "name the import (default: the file's SHA-256); an id is applied once only")
     .option("--actor <name>", "who made the changes (default: your user name)")

@@ -34,7 +34,8 @@ const rowOf = (kind: ImportKind, row: ValidRow): Record<string, unknown> =>
     : {
         sku: row.sku,
         location: (row as CountRow).location,
-        [kind === "stock" ? "quantity" : "delta"]: kind === "stock" ? (row as CountRow).quantity : (row as AdjustmentRow).delta
+        [kind === "stock" ? "quantity" : "delta"]:
+          kind === "stock" ? (row as CountRow).quantity : (row as AdjustmentRow).delta
       }
 
 /** Which pending row a batch failure is about, and how to tell it. */
@@ -89,12 +90,25 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
     while (pending.length > 0 && !stopped) {
       const batchChanges: Array<BatchChange> = pending.map(({ row }) =>
         kind === "stock"
-          ? { type: "set", sku: row.sku, location: (row as CountRow).location, quantity: (row as CountRow).quantity }
-          : { type: "adjust", sku: row.sku, location: (row as AdjustmentRow).location, delta: (row as AdjustmentRow).delta }
+          ? {
+              type: "set",
+              sku: row.sku,
+              location: (row as CountRow).location,
+              quantity: (row as CountRow).quantity
+            }
+          : {
+              type: "adjust",
+              sku: row.sku,
+              location: (row as AdjustmentRow).location,
+              delta: (row as AdjustmentRow).delta
+            }
       )
       const key = `import:${options.importId}:${createHash("sha256").update(JSON.stringify(batchChanges)).digest("hex")}`
       try {
-        const result = await inventory.stock.batch(batchChanges, { reference: options.reference, idempotencyKey: key })
+        const result = await inventory.stock.batch(batchChanges, {
+          reference: options.reference,
+          idempotencyKey: key
+        })
         for (const change of result.changes) {
           applied += 1
           changes.totalDelta += change.delta
@@ -128,7 +142,9 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
     if (existing === undefined) {
       changes.newProducts += 1
       if (!options.dryRun) await inventory.products.add({ sku, name: row.name, ...given })
-    } else if (Object.entries(given).some(([field, value]) => (existing as Record<string, unknown>)[field] !== value)) {
+    } else if (
+      Object.entries(given).some(([field, value]) => (existing as Record<string, unknown>)[field] !== value)
+    ) {
       changes.changedProducts += 1
       if (!options.dryRun) await inventory.products.update(sku, given)
     } else {
@@ -142,7 +158,13 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
     const level = await inventory.stock.level(row.sku, { location: row.location }).catch((error: unknown) => {
       const refused = refusal(kind, error, [{ line, row }])
       if (refused === undefined) throw error
-      options.reject({ line, column: refused.column, code: refused.code, message: refused.message, row: rowOf(kind, row) })
+      options.reject({
+        line,
+        column: refused.column,
+        code: refused.code,
+        message: refused.message,
+        row: rowOf(kind, row)
+      })
       return undefined
     })
     if (level === undefined) return

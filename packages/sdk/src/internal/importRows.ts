@@ -120,14 +120,13 @@ export type CountRow = typeof CountRow.Type
 export type AdjustmentRow = typeof AdjustmentRow.Type
 export type ValidRow = ProductRow | CountRow | AdjustmentRow
 
-const schemas = { products: ProductRow, stock: CountRow, adjustments: AdjustmentRow } as const
-
 /**
  * Exports prefix a text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
  * carriage return) with a quote; reading it back takes the quote off, so an export imports as is.
  */
 export const FORMULA_START = /^[=+\-@\t\r]/
-const unescapeCell = (text: string) => (text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text)
+const unescapeCell = (text: string) =>
+  text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text
 
 const NUMBER_TEXT = /^[+-]?\d+(\.\d+)?$/
 const TRUE = new Set(["true", "yes", "1"])
@@ -262,12 +261,19 @@ async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<
       yield {
         line,
         cells: {},
-        problem: { code: "invalid-json", message: `is not JSON (${(error as Error).message}); write one object per line` }
+        problem: {
+          code: "invalid-json",
+          message: `is not JSON (${(error as Error).message}); write one object per line`
+        }
       }
       continue
     }
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      yield { line, cells: {}, problem: { code: "invalid-json", message: "is not a JSON object; write one object per line" } }
+      yield {
+        line,
+        cells: {},
+        problem: { code: "invalid-json", message: "is not a JSON object; write one object per line" }
+      }
       continue
     }
     yield { line, cells: value as Record<string, unknown> }
@@ -284,7 +290,10 @@ async function* objectRecords(
   while (true) {
     line += 1
     if (value === null || typeof value !== "object" || isChunk(value)) {
-      throw new InvalidInput({ field: "source", rule: "must yield text chunks, bytes, or row objects, not a mix" })
+      throw new InvalidInput({
+        field: "source",
+        rule: "must yield text chunks, bytes, or row objects, not a mix"
+      })
     }
     progress.hash.update(JSON.stringify(value))
     yield { line, cells: value as Record<string, unknown> }
@@ -313,7 +322,8 @@ export async function* readImport(
 ): AsyncGenerator<ReadEvent> {
   const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
   const head = await iterator.next()
-  if (head.done) throw new InvalidInput({ field: "file", rule: "is empty; give a header and at least one row" })
+  if (head.done)
+    throw new InvalidInput({ field: "file", rule: "is empty; give a header and at least one row" })
   const format = isChunk(head.value) ? (options.format ?? sniffFormat(head.value)) : "objects"
   const records = isChunk(head.value)
     ? format === "csv"

@@ -14,7 +14,15 @@ import * as Redacted from "effect/Redacted"
 import pg from "pg"
 import { from as copyFrom } from "pg-copy-streams"
 import { ReorderRule } from "../Reorder.js"
-import type { AdjustmentRow, CountRow, ImportKind, ProductRow, Rejection, RejectionCode, ValidRow } from "./importRows.js"
+import type {
+  AdjustmentRow,
+  CountRow,
+  ImportKind,
+  ProductRow,
+  Rejection,
+  RejectionCode,
+  ValidRow
+} from "./importRows.js"
 import { JobsDatabase } from "./jobsDatabase.js"
 import { isRetryableConflict, storeFailure } from "./validation.js"
 
@@ -62,7 +70,8 @@ const TYPES = ["int4", "text", "text", "int4", "text", "text", "int4", "int4", "
 
 const stagedValues = (line: number, row: ValidRow): Array<string | number | boolean | null> => {
   const product = row as Partial<ProductRow>
-  const amount = "quantity" in row ? (row as CountRow).quantity : "delta" in row ? (row as AdjustmentRow).delta : null
+  const amount =
+    "quantity" in row ? (row as CountRow).quantity : "delta" in row ? (row as AdjustmentRow).delta : null
   return [
     line,
     row.sku,
@@ -83,7 +92,9 @@ const copyText = (value: string | number | boolean | null): string =>
   value === null
     ? "\\N"
     : typeof value === "string"
-      ? value.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"))
+      ? value.replace(/[\\\t\n\r]/g, (c) =>
+          c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"
+        )
       : String(value)
 
 export interface Staging {
@@ -113,11 +124,16 @@ export const openStaging = async (run: Run): Promise<Staging> => {
     )
   )
   const drop = () =>
-    run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`drop table if exists ${table}`))).then(() => {})
+    run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`drop table if exists ${table}`))).then(
+      () => {}
+    )
 
   if (database._tag === "Postgres") {
     // COPY needs a plain pg connection of its own; the table is visible to every connection.
-    const client = new pg.Client({ connectionString: Redacted.value(database.url), application_name: "invkit import" })
+    const client = new pg.Client({
+      connectionString: Redacted.value(database.url),
+      application_name: "invkit import"
+    })
     await client.connect()
     const copy = client.query(copyFrom(`copy ${table} (${COLUMNS.join(", ")}) from stdin`))
     const done = new Promise<void>((resolve, reject) => {
@@ -269,7 +285,11 @@ export interface LocalImportOptions {
 }
 
 export type LocalOutcome =
-  | { readonly status: "applied" | "aborted" | "dry-run"; readonly applied: number; readonly changes: ImportChanges }
+  | {
+      readonly status: "applied" | "aborted" | "dry-run"
+      readonly applied: number
+      readonly changes: ImportChanges
+    }
   | { readonly status: "already-imported"; readonly stored: StoredImport }
 
 export interface StoredImport {
@@ -352,7 +372,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
       }
       const changes = yield* summarize(sql, t, kind)
       const [{ rejected }] = (yield* sql<{ rejected: number }>`
-        select count(*)::int as rejected from ${t} where rejection is not null`) as unknown as [{ rejected: number }]
+        select count(*)::int as rejected from ${t} where rejection is not null`) as unknown as [
+        { rejected: number }
+      ]
       const valid = options.rows - options.rejectedBefore - rejected
       if (options.dryRun) return { status: "dry-run" as const, applied: valid, changes }
       if (options.abortOnRejection && options.rejectedBefore + rejected > 0) {
@@ -376,7 +398,10 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     })
 
     const outcome: LocalOutcome = yield* sql.withTransaction(transaction).pipe(
-      Effect.retry({ while: (error) => isRetryableConflict(error) || error instanceof ConcurrentChange, times: 5 })
+      Effect.retry({
+        while: (error) => isRetryableConflict(error) || error instanceof ConcurrentChange,
+        times: 5
+      })
     )
 
     // After the commit, as Stock.ts does: the change stands whatever the rule's evaluation does.
@@ -394,7 +419,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           yield* reorder
             .evaluate(sku, location)
             .pipe(
-              Effect.catchAllCause((cause) => Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause))
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+              )
             )
         }
         if (low.length < PAGE) break
@@ -426,7 +453,11 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
     )
   )
 
-const summarize = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>, kind: ImportKind) =>
+const summarize = (
+  sql: SqlClient.SqlClient,
+  t: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  kind: ImportKind
+) =>
   Effect.gen(function* () {
     if (kind === "products") {
       const [row] = yield* sql<{ newProducts: number; changedProducts: number; unchangedProducts: number }>`
@@ -437,9 +468,13 @@ const summarize = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["
         where s.rejection is null`
       return { ...noChanges, ...row! }
     }
-    const after =
-      kind === "stock" ? sql`s.amount` : sql`coalesce(l.on_hand, 0) + s.amount`
-    const [row] = yield* sql<{ newLevels: number; changedLevels: number; unchangedLevels: number; totalDelta: number }>`
+    const after = kind === "stock" ? sql`s.amount` : sql`coalesce(l.on_hand, 0) + s.amount`
+    const [row] = yield* sql<{
+      newLevels: number
+      changedLevels: number
+      unchangedLevels: number
+      totalDelta: number
+    }>`
       select count(*) filter (where l.sku is null)::int as new_levels,
              count(*) filter (where l.sku is not null and l.on_hand <> ${after})::int as changed_levels,
              count(*) filter (where l.sku is not null and l.on_hand = ${after})::int as unchanged_levels,
@@ -456,7 +491,11 @@ const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.
   coalesce(s.preferred_supplier, p.preferred_supplier), coalesce(s.active, p.active))`
 
 /** The writes; answers how many rows they applied. */
-const apply = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>, options: LocalImportOptions) => {
+const apply = (
+  sql: SqlClient.SqlClient,
+  t: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  options: LocalImportOptions
+) => {
   if (options.kind === "products") {
     return sql<{ applied: number }>`
       with updated as (

@@ -55,8 +55,9 @@ const unauthorized = (reason: string) =>
     "www-authenticate": 'Bearer realm="invkit"'
   })
 
+/** Closes the connection after answering: the rest of an oversized body is not worth reading. */
 export const tooLarge = (limitBytes: number) =>
-  errorResponse(RequestTooLarge, new RequestTooLarge({ limitBytes }), 413)
+  errorResponse(RequestTooLarge, new RequestTooLarge({ limitBytes }), 413, { connection: "close" })
 
 const bearer = (header: string | undefined) => {
   const match = header?.match(/^Bearer[ ]+(\S+)\s*$/i)

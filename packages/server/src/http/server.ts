@@ -9,6 +9,7 @@ import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -18,14 +19,28 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import { measureRequests, prometheusText, routeTemplates } from "../infra/metrics.js"
+import * as InventoryMetrics from "../infra/inventoryMetrics.js"
+import {
+  measureRequests,
+  operationalRoutes as operationalPaths,
+  prometheusText,
+  routeOf,
+  routeTemplates
+} from "../infra/metrics.js"
 import { type GuardOptions, guard, tooLarge } from "./guard.js"
+import { LingeringIncomingMessage } from "./lingeringRequest.js"
 
 /** A dependency `/ready` checks: its name is what the 503 body names when it does not answer. */
 export interface ReadinessCheck {
   readonly name: string
   readonly ready: Effect.Effect<boolean>
 }
+
+/** Asks every check at once; records the outcome in the `inv_ready` gauge. */
+export const evaluateReadiness = (checks: ReadonlyArray<ReadinessCheck>) =>
+  Effect.forEach(checks, (check) => Effect.map(check.ready, (ok) => [check.name, ok] as const), {
+    concurrency: "unbounded"
+  }).pipe(Effect.tap((results) => Metric.set(InventoryMetrics.ready, results.every(([, ok]) => ok) ? 1 : 0)))
 
 const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
   HttpApiBuilder.Router.use((router) =>
@@ -34,13 +49,7 @@ const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
       yield* router.get(
         "/ready",
         Effect.gen(function* () {
-          const results = yield* Effect.forEach(
-            checks,
-            (check) => Effect.map(check.ready, (ok) => [check.name, ok] as const),
-            {
-              concurrency: "unbounded"
-            }
-          )
+          const results = yield* evaluateReadiness(checks)
           const failing = results.filter(([, ok]) => !ok).map(([name]) => name)
           const body = {
             status: failing.length === 0 ? "ready" : "not ready",
@@ -90,7 +99,21 @@ const routerErrorsAsJson =
   <E, R>(app: HttpApp.Default<E, R>) =>
     Effect.catchAllCause(app, (cause) => {
       const error = routerError(cause)
-      if (!error) return Effect.failCause(cause)
+      if (!error) {
+        // Failures are the contract's errors, answered by the platform; only a defect is left here.
+        if (Cause.isFailure(cause) || !Cause.isDie(cause)) {
+          return Effect.failCause(cause)
+        }
+        // A bug, not the caller's mistake: the operator gets the whole cause, the caller a body
+        // that says so instead of an empty 500.
+        return Effect.as(
+          Effect.logError("request failed unexpectedly", cause),
+          HttpServerResponse.unsafeJson(
+            { _tag: "InternalError", message: "The server failed unexpectedly; the error is in its log." },
+            { status: 500 }
+          )
+        )
+      }
       if (error._tag === "RequestError" && isOverLimit(error)) return Effect.succeed(tooLarge(maxBodyBytes))
       return Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
         const path = request.url.split("?")[0]
@@ -138,6 +161,13 @@ export const serve = <
   const measure = measureRequests(routes)
   const guarded = guard(routes, options.guard)
   return HttpApiBuilder.serve((app) => measure(guarded(app))).pipe(
+    // Spans named by route template; probes and scrapes are not traced.
+    HttpMiddleware.withSpanNameGenerator(
+      (request) => `${request.method} ${routeOf(routes, request.method, request.url)}`
+    ),
+    HttpMiddleware.withTracerDisabledWhen((request) =>
+      operationalPaths.includes(request.url.split("?")[0] ?? request.url)
+    ),
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
     Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(options.guard.limits.maxBodyBytes))),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
@@ -149,8 +179,8 @@ export const serve = <
       NodeHttpServer.layer(
         () =>
           Option.match(options.tls, {
-            onNone: () => createServer(),
-            onSome: (tls) => createTlsServer(tls)
+            onNone: () => createServer({ IncomingMessage: LingeringIncomingMessage }),
+            onSome: (tls) => createTlsServer({ ...tls, IncomingMessage: LingeringIncomingMessage })
           }),
         { port: options.port, host: options.host }
       )

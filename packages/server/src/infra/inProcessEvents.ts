@@ -44,7 +44,9 @@ export const layer: Layer.Layer<EventBus> = Layer.scoped(
               attempt += 1
               return Effect.zipRight(
                 attempt > 1 ? InventoryMetrics.eventRedelivered(consumer.name) : Effect.void,
-                Effect.uninterruptible(consumer.handle(event)).pipe(consumeSpan(consumer.name, event, attempt))
+                Effect.uninterruptible(consumer.handle(event)).pipe(
+                  consumeSpan(consumer.name, event, attempt)
+                )
               )
             })
             return once.pipe(

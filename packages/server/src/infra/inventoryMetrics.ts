@@ -38,7 +38,8 @@ const eventsRedelivered = Metric.counter("inv_events_redelivered_total", {
 })
 
 const eventsDeadLettered = Metric.counter("inv_events_dead_lettered_total", {
-  description: "Events moved to the dead-letter queue (permanent failure or attempts used up), by consumer group",
+  description:
+    "Events moved to the dead-letter queue (permanent failure or attempts used up), by consumer group",
   incremental: true
 })
 
@@ -47,7 +48,8 @@ export const deadLetterQueueMessages = Metric.gauge("inv_dead_letter_queue_messa
 })
 
 const cacheRequests = Metric.counter("inv_cache_requests_total", {
-  description: "Stock reads through the cache: hit, miss (answered from the database), error (cache unreachable)",
+  description:
+    "Stock reads through the cache: hit, miss (answered from the database), error (cache unreachable)",
   incremental: true
 })
 

@@ -7,6 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { StockCache } from "./cache.js"
+import { cacheRequest } from "./inventoryMetrics.js"
 
 /** Entries kept at most; past it the oldest go first (a Map iterates in insertion order). */
 const MAX_ENTRIES = 10_000
@@ -30,9 +31,11 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
         Effect.suspend(() => {
           const id = JSON.stringify([key.name, key.sku ?? null])
           const cached = entries.get(id)
-          if (cached && cached.expiresAt > Date.now()) return Effect.succeed(cached.value as never)
+          if (cached && cached.expiresAt > Date.now()) {
+            return Effect.as(cacheRequest("hit"), cached.value as never)
+          }
           const generation = generationOf(key.sku)
-          return Effect.tap(load, (value) =>
+          return Effect.tap(Effect.zipRight(cacheRequest("miss"), load), (value) =>
             Effect.sync(() => {
               if (generationOf(key.sku) !== generation || options.ttlSeconds <= 0) return
               entries.delete(id)

@@ -3,10 +3,12 @@
  * Routes are labelled by their template (`/v1/stock/:sku`), never by the raw path, so a client
  * cannot grow the label set without bound.
  */
+import { randomUUID } from "node:crypto"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiReflect from "@effect/platform/HttpApi"
-import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -35,7 +37,13 @@ export interface RouteTemplate {
   readonly endpoint?: { readonly group: string; readonly name: string }
 }
 
-const operationalRoutes = ["/health", "/ready", "/metrics", "/openapi.json", "/docs"]
+export const operationalRoutes: ReadonlyArray<string> = [
+  "/health",
+  "/ready",
+  "/metrics",
+  "/openapi.json",
+  "/docs"
+]
 
 const toPattern = (template: string) =>
   new RegExp(`^${template.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z_]+/g, "[^/]+")}/?$`)
@@ -67,7 +75,7 @@ export const matchRoute = (routes: ReadonlyArray<RouteTemplate>, method: string,
   return routes.find((r) => (r.method === "*" || r.method === method) && r.pattern.test(path))
 }
 
-const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
+export const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
   const route = matchRoute(routes, method, url)
   // Swagger UI's assets live under /docs/…
   if (!route && url.startsWith("/docs/")) return "/docs"
@@ -85,7 +93,13 @@ const statusOfFailure = (cause: Cause.Cause<unknown>) => {
   return Cause.isInterruptedOnly(cause) ? 499 : 500
 }
 
-/** Counts and times every request the app answers. */
+/** A caller's request id is kept if it is short and plain; otherwise the server makes one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/**
+ * Counts and times every request the app answers, and gives it a request id (the caller's
+ * `x-request-id`, or a new one) that every log line of the request carries and the answer echoes.
+ */
 export const measureRequests =
   (routes: ReadonlyArray<RouteTemplate>) =>
   <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
@@ -93,6 +107,12 @@ export const measureRequests =
       const request = yield* HttpServerRequest.HttpServerRequest
       const route = routeOf(routes, request.method, request.url)
       const started = performance.now()
+      const given = request.headers["x-request-id"]
+      const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
+      // On the response as it is sent, whichever layer answered (handler, guard or router).
+      yield* HttpApp.appendPreResponseHandler((_request, response) =>
+        Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", requestId))
+      )
       return yield* app.pipe(
         Effect.onExit((exit) => {
           const status = Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause)
@@ -109,8 +129,21 @@ export const measureRequests =
               Metric.tagged(Metric.tagged(duration, "method", request.method), "route", route),
               seconds
             )
+          ).pipe(
+            // An access log at debug level: method, route template and status; never headers.
+            Effect.zipRight(
+              Effect.logDebug("request answered").pipe(
+                Effect.annotateLogs({
+                  method: request.method,
+                  route,
+                  status,
+                  durationMs: Math.round(seconds * 1000)
+                })
+              )
+            )
           )
-        })
+        }),
+        Effect.annotateLogs("requestId", requestId)
       )
     })
 

@@ -308,7 +308,8 @@ export const layer = (
         Effect.gen(function* () {
           const queues = queuesFor(consumer)
           const attempt = attemptOf(message)
-          if (attempt > 1 || message.fields.redelivered) yield* InventoryMetrics.eventRedelivered(consumer.name)
+          if (attempt > 1 || message.fields.redelivered)
+            yield* InventoryMetrics.eventRedelivered(consumer.name)
           const envelope = decodeEnvelope(message.content.toString("utf8"))
           const failure = Either.isLeft(envelope)
             ? Option.some({
@@ -482,7 +483,10 @@ export const layer = (
           yield* Effect.forkScoped(loop)
           yield* Deferred.await(started)
           yield* Effect.forkScoped(
-            InventoryMetrics.sampleForever(`the dead-letter queue of ${consumer.name}`, sampleDeadLetters(consumer))
+            InventoryMetrics.sampleForever(
+              `the dead-letter queue of ${consumer.name}`,
+              sampleDeadLetters(consumer)
+            )
           )
         })
 

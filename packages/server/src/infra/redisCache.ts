@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Redis, type Result } from "ioredis"
 import { StockCache } from "./cache.js"
+import { cacheRequest } from "./inventoryMetrics.js"
 
 export interface RedisCacheOptions {
   readonly url: Redacted.Redacted<string> | string
@@ -179,7 +180,9 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
       ): Effect.Effect<A, E, R> =>
         Effect.gen(function* () {
           if (untrusted) {
+            // Entries are retired after an outage: an error until Redis answers the epoch bump.
             repair()
+            yield* cacheRequest("error")
             return yield* load
           }
           const entryKey = keys.entry(key.name, key.sku)
@@ -187,7 +190,10 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
           const read = yield* command(() => redis.mget(entryKey, keys.epoch, generationKey)).pipe(
             Effect.option
           )
-          if (read._tag === "None") return yield* load
+          if (read._tag === "None") {
+            yield* cacheRequest("error")
+            return yield* load
+          }
           const [cached, epochNow, generationNow] = read.value
           const epoch = epochNow ?? "0"
           const generation = generationNow ?? "0"
@@ -200,9 +206,11 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
               entry.value.epoch === epoch &&
               entry.value.generation === generation
             ) {
+              yield* cacheRequest("hit")
               return entry.value.value as A
             }
           }
+          yield* cacheRequest("miss")
           const value = yield* load
           const payload: Entry = { epoch, generation, value }
           yield* command(() =>

@@ -67,6 +67,7 @@ export const consumeSpan =
   (consumer: string, event: Event.CloudEvent, attempt: number) =>
   <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     work.pipe(
+      Effect.tap(() => Effect.logDebug(`event ${event.type} handled`)),
       Effect.annotateLogs({ consumer, eventId: event.id }),
       Effect.withSpan(`consume ${event.type}`, {
         kind: "consumer",

@@ -3,14 +3,15 @@
  * endpoint and its parameters; the SKU, where there is one, lets a change drop exactly its entries.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import { Api, Stock } from "@invkit/sdk"
+import { Api, type Stock } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import type { GroupHandlers } from "../http/groupHandlers.js"
 import { StockCache } from "../infra/cache.js"
-import { withStore } from "../infra/storeConnection.js"
+import { StockReads } from "../infra/readReplica.js"
 
+/** A read on the read replica when one is configured, else on the primary. */
 const stock = <A, E>(use: (stock: Stock.Stock) => Effect.Effect<A, E>) =>
-  withStore(Effect.flatMap(Stock.Stock, use))
+  Effect.flatMap(StockReads, (reads) => reads.read(use))
 
 /** A stable key for a request's parameters (the same parameters in any order give the same key). */
 const keyOf = (endpoint: string, params: object) =>

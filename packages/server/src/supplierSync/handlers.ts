@@ -29,7 +29,11 @@ const orders = <A, E>(use: (orders: Restock.RestockOrders) => Effect.Effect<A, E
  */
 const once = <A, I, E>(
   operation: string,
-  request: { readonly headers: { readonly "idempotency-key"?: string | undefined } },
+  request: {
+    readonly path?: unknown
+    readonly payload?: unknown
+    readonly headers: { readonly "idempotency-key"?: string | undefined }
+  },
   response: Schema.Schema<A, I>,
   work: Effect.Effect<A, E, StoreConnection.Opened>
 ) =>
@@ -37,7 +41,8 @@ const once = <A, I, E>(
     Idempotency.once({
       key: request.headers["idempotency-key"],
       operation,
-      request: { ...request, headers: undefined },
+      // What the request asks for; the handler's argument also holds the raw request, not data.
+      request: { path: request.path, payload: request.payload },
       response,
       work
     })

@@ -2,6 +2,7 @@
  * supplier-sync: the catalog, suppliers and restock orders over HTTP; the sync worker and
  * scheduler (pg-boss); the consumer that applies the reorder rule.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Api, SyncJobs } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -9,28 +10,43 @@ import * as Runtime from "effect/Runtime"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
+import { sampleForever, sampleJobsQueued, syncEventRecorder } from "../infra/inventoryMetrics.js"
 import * as ServiceProcess from "../serviceProcess.js"
 import * as Handlers from "./handlers.js"
 
-/** Works queued and scheduled syncs until the process stops; logs each run's outcome. */
-export const syncWorker: Effect.Effect<void, never, SyncJobs.SyncJobs> = Effect.flatMap(
+/**
+ * Works queued and scheduled syncs until the process stops; logs and measures each run's outcome,
+ * and samples the queue's backlog.
+ */
+export const syncWorker: Effect.Effect<void, never, SyncJobs.SyncJobs | SqlClient.SqlClient> = Effect.flatMap(
   SyncJobs.SyncJobs,
   (jobs) =>
-    Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-      jobs.work({
+    Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+      const record = syncEventRecorder()
+      return jobs.work({
         onEvent: (event) =>
           Runtime.runFork(runtime)(
-            Effect.logInfo(`sync ${event.type}`).pipe(
-              Effect.annotateLogs({
-                supplier: event.supplierId,
-                attempt: event.attempt,
-                ...(event.reason ? { reason: event.reason } : {})
-              })
+            Effect.zipRight(
+              record(event),
+              Effect.logInfo(`sync ${event.type}`).pipe(
+                Effect.annotateLogs({
+                  supplier: event.supplierId,
+                  attempt: event.attempt,
+                  ...(event.reason ? { reason: event.reason } : {})
+                })
+              )
             )
           )
       })
-    )
-).pipe(Effect.catchAll((error) => Effect.logError(`the sync worker stopped: ${error.message}`)))
+    })
+).pipe(
+  Effect.catchAll((error) => Effect.logError(`the sync worker stopped: ${error.message}`)),
+  (worker) =>
+    Effect.all([worker, sampleForever("the job queue", sampleJobsQueued)], {
+      concurrency: "unbounded",
+      discard: true
+    })
+)
 
 export const service: ServiceProcess.ServiceProcess = {
   http: (options) => Http.serve(Api.SupplierSyncApi, options).pipe(Layer.provide(Handlers.layer)),

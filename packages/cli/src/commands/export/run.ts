@@ -18,14 +18,20 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
   if (!KINDS.includes(kind)) throw new UsageError(`export what? ${KINDS.join(", ")}; not "${kind}"`)
   // --json asks for JSON data: a JSON array unless --format says otherwise.
   const format = options.format ?? (options.json ? "json" : "csv")
-  if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${format}"`)
+  if (!FORMATS.includes(format))
+    throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${format}"`)
   const since = options.since === undefined ? undefined : new Date(options.since)
   if (since !== undefined && Number.isNaN(since.getTime())) {
     throw new UsageError(`--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not "${options.since}"`)
   }
   await withInventory(options, (inventory) =>
     pipeline(
-      Readable.from(Export.exportRows(inventory, kind as Export.ExportKind, { format: format as Export.ExportFormat, since })),
+      Readable.from(
+        Export.exportRows(inventory, kind as Export.ExportKind, {
+          format: format as Export.ExportFormat,
+          since
+        })
+      ),
       options.output ? createWriteStream(options.output) : process.stdout
     )
   )

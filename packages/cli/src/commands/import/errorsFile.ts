@@ -2,8 +2,9 @@
  * `--errors FILE`: the rejected rows, with why, in a file that can be fixed and imported again.
  * CSV (or NDJSON for a .ndjson / .jsonl name); the `error_*` columns are ignored on import.
  */
-import { createWriteStream, type WriteStream } from "node:fs"
+
 import { once } from "node:events"
+import { createWriteStream, type WriteStream } from "node:fs"
 import { Import } from "@invkit/sdk"
 import { stringify } from "csv-stringify/sync"
 
@@ -33,7 +34,9 @@ export const openErrorsFile = (path: string): ErrorsFile => {
       const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
       if (ndjson) {
         const [error_line, error_column, error_code, error_message] = why
-        await put(`${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`)
+        await put(
+          `${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`
+        )
       } else {
         await put(stringify([[...why, ...fields.map((field) => rejection.row[field] ?? "")]]))
       }

@@ -12,9 +12,13 @@ export interface ImportProgressDisplay {
   readonly stop: () => void
 }
 
-const seconds = (s: number) => (s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`)
+const seconds = (s: number) =>
+  s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`
 
-export const importProgressDisplay = (totalBytes: number | undefined, json: boolean): ImportProgressDisplay => {
+export const importProgressDisplay = (
+  totalBytes: number | undefined,
+  json: boolean
+): ImportProgressDisplay => {
   const stderr = process.stderr
   if (!stderr.isTTY || json) {
     return { onProgress: undefined, print: (line) => stderr.write(`${line}\n`), stop: () => {} }

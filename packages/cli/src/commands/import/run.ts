@@ -49,7 +49,8 @@ const parseMap = (pairs: ReadonlyArray<string> = []): Record<string, string> =>
 
 const formatOf = (file: string, format: string | undefined): Import.ImportFormat | undefined => {
   if (format !== undefined) {
-    if (format !== "csv" && format !== "ndjson") throw new UsageError(`--format must be csv or ndjson, not "${format}"`)
+    if (format !== "csv" && format !== "ndjson")
+      throw new UsageError(`--format must be csv or ndjson, not "${format}"`)
     return format
   }
   if (/\.(ndjson|jsonl)$/i.test(file)) return "ndjson"
@@ -131,16 +132,24 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
     printLine(`${result.status === "dry-run" ? "would apply:" : "applied:     "}  ${count(result.applied)}`)
     printLine(`rejected:      ${count(result.rejected)}`)
     if (result.kind === "products") {
-      printLine(`products:      ${count(c.newProducts)} new, ${count(c.changedProducts)} changed, ${count(c.unchangedProducts)} unchanged`)
+      printLine(
+        `products:      ${count(c.newProducts)} new, ${count(c.changedProducts)} changed, ${count(c.unchangedProducts)} unchanged`
+      )
     } else {
-      printLine(`levels:        ${count(c.newLevels)} new, ${count(c.changedLevels)} changed, ${count(c.unchangedLevels)} unchanged`)
+      printLine(
+        `levels:        ${count(c.newLevels)} new, ${count(c.changedLevels)} changed, ${count(c.unchangedLevels)} unchanged`
+      )
       printLine(`total delta:   ${signed(c.totalDelta)}`)
     }
     if (result.ignoredColumns.length > 0) {
-      note(`Ignored column(s) ${result.ignoredColumns.join(", ")}: no field of ${result.kind} has that name (map one with --map COLUMN=FIELD).`)
+      note(
+        `Ignored column(s) ${result.ignoredColumns.join(", ")}: no field of ${result.kind} has that name (map one with --map COLUMN=FIELD).`
+      )
     }
     if (result.status === "already-imported") {
-      note(`Already imported (import id ${result.importId}): nothing was changed. To import it again, pass another --import-id.`)
+      note(
+        `Already imported (import id ${result.importId}): nothing was changed. To import it again, pass another --import-id.`
+      )
     } else if (result.status === "dry-run" && result.rejected === 0) {
       note("Dry run: nothing was changed.")
     } else if (result.rejected === 0) {

@@ -1,0 +1,197 @@
+// Bulk import of stock counts on PostgreSQL: the SDK's importer (`Import.importRows`, the path
+// `inv import` takes) against a bare `COPY` of the same file into a plain table, in the same run.
+// Also the embedded store's (PGlite's) rate. Prints a table and one JSON line ({"bench":"import"}).
+//
+//   node bench/import.mjs                       # 1,000,000 rows; PostgreSQL at 127.0.0.1:5432
+//   node bench/import.mjs --rows 200000 --embedded-rows 50000
+//   BENCH_PG_URL=postgres://…/db node bench/import.mjs
+//
+// A database inv_bench_import_<random> is created for the run and dropped after it.
+import { randomBytes } from "node:crypto"
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { performance } from "node:perf_hooks"
+import { pipeline } from "node:stream/promises"
+import { parseArgs } from "node:util"
+import { Import, openInventory } from "@invkit/sdk"
+import pg from "pg"
+import { from as copyFrom } from "pg-copy-streams"
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: "string", default: "1000000" },
+    "embedded-rows": { type: "string", default: "100000" }
+  }
+})
+const ROWS = Number(args.rows)
+const EMBEDDED_ROWS = Number(args["embedded-rows"])
+const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(ADMIN_URL).hostname)) {
+  throw new Error("bench/import.mjs talks only to a local PostgreSQL (127.0.0.1)")
+}
+
+const sku = (n) => `P-${String(n).padStart(7, "0")}`
+
+/** The stock file: `sku,location,quantity`, one row per product. */
+const writeCounts = async (path, rows) => {
+  const out = createWriteStream(path)
+  out.write("sku,location,quantity\n")
+  let chunk = []
+  for (let i = 0; i < rows; i++) {
+    chunk.push(`${sku(i)},default,${(i * 7919) % 1000}\n`)
+    if (chunk.length === 10_000) {
+      if (!out.write(chunk.join(""))) await new Promise((resolve) => out.once("drain", resolve))
+      chunk = []
+    }
+  }
+  out.end(chunk.join(""))
+  await new Promise((resolve) => out.once("close", resolve))
+}
+
+/** Peak resident memory of this process while `work` runs, sampled every 20 ms. */
+const measured = async (work) => {
+  let peak = process.memoryUsage().rss
+  const before = peak
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss)
+  }, 20)
+  const started = performance.now()
+  const result = await work()
+  const seconds = (performance.now() - started) / 1000
+  clearInterval(timer)
+  peak = Math.max(peak, process.memoryUsage().rss)
+  return { result, seconds, rssBeforeMb: before / 2 ** 20, peakRssMb: peak / 2 ** 20 }
+}
+
+const admin = async (sql) => {
+  const client = new pg.Client({ connectionString: ADMIN_URL })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+const rawCopy = async (url, path) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query(
+      "drop table if exists raw_counts; create table raw_counts (sku text, location text, quantity integer)"
+    )
+    const run = await measured(() =>
+      pipeline(
+        createReadStream(path),
+        client.query(copyFrom("copy raw_counts from stdin (format csv, header true)"))
+      )
+    )
+    const { rows } = await client.query("select count(*)::int as n from raw_counts")
+    if (rows[0].n !== ROWS) throw new Error(`COPY loaded ${rows[0].n} rows, not ${ROWS}`)
+    return run
+  } finally {
+    await client.end()
+  }
+}
+
+const directory = mkdtempSync(join(tmpdir(), "invkit-bench-import-"))
+const database = `inv_bench_import_${randomBytes(5).toString("hex")}`
+const url = (() => {
+  const u = new URL(ADMIN_URL)
+  u.pathname = `/${database}`
+  return u.toString()
+})()
+const results = {}
+try {
+  const file = join(directory, "counts.csv")
+  await writeCounts(file, ROWS)
+  const bytes = statSync(file).size
+  console.error(
+    `${ROWS.toLocaleString("en")} rows, ${(bytes / 2 ** 20).toFixed(1)} MiB; database ${database}`
+  )
+  await admin(`create database ${database}`)
+
+  const inventory = await openInventory({ databaseUrl: url })
+  try {
+    // Setup, not measured: the products the counts refer to.
+    const seed = new pg.Client({ connectionString: url })
+    await seed.connect()
+    await seed.query(
+      "insert into products (sku, name) select 'P-' || lpad(g::text, 7, '0'), 'Part ' || g from generate_series(0, $1 - 1) g",
+      [ROWS]
+    )
+    await seed.query("analyze products")
+
+    const copyBefore = await rawCopy(url, file)
+    console.error(`COPY: ${copyBefore.seconds.toFixed(2)} s`)
+    const sdk = await measured(() => Import.importRows(inventory, createReadStream(file)))
+    if (sdk.result.applied !== ROWS)
+      throw new Error(`the importer applied ${sdk.result.applied} rows, not ${ROWS}`)
+    console.error(`importer: ${sdk.seconds.toFixed(2)} s`)
+    const copyAfter = await rawCopy(url, file)
+    const { rows } = await seed.query(
+      "select (select count(*)::int from stock_movements) as movements, (select count(*)::int from outbox) as events"
+    )
+    await seed.end()
+    if (rows[0].movements !== ROWS || rows[0].events !== ROWS) throw new Error("movements or events missing")
+    const again = await measured(() => Import.importRows(inventory, createReadStream(file)))
+    if (again.result.status !== "already-imported") throw new Error("a second run applied something")
+
+    const copySeconds = (copyBefore.seconds + copyAfter.seconds) / 2
+    results.postgres = {
+      rows: ROWS,
+      copyRowsPerSecond: Math.round(ROWS / copySeconds),
+      importRowsPerSecond: Math.round(ROWS / sdk.seconds),
+      ratio: Number((copySeconds / sdk.seconds).toFixed(3)),
+      copySeconds: [copyBefore.seconds, copyAfter.seconds].map((s) => Number(s.toFixed(2))),
+      importSeconds: Number(sdk.seconds.toFixed(2)),
+      importPeakRssMb: Math.round(sdk.peakRssMb),
+      rssBeforeImportMb: Math.round(sdk.rssBeforeMb),
+      secondRunSeconds: Number(again.seconds.toFixed(2))
+    }
+  } finally {
+    await inventory.close()
+  }
+
+  // The embedded store, in memory: products, then their counts, both through the importer.
+  const embeddedFile = join(directory, "embedded.csv")
+  await writeCounts(embeddedFile, EMBEDDED_ROWS)
+  const products = join(directory, "products.csv")
+  const out = createWriteStream(products)
+  out.write("sku,name\n")
+  for (let i = 0; i < EMBEDDED_ROWS; i++) out.write(`${sku(i)},Part ${i}\n`)
+  out.end()
+  await new Promise((resolve) => out.once("close", resolve))
+  const embedded = await openInventory({ inMemory: true })
+  try {
+    const catalog = await measured(() => Import.importRows(embedded, createReadStream(products)))
+    const counts = await measured(() => Import.importRows(embedded, createReadStream(embeddedFile)))
+    if (counts.result.applied !== EMBEDDED_ROWS) throw new Error("embedded import incomplete")
+    results.embedded = {
+      rows: EMBEDDED_ROWS,
+      productRowsPerSecond: Math.round(EMBEDDED_ROWS / catalog.seconds),
+      countRowsPerSecond: Math.round(EMBEDDED_ROWS / counts.seconds),
+      countPeakRssMb: Math.round(counts.peakRssMb)
+    }
+  } finally {
+    await embedded.close()
+  }
+} finally {
+  rmSync(directory, { recursive: true, force: true })
+  await admin(`drop database if exists ${database} with (force)`).catch(() => {})
+}
+
+const p = results.postgres
+const e = results.embedded
+console.log(`
+Bulk import of stock counts (${cpus().length} cores, load ${loadavg()[0].toFixed(1)})
+
+| store | rows | raw COPY rows/s | importer rows/s | importer/COPY | importer peak RSS |
+|---|---:|---:|---:|---:|---:|
+| PostgreSQL | ${p.rows.toLocaleString("en")} | ${p.copyRowsPerSecond.toLocaleString("en")} | ${p.importRowsPerSecond.toLocaleString("en")} | ${p.ratio}× | ${p.importPeakRssMb} MiB (${p.rssBeforeImportMb} before) |
+| embedded (PGlite) | ${e.rows.toLocaleString("en")} | – | ${e.countRowsPerSecond.toLocaleString("en")} | – | ${e.countPeakRssMb} MiB |
+
+COPY runs (s): ${p.copySeconds.join(", ")}; importer ${p.importSeconds} s; the same file again: ${p.secondRunSeconds} s (already imported).
+Embedded products import: ${e.productRowsPerSecond.toLocaleString("en")} rows/s.`)
+console.log(JSON.stringify({ bench: "import", ...results }))
