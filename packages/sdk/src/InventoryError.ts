@@ -251,3 +251,13 @@ export const InventoryError = Schema.Union(
   RequestTooLarge,
   RateLimited
 )
+
+/**
+ * The HTTP status a server answers an error with (and the remote client received it with):
+ * 400 InvalidInput, 404 …NotFound, 409 conflicts, 401, 403, 413, 429, 502 SyncFailed, 503
+ * StoreError. The error's `_tag` is its code.
+ */
+export const httpStatus = (error: InventoryError): number => {
+  const schema = InventoryError.members.find((member) => member.identifier === error._tag)
+  return schema === undefined ? 500 : HttpApiSchema.getStatusError(schema)
+}
