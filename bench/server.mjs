@@ -18,7 +18,7 @@
 //
 // The database inv_bench_server_<random> and the virtual host are removed after the run, and the
 // services stopped (SIGTERM, then SIGKILL), also when the run fails.
-import { execFile, spawn } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import http from "node:http"
@@ -86,6 +86,16 @@ const rawAdjust = async (pool, sku, delta) => {
 // ---------------------------------------------------------------------------------------------
 // HTTP client: node:http with a keep-alive agent of CONCURRENCY sockets, for every side.
 
+const JWT_SECRET = randomBytes(48).toString("base64")
+const TOKEN = execFileSync(
+  process.execPath,
+  [BIN, "token", "create", "--role", "operator", "--subject", "bench"],
+  {
+    env: { ...process.env, INV_JWT_SECRET: JWT_SECRET },
+    encoding: "utf8"
+  }
+).trim()
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY, maxFreeSockets: CONCURRENCY })
 
 const request = (port, method, path, body) =>
@@ -98,7 +108,11 @@ const request = (port, method, path, body) =>
         method,
         path,
         agent,
-        headers: payload === undefined ? {} : { "content-type": "application/json" }
+        headers: {
+          // The services check a JWT on every request, as in production (the bare baseline ignores it).
+          authorization: `Bearer ${TOKEN}`,
+          ...(payload === undefined ? {} : { "content-type": "application/json" })
+        }
       },
       (res) => {
         const chunks = []
@@ -418,7 +432,10 @@ const main = async () => {
       INV_REDIS_URL: REDIS_URL,
       // Long enough that no cached level expires during the run: part 2 measures cache hits.
       INV_CACHE_TTL: "600",
-      INV_LOG_LEVEL: "info"
+      INV_LOG_LEVEL: "info",
+      INV_JWT_SECRET: JWT_SECRET,
+      // A throughput measurement: the per-token rate limit would only measure itself.
+      INV_RATE_LIMIT: "0"
     }
     const ports = {}
     const started = []
@@ -443,6 +460,10 @@ const main = async () => {
         getTypeParser: (oid, format) =>
           oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)
       }
+    })
+    // The database is dropped (with force) at the end; a connection it ends then is expected.
+    pool.on("error", (error) => {
+      if (error.code !== "57P01") console.error(`raw pool: ${error.message}`)
     })
 
     // --- 1. adjustments over HTTP against the raw transaction --------------------------------
