@@ -11,62 +11,20 @@
  * test's processes could take this test's events. The cache uses a Redis database of its own
  * choosing (a random one of 1 to 15), apart from the other tests' keys in database 0.
  */
-import { execFile } from "node:child_process"
-import { randomBytes, randomInt } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { promisify } from "node:util"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { RABBITMQ_URL, REDIS_URL, servicesReachable } from "./eventFixtures.js"
+import { servicesReachable } from "./eventFixtures.js"
+import { eventually, isolatedBroker, isolatedRedisUrl, sleep } from "./serviceProcesses.js"
 import { freePort, freshDatabase, runBin, waitUntilAnswering } from "./utils.js"
-
-const run = promisify(execFile)
 
 const reachable = await servicesReachable("postgres", "rabbitmq", "redis")
 
 const SHUTDOWN_TIMEOUT_SECONDS = 5
 const roles = ["stock-updater", "stock-checker", "supplier-sync"] as const
 type Role = (typeof roles)[number]
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it answers a value; fails naming `what` after `timeoutMs`. */
-const eventually = async <A>(
-  what: string,
-  check: () => Promise<A | undefined>,
-  timeoutMs: number,
-  intervalMs = 50
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  while (true) {
-    const answer = await check()
-    if (answer !== undefined) return answer
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
-    await sleep(intervalMs)
-  }
-}
-
-/** A RabbitMQ virtual host for this run, when rabbitmqctl can make one; else the default one. */
-const isolatedBroker = async (): Promise<{ url: string; remove: () => Promise<unknown> }> => {
-  const vhost = `invkit-e2e-${randomBytes(4).toString("hex")}`
-  const user = decodeURIComponent(new URL(RABBITMQ_URL).username || "guest")
-  try {
-    await run("rabbitmqctl", ["add_vhost", vhost], { timeout: 30_000 })
-    await run("rabbitmqctl", ["set_permissions", "-p", vhost, user, ".*", ".*", ".*"], { timeout: 30_000 })
-  } catch (error) {
-    console.warn(
-      `e2e: no virtual host of its own (${(error as Error).message.split("\n")[0]}); using the default one, shared with other tests`
-    )
-    return { url: RABBITMQ_URL, remove: async () => undefined }
-  }
-  const url = new URL(RABBITMQ_URL)
-  url.pathname = `/${encodeURIComponent(vhost)}`
-  return {
-    url: url.toString(),
-    remove: () => run("rabbitmqctl", ["delete_vhost", vhost], { timeout: 30_000 }).catch(() => undefined)
-  }
-}
 
 /** A supplier's catalog on loopback, in the shape `{ products: [{ id, name, inventory, price }] }`. */
 const catalogServer = async (products: ReadonlyArray<Record<string, unknown>>) => {
@@ -94,12 +52,11 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
   beforeAll(async () => {
     const database = await freshDatabase()
     cleanups.push(database.drop)
-    const broker = await isolatedBroker()
+    const broker = await isolatedBroker("e2e")
     cleanups.push(broker.remove)
     const ports = await Promise.all(roles.map(() => freePort()))
-    const redisUrl = new URL(REDIS_URL)
-    redisUrl.pathname = `/${randomInt(1, 16)}`
-    redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: 1 })
+    const redisUrl = isolatedRedisUrl()
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
     cleanups.push(async () => redis.quit())
     roles.forEach((role, index) => {
       const port = ports[index]!
@@ -108,7 +65,7 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
         HOST: "127.0.0.1",
         INV_DATABASE_URL: database.url,
         INV_RABBITMQ_URL: broker.url,
-        INV_REDIS_URL: redisUrl.toString(),
+        INV_REDIS_URL: redisUrl,
         // Longer than the test: only an invalidation can drop a cached answer.
         INV_CACHE_TTL: "120",
         INV_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_SECONDS),
