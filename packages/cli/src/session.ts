@@ -5,6 +5,7 @@
 import { userInfo } from "node:os"
 import { type InventoryClient, openInventory } from "@invkit/sdk"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
+import { UsageError } from "./usageError.js"
 
 export interface GlobalOptions {
   readonly json?: boolean
@@ -106,6 +107,35 @@ export interface WriteOptions {
   readonly actor?: string
   readonly idempotencyKey?: string
 }
+
+/** Refuses, in the CLI's words, a command that runs only where the store is. */
+export const requireLocalStore = (options: GlobalOptions, command: string, instead: string): void => {
+  const target = resolveTarget(options)
+  if (target.kind === "server") {
+    throw new UsageError(
+      `${command} runs where the data is, not against a server (${target.server.value}, from ${target.server.source}); ${instead}`
+    )
+  }
+}
+
+/**
+ * Tries a supplier's connector against its live feed. A server does not preview (it would fetch
+ * the feed for anyone who asks), so with a server the feed is read from this machine, by an
+ * in-memory store that is gone afterwards.
+ */
+export const previewConnector = (
+  options: GlobalOptions,
+  connector: Parameters<InventoryClient["suppliers"]["preview"]>[0],
+  /** The inventory already open, if any: a local store is not opened twice. */
+  open?: InventoryClient
+) =>
+  resolveTarget(options).kind === "server"
+    ? openInventory({ inMemory: true }).then((scratch) =>
+        scratch.suppliers.preview(connector).finally(() => scratch.close())
+      )
+    : open
+      ? open.suppliers.preview(connector)
+      : withInventory(options, (inventory) => inventory.suppliers.preview(connector))
 
 /** Always closes, also on failure: the embedded store flushes its data on close. */
 export const withInventory = async <A>(

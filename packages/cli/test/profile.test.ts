@@ -35,7 +35,8 @@ const configFile = () => join(configHome, "inv", "config.json")
 const savedConfig = () => JSON.parse(readFileSync(configFile(), "utf8"))
 
 // The steps build on each other, in order: refused login, login, use, second login, viewer, logout.
-describe("inv login, config, logout and --profile", () => {
+// Several `inv` processes per step: more time than one command needs on a busy machine.
+describe("inv login, config, logout and --profile", { timeout: 90_000 }, () => {
   it("refuses a token the server refuses (exit 7) and saves nothing", async () => {
     const { code, stdout, stderr } = await inv(
       ["login", "--server", url, "--token-stdin"],

@@ -44,11 +44,19 @@ export interface Store {
 /** The actor a change is recorded with: `--actor` locally; the token's subject on a server. */
 export const expectedActor = (actor: string): string => (target === "server" ? serverSubject : actor)
 
-const queueSyncAndWait = async (server: TestServer, id: string) => {
+/** `inv supplier sync` against a server queues the sync; this waits for the workers' run. */
+const queueSyncAndWait = async (
+  server: TestServer,
+  id: string,
+  json: (...args: ReadonlyArray<string>) => Promise<any>
+) => {
   const inventory = connect({ url: server.url, token: server.token })
   try {
     const before = (await inventory.suppliers.runs(id, { limit: 1 })).items[0]?.id ?? 0
-    await inventory.suppliers.enqueue(id)
+    const queued = await json("supplier", "sync", id)
+    if (queued.queued !== true || typeof queued.jobId !== "string") {
+      throw new Error(`inv supplier sync ${id} against a server did not queue: ${JSON.stringify(queued)}`)
+    }
     const deadline = Date.now() + 20_000
     while (Date.now() < deadline) {
       const [latest] = (await inventory.suppliers.runs(id, { limit: 1 })).items
@@ -77,7 +85,7 @@ export const copyOfTemplateStore = async (): Promise<Store> => {
     return JSON.parse(run.stdout)
   }
   const syncSupplier = (id: string) =>
-    server === undefined ? json("supplier", "sync", id) : queueSyncAndWait(server, id)
+    server === undefined ? json("supplier", "sync", id) : queueSyncAndWait(server, id, json)
   return {
     target,
     dataDir,

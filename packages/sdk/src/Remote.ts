@@ -26,7 +26,7 @@ import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
 import type { Page } from "./Page.js"
 import { NewProduct, ProductPatch } from "./Product.js"
-import { BatchChange } from "./Stock.js"
+import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
 import { NewSupplier, SupplierPatch } from "./Supplier.js"
 
 export interface ConnectOptions {
@@ -293,30 +293,47 @@ export const connect = (options: ConnectOptions): Inventory => {
       list: () => run((c) => c.catalog.listLocations()).then((answer) => answer.items)
     },
     stock: {
-      set: (sku, quantity, options) =>
-        run((c) =>
-          c.stockUpdates.set({
-            path: { sku },
-            payload: { ...withoutContext(options), quantity },
-            headers: keyHeaders(options)
-          })
-        ),
-      adjust: (sku, delta, options) =>
-        run((c) =>
-          c.stockUpdates.adjust({
-            path: { sku },
-            payload: { ...withoutContext(options), delta },
-            headers: keyHeaders(options)
-          })
-        ),
-      transfer: (sku, quantity, options) =>
-        run((c) =>
-          c.stockUpdates.transfer({
-            path: { sku },
-            payload: { reference: options.reference, from: options.from, to: options.to, quantity },
-            headers: keyHeaders(options)
-          })
-        ),
+      // Checked here as the embedded facade checks them, so a bad value is InvalidInput naming
+      // the field, not an answer the contract cannot encode.
+      set: async (sku, quantity, options) => {
+        const {
+          sku: _sku,
+          actor: _actor,
+          idempotencyKey: _key,
+          ...payload
+        } = await decode(SetStock, {
+          ...options,
+          sku,
+          quantity
+        })
+        return run((c) => c.stockUpdates.set({ path: { sku }, payload, headers: keyHeaders(options) }))
+      },
+      adjust: async (sku, delta, options) => {
+        const {
+          sku: _sku,
+          actor: _actor,
+          idempotencyKey: _key,
+          ...payload
+        } = await decode(AdjustStock, {
+          ...options,
+          sku,
+          delta
+        })
+        return run((c) => c.stockUpdates.adjust({ path: { sku }, payload, headers: keyHeaders(options) }))
+      },
+      transfer: async (sku, quantity, options) => {
+        const {
+          sku: _sku,
+          actor: _actor,
+          idempotencyKey: _key,
+          ...payload
+        } = await decode(TransferStock, {
+          ...options,
+          sku,
+          quantity
+        })
+        return run((c) => c.stockUpdates.transfer({ path: { sku }, payload, headers: keyHeaders(options) }))
+      },
       batch: async (changes, options) => {
         const decoded = await decode(Schema.Array(BatchChange), changes)
         return run((c) =>

@@ -96,6 +96,27 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     const notAdded = await inv([...admin, "product", "get", "R-2"])
     expect(notAdded.code, notAdded.stderr).toBe(3)
 
+    // What runs only where the data is: the worker is refused in the CLI's words; a dry run of a
+    // supplier's feed reads the feed from this machine.
+    const worker = await inv([...remote, "supplier", "worker"])
+    expect(worker.code).toBe(2)
+    expect(worker.stderr).toContain("inv supplier worker runs where the data is, not against a server")
+    const feed = join(scratch, "feed.csv")
+    writeFileSync(feed, "sku,cost\nF-1,2.5\nF-2,3\n")
+    const dryRun = await inv([
+      ...remote,
+      "--json",
+      "supplier",
+      "add",
+      "--dry-run",
+      "--csv",
+      feed,
+      "--map",
+      "supplierSku=sku"
+    ])
+    expect(dryRun.code, dryRun.stderr).toBe(0)
+    expect(JSON.parse(dryRun.stdout)).toMatchObject({ total: 2 })
+
     // A token the server did not sign: exit 7, with what to do.
     const refusedToken = await inv(["--server", url, "--token", "not-a-token", "stock", "get", "R-1"])
     expect(refusedToken.code).toBe(7)
@@ -146,5 +167,13 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     const after = JSON.parse((await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout)
     expect(after.items).toHaveLength(before.items.length)
     expect(after.items[0].actor).toBe("cli-remote")
+
+    // The export over the server: every level, one CSV row each, in the columns the import reads.
+    const exported = await inv([...operator, "export", "stock"])
+    expect(exported.code, exported.stderr).toBe(0)
+    const exportedRows = exported.stdout.trim().split("\n")
+    expect(exportedRows[0]).toMatch(/^sku,location,quantity/)
+    expect(exportedRows.filter((row) => row.startsWith("IMP-29,bin-83,29,"))).toHaveLength(1)
+    expect(exportedRows).toHaveLength(1 + 1 + 84 * 30)
   }, 90_000)
 })

@@ -51,6 +51,11 @@ export const noChanges: ImportChanges = {
 /** The most units one level can hold: the maximum of its integer column (as in Stock.ts). */
 const MAX_LEVEL = 2_147_483_647
 const INSERT_CHUNK = 5_000
+/**
+ * The memory each sort and hash of the set-based statements may take (`work_mem`, for their
+ * transaction only): enough to sort and join a million staged rows in memory, not on disk.
+ */
+const WORK_MEM = "256MB"
 const PAGE = 5_000
 
 const COLUMNS = [
@@ -87,12 +92,16 @@ const stagedValues = (line: number, row: ValidRow): Array<string | number | bool
   ]
 }
 
+const SPECIAL = /[\\\t\n\r]/
+
 /** COPY's text format: tab-separated, `\N` for null, backslash escapes. */
 const copyText = (value: string | number | boolean | null): string =>
   value === null
     ? "\\N"
     : typeof value === "string"
-      ? value.replace(/[\\\t\n\r]/g, (c) =>
+      ? !SPECIAL.test(value)
+        ? value
+        : value.replace(/[\\\t\n\r]/g, (c) =>
           c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"
         )
       : String(value)
@@ -106,6 +115,9 @@ export interface Staging {
   drop(): Promise<void>
 }
 
+/** The table of the levels left low by the import, next to its staging table. */
+const lowTable = (table: string) => `${table}_low`
+
 type Run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | JobsDatabase>) => Promise<A>
 
 /** A staging table of this import's valid rows, unlogged: it lives only as long as the import. */
@@ -114,19 +126,29 @@ export const openStaging = async (run: Run): Promise<Staging> => {
   const database = await run(JobsDatabase)
   await run(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`
-        create unlogged table ${table} (
-          line integer not null, sku text not null, location text, amount integer,
-          name text, unit text, reorder_point integer, reorder_quantity integer, max_level integer,
-          preferred_supplier text, active boolean,
-          rejection text, detail text
-        )`)
+      Effect.all([
+        sql.unsafe(`
+          create unlogged table ${table} (
+            line integer not null, sku text not null, location text, amount integer,
+            name text, unit text, reorder_point integer, reorder_quantity integer, max_level integer,
+            preferred_supplier text, active boolean,
+            rejection text, detail text
+          )`),
+        // The rejected rows, read back in line order: usually few, so a small partial index.
+        sql.unsafe(`create index ${table}_rejected on ${table} (line) where rejection is not null`),
+        // The levels the import left at or below their reorder point, for the rule after the commit.
+        sql.unsafe(
+          `create unlogged table ${lowTable(table)} (sku text not null, location text not null, primary key (sku, location))`
+        )
+      ])
     )
   )
   const drop = () =>
-    run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`drop table if exists ${table}`))).then(
-      () => {}
-    )
+    run(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.unsafe(`drop table if exists ${table}, ${lowTable(table)}`)
+      )
+    ).then(() => {})
 
   if (database._tag === "Postgres") {
     // COPY needs a plain pg connection of its own; the table is visible to every connection.
@@ -318,35 +340,49 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const sql = yield* SqlClient.SqlClient
     const reorder = yield* ReorderRule
     const t = sql.unsafe(table)
+    const low = sql.unsafe(lowTable(table))
     const { kind } = options
     const stockKind = kind !== "products"
-    yield* sql.unsafe(`alter table ${table} add primary key (line)`)
     yield* sql.unsafe(`analyze ${table}`)
 
-    // Duplicates first (the first row of a key stays), then references the store does not know.
-    yield* sql`
-      update ${t} s set rejection = 'duplicate', detail = d.first::text
-      from (select line, min(line) over (partition by sku ${stockKind ? sql`, location` : sql``}) as first from ${t}) d
-      where d.line = s.line and d.first <> s.line`
-    if (stockKind) {
-      yield* sql`
-        update ${t} s set rejection = 'unknown-sku'
-        where rejection is null and not exists (select 1 from products p where p.sku = s.sku)`
-      yield* sql`
-        update ${t} s set rejection = 'unknown-location'
-        where rejection is null and not exists (select 1 from locations l where l.code = s.location)`
-    } else {
-      yield* sql`
-        update ${t} s set rejection = 'unknown-supplier'
-        where rejection is null and preferred_supplier is not null
-          and not exists (select 1 from suppliers x where x.id = s.preferred_supplier)`
-    }
+    // One pass finds every row the store refuses before looking at levels: duplicates (the first
+    // row of a key stays), then references the store does not know. Only those rows are written.
+    const key = stockKind ? sql`sku, location` : sql`sku`
+    const [unknown, references] = stockKind
+      ? [
+          sql`when p.sku is null then 'unknown-sku' when l.code is null then 'unknown-location'`,
+          sql`left join products p on p.sku = s.sku left join locations l on l.code = s.location`
+        ]
+      : [
+          sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
+          sql`left join suppliers x on x.id = s.preferred_supplier`
+        ]
+    yield* withWorkMemory(
+      sql,
+      sql`
+        update ${t} s set rejection = r.rejection, detail = r.detail
+        from (
+          select s.line,
+                 case when d.first <> s.line then 'duplicate' ${unknown} end as rejection,
+                 case when d.first <> s.line then d.first::text end as detail
+          from ${t} s
+          left join (select ${key}, min(line) as first from ${t} group by ${key} having count(*) > 1) d
+            using (${key})
+          ${references}
+        ) r
+        where r.line = s.line and r.rejection is not null`
+    )
 
     const transaction = Effect.gen(function* () {
+      yield* sql.unsafe(`set local work_mem = '${WORK_MEM}'`)
       // A retried transaction starts over: the checks under lock are made again.
-      yield* sql`update ${t} set rejection = null, detail = null where rejection in ('insufficient-stock', 'too-large')`
+      yield* sql`
+        update ${t} set rejection = null, detail = null
+        where rejection is not null and rejection in ('insufficient-stock', 'too-large')`
+      yield* sql`truncate ${low}`
       if (stockKind && !options.dryRun) {
-        // The rows this import changes, locked in the order every stock write locks them.
+        // The levels this import changes, locked in the order every stock write locks them. A
+        // level that does not exist yet is created, in the same order, by the write itself.
         yield* sql`
           select count(*) from (
             select 1 from stock_levels l join ${t} s on s.sku = l.sku and s.location = l.location
@@ -356,19 +392,19 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           ) locked`
       }
       if (kind === "adjustments") {
+        // Against the locked levels: below zero, or past the most a level holds, in one pass.
         yield* sql`
-          update ${t} s set rejection = 'insufficient-stock', detail = a.available::text
+          update ${t} s
+          set rejection = case when a.amount < 0 then 'insufficient-stock' else 'too-large' end,
+              detail = case when a.amount < 0 then a.available::text end
           from (
-            select x.line, coalesce(l.on_hand - l.reserved, 0) as available
+            select x.line, x.amount, coalesce(l.on_hand - l.reserved, 0) as available,
+                   coalesce(l.on_hand, 0)::int8 as on_hand
             from ${t} x left join stock_levels l on l.sku = x.sku and l.location = x.location
-            where x.rejection is null and x.amount < 0
+            where x.rejection is null
           ) a
-          where a.line = s.line and a.available + s.amount < 0`
-        yield* sql`
-          update ${t} s set rejection = 'too-large'
-          from stock_levels l
-          where s.rejection is null and s.amount > 0 and l.sku = s.sku and l.location = s.location
-            and l.on_hand::int8 + s.amount > ${MAX_LEVEL}`
+          where a.line = s.line
+            and ((a.amount < 0 and a.available + a.amount < 0) or (a.amount > 0 and a.on_hand + a.amount > ${MAX_LEVEL}))`
       }
       const changes = yield* summarize(sql, t, kind)
       const [{ rejected }] = (yield* sql<{ rejected: number }>`
@@ -392,7 +428,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, options)
+      const applied = yield* apply(sql, t, low, options)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -405,17 +441,15 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     )
 
     // After the commit, as Stock.ts does: the change stands whatever the rule's evaluation does.
+    // The write itself noted the levels it left at or below their reorder point.
     if (stockKind && outcome.status === "applied") {
-      let after = 0
+      let after: { sku: string; location: string } | undefined
       while (true) {
-        const low = yield* sql<{ line: number; sku: string; location: string }>`
-          select s.line, s.sku, s.location
-          from ${t} s
-          join stock_levels l on l.sku = s.sku and l.location = s.location
-          join products p on p.sku = s.sku
-          where s.rejection is null and s.line > ${after} and l.on_hand - l.reserved <= p.reorder_point
-          order by s.line limit ${PAGE}`
-        for (const { sku, location } of low) {
+        const low_ = yield* sql<{ sku: string; location: string }>`
+          select sku, location from ${low}
+          ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
+          order by sku, location limit ${PAGE}`
+        for (const { sku, location } of low_) {
           yield* reorder
             .evaluate(sku, location)
             .pipe(
@@ -424,8 +458,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
               )
             )
         }
-        if (low.length < PAGE) break
-        after = low[low.length - 1]!.line
+        if (low_.length < PAGE) break
+        after = low_[low_.length - 1]!
       }
     }
     return outcome
@@ -452,6 +486,10 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
       Effect.mapError(storeFailure)
     )
   )
+
+/** One statement, in a transaction of its own that may sort and hash in memory. */
+const withWorkMemory = <A, E, R>(sql: SqlClient.SqlClient, statement: Effect.Effect<A, E, R>) =>
+  sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${WORK_MEM}'`), statement))
 
 const summarize = (
   sql: SqlClient.SqlClient,
@@ -494,6 +532,7 @@ const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.
 const apply = (
   sql: SqlClient.SqlClient,
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions
 ) => {
   if (options.kind === "products") {
@@ -558,23 +597,37 @@ const apply = (
         level as (select * from increase union all select * from decrease)`
   const reason = options.kind === "stock" ? "count" : "adjustment"
   // The same level, ledger and outbox rows as Stock.ts writes per change, for all rows at once.
-  return sql<{ applied: number }>`
+  // Each level gets its movement's id up front (the ledger's own sequence, in (sku, location)
+  // order) and the transaction's time, which is the movement's created_at: the movement and its
+  // event are then written from the same rows, without joining the two back together.
+  return sql<{ applied: number; events: number }>`
     with ${levels},
+    numbered as materialized (
+      select sku, location, on_hand, reserved, last_delta, version,
+             nextval(pg_get_serial_sequence('stock_movements', 'id')) as id, now() as at
+      from (select * from level order by sku, location) ordered
+    ),
     movement as (
-      insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
-      select sku, location, last_delta, on_hand, ${reason}, ${options.reference}, ${options.actor}, null
-      from level order by sku, location
-      returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+      insert into stock_movements (id, sku, location, delta, quantity_after, reason, reference, actor, idempotency_key, created_at)
+      overriding system value
+      select id, sku, location, last_delta, on_hand, ${reason}, ${options.reference}, ${options.actor}, null, at
+      from numbered
+      returning 1
     ),
     event as (
       insert into outbox (type, subject, data)
-      select 'stock.updated', m.sku, jsonb_build_object(
-        'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-        'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-        'movementId', m.id, 'at', m.created_at)
-      from movement m join level l on l.sku = m.sku and l.location = m.location
-      order by m.id
-      returning event_id
+      select 'stock.updated', sku, jsonb_build_object(
+        'sku', sku, 'location', location, 'delta', last_delta, 'onHand', on_hand,
+        'version', version, 'reason', ${reason}::text, 'reference', ${options.reference}::text,
+        'actor', ${options.actor}::text, 'movementId', id, 'at', at)
+      from numbered
+      returning 1
+    ),
+    low as (
+      insert into ${low} (sku, location)
+      select n.sku, n.location from numbered n join products p on p.sku = n.sku
+      where n.on_hand - n.reserved <= p.reorder_point
+      returning 1
     )
     select (select count(*) from movement)::int as applied, (select count(*) from event)::int as events`.pipe(
     Effect.map((rows) => rows[0]!.applied)

@@ -3,7 +3,8 @@
  * configured. It never fails and never hangs: an unavailable cache is a miss.
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 export class StockCache extends Context.Tag("@invkit/server/StockCache")<
   StockCache,
@@ -25,3 +26,18 @@ export class StockCache extends Context.Tag("@invkit/server/StockCache")<
     readonly ready: Effect.Effect<boolean>
   }
 >() {}
+
+/**
+ * Drops the cached answers about the SKUs just written, from the cache this process holds, so a
+ * read through it right after the write sees the write: with Redis that is every stock-checker's
+ * cache, in `inv-server all` its own. The `stock.updated` events do the same for the other
+ * caches, a little later; dropping twice is harmless.
+ */
+export const invalidateHere = (skus: Iterable<string>) =>
+  Effect.flatMap(
+    Effect.serviceOption(StockCache),
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (cache) => Effect.forEach(new Set(skus), cache.invalidate, { discard: true })
+    })
+  )

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
+import { invalidateHere } from "../infra/cache.js"
 import type * as StoreConnection from "../infra/storeConnection.js"
 import { withStore } from "../infra/storeConnection.js"
 
@@ -145,6 +146,7 @@ export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
       withActor((actor) =>
         orders((o) =>
           o.receive({ ...payload, orderId: path.id, actor, idempotencyKey: headers["idempotency-key"] }).pipe(
+            Effect.tap((order) => invalidateHere([order.sku])),
             // An order's product and location exist (foreign keys) and receiving expects no quantity,
             // so these stock-write errors cannot come from a receipt.
             Effect.catchTags({

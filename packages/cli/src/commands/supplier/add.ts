@@ -2,7 +2,7 @@ import { clearableText } from "../../clearableOptions.js"
 import { type ConnectorFlags, connectorFlagsGiven, connectorFromFlags } from "../../connectorFlags.js"
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { supplierIdArgument } from "../../requiredArguments.js"
-import { type GlobalOptions, withInventory } from "../../session.js"
+import { type GlobalOptions, previewConnector, withInventory } from "../../session.js"
 import { note, printJson, printLine } from "../../ui/output.js"
 import { askIfMissing, canPrompt } from "../../ui/prompt.js"
 import { printSupplier, renderPreview } from "../../ui/suppliers.js"
@@ -50,7 +50,7 @@ export const run = async (idText: string | undefined, options: AddSupplierOption
 /** --dry-run: only the connector matters, so no id or name is needed. */
 const tryConnector = async (options: AddSupplierOptions): Promise<void> => {
   const connector = connectorFromFlags(options)
-  const preview = await withInventory(options, (inventory) => inventory.suppliers.preview(connector))
+  const preview = await previewConnector(options, connector)
   if (options.json) printJson(preview)
   else printLine(renderPreview(preview))
   note("Dry run: nothing was saved.")

@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import { clearableText } from "../../clearableOptions.js"
 import { type ConnectorInput, mappableFields } from "../../connectorFlags.js"
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { withInventory } from "../../session.js"
+import { previewConnector, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { printSupplier, renderPreview } from "../../ui/suppliers.js"
 import type { AddSupplierOptions } from "./add.js"
@@ -159,7 +159,7 @@ export const addStepByStep = async (
 
   await withInventory(options, async (inventory) => {
     if (await confirm({ message: "Try the mapping against the live feed now?", default: true }, terminal)) {
-      const tried = await inventory.suppliers.preview(connector).then(
+      const tried = await previewConnector(options, connector, inventory).then(
         (preview) => ({ preview }),
         (error: unknown) => {
           // A connector the SDK refuses would be refused on save too: stop here.

@@ -1,7 +1,7 @@
 import { SyncFailed } from "@invkit/sdk"
 import { supplierIdArgument } from "../../requiredArguments.js"
-import { type GlobalOptions, withInventory } from "../../session.js"
-import { note } from "../../ui/output.js"
+import { type GlobalOptions, resolveTarget, withInventory } from "../../session.js"
+import { note, printJson } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printSyncRun } from "../../ui/suppliers.js"
 import { syncProgressDisplay } from "../../ui/syncProgress.js"
@@ -32,6 +32,14 @@ class ForegroundSyncFailed extends Error {
 
 export const run = async (idText: string | undefined, options: GlobalOptions): Promise<void> => {
   const id = await askIfMissing(idText, supplierIdArgument)
+  if (resolveTarget(options).kind === "server") {
+    // A server's supplier-sync workers run syncs; the CLI queues one and says where it will show.
+    const jobId = await withInventory(options, (inventory) => inventory.suppliers.enqueue(id))
+    if (options.json) printJson({ supplierId: id, queued: true, jobId })
+    else
+      note(`Queued a sync of ${id} on the server (job ${jobId}); its run shows in inv supplier runs ${id}.`)
+    return
+  }
   const progress = syncProgressDisplay(id)
   const syncRun = await withInventory(options, (inventory) =>
     inventory.suppliers.sync(id, { onProgress: progress.onProgress })

@@ -1,6 +1,6 @@
 import { InvalidInput } from "@invkit/sdk"
 import { numberArgument } from "../../numberArgument.js"
-import { type GlobalOptions, withInventory } from "../../session.js"
+import { type GlobalOptions, requireLocalStore, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { workerEventLine } from "../../ui/suppliers.js"
 
@@ -27,6 +27,11 @@ const firstStopSignal = (): Promise<NodeJS.Signals> =>
   })
 
 export const run = async (options: SupplierWorkerOptions): Promise<void> => {
+  requireLocalStore(
+    options,
+    "inv supplier worker",
+    "the server's supplier-sync service is the worker there (inv-server supplier-sync)"
+  )
   const concurrency = numberArgument(options.concurrency, "concurrency")
   // The SDK hands this to the job queue unchecked.
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) {

@@ -1,0 +1,112 @@
+/**
+ * An import of adjustments on PostgreSQL while concurrent `stock.adjust` writers hit the same
+ * SKUs: afterwards every level is the sum of its movements, none is below zero, and no update is
+ * lost (each level is its start plus every adjustment that succeeded, the import's and the
+ * writers').
+ */
+import { Readable } from "node:stream"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { afterAll, describe, expect, it } from "vitest"
+import * as Import from "../src/Import.js"
+import { openInventory } from "../src/Inventory.js"
+import { localStoreOf } from "../src/internal/localStore.js"
+import { expectLedgerConsistent, freshPostgresDatabase, POSTGRES_URL, postgresReachable } from "./utils.js"
+
+const scope = Effect.runSync(Scope.make())
+afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+
+const SKUS = 5_000
+const HOT = 40
+const WRITERS = 4
+const START = 100
+const sku = (n: number) => `C-${String(n).padStart(5, "0")}`
+
+/** mulberry32: the same seed gives the same run. */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, () => {
+  it(
+    "an import of adjustments racing stock.adjust writers on the same SKUs loses no update",
+    async () => {
+      const url = await Effect.runPromise(Scope.extend(freshPostgresDatabase, scope))
+      const importer = await openInventory({ databaseUrl: url })
+      const writer = await openInventory({ databaseUrl: url })
+      try {
+        const products = ["sku,name", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},Part ${i}`)]
+        await Import.importRows(importer, Readable.from([`${products.join("\n")}\n`]))
+        const counts = ["sku,quantity", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},${START}`)]
+        const seeded = await Import.importRows(importer, Readable.from([`${counts.join("\n")}\n`]))
+        expect(seeded.applied).toBe(SKUS)
+
+        // Every SKU once; one in seven takes more than it has (rejected unless writers added).
+        const next = random(7)
+        const deltas = Array.from({ length: SKUS }, (_, i) =>
+          i % 7 === 3 ? -(START + 50) : Math.floor(next() * 41) - 20 || 1
+        )
+        const lines = ["sku,delta", ...deltas.map((delta, i) => `${sku(i)},${delta}`)]
+        const expected = new Map(Array.from({ length: SKUS }, (_, i) => [sku(i), START]))
+
+        let importing = true
+        const writerApplied: Array<{ sku: string; delta: number }> = []
+        const writers = Array.from({ length: WRITERS }, async (_, w) => {
+          const pick = random(100 + w)
+          let done = 0
+          while (importing || done < 30) {
+            const target = sku(Math.floor(pick() * HOT) * Math.floor(SKUS / HOT))
+            const delta = pick() < 0.5 ? -(1 + Math.floor(pick() * 60)) : 1 + Math.floor(pick() * 20)
+            try {
+              await writer.stock.adjust(target, delta, { reason: "adjustment" })
+              writerApplied.push({ sku: target, delta })
+            } catch (error) {
+              // Only running short may refuse an adjustment.
+              expect((error as { _tag?: string })._tag).toBe("InsufficientStock")
+            }
+            done += 1
+          }
+          return done
+        })
+
+        const rejectedLines = new Set<number>()
+        const result = await Import.importRows(importer, Readable.from([`${lines.join("\n")}\n`]), {
+          onRejection: (rejection) => {
+            expect(rejection.code).toBe("insufficient-stock")
+            rejectedLines.add(rejection.line)
+          }
+        }).finally(() => {
+          importing = false
+        })
+        const writes = (await Promise.all(writers)).reduce((a, b) => a + b, 0)
+        expect(writes).toBeGreaterThanOrEqual(WRITERS * 30)
+        expect(result.status).toBe("applied")
+        expect(result.applied + result.rejected).toBe(SKUS)
+        expect(result.rejected).toBe(rejectedLines.size)
+
+        deltas.forEach((delta, i) => {
+          if (!rejectedLines.has(i + 2)) expected.set(sku(i), expected.get(sku(i))! + delta)
+        })
+        for (const { sku: target, delta } of writerApplied) {
+          expected.set(target, expected.get(target)! + delta)
+        }
+        const levels = new Map<string, number>()
+        for await (const row of importer.stock.all({ limit: 1000 })) {
+          expect(row.onHand).toBeGreaterThanOrEqual(0)
+          levels.set(row.sku, row.onHand)
+        }
+        expect(levels).toEqual(expected)
+        const levelCount = await localStoreOf(importer)!.run(expectLedgerConsistent)
+        expect(levelCount).toBe(SKUS)
+      } finally {
+        await writer.close()
+        await importer.close()
+      }
+    },
+    120_000
+  )
+})
