@@ -20,11 +20,8 @@ import {
 } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as AllMain from "../src/all/main.js"
-import { freePort, freshDatabase, postgresReachable, startInProcess, testConfig } from "./utils.js"
+import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -34,15 +31,9 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
   const cleanups: Array<() => Promise<unknown>> = []
 
   beforeAll(async () => {
-    const database = await freshDatabase()
-    cleanups.push(database.drop)
-    databaseUrl = database.url
-    const port = await freePort()
-    const server = await startInProcess(
-      AllMain.main(testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)) })),
-      port
-    )
+    const server = await startAllOnFreshDatabase()
     cleanups.unshift(server.stop)
+    databaseUrl = server.databaseUrl
     baseUrl = server.baseUrl
   })
 

@@ -9,19 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { connect } from "@invkit/sdk"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as AllMain from "../src/all/main.js"
-import {
-  freePort,
-  freshDatabase,
-  jwtAuth,
-  postgresReachable,
-  startInProcess,
-  testConfig,
-  testToken
-} from "./utils.js"
+import { jwtAuth, postgresReachable, startAllOnFreshDatabase, testToken } from "./utils.js"
 
 const reachable = await postgresReachable()
 const INV = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url))
@@ -45,15 +34,7 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
 
   beforeAll(async () => {
     if (!existsSync(INV)) throw new Error(`${INV} is missing: run pnpm build first`)
-    const database = await freshDatabase()
-    cleanups.push(database.drop)
-    const port = await freePort()
-    const server = await startInProcess(
-      AllMain.main(
-        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
-      ),
-      port
-    )
+    const server = await startAllOnFreshDatabase({ auth: jwtAuth })
     cleanups.unshift(server.stop)
     url = server.baseUrl
     token = await testToken("operator", "cli-remote")

@@ -13,19 +13,8 @@ import {
   Remote,
   StoreError
 } from "@invkit/sdk"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as AllMain from "../src/all/main.js"
-import {
-  freePort,
-  freshDatabase,
-  jwtAuth,
-  postgresReachable,
-  startInProcess,
-  testConfig,
-  testToken
-} from "./utils.js"
+import { freePort, jwtAuth, postgresReachable, startAllOnFreshDatabase, testToken } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -82,15 +71,7 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
   let token = ""
 
   beforeAll(async () => {
-    const database = await freshDatabase()
-    cleanups.push(database.drop)
-    const port = await freePort()
-    const server = await startInProcess(
-      AllMain.main(
-        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
-      ),
-      port
-    )
+    const server = await startAllOnFreshDatabase({ auth: jwtAuth })
     cleanups.unshift(server.stop)
     baseUrl = server.baseUrl
     token = await testToken("admin", "remote-sdk")

@@ -1,24 +1,7 @@
-/**
- * The SDK's facade scenarios (packages/sdk/test/inventorySuite.ts) through `connect()` against
- * `inv-server all` in this process, on a fresh PostgreSQL database with JWT auth: the same
- * results as `openInventory()` on an embedded store. The client comes from the SDK's source, as
- * the suite's error classes do, so `toBeInstanceOf` compares like with like.
- */
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe } from "vitest"
 import { connect, type InventoryClient } from "../../sdk/src/index.js"
 import { inventorySuite } from "../../sdk/test/inventorySuite.js"
-import * as AllMain from "../src/all/main.js"
-import {
-  freePort,
-  freshDatabase,
-  jwtAuth,
-  postgresReachable,
-  startInProcess,
-  testConfig,
-  testToken
-} from "./utils.js"
+import { jwtAuth, postgresReachable, startAllOnFreshDatabase, testToken } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -44,15 +27,7 @@ const queueSyncAndWait = async (inventory: InventoryClient, id: string) => {
 
 describe.skipIf(!reachable)("the SDK against inv-server all", () => {
   beforeAll(async () => {
-    const database = await freshDatabase()
-    cleanups.push(database.drop)
-    const port = await freePort()
-    const server = await startInProcess(
-      AllMain.main(
-        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
-      ),
-      port
-    )
+    const server = await startAllOnFreshDatabase({ auth: jwtAuth })
     cleanups.unshift(server.stop)
     url = server.baseUrl
     token = await testToken("admin", SUBJECT)

@@ -32,7 +32,7 @@ import {
   unsigned,
   withPayload
 } from "./tokens.js"
-import { freePort, freshDatabase, postgresReachable, startInProcess, testConfig } from "./utils.js"
+import { freePort, freshDatabase, postgresReachable, startAllOnFreshDatabase, testConfig } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -171,22 +171,12 @@ const startServer = async (
   cleanups: Array<() => Promise<unknown>>,
   overrides: { readonly auth: AuthConfig; readonly limits?: LimitsConfig }
 ) => {
-  const database = await freshDatabase()
-  cleanups.push(database.drop)
-  const port = await freePort()
-  const server = await startInProcess(
-    AllMain.main(
-      testConfig({
-        port,
-        databaseUrl: Option.some(Redacted.make(database.url)),
-        // no read cache: every read shows the store as it is right after a write
-        cacheTtlSeconds: 0,
-        auth: overrides.auth,
-        limits: overrides.limits ?? { maxBodyBytes: 1024 * 1024, ratePerSecond: 0 }
-      })
-    ),
-    port
-  )
+  const server = await startAllOnFreshDatabase({
+    // no read cache: every read shows the store as it is right after a write
+    cacheTtlSeconds: 0,
+    auth: overrides.auth,
+    limits: overrides.limits ?? { maxBodyBytes: 1024 * 1024, ratePerSecond: 0 }
+  })
   cleanups.unshift(server.stop)
   return server.baseUrl
 }

@@ -106,6 +106,31 @@ export const startInProcess = async (layer: Layer.Layer<never, unknown>, port: n
   return { baseUrl: `http://127.0.0.1:${port}`, stop: () => Effect.runPromise(Fiber.interrupt(fiber)) }
 }
 
+/**
+ * `inv-server all` in this process on a fresh PostgreSQL database, with `overrides` on the test
+ * configuration; `stop` stops it and drops the database.
+ */
+export const startAllOnFreshDatabase = async (overrides: Partial<ServerConfig> = {}) => {
+  const { main } = await import("../src/all/main.js")
+  const database = await freshDatabase()
+  const port = await freePort()
+  const server = await startInProcess(
+    main(testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), ...overrides })),
+    port
+  ).catch(async (error) => {
+    await database.drop()
+    throw error
+  })
+  return {
+    baseUrl: server.baseUrl,
+    databaseUrl: database.url,
+    stop: async () => {
+      await server.stop()
+      await database.drop()
+    }
+  }
+}
+
 export const waitUntilAnswering = async (url: string, timeoutMs: number, child?: ChildProcess) => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
