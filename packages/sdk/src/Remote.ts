@@ -264,6 +264,27 @@ export const connect = (options: ConnectOptions): Inventory => {
     )
   const notRemote = (operation: string) => () => Promise.reject(new NotAvailableRemotely(operation))
 
+  /**
+   * A stock write's input checked as the embedded facade checks it (so a bad value is InvalidInput
+   * naming the field), less what the path and the headers carry and the actor, which the server
+   * takes from the token.
+   */
+  const checkedPayload = async <A extends { readonly sku: string }, I>(
+    schema: Schema.Schema<A, I>,
+    input: unknown
+  ): Promise<Omit<A, "sku" | "actor" | "idempotencyKey">> => {
+    const {
+      sku: _sku,
+      actor: _actor,
+      idempotencyKey: _key,
+      ...payload
+    } = (await decode(schema, input)) as A & {
+      readonly actor?: unknown
+      readonly idempotencyKey?: unknown
+    }
+    return payload
+  }
+
   const productList: Inventory["products"]["list"] = (query = {}) =>
     run((c) => c.catalog.listProducts({ urlParams: query }))
   const stockList: Inventory["stock"]["list"] = (query = {}) =>
@@ -293,45 +314,16 @@ export const connect = (options: ConnectOptions): Inventory => {
       list: () => run((c) => c.catalog.listLocations()).then((answer) => answer.items)
     },
     stock: {
-      // Checked here as the embedded facade checks them, so a bad value is InvalidInput naming
-      // the field, not an answer the contract cannot encode.
       set: async (sku, quantity, options) => {
-        const {
-          sku: _sku,
-          actor: _actor,
-          idempotencyKey: _key,
-          ...payload
-        } = await decode(SetStock, {
-          ...options,
-          sku,
-          quantity
-        })
+        const payload = await checkedPayload(SetStock, { ...options, sku, quantity })
         return run((c) => c.stockUpdates.set({ path: { sku }, payload, headers: keyHeaders(options) }))
       },
       adjust: async (sku, delta, options) => {
-        const {
-          sku: _sku,
-          actor: _actor,
-          idempotencyKey: _key,
-          ...payload
-        } = await decode(AdjustStock, {
-          ...options,
-          sku,
-          delta
-        })
+        const payload = await checkedPayload(AdjustStock, { ...options, sku, delta })
         return run((c) => c.stockUpdates.adjust({ path: { sku }, payload, headers: keyHeaders(options) }))
       },
       transfer: async (sku, quantity, options) => {
-        const {
-          sku: _sku,
-          actor: _actor,
-          idempotencyKey: _key,
-          ...payload
-        } = await decode(TransferStock, {
-          ...options,
-          sku,
-          quantity
-        })
+        const payload = await checkedPayload(TransferStock, { ...options, sku, quantity })
         return run((c) => c.stockUpdates.transfer({ path: { sku }, payload, headers: keyHeaders(options) }))
       },
       batch: async (changes, options) => {
