@@ -32,81 +32,77 @@ const random = (seed: number) => () => {
 }
 
 describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, () => {
-  it(
-    "an import of adjustments racing stock.adjust writers on the same SKUs loses no update",
-    async () => {
-      const url = await Effect.runPromise(Scope.extend(freshPostgresDatabase, scope))
-      const importer = await openInventory({ databaseUrl: url })
-      const writer = await openInventory({ databaseUrl: url })
-      try {
-        const products = ["sku,name", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},Part ${i}`)]
-        await Import.importRows(importer, Readable.from([`${products.join("\n")}\n`]))
-        const counts = ["sku,quantity", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},${START}`)]
-        const seeded = await Import.importRows(importer, Readable.from([`${counts.join("\n")}\n`]))
-        expect(seeded.applied).toBe(SKUS)
+  it("an import of adjustments racing stock.adjust writers on the same SKUs loses no update", async () => {
+    const url = await Effect.runPromise(Scope.extend(freshPostgresDatabase, scope))
+    const importer = await openInventory({ databaseUrl: url })
+    const writer = await openInventory({ databaseUrl: url })
+    try {
+      const products = ["sku,name", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},Part ${i}`)]
+      await Import.importRows(importer, Readable.from([`${products.join("\n")}\n`]))
+      const counts = ["sku,quantity", ...Array.from({ length: SKUS }, (_, i) => `${sku(i)},${START}`)]
+      const seeded = await Import.importRows(importer, Readable.from([`${counts.join("\n")}\n`]))
+      expect(seeded.applied).toBe(SKUS)
 
-        // Every SKU once; one in seven takes more than it has (rejected unless writers added).
-        const next = random(7)
-        const deltas = Array.from({ length: SKUS }, (_, i) =>
-          i % 7 === 3 ? -(START + 50) : Math.floor(next() * 41) - 20 || 1
-        )
-        const lines = ["sku,delta", ...deltas.map((delta, i) => `${sku(i)},${delta}`)]
-        const expected = new Map(Array.from({ length: SKUS }, (_, i) => [sku(i), START]))
+      // Every SKU once; one in seven takes more than it has (rejected unless writers added).
+      const next = random(7)
+      const deltas = Array.from({ length: SKUS }, (_, i) =>
+        i % 7 === 3 ? -(START + 50) : Math.floor(next() * 41) - 20 || 1
+      )
+      const lines = ["sku,delta", ...deltas.map((delta, i) => `${sku(i)},${delta}`)]
+      const expected = new Map(Array.from({ length: SKUS }, (_, i) => [sku(i), START]))
 
-        let importing = true
-        const writerApplied: Array<{ sku: string; delta: number }> = []
-        const writers = Array.from({ length: WRITERS }, async (_, w) => {
-          const pick = random(100 + w)
-          let done = 0
-          while (importing || done < 30) {
-            const target = sku(Math.floor(pick() * HOT) * Math.floor(SKUS / HOT))
-            const delta = pick() < 0.5 ? -(1 + Math.floor(pick() * 60)) : 1 + Math.floor(pick() * 20)
-            try {
-              await writer.stock.adjust(target, delta, { reason: "adjustment" })
-              writerApplied.push({ sku: target, delta })
-            } catch (error) {
-              // Only running short may refuse an adjustment.
-              expect((error as { _tag?: string })._tag).toBe("InsufficientStock")
-            }
-            done += 1
+      let importing = true
+      const writerApplied: Array<{ sku: string; delta: number }> = []
+      const writers = Array.from({ length: WRITERS }, async (_, w) => {
+        const pick = random(100 + w)
+        let done = 0
+        while (importing || done < 30) {
+          const target = sku(Math.floor(pick() * HOT) * Math.floor(SKUS / HOT))
+          const delta = pick() < 0.5 ? -(1 + Math.floor(pick() * 60)) : 1 + Math.floor(pick() * 20)
+          try {
+            await writer.stock.adjust(target, delta, { reason: "adjustment" })
+            writerApplied.push({ sku: target, delta })
+          } catch (error) {
+            // Only running short may refuse an adjustment.
+            expect((error as { _tag?: string })._tag).toBe("InsufficientStock")
           }
-          return done
-        })
-
-        const rejectedLines = new Set<number>()
-        const result = await Import.importRows(importer, Readable.from([`${lines.join("\n")}\n`]), {
-          onRejection: (rejection) => {
-            expect(rejection.code).toBe("insufficient-stock")
-            rejectedLines.add(rejection.line)
-          }
-        }).finally(() => {
-          importing = false
-        })
-        const writes = (await Promise.all(writers)).reduce((a, b) => a + b, 0)
-        expect(writes).toBeGreaterThanOrEqual(WRITERS * 30)
-        expect(result.status).toBe("applied")
-        expect(result.applied + result.rejected).toBe(SKUS)
-        expect(result.rejected).toBe(rejectedLines.size)
-
-        deltas.forEach((delta, i) => {
-          if (!rejectedLines.has(i + 2)) expected.set(sku(i), expected.get(sku(i))! + delta)
-        })
-        for (const { sku: target, delta } of writerApplied) {
-          expected.set(target, expected.get(target)! + delta)
+          done += 1
         }
-        const levels = new Map<string, number>()
-        for await (const row of importer.stock.all({ limit: 1000 })) {
-          expect(row.onHand).toBeGreaterThanOrEqual(0)
-          levels.set(row.sku, row.onHand)
+        return done
+      })
+
+      const rejectedLines = new Set<number>()
+      const result = await Import.importRows(importer, Readable.from([`${lines.join("\n")}\n`]), {
+        onRejection: (rejection) => {
+          expect(rejection.code).toBe("insufficient-stock")
+          rejectedLines.add(rejection.line)
         }
-        expect(levels).toEqual(expected)
-        const levelCount = await localStoreOf(importer)!.run(expectLedgerConsistent)
-        expect(levelCount).toBe(SKUS)
-      } finally {
-        await writer.close()
-        await importer.close()
+      }).finally(() => {
+        importing = false
+      })
+      const writes = (await Promise.all(writers)).reduce((a, b) => a + b, 0)
+      expect(writes).toBeGreaterThanOrEqual(WRITERS * 30)
+      expect(result.status).toBe("applied")
+      expect(result.applied + result.rejected).toBe(SKUS)
+      expect(result.rejected).toBe(rejectedLines.size)
+
+      deltas.forEach((delta, i) => {
+        if (!rejectedLines.has(i + 2)) expected.set(sku(i), expected.get(sku(i))! + delta)
+      })
+      for (const { sku: target, delta } of writerApplied) {
+        expected.set(target, expected.get(target)! + delta)
       }
-    },
-    120_000
-  )
+      const levels = new Map<string, number>()
+      for await (const row of importer.stock.all({ limit: 1000 })) {
+        expect(row.onHand).toBeGreaterThanOrEqual(0)
+        levels.set(row.sku, row.onHand)
+      }
+      expect(levels).toEqual(expected)
+      const levelCount = await localStoreOf(importer)!.run(expectLedgerConsistent)
+      expect(levelCount).toBe(SKUS)
+    } finally {
+      await writer.close()
+      await importer.close()
+    }
+  }, 120_000)
 })

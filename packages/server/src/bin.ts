@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as AllMain from "./all/main.js"
 import { describeConfigError, type ServerConfig, type Service, serverConfig, services } from "./config.js"
+import { KeyUnreadable } from "./http/auth.js"
 import * as Logging from "./infra/logging.js"
 import * as Tracing from "./infra/tracing.js"
 import * as StockCheckerMain from "./stockChecker/main.js"
@@ -95,13 +96,19 @@ function runService(service: Service) {
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       const failure = Cause.failureOption(cause)
+      // A key or certificate file that cannot be used is a setting to fix, like a bad variable.
+      const badSetting =
+        failure._tag === "Some" &&
+        (failure.value instanceof StartupFailed || failure.value instanceof KeyUnreadable)
       const lines =
         failure._tag === "Some" && failure.value instanceof StartupFailed
           ? failure.value.lines
-          : failure._tag === "Some" && ConfigError.isConfigError(failure.value)
-            ? describeConfigError(failure.value)
-            : [`${service} stopped: ${Cause.pretty(cause, { renderErrorCause: false }).split("\n")[0]}`]
-      const code = failure._tag === "Some" && failure.value instanceof StartupFailed ? EXIT_USAGE : 1
+          : failure._tag === "Some" && failure.value instanceof KeyUnreadable
+            ? [failure.value.message]
+            : failure._tag === "Some" && ConfigError.isConfigError(failure.value)
+              ? describeConfigError(failure.value)
+              : [`${service} stopped: ${Cause.pretty(cause, { renderErrorCause: false }).split("\n")[0]}`]
+      const code = badSetting ? EXIT_USAGE : 1
       return Effect.zipRight(
         Effect.sync(() => process.stderr.write(`inv-server: ${lines.join("\n")}\n`)),
         Effect.sync(() => {

@@ -83,6 +83,10 @@ describe("inv-server", () => {
     expect(await refused.exited).toBe(2)
     expect(refused.output().stderr).toContain("INV_AUTH: requests must be authenticated: set INV_JWT_SECRET")
 
+    const missingKey = runBin("stock-checker", { INV_JWT_PUBLIC_KEY_FILE: "/nonexistent/key.pem" })
+    expect(await missingKey.exited).toBe(2)
+    expect(missingKey.output().stderr).toContain("INV_JWT_PUBLIC_KEY_FILE: cannot use /nonexistent/key.pem")
+
     const short = runBin("stock-checker", { INV_JWT_SECRET: "too-short" })
     expect(await short.exited).toBe(2)
     expect(short.output().stderr).toContain("INV_JWT_SECRET: must be at least 32 characters")

@@ -4,6 +4,10 @@
  * then a handful of statements check and apply them all at once. The writes are those of
  * `Stock.ts` for a batch: levels locked in (sku, location) order, one ledger movement and one
  * `stock.updated` outbox event per level, the reorder rule evaluated after the commit.
+ *
+ * For a million rows: one pass marks the rows the store refuses (only those rows are updated),
+ * the statements sort and hash in memory (`work_mem` for their transaction), and one statement
+ * writes levels, movements (ids drawn up front) and events, and notes the levels left low.
  */
 import { randomBytes } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -102,8 +106,8 @@ const copyText = (value: string | number | boolean | null): string =>
       ? !SPECIAL.test(value)
         ? value
         : value.replace(/[\\\t\n\r]/g, (c) =>
-          c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"
-        )
+            c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"
+          )
       : String(value)
 
 export interface Staging {
@@ -445,11 +449,11 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     if (stockKind && outcome.status === "applied") {
       let after: { sku: string; location: string } | undefined
       while (true) {
-        const low_ = yield* sql<{ sku: string; location: string }>`
+        const page = yield* sql<{ sku: string; location: string }>`
           select sku, location from ${low}
           ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
           order by sku, location limit ${PAGE}`
-        for (const { sku, location } of low_) {
+        for (const { sku, location } of page) {
           yield* reorder
             .evaluate(sku, location)
             .pipe(
@@ -458,8 +462,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
               )
             )
         }
-        if (low_.length < PAGE) break
-        after = low_[low_.length - 1]!
+        if (page.length < PAGE) break
+        after = page[page.length - 1]!
       }
     }
     return outcome
