@@ -128,7 +128,7 @@ export const previewConnector = (
   connector: Parameters<InventoryClient["suppliers"]["preview"]>[0],
   /** The inventory already open, if any: a local store is not opened twice. */
   open?: InventoryClient
-) =>
+): ReturnType<InventoryClient["suppliers"]["preview"]> =>
   resolveTarget(options).kind === "server"
     ? openInventory({ inMemory: true }).then((scratch) =>
         scratch.suppliers.preview(connector).finally(() => scratch.close())
