@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { binPath } from "./inv.js"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
 let store: Store
@@ -10,8 +12,8 @@ const file = (name: string, text: string) => {
   return path
 }
 
-// The embedded store only (vitest.config.ts): over a server the import takes the batch path, which
-// the SDK's own tests do not cover against a live server either.
+// The embedded store only (vitest.config.ts): over a server the import takes the batch path,
+// covered against a live server by packages/server/test/cliRemote.test.ts.
 beforeAll(async () => {
   store = await copyOfTemplateStore()
 })
@@ -71,4 +73,24 @@ describe("inv import / export", () => {
     const movements = await store.json("export", "movements", "--since", "2000-01-01T00:00:00Z")
     expect(movements.map((m: any) => m.reason)).toEqual(["count", "count"])
   })
+
+  it("shows progress with rows per second and the time left on a terminal, and none in a pipe", async () => {
+    // `script` runs the command on a pseudo-terminal (util-linux, as on CI runners).
+    const hasScript = spawnSync("script", ["--version"]).status === 0
+    if (!hasScript && process.env.CI === "true")
+      throw new Error("`script` (util-linux) is needed for this test")
+    if (!hasScript) return
+    const lines = ["sku,name", ...Array.from({ length: 20_000 }, (_, i) => `TTY-${i},Item ${i}`)]
+    const products = file("many.csv", `${lines.join("\n")}\n`)
+    const command = [process.execPath, binPath, "--data-dir", store.dataDir, "import", products]
+      .map((word) => `'${word}'`)
+      .join(" ")
+    const onTerminal = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8" })
+    expect(onTerminal.status, onTerminal.stdout).toBe(0)
+    expect(onTerminal.stdout).toMatch(/Importing: [\d,]+ rows, [\d,]+ rows\/s, about \d+ s left to read/)
+    expect(onTerminal.stdout).toContain("checking and applying")
+
+    const inPipe = await store.inv("import", products, "--import-id", "again-in-a-pipe")
+    expect(inPipe.stderr).not.toContain("rows/s")
+  }, 60_000)
 })
