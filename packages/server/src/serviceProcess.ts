@@ -18,6 +18,7 @@ import * as EmbeddedDatabase from "./infra/embeddedDatabase.js"
 import { type Consumer, EventBus } from "./infra/events.js"
 import * as EventWiring from "./infra/eventWiring.js"
 import { sampleForever } from "./infra/inventoryMetrics.js"
+import { rateLimiter } from "./infra/rateLimiter.js"
 import * as ReadReplica from "./infra/readReplica.js"
 import * as StoreConnection from "./infra/storeConnection.js"
 
@@ -126,6 +127,10 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
     Effect.gen(function* () {
       const verifier = yield* verifierFor(config)
       const tls = yield* tlsFor(config)
+      const limiter = yield* rateLimiter({
+        ratePerSecond: config.limits.ratePerSecond,
+        redisUrl: config.redisUrl
+      })
       const connection = yield* StoreConnection.StoreConnection
       const busService = yield* EventBus
       const cacheService = yield* StockCache
@@ -138,7 +143,7 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
         port: config.port,
         host: config.host,
         readiness: checks,
-        guard: { verifier, limits: config.limits },
+        guard: { verifier, limits: config.limits, rateLimiter: limiter },
         tls
       })
     })

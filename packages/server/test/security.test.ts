@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as AllMain from "../src/all/main.js"
 import type { AuthConfig, LimitsConfig, ServerConfig } from "../src/config.js"
 import { mintToken } from "../src/http/auth.js"
+import { isolatedRedisUrl } from "./serviceProcesses.js"
 import {
   type Claims,
   claimsWith,
@@ -938,6 +939,32 @@ const makeCertificates = () => {
   )
   return { caFile: file("ca.pem"), certFile: file("server.pem"), keyFile: file("server.key") }
 }
+
+describe.skipIf(!reachable)("the rate limit across instances, with Redis", () => {
+  const cleanups: Array<() => Promise<unknown>> = []
+  afterAll(() => runCleanups(cleanups))
+
+  it("counts one budget per subject for every instance sharing Redis", async () => {
+    const redisUrl = Option.some(Redacted.make(isolatedRedisUrl()))
+    const start = async () => {
+      const server = await startAllOnFreshDatabase({
+        auth: hsAuth,
+        redisUrl,
+        limits: { maxBodyBytes: 1024 * 1024, ratePerSecond: 3 }
+      })
+      cleanups.unshift(server.stop)
+      return server.baseUrl
+    }
+    const [first, second] = [await start(), await start()]
+    const token = await roleToken("viewer", `shared-rate-${Date.now()}`)
+    // The subject's three requests of this second go to the first instance…
+    for (let i = 0; i < 3; i++) expect((await send(first, "GET", "/v1/overview", { token })).status).toBe(200)
+    // …so the second instance has none left to give it.
+    const refused = await send(second, "GET", "/v1/overview", { token })
+    expect(refused.status, refused.text).toBe(429)
+    expect(JSON.parse(refused.text)).toMatchObject({ _tag: "RateLimited" })
+  })
+})
 
 describe.skipIf(!reachable || !opensslAvailable)("HTTPS", () => {
   const cleanups: Array<() => Promise<unknown>> = []

@@ -11,7 +11,7 @@ import { Forbidden, RateLimited, RequestTooLarge, Unauthorized } from "@invkit/s
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible"
+import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible"
 import type { LimitsConfig } from "../config.js"
 import { matchRoute, type RouteTemplate } from "../infra/metrics.js"
 import { allows, type Role, type Verifier } from "./auth.js"
@@ -36,6 +36,8 @@ export interface GuardOptions {
   /** None when INV_AUTH=off: every request is let in, as the anonymous actor. */
   readonly verifier: Option.Option<Verifier>
   readonly limits: LimitsConfig
+  /** Counts requests per subject (infra/rateLimiter.ts); none when INV_RATE_LIMIT=0. */
+  readonly rateLimiter: Option.Option<RateLimiterAbstract>
 }
 
 /** An error of the contract as its JSON body, plus `message` for people reading it with curl. */
@@ -65,9 +67,8 @@ const bearer = (header: string | undefined) => {
 }
 
 export const guard = (routes: ReadonlyArray<RouteTemplate>, options: GuardOptions) => {
-  const { maxBodyBytes, ratePerSecond } = options.limits
-  const limiter =
-    ratePerSecond > 0 ? new RateLimiterMemory({ points: ratePerSecond, duration: 1 }) : undefined
+  const { maxBodyBytes } = options.limits
+  const limiter = Option.getOrUndefined(options.rateLimiter)
 
   /** Whether `key` may make one more request now; otherwise how long it must wait. */
   const takeRequest = (key: string) =>
@@ -77,7 +78,7 @@ export const guard = (routes: ReadonlyArray<RouteTemplate>, options: GuardOption
           limiter.consume(key).then(
             () => Option.none<number>(),
             (rejected: unknown) =>
-              // The memory store cannot fail; anything but a rejection lets the request through.
+              // A store that fails falls back to memory; anything but a rejection lets the request through.
               rejected instanceof RateLimiterRes
                 ? Option.some(Math.max(1, Math.ceil(rejected.msBeforeNext / 1000)))
                 : Option.none<number>()
