@@ -112,9 +112,19 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
   .add(
     HttpApiEndpoint.post("batch", "/v1/stock/batch")
       .setHeaders(WriteHeaders)
-      .setPayload(Schema.Struct({ changes: Schema.Array(BatchChange), reference: Note }))
+      .setPayload(
+        Schema.Struct({
+          changes: Schema.Array(BatchChange),
+          reference: Note,
+          dryRun: Schema.optional(
+            Schema.Boolean.annotations({
+              description: "Answer what the changes would do, or why not, without writing anything"
+            })
+          )
+        })
+      )
       .addSuccess(BatchResult)
-      .annotate(OpenApi.Summary, "Apply up to 1000 changes, all or nothing")
+      .annotate(OpenApi.Summary, "Apply up to 1000 changes, all or nothing (or only check them: dryRun)")
   )
   .addError(InsufficientStock)
   .addError(StockConflict)

@@ -281,24 +281,37 @@ const importOverInterface = async (
     }
 
     if (options.onError === "abort" && !options.dryRun) {
-      // A first pass over the copy: a row rejected here and nothing is sent.
+      // A first pass over the copy, checking every row here and every batch on the server with a
+      // dry run: a row rejected by either and nothing is sent.
       let rejected = 0
       let rows = 0
       let kind: ImportKind = options.kind ?? "stock"
       let ignoredColumns: ReadonlyArray<string> = []
+      let checker: ReturnType<typeof remoteImporter> | undefined
+      const rejectInCheck = (rejection: Rejection) => {
+        rejected += 1
+        void report(options, rejection)
+      }
       for await (const event of checkRows()) {
         if (event.type === "start") {
           kind = event.kind
           ignoredColumns = event.ignoredColumns
           options.onStart?.(event)
+          checker = remoteImporter(inventory, {
+            kind,
+            importId,
+            reference,
+            dryRun: true,
+            abortOnRejection: false,
+            reject: rejectInCheck
+          })
         } else {
           rows += 1
-          if (event.type === "rejected") {
-            rejected += 1
-            await report(options, event.rejection)
-          }
+          if (event.type === "rejected") rejectInCheck(event.rejection)
+          else await checker!.add(event.line, event.row)
         }
       }
+      await checker?.finish()
       if (rejected > 0) {
         return {
           importId,

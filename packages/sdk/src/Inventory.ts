@@ -133,7 +133,11 @@ export interface Inventory {
       options: { readonly from: string; readonly to: string } & ChangeOptions
     ): Promise<TransferResult>
     /** All changes or none. */
-    batch(changes: ReadonlyArray<BatchChange>, options?: ChangeOptions): Promise<BatchResult>
+    /** All or nothing; with `dryRun`, only what the changes would do (or why not), nothing written. */
+    batch(
+      changes: ReadonlyArray<BatchChange>,
+      options?: ChangeOptions & { readonly dryRun?: boolean }
+    ): Promise<BatchResult>
     level(sku: string, options?: { readonly location?: string }): Promise<StockLevel>
     list(query?: StockQuery): Promise<Page<StockRow>>
     all(query?: Omit<StockQuery, "cursor">): AsyncIterable<StockRow>

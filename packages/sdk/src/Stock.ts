@@ -134,11 +134,19 @@ export type BatchChange = typeof BatchChange.Encoded
 
 export const MAX_BATCH = 1000
 
+/** A dry run's answer, carried out of the transaction as a failure so that it rolls back. */
+class RolledBack extends Data.TaggedError("RolledBack")<{ readonly result: unknown }> {}
+
 export const StockBatch = Schema.Struct({
   changes: Schema.Array(BatchChange).pipe(
     Schema.minItems(1, { message: () => "must hold at least one change" }),
     Schema.maxItems(MAX_BATCH, { message: () => `must hold at most ${MAX_BATCH} changes; split the batch` })
   ),
+  /**
+   * Check the changes against the store and answer what they would do, without writing anything
+   * (the transaction is rolled back; no key is claimed, no event sent, no restock order opened).
+   */
+  dryRun: Schema.optional(Schema.Boolean),
   ...Context
 })
 export type StockBatch = typeof StockBatch.Encoded
@@ -441,7 +449,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       changes: ReadonlyArray<Change>,
       context: ChangeContext,
       response: Schema.Schema<A, I>,
-      answer: (applied: ReadonlyArray<StockChange>) => A
+      answer: (applied: ReadonlyArray<StockChange>) => A,
+      dryRun = false
     ): Effect.Effect<
       A,
       | InvalidInput
@@ -476,46 +485,50 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         }
         return answer(applied)
       })
-      return sql
-        .withTransaction(
-          withIdempotencyKey(
+      // A dry run does the work and then fails on purpose, so that the transaction rolls back.
+      const transaction: Effect.Effect<
+        A,
+        Effect.Effect.Error<typeof work> | IdempotencyKeyReused | RolledBack | SqlError
+      > = dryRun
+        ? Effect.flatMap(work, (result) => Effect.fail(new RolledBack({ result })))
+        : withIdempotencyKey(
             sql,
             context.idempotencyKey,
             () => requestHash(operation, request),
             response,
             work
           )
-        )
-        .pipe(
-          Effect.retry({ while: isRetryableConflict, times: 5 }),
-          Effect.tap(() =>
-            Effect.forEach(committedReasons, (reason) =>
-              Metric.increment(Metric.tagged(stockChanges, "reason", reason))
-            )
-          ),
-          // After the commit: the change stands whatever the rule's evaluation does.
-          Effect.tap(() =>
-            Effect.forEach(
-              atReorderPoint.values(),
-              ({ sku, location }) =>
-                reorder
-                  .evaluate(sku, location)
-                  .pipe(
-                    Effect.catchAllCause((cause) =>
-                      Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-                    )
-                  ),
-              { discard: true }
-            )
-          ),
-          Effect.catchTag("ChangeRejected", ({ change }) =>
-            Effect.flatMap(explainRejection(change), (error) => Effect.fail(error))
-          ),
-          Effect.catchIf(
-            (error): error is SqlError => error instanceof SqlError,
-            (error) => Effect.fail(storeFailure(error))
+      return sql.withTransaction(transaction).pipe(
+        Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A)),
+        Effect.retry({ while: isRetryableConflict, times: 5 }),
+        Effect.tap(() =>
+          Effect.forEach(dryRun ? [] : committedReasons, (reason) =>
+            Metric.increment(Metric.tagged(stockChanges, "reason", reason))
           )
-        ) as Effect.Effect<A, never>
+        ),
+        // After the commit: the change stands whatever the rule's evaluation does.
+        Effect.tap(() =>
+          Effect.forEach(
+            dryRun ? [] : atReorderPoint.values(),
+            ({ sku, location }) =>
+              reorder
+                .evaluate(sku, location)
+                .pipe(
+                  Effect.catchAllCause((cause) =>
+                    Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+                  )
+                ),
+            { discard: true }
+          )
+        ),
+        Effect.catchTag("ChangeRejected", ({ change }) =>
+          Effect.flatMap(explainRejection(change), (error) => Effect.fail(error))
+        ),
+        Effect.catchIf(
+          (error): error is SqlError => error instanceof SqlError,
+          (error) => Effect.fail(storeFailure(error))
+        )
+      ) as Effect.Effect<A, never>
     }
 
     const set = (input: SetStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
@@ -564,7 +577,15 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
 
     const batch = (input: StockBatch): Effect.Effect<BatchResult, InvalidInput | WriteError> =>
       Effect.flatMap(decodeInput(StockBatch)(input), (request) =>
-        applyAll("batch", request, request.changes, request, BatchResult, (changes) => ({ changes }))
+        applyAll(
+          "batch",
+          request,
+          request.changes,
+          request,
+          BatchResult,
+          (changes) => ({ changes }),
+          request.dryRun === true
+        )
       )
 
     // -------------------------------------------------------------------------------------------

@@ -428,6 +428,36 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
+    it.effect("a dry-run batch answers what it would do, or why not, and writes nothing", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "DRY-1", name: "1" }, { sku: "DRY-2", name: "2" })
+        yield* stock.set({ sku: "DRY-1", quantity: 4 })
+        const before = yield* storeTotals
+        const changes: ReadonlyArray<BatchChange> = [
+          { type: "adjust", sku: "DRY-1", delta: -3 },
+          { type: "set", sku: "DRY-2", quantity: 7 }
+        ]
+        const answer = yield* stock.batch({ changes, dryRun: true, idempotencyKey: "dry-key" })
+        expect(answer.changes.map((c) => [c.sku, c.delta, c.onHand, c.version])).toEqual([
+          ["DRY-1", -3, 1, 2],
+          ["DRY-2", 7, 7, 1]
+        ])
+        expect(yield* storeTotals).toEqual(before)
+        expect((yield* stock.level("DRY-2")).locations).toEqual([])
+
+        const refused = yield* Effect.flip(
+          stock.batch({ changes: [{ type: "adjust", sku: "DRY-1", delta: -5 }], dryRun: true })
+        )
+        expect(refused).toMatchObject({ _tag: "InsufficientStock", available: 4, requested: 5 })
+        expect(yield* storeTotals).toEqual(before)
+
+        // The key was not claimed: the same request, for real, applies once.
+        const applied = yield* stock.batch({ changes, idempotencyKey: "dry-key" })
+        expect(applied.changes.map((c) => c.onHand)).toEqual([1, 7])
+      })
+    )
+
     it.effect("a batch must hold between 1 and 1000 changes", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

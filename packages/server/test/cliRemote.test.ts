@@ -149,6 +149,44 @@ describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
     expect(after.items).toHaveLength(before.items.length)
     expect(after.items[0].actor).toBe("cli-remote")
 
+    // --on-error abort over the server: every batch is checked by a dry run first, so a row only
+    // the store can refuse (an adjustment below zero) stops the import before anything is written.
+    const adjustments = join(scratch, "adjustments.csv")
+    // 1,020 good rows (two batches), then one the store refuses: the first batch would have been
+    // applied before the refusal without the check.
+    const good = locations.slice(0, 34).flatMap((location) => skus.map((sku) => `${sku},${location},1`))
+    writeFileSync(adjustments, ["sku,location,delta", ...good, "IMP-0,default,-1"].join("\n"))
+    const historyBefore = JSON.parse(
+      (await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout
+    )
+    const aborted = await inv([...operator, "--json", "import", adjustments, "--on-error", "abort"])
+    expect(aborted.code, aborted.stderr).toBe(8)
+    expect(JSON.parse(aborted.stdout)).toMatchObject({ status: "aborted", applied: 0, rejected: 1 })
+    expect(aborted.stderr).toContain('"line":1022')
+    expect(aborted.stderr).toContain("insufficient-stock")
+    const historyAfter = JSON.parse((await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout)
+    expect(historyAfter.items).toHaveLength(historyBefore.items.length)
+
+    // --dry-run over the server: the store's answer to every batch, nothing written.
+    const dryRun = await inv([
+      ...operator,
+      "--json",
+      "import",
+      adjustments,
+      "--dry-run",
+      "--import-id",
+      "dry"
+    ])
+    expect(dryRun.code).toBe(8)
+    expect(JSON.parse(dryRun.stdout)).toMatchObject({
+      status: "dry-run",
+      applied: 1020,
+      rejected: 1,
+      changes: { changedLevels: 1020, totalDelta: 1020 }
+    })
+    const historyDry = JSON.parse((await inv([...operator, "--json", "stock", "history", "IMP-29"])).stdout)
+    expect(historyDry.items).toHaveLength(historyBefore.items.length)
+
     // The export over the server: every level, one CSV row each, in the columns the import reads.
     const exported = await inv([...operator, "export", "stock"])
     expect(exported.code, exported.stderr).toBe(0)

@@ -21,7 +21,7 @@ export interface RemoteImportOptions {
   readonly importId: string
   readonly reference: string
   readonly dryRun: boolean
-  /** Stop at the first row the server refuses (the batches before it stay applied). */
+  /** Stop at the first row the server refuses (Import.ts checks every batch with a dry run first). */
   readonly abortOnRejection: boolean
   readonly reject: (rejection: Rejection) => void
 }
@@ -105,14 +105,18 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
       )
       const key = `import:${options.importId}:${createHash("sha256").update(JSON.stringify(batchChanges)).digest("hex")}`
       try {
+        // A dry run asks the server what the batch would do, with the store's own checks.
         const result = await inventory.stock.batch(batchChanges, {
           reference: options.reference,
-          idempotencyKey: key
+          idempotencyKey: key,
+          dryRun: options.dryRun
         })
         for (const change of result.changes) {
           applied += 1
           changes.totalDelta += change.delta
-          if (change.delta !== 0) changes.changedLevels += 1
+          // A level's first version is the one its first change creates.
+          if (change.version === 1) changes.newLevels += 1
+          else if (change.delta !== 0) changes.changedLevels += 1
           else changes.unchangedLevels += 1
         }
         return
@@ -154,29 +158,6 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
     void line
   }
 
-  const previewLevel = async (line: number, row: CountRow | AdjustmentRow) => {
-    const level = await inventory.stock.level(row.sku, { location: row.location }).catch((error: unknown) => {
-      const refused = refusal(kind, error, [{ line, row }])
-      if (refused === undefined) throw error
-      options.reject({
-        line,
-        column: refused.column,
-        code: refused.code,
-        message: refused.message,
-        row: rowOf(kind, row)
-      })
-      return undefined
-    })
-    if (level === undefined) return
-    const current = level.locations[0]
-    const after = "quantity" in row ? row.quantity : (current?.onHand ?? 0) + row.delta
-    if (current === undefined) changes.newLevels += 1
-    else if (current.onHand === after) changes.unchangedLevels += 1
-    else changes.changedLevels += 1
-    changes.totalDelta += after - (current?.onHand ?? 0)
-    applied += 1
-  }
-
   return {
     get stopped() {
       return stopped
@@ -184,7 +165,6 @@ export const remoteImporter = (inventory: Inventory, options: RemoteImportOption
     add: async (line: number, row: ValidRow) => {
       if (stopped) return
       if (kind === "products") return addProduct(line, row as ProductRow)
-      if (options.dryRun) return previewLevel(line, row as CountRow)
       batch.push({ line, row })
       if (batch.length >= MAX_BATCH) {
         const full = batch

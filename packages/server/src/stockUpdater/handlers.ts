@@ -34,7 +34,8 @@ export const stockUpdates = (handlers: GroupHandlers<typeof Api.StockUpdates>) =
     )
     .handle("batch", ({ payload, headers }) =>
       stock(
-        payload.changes.map((change) => change.sku),
+        // A dry run changes nothing, so it leaves the cache alone.
+        payload.dryRun === true ? [] : payload.changes.map((change) => change.sku),
         (s, actor) => s.batch({ ...payload, actor, idempotencyKey: headers["idempotency-key"] })
       )
     )
