@@ -8,7 +8,7 @@ import { stringify } from "csv-stringify/sync"
 import * as Effect from "effect/Effect"
 import type { Inventory } from "./Inventory.js"
 import { InvalidInput } from "./InventoryError.js"
-import { FORMULA_START } from "./internal/importRows.js"
+import { FIELDS, FORMULA_START } from "./internal/importRows.js"
 import { localStoreOf } from "./internal/localStore.js"
 import { storeFailure } from "./internal/validation.js"
 
@@ -21,21 +21,13 @@ export interface ExportOptions {
   readonly since?: Date | string | undefined
 }
 
-/** The columns of each export, in order; products and stock use the import's field names. */
+/**
+ * The columns of each export, in order: products and stock start with the import's fields (so an
+ * export imports back), then what only an export says.
+ */
 export const EXPORT_COLUMNS: Readonly<Record<ExportKind, ReadonlyArray<string>>> = {
-  products: [
-    "sku",
-    "name",
-    "unit",
-    "reorderPoint",
-    "reorderQuantity",
-    "maxLevel",
-    "preferredSupplier",
-    "active",
-    "createdAt",
-    "updatedAt"
-  ],
-  stock: ["sku", "location", "quantity", "reserved", "version", "updatedAt"],
+  products: [...FIELDS.products, "createdAt", "updatedAt"],
+  stock: [...FIELDS.stock, "reserved", "version", "updatedAt"],
   movements: ["id", "at", "sku", "location", "delta", "quantityAfter", "reason", "reference", "actor"]
 }
 

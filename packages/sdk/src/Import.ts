@@ -280,15 +280,18 @@ const importOverInterface = async (
       }
     }
 
-    if (options.onError === "abort" && !options.dryRun) {
-      // A first pass over the copy, checking every row here and every batch on the server with a
-      // dry run: a row rejected by either and nothing is sent.
-      let rejected = 0
-      let rows = 0
+    /**
+     * One pass over the copy: every row checked here, the valid ones sent in batches. A check
+     * (`dryRun`) sends each batch as a dry run, so the store's own checks answer and nothing is
+     * written.
+     */
+    const pass = async (dryRun: boolean, announce: boolean) => {
       let kind: ImportKind = options.kind ?? "stock"
       let ignoredColumns: ReadonlyArray<string> = []
-      let checker: ReturnType<typeof remoteImporter> | undefined
-      const rejectInCheck = (rejection: Rejection) => {
+      let rows = 0
+      let rejected = 0
+      let importer: ReturnType<typeof remoteImporter> | undefined
+      const reject = (rejection: Rejection) => {
         rejected += 1
         void report(options, rejection)
       }
@@ -296,23 +299,33 @@ const importOverInterface = async (
         if (event.type === "start") {
           kind = event.kind
           ignoredColumns = event.ignoredColumns
-          options.onStart?.(event)
-          checker = remoteImporter(inventory, {
+          if (announce) options.onStart?.(event)
+          importer = remoteImporter(inventory, {
             kind,
             importId,
             reference,
-            dryRun: true,
-            abortOnRejection: false,
-            reject: rejectInCheck
+            dryRun,
+            abortOnRejection: !dryRun && options.onError === "abort",
+            reject
           })
-        } else {
-          rows += 1
-          if (event.type === "rejected") rejectInCheck(event.rejection)
-          else await checker!.add(event.line, event.row)
+          continue
         }
+        rows += 1
+        if (event.type === "rejected") reject(event.rejection)
+        else await importer!.add(event.line, event.row)
+        if (rows % PROGRESS_EVERY === 0) options.onProgress?.({ phase: "reading", rows, bytes: 0 })
       }
-      await checker?.finish()
-      if (rejected > 0) {
+      const { applied, changes } = importer ? await importer.finish() : { applied: 0, changes: noChanges }
+      return { kind, ignoredColumns, rows, rejected, applied, changes, stopped: importer?.stopped ?? false }
+    }
+
+    // Under abort, a check of the whole file first: a row refused here or by the store, and
+    // nothing is sent.
+    const checkFirst = options.onError === "abort" && !options.dryRun
+    if (checkFirst) {
+      const check = await pass(true, true)
+      if (check.rejected > 0) {
+        const { kind, rows, rejected, ignoredColumns } = check
         return {
           importId,
           kind,
@@ -326,41 +339,14 @@ const importOverInterface = async (
         }
       }
     }
-
-    let kind: ImportKind = options.kind ?? "stock"
-    let ignoredColumns: ReadonlyArray<string> = []
-    let rows = 0
-    let rejected = 0
-    let importer: ReturnType<typeof remoteImporter> | undefined
-    const reject = (rejection: Rejection) => {
-      rejected += 1
-      void report(options, rejection)
-    }
-    for await (const event of checkRows()) {
-      if (event.type === "start") {
-        kind = event.kind
-        ignoredColumns = event.ignoredColumns
-        if (options.onError !== "abort" || options.dryRun) options.onStart?.(event)
-        importer = remoteImporter(inventory, {
-          kind,
-          importId,
-          reference,
-          dryRun: options.dryRun ?? false,
-          abortOnRejection: options.onError === "abort",
-          reject
-        })
-        continue
-      }
-      rows += 1
-      if (event.type === "rejected") reject(event.rejection)
-      else await importer!.add(event.line, event.row)
-      if (rows % PROGRESS_EVERY === 0) options.onProgress?.({ phase: "reading", rows, bytes: 0 })
-    }
-    const { applied, changes } = importer ? await importer.finish() : { applied: 0, changes: noChanges }
+    const { kind, rows, rejected, applied, changes, ignoredColumns, stopped } = await pass(
+      options.dryRun ?? false,
+      !checkFirst
+    )
     return {
       importId,
       kind,
-      status: options.dryRun ? "dry-run" : importer?.stopped ? "aborted" : "applied",
+      status: options.dryRun ? "dry-run" : stopped ? "aborted" : "applied",
       rows,
       applied,
       rejected,
