@@ -19,7 +19,7 @@ import type { InvalidInput, StoreError } from "./InventoryError.js"
 import type { JobsDatabase } from "./internal/jobsDatabase.js"
 import { registerLocalStore } from "./internal/localStore.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
-import type { Page } from "./Page.js"
+import { allItems, type Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
 import { type ConnectOptions, connect } from "./Remote.js"
 import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
@@ -227,18 +227,6 @@ const runWith =
       })
     )
 
-async function* pages<T, Q extends object>(
-  fetch: (query: Q & { readonly cursor?: string | undefined }) => Promise<Page<T>>,
-  query: Q
-): AsyncIterable<T> {
-  let cursor: string | undefined
-  do {
-    const page = await fetch({ ...query, cursor })
-    yield* page.items
-    cursor = page.nextCursor ?? undefined
-  } while (cursor !== undefined)
-}
-
 /**
  * Opens the inventory: the embedded store by default, PostgreSQL when a database URL is given
  * (or `INV_DATABASE_URL` is set). Migrations run on open. Call `close()` when done.
@@ -290,7 +278,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
         update: (sku, patch) => run(p.update(sku, patch)),
         archive: (sku) => run(p.archive(sku)),
         list: productList,
-        all: (query = {}) => pages(productList, query)
+        all: (query = {}) => allItems(productList, query)
       },
       locations: {
         add: (location) => run(l.add(location)),
@@ -303,7 +291,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
         batch: (changes, options) => run(s.batch({ ...options, changes })),
         level: (sku, options) => run(s.level(sku, options)),
         list: stockList,
-        all: (query = {}) => pages(stockList, query),
+        all: (query = {}) => allItems(stockList, query),
         low: (query) => run(s.low(query)),
         overview: () => run(s.overview()),
         history: (sku, query) => run(s.history(sku, query))

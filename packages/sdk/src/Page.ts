@@ -9,6 +9,19 @@ export interface Page<A> {
   readonly nextCursor: string | null
 }
 
+/** Every item of a paged list, fetching the next page as the previous one is used up. */
+export async function* allItems<T, Q extends object>(
+  fetch: (query: Q & { readonly cursor?: string | undefined }) => Promise<Page<T>>,
+  query: Q
+): AsyncIterable<T> {
+  let cursor: string | undefined
+  do {
+    const page = await fetch({ ...query, cursor })
+    yield* page.items
+    cursor = page.nextCursor ?? undefined
+  } while (cursor !== undefined)
+}
+
 /** The schema of a page of `item`s (named apart from the type, which bundled typings would drop). */
 export const pageOf = <A, I, R>(item: Schema.Schema<A, I, R>) =>
   Schema.Struct({ items: Schema.Array(item), nextCursor: Schema.NullOr(Schema.String) })

@@ -24,7 +24,7 @@ import type { ChangeOptions, Inventory } from "./Inventory.js"
 import { StoreError } from "./InventoryError.js"
 import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
-import type { Page } from "./Page.js"
+import { allItems } from "./Page.js"
 import { NewProduct, ProductPatch } from "./Product.js"
 import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
 import { NewSupplier, SupplierPatch } from "./Supplier.js"
@@ -186,18 +186,6 @@ const withoutContext = <T extends ChangeOptions>(
   return rest
 }
 
-async function* pages<T, Q extends object>(
-  fetch: (query: Q & { readonly cursor?: string | undefined }) => Promise<Page<T>>,
-  query: Q
-): AsyncIterable<T> {
-  let cursor: string | undefined
-  do {
-    const page = await fetch({ ...query, cursor })
-    yield* page.items
-    cursor = page.nextCursor ?? undefined
-  } while (cursor !== undefined)
-}
-
 /** An undici agent that trusts the system's CAs and the one in `caFile`. */
 const trustingCa = async (caFile: string) => {
   const [{ Agent }, { rootCertificates }, { readFile }] = await Promise.all([
@@ -304,7 +292,7 @@ export const connect = (options: ConnectOptions): Inventory => {
       },
       archive: (sku) => run((c) => c.catalog.archiveProduct({ path: { sku }, headers: keyHeaders() })),
       list: productList,
-      all: (query = {}) => pages(productList, query)
+      all: (query = {}) => allItems(productList, query)
     },
     locations: {
       add: async (location) => {
@@ -337,7 +325,7 @@ export const connect = (options: ConnectOptions): Inventory => {
       },
       level: (sku, query) => run((c) => c.stockChecks.level({ path: { sku }, urlParams: query ?? {} })),
       list: stockList,
-      all: (query = {}) => pages(stockList, query),
+      all: (query = {}) => allItems(stockList, query),
       low: (query = {}) => run((c) => c.stockChecks.low({ urlParams: query })).then((answer) => answer.items),
       overview: () => run((c) => c.stockChecks.overview()),
       history: (sku, query = {}) =>
