@@ -2,18 +2,18 @@
  * Shared test layers: a real store per test file (a copy of the PGlite template, or a fresh
  * PostgreSQL database), and the ledger checks every suite runs over all rows.
  */
-import { randomBytes } from "node:crypto"
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
-import pg from "pg"
 import { expect, inject } from "vitest"
 import * as Inventory from "../src/Inventory.js"
 import * as Store from "../src/Store.js"
+import { freshPostgresDatabase } from "./postgres.js"
+
+export { createTestDatabase, freshPostgresDatabase, POSTGRES_URL, postgresReachable } from "./postgres.js"
 
 /** Every inventory service and the store's own SqlClient, for direct SQL checks. */
 export type TestStore = ReturnType<typeof Inventory.layer>
@@ -33,63 +33,6 @@ export const embeddedStore = (): TestStore =>
       (root) => Inventory.layer(Store.embedded(join(root, "data")))
     )
   )
-
-/** The server the PostgreSQL tests use; each test file works in a database of its own on it. */
-export const POSTGRES_URL = process.env.INV_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-
-const databaseUrl = (database: string) => {
-  const url = new URL(POSTGRES_URL)
-  url.pathname = `/${database}`
-  return url.toString()
-}
-
-const withAdminClient = async <A>(use: (client: pg.Client) => Promise<A>): Promise<A> => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
-}
-
-/**
- * Whether the PostgreSQL tests can run. Unreachable with CI=true is a failure, so a CI run never
- * passes without them; elsewhere they are skipped, and the skip is printed.
- */
-export const postgresReachable = async (): Promise<boolean> => {
-  try {
-    await withAdminClient((client) => client.query("select 1"))
-    return true
-  } catch (error) {
-    const problem = `PostgreSQL at ${POSTGRES_URL} is not reachable (${(error as Error).message})`
-    if (process.env.CI === "true") {
-      throw new Error(`${problem}. CI=true, so this fails instead of skipping: start PostgreSQL.`)
-    }
-    console.warn(`SKIPPING the PostgreSQL tests: ${problem}. With CI=true this is a failure.`)
-    return false
-  }
-}
-
-/**
- * A fresh, empty database `inv_test_<random>` on the test server for the length of the scope: its
- * URL. Dropped (connections and all) when the scope closes. For tests that open the store
- * themselves, e.g. several `openInventory` instances on one database.
- */
-export const freshPostgresDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.map(
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const database = `inv_test_${randomBytes(6).toString("hex")}`
-      await withAdminClient((client) => client.query(`create database ${database}`))
-      return database
-    }),
-    (database) =>
-      Effect.promise(() =>
-        withAdminClient((client) => client.query(`drop database if exists ${database} with (force)`))
-      )
-  ),
-  databaseUrl
-)
 
 /**
  * A fresh database on the test server, migrated on open, so test files never see each other's

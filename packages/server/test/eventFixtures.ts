@@ -15,10 +15,10 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
 import pg from "pg"
+import { freshPostgresDatabase, POSTGRES_URL } from "../../sdk/test/postgres.js"
 
 const run = promisify(execFile)
 
-export const POSTGRES_URL = process.env.INV_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 export const RABBITMQ_URL = process.env.INV_TEST_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
 export const REDIS_URL = process.env.INV_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 
@@ -74,35 +74,8 @@ export const servicesReachable = async (...services: ReadonlyArray<Service>): Pr
   return true
 }
 
-const withAdminClient = async <A>(use: (client: pg.Client) => Promise<A>): Promise<A> => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
-}
-
 /** A fresh, empty database for the length of the scope: its URL. Dropped afterwards. */
-export const freshDatabase: Effect.Effect<string, never, Scope.Scope> = Effect.map(
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const database = `inv_test_${randomBytes(6).toString("hex")}`
-      await withAdminClient((client) => client.query(`create database ${database}`))
-      return database
-    }),
-    (database) =>
-      Effect.promise(() =>
-        withAdminClient((client) => client.query(`drop database if exists ${database} with (force)`))
-      )
-  ),
-  (database) => {
-    const url = new URL(POSTGRES_URL)
-    url.pathname = `/${database}`
-    return url.toString()
-  }
-)
+export const freshDatabase = freshPostgresDatabase
 
 /** Every inventory service on a fresh, migrated PostgreSQL database. */
 export const postgresInventory = (): Layer.Layer<Inventory.Services | SqlClient.SqlClient, never> =>

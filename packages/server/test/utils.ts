@@ -3,7 +3,6 @@
  * started in-process, and the built bin as a child process.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
@@ -12,49 +11,15 @@ import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import pg from "pg"
+import { createTestDatabase } from "../../sdk/test/postgres.js"
 import type { ServerConfig, Service } from "../src/config.js"
 import { mintToken, type Role } from "../src/http/auth.js"
 
-export const POSTGRES_URL = process.env.INV_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-
-const withAdminClient = async <A>(use: (client: pg.Client) => Promise<A>): Promise<A> => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
-}
-
-/**
- * Whether PostgreSQL answers. With CI=true an unreachable server fails the run; elsewhere the
- * PostgreSQL tests are skipped, and the skip is printed.
- */
-export const postgresReachable = async (): Promise<boolean> => {
-  try {
-    await withAdminClient((client) => client.query("select 1"))
-    return true
-  } catch (error) {
-    const problem = `PostgreSQL at ${POSTGRES_URL} is not reachable (${(error as Error).message})`
-    if (process.env.CI === "true") throw new Error(`${problem}. CI=true, so this fails instead of skipping.`)
-    console.warn(`SKIPPING the PostgreSQL tests: ${problem}. With CI=true this is a failure.`)
-    return false
-  }
-}
+// The SDK's test helpers for the PostgreSQL test server, shared rather than copied.
+export { POSTGRES_URL, postgresReachable } from "../../sdk/test/postgres.js"
 
 /** A fresh database for one test file: its URL, and a drop for afterAll. */
-export const freshDatabase = async () => {
-  const database = `inv_server_test_${randomBytes(6).toString("hex")}`
-  await withAdminClient((client) => client.query(`create database ${database}`))
-  const url = new URL(POSTGRES_URL)
-  url.pathname = `/${database}`
-  return {
-    url: url.toString(),
-    drop: () => withAdminClient((client) => client.query(`drop database if exists ${database} with (force)`))
-  }
-}
+export const freshDatabase = () => createTestDatabase("inv_server_test")
 
 export const freePort = () =>
   new Promise<number>((resolve, reject) => {
