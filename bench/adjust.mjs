@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
 import { DECREASE, INCREASE, KEY_ANSWER, KEY_CLAIM, KEY_EXPIRE } from "./adjustStatements.mjs"
+import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 /** Measured seconds per side (SDK, raw) per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
@@ -28,10 +29,11 @@ const POOL_SIZE = 10
 const LOCATION = "default"
 const REASON = "sale"
 
+/** The parameters of INCREASE / DECREASE; the last one is the event's trace context (none: tracing is off). */
 const adjustParams = (sku, delta, key) =>
   delta > 0
-    ? [sku, LOCATION, delta, delta, REASON, null, null, key]
-    : [delta, delta, sku, LOCATION, delta, REASON, null, null, key]
+    ? [sku, LOCATION, delta, delta, REASON, null, null, key, null]
+    : [delta, delta, sku, LOCATION, delta, REASON, null, null, key, null]
 
 /** One adjustment as a bare pg transaction: BEGIN; [key claim;] the CTE; [key answer;] COMMIT. */
 const rawAdjust = async (pool, sku, delta, key) => {
@@ -135,38 +137,18 @@ const round2 = (x) => Math.round(x * 100) / 100
 const pad = (value, width) => String(value).padStart(width)
 
 const main = async () => {
-  const adminUrl = new URL(ADMIN_URL)
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(adminUrl.hostname)) {
-    throw new Error(`refusing to benchmark a non-local database (${adminUrl.hostname}); use 127.0.0.1`)
-  }
-  const dbName = `inv_bench_${randomBytes(4).toString("hex")}`
-  const dbUrl = new URL(ADMIN_URL)
-  dbUrl.pathname = `/${dbName}`
-
-  const admin = new pg.Client({ connectionString: ADMIN_URL })
-  await admin.connect()
-  const { rows: versionRows } = await admin.query("show server_version")
   const loadBefore = round2(loadavg()[0])
-  await admin.query(`create database ${dbName}`)
+  const database = await scratchDatabase(ADMIN_URL, "inv_bench")
   let inv
   let pool
   try {
     // Opening the database migrates it.
-    inv = await openInventory({ databaseUrl: dbUrl.toString() })
+    inv = await openInventory({ databaseUrl: database.url })
     for (const sku of skus) {
       await inv.products.add({ sku, name: `Bench product ${sku}` })
       await inv.stock.adjust(sku, INITIAL_STOCK, { reason: "receipt" })
     }
-    // The same pool the SDK builds: pg.Pool, default size, int8 parsed to numbers.
-    pool = new pg.Pool({
-      connectionString: dbUrl.toString(),
-      max: POOL_SIZE,
-      application_name: "invkit-bench-raw",
-      types: {
-        getTypeParser: (oid, format) =>
-          oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)
-      }
-    })
+    pool = rawPool(database.url, POOL_SIZE)
 
     const sameSql = await checkSameSql(inv, pool)
 
@@ -228,7 +210,7 @@ const main = async () => {
 
     const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
     console.log(
-      `\nAdjustments on PostgreSQL ${versionRows[0].server_version}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on both sides, ` +
+      `\nAdjustments on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on both sides, ` +
         `${SECONDS} s per side per cell, Node ${process.version}, ${machine}`
     )
     console.log(
@@ -270,7 +252,7 @@ const main = async () => {
         bench: "adjust",
         date: new Date().toISOString().slice(0, 10),
         node: process.version,
-        postgres: versionRows[0].server_version,
+        postgres: database.serverVersion,
         products: PRODUCTS,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
@@ -285,8 +267,7 @@ const main = async () => {
   } finally {
     await pool?.end()
     await inv?.close()
-    await admin.query(`drop database if exists ${dbName} with (force)`)
-    await admin.end()
+    await database.drop()
   }
 }
 

@@ -31,11 +31,11 @@ const applyChange = (level, n) => `
           returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
         ),
         event as (
-          insert into outbox (type, subject, data)
+          insert into outbox (type, subject, data, traceparent)
           select 'stock.updated', m.sku, jsonb_build_object(
             'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
             'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at)
+            'movementId', m.id, 'at', m.created_at), $${n + 4}
           from movement m cross join level l
           returning event_id
         )

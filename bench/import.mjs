@@ -1,13 +1,3 @@
-// Bulk import of stock counts on PostgreSQL: the SDK's importer (`Import.importRows`, the path
-// `inv import` takes) against a bare `COPY` of the same file into a plain table, in the same run.
-// Also the embedded store's (PGlite's) rate. Prints a table and one JSON line ({"bench":"import"}).
-//
-//   node bench/import.mjs                       # 1,000,000 rows; PostgreSQL at 127.0.0.1:5432
-//   node bench/import.mjs --rows 200000 --embedded-rows 50000
-//   BENCH_PG_URL=postgres://…/db node bench/import.mjs
-//
-// A database inv_bench_import_<random> is created for the run and dropped after it.
-import { randomBytes } from "node:crypto"
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,6 +7,7 @@ import { parseArgs } from "node:util"
 import { Import, openInventory } from "@invkit/sdk"
 import pg from "pg"
 import { from as copyFrom } from "pg-copy-streams"
+import { scratchDatabase } from "./scratchDatabase.mjs"
 
 const { values: args } = parseArgs({
   options: {
@@ -27,9 +18,6 @@ const { values: args } = parseArgs({
 const ROWS = Number(args.rows)
 const EMBEDDED_ROWS = Number(args["embedded-rows"])
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(ADMIN_URL).hostname)) {
-  throw new Error("bench/import.mjs talks only to a local PostgreSQL (127.0.0.1)")
-}
 
 const sku = (n) => `P-${String(n).padStart(7, "0")}`
 
@@ -64,16 +52,6 @@ const measured = async (work) => {
   return { result, seconds, rssBeforeMb: before / 2 ** 20, peakRssMb: peak / 2 ** 20 }
 }
 
-const admin = async (sql) => {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
-
 const rawCopy = async (url, path) => {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
@@ -96,21 +74,16 @@ const rawCopy = async (url, path) => {
 }
 
 const directory = mkdtempSync(join(tmpdir(), "invkit-bench-import-"))
-const database = `inv_bench_import_${randomBytes(5).toString("hex")}`
-const url = (() => {
-  const u = new URL(ADMIN_URL)
-  u.pathname = `/${database}`
-  return u.toString()
-})()
+const database = await scratchDatabase(ADMIN_URL, "inv_bench_import")
+const url = database.url
 const results = {}
 try {
   const file = join(directory, "counts.csv")
   await writeCounts(file, ROWS)
   const bytes = statSync(file).size
   console.error(
-    `${ROWS.toLocaleString("en")} rows, ${(bytes / 2 ** 20).toFixed(1)} MiB; database ${database}`
+    `${ROWS.toLocaleString("en")} rows, ${(bytes / 2 ** 20).toFixed(1)} MiB; database ${database.name}`
   )
-  await admin(`create database ${database}`)
 
   const inventory = await openInventory({ databaseUrl: url })
   try {
@@ -179,7 +152,7 @@ try {
   }
 } finally {
   rmSync(directory, { recursive: true, force: true })
-  await admin(`drop database if exists ${database} with (force)`).catch(() => {})
+  await database.drop()
 }
 
 const p = results.postgres

@@ -29,8 +29,8 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
-import pg from "pg"
 import { DECREASE, INCREASE } from "./adjustStatements.mjs"
+import { rawPool, requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const RABBITMQ_URL = process.env.BENCH_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
@@ -59,8 +59,8 @@ const MARKER = `BS${runId}-marker`
 // against what the SDK sends.
 const LOCATION = "default"
 const REASON = "sale"
-/** Over HTTP the actor is `http`; the baseline records the same. */
-const ACTOR = "http"
+/** Over HTTP the actor is the token's subject; the baseline records the same. */
+const ACTOR = "bench"
 
 const rawAdjust = async (pool, sku, delta) => {
   const client = await pool.connect()
@@ -69,8 +69,8 @@ const rawAdjust = async (pool, sku, delta) => {
     const { rows } = await client.query(
       delta > 0 ? INCREASE : DECREASE,
       delta > 0
-        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null]
-        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null]
+        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null, null]
+        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null, null]
     )
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     await client.query("COMMIT")
@@ -390,32 +390,18 @@ const drainOutbox = async (pool) => {
 const pad = (value, width) => String(value).padStart(width)
 
 const main = async () => {
-  for (const [name, raw] of [
-    ["BENCH_PG_URL", ADMIN_URL],
-    ["BENCH_RABBITMQ_URL", RABBITMQ_URL],
-    ["BENCH_REDIS_URL", REDIS_URL]
-  ]) {
-    if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(raw).hostname)) {
-      throw new Error(`refusing a non-local ${name} (${new URL(raw).hostname}); use 127.0.0.1`)
-    }
-  }
+  requireLocal("BENCH_RABBITMQ_URL", RABBITMQ_URL)
+  requireLocal("BENCH_REDIS_URL", REDIS_URL)
   if (!existsSync(BIN)) throw new Error("packages/server/dist/bin.js is missing: run `pnpm build` first")
 
-  const dbName = `inv_bench_server_${randomBytes(4).toString("hex")}`
-  const dbUrl = new URL(ADMIN_URL)
-  dbUrl.pathname = `/${dbName}`
-
-  const admin = new pg.Client({ connectionString: ADMIN_URL })
-  await admin.connect()
-  const { rows: versionRows } = await admin.query("show server_version")
   const loadBefore = round2(loadavg()[0])
-  await admin.query(`create database ${dbName}`)
+  const database = await scratchDatabase(ADMIN_URL, "inv_bench_server")
   let pool
   let broker
   try {
     broker = await isolatedBroker()
     // Migrate and seed through the SDK before the services start, so they only open the store.
-    const inv = await openInventory({ databaseUrl: dbUrl.toString() })
+    const inv = await openInventory({ databaseUrl: database.url })
     try {
       for (const sku of [...skus, MARKER]) {
         await inv.products.add({ sku, name: `Bench product ${sku}` })
@@ -427,7 +413,7 @@ const main = async () => {
 
     const env = {
       HOST: "127.0.0.1",
-      INV_DATABASE_URL: dbUrl.toString(),
+      INV_DATABASE_URL: database.url,
       INV_RABBITMQ_URL: broker.url,
       INV_REDIS_URL: REDIS_URL,
       // Long enough that no cached level expires during the run: part 2 measures cache hits.
@@ -452,15 +438,7 @@ const main = async () => {
     const updater = ports["stock-updater"]
     const checker = ports["stock-checker"]
 
-    pool = new pg.Pool({
-      connectionString: dbUrl.toString(),
-      max: POOL_SIZE,
-      application_name: "invkit-bench-raw",
-      types: {
-        getTypeParser: (oid, format) =>
-          oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)
-      }
-    })
+    pool = rawPool(database.url, POOL_SIZE)
     // The database is dropped (with force) at the end; a connection it ends then is expected.
     pool.on("error", (error) => {
       if (error.code !== "57P01") console.error(`raw pool: ${error.message}`)
@@ -604,7 +582,7 @@ const main = async () => {
     const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
     console.log(
       `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
-        `${versionRows[0].server_version}, RabbitMQ, Redis; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
+        `${database.serverVersion}, RabbitMQ, Redis; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
         `${SECONDS} s per side; Node ${process.version}, ${machine}; services ready in ${readyMs} ms\n`
     )
     const header = [
@@ -661,7 +639,7 @@ const main = async () => {
         bench: "server",
         date: new Date().toISOString().slice(0, 10),
         node: process.version,
-        postgres: versionRows[0].server_version,
+        postgres: database.serverVersion,
         cores: cpus().length,
         loadBefore,
         products: PRODUCTS,
@@ -698,8 +676,7 @@ const main = async () => {
     await broker?.remove()
     await deleteRedisKeys([...skus, MARKER])
     await pool?.end()
-    await admin.query(`drop database if exists ${dbName} with (force)`)
-    await admin.end()
+    await database.drop()
   }
 }
 

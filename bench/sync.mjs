@@ -1,18 +1,8 @@
-// Catalog sync throughput: a 100,000-item catalog served by a supplier on loopback, synced through
-// the SDK (fetch, validate every item, upsert, deactivate, record the run, outbox event), beside
-// the raw cost of the same upsert done as one SQL statement with the parsed items already in hand,
-// in the same run. Prints a table and one JSON line (starting with {"bench":"sync"}).
-//
-//   node bench/sync.mjs                       # PostgreSQL at postgres://postgres@127.0.0.1:5432/test
-//   BENCH_ITEMS=20000 node bench/sync.mjs
-//
-// A fresh database inv_bench_sync_<random> is created for the run and dropped after it; the
-// embedded store (PGlite, in memory) is measured too.
-import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
+import { scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100_000)
@@ -78,11 +68,8 @@ const rate = (ms) => Math.round((ITEMS / ms) * 1000)
 const results = []
 
 // PostgreSQL
-const admin = new pg.Client({ connectionString: ADMIN_URL })
-await admin.connect()
-const database = `inv_bench_sync_${randomBytes(4).toString("hex")}`
-await admin.query(`create database ${database}`)
-const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${database}` }).toString()
+const database = await scratchDatabase(ADMIN_URL, "inv_bench_sync")
+const databaseUrl = database.url
 try {
   const inv = await openInventory({ databaseUrl })
   await inv.suppliers.add({ id: "bench", name: "Bench supplier", connector })
@@ -112,8 +99,7 @@ try {
     { store: "postgres", pass: "all changed", sdkMs: changed.ms, rawMs: rawChanged, run: changed.result }
   )
 } finally {
-  await admin.query(`drop database if exists ${database} with (force)`)
-  await admin.end()
+  await database.drop()
 }
 
 // The embedded store, in memory: the SDK only (the same SQL on PGlite).
