@@ -2,7 +2,6 @@
  * One command's use of the inventory: open it where the global options, a profile or the
  * environment point (see `resolveTarget`), use it, close it.
  */
-import { userInfo } from "node:os"
 import { type InventoryClient, openInventory } from "@invkit/sdk"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
 import { UsageError } from "./usageError.js"
@@ -102,12 +101,6 @@ export const resolveTarget = (options: GlobalOptions, config: () => ConfigFile =
   return { kind: "embedded", dataDir: undefined }
 }
 
-export interface WriteOptions {
-  readonly reference?: string
-  readonly actor?: string
-  readonly idempotencyKey?: string
-}
-
 /** Refuses, in the CLI's words, a command that runs only where the store is. */
 export const requireLocalStore = (options: GlobalOptions, command: string, instead: string): void => {
   const target = resolveTarget(options)
@@ -157,22 +150,3 @@ export const withInventory = async <A>(
     await inventory.close()
   }
 }
-
-const operatingSystemUser = (): string | undefined => {
-  try {
-    return userInfo().username
-  } catch {
-    // No passwd entry (some containers): the movement is recorded without an actor.
-    return undefined
-  }
-}
-
-/** The actor of a write: as given, else the person running `inv`. */
-export const actorOf = (actor: string | undefined): string | undefined => actor ?? operatingSystemUser()
-
-/** Who, why and which key for a write; the actor defaults to the person running `inv`. */
-export const changeContext = (options: WriteOptions) => ({
-  reference: options.reference,
-  actor: actorOf(options.actor),
-  idempotencyKey: options.idempotencyKey
-})

@@ -1,5 +1,5 @@
 import type { Command } from "commander"
-import { withPromptedArguments } from "./promptedArguments.js"
+import { withPromptedArguments } from "../options/prompted.js"
 
 export const addLocationCommands = (program: Command): void => {
   const location = program

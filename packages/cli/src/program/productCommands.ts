@@ -1,5 +1,6 @@
 import type { Command } from "commander"
-import { withPromptedArguments } from "./promptedArguments.js"
+import { withPagingOptions } from "../options/paging.js"
+import { withPromptedArguments } from "../options/prompted.js"
 
 const sku = ["sku", "the product's SKU (letters, digits and - _ . : /)"] as const
 
@@ -40,15 +41,10 @@ export const addProductCommands = (program: Command): void => {
     }
   )
 
-  product
-    .command("list")
-    .description("list products by SKU")
+  withPagingOptions(product.command("list").description("list products by SKU"), "products")
     .option("--text <text>", "only products whose SKU or name contains this")
     .option("--active", "only active products")
     .option("--archived", "only archived products")
-    .option("--limit <n>", "products per page (1-1000)", "50")
-    .option("--cursor <cursor>", "the next page, as printed by the previous one")
-    .option("--all", "every page")
     .action(async (_options, command: Command) => {
       const { run } = await import("../commands/product/list.js")
       await run(command.optsWithGlobals())

@@ -1,5 +1,5 @@
 import type { Command } from "commander"
-import { withPromptedArguments } from "./promptedArguments.js"
+import { withPromptedArguments } from "../options/prompted.js"
 
 export const addReorderCommands = (program: Command): void => {
   const reorder = program.command("reorder").description("the reorder rule that opens restock orders")

@@ -1,6 +1,6 @@
 import type { Command } from "commander"
-import { withPagingOptions } from "./pagingOptions.js"
-import { withPromptedArguments } from "./promptedArguments.js"
+import { withPagingOptions } from "../options/paging.js"
+import { withPromptedArguments } from "../options/prompted.js"
 
 const orderId = ["id", "the restock order's number"] as const
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander"
-import { withPagingOptions } from "./pagingOptions.js"
-import { withPromptedArguments } from "./promptedArguments.js"
-import { reasons, withWriteOptions } from "./writeOptions.js"
+import { withPagingOptions } from "../options/paging.js"
+import { withPromptedArguments } from "../options/prompted.js"
+import { reasons, withWriteOptions } from "../options/write.js"
 
 const sku = ["sku", "the product's SKU"] as const
 const location = "--location <code>"

@@ -1,37 +1,9 @@
 import type { Command } from "commander"
-import { collect } from "../connectorFlags.js"
-import { withPagingOptions } from "./pagingOptions.js"
-import { withPromptedArguments } from "./promptedArguments.js"
+import { withConnectorOptions } from "../options/connector.js"
+import { withPagingOptions } from "../options/paging.js"
+import { withPromptedArguments } from "../options/prompted.js"
 
 const id = ["id", "the supplier's id"] as const
-
-const mapHelp =
-  "which feed field (JSON: a dot path in an item; CSV: a column) holds each of our fields; repeat it: --map supplierSku=id --map availability=inventory. Fields: supplierSku (required), name, availability, unitCost, sku, leadTimeDays, minOrderQty, packSize"
-
-/** Where the catalog is and how to read it: the same flags for add and update. */
-const withConnectorOptions = (command: Command): Command =>
-  command
-    .option("--url <url>", "an HTTP JSON feed: the catalog's http:// or https:// URL")
-    .option(
-      "--items-path <path>",
-      "HTTP JSON: the dot path to the item array, e.g. products (default: the answer is the array)"
-    )
-    .option("--csv <path-or-url>", "a CSV feed: a file, or an http(s) URL; its header row names the columns")
-    .option("--delimiter <char>", "CSV: the column delimiter (default: ,)")
-    .option("--map <field=source>", mapHelp, collect)
-    .option("--api-key-header <name>", "send the API key in this request header, e.g. X-API-Key")
-    .option("--api-key-query <name>", "send the API key as this query parameter, e.g. api_key")
-    .option("--api-key <value>", "the API key (it is stored, and shown only as ***)")
-    .option(
-      "--api-key-env <variable>",
-      "read the API key from this environment variable instead, keeping it out of shell history"
-    )
-    .option("--timeout-ms <n>", "how long a fetch may take, in milliseconds (default: 10000)")
-    .option(
-      "--connector-json <json>",
-      "the whole connector as JSON, as in docs/suppliers.md, instead of the flags above"
-    )
-    .option("--connector-file <file>", "the whole connector from a JSON file")
 
 export const addSupplierCommands = (program: Command): void => {
   const supplier = program.command("supplier").description("suppliers, their catalog feeds and catalog syncs")

@@ -1,5 +1,5 @@
 import type { Supplier, SupplierSync, SyncJobs } from "@invkit/sdk"
-import { type MappableField, mappableFields } from "../connectorFlags.js"
+import { type MappableField, mappableFields } from "../options/connector.js"
 import { printJson, printLine, timestamp } from "./output.js"
 import { renderRecord, renderTable } from "./table.js"
 

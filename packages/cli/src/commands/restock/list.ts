@@ -1,6 +1,6 @@
 import type { Restock } from "@invkit/sdk"
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../paging.js"
+import { fetchListing, type PagingOptions } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderOrders } from "../../ui/restock.js"

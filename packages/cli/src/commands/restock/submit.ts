@@ -1,5 +1,5 @@
 import { numberArgument } from "../../numberArgument.js"
-import { orderIdArgument } from "../../requiredArguments.js"
+import { orderIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"

@@ -1,7 +1,8 @@
 import type { Stock } from "@invkit/sdk"
 import { numberArgument, optionalNumberArgument } from "../../numberArgument.js"
-import { quantityArgument, skuArgument } from "../../requiredArguments.js"
-import { changeContext, type GlobalOptions, type WriteOptions, withInventory } from "../../session.js"
+import { quantityArgument, skuArgument } from "../../options/prompted.js"
+import { changeContext, type WriteOptions } from "../../options/write.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printChange } from "../../ui/stock.js"
 

@@ -1,6 +1,7 @@
 import { numberArgument } from "../../numberArgument.js"
-import { quantityArgument, skuArgument } from "../../requiredArguments.js"
-import { changeContext, type GlobalOptions, type WriteOptions, withInventory } from "../../session.js"
+import { quantityArgument, skuArgument } from "../../options/prompted.js"
+import { changeContext, type WriteOptions } from "../../options/write.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printTransfer } from "../../ui/stock.js"
 

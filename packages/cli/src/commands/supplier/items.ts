@@ -1,6 +1,6 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../paging.js"
-import { supplierIdArgument } from "../../requiredArguments.js"
+import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"

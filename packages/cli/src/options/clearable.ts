@@ -1,4 +1,4 @@
-import { optionalNumberArgument } from "./numberArgument.js"
+import { optionalNumberArgument } from "../numberArgument.js"
 
 /**
  * An option that can also be cleared: commander gives `false` for `--no-<option>`, and the word
