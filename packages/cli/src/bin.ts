@@ -13,8 +13,12 @@ import { addRestockCommands } from "./program/restockCommands.js"
 import { addStockCommands } from "./program/stockCommands.js"
 import { addSupplierCommands } from "./program/supplierCommands.js"
 import { reportFailure } from "./ui/failure.js"
+import { isStdoutFailure, watchStdout } from "./ui/output.js"
+import { isPromptCancelled } from "./ui/prompt.js"
 
 declare const INV_VERSION: string
+
+watchStdout()
 
 // Read before parsing, so that even commander's own usage errors come out as JSON.
 const wantsJson = process.argv.includes("--json")
@@ -96,6 +100,12 @@ program.parseAsync().catch((error: unknown) => {
   if (error instanceof CommanderError) {
     // Commander has already printed its message; a bare `inv stock` shows help but is a usage error.
     process.exitCode = helpShown.has(error.code) ? ExitCode.ok : ExitCode.usage
+    return
+  }
+  // Already dealt with by watchStdout: the reader went away, or the failure is printed.
+  if (isStdoutFailure(error)) return
+  if (isPromptCancelled(error)) {
+    process.exitCode = ExitCode.interrupted
     return
   }
   reportFailure(error, wantsJson)

@@ -11,7 +11,9 @@ export const ExitCode = {
   conflict: 5,
   syncFailed: 6,
   notAllowed: 7,
-  importRejected: 8
+  importRejected: 8,
+  /** Ctrl-C or Ctrl-D at a prompt: 128 + SIGINT, as a shell reports an interrupted command. */
+  interrupted: 130
 } as const
 
 const exitCodeByTag: Readonly<Record<string, number>> = {
@@ -56,4 +58,5 @@ export const exitCodeHelp = `Exit codes:
      supplier has open orders, restock order already closed)
   6  supplier sync failed (the feed could not be fetched or read)
   7  not allowed (the server refused the token, or its role may not do this)
-  8  import rejected rows (with --on-error skip the valid rows were applied; with abort, none)`
+  8  import rejected rows (with --on-error skip the valid rows were applied; with abort, none)
+  130  stopped at a prompt (Ctrl-C or Ctrl-D)`

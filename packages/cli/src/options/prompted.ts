@@ -1,10 +1,10 @@
 import type { Command } from "commander"
-import type { Missing } from "../ui/prompt.js"
 
 /**
  * Adds arguments that are required but asked for on a terminal when left out. Commander would
  * reject a missing `<arg>` before the command could ask, so they are declared optional and the
- * usage line still shows them as required.
+ * usage line still shows them as required. What each is called, asked as and checked by:
+ * promptedValues.ts, loaded only when a command runs.
  */
 export const withPromptedArguments = (
   command: Command,
@@ -12,25 +12,4 @@ export const withPromptedArguments = (
 ): Command => {
   for (const [name, description] of args) command.argument(`[${name}]`, description)
   return command.usage(["[options]", ...args.map(([name]) => `<${name}>`)].join(" "))
-}
-
-/** What to say about a missing argument, shared by the commands that take it. */
-export const skuArgument: Missing = { name: "<sku>", passIt: "as the first argument", question: "SKU" }
-
-export const quantityArgument: Missing = {
-  name: "<quantity>",
-  passIt: "as the second argument",
-  question: "Quantity"
-}
-
-export const supplierIdArgument: Missing = {
-  name: "<id>",
-  passIt: "as the first argument, e.g. acme",
-  question: "Supplier id"
-}
-
-export const orderIdArgument: Missing = {
-  name: "<id>",
-  passIt: "as the first argument: the order's number, as inv restock list shows it",
-  question: "Restock order number"
 }

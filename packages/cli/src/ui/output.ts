@@ -1,18 +1,69 @@
 /**
  * Where output goes: data on stdout (so `inv … | jq` and `> file` get only data), everything
- * meant for the person at the terminal on stderr.
+ * meant for the person at the terminal on stderr. Whatever is printed passes `printable`, so text
+ * from the store or a supplier's feed cannot drive the terminal.
  */
 
+// Control characters (C0, DEL, C1): ESC and CSI start escape sequences, CR rewrites the line, BEL
+// rings. The first keeps line breaks.
+const controls = /[^\P{Cc}\n]/gu
+const controlsAndLineBreaks = /\p{Cc}/gu
+
+// `\u001b`: readable, and in JSON the escape JSON.stringify itself writes for C0 (it leaves DEL
+// and C1 raw), so a JSON document still parses to the same value.
+const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** Text as it may reach a terminal: control characters escaped, line breaks kept. */
+export const printable = (text: string): string => text.replace(controls, escaped)
+
+/** One value on one line (a table cell): a line break would split its row, so it is escaped too. */
+export const printableInline = (text: string): string => text.replace(controlsAndLineBreaks, escaped)
+
+/** Set when stdout failed: nothing more is written, and the failure is reported once. */
+let stdoutFailure: Error | undefined
+
+const stdoutFailed = (error: Error): void => {
+  if (stdoutFailure !== undefined) return
+  stdoutFailure = error
+  // The reader went away (`inv … | head -1`): as other tools do, stop quietly and successfully.
+  if ((error as NodeJS.ErrnoException).code === "EPIPE") {
+    process.exitCode = 0
+    return
+  }
+  note(`error: cannot write the output (${error.message}); check where stdout goes (a full disk?)`)
+  process.exitCode = 1
+}
+
+/** Once, at start: stdout's failures end the command as described above, never as a stack trace. */
+export const watchStdout = (): void => {
+  process.stdout.on("error", stdoutFailed)
+  // With stderr gone there is nowhere left to say anything.
+  process.stderr.on("error", () => {})
+}
+
+/** True for the failure of stdout itself, already handled: nothing more to report. */
+export const isStdoutFailure = (error: unknown): boolean => error !== undefined && error === stdoutFailure
+
+const writeOut = (text: string): void => {
+  if (stdoutFailure !== undefined) return
+  try {
+    process.stdout.write(text)
+  } catch (error) {
+    // A file or device as stdout is written synchronously: its failure is thrown here.
+    stdoutFailed(error as Error)
+  }
+}
+
 export const printJson = (value: unknown): void => {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  writeOut(`${printable(JSON.stringify(value, null, 2))}\n`)
 }
 
 export const printLine = (text: string): void => {
-  process.stdout.write(`${text}\n`)
+  writeOut(`${printable(text)}\n`)
 }
 
 export const note = (text: string): void => {
-  process.stderr.write(`${text}\n`)
+  process.stderr.write(`${printable(text)}\n`)
 }
 
 /** `+3`, `-3`: a change reads better signed. */

@@ -7,23 +7,55 @@ import { UsageError } from "../usageError.js"
 
 export const canPrompt = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
-export interface Missing {
+/** Where prompts read and draw. */
+export const terminal = { input: process.stdin, output: process.stderr }
+
+/** Ctrl-C or Ctrl-D at a prompt: the person chose to stop; nothing to report. */
+export const isPromptCancelled = (error: unknown): boolean =>
+  error instanceof Error && error.name === "ExitPromptError"
+
+/**
+ * A prompt's check from the parser the value goes through anyway: a refused answer is asked
+ * again, with the parser's reason, instead of ending the command.
+ */
+export const checkedBy =
+  (parse: (answer: string) => unknown) =>
+  (answer: string): true | string => {
+    try {
+      parse(answer)
+      return true
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error)
+    }
+  }
+
+export interface Missing<A = string> {
   /** How it appears in the error, e.g. `<quantity>` or `--name`. */
   readonly name: string
   /** Where to pass it, e.g. `as the second argument` or `as --name "Blue widget"`. */
   readonly passIt: string
   /** The question on a terminal. */
   readonly question: string
+  /** The value from its text; throws when the text is not one (then a prompt asks again). */
+  readonly parse?: (text: string) => A
 }
 
-/** The value if given; else asks on a terminal; else a usage error naming what is missing. */
-export const askIfMissing = async (value: string | undefined, missing: Missing): Promise<string> => {
-  if (value !== undefined) return value
+/**
+ * The value if given; else asks on a terminal until the answer parses; else a usage error naming
+ * what is missing.
+ */
+export async function askIfMissing(value: string | undefined, missing: Missing<string>): Promise<string>
+export async function askIfMissing<A>(
+  value: string | undefined,
+  missing: Missing<A> & { readonly parse: (text: string) => A }
+): Promise<A>
+export async function askIfMissing<A>(value: string | undefined, missing: Missing<A>): Promise<A | string> {
+  const parse = missing.parse ?? ((text: string) => text)
+  if (value !== undefined) return parse(value)
   if (!canPrompt()) throw new UsageError(`missing ${missing.name}; pass it ${missing.passIt}`)
   const { input } = await import("@inquirer/prompts")
-  return input(
-    { message: missing.question, required: true },
-    { input: process.stdin, output: process.stderr }
+  return parse(
+    await input({ message: missing.question, required: true, validate: checkedBy(parse) }, terminal)
   )
 }
 
@@ -36,5 +68,5 @@ export const confirmOrRequireYes = async (
   const { question, action } = confirmation
   if (!canPrompt()) throw new UsageError(`${action} needs confirmation; pass --yes`)
   const { confirm } = await import("@inquirer/prompts")
-  return confirm({ message: question, default: false }, { input: process.stdin, output: process.stderr })
+  return confirm({ message: question, default: false }, terminal)
 }

@@ -1,44 +1,37 @@
-import Table from "cli-table3"
+import stringWidth from "string-width"
+import { printableInline } from "./output.js"
 
-// Columns without borders or colours (as kubectl and gh print): a row is one line for grep and
-// reads the same in a pipe or a log file.
-const noBorders = {
-  top: "",
-  "top-mid": "",
-  "top-left": "",
-  "top-right": "",
-  bottom: "",
-  "bottom-mid": "",
-  "bottom-left": "",
-  "bottom-right": "",
-  left: "",
-  "left-mid": "",
-  mid: "",
-  "mid-mid": "",
-  right: "",
-  "right-mid": "",
-  middle: "  "
+/**
+ * Columns without borders or colours (as kubectl and gh print): a row is one line for grep and
+ * reads the same in a pipe or a log file. Each cell is measured once and padded once, so a
+ * listing of any length prints in time proportional to its size.
+ */
+const renderColumns = (rows: ReadonlyArray<ReadonlyArray<string | number>>): string => {
+  const measured = rows.map((row) =>
+    row.map((cell) => {
+      const text = printableInline(String(cell))
+      return { text, width: stringWidth(text) }
+    })
+  )
+  const columnWidths = measured.reduce<ReadonlyArray<number>>(
+    (widest, row) => row.map(({ width }, column) => Math.max(widest[column] ?? 0, width)),
+    []
+  )
+  return measured
+    .map((row) =>
+      row
+        .map(({ text, width }, column) => text + " ".repeat((columnWidths[column] ?? 0) - width))
+        .join("  ")
+        .trimEnd()
+    )
+    .join("\n")
 }
-const style = { head: [], border: [], "padding-left": 0, "padding-right": 0 }
 
 export const renderTable = (
   head: ReadonlyArray<string>,
   rows: ReadonlyArray<ReadonlyArray<string | number>>
-): string => {
-  const table = new Table({ head: head.map((title) => title.toUpperCase()), chars: noBorders, style })
-  for (const row of rows) table.push(row.map(String))
-  return trimLines(table.toString())
-}
+): string => renderColumns([head.map((title) => title.toUpperCase()), ...rows])
 
 /** One record as `field  value` lines, for a single product or result. */
-export const renderRecord = (record: ReadonlyArray<readonly [string, string | number]>): string => {
-  const table = new Table({ chars: noBorders, style })
-  for (const [field, value] of record) table.push([`${field}:`, String(value)])
-  return trimLines(table.toString())
-}
-
-const trimLines = (text: string): string =>
-  text
-    .split("\n")
-    .map((line) => line.trimEnd())
-    .join("\n")
+export const renderRecord = (record: ReadonlyArray<readonly [string, string | number]>): string =>
+  renderColumns(record.map(([field, value]) => [`${field}:`, value]))

@@ -1,7 +1,7 @@
-import { createWriteStream } from "node:fs"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
+import { writableFile } from "../../fileArguments.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { UsageError } from "../../usageError.js"
 
@@ -24,6 +24,7 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
   if (since !== undefined && Number.isNaN(since.getTime())) {
     throw new UsageError(`--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not "${options.since}"`)
   }
+  const output = options.output === undefined ? process.stdout : writableFile(options.output, "--output")
   await withInventory(options, (inventory) =>
     pipeline(
       Readable.from(
@@ -32,7 +33,7 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
           since
         })
       ),
-      options.output ? createWriteStream(options.output) : process.stdout
+      output
     )
   )
 }

@@ -4,9 +4,9 @@
  */
 
 import { once } from "node:events"
-import { createWriteStream, type WriteStream } from "node:fs"
 import { Import } from "@invkit/sdk"
 import { stringify } from "csv-stringify/sync"
+import { writableFile } from "../../fileArguments.js"
 
 export interface ErrorsFile {
   start(kind: Import.ImportKind): void
@@ -16,19 +16,18 @@ export interface ErrorsFile {
 
 const ERROR_COLUMNS = ["error_line", "error_column", "error_code", "error_message"]
 
+/** Opened before the import starts, so a path that cannot be written to changes nothing. */
 export const openErrorsFile = (path: string): ErrorsFile => {
   const ndjson = /\.(ndjson|jsonl)$/i.test(path)
-  let out: WriteStream | undefined
+  const out = writableFile(path, "--errors")
   let fields: ReadonlyArray<string> = []
   const put = async (text: string) => {
-    out ??= createWriteStream(path)
     if (!out.write(text)) await once(out, "drain")
   }
   return {
     start: (kind) => {
       fields = Import.FIELDS[kind]
       if (!ndjson) void put(stringify([[...ERROR_COLUMNS, ...fields]]))
-      else out ??= createWriteStream(path)
     },
     write: async (rejection) => {
       const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
@@ -42,7 +41,6 @@ export const openErrorsFile = (path: string): ErrorsFile => {
       }
     },
     close: async () => {
-      out ??= createWriteStream(path)
       out.end()
       await once(out, "close")
     }

@@ -4,6 +4,7 @@
  * the rewritten line would be noise, and the result says everything.
  */
 import type { Import } from "@invkit/sdk"
+import { note, printable } from "../../ui/output.js"
 
 export interface ImportProgressDisplay {
   readonly onProgress: ((progress: Import.ImportProgress) => void) | undefined
@@ -21,7 +22,7 @@ export const importProgressDisplay = (
 ): ImportProgressDisplay => {
   const stderr = process.stderr
   if (!stderr.isTTY || json) {
-    return { onProgress: undefined, print: (line) => stderr.write(`${line}\n`), stop: () => {} }
+    return { onProgress: undefined, print: note, stop: () => {} }
   }
   const started = Date.now()
   let text = "Importing…"
@@ -46,7 +47,7 @@ export const importProgressDisplay = (
       draw()
     },
     print: (line) => {
-      stderr.write(`\r\x1b[2K${line}\n`)
+      stderr.write(`\r\x1b[2K${printable(line)}\n`)
       draw()
     },
     stop: () => stderr.write("\r\x1b[2K")

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto"
-import { createReadStream, statSync } from "node:fs"
+import { createReadStream } from "node:fs"
 import { pipeline } from "node:stream/promises"
 import { Import } from "@invkit/sdk"
+import { readableFile } from "../../fileArguments.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note, printJson, printLine, signed } from "../../ui/output.js"
@@ -79,14 +80,7 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
   const map = parseMap(options.map)
   const format = formatOf(file, options.format)
   const stdin = file === "-"
-  let size: number | undefined
-  if (!stdin) {
-    try {
-      size = statSync(file).size
-    } catch {
-      throw new UsageError(`cannot read ${file}: no such file (use - for standard input)`)
-    }
-  }
+  const size = stdin ? undefined : readableFile(file, "<file>")
   const importId = options.importId ?? (stdin ? undefined : await hashFile(file))
   const display = importProgressDisplay(size, Boolean(options.json))
   const errorsFile = options.errors ? openErrorsFile(options.errors) : undefined

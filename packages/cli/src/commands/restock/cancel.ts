@@ -1,5 +1,4 @@
-import { numberArgument } from "../../numberArgument.js"
-import { orderIdArgument } from "../../options/prompted.js"
+import { orderIdArgument } from "../../options/promptedValues.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { askIfMissing, confirmOrRequireYes } from "../../ui/prompt.js"
@@ -10,7 +9,7 @@ export interface CancelOrderOptions extends GlobalOptions {
 }
 
 export const run = async (idText: string | undefined, options: CancelOrderOptions): Promise<void> => {
-  const orderId = numberArgument(await askIfMissing(idText, orderIdArgument), "orderId")
+  const orderId = await askIfMissing(idText, orderIdArgument)
   if (
     !(await confirmOrRequireYes(
       { question: `Cancel restock order ${orderId}?`, action: `cancelling restock order ${orderId}` },

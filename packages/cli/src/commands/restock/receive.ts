@@ -1,5 +1,5 @@
-import { numberArgument, optionalNumberArgument } from "../../numberArgument.js"
-import { orderIdArgument } from "../../options/prompted.js"
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { orderIdArgument } from "../../options/promptedValues.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
@@ -13,7 +13,7 @@ export interface ReceiveOrderOptions extends GlobalOptions {
 }
 
 export const run = async (idText: string | undefined, options: ReceiveOrderOptions): Promise<void> => {
-  const orderId = numberArgument(await askIfMissing(idText, orderIdArgument), "orderId")
+  const orderId = await askIfMissing(idText, orderIdArgument)
   const quantity = optionalNumberArgument(options.quantity, "quantity")
   const order = await withInventory(options, (inventory) =>
     inventory.restock.receive(orderId, {

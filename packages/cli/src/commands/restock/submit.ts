@@ -1,12 +1,11 @@
-import { numberArgument } from "../../numberArgument.js"
-import { orderIdArgument } from "../../options/prompted.js"
+import { orderIdArgument } from "../../options/promptedValues.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printOrder } from "../../ui/restock.js"
 
 export const run = async (idText: string | undefined, options: GlobalOptions): Promise<void> => {
-  const orderId = numberArgument(await askIfMissing(idText, orderIdArgument), "orderId")
+  const orderId = await askIfMissing(idText, orderIdArgument)
   const order = await withInventory(options, (inventory) => inventory.restock.submit(orderId))
   printOrder(order, options.json)
   if (!options.json)

@@ -1,6 +1,6 @@
 import type { Stock } from "@invkit/sdk"
 import { numberArgument } from "../../numberArgument.js"
-import { skuArgument } from "../../options/prompted.js"
+import { skuArgument } from "../../options/promptedValues.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -17,14 +17,12 @@ export const run = async (
   options: AdjustStockOptions
 ): Promise<void> => {
   const sku = await askIfMissing(skuText, skuArgument)
-  const delta = numberArgument(
-    await askIfMissing(deltaText, {
-      name: "<delta>",
-      passIt: "as the second argument, e.g. -3 or 12",
-      question: "Change (e.g. -3 or 12)"
-    }),
-    "delta"
-  )
+  const delta = await askIfMissing(deltaText, {
+    name: "<delta>",
+    passIt: "as the second argument, e.g. -3 or 12",
+    question: "Change (e.g. -3 or 12)",
+    parse: (text) => numberArgument(text, "delta")
+  })
   const change = await withInventory(options, (inventory) =>
     inventory.stock.adjust(sku, delta, {
       location: options.location,

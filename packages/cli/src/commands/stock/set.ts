@@ -1,6 +1,6 @@
 import type { Stock } from "@invkit/sdk"
-import { numberArgument, optionalNumberArgument } from "../../numberArgument.js"
-import { quantityArgument, skuArgument } from "../../options/prompted.js"
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { quantityArgument, skuArgument } from "../../options/promptedValues.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -18,7 +18,7 @@ export const run = async (
   options: SetStockOptions
 ): Promise<void> => {
   const sku = await askIfMissing(skuText, skuArgument)
-  const quantity = numberArgument(await askIfMissing(quantityText, quantityArgument), "quantity")
+  const quantity = await askIfMissing(quantityText, quantityArgument)
   const expected = optionalNumberArgument(options.expected, "expected")
   const change = await withInventory(options, (inventory) =>
     inventory.stock.set(sku, quantity, {

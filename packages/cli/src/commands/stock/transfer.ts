@@ -1,5 +1,4 @@
-import { numberArgument } from "../../numberArgument.js"
-import { quantityArgument, skuArgument } from "../../options/prompted.js"
+import { quantityArgument, skuArgument } from "../../options/promptedValues.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -16,7 +15,7 @@ export const run = async (
   options: TransferStockOptions
 ): Promise<void> => {
   const sku = await askIfMissing(skuText, skuArgument)
-  const quantity = numberArgument(await askIfMissing(quantityText, quantityArgument), "quantity")
+  const quantity = await askIfMissing(quantityText, quantityArgument)
   const to = await askIfMissing(options.to, {
     name: "--to",
     passIt: "as --to <location>",

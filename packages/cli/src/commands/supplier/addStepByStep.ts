@@ -4,27 +4,15 @@
  * saved supplier goes to stdout as with the flags.
  */
 import { InvalidInput, Supplier } from "@invkit/sdk"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { clearableText } from "../../options/clearable.js"
 import { type ConnectorInput, mappableFields } from "../../options/connector.js"
+import { bySdkRule, supplierIdArgument } from "../../options/promptedValues.js"
 import { previewConnector, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
+import { checkedBy, terminal } from "../../ui/prompt.js"
 import { printSupplier, renderPreview } from "../../ui/suppliers.js"
 import type { AddSupplierOptions } from "./add.js"
-
-const terminal = { input: process.stdin, output: process.stderr }
-
-/** A prompt's check by the SDK's own rule, so the answer is refused before anything is saved. */
-const bySdkRule =
-  <A, I>(schema: Schema.Schema<A, I>) =>
-  (value: string): true | string =>
-    Either.match(Schema.decodeUnknownEither(schema)(value), {
-      onLeft: (error) => ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? "is invalid",
-      onRight: () => true
-    })
 
 const optional = (answer: string): string | undefined => (answer.trim() === "" ? undefined : answer.trim())
 
@@ -40,7 +28,7 @@ export const addStepByStep = async (
       {
         message: "Supplier id (lower-case, e.g. acme)",
         required: true,
-        validate: bySdkRule(Supplier.SupplierId)
+        validate: checkedBy(supplierIdArgument.parse)
       },
       terminal
     ))
@@ -128,7 +116,8 @@ export const addStepByStep = async (
       (await input(
         {
           message: 'Sync schedule, cron (e.g. "0 */6 * * *"; empty: only when asked)',
-          validate: (value) => optional(value) === undefined || bySdkRule(Supplier.Schedule)(value.trim())
+          validate: (value) =>
+            optional(value) === undefined || checkedBy(bySdkRule(Supplier.Schedule, "schedule"))(value.trim())
         },
         terminal
       ))

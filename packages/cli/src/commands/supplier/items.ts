@@ -1,6 +1,6 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { fetchListing, type PagingOptions } from "../../options/paging.js"
-import { supplierIdArgument } from "../../options/prompted.js"
+import { supplierIdArgument } from "../../options/promptedValues.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"

@@ -1,7 +1,7 @@
 import { InvalidInput } from "@invkit/sdk"
 import { numberArgument } from "../../numberArgument.js"
 import { type GlobalOptions, requireLocalStore, withInventory } from "../../session.js"
-import { note } from "../../ui/output.js"
+import { note, printLine } from "../../ui/output.js"
 import { workerEventLine } from "../../ui/suppliers.js"
 
 export interface SupplierWorkerOptions extends GlobalOptions {
@@ -44,7 +44,7 @@ export const run = async (options: SupplierWorkerOptions): Promise<void> => {
       concurrency,
       onEvent: (event) => {
         note(workerEventLine(event))
-        if (options.json) process.stdout.write(`${JSON.stringify(event)}\n`)
+        if (options.json) printLine(JSON.stringify(event))
       }
     })
     note(
