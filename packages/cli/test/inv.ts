@@ -32,7 +32,8 @@ const {
   INV_CA_FILE: _ca,
   ...inherited
 } = process.env
-const environment = { ...inherited, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "inv-test-config-")) }
+/** The environment every `inv` of the tests runs in. */
+export const environment = { ...inherited, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "inv-test-config-")) }
 
 /**
  * `variables` adds to the environment, e.g. the variable that `--api-key-env` names; `input` is

@@ -54,9 +54,17 @@ export async function askIfMissing<A>(value: string | undefined, missing: Missin
   if (value !== undefined) return parse(value)
   if (!canPrompt()) throw new UsageError(`missing ${missing.name}; pass it ${missing.passIt}`)
   const { input } = await import("@inquirer/prompts")
-  return parse(
-    await input({ message: missing.question, required: true, validate: checkedBy(parse) }, terminal)
+  const answer = await input(
+    {
+      message: missing.question,
+      required: true,
+      validate: checkedBy(parse),
+      // A refused answer is cleared: the question is asked again, not left to be edited.
+      theme: { validationFailureMode: "clear" }
+    },
+    terminal
   )
+  return parse(answer)
 }
 
 /** True when confirmed: by --yes, or on a terminal by the person; without either, a usage error. */
