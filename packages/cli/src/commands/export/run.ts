@@ -1,7 +1,7 @@
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
-import { writableFile } from "../../fileArguments.js"
+import { writableFile } from "../../options/files.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { UsageError } from "../../usageError.js"
 

@@ -6,7 +6,7 @@
 import { once } from "node:events"
 import { Import } from "@invkit/sdk"
 import { stringify } from "csv-stringify/sync"
-import { writableFile } from "../../fileArguments.js"
+import { writableFile } from "../../options/files.js"
 
 export interface ErrorsFile {
   start(kind: Import.ImportKind): void

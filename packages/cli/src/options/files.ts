@@ -13,7 +13,7 @@ import {
   type WriteStream
 } from "node:fs"
 import { dirname } from "node:path"
-import { UsageError } from "./usageError.js"
+import { UsageError } from "../usageError.js"
 
 const aDirectory = "it is a directory; give a file name"
 
