@@ -87,7 +87,7 @@ describe("stdout closed or failing", () => {
         /^error: cannot write the output \(ENOSPC: no space left on device, write\); [^\n]*\n$/
       )
     }
-  })
+  }, 60_000)
 })
 
 describe("control characters in stored text", () => {
@@ -127,5 +127,5 @@ describe("control characters in stored text", () => {
     const json = await store.inv("--json", "product", "get", "ESC-1")
     expect(json.stdout).not.toMatch(noControls)
     expect(JSON.parse(json.stdout).name).toBe(hostile)
-  })
+  }, 60_000)
 })

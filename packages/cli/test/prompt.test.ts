@@ -51,7 +51,7 @@ const onTerminal = (
       child.stdin.write(next[1])
     })
     // A prompt that never ends fails the test with what it showed, and leaves no process behind.
-    const stuck = setTimeout(() => child.kill(), 20_000)
+    const stuck = setTimeout(() => child.kill(), 50_000)
     child.on("close", (code) => {
       clearTimeout(stuck)
       resolve({ code, screen })
@@ -60,7 +60,8 @@ const onTerminal = (
 
 const hasScript = spawnSync("script", ["--version"]).status === 0
 
-describe.skipIf(!hasScript && process.env.CI !== "true")("prompts on a terminal", () => {
+// Each step starts an inv process, slow on a busy machine.
+describe.skipIf(!hasScript && process.env.CI !== "true")("prompts on a terminal", { timeout: 60_000 }, () => {
   it("asks again after an invalid value, then takes a valid one", async () => {
     if (!hasScript) throw new Error("`script` (util-linux) is needed for this test")
     const session = await onTerminal(
