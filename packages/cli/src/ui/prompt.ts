@@ -7,8 +7,8 @@ import { UsageError } from "../usageError.js"
 
 export const canPrompt = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
-/** Where prompts read and draw. */
-export const terminal = { input: process.stdin, output: process.stderr }
+/** Where prompts read and draw; a function, as merely touching process.stdin opens it. */
+export const terminal = () => ({ input: process.stdin, output: process.stderr })
 
 /** Ctrl-C or Ctrl-D at a prompt: the person chose to stop; nothing to report. */
 export const isPromptCancelled = (error: unknown): boolean =>
@@ -62,7 +62,7 @@ export async function askIfMissing<A>(value: string | undefined, missing: Missin
       // A refused answer is cleared: the question is asked again, not left to be edited.
       theme: { validationFailureMode: "clear" }
     },
-    terminal
+    terminal()
   )
   return parse(answer)
 }
@@ -76,5 +76,5 @@ export const confirmOrRequireYes = async (
   const { question, action } = confirmation
   if (!canPrompt()) throw new UsageError(`${action} needs confirmation; pass --yes`)
   const { confirm } = await import("@inquirer/prompts")
-  return confirm({ message: question, default: false }, terminal)
+  return confirm({ message: question, default: false }, terminal())
 }

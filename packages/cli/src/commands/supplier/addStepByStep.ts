@@ -10,9 +10,11 @@ import { type ConnectorInput, mappableFields } from "../../options/connector.js"
 import { bySdkRule, supplierIdArgument } from "../../options/promptedValues.js"
 import { previewConnector, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
-import { checkedBy, terminal } from "../../ui/prompt.js"
+import { checkedBy, terminal as promptTerminal } from "../../ui/prompt.js"
 import { printSupplier, renderPreview } from "../../ui/suppliers.js"
 import type { AddSupplierOptions } from "./add.js"
+
+const terminal = promptTerminal()
 
 const optional = (answer: string): string | undefined => (answer.trim() === "" ? undefined : answer.trim())
 
