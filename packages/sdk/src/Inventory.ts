@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import type { InvalidInput, StoreError } from "./InventoryError.js"
+import { type InvalidInput, InventoryClosed, type StoreError } from "./InventoryError.js"
 import type { JobsDatabase } from "./internal/jobsDatabase.js"
 import { registerLocalStore } from "./internal/localStore.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
@@ -91,6 +91,22 @@ export interface OpenOptions {
   readonly token?: string | undefined
   /** A CA (PEM file) to trust for the server's HTTPS certificate. Default: `INV_CA_FILE`. */
   readonly caFile?: string | undefined
+  /**
+   * Who opens the embedded store, recorded in its lock: another process that finds it held says
+   * who it waits for. `longLived: true` for a process that keeps it open (a worker, a service):
+   * others then fail at once, naming it, instead of waiting. Default: `node <script>`, short-lived.
+   */
+  readonly holder?: Store.DataDirOptions["holder"]
+  /**
+   * How long (milliseconds, or an Effect duration) to wait while a short-lived process holds the
+   * embedded store. Default: `INV_LOCK_WAIT` seconds, else 10 s.
+   */
+  readonly lockWait?: Store.DataDirOptions["lockWait"]
+  /**
+   * Notices about the embedded store that need no action: waiting for another holder, permissions
+   * tightened. Default: `process.emitWarning`.
+   */
+  readonly onNotice?: Store.DataDirOptions["onNotice"]
 }
 
 /** Who, why and which key, for any write. */
@@ -205,27 +221,36 @@ const remoteFor = (options: OpenOptions): Effect.Effect<ConnectOptions | undefin
   )
 }
 
-const storeFor = (options: OpenOptions): Effect.Effect<Store.StoreOptions, StoreError> =>
-  options.inMemory
+const storeFor = (options: OpenOptions): Effect.Effect<Store.StoreOptions, StoreError> => {
+  const dataDir = { holder: options.holder, lockWait: options.lockWait, onNotice: options.onNotice }
+  return options.inMemory
     ? Effect.succeed(Store.embedded(undefined))
     : options.databaseUrl
       ? Effect.succeed(Store.postgres(options.databaseUrl))
       : options.dataDir
-        ? Effect.succeed(Store.embedded(options.dataDir))
-        : Effect.orDie(Store.fromEnvironment)
+        ? Effect.succeed(Store.embedded(options.dataDir, dataDir))
+        : Effect.map(Effect.orDie(Store.fromEnvironment), (store) =>
+            store._tag === "Embedded" ? Store.embedded(store.dataDir, dataDir) : store
+          )
+}
 
-/** Rejects with the domain error itself (ProductNotFound, InsufficientStock, …), not a wrapper. */
+/**
+ * Rejects with the domain error itself (ProductNotFound, InsufficientStock, …), not a wrapper;
+ * once closed, with InventoryClosed.
+ */
 const runWith =
-  <R>(runtime: ManagedRuntime.ManagedRuntime<R, StoreError | InvalidInput>) =>
+  <R>(runtime: ManagedRuntime.ManagedRuntime<R, StoreError | InvalidInput>, isClosed: () => boolean) =>
   <A, E>(effect: Effect.Effect<A, E, R>): Promise<A> =>
-    runtime.runPromiseExit(effect).then(
-      Exit.match({
-        onSuccess: (value) => value,
-        onFailure: (cause) => {
-          throw Cause.squash(cause)
-        }
-      })
-    )
+    isClosed()
+      ? Promise.reject(new InventoryClosed())
+      : runtime.runPromiseExit(effect).then(
+          Exit.match({
+            onSuccess: (value) => value,
+            onFailure: (cause) => {
+              throw Cause.squash(cause)
+            }
+          })
+        )
 
 /**
  * Opens the inventory: the embedded store by default, PostgreSQL when a database URL is given
@@ -236,7 +261,8 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
   if (remote !== undefined) return connect(remote)
   const store = await Effect.runPromise(storeFor(options))
   const runtime = ManagedRuntime.make(layer(store))
-  const run = runWith(runtime)
+  let closed = false
+  const run = runWith(runtime, () => closed)
   try {
     await runtime.runtime()
   } catch (error) {
@@ -263,7 +289,9 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
     return jobs
   }
   const close = async () => {
+    if (closed) return
     await run(Scope.close(jobsScope, Exit.void))
+    closed = true
     await runtime.dispose()
   }
 

@@ -1,6 +1,7 @@
 /**
  * The domain errors. They are data (tagged classes with a schema) so that they cross HTTP, the
- * CLI's exit codes and the Promise facade unchanged. Each message says what to do next.
+ * CLI's exit codes and the Promise facade unchanged. Each message says what to do next, in the
+ * SDK's terms: every face adds its own words (the CLI its commands, see its ui/failure.ts).
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Schema from "effect/Schema"
@@ -21,7 +22,7 @@ export class ProductNotFound extends Schema.TaggedError<ProductNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {
   override get message() {
-    return `No product with SKU "${this.sku}". Add it first (inv product add ${this.sku} --name …) or check the spelling.`
+    return `No product with SKU "${this.sku}". Add it first, or check the spelling.`
   }
 }
 
@@ -31,7 +32,7 @@ export class LocationNotFound extends Schema.TaggedError<LocationNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {
   override get message() {
-    return `No location "${this.location}". Add it first (inv location add ${this.location}) or leave it out to use the default location.`
+    return `No location "${this.location}". Add it first, or leave the location out to use the default location.`
   }
 }
 
@@ -91,7 +92,7 @@ export class SupplierNotFound extends Schema.TaggedError<SupplierNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {
   override get message() {
-    return `No supplier "${this.supplierId}". List them with inv supplier list, or add it with inv supplier add.`
+    return `No supplier "${this.supplierId}". Check the id against the list of suppliers, or add it first.`
   }
 }
 
@@ -111,7 +112,7 @@ export class SupplierInUse extends Schema.TaggedError<SupplierInUse>()(
   HttpApiSchema.annotations({ status: 409 })
 ) {
   override get message() {
-    return `Supplier "${this.supplierId}" has ${this.openOrders} open restock order(s). Receive or cancel them first (inv restock list --supplier ${this.supplierId}).`
+    return `Supplier "${this.supplierId}" has ${this.openOrders} open restock order(s). Receive or cancel them first.`
   }
 }
 
@@ -121,7 +122,7 @@ export class RestockOrderNotFound extends Schema.TaggedError<RestockOrderNotFoun
   HttpApiSchema.annotations({ status: 404 })
 ) {
   override get message() {
-    return `No restock order ${this.orderId}. List them with inv restock list.`
+    return `No restock order ${this.orderId}. Check the number against the list of restock orders.`
   }
 }
 
@@ -165,6 +166,17 @@ export class StoreError extends Schema.TaggedError<StoreError>()(
   }
 }
 
+/** The inventory handle was used after `close()`; it never crosses HTTP. */
+export class InventoryClosed extends Schema.TaggedError<InventoryClosed>()(
+  "InventoryClosed",
+  {},
+  HttpApiSchema.annotations({ status: 500 })
+) {
+  override get message() {
+    return "This inventory was closed. Open it again (openInventory or connect) to keep using it."
+  }
+}
+
 /** A server asked for a bearer token and got none, or one it does not accept. */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -172,7 +184,7 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   HttpApiSchema.annotations({ status: 401 })
 ) {
   override get message() {
-    return `Not authenticated: ${this.reason}. Pass a valid token (--token, INV_TOKEN or inv login); an operator mints one with inv-server token create.`
+    return `Not authenticated: ${this.reason}. Pass a valid bearer token (the token option, or INV_TOKEN); the server's operator mints one.`
   }
 }
 
@@ -225,6 +237,7 @@ export type InventoryError =
   | RestockOrderClosed
   | SyncFailed
   | StoreError
+  | InventoryClosed
   | Unauthorized
   | Forbidden
   | RequestTooLarge
@@ -246,6 +259,7 @@ export const InventoryError = Schema.Union(
   RestockOrderClosed,
   SyncFailed,
   StoreError,
+  InventoryClosed,
   Unauthorized,
   Forbidden,
   RequestTooLarge,

@@ -21,7 +21,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { InventoryApi } from "./Api.js"
 import type { ChangeOptions, Inventory } from "./Inventory.js"
-import { StoreError } from "./InventoryError.js"
+import { InventoryClosed, StoreError } from "./InventoryError.js"
 import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
 import { allItems } from "./Page.js"
@@ -229,7 +229,9 @@ export const connect = (options: ConnectOptions): Inventory => {
     })()
     return client
   }
+  let closed = false
   const run = async <A, E>(use: (client: Client) => Effect.Effect<A, E>): Promise<A> => {
+    if (closed) throw new InventoryClosed()
     const exit = await Effect.runPromiseExit(
       Effect.mapError(use((await ready()).client), (error) => unreachable(options.url, error))
     )
@@ -375,6 +377,7 @@ export const connect = (options: ConnectOptions): Inventory => {
         )
     },
     close: async () => {
+      closed = true
       const made = client
       client = undefined
       if (made) await Effect.runPromise(Scope.close((await made).scope, Exit.void))

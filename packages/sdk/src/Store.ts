@@ -7,30 +7,49 @@
  * Opening a store runs the migrations, so a fresh directory or database is ready to use.
  */
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
 import * as Str from "effect/String"
 import pg from "pg"
 import { InvalidInput, StoreError } from "./InventoryError.js"
+import * as DataDir from "./internal/dataDir.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
 
 export type StoreOptions =
-  | { readonly _tag: "Embedded"; readonly dataDir: string | undefined }
+  | {
+      readonly _tag: "Embedded"
+      readonly dataDir: string | undefined
+      readonly options?: DataDirOptions | undefined
+    }
   | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
 
+/** Who holds the data directory, how long to wait for another holder, where notices go. */
+export type DataDirOptions = DataDir.DataDirOptions
+
 /** The embedded store in `dataDir`; `undefined` keeps it in memory (tests, throwaway runs). */
-export const embedded = (dataDir: string | undefined): StoreOptions => ({ _tag: "Embedded", dataDir })
+export const embedded = (dataDir: string | undefined, options?: DataDirOptions): StoreOptions => ({
+  _tag: "Embedded",
+  dataDir,
+  options
+})
+
+/**
+ * Holds an embedded data directory for the scope (checked, private, locked; see docs/configuration.md),
+ * for a process that runs PGlite itself, as the server does in a worker thread.
+ */
+export const openDataDir = DataDir.open
+
+/** The query that recognises a store from before the marker file: one row, `found`. */
+export const inventoryCheck = DataDir.inventoryCheck
 
 export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions => ({
   _tag: "Postgres",
@@ -96,6 +115,23 @@ const int8AsNumber: pg.CustomTypesConfig = {
 
 const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
 
+/** A directory opened without the marker is adopted only if it holds an inventory. */
+const confirmStore = (dataDir: DataDir.DataDir, shown: string) =>
+  Effect.gen(function* () {
+    // PGlite writes its first files world-readable whatever the umask.
+    yield* dataDir.tighten
+    if (!dataDir.unmarked) return
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql.unsafe<{ found: boolean }>(DataDir.inventoryCheck)
+    if (!row?.found) {
+      return yield* new InvalidInput({
+        field: "dataDir",
+        rule: `${shown} holds a PostgreSQL database that is not an inv store: give a new or empty directory, or the directory of an existing store`
+      })
+    }
+    yield* dataDir.mark
+  })
+
 const client = (
   options: StoreOptions
 ): Layer.Layer<SqlClient.SqlClient | JobsDatabase, StoreError | InvalidInput> => {
@@ -107,63 +143,22 @@ const client = (
           PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names }),
           Layer.succeed(JobsDatabase, { _tag: "Postgres", url: options.url })
         )
-      : Layer.unwrapScoped(
-          Effect.gen(function* () {
-            if (options.dataDir !== undefined) yield* lockDataDir(options.dataDir)
-            return PgliteClient.layer({ dataDir: options.dataDir, ...names })
-          })
-        )
+      : options.dataDir === undefined
+        ? PgliteClient.layer({ dataDir: undefined, ...names })
+        : Layer.unwrapScoped(
+            Effect.map(DataDir.open(options.dataDir, options.options), (dataDir) =>
+              Layer.effectDiscard(confirmStore(dataDir, options.dataDir!)).pipe(
+                Layer.provideMerge(PgliteClient.layer({ dataDir: dataDir.path, ...names }))
+              )
+            )
+          )
   return layer.pipe(
     Layer.mapError((error) =>
-      error instanceof StoreError
+      error instanceof StoreError || error instanceof InvalidInput
         ? error
         : new StoreError({ reason: `cannot open the ${describe(options)}: ${causeMessage(error)}` })
     )
   )
-}
-
-/**
- * PGlite's files take one process at a time; a second one would fail obscurely or corrupt them.
- * A lock file with the owner's pid turns that into a clear error; a dead owner's lock is taken over.
- */
-export const lockDataDir = (dataDir: string): Effect.Effect<string, StoreError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.suspend(() => {
-      mkdirSync(dataDir, { recursive: true })
-      const lockFile = join(dataDir, "inv.lock")
-      for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-          writeFileSync(lockFile, String(process.pid), { flag: "wx" })
-          return Effect.succeed(lockFile)
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-            return Effect.fail(
-              new StoreError({ reason: `cannot use ${dataDir}: ${(error as Error).message}` })
-            )
-          }
-          const owner = Number(readFileSync(lockFile, "utf8"))
-          if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-            return Effect.fail(
-              new StoreError({
-                reason: `the embedded store in ${dataDir} is in use by process ${owner} (an inv supplier worker or inv-server?). Stop it first, or share the data through PostgreSQL (INV_DATABASE_URL).`
-              })
-            )
-          }
-          rmSync(lockFile, { force: true })
-        }
-      }
-      return Effect.fail(new StoreError({ reason: `cannot lock ${dataDir}` }))
-    }),
-    (lockFile) => Effect.sync(() => rmSync(lockFile, { force: true }))
-  )
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
 }
 
 const causeMessage = (error: { readonly message: string; readonly cause?: unknown }) =>

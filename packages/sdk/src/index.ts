@@ -17,6 +17,7 @@ export {
   IdempotencyKeyReused,
   InsufficientStock,
   InvalidInput,
+  InventoryClosed,
   LocationAlreadyExists,
   LocationNotFound,
   ProductAlreadyExists,

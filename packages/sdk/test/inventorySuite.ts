@@ -84,6 +84,11 @@ export const inventorySuite = (name: string, target: SuiteTarget) =>
       expect(short).toMatchObject({ available: 5, requested: 9 })
 
       await inventory.close()
+      // A closed handle rejects with an SDK error, like any other failure; closing again is harmless.
+      const closed = await inventory.products.get("F-1").catch((error: unknown) => error)
+      expect(closed).toMatchObject({ _tag: "InventoryClosed" })
+      expect((closed as Error).message).toContain("closed")
+      await inventory.close()
 
       // Closed means released: the same store opens again, with everything in it.
       const reopened = await target.open()
