@@ -94,6 +94,14 @@ addReorderCommands(program)
 addImportExportCommands(program)
 addProfileCommands(program)
 
+// `ps`, and the embedded store's lock for a command waiting on it, show which command this is.
+program.hook("preAction", (_program, action) => {
+  const names: Array<string> = []
+  for (let command: Command | null = action; command !== null; command = command.parent)
+    names.unshift(command.name())
+  process.title = names.join(" ")
+})
+
 const helpShown = new Set(["commander.helpDisplayed", "commander.version"])
 
 program.parseAsync().catch((error: unknown) => {

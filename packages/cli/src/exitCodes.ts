@@ -1,7 +1,10 @@
 /**
  * The exit codes scripts can rely on; docs/cli.md and `inv --help` list the same table.
- * Kept free of SDK imports: `bin.ts` needs it and must not load the core.
+ * Kept free of SDK imports: `bin.ts` needs it and must not load the core (a type import is
+ * erased, and keeps the map complete: a new SDK error fails the typecheck until it has a code).
  */
+import type { InventoryError } from "@invkit/sdk"
+
 export const ExitCode = {
   ok: 0,
   failure: 1,
@@ -16,7 +19,9 @@ export const ExitCode = {
   interrupted: 130
 } as const
 
-const exitCodeByTag: Readonly<Record<string, number>> = {
+const exitCodeByTag: Readonly<
+  Record<InventoryError.InventoryError["_tag"] | "UsageError" | "ImportRejectedRows", number>
+> = {
   UsageError: ExitCode.usage,
   InvalidInput: ExitCode.usage,
   ProductNotFound: ExitCode.notFound,
@@ -38,7 +43,10 @@ const exitCodeByTag: Readonly<Record<string, number>> = {
   Unauthorized: ExitCode.notAllowed,
   Forbidden: ExitCode.notAllowed,
   RequestTooLarge: ExitCode.usage,
-  StoreError: ExitCode.failure
+  // The client waits and retries by itself; still limited after that, the server is overloaded.
+  RateLimited: ExitCode.failure,
+  StoreError: ExitCode.failure,
+  InventoryClosed: ExitCode.failure
 }
 
 export const tagOf = (error: unknown): string | undefined => {
@@ -46,7 +54,8 @@ export const tagOf = (error: unknown): string | undefined => {
   return typeof tag === "string" ? tag : undefined
 }
 
-export const exitCodeFor = (error: unknown): number => exitCodeByTag[tagOf(error) ?? ""] ?? ExitCode.failure
+export const exitCodeFor = (error: unknown): number =>
+  (exitCodeByTag as Readonly<Record<string, number>>)[tagOf(error) ?? ""] ?? ExitCode.failure
 
 export const exitCodeHelp = `Exit codes:
   0  ok

@@ -4,6 +4,7 @@
  */
 import { type InventoryClient, openInventory } from "@invkit/sdk"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
+import { note } from "./ui/output.js"
 import { UsageError } from "./usageError.js"
 
 export interface GlobalOptions {
@@ -130,19 +131,34 @@ export const previewConnector = (
       ? open.suppliers.preview(connector)
       : withInventory(options, (inventory) => inventory.suppliers.preview(connector))
 
-/** Always closes, also on failure: the embedded store flushes its data on close. */
+/**
+ * Always closes, also on failure: the embedded store flushes its data on close. `longLived`: the
+ * command keeps the store open until stopped (a worker), so other commands fail at once rather
+ * than wait for it.
+ */
 export const withInventory = async <A>(
   options: GlobalOptions,
-  use: (inventory: InventoryClient) => Promise<A>
+  use: (inventory: InventoryClient) => Promise<A>,
+  { longLived = false }: { readonly longLived?: boolean } = {}
 ): Promise<A> => {
   const target = resolveTarget(options)
+  if (target.kind === "embedded") {
+    // PostgreSQL (in PGlite) creates files while it runs; only the owner may read them. Once
+    // set, for this one-shot process's whole life: the umask is the process's, not the store's.
+    process.umask(0o077)
+  }
   const inventory = await openInventory(
     target.kind === "server"
       ? { url: target.server.value, token: target.token?.value, caFile: target.caFile?.value }
       : target.kind === "postgres"
         ? { databaseUrl: target.databaseUrl.value }
-        : // No directory: the SDK picks the XDG data directory.
-          { dataDir: target.dataDir?.value }
+        : {
+            // No directory: the SDK picks the XDG data directory.
+            dataDir: target.dataDir?.value,
+            // bin.ts names the process after the command, e.g. `inv stock set`.
+            holder: { description: process.title, longLived },
+            onNotice: note
+          }
   )
   try {
     return await use(inventory)

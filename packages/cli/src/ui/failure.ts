@@ -1,4 +1,5 @@
 import { exitCodeFor, tagOf } from "../exitCodes.js"
+import { hintFor } from "./hints.js"
 import { note } from "./output.js"
 
 /** The error's own data (sku, field, available, …), so scripts need not parse the message. */
@@ -17,7 +18,8 @@ const messageOf = (error: unknown): string =>
  * object, `{"error":{"code":…,"message":…,…details}}`, so a script can parse it whole.
  */
 export const reportFailure = (error: unknown, json: boolean): void => {
-  const message = messageOf(error)
+  const hint = hintFor(tagOf(error), detailsOf(error))
+  const message = hint === undefined ? messageOf(error) : `${messageOf(error)} (${hint})`
   if (json) {
     const code = tagOf(error) ?? "UnexpectedError"
     note(JSON.stringify({ error: { code, message, ...detailsOf(error) } }))

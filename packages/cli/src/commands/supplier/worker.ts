@@ -39,20 +39,24 @@ export const run = async (options: SupplierWorkerOptions): Promise<void> => {
   }
   // Listening before the store opens: a signal during start-up still stops the worker cleanly.
   const stopRequested = firstStopSignal()
-  await withInventory(options, async (inventory) => {
-    const worker = await inventory.suppliers.worker({
-      concurrency,
-      onEvent: (event) => {
-        note(workerEventLine(event))
-        if (options.json) printLine(JSON.stringify(event))
-      }
-    })
-    note(
-      `Worker running (${inventory.store}, concurrency ${concurrency}): it runs queued and scheduled syncs. Stop it with Ctrl-C.`
-    )
-    const signal = await stopRequested
-    note(`${signal}: stopping; running syncs finish first (send it again to stop at once).`)
-    await worker.stop()
-  })
+  await withInventory(
+    options,
+    async (inventory) => {
+      const worker = await inventory.suppliers.worker({
+        concurrency,
+        onEvent: (event) => {
+          note(workerEventLine(event))
+          if (options.json) printLine(JSON.stringify(event))
+        }
+      })
+      note(
+        `Worker running (${inventory.store}, concurrency ${concurrency}): it runs queued and scheduled syncs. Stop it with Ctrl-C.`
+      )
+      const signal = await stopRequested
+      note(`${signal}: stopping; running syncs finish first (send it again to stop at once).`)
+      await worker.stop()
+    },
+    { longLived: true }
+  )
   note("Worker stopped.")
 }
