@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { ServerConfig } from "./config.js"
+import type { ServerConfig, Service } from "./config.js"
 import { KeyUnreadable, makeVerifier, type Verifier } from "./http/auth.js"
 import { evaluateReadiness, type ReadinessCheck, type ServeOptions } from "./http/server.js"
 import { StockCache } from "./infra/cache.js"
@@ -23,6 +23,8 @@ import * as ReadReplica from "./infra/readReplica.js"
 import * as StoreConnection from "./infra/storeConnection.js"
 
 export interface ServiceProcess {
+  /** As `inv-server` takes it; also names the process holding the embedded store. */
+  readonly name: Service
   /** The HTTP server with the service's handlers. */
   readonly http: (
     options: ServeOptions
@@ -101,7 +103,7 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
     Effect.gen(function* () {
       const storeOptions = yield* Option.match(config.databaseUrl, {
         onSome: (url) => Effect.succeed(Store.postgres(url)),
-        onNone: () => EmbeddedDatabase.start(config.home)
+        onNone: () => EmbeddedDatabase.start(config.home, `inv-server ${service.name}`)
       })
       yield* Effect.logInfo(
         Option.isSome(config.databaseUrl)

@@ -24,6 +24,7 @@ const handlers = Layer.mergeAll(
 )
 
 export const service: ServiceProcess.ServiceProcess = {
+  name: "all",
   http: (options) => Http.serve(Api.InventoryApi, options).pipe(Layer.provide(handlers)),
   jobs: true,
   usesCache: true,

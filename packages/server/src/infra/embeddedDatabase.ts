@@ -3,11 +3,12 @@
  * PostgreSQL socket (see embeddedDatabaseWorker.ts), so a long statement never blocks the thread
  * answering HTTP. The main thread uses it as an ordinary PostgreSQL server (`Store.postgres`).
  */
-import { existsSync, mkdirSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import { isMainThread, Worker } from "node:worker_threads"
 import { Store, StoreError } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import type { EmbeddedDatabaseWorkerData } from "./embeddedDatabaseWorker.js"
 
 type WorkerMessage =
@@ -52,14 +53,26 @@ const waitFor = (worker: Worker, type: WorkerMessage["type"]) =>
  * Opens the embedded data directory in a worker thread for the scope's life; answers the store
  * options to connect to it. Closing the scope closes the database cleanly, then ends the thread.
  */
-export const start = (dataDir: string) =>
+export const start = (dataDir: string, description: string) =>
   Effect.gen(function* () {
-    // The same lock as the CLI's, so an inv command cannot open the directory while we serve it.
-    yield* Store.lockDataDir(dataDir)
+    const runtime = yield* Effect.runtime<never>()
+    // The SDK's checks and lock, as for the CLI: a long-lived holder, so an inv command fails at
+    // once naming this server instead of waiting for it.
+    const directory = yield* Store.openDataDir(dataDir, {
+      holder: { description, longLived: true },
+      onNotice: (message) => Runtime.runSync(runtime)(Effect.logWarning(message))
+    })
+    if (isMainThread) {
+      // PostgreSQL creates files all the time it runs, in a thread that cannot set the umask itself.
+      const previous = process.umask(0o077)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+    }
     const worker = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        mkdirSync(dataDir, { recursive: true })
-        const workerData: EmbeddedDatabaseWorkerData = { dataDir }
+        const workerData: EmbeddedDatabaseWorkerData = {
+          dataDir: directory.path,
+          inventoryCheck: directory.unmarked ? Store.inventoryCheck : undefined
+        }
         return new Worker(workerScript(), { workerData })
       }),
       (worker) =>
@@ -80,6 +93,9 @@ export const start = (dataDir: string) =>
         (error) => new StoreError({ reason: `cannot open the embedded store in ${dataDir}: ${error.reason}` })
       )
     )
+    // PGlite writes a new directory's first files world-readable whatever the umask.
+    yield* directory.tighten
+    if (directory.unmarked) yield* directory.mark
     const port = (listening as { readonly port: number }).port
     return Store.postgres(`postgres://postgres@127.0.0.1:${port}/postgres`)
   })

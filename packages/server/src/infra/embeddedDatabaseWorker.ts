@@ -15,6 +15,8 @@ import { PGLiteSocketHandler } from "@electric-sql/pglite-socket"
 
 export interface EmbeddedDatabaseWorkerData {
   readonly dataDir: string
+  /** For a directory without the store's marker: a query answering `found` if it holds an inventory. */
+  readonly inventoryCheck: string | undefined
 }
 
 interface PendingMessage {
@@ -100,8 +102,17 @@ class SessionByUnitOfWork {
 }
 
 const start = async () => {
-  const { dataDir } = workerData as EmbeddedDatabaseWorkerData
+  const { dataDir, inventoryCheck } = workerData as EmbeddedDatabaseWorkerData
   const db = await PGlite.create({ dataDir })
+  if (inventoryCheck !== undefined) {
+    const { rows } = await db.query<{ found: boolean }>(inventoryCheck)
+    if (!rows[0]?.found) {
+      await db.close()
+      throw new Error(
+        `${dataDir} holds a PostgreSQL database that is not an inv store: give a new or empty directory (INV_HOME), or the directory of an existing store`
+      )
+    }
+  }
   const session = new SessionByUnitOfWork(db)
   const handlers = new Set<PGLiteSocketHandler>()
   const server = createServer((socket: Socket) => {

@@ -8,6 +8,7 @@ import * as ServiceProcess from "../serviceProcess.js"
 import * as Handlers from "./handlers.js"
 
 export const service: ServiceProcess.ServiceProcess = {
+  name: "stock-checker",
   http: (options) => Http.serve(Api.StockCheckerApi, options).pipe(Layer.provide(Handlers.layer)),
   jobs: false,
   usesCache: true,

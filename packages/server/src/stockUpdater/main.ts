@@ -9,6 +9,7 @@ import * as ServiceProcess from "../serviceProcess.js"
 import * as Handlers from "./handlers.js"
 
 export const service: ServiceProcess.ServiceProcess = {
+  name: "stock-updater",
   http: (options) => Http.serve(Api.StockUpdaterApi, options).pipe(Layer.provide(Handlers.layer)),
   jobs: false,
   usesCache: false,

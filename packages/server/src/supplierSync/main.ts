@@ -49,6 +49,7 @@ export const syncWorker: Effect.Effect<void, never, SyncJobs.SyncJobs | SqlClien
 )
 
 export const service: ServiceProcess.ServiceProcess = {
+  name: "supplier-sync",
   http: (options) => Http.serve(Api.SupplierSyncApi, options).pipe(Layer.provide(Handlers.layer)),
   jobs: true,
   usesCache: false,
