@@ -3,26 +3,15 @@
  * a directory that is not a store or not a directory, and who may read its files.
  */
 import { spawn } from "node:child_process"
-import { lstatSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { looseEntries } from "../../sdk/test/fileModes.js"
 import { binPath, runInv } from "./inv.js"
 import { startServer } from "./server.js"
 import { copyOfTemplateStore, type Store, target } from "./store.js"
 
 const { INV_DATABASE_URL: _url, INV_HOME: _home, ...environment } = process.env
-
-/** Entries of the tree that group or others may use. */
-const looseEntries = (dir: string): Array<string> => {
-  const loose: Array<string> = []
-  const visit = (path: string) => {
-    const stats = lstatSync(path)
-    if ((stats.mode & 0o077) !== 0) loose.push(`${path} ${(stats.mode & 0o777).toString(8)}`)
-    if (stats.isDirectory()) for (const entry of readdirSync(path)) visit(join(path, entry))
-  }
-  visit(dir)
-  return loose
-}
 
 describe.skipIf(target === "server")("the embedded store's directory", () => {
   let store: Store

@@ -26,6 +26,7 @@ import * as Layer from "effect/Layer"
 import { afterAll, describe, expect, inject, it } from "vitest"
 import { InvalidInput, openInventory, StoreError } from "../src/index.js"
 import * as Store from "../src/Store.js"
+import { looseEntries } from "./fileModes.js"
 
 const root = mkdtempSync(join(tmpdir(), "invkit-sdk-datadir-"))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -36,18 +37,6 @@ const copyOfTemplate = (): string => {
   const dataDir = join(root, `store-${++copies}`, "data")
   cpSync(inject("pgliteTemplateDir"), dataDir, { recursive: true })
   return dataDir
-}
-
-/** Every entry of the tree that group or others may use, with its mode. */
-const looseEntries = (dir: string): Array<string> => {
-  const loose: Array<string> = []
-  const visit = (path: string) => {
-    const stats = lstatSync(path)
-    if ((stats.mode & 0o077) !== 0) loose.push(`${path} ${(stats.mode & 0o777).toString(8)}`)
-    if (stats.isDirectory()) for (const entry of readdirSync(path)) visit(join(path, entry))
-  }
-  visit(dir)
-  return loose
 }
 
 const rejection = (promise: Promise<unknown>): Promise<unknown> =>
