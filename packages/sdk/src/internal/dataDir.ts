@@ -54,9 +54,11 @@ const DEFAULT_WAIT_SECONDS = 10
 /** The wait is announced only when it is noticeable. */
 const ANNOUNCE_AFTER_MS = 1_000
 
+const LOCK_WAIT_RULE = "must be a number of seconds, 0 or more"
+
 const lockWaitFromEnvironment = Config.number("INV_LOCK_WAIT").pipe(
   Config.validate({
-    message: "must be a number of seconds, 0 or more",
+    message: LOCK_WAIT_RULE,
     validation: (seconds) => seconds >= 0
   }),
   Config.withDefault(DEFAULT_WAIT_SECONDS),
@@ -231,7 +233,7 @@ export const open = (
       options.lockWait === undefined
         ? yield* Effect.mapError(
             lockWaitFromEnvironment,
-            () => new InvalidInput({ field: "INV_LOCK_WAIT", rule: "must be a number of seconds, 0 or more" })
+            () => new InvalidInput({ field: "INV_LOCK_WAIT", rule: LOCK_WAIT_RULE })
           )
         : Duration.decode(options.lockWait)
     const shown = resolve(dataDir)

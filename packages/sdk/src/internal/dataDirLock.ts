@@ -42,7 +42,7 @@ const isAlive = (holder: Holder) =>
 const isCode = (error: unknown, code: string) => (error as NodeJS.ErrnoException).code === code
 
 /** The record at `path`, or undefined when there is none; a lock from before records were JSON holds a pid. */
-export const readHolder = (path: string): Holder | undefined => {
+const readHolder = (path: string): Holder | undefined => {
   let text: string
   let modified: Date
   try {
