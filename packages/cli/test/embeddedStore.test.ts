@@ -3,7 +3,7 @@
  * a directory that is not a store or not a directory, and who may read its files.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { looseEntries } from "../../sdk/test/fileModes.js"
@@ -72,6 +72,8 @@ describe.skipIf(target === "server")("the embedded store's directory", () => {
   }, 60_000)
 
   it("a running inv-server on the directory is named at once, not waited for", async () => {
+    // A store from before the marker file: the server adopts it too.
+    rmSync(join(store.dataDir, "inv.store"))
     const server = await startServer(store.dataDir)
     try {
       const started = Date.now()
@@ -82,6 +84,7 @@ describe.skipIf(target === "server")("the embedded store's directory", () => {
     } finally {
       await server.stop()
     }
+    expect(existsSync(join(store.dataDir, "inv.store"))).toBe(true)
     // Stopped, it gives the directory back.
     expect((await store.inv("stock", "adjust", "BUSY-1", "1")).code).toBe(0)
   }, 90_000)

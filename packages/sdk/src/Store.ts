@@ -48,8 +48,11 @@ export const embedded = (dataDir: string | undefined, options?: DataDirOptions):
  */
 export const openDataDir = DataDir.open
 
-/** The query that recognises a store from before the marker file: one row, `found`. */
-export const inventoryCheck = DataDir.inventoryCheck
+/**
+ * For a directory from before the marker file: the query that answers `found` if it holds an
+ * inventory, and what to say if it does not.
+ */
+export const { inventoryCheck, notAnInventory } = DataDir
 
 export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions => ({
   _tag: "Postgres",
@@ -124,10 +127,7 @@ const confirmStore = (dataDir: DataDir.DataDir, shown: string) =>
     const sql = yield* SqlClient.SqlClient
     const [row] = yield* sql.unsafe<{ found: boolean }>(DataDir.inventoryCheck)
     if (!row?.found) {
-      return yield* new InvalidInput({
-        field: "dataDir",
-        rule: `${shown} holds a PostgreSQL database that is not an inv store: give a new or empty directory, or the directory of an existing store`
-      })
+      return yield* new InvalidInput({ field: "dataDir", rule: DataDir.notAnInventory(shown) })
     }
     yield* dataDir.mark
   })

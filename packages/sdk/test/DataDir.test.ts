@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -195,6 +196,16 @@ describe("only a new, empty or existing store", () => {
     expect(await refusal(join(file, "data"))).toContain(`${join(file, "data")}: a part of the path is a file`)
     expect(readdirSync(folder)).toEqual(["notes.txt"])
   })
+
+  it("refuses a PostgreSQL data directory that holds no inventory", async () => {
+    const dataDir = join(root, "other-database")
+    const other = await PGlite.create({ dataDir })
+    await other.close()
+    expect(await refusal(dataDir)).toContain(
+      `${dataDir} holds a PostgreSQL database that is not an inv store`
+    )
+    expect(existsSync(join(dataDir, "inv.store"))).toBe(false)
+  }, 60_000)
 
   it.skipIf(process.getuid?.() === 0)("refuses a directory it cannot create, naming it", async () => {
     const parent = mkdtempSync(join(root, "locked-"))

@@ -50,6 +50,10 @@ const LOCK = "inv.lock"
 /** Answers one row with `found`: whether a database opened without the marker holds an inventory. */
 export const inventoryCheck = "select to_regclass('public.stock_levels') is not null as found"
 
+/** Why a directory without the marker that holds some other PostgreSQL database is refused. */
+export const notAnInventory = (dataDir: string) =>
+  `${dataDir} holds a PostgreSQL database that is not an inv store: give a new or empty directory, or the directory of an existing store`
+
 const DEFAULT_WAIT_SECONDS = 10
 /** The wait is announced only when it is noticeable. */
 const ANNOUNCE_AFTER_MS = 1_000

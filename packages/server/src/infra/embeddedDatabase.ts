@@ -71,7 +71,9 @@ export const start = (dataDir: string, description: string) =>
       Effect.sync(() => {
         const workerData: EmbeddedDatabaseWorkerData = {
           dataDir: directory.path,
-          inventoryCheck: directory.unmarked ? Store.inventoryCheck : undefined
+          unmarked: directory.unmarked
+            ? { inventoryCheck: Store.inventoryCheck, refusal: Store.notAnInventory(`${dataDir} (INV_HOME)`) }
+            : undefined
         }
         return new Worker(workerScript(), { workerData })
       }),

@@ -15,8 +15,8 @@ import { PGLiteSocketHandler } from "@electric-sql/pglite-socket"
 
 export interface EmbeddedDatabaseWorkerData {
   readonly dataDir: string
-  /** For a directory without the store's marker: a query answering `found` if it holds an inventory. */
-  readonly inventoryCheck: string | undefined
+  /** For a directory without the store's marker: a query answering `found` if it holds an inventory, and the refusal if not. */
+  readonly unmarked: { readonly inventoryCheck: string; readonly refusal: string } | undefined
 }
 
 interface PendingMessage {
@@ -102,15 +102,13 @@ class SessionByUnitOfWork {
 }
 
 const start = async () => {
-  const { dataDir, inventoryCheck } = workerData as EmbeddedDatabaseWorkerData
+  const { dataDir, unmarked } = workerData as EmbeddedDatabaseWorkerData
   const db = await PGlite.create({ dataDir })
-  if (inventoryCheck !== undefined) {
-    const { rows } = await db.query<{ found: boolean }>(inventoryCheck)
+  if (unmarked !== undefined) {
+    const { rows } = await db.query<{ found: boolean }>(unmarked.inventoryCheck)
     if (!rows[0]?.found) {
       await db.close()
-      throw new Error(
-        `${dataDir} holds a PostgreSQL database that is not an inv store: give a new or empty directory (INV_HOME), or the directory of an existing store`
-      )
+      throw new Error(unmarked.refusal)
     }
   }
   const session = new SessionByUnitOfWork(db)
