@@ -109,6 +109,18 @@ describe("two opens of one directory in one process", () => {
     }
   })
 
+  it("a lock with this process's pid from before it started is a dead process's (a container's pid 1), and is taken over", async () => {
+    const dataDir = copyOfTemplate()
+    const earlier = { pid: process.pid, description: "inv-server all", longLived: true, nonce: "earlier-run" }
+    writeFileSync(
+      join(dataDir, "inv.lock"),
+      JSON.stringify({ ...earlier, since: "2000-01-01T00:00:00.000Z" })
+    )
+    const inventory = await openInventory({ dataDir, lockWait: 0 })
+    await inventory.close()
+    expect(existsSync(join(dataDir, "inv.lock"))).toBe(false)
+  })
+
   it("a long-lived holder is named at once, without waiting", async () => {
     const dataDir = copyOfTemplate()
     const first = await openInventory({ dataDir, holder: { description: "nightly report", longLived: true } })

@@ -23,8 +23,11 @@ export interface Holder {
   readonly nonce: string
 }
 
-/** The nonces this process holds (or is claiming): its own pid alone cannot tell a leftover. */
-const held = new Set<string>()
+/**
+ * A record with this process's pid from before it started was left by an earlier process with
+ * the same pid (pid 1 in every container); one from since then is this process's, in any thread.
+ */
+const processStarted = Date.now() - process.uptime() * 1000
 
 const pidAlive = (pid: number) => {
   if (!Number.isInteger(pid) || pid <= 0) return false
@@ -37,7 +40,7 @@ const pidAlive = (pid: number) => {
 }
 
 const isAlive = (holder: Holder) =>
-  holder.pid === process.pid ? held.has(holder.nonce) : pidAlive(holder.pid)
+  holder.pid === process.pid ? Date.parse(holder.since) >= processStarted : pidAlive(holder.pid)
 
 const isCode = (error: unknown, code: string) => (error as NodeJS.ErrnoException).code === code
 
@@ -92,15 +95,16 @@ const place = (path: string, holder: Holder): boolean => {
 /**
  * Takes the lock at `path` for `holder` if it is free or its holder is dead; answers the live
  * holder otherwise (the lock's, or another process's claim on a dead holder's lock).
+ * Synchronous: one thread's attempts never interleave.
  */
-const tryTake = (path: string, holder: Holder): Holder | undefined => {
+export const take = (path: string, holder: Holder): Holder | undefined => {
   for (;;) {
     if (place(path, holder)) return undefined
     const current = readHolder(path)
     if (current === undefined) continue
     if (isAlive(current)) return current
     const claim = `${path}.${current.nonce}`
-    const claimant = tryTake(claim, holder)
+    const claimant = take(claim, holder)
     if (claimant !== undefined) return claimant
     try {
       // Under the claim, nobody else can change a dead holder's lock: replace it if it is still there.
@@ -114,23 +118,9 @@ const tryTake = (path: string, holder: Holder): Holder | undefined => {
   }
 }
 
-/** Takes the lock, or answers who holds it. Synchronous: one process's attempts never interleave. */
-export const take = (path: string, holder: Holder): Holder | undefined => {
-  held.add(holder.nonce)
-  try {
-    const blocker = tryTake(path, holder)
-    if (blocker !== undefined) held.delete(holder.nonce)
-    return blocker
-  } catch (error) {
-    held.delete(holder.nonce)
-    throw error
-  }
-}
-
 /** Removes the lock if it is still this holder's. */
 export const release = (path: string, holder: Holder): void => {
   if (readHolder(path)?.nonce === holder.nonce) rmSync(path, { force: true })
-  held.delete(holder.nonce)
 }
 
 export const newHolder = (description: string, longLived: boolean): Holder => ({
