@@ -230,12 +230,15 @@ describe("only a new, empty or existing store", () => {
   })
 
   it("makes a store in an empty or missing directory, and opens one from before the marker, marking it", async () => {
+    // Empty but for a mounted volume's lost+found, which is the file system's and left as it is.
     const empty = mkdtempSync(join(root, "empty-"))
     chmodSync(empty, 0o755)
+    mkdirSync(join(empty, "lost+found"), { mode: 0o755 })
+    chmodSync(join(empty, "lost+found"), 0o755)
     const inEmpty = await openInventory({ dataDir: empty, onNotice: () => {} })
     await inEmpty.close()
     expect(existsSync(join(empty, "inv.store"))).toBe(true)
-    expect(looseEntries(empty)).toEqual([])
+    expect(looseEntries(empty)).toEqual([`${join(empty, "lost+found")} 755`])
 
     const legacy = copyOfTemplate()
     rmSync(join(legacy, "inv.store"))

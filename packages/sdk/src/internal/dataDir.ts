@@ -46,6 +46,8 @@ export interface DataDir {
 /** The file that says a directory is an inv store. */
 export const MARKER = "inv.store"
 const LOCK = "inv.lock"
+/** A mounted volume's root may hold the file system's own lost+found (root's, not ours to change). */
+const FILE_SYSTEM_ENTRIES = new Set(["lost+found"])
 
 /** Answers one row with `found`: whether a database opened without the marker holds an inventory. */
 export const inventoryCheck = "select to_regclass('public.stock_levels') is not null as found"
@@ -115,7 +117,7 @@ const prepare = (dataDir: string) =>
     if (entries.includes(MARKER)) return Effect.succeed({ path, unmarked: false })
     // A store made before the marker existed: PostgreSQL's files, checked for an inventory once open.
     if (entries.includes("PG_VERSION")) return Effect.succeed({ path, unmarked: true })
-    if (entries.length > 0) {
+    if (entries.some((entry) => !FILE_SYSTEM_ENTRIES.has(entry))) {
       return Effect.fail(
         invalid(
           `${dataDir} is not empty and is not an inv store (it has no ${MARKER} file): give a new or empty directory, or the directory of an existing store`
@@ -157,7 +159,10 @@ const tightenTree = (root: string): number => {
       chmodSync(path, stats.mode & 0o700)
       changed += 1
     }
-    if (stats.isDirectory()) for (const entry of readdirSync(path)) visit(join(path, entry))
+    if (!stats.isDirectory()) return
+    for (const entry of readdirSync(path)) {
+      if (!(path === root && FILE_SYSTEM_ENTRIES.has(entry))) visit(join(path, entry))
+    }
   }
   visit(root)
   return changed
