@@ -54,6 +54,7 @@ export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   home: "",
   rabbitmqUrl: Option.none(),
   redisUrl: Option.none(),
+  redisPrefix: Option.none(),
   cacheTtlSeconds: 30,
   shutdownTimeoutSeconds: 5,
   logLevel: LogLevel.Warning,
