@@ -20,15 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { defaultPorts } from "../src/config.js"
 import { routeTemplates } from "../src/infra/metrics.js"
 import { servicesReachable } from "./eventFixtures.js"
-import {
-  isolatedBroker,
-  isolatedRedisUrl,
-  type ServiceProcess,
-  send,
-  startService,
-  stopAll
-} from "./serviceProcesses.js"
-import { freePort, freshDatabase, inv, TEST_SECRET, testToken, waitUntilAnswering } from "./utils.js"
+import { isolatedDeployment, type ServiceProcess, send, startService, stopAll } from "./serviceProcesses.js"
+import { freePort, inv, TEST_SECRET, testToken, waitUntilAnswering } from "./utils.js"
 
 const NGINX = "/usr/sbin/nginx"
 const services = ["stock-updater", "stock-checker", "supplier-sync"] as const
@@ -135,14 +128,10 @@ describe.skipIf(!reachable)("one URL for the three services: nginx with deploy/g
   let dir = ""
 
   beforeAll(async () => {
-    const database = await freshDatabase()
-    cleanups.unshift(database.drop)
-    const broker = await isolatedBroker("gateway")
-    cleanups.unshift(broker.remove)
+    const deployment = await isolatedDeployment("gateway")
+    cleanups.unshift(deployment.remove)
     const environment = {
-      INV_DATABASE_URL: database.url,
-      INV_RABBITMQ_URL: broker.url,
-      INV_REDIS_URL: isolatedRedisUrl(),
+      ...deployment.environment,
       INV_JWT_SECRET: TEST_SECRET,
       INV_LOG_LEVEL: "warning",
       INV_SHUTDOWN_TIMEOUT: "5"
