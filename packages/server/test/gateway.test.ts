@@ -228,6 +228,9 @@ describe.skipIf(!reachable)("one URL for the three services: nginx with deploy/g
     const made = (await send(gateway, "GET", "/v1/overview", undefined, auth)).headers.get("x-request-id")
     expect(made).toMatch(/^[0-9a-f]{32}$/)
     expect(readFileSync(join(dir, "access.log"), "utf8")).toContain(`request_id=${made}`)
+    // The path goes on as it came: a "/" in a SKU stays encoded, one path parameter.
+    const encoded = await send(gateway, "GET", "/v1/stock/GW%2FNOPE", undefined, auth)
+    expect(encoded.body).toMatchObject({ _tag: "ProductNotFound", sku: "GW/NOPE" })
 
     const limit = 4 * 1024 * 1024
     const tooLarge = await fetch(`${gateway}/v1/stock/batch`, {
