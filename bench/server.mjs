@@ -238,15 +238,18 @@ const isolatedBroker = async () => {
   }
 }
 
-/** Deletes the run's keys (the cache's default prefix; entries, indexes and generations per SKU). */
+/** The run's namespace in Redis (INV_REDIS_PREFIX), so its keys are known and deleted afterwards. */
+const REDIS_PREFIX = `inv-bench-${runId}`
+
+/** Deletes the run's keys (entries, indexes and generations per SKU). */
 const deleteRedisKeys = (skuList) =>
   new Promise((resolve) => {
     const url = new URL(REDIS_URL)
     const db = url.pathname.length > 1 ? url.pathname.slice(1) : "0"
     const keys = skuList.flatMap((sku) => [
-      `invkit:cache:entry:${JSON.stringify(["level?", sku])}`,
-      `invkit:cache:index:sku:${sku}`,
-      `invkit:cache:generation:sku:${sku}`
+      `${REDIS_PREFIX}:cache:entry:${JSON.stringify(["level?", sku])}`,
+      `${REDIS_PREFIX}:cache:index:sku:${sku}`,
+      `${REDIS_PREFIX}:cache:generation:sku:${sku}`
     ])
     const resp = (args) =>
       `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`
@@ -416,6 +419,7 @@ const main = async () => {
       INV_DATABASE_URL: database.url,
       INV_RABBITMQ_URL: broker.url,
       INV_REDIS_URL: REDIS_URL,
+      INV_REDIS_PREFIX: REDIS_PREFIX,
       // Long enough that no cached level expires during the run: part 2 measures cache hits.
       INV_CACHE_TTL: "600",
       INV_LOG_LEVEL: "info",

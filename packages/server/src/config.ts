@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly rabbitmqUrl: Option.Option<Redacted.Redacted<string>>
   /** Redis; none means an in-memory cache. */
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  /** The namespace of every Redis key; none means one derived from the database (infra/redis.ts). */
+  readonly redisPrefix: Option.Option<string>
   readonly cacheTtlSeconds: number
   readonly shutdownTimeoutSeconds: number
   readonly logLevel: LogLevel.LogLevel
@@ -81,6 +83,7 @@ export const environmentVariables = [
   "INV_HOME",
   "INV_RABBITMQ_URL",
   "INV_REDIS_URL",
+  "INV_REDIS_PREFIX",
   "INV_CACHE_TTL",
   "INV_SHUTDOWN_TIMEOUT",
   "INV_LOG_LEVEL",
@@ -291,6 +294,15 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
     home: Store.defaultDataDir,
     rabbitmqUrl: secretUrl("INV_RABBITMQ_URL", ["amqp:", "amqps:"], "amqp://user:password@host:5672"),
     redisUrl: secretUrl("INV_REDIS_URL", ["redis:", "rediss:"], "redis://host:6379"),
+    redisPrefix: Config.option(
+      checked("INV_REDIS_PREFIX", (raw) =>
+        /^[A-Za-z0-9_.:-]{1,64}$/.test(raw)
+          ? Either.right(raw)
+          : Either.left(
+              `must be 1 to 64 letters, digits or _ . : - naming this deployment (e.g. shop-eu), got ${JSON.stringify(raw)}; unset it to derive one from the database`
+            )
+      )
+    ),
     cacheTtlSeconds: checked(
       "INV_CACHE_TTL",
       wholeNumber(0, 86_400, "a number of seconds from 0 to 86400")

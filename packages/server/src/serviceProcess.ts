@@ -20,6 +20,7 @@ import * as EventWiring from "./infra/eventWiring.js"
 import { sampleForever } from "./infra/inventoryMetrics.js"
 import { rateLimiter } from "./infra/rateLimiter.js"
 import * as ReadReplica from "./infra/readReplica.js"
+import * as Redis from "./infra/redis.js"
 import * as StoreConnection from "./infra/storeConnection.js"
 
 export interface ServiceProcess {
@@ -35,7 +36,7 @@ export interface ServiceProcess {
   >
   /** Whether the service queues or works syncs (pg-boss). */
   readonly jobs: boolean
-  /** Whether /ready checks the cache: only services that read through it. */
+  /** Whether the service serves stock reads (through the cache, from the read replica if any). */
   readonly usesCache: boolean
   /** Runs for the process's life once the store is open: relay, consumers, workers. */
   readonly background: Effect.Effect<
@@ -91,13 +92,22 @@ const tlsFor = (config: ServerConfig) =>
     )
   )
 
-export const layer = (service: ServiceProcess, config: ServerConfig) => {
+export const layer = (service: ServiceProcess, config: ServerConfig) =>
+  Layer.unwrapEffect(
+    Effect.map(Redis.makeNamespace(config.redisPrefix), (namespace) => compose(service, config, namespace))
+  )
+
+const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis.Namespace) => {
   const configured = {
     broker: Option.isSome(config.rabbitmqUrl),
-    cache: Option.isSome(config.redisUrl)
+    redis: Option.isSome(config.redisUrl)
   }
   const bus = EventWiring.eventBus(config.rabbitmqUrl)
-  const cache = EventWiring.stockCache({ redisUrl: config.redisUrl, ttlSeconds: config.cacheTtlSeconds })
+  const cache = EventWiring.stockCache({
+    redisUrl: config.redisUrl,
+    ttlSeconds: config.cacheTtlSeconds,
+    namespace: namespace.known
+  })
 
   const store = Layer.unwrapScoped(
     Effect.gen(function* () {
@@ -115,11 +125,14 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
         store: storeOptions,
         jobs: service.jobs,
         onOpen: (context) =>
-          service.background.pipe(
-            Effect.provide(context),
-            Effect.provide(runtime),
-            Effect.forkScoped,
-            Effect.asVoid
+          Effect.zipRight(
+            configured.redis ? Effect.provide(namespace.learn, context) : Effect.void,
+            service.background.pipe(
+              Effect.provide(context),
+              Effect.provide(runtime),
+              Effect.forkScoped,
+              Effect.asVoid
+            )
           )
       })
     })
@@ -131,14 +144,16 @@ export const layer = (service: ServiceProcess, config: ServerConfig) => {
       const tls = yield* tlsFor(config)
       const limiter = yield* rateLimiter({
         ratePerSecond: config.limits.ratePerSecond,
-        redisUrl: config.redisUrl
+        redisUrl: config.redisUrl,
+        namespace: namespace.known
       })
       const connection = yield* StoreConnection.StoreConnection
       const busService = yield* EventBus
       const cacheService = yield* StockCache
       const checks: Array<ReadinessCheck> = [{ name: "database", ready: connection.ready }]
       if (configured.broker) checks.push({ name: "broker", ready: busService.ready })
-      if (configured.cache && service.usesCache) checks.push({ name: "cache", ready: cacheService.ready })
+      // Every service uses Redis when it is set: the cache (or its invalidations) and the rate limit.
+      if (configured.redis) checks.push({ name: "redis", ready: cacheService.ready })
       // inv_ready stays current between probes of /ready, for alerts on a process nobody probes.
       yield* Effect.forkScoped(sampleForever("readiness", evaluateReadiness(checks)))
       return service.http({

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { StockCache } from "../src/infra/cache.js"
+import * as MemoryCache from "../src/infra/memoryCache.js"
 import * as RedisCache from "../src/infra/redisCache.js"
 import {
   eventually,
@@ -25,8 +26,8 @@ import {
 
 let prefixes = 0
 /** A cache with keys of its own, so tests never see each other's entries. */
-const cacheLayer = (url = REDIS_URL) =>
-  RedisCache.layer({ url, ttlSeconds: 60, keyPrefix: `test:${runId}:${++prefixes}:` })
+const cacheLayer = (url = REDIS_URL, ttlSeconds = 60) =>
+  RedisCache.layer({ url, ttlSeconds, keyPrefix: `test:${runId}:${++prefixes}:` })
 
 /** A cache that has connected, and so trusts its entries. */
 const connectedCache = Effect.gen(function* () {
@@ -262,4 +263,29 @@ describe.skipIf(!(await servicesReachable("redis", "postgres")))("Redis cache", 
       }).pipe(Effect.provide(Layer.merge(cacheLayer(), postgresInventory()))),
     60_000
   )
+
+  for (const [name, ttlZero] of [
+    ["Redis", cacheLayer(REDIS_URL, 0)],
+    ["memory", MemoryCache.layer({ ttlSeconds: 0 })]
+  ] as const) {
+    it.scopedLive(`TTL 0 (${name}) caches nothing: a read after a direct database write sees it`, () =>
+      Effect.gen(function* () {
+        const cache = yield* StockCache
+        const stock = yield* Stock.Stock
+        const sku = `TTL0-${name.toUpperCase()}-${runId}`
+        yield* (yield* Product.Products).add({ sku, name: "Never cached" })
+        yield* stock.set({ sku, quantity: 3 })
+        // Once Redis is connected and trusted, a TTL above 0 would store what the next line loads.
+        yield* eventually("the cache answers", cache.ready)
+        yield* Effect.sleep("300 millis")
+        const read = cache
+          .through({ name: "level", sku }, stock.level(sku))
+          .pipe(Effect.map((level) => level.onHand))
+        expect(yield* read).toBe(3)
+        // Straight to the database: no invalidation reaches the cache.
+        yield* stock.adjust({ sku, delta: 4 })
+        expect(yield* read).toBe(7)
+      }).pipe(Effect.provide(Layer.merge(ttlZero, postgresInventory())))
+    )
+  }
 })

@@ -3,28 +3,14 @@
  * this process, on a fresh PostgreSQL database — the same commands, output and exit codes as on
  * a local store.
  */
-import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { connect } from "@invkit/sdk"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { jwtAuth, postgresReachable, startAllOnFreshDatabase, testToken } from "./utils.js"
+import { INV, inv, jwtAuth, postgresReachable, startAllOnFreshDatabase, testToken } from "./utils.js"
 
 const reachable = await postgresReachable()
-const INV = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url))
-
-const inv = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [INV, ...args],
-      { env: { ...process.env, ...env, INV_DATABASE_URL: "", INV_HOME: "" } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    )
-  })
 
 describe.skipIf(!reachable)("inv against a server (--server, INV_URL)", () => {
   let url = ""

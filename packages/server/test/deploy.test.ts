@@ -13,9 +13,13 @@ import { tmpdir } from "node:os"
 import { join, posix } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
+import { Api } from "@invkit/sdk"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
-import { defaultPorts, environmentVariables, type Service, services } from "../src/config.js"
+import { defaultPorts, environmentVariables, type Service, serverConfig, services } from "../src/config.js"
+import { routeTemplates } from "../src/infra/metrics.js"
 import { freePort, waitUntilAnswering } from "./utils.js"
 
 const run = promisify(execFile)
@@ -132,6 +136,24 @@ const dockerfile = (): ReadonlyArray<Instruction> => {
     return { keyword: keyword.toUpperCase(), args, stage }
   })
 }
+
+/** INV_MAX_BODY_BYTES' default, as the server reads it with nothing set. */
+const defaultMaxBodyBytes = Effect.runSync(
+  Effect.withConfigProvider(serverConfig("all"), ConfigProvider.fromMap(new Map([["INV_AUTH", "off"]])))
+).limits.maxBodyBytes
+
+/** Each service's routes of the contract (its own HttpApi), with a path of each to send. */
+const serviceRoutes = (
+  [
+    ["stock-updater", Api.StockUpdaterApi],
+    ["stock-checker", Api.StockCheckerApi],
+    ["supplier-sync", Api.SupplierSyncApi]
+  ] as const
+).flatMap(([service, api]) =>
+  routeTemplates(api)
+    .filter((route) => route.endpoint !== undefined)
+    .map((route) => ({ service, method: route.method, path: route.template.replace(/:[A-Za-z]+/g, "SKU-1") }))
+)
 
 const packageJson = JSON.parse(read("packages", "server", "package.json"))
 const pnpmVersion = /^pnpm@(.+)$/.exec(JSON.parse(read("package.json")).packageManager)![1]!
@@ -281,6 +303,30 @@ describe("deploy files", () => {
       )
       uids.delete(undefined)
       expect([...uids]).toEqual([datasource.datasources[0].uid])
+    })
+  })
+
+  describe("the gateway (deploy/gateway/nginx.conf; gateway.test.ts runs it)", () => {
+    const config = read("deploy", "gateway", "nginx.conf")
+
+    it("sends to the services by the names and ports compose and Kubernetes give them", () => {
+      const upstreams = [...config.matchAll(/^\s*server ([\w-]+):(\d+);/gm)].map(([, host, port]) => [
+        host,
+        Number(port)
+      ])
+      expect(upstreams).toEqual(workerServices.map((service) => [service, defaultPorts[service]]))
+      const compose = yamlFile("deploy", "compose.yaml")
+      const gateway = compose.services.gateway
+      expect(gateway.volumes).toEqual(["./gateway/nginx.conf:/etc/nginx/nginx.conf:ro"])
+      expect(gateway.ports).toEqual([`${defaultPorts.all}:${/listen (\d+);/.exec(config)![1]}`])
+      for (const service of workerServices)
+        expect(gateway.depends_on[service], service).toEqual({ condition: "service_healthy" })
+    })
+
+    it("takes the bodies the server takes and answers a larger one as the server does", () => {
+      expect(/client_max_body_size (\d+)m;/.exec(config)?.[1]).toBe(String(defaultMaxBodyBytes / 1024 / 1024))
+      const tooLarge = /return 413 '(.*)';/.exec(config)![1]!
+      expect(JSON.parse(tooLarge)).toMatchObject({ _tag: "RequestTooLarge", limitBytes: defaultMaxBodyBytes })
     })
   })
 
@@ -434,6 +480,31 @@ describe("deploy files", () => {
         expect(budget?.spec.selector.matchLabels, name).toEqual(labels)
         expect(budget?.spec.minAvailable, name).toBeLessThan(deployment.spec.replicas)
       }
+    })
+
+    it("the Ingress sends every route of the contract to the service that serves it, with the body limit", () => {
+      const [ingress, ...others] = ofKind("Ingress")
+      expect(others).toEqual([])
+      expect(ingress.apiVersion).toBe("networking.k8s.io/v1")
+      const annotations = ingress.metadata.annotations
+      expect(annotations["nginx.ingress.kubernetes.io/use-regex"]).toBe("true")
+      expect(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]).toBe(
+        `${defaultMaxBodyBytes / 1024 / 1024}m`
+      )
+      const paths: Array<Json> = ingress.spec.rules.flatMap((rule: Json) => rule.http.paths)
+      for (const { backend } of paths) {
+        const service = ofKind("Service").find((s) => s.metadata.name === backend.service.name)
+        expect(service, backend.service.name).toBeDefined()
+        expect(service.spec.ports.map((port: Json) => port.name)).toContain(backend.service.port.name)
+      }
+      // As ingress-nginx matches with use-regex: longest path first, a case-insensitive regular
+      // expression from the start of the path.
+      const ordered = [...paths].sort((a, b) => b.path.length - a.path.length)
+      const routedTo = (path: string) =>
+        ordered.find((candidate) => new RegExp(`^${candidate.path}`, "i").test(path))?.backend.service.name
+      expect(serviceRoutes.length).toBeGreaterThan(25)
+      for (const route of serviceRoutes)
+        expect(routedTo(route.path), `${route.method} ${route.path}`).toBe(route.service)
     })
 
     it("stock-checker and stock-updater scale with a HorizontalPodAutoscaler", () => {

@@ -104,10 +104,11 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
     const supplierId = `e2e-${randomBytes(3).toString("hex")}`
     const catalog = await catalogServer([{ id: sku, name: "End-to-end widget", inventory: 100, price: 2.5 }])
     cleanups.unshift(catalog.close)
-    // This SKU's keys in the cache's Redis database; the rest there is left alone.
+    // This SKU's keys in the cache's Redis database (under the deployment's namespace); the rest
+    // there is left alone.
     cleanups.unshift(async () => {
-      const entries = await redis.keys(`invkit:cache:entry:*${JSON.stringify(sku)}*`)
-      await redis.del(`invkit:cache:generation:sku:${sku}`, `invkit:cache:index:sku:${sku}`, ...entries)
+      const keys = await redis.keys(`*:cache:*${sku}*`)
+      if (keys.length > 0) await redis.del(...keys)
     })
 
     // 1. supplier-sync: the product, the supplier, and a sync of its catalog.
@@ -151,7 +152,7 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
       "stock-checker answers 15 and has it cached in Redis",
       async () => {
         const level = await send("stock-checker", "GET", `/v1/stock/${sku}`)
-        const cached = await redis.keys(`invkit:cache:entry:*${JSON.stringify(sku)}*`)
+        const cached = await redis.keys(`*:cache:entry:*${JSON.stringify(sku)}*`)
         return level.status === 200 && level.body.onHand === 15 && cached.length > 0 ? true : undefined
       },
       10_000

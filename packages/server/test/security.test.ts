@@ -33,7 +33,14 @@ import {
   unsigned,
   withPayload
 } from "./tokens.js"
-import { freePort, freshDatabase, postgresReachable, startAllOnFreshDatabase, testConfig } from "./utils.js"
+import {
+  freePort,
+  freshDatabase,
+  postgresReachable,
+  startAllOnFreshDatabase,
+  startInProcess,
+  testConfig
+} from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -945,17 +952,23 @@ describe.skipIf(!reachable)("the rate limit across instances, with Redis", () =>
   afterAll(() => runCleanups(cleanups))
 
   it("counts one budget per subject for every instance sharing Redis", async () => {
-    const redisUrl = Option.some(Redacted.make(isolatedRedisUrl()))
-    const start = async () => {
-      const server = await startAllOnFreshDatabase({
-        auth: hsAuth,
-        redisUrl,
-        limits: { maxBodyBytes: 1024 * 1024, ratePerSecond: 3 }
-      })
-      cleanups.unshift(server.stop)
-      return server.baseUrl
+    const settings: Partial<ServerConfig> = {
+      auth: hsAuth,
+      redisUrl: Option.some(Redacted.make(isolatedRedisUrl())),
+      limits: { maxBodyBytes: 1024 * 1024, ratePerSecond: 3 }
     }
-    const [first, second] = [await start(), await start()]
+    // Two instances of one deployment: one database, so one namespace in Redis.
+    const deployment = await startAllOnFreshDatabase(settings)
+    cleanups.unshift(deployment.stop)
+    const port = await freePort()
+    const another = await startInProcess(
+      AllMain.main(
+        testConfig({ port, databaseUrl: Option.some(Redacted.make(deployment.databaseUrl)), ...settings })
+      ),
+      port
+    )
+    cleanups.unshift(another.stop)
+    const [first, second] = [deployment.baseUrl, another.baseUrl]
     /**
      * A fresh subject spends its three requests of this second at the first instance, then asks
      * the second. Tried up to three times: a second that ends mid-way, or a Redis connection not

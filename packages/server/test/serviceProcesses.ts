@@ -8,7 +8,7 @@ import { execFile } from "node:child_process"
 import { randomBytes, randomInt } from "node:crypto"
 import { promisify } from "node:util"
 import { RABBITMQ_URL, REDIS_URL } from "./eventFixtures.js"
-import { freePort, runBin, waitUntilAnswering } from "./utils.js"
+import { freePort, freshDatabase, runBin, waitUntilAnswering } from "./utils.js"
 
 const run = promisify(execFile)
 
@@ -51,6 +51,26 @@ export const isolatedRedisUrl = () => {
   const url = new URL(REDIS_URL)
   url.pathname = `/${randomInt(1, 16)}`
   return url.toString()
+}
+
+/**
+ * What the processes of one test deployment share: a fresh database, a RabbitMQ virtual host and
+ * a Redis database of their own, as the variables the services read; `remove` drops them.
+ */
+export const isolatedDeployment = async (label: string) => {
+  const database = await freshDatabase()
+  const broker = await isolatedBroker(label)
+  return {
+    environment: {
+      INV_DATABASE_URL: database.url,
+      INV_RABBITMQ_URL: broker.url,
+      INV_REDIS_URL: isolatedRedisUrl()
+    },
+    remove: async () => {
+      await broker.remove()
+      await database.drop()
+    }
+  }
 }
 
 export type ServiceProcess = ReturnType<typeof runBin> & { readonly base: string; readonly name: string }

@@ -15,14 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servicesReachable } from "./eventFixtures.js"
 import {
   eventually,
-  isolatedBroker,
-  isolatedRedisUrl,
+  isolatedDeployment,
   type ServiceProcess,
   send,
   startService,
   stopAll
 } from "./serviceProcesses.js"
-import { freshDatabase, TEST_SECRET, testToken } from "./utils.js"
+import { TEST_SECRET, testToken } from "./utils.js"
 
 const reachable = await servicesReachable("postgres", "rabbitmq", "redis")
 
@@ -85,14 +84,10 @@ describe.skipIf(!reachable)("tracing and logs (OpenTelemetry, three services)", 
   beforeAll(async () => {
     receiver = await otlpReceiver()
     cleanups.push(receiver.close)
-    const database = await freshDatabase()
-    cleanups.push(database.drop)
-    const broker = await isolatedBroker("tracing")
-    cleanups.push(broker.remove)
+    const deployment = await isolatedDeployment("tracing")
+    cleanups.push(deployment.remove)
     const env = {
-      INV_DATABASE_URL: database.url,
-      INV_RABBITMQ_URL: broker.url,
-      INV_REDIS_URL: isolatedRedisUrl(),
+      ...deployment.environment,
       INV_JWT_SECRET: TEST_SECRET,
       INV_LOG_LEVEL: "debug",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,

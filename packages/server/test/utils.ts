@@ -2,7 +2,7 @@
  * Test servers: a fresh PostgreSQL database per test file, a free loopback port, the server
  * started in-process, and the built bin as a child process.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
@@ -54,6 +54,7 @@ export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   home: "",
   rabbitmqUrl: Option.none(),
   redisUrl: Option.none(),
+  redisPrefix: Option.none(),
   cacheTtlSeconds: 30,
   shutdownTimeoutSeconds: 5,
   logLevel: LogLevel.Warning,
@@ -134,5 +135,20 @@ export const runBin = (
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   return { child, exited, output: () => ({ stdout, stderr }) }
 }
+
+/** The built `inv` CLI. */
+export const INV = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url))
+
+/** The built `inv` with `args`, on no local store: its exit code and output. */
+export const inv = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [INV, ...args],
+      { env: { ...process.env, ...env, INV_DATABASE_URL: "", INV_HOME: "" } },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    )
+  })
 
 export { Redacted }

@@ -2,6 +2,7 @@
  * Where server mode picks its event bus, cache, relay and consumers: RabbitMQ and Redis when
  * their URLs are set, in-process otherwise. The relay and the consumers run the same either way.
  */
+import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -26,10 +27,17 @@ export const eventBus = (
 export const stockCache = (options: {
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly ttlSeconds: number
+  /** The deployment's namespace in Redis (infra/redis.ts); waits until it is known. */
+  readonly namespace: Effect.Effect<string>
 }): Layer.Layer<StockCache> =>
   Option.match(options.redisUrl, {
     onNone: () => MemoryCache.layer({ ttlSeconds: options.ttlSeconds }),
-    onSome: (url) => RedisCache.layer({ url, ttlSeconds: options.ttlSeconds })
+    onSome: (url) =>
+      RedisCache.layer({
+        url,
+        ttlSeconds: options.ttlSeconds,
+        keyPrefix: Effect.map(options.namespace, (namespace) => `${namespace}:cache:`)
+      })
   })
 
 /** Publishes outbox rows for the process's life. */

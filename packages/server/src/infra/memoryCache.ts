@@ -29,6 +29,7 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
     return {
       through: (key, load) =>
         Effect.suspend(() => {
+          if (options.ttlSeconds === 0) return load
           const id = JSON.stringify([key.name, key.sku ?? null])
           const cached = entries.get(id)
           if (cached && cached.expiresAt > Date.now()) {
@@ -37,7 +38,7 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
           const generation = generationOf(key.sku)
           return Effect.tap(Effect.zipRight(cacheRequest("miss"), load), (value) =>
             Effect.sync(() => {
-              if (generationOf(key.sku) !== generation || options.ttlSeconds <= 0) return
+              if (generationOf(key.sku) !== generation) return
               entries.delete(id)
               entries.set(id, { value, expiresAt: Date.now() + options.ttlSeconds * 1000, sku: key.sku })
               if (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value!)

@@ -15,23 +15,31 @@
  * once, whenever it (re)connects and after any failed invalidation; until that bump succeeded it
  * neither reads nor writes entries. Generation keys have no TTL: run Redis with a `noeviction` or
  * `volatile-*` eviction policy so they are never evicted.
+ *
+ * Keys start with the deployment's namespace (infra/redis.ts); until it is known the cache is
+ * untrusted too. A TTL of 0 caches nothing, but invalidations still go out: other instances (during
+ * a rollout, say) may cache with another TTL.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { Redis, type Result } from "ioredis"
+import type { Result } from "ioredis"
 import { StockCache } from "./cache.js"
 import { cacheRequest } from "./inventoryMetrics.js"
+import { connect } from "./redis.js"
 
 export interface RedisCacheOptions {
   readonly url: Redacted.Redacted<string> | string
-  /** How long an entry lives at most, in seconds. */
+  /** How long an entry lives at most, in seconds; 0 caches nothing. */
   readonly ttlSeconds: number
   /** The longest Redis may take to answer one command before it counts as a miss. Default 200 ms. */
   readonly commandTimeout?: Duration.DurationInput
-  /** Prefix of every key, so several deployments (or tests) can share one Redis. Default `invkit:cache:`. */
-  readonly keyPrefix?: string
+  /**
+   * Prefix of every key, so several deployments (or tests) can share one Redis; an effect when it is
+   * known only later (the namespace derived from the database).
+   */
+  readonly keyPrefix: string | Effect.Effect<string>
 }
 
 declare module "ioredis" {
@@ -103,10 +111,9 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
   Layer.scoped(
     StockCache,
     Effect.gen(function* () {
-      const prefix = options.keyPrefix ?? "invkit:cache:"
       const timeoutMs = Duration.toMillis(options.commandTimeout ?? "200 millis")
-      const ttlSeconds = Math.max(1, Math.round(options.ttlSeconds))
-      const keys = {
+      const { ttlSeconds } = options
+      const keysUnder = (prefix: string) => ({
         epoch: `${prefix}epoch`,
         globalGeneration: `${prefix}generation`,
         skuGeneration: (sku: string) => `${prefix}generation:sku:${sku}`,
@@ -114,22 +121,13 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         aggregateIndex: `${prefix}index:aggregate`,
         entry: (name: string, sku: string | undefined) =>
           `${prefix}entry:${JSON.stringify([name, sku ?? null])}`
-      }
+      })
+      let keys: ReturnType<typeof keysUnder> | undefined =
+        typeof options.keyPrefix === "string" ? keysUnder(options.keyPrefix) : undefined
 
-      const redis = yield* Effect.acquireRelease(
-        Effect.sync(
-          () =>
-            new Redis(Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url, {
-              // Without these, commands queue up while Redis is away and every request hangs.
-              enableOfflineQueue: false,
-              maxRetriesPerRequest: 0,
-              commandTimeout: timeoutMs,
-              connectTimeout: Math.max(timeoutMs, 500),
-              retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-              lazyConnect: false
-            })
-        ),
-        (redis) => Effect.sync(() => redis.disconnect())
+      const redis = yield* connect(
+        Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
+        { commandTimeoutMs: timeoutMs }
       )
       redis.defineCommand("storeIfCurrent", { numberOfKeys: 4, lua: STORE_IF_CURRENT })
       redis.defineCommand("invalidateSku", { numberOfKeys: 4, lua: INVALIDATE_SKU })
@@ -147,11 +145,12 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         untrusted = true
       }
       const repair = () => {
-        if (repairing || !untrusted) return
+        const epochKey = keys?.epoch
+        if (repairing || !untrusted || epochKey === undefined) return
         repairing = true
         const covers = retirementsAsked
         redis
-          .incr(keys.epoch)
+          .incr(epochKey)
           .then(
             () => {
               if (covers === retirementsAsked) untrusted = false
@@ -166,9 +165,16 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         distrust()
         repair()
       }
-      redis.on("error", () => undefined) // reported through failed commands; a miss each
       redis.on("close", distrust)
       redis.on("ready", retireEverything)
+      if (typeof options.keyPrefix !== "string") {
+        yield* Effect.forkScoped(
+          Effect.map(options.keyPrefix, (prefix) => {
+            keys = keysUnder(prefix)
+            repair()
+          })
+        )
+      }
 
       /** A Redis command that answers within the timeout, or fails. */
       const command = <A>(run: () => Promise<A>) =>
@@ -179,15 +185,18 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         load: Effect.Effect<A, E, R>
       ): Effect.Effect<A, E, R> =>
         Effect.gen(function* () {
-          if (untrusted) {
+          if (ttlSeconds === 0) return yield* load
+          const current = keys
+          if (untrusted || current === undefined) {
             // Entries are retired after an outage: an error until Redis answers the epoch bump.
             repair()
             yield* cacheRequest("error")
             return yield* load
           }
-          const entryKey = keys.entry(key.name, key.sku)
-          const generationKey = key.sku === undefined ? keys.globalGeneration : keys.skuGeneration(key.sku)
-          const read = yield* command(() => redis.mget(entryKey, keys.epoch, generationKey)).pipe(
+          const entryKey = current.entry(key.name, key.sku)
+          const generationKey =
+            key.sku === undefined ? current.globalGeneration : current.skuGeneration(key.sku)
+          const read = yield* command(() => redis.mget(entryKey, current.epoch, generationKey)).pipe(
             Effect.option
           )
           if (read._tag === "None") {
@@ -216,9 +225,9 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
           yield* command(() =>
             redis.storeIfCurrent(
               entryKey,
-              keys.epoch,
+              current.epoch,
               generationKey,
-              key.sku === undefined ? keys.aggregateIndex : keys.skuIndex(key.sku),
+              key.sku === undefined ? current.aggregateIndex : current.skuIndex(key.sku),
               epoch,
               generation,
               JSON.stringify(payload, keepDates),
@@ -229,14 +238,16 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         })
 
       const invalidate = (sku: string): Effect.Effect<void> =>
-        command(() =>
-          redis.invalidateSku(
-            keys.skuGeneration(sku),
-            keys.globalGeneration,
-            keys.skuIndex(sku),
-            keys.aggregateIndex
+        command(() => {
+          const current = keys
+          if (current === undefined) throw new Error("the namespace is not known yet")
+          return redis.invalidateSku(
+            current.skuGeneration(sku),
+            current.globalGeneration,
+            current.skuIndex(sku),
+            current.aggregateIndex
           )
-        ).pipe(
+        }).pipe(
           Effect.asVoid,
           Effect.catchAll(() =>
             Effect.zipRight(
