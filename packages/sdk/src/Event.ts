@@ -8,11 +8,18 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import type { InvalidInput } from "./InventoryError.js"
+import { requestHash } from "./internal/idempotency.js"
+import { decodeInput, TextInput } from "./internal/validation.js"
 import { LocationCode } from "./Location.js"
 import { Quantity, Sku } from "./Product.js"
 
 export const EXCHANGE = "inventory.events"
 export const SOURCE = "invkit"
+
+/** The only types other systems may publish to us: they add and remove stock. */
+export const inboundTypes = ["product.received", "product.sold"] as const
+export type InboundType = (typeof inboundTypes)[number]
 
 export const EventType = Schema.Literal(
   "stock.updated",
@@ -21,17 +28,20 @@ export const EventType = Schema.Literal(
   "restock.order.created",
   "restock.order.received",
   // Inbound, from other systems (as the original system had):
-  "product.received",
-  "product.sold"
+  ...inboundTypes
 )
 export type EventType = typeof EventType.Type
 
 /** The CloudEvents 1.0 envelope; `subject` is the SKU (or the supplier id for catalog events). */
 export const CloudEvent = Schema.Struct({
-  specversion: Schema.Literal("1.0"),
-  id: Schema.String.pipe(Schema.minLength(1)),
-  source: Schema.String.pipe(Schema.minLength(1)),
-  type: Schema.String,
+  specversion: Schema.Literal("1.0").annotations({ message: () => 'must be "1.0"' }),
+  /** What consumers de-duplicate on, and the idempotency key of an inbound stock change. */
+  id: TextInput.pipe(
+    Schema.minLength(1, { message: () => "must not be empty" }),
+    Schema.maxLength(255, { message: () => "must be at most 255 characters" })
+  ),
+  source: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  type: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
   time: Schema.optional(Schema.String),
   subject: Schema.optional(Schema.String),
   datacontenttype: Schema.optional(Schema.String),
@@ -41,19 +51,41 @@ export const CloudEvent = Schema.Struct({
 }).annotations({ identifier: "CloudEvent" })
 export type CloudEvent = typeof CloudEvent.Type
 
+/** A message body as an envelope; the first problem as an InvalidInput naming the field. */
+export const decodeEnvelope: (body: string) => Effect.Effect<CloudEvent, InvalidInput> = decodeInput(
+  Schema.parseJson(CloudEvent)
+)
+
+/** An event's `data` decoded with `schema`; a problem names the field under `data`. */
+export const decodeData = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = decodeInput(Schema.Struct({ data: schema }))
+  return (event: CloudEvent): Effect.Effect<A, InvalidInput> =>
+    Effect.map(decode({ data: event.data }), ({ data }) => data)
+}
+
+/**
+ * What makes two deliveries of one id the same event: its type and its data (not its time, which
+ * a sender may set anew on a retry). Another event under a used id is refused, not skipped.
+ */
+export const fingerprint = (event: Pick<CloudEvent, "type" | "data">): string =>
+  requestHash("cloudevent", [event.type, event.data])
+
+/** How an event's `data` reads when it is not an object at all: a rule, not a schema dump. */
+const anObjectWith = (fields: string) => ({ message: () => `must be an object with ${fields}` })
+
 /** `data` of inbound `product.received` and `product.sold`: adds or removes stock. */
 export const ProductMovement = Schema.Struct({
   sku: Sku,
   quantity: Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" })),
   location: Schema.optional(LocationCode),
   reference: Schema.optional(Schema.String)
-})
+}).annotations(anObjectWith("sku and quantity"))
 export type ProductMovement = typeof ProductMovement.Type
 
 /** `data` of `stock.updated`, as written to the outbox by every stock change. */
 export const StockUpdated = Schema.Struct({
-  sku: Schema.String,
-  location: Schema.String,
+  sku: Sku,
+  location: LocationCode,
   delta: Schema.Number,
   onHand: Schema.Number,
   version: Schema.Number,
@@ -62,7 +94,7 @@ export const StockUpdated = Schema.Struct({
   actor: Schema.NullOr(Schema.String),
   movementId: Schema.Number,
   at: Schema.String
-})
+}).annotations(anObjectWith("sku, location, delta, onHand and version"))
 export type StockUpdated = typeof StockUpdated.Type
 
 /** An outbox row as a CloudEvent. */

@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as AllMain from "./all/main.js"
 import { describeConfigError, type ServerConfig, type Service, serverConfig, services } from "./config.js"
+import { eventsCommand } from "./eventsCommand.js"
 import { KeyUnreadable } from "./http/auth.js"
 import * as Logging from "./infra/logging.js"
 import * as Tracing from "./infra/tracing.js"
@@ -33,6 +34,7 @@ const EXIT_USAGE = 2
 
 const usage = `Usage: inv-server <service>
        inv-server token create --role viewer|operator|admin [--ttl 1h] [--subject NAME]
+       inv-server events redrive <consumer>
 
 Services:
   stock-updater   stock writes (default port 8081)
@@ -45,7 +47,7 @@ INV_DATABASE_URL, INV_DATABASE_READ_URL, INV_HOME, INV_RABBITMQ_URL, INV_REDIS_U
 INV_CACHE_TTL, INV_SHUTDOWN_TIMEOUT, INV_LOG_LEVEL; authentication: INV_AUTH, INV_JWT_SECRET,
 INV_JWT_PUBLIC_KEY_FILE, INV_JWT_JWKS_FILE, INV_JWT_ALGORITHM, INV_JWT_AUDIENCE, INV_JWT_ISSUER,
 INV_JWT_CLOCK_TOLERANCE; HTTPS: INV_TLS_CERT, INV_TLS_KEY; limits: INV_MAX_BODY_BYTES,
-INV_RATE_LIMIT.
+INV_RATE_LIMIT; events: INV_EVENT_RETRY_TIMEOUT.
 Requests need a bearer token (set INV_JWT_SECRET, or INV_AUTH=off on a private network).
 With no store set, \`inv-server all\` runs on the embedded store in INV_HOME.
 `
@@ -127,6 +129,22 @@ function runService(service: Service) {
   })
 }
 
+/** A one-shot command: its answer on stdout, or its message on stderr and the exit code it picks. */
+function runCommand<E extends { readonly message: string }>(
+  command: Effect.Effect<string, E>,
+  exitCodeOf: (failure: E) => number
+) {
+  Effect.runPromiseExit(command).then((exit) => {
+    if (Exit.isSuccess(exit)) {
+      process.stdout.write(`${exit.value}\n`)
+      return
+    }
+    const failure = Cause.failureOption(exit.cause)
+    process.stderr.write(`${failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)}\n`)
+    process.exitCode = failure._tag === "Some" ? exitCodeOf(failure.value) : 1
+  })
+}
+
 // Dispatch last: runService reads the constants above.
 const argument = process.argv[2]
 if (argument === "--help" || argument === "-h" || argument === "help") {
@@ -134,15 +152,9 @@ if (argument === "--help" || argument === "-h" || argument === "help") {
   process.exit(0)
 }
 if (argument === "token") {
-  Effect.runPromiseExit(tokenCommand(process.argv.slice(3))).then((exit) => {
-    if (Exit.isSuccess(exit)) {
-      process.stdout.write(`${exit.value}\n`)
-      return
-    }
-    const failure = Cause.failureOption(exit.cause)
-    process.stderr.write(`${failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)}\n`)
-    process.exitCode = EXIT_USAGE
-  })
+  runCommand(tokenCommand(process.argv.slice(3)), () => EXIT_USAGE)
+} else if (argument === "events") {
+  runCommand(eventsCommand(process.argv.slice(3)), (failure) => (failure.usage ? EXIT_USAGE : 1))
 } else if (!services.includes(argument as Service)) {
   process.stderr.write(
     `inv-server: ${argument === undefined ? "name a service" : `unknown service "${argument}"`}\n\n${usage}`

@@ -42,6 +42,8 @@ export interface ServerConfig {
   /** HTTPS when both are set: paths of the PEM certificate (chain) and private key. */
   readonly tls: Option.Option<{ readonly certFile: string; readonly keyFile: string }>
   readonly limits: LimitsConfig
+  /** How long a consumer retries an event that keeps failing before it is dead-lettered. */
+  readonly eventRetryTimeoutSeconds: number
 }
 
 /** How the server verifies bearer tokens; `off` only when INV_AUTH=off says so. */
@@ -99,6 +101,7 @@ export const environmentVariables = [
   "INV_TLS_KEY",
   "INV_MAX_BODY_BYTES",
   "INV_RATE_LIMIT",
+  "INV_EVENT_RETRY_TIMEOUT",
   // Read by supplier-sync's worker through the SDK (docs/suppliers.md).
   "INV_SYNC_MAX_ATTEMPTS",
   "INV_SYNC_RETRY_BASE_MS",
@@ -326,7 +329,11 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
     ),
     auth: authConfig,
     tls: tlsConfig,
-    limits: limitsConfig
+    limits: limitsConfig,
+    eventRetryTimeoutSeconds: checked(
+      "INV_EVENT_RETRY_TIMEOUT",
+      wholeNumber(1, 86_400, "a number of seconds from 1 to 86400")
+    ).pipe(Config.withDefault(600))
   })
 
 /** One line per problem, `NAME: what is wrong`, for the startup error. */

@@ -20,6 +20,7 @@ import * as EventWiring from "./infra/eventWiring.js"
 import { sampleForever } from "./infra/inventoryMetrics.js"
 import { rateLimiter } from "./infra/rateLimiter.js"
 import * as ReadReplica from "./infra/readReplica.js"
+import { defaultRetryPolicy } from "./infra/redelivery.js"
 import * as Redis from "./infra/redis.js"
 import * as StoreConnection from "./infra/storeConnection.js"
 
@@ -102,7 +103,10 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
     broker: Option.isSome(config.rabbitmqUrl),
     redis: Option.isSome(config.redisUrl)
   }
-  const bus = EventWiring.eventBus(config.rabbitmqUrl)
+  const bus = EventWiring.eventBus({
+    rabbitmqUrl: config.rabbitmqUrl,
+    retry: { ...defaultRetryPolicy, retryFor: `${config.eventRetryTimeoutSeconds} seconds` }
+  })
   const cache = EventWiring.stockCache({
     redisUrl: config.redisUrl,
     ttlSeconds: config.cacheTtlSeconds,

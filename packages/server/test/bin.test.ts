@@ -125,6 +125,24 @@ describe("inv-server", () => {
     expect(noSecret.output().stderr).toContain("set INV_JWT_SECRET")
   })
 
+  it("events redrive has --help; a missing consumer or broker URL is a usage error (exit 2)", async () => {
+    for (const args of [["--help"], ["redrive", "--help"]]) {
+      const help = runBin("events", {}, args)
+      expect(await help.exited).toBe(0)
+      expect(help.output().stdout).toContain("Usage: inv-server events redrive <consumer>")
+      expect(help.output().stderr).toBe("")
+    }
+    const noConsumer = runBin("events", { INV_RABBITMQ_URL: "amqp://127.0.0.1:5672" }, ["redrive"])
+    expect(await noConsumer.exited).toBe(2)
+    expect(noConsumer.output().stderr).toContain("name one consumer, e.g. stock-updater")
+    const noUrl = runBin("events", {}, ["redrive", "stock-updater"])
+    expect(await noUrl.exited).toBe(2)
+    expect(noUrl.output().stderr).toContain("INV_RABBITMQ_URL: set it to the broker's URL")
+    const unknownCommand = runBin("events", {}, ["replay", "stock-updater"])
+    expect(await unknownCommand.exited).toBe(2)
+    expect(unknownCommand.output().stderr).toContain("the only command is `events redrive`")
+  })
+
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {
       PORT: "abc",

@@ -1,8 +1,10 @@
 /**
  * The services' consumers on the real broker and database: inbound sales and receipts apply once
- * however often they are delivered; invalid or impossible ones end in the dead-letter queue with
- * the reason while the consumer keeps going; failing handlers are retried a bounded number of
- * times and never loop; stock.updated opens restock orders (once) and drops cache entries.
+ * however often they are delivered; invalid or impossible ones, other types, a routing key that
+ * is not the type and an id reused for another event end in the dead-letter queue with a short
+ * reason while the consumer keeps going; failing handlers are retried for a bounded time and
+ * never loop; stock.updated opens restock orders (once) and drops cache entries; an operator's
+ * redrive puts dead letters back, and they apply once.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -12,8 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { StockCache } from "../src/infra/cache.js"
 import { type Consumer, EventBus } from "../src/infra/events.js"
-import { PermanentFailure } from "../src/infra/inbox.js"
 import * as RabbitMq from "../src/infra/rabbitmq.js"
+import { PermanentFailure, type RetryPolicy } from "../src/infra/redelivery.js"
 import * as RedisCache from "../src/infra/redisCache.js"
 import * as StockChecker from "../src/stockChecker/consumers.js"
 import * as StockUpdater from "../src/stockUpdater/consumers.js"
@@ -22,6 +24,7 @@ import {
   deleteQueuesAfterwards,
   drainQueue,
   eventually,
+  ledgerOf,
   postgresInventory,
   RABBITMQ_URL,
   REDIS_URL,
@@ -29,9 +32,10 @@ import {
   servicesReachable,
   testChannel
 } from "./eventFixtures.js"
+import { runBin } from "./utils.js"
 
-const MAX_ATTEMPTS = 3
-const bus = RabbitMq.layer(RABBITMQ_URL, { maxAttempts: MAX_ATTEMPTS, retryDelay: "50 millis" })
+const RETRY: RetryPolicy = { retryFor: "1 second", firstDelay: "50 millis", maxDelay: "200 millis" }
+const bus = RabbitMq.layer(RABBITMQ_URL, { retry: RETRY })
 
 /** Puts a message straight into a consumer's queue, as the exchange would, confirmed. */
 const deliver = (channel: amqp.ConfirmChannel, consumerName: string, body: unknown, messageId: string) =>
@@ -52,6 +56,29 @@ const inbound = (type: "product.sold" | "product.received", id: string, data: un
   time: new Date().toISOString(),
   datacontenttype: "application/json",
   data
+})
+
+/** A `stock.updated` as the relay publishes it, with `data` replaced by `data` when given. */
+const stockUpdated = (id: string, sku: string, data?: unknown): Event.CloudEvent => ({
+  specversion: "1.0",
+  id,
+  source: "invkit",
+  type: "stock.updated",
+  time: new Date().toISOString(),
+  subject: sku,
+  datacontenttype: "application/json",
+  data: data ?? {
+    sku,
+    location: "default",
+    delta: -1,
+    onHand: 2,
+    version: 2,
+    reason: "sale",
+    reference: null,
+    actor: null,
+    movementId: 2,
+    at: new Date().toISOString()
+  }
 })
 
 /** The consumers of a service under a name of this run's own, so no other test or service shares the queue. */
@@ -76,6 +103,33 @@ const deadLetters = (channel: amqp.Channel, consumerName: string, expected: numb
     return collected
   })
 
+/**
+ * A product at or below its reorder point with no open order, so the next stock.updated that
+ * supplier-sync evaluates opens one. (The write itself evaluated the rule: that order is cancelled.)
+ */
+const runningLow = (sku: string) =>
+  Effect.gen(function* () {
+    yield* (yield* Product.Products).add({ sku, name: "Runs low", reorderPoint: 5, reorderQuantity: 20 })
+    yield* (yield* Stock.Stock).set({ sku, quantity: 3 })
+    const orders = yield* Restock.RestockOrders
+    const opened = yield* orders.list({ sku })
+    yield* Effect.forEach(opened.items, (order) => orders.cancel(order.id), { discard: true })
+  })
+
+/** A product with 10 in stock, and stock-updater's consumer on the queue `name`: the test's channel. */
+const updaterWithStock = (name: string, sku: string) =>
+  Effect.gen(function* () {
+    yield* (yield* Product.Products).add({ sku, name: `Inbound ${sku}` })
+    yield* (yield* Stock.Stock).set({ sku, quantity: 10 })
+    const [updater] = yield* StockUpdater.consumers
+    yield* (yield* EventBus).consume(renamed(updater!, name))
+    return yield* testChannel
+  })
+
+/** A Redis cache with keys of this test's own. */
+const testCache = (label: string) =>
+  RedisCache.layer({ url: REDIS_URL, ttlSeconds: 60, keyPrefix: `test:${runId}:${label}:` })
+
 const reasonOf = (message: amqp.GetMessage) =>
   String(message.properties.headers?.[RabbitMq.DEATH_REASON_HEADER])
 
@@ -90,11 +144,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
           yield* deleteQueuesAfterwards(name)
           yield* Effect.gen(function* () {
             const sku = `INB-${runId}`
-            yield* (yield* Product.Products).add({ sku, name: "Inbound" })
-            yield* (yield* Stock.Stock).set({ sku, quantity: 10 })
-            const [updater] = yield* StockUpdater.consumers
-            yield* (yield* EventBus).consume(renamed(updater!, name))
-            const channel = yield* testChannel
+            const channel = yield* updaterWithStock(name, sku)
 
             const sale = inbound("product.sold", `sale-${runId}`, { sku, quantity: 3, reference: "ORDER-1" })
             yield* deliver(channel, name, sale, sale.id)
@@ -146,7 +196,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
     )
 
     it.scopedLive(
-      `a failing handler is retried, at most ${MAX_ATTEMPTS} attempts, then dead-lettered: never loops`,
+      "a failing handler is retried with growing delays until the retry time is up, then dead-lettered: never loops",
       () =>
         Effect.gen(function* () {
           const flaky = `test-flaky-${runId}`
@@ -156,25 +206,25 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
           yield* Effect.gen(function* () {
             const eventBus = yield* EventBus
             const channel = yield* testChannel
-            const calls = { flaky: 0, broken: 0 }
+            const calls = { flaky: [] as Array<number>, broken: [] as Array<number> }
             const handled: Array<string> = []
             yield* eventBus.consume({
               name: flaky,
-              types: [],
+              types: ["product.received"],
               handle: (event) =>
                 Effect.suspend(() => {
-                  calls.flaky += 1
-                  if (calls.flaky < MAX_ATTEMPTS) return Effect.fail(new Error("database briefly away"))
+                  calls.flaky.push(Date.now())
+                  if (calls.flaky.length < 3) return Effect.fail(new Error("database briefly away"))
                   handled.push(event.id)
                   return Effect.void
                 })
             })
             yield* eventBus.consume({
               name: broken,
-              types: [],
+              types: ["product.received"],
               handle: () =>
                 Effect.suspend(() => {
-                  calls.broken += 1
+                  calls.broken.push(Date.now())
                   return Effect.die(new Error("a bug in the handler"))
                 })
             })
@@ -186,12 +236,18 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               "the flaky handler succeeded",
               Effect.sync(() => handled.length === 1)
             )
-            expect(calls.flaky).toBe(MAX_ATTEMPTS)
+            expect(calls.flaky).toHaveLength(3)
             const [dead] = yield* deadLetters(channel, broken, 1)
-            expect(reasonOf(dead!)).toMatch(/a bug in the handler/)
-            expect(dead!.properties.headers?.[RabbitMq.ATTEMPT_HEADER]).toBe(MAX_ATTEMPTS)
+            expect(reasonOf(dead!)).toMatch(/still failing after \d+ attempts: .*a bug in the handler/)
+            const attempts = calls.broken.length
+            expect(dead!.properties.headers?.[RabbitMq.ATTEMPT_HEADER]).toBe(attempts)
+            // Waits of 50, 100, 200, 200, … ms within one second: more than three attempts, fewer than twenty.
+            expect(attempts).toBeGreaterThan(3)
+            expect(attempts).toBeLessThan(20)
+            // Dead-lettered once the retry time had passed since the first failure, not before.
+            expect(calls.broken.at(-1)! - calls.broken[0]!).toBeGreaterThanOrEqual(950)
             yield* Effect.sleep("500 millis") // a loop would call it again now
-            expect(calls.broken).toBe(MAX_ATTEMPTS)
+            expect(calls.broken).toHaveLength(attempts)
             expect(yield* drainQueue(channel, RabbitMq.queuesOf(flaky).dead)).toEqual([])
           }).pipe(Effect.scoped, Effect.provide(bus))
         })
@@ -205,17 +261,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
           yield* deleteQueuesAfterwards(name)
           yield* Effect.gen(function* () {
             const sku = `LOW-${runId}`
-            yield* (yield* Product.Products).add({
-              sku,
-              name: "Runs low",
-              reorderPoint: 5,
-              reorderQuantity: 20
-            })
-            yield* (yield* Stock.Stock).set({ sku, quantity: 3 })
-            // The write itself already evaluated the rule; cancel that order so only the consumer opens one.
-            const orders = yield* Restock.RestockOrders
-            const opened = yield* orders.list({ sku })
-            yield* Effect.forEach(opened.items, (order) => orders.cancel(order.id), { discard: true })
+            yield* runningLow(sku)
 
             const [consumer] = yield* SupplierSync.consumers
             yield* (yield* EventBus).consume(renamed(consumer!, name))
@@ -272,11 +318,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
           const [consumer] = yield* StockChecker.consumers
           yield* (yield* EventBus).consume(renamed(consumer!, name))
           const channel = yield* testChannel
-          const event: Event.CloudEvent = {
-            ...inbound("product.sold", `changed-${runId}`, {}),
-            type: "stock.updated",
-            subject: sku
-          }
+          const event = stockUpdated(`changed-${runId}`, sku)
           yield* deliver(channel, name, event, event.id)
           yield* eventually(
             "the cached answer is dropped",
@@ -285,16 +327,290 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               (answer) => answer === "after"
             )
           )
-        }).pipe(
-          Effect.scoped,
-          Effect.provide(
-            Layer.merge(
-              bus,
-              RedisCache.layer({ url: REDIS_URL, ttlSeconds: 60, keyPrefix: `test:${runId}:checker:` })
-            )
-          )
-        )
+        }).pipe(Effect.scoped, Effect.provide(Layer.merge(bus, testCache("checker"))))
       })
+    )
+
+    it.scopedLive(
+      "stock-updater: only product.received and product.sold change stock; another type, or a routing key that is not the type, is dead-lettered with the reason",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-inbound-types-${runId}`
+          const exchange = `test.inbound.${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const sku = `TYPES-${runId}`
+            const channel = yield* updaterWithStock(name, sku)
+            // A topic exchange of this test's own, routing everything to the consumer's queue, so no
+            // other queue bound to inventory.events sees these messages.
+            yield* Effect.promise(async () => {
+              await channel.assertExchange(exchange, "topic", { durable: false, autoDelete: true })
+              await channel.bindQueue(RabbitMq.queuesOf(name).main, exchange, "#")
+            })
+            const publish = (routingKey: string, event: Event.CloudEvent) =>
+              Effect.promise(() => {
+                channel.publish(exchange, routingKey, Buffer.from(JSON.stringify(event)), {
+                  persistent: true,
+                  contentType: RabbitMq.CONTENT_TYPE,
+                  messageId: event.id
+                })
+                return channel.waitForConfirms()
+              })
+            const movement = { sku, quantity: 5 }
+            const wrongTypes = [
+              "stock.updated",
+              "restock.order.created",
+              "PRODUCT.SOLD",
+              "",
+              "product.teleported"
+            ]
+            // A sender that mislabels its events, under an inbound routing key.
+            for (const [i, type] of wrongTypes.entries()) {
+              yield* publish("product.received", {
+                ...inbound("product.received", `type-${i}-${runId}`, movement),
+                type
+              })
+            }
+            // An unknown type under its own routing key, as a binding of "#" would route it.
+            yield* publish("product.teleported", {
+              ...inbound("product.received", `own-key-${runId}`, movement),
+              type: "product.teleported"
+            })
+            // An inbound type under the other one's routing key.
+            yield* publish("product.sold", inbound("product.received", `mismatch-${runId}`, movement))
+            const receipt = inbound("product.received", `types-receipt-${runId}`, { sku, quantity: 1 })
+            yield* publish("product.received", receipt)
+
+            yield* eventually(
+              "the receipt after the refused messages is applied",
+              Effect.map(onHand(sku), (n) => n === 11)
+            )
+            expect(yield* ledgerOf(sku)).toEqual([
+              { reason: "count", delta: 10 },
+              { reason: "receipt", delta: 1 }
+            ])
+
+            const dead = yield* deadLetters(channel, name, wrongTypes.length + 2)
+            const reasons = Object.fromEntries(
+              dead.map((message) => [message.properties.messageId, reasonOf(message)])
+            )
+            expect(reasons[`type-0-${runId}`]).toBe(
+              `type "stock.updated" is not one ${name} takes (product.received, product.sold)`
+            )
+            expect(reasons[`type-1-${runId}`]).toMatch(/^type "restock.order.created" is not one/)
+            expect(reasons[`type-2-${runId}`]).toMatch(/^type "PRODUCT.SOLD" is not one/)
+            expect(reasons[`type-3-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: type: must not be empty"
+            )
+            expect(reasons[`type-4-${runId}`]).toMatch(/^type "product.teleported" is not one/)
+            expect(reasons[`own-key-${runId}`]).toMatch(/^type "product.teleported" is not one/)
+            expect(reasons[`mismatch-${runId}`]).toBe(
+              `routing key "product.sold" does not match the event's type "product.received"`
+            )
+            for (const message of dead) {
+              expect(message.properties.headers?.[RabbitMq.ATTEMPT_HEADER]).toBe(1)
+              expect(message.properties.headers?.[RabbitMq.ROUTING_KEY_HEADER]).toBe(
+                message.properties.messageId === `own-key-${runId}`
+                  ? "product.teleported"
+                  : message.properties.messageId === `mismatch-${runId}`
+                    ? "product.sold"
+                    : "product.received"
+              )
+            }
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
+    it.scopedLive(
+      "stock-updater: an event id used again for other data is dead-lettered; the same event again changes nothing",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-reused-id-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const sku = `REUSE-${runId}`
+            const channel = yield* updaterWithStock(name, sku)
+
+            const first = inbound("product.received", `reused-${runId}`, { sku, quantity: 5 })
+            yield* deliver(channel, name, first, first.id)
+            // The sender's own retry: the same type and data, sent again later.
+            const retried = { ...first, time: new Date(Date.now() + 60_000).toISOString() }
+            yield* deliver(channel, name, retried, retried.id)
+            const otherData = { ...first, data: { sku, quantity: 7 } }
+            yield* deliver(channel, name, otherData, otherData.id)
+            const otherType = { ...first, type: "product.sold" }
+            yield* deliver(channel, name, otherType, otherType.id)
+            const marker = inbound("product.received", `reused-marker-${runId}`, { sku, quantity: 1 })
+            yield* deliver(channel, name, marker, marker.id)
+
+            yield* eventually(
+              "the marker after the reused ids is applied",
+              Effect.map(onHand(sku), (n) => n === 16)
+            )
+            expect(yield* ledgerOf(sku)).toEqual([
+              { reason: "count", delta: 10 },
+              { reason: "receipt", delta: 5 },
+              { reason: "receipt", delta: 1 }
+            ])
+            const dead = yield* deadLetters(channel, name, 2)
+            expect(dead).toHaveLength(2)
+            for (const message of dead) {
+              expect(message.properties.messageId).toBe(first.id)
+              expect(reasonOf(message)).toMatch(
+                new RegExp(
+                  `^product\\.(received|sold) ${first.id}: this id was already used for another event`
+                )
+              )
+            }
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
+    it.scopedLive(
+      "stock-checker and supplier-sync: malformed stock.updated messages and other types are dead-lettered with a short reason, changing nothing, and both keep going",
+      () =>
+        Effect.gen(function* () {
+          const checkerName = `test-malformed-checker-${runId}`
+          const syncName = `test-malformed-sync-${runId}`
+          yield* deleteQueuesAfterwards(checkerName)
+          yield* deleteQueuesAfterwards(syncName)
+          yield* Effect.gen(function* () {
+            const sku = `MALFORMED-${runId}`
+            yield* runningLow(sku)
+            const cache = yield* StockCache
+            yield* eventually("the cache connected", cache.ready)
+            yield* Effect.sleep("100 millis") // its first epoch bump follows the connection
+            expect(yield* cache.through({ name: "level", sku }, Effect.succeed("before"))).toBe("before")
+
+            const [checker] = yield* StockChecker.consumers
+            const [sync] = yield* SupplierSync.consumers
+            const eventBus = yield* EventBus
+            yield* eventBus.consume(renamed(checker!, checkerName))
+            yield* eventBus.consume(renamed(sync!, syncName))
+            const channel = yield* testChannel
+            const valid = stockUpdated(`valid-${runId}`, sku)
+            const bad = {
+              hello: stockUpdated(`hello-${runId}`, sku, "hello"),
+              noSku: stockUpdated(`no-sku-${runId}`, sku, { ...(valid.data as object), sku: undefined }),
+              hugeSku: stockUpdated(`huge-sku-${runId}`, sku, {
+                ...(valid.data as object),
+                sku: "A".repeat(1_000_000)
+              }),
+              // Valid data under a type they do not take: neither may read it as stock.updated.
+              otherType: { ...stockUpdated(`other-type-${runId}`, sku), type: "stock.teleported" }
+            }
+            for (const name of [checkerName, syncName]) {
+              for (const event of Object.values(bad)) yield* deliver(channel, name, event, event.id)
+            }
+            const expected = {
+              [bad.hello.id]:
+                `stock.updated ${bad.hello.id} has invalid data: data: must be an object with sku, location, delta, onHand and version`,
+              [bad.noSku.id]: `stock.updated ${bad.noSku.id} has invalid data: data.sku: is required`,
+              [bad.hugeSku.id]:
+                `stock.updated ${bad.hugeSku.id} has invalid data: data.sku: must be at most 64 characters`
+            }
+            for (const name of [checkerName, syncName]) {
+              const dead = yield* deadLetters(channel, name, 4)
+              const reasons = Object.fromEntries(
+                dead.map((message) => [message.properties.messageId, reasonOf(message)])
+              )
+              expect(reasons).toEqual({
+                ...expected,
+                [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (stock.updated)`
+              })
+            }
+            // Nothing acted on them: the cached answer stands and no order was opened.
+            expect(yield* cache.through({ name: "level", sku }, Effect.succeed("after"))).toBe("before")
+            const sql = yield* SqlClient.SqlClient
+            const openOrders = sql<{ count: number }>`
+              select count(*)::int as count from restock_orders where sku = ${sku} and status in ('draft', 'submitted')`
+            expect(yield* openOrders).toEqual([{ count: 0 }])
+
+            for (const name of [checkerName, syncName]) yield* deliver(channel, name, valid, valid.id)
+            yield* eventually(
+              "supplier-sync opened an order for the valid event",
+              Effect.map(openOrders, ([row]) => row!.count === 1)
+            )
+            yield* eventually(
+              "stock-checker dropped the cached answer for the valid event",
+              Effect.map(
+                cache.through({ name: "level", sku }, Effect.succeed("after")),
+                (answer) => answer === "after"
+              )
+            )
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.mergeAll(postgresInventory(), bus, testCache("malformed")))
+          )
+        })
+    )
+
+    it.scopedLive(
+      "inv-server events redrive moves the dead letters back to their queue, and each event applies once",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-redrive-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const sku = `REDRIVE-${runId}`
+            const [updater] = yield* StockUpdater.consumers
+            yield* (yield* EventBus).consume(renamed(updater!, name))
+            const channel = yield* testChannel
+            const queues = RabbitMq.queuesOf(name)
+            // A receipt for a product not added yet, delivered twice: both are dead-lettered.
+            const receipt = inbound("product.received", `redrive-${runId}`, { sku, quantity: 4 })
+            yield* deliver(channel, name, receipt, receipt.id)
+            yield* deliver(channel, name, receipt, receipt.id)
+            const deadCount = Effect.promise(() => channel.checkQueue(queues.dead)).pipe(
+              Effect.map((queue) => queue.messageCount)
+            )
+            yield* eventually(
+              "both are dead-lettered",
+              Effect.map(deadCount, (count) => count === 2)
+            )
+
+            // The cause fixed, the operator re-drives the queue.
+            yield* (yield* Product.Products).add({ sku, name: "Redriven" })
+            const redrive = (consumer: string) =>
+              Effect.promise(async () => {
+                const run = runBin("events", { INV_RABBITMQ_URL: RABBITMQ_URL }, ["redrive", consumer])
+                return { code: await run.exited, ...run.output() }
+              })
+            const first = yield* redrive(name)
+            expect(first).toEqual({
+              code: 0,
+              stdout: `moved 2 messages from ${queues.dead} to ${queues.main}\n`,
+              stderr: ""
+            })
+            yield* eventually(
+              "the receipt is applied",
+              Effect.map(onHand(sku), (n) => n === 4)
+            )
+            yield* eventually(
+              "both redriven messages were handled",
+              Effect.map(
+                Effect.promise(() => channel.checkQueue(queues.main)),
+                (queue) => queue.messageCount === 0
+              )
+            )
+            yield* Effect.sleep("300 millis")
+            expect(yield* ledgerOf(sku)).toEqual([{ reason: "receipt", delta: 4 }])
+            expect(yield* deadCount).toBe(0)
+            const unknown = yield* redrive(`no-such-consumer-${runId}`)
+            expect(unknown.code).toBe(1)
+            expect(unknown.stderr).toBe(
+              `inv-server events redrive: there is no queue invkit.no-such-consumer-${runId}.dead: check the consumer's name (e.g. stock-updater)\n`
+            )
+            // By the queue's name too; nothing is left to move.
+            const again = yield* redrive(queues.dead)
+            expect(again).toEqual({
+              code: 0,
+              stdout: `moved 0 messages from ${queues.dead} to ${queues.main}\n`,
+              stderr: ""
+            })
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        }),
+      60_000
     )
 
     it.effect("PermanentFailure reads as its reason", () =>

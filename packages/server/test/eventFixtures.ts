@@ -213,3 +213,9 @@ export const redisCommand = (...args: ReadonlyArray<string>) =>
 export const rows = <A extends object>(
   query: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>
 ) => Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.orDie(query(sql)))
+
+/** A SKU's ledger, oldest first: what each movement did and why. */
+export const ledgerOf = (sku: string) =>
+  rows<{ reason: string; delta: number }>(
+    (sql) => sql`select reason, delta from stock_movements where sku = ${sku} order by id`
+  )

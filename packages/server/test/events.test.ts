@@ -8,7 +8,7 @@ import { Product, Stock } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { EventBus } from "../src/infra/events.js"
-import { ensureInbox, once } from "../src/infra/inbox.js"
+import { once } from "../src/infra/inbox.js"
 import * as RabbitMq from "../src/infra/rabbitmq.js"
 import { runRelayWith } from "../src/infra/relay.js"
 import {
@@ -41,7 +41,6 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))("RabbitMQ ou
           const bus = yield* EventBus
           const stock = yield* Stock.Stock
           const products = yield* Product.Products
-          yield* ensureInbox
           // The consumer's effect: one row per event, in the same transaction as its inbox row.
           yield* sql`create table effects (event_id text primary key, sku text not null)`
           let deliveries = 0

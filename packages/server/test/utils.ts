@@ -62,6 +62,7 @@ export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   auth: { mode: "off" },
   tls: Option.none(),
   limits: { maxBodyBytes: 4 * 1024 * 1024, ratePerSecond: 0 },
+  eventRetryTimeoutSeconds: 600,
   ...overrides
 })
 

@@ -219,13 +219,24 @@ alter table outbox add column if not exists traceparent text;
 `).unprepared
 )
 
+const inboxFingerprint = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- What the processed event said (Event.fingerprint: its type and data), so an id used again for
+-- another event is refused instead of skipped as a redelivery. Rows from before have none.
+alter table inbox add column if not exists fingerprint text;
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_initial": initial,
     "0002_suppliers": suppliers,
     "0003_inbox": inbox,
     "0004_imports": imports,
-    "0005_outbox_trace_context": outboxTraceContext
+    "0005_outbox_trace_context": outboxTraceContext,
+    "0006_inbox_fingerprint": inboxFingerprint
   })
 })
 

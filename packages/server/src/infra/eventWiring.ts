@@ -14,14 +14,16 @@ import type { BrokerError, EventBus } from "./events.js"
 import * as InProcessEvents from "./inProcessEvents.js"
 import * as MemoryCache from "./memoryCache.js"
 import * as RabbitMq from "./rabbitmq.js"
+import type { RetryPolicy } from "./redelivery.js"
 import * as RedisCache from "./redisCache.js"
 
-export const eventBus = (
-  rabbitmqUrl: Option.Option<Redacted.Redacted<string>>
-): Layer.Layer<EventBus, BrokerError> =>
-  Option.match(rabbitmqUrl, {
-    onNone: () => InProcessEvents.layer,
-    onSome: (url) => RabbitMq.layer(url)
+export const eventBus = (options: {
+  readonly rabbitmqUrl: Option.Option<Redacted.Redacted<string>>
+  readonly retry: RetryPolicy
+}): Layer.Layer<EventBus, BrokerError> =>
+  Option.match(options.rabbitmqUrl, {
+    onNone: () => InProcessEvents.layer(options.retry),
+    onSome: (url) => RabbitMq.layer(url, { retry: options.retry })
   })
 
 export const stockCache = (options: {

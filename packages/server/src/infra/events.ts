@@ -3,22 +3,25 @@
  * get each event at least once; they de-duplicate with the inbox (see inbox.ts) and acknowledge
  * only after their own work committed.
  */
-import type { Event } from "@invkit/sdk"
+import { Event } from "@invkit/sdk"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { PermanentFailure } from "./redelivery.js"
 
 export class BrokerError extends Data.TaggedError("BrokerError")<{ readonly reason: string }> {}
 
 export interface Consumer {
   /** The consumer group: one queue per name, shared by every instance of the service. */
   readonly name: string
-  /** Event types (routing keys) it wants. */
+  /** Event types (routing keys) it wants; an event of another type is dead-lettered. */
   readonly types: ReadonlyArray<string>
   /**
-   * Handles one event. Success acknowledges it; a failure is retried a bounded number of times,
-   * then the event goes to the dead-letter queue with the reason.
+   * Handles one event. Success acknowledges it; a `PermanentFailure` sends it to the dead-letter
+   * queue at once; any other failure is retried with growing delays for a bounded time, then the
+   * event goes to the dead-letter queue with the reason (see redelivery.ts).
    */
   readonly handle: (event: Event.CloudEvent) => Effect.Effect<void, unknown>
   /**
@@ -39,3 +42,14 @@ export class EventBus extends Context.Tag("@invkit/server/EventBus")<
     readonly ready: Effect.Effect<boolean>
   }
 >() {}
+
+/** A consumer's reading of an event's `data`: invalid data is a permanent failure naming the field. */
+export const eventData = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Event.decodeData(schema)
+  return (event: Event.CloudEvent): Effect.Effect<A, PermanentFailure> =>
+    Effect.mapError(
+      decode(event),
+      (error) =>
+        new PermanentFailure({ reason: `${event.type} ${event.id} has invalid data: ${error.message}` })
+    )
+}

@@ -1,22 +1,22 @@
 /**
  * The EventBus in one process, for embedded server mode: a PubSub instead of RabbitMQ, with the
  * same contract. Publishing returns once every subscriber has the events; each consumer takes
- * the types it asked for, one at a time, retries a failing event a bounded number of times, then
- * gives up on it (the in-process "dead-letter queue" is a warning in the log).
+ * the types it asked for, one at a time. A failed event is handled as on RabbitMQ, by the same
+ * decision (redelivery.ts): retried after a growing delay while the others go on, or given up
+ * (the in-process "dead-letter queue" is an error in the log, with the reason).
  */
 
 import type { Event } from "@invkit/sdk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
 import { EventBus } from "./events.js"
 import * as InventoryMetrics from "./inventoryMetrics.js"
+import { afterFailure, defaultRetryPolicy, type RetryPolicy } from "./redelivery.js"
 import { consumeSpan } from "./tracing.js"
-
-/** Attempts per event, the first included, before it is dead-lettered. */
-const MAX_ATTEMPTS = 5
 
 /**
  * Events a consumer that subscribes late still gets: the relay may publish before every
@@ -24,54 +24,68 @@ const MAX_ATTEMPTS = 5
  */
 const REPLAY = 1024
 
-export const layer: Layer.Layer<EventBus> = Layer.scoped(
-  EventBus,
-  Effect.gen(function* () {
-    const events = yield* Effect.acquireRelease(
-      PubSub.unbounded<Event.CloudEvent>({ replay: REPLAY }),
-      PubSub.shutdown
-    )
-    return {
-      publish: (batch) => Effect.asVoid(PubSub.publishAll(events, batch)),
-      consume: (consumer) =>
-        Effect.gen(function* () {
-          const subscription = yield* PubSub.subscribe(events)
-          const wanted = new Set(consumer.types)
-          const deliver = (event: Event.CloudEvent) => {
-            let attempt = 0
-            // One attempt is never cut short by shutdown: it finishes, and its commit stands.
-            const once = Effect.suspend(() => {
-              attempt += 1
-              return Effect.zipRight(
-                attempt > 1 ? InventoryMetrics.eventRedelivered(consumer.name) : Effect.void,
-                Effect.uninterruptible(consumer.handle(event)).pipe(
-                  consumeSpan(consumer.name, event, attempt)
+export const layer = (retry: RetryPolicy = defaultRetryPolicy): Layer.Layer<EventBus> =>
+  Layer.scoped(
+    EventBus,
+    Effect.gen(function* () {
+      const events = yield* Effect.acquireRelease(
+        PubSub.unbounded<Event.CloudEvent>({ replay: REPLAY }),
+        PubSub.shutdown
+      )
+      return {
+        publish: (batch) => Effect.asVoid(PubSub.publishAll(events, batch)),
+        consume: (consumer) =>
+          Effect.gen(function* () {
+            const subscription = yield* PubSub.subscribe(events)
+            const wanted = new Set(consumer.types)
+            const scope = yield* Effect.scope
+            // One event at a time, retries included, as a RabbitMQ consumer handles its deliveries.
+            const oneAtATime = yield* Effect.makeSemaphore(1)
+            const deliver = (
+              event: Event.CloudEvent,
+              attempt: number,
+              firstFailedAt?: number
+            ): Effect.Effect<void> =>
+              Effect.gen(function* () {
+                if (attempt > 1) yield* InventoryMetrics.eventRedelivered(consumer.name)
+                // One attempt is never cut short by shutdown: it finishes, and its commit stands.
+                const exit = yield* Effect.uninterruptible(consumer.handle(event)).pipe(
+                  consumeSpan(consumer.name, event, attempt),
+                  oneAtATime.withPermits(1),
+                  Effect.exit
                 )
-              )
-            })
-            return once.pipe(
-              Effect.retry({
-                times: MAX_ATTEMPTS - 1,
-                schedule: Schedule.exponential("50 millis")
-              }),
-              Effect.zipRight(InventoryMetrics.eventConsumed(consumer.name)),
-              Effect.catchAllCause((cause) =>
-                Effect.zipRight(
-                  InventoryMetrics.eventDeadLettered(consumer.name),
-                  Effect.logWarning("event dead-lettered after repeated failures", cause).pipe(
-                    Effect.annotateLogs({ consumer: consumer.name, eventId: event.id, type: event.type })
+                if (Exit.isSuccess(exit)) return yield* InventoryMetrics.eventConsumed(consumer.name)
+                const now = Date.now()
+                const first = firstFailedAt ?? now
+                const decision = afterFailure(retry, {
+                  cause: exit.cause,
+                  attempt,
+                  firstFailedAt: first,
+                  now
+                })
+                const annotations = { consumer: consumer.name, eventId: event.id, type: event.type, attempt }
+                if (decision._tag === "DeadLetter") {
+                  yield* InventoryMetrics.eventDeadLettered(consumer.name)
+                  return yield* Effect.logError(`event dead-lettered: ${decision.reason}`).pipe(
+                    Effect.annotateLogs(annotations)
                   )
+                }
+                yield* Effect.logWarning(
+                  `event failed (attempt ${attempt}), next attempt in ${Duration.format(decision.delayMillis)}: ${decision.reason}`
+                ).pipe(Effect.annotateLogs(annotations))
+                // The wait does not hold up the events behind it, as on RabbitMQ's retry queue.
+                yield* deliver(event, attempt + 1, first).pipe(
+                  Effect.delay(decision.delayMillis),
+                  Effect.forkIn(scope)
                 )
-              )
+              })
+            yield* Queue.take(subscription).pipe(
+              Effect.flatMap((event) => (wanted.has(event.type) ? deliver(event, 1) : Effect.void)),
+              Effect.forever,
+              Effect.forkScoped
             )
-          }
-          yield* Queue.take(subscription).pipe(
-            Effect.flatMap((event) => (wanted.has(event.type) ? deliver(event) : Effect.void)),
-            Effect.forever,
-            Effect.forkScoped
-          )
-        }),
-      ready: Effect.succeed(true)
-    }
-  })
-)
+          }),
+        ready: Effect.succeed(true)
+      }
+    })
+  )

@@ -8,11 +8,14 @@
  * Consuming: one durable queue per consumer name, `invkit.<name>`, shared by every instance of
  * the service and bound to the consumer's types. Each instance handles its deliveries one at a
  * time (order kept) and acks after `handle` succeeded, that is after the consumer's own commit.
- * A failed event is republished to `invkit.<name>.retry`, whose messages expire after a short
- * delay back into `invkit.<name>`, with the attempt counted in the `x-invkit-attempt` header.
- * After the last attempt, or at once for a `PermanentFailure` or a body that is no CloudEvent, it
- * goes to `invkit.<name>.dead` with the reason in `x-invkit-death-reason`. The copy is confirmed
- * by the broker before the original is acked, so a failing event is never lost and never loops.
+ * A delivery is handled only if its body is a CloudEvents envelope of a type the consumer takes,
+ * published under a routing key equal to that type; anything else is a permanent failure.
+ * What follows a failure is decided by `afterFailure` (redelivery.ts, shared with the in-process
+ * bus): a retry is republished to `invkit.<name>.retry`, whose messages expire after the decided
+ * delay back into `invkit.<name>`, with the attempt, the first failure's time and the original
+ * routing key in headers; a dead letter goes to `invkit.<name>.dead` with the reason in
+ * `x-invkit-death-reason`. The copy is confirmed by the broker before the original is acked, so a
+ * failing event is never lost and never loops.
  *
  * The connection is watched: when it drops (broker restart, network), `publish` fails with
  * BrokerError at once, a supervisor reconnects with capped exponential backoff, and every
@@ -29,30 +32,25 @@ import * as amqp from "amqplib"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { BrokerError, type Consumer, EventBus } from "./events.js"
-import { describeFailure, isPermanentFailure } from "./inbox.js"
 import * as InventoryMetrics from "./inventoryMetrics.js"
+import { afterFailure, defaultRetryPolicy, PermanentFailure, type RetryPolicy } from "./redelivery.js"
 import { consumeSpan } from "./tracing.js"
 
 export interface RabbitMqOptions {
   /** Deliveries in flight per consumer instance (unacked at the broker). Default 16. */
   readonly prefetch?: number
-  /** Attempts per event, the first included, before it is dead-lettered. Default 5. */
-  readonly maxAttempts?: number
-  /** How long a failed event waits in the retry queue before its next attempt. Default 1 s. */
-  readonly retryDelay?: Duration.DurationInput
+  /** How long and how often a failing event is retried before it is dead-lettered. */
+  readonly retry?: RetryPolicy
   /** How long a publish may wait for the broker's confirms before it fails. Default 5 s. */
   readonly publishTimeout?: Duration.DurationInput
   /** How long one connection attempt may take. Default 2 s. */
@@ -71,6 +69,13 @@ export const ATTEMPT_HEADER = "x-invkit-attempt"
 export const DEATH_REASON_HEADER = "x-invkit-death-reason"
 /** The last failure of a message waiting in the retry queue. */
 export const LAST_ERROR_HEADER = "x-invkit-last-error"
+/** When the message first failed (epoch milliseconds): its retries end `retryFor` after it. */
+export const FIRST_FAILED_AT_HEADER = "x-invkit-first-failed-at"
+/**
+ * The routing key the message was published with, on its copies: they reach the queue through
+ * the default exchange, under the queue's name.
+ */
+export const ROUTING_KEY_HEADER = "x-invkit-routing-key"
 
 /** The queues of one consumer group; a per-instance consumer's main and retry queues are its own. */
 export const queuesOf = (consumerName: string, instance?: string) => ({
@@ -91,17 +96,60 @@ const errorMessage = (error: unknown) => (error instanceof Error ? error.message
 
 const describeUrl = Store.safeUrl
 
-const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Event.CloudEvent))
+/** How a copy of `message` is published to one of the consumer's queues: persistent, with `headers`. */
+export const copyOf = (message: amqp.Message, headers: amqp.MessagePropertyHeaders): amqp.Options.Publish => {
+  const { contentType, messageId, type, timestamp, appId } = message.properties
+  return { persistent: true, contentType, messageId, type, timestamp, appId, headers }
+}
 
-/** Header values are strings, numbers or buffers on the wire; an unreadable count starts over at 1. */
-const attemptOf = (message: amqp.ConsumeMessage): number => {
-  const raw = message.properties.headers?.[ATTEMPT_HEADER]
-  const attempt = typeof raw === "number" ? raw : Number(String(raw ?? "1"))
+/** Header values are strings, numbers or buffers on the wire. */
+const headerNumber = (message: amqp.Message, header: string): number | undefined => {
+  const raw = message.properties.headers?.[header]
+  const value = typeof raw === "number" ? raw : raw === undefined ? Number.NaN : Number(String(raw))
+  return Number.isFinite(value) ? value : undefined
+}
+
+/** Which attempt a delivery is; an unreadable count starts over at 1. */
+const attemptOf = (message: amqp.Message): number => {
+  const attempt = headerNumber(message, ATTEMPT_HEADER) ?? 1
   return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1
 }
 
-/** A header table holds at most 64 KiB; a reason is for people, so a short one is enough. */
-const headerText = (text: string) => (text.length > 1000 ? `${text.slice(0, 1000)}…` : text)
+/**
+ * The routing key the message was published with, or none for a message put straight into the
+ * queue (through the default exchange) without saying it.
+ */
+const routingKeyOf = (message: amqp.Message): string | undefined => {
+  if (message.fields.exchange !== "") return message.fields.routingKey
+  const header = message.properties.headers?.[ROUTING_KEY_HEADER]
+  return header === undefined ? undefined : String(header)
+}
+
+/** The event in a delivery, if the consumer may handle it; otherwise a permanent failure saying why. */
+const accept = (
+  consumer: Consumer,
+  message: amqp.Message,
+  routingKey: string | undefined
+): Effect.Effect<Event.CloudEvent, PermanentFailure> =>
+  Event.decodeEnvelope(message.content.toString("utf8")).pipe(
+    Effect.mapError(
+      (error) => new PermanentFailure({ reason: `not a CloudEvents 1.0 JSON envelope: ${error.message}` })
+    ),
+    Effect.filterOrElse(
+      (event) => consumer.types.includes(event.type),
+      (event) =>
+        new PermanentFailure({
+          reason: `type ${JSON.stringify(event.type)} is not one ${consumer.name} takes (${consumer.types.join(", ")})`
+        })
+    ),
+    Effect.filterOrElse(
+      (event) => routingKey === undefined || routingKey === event.type,
+      (event) =>
+        new PermanentFailure({
+          reason: `routing key ${JSON.stringify(routingKey)} does not match the event's type ${JSON.stringify(event.type)}`
+        })
+    )
+  )
 
 export const layer = (
   url: Redacted.Redacted<string> | string,
@@ -117,8 +165,7 @@ export const layer = (
       const queuesFor = (consumer: Consumer) =>
         queuesOf(consumer.name, consumer.perInstance ? instance : undefined)
       const prefetch = options.prefetch ?? 16
-      const maxAttempts = options.maxAttempts ?? 5
-      const retryDelayMs = Duration.toMillis(options.retryDelay ?? "1 second")
+      const retryPolicy = options.retry ?? defaultRetryPolicy
       const publishTimeout = options.publishTimeout ?? "5 seconds"
       const connectTimeoutMs = Duration.toMillis(options.connectTimeout ?? "2 seconds")
 
@@ -283,15 +330,8 @@ export const layer = (
       ) =>
         Effect.tryPromise({
           try: () => {
-            const { contentType, messageId, type, timestamp, appId } = message.properties
             channel.sendToQueue(queue, message.content, {
-              persistent: true,
-              contentType,
-              messageId,
-              type,
-              timestamp,
-              appId,
-              headers: { ...message.properties.headers, ...headers },
+              ...copyOf(message, { ...message.properties.headers, ...headers }),
               ...(expiration === undefined ? {} : { expiration: String(expiration) })
             })
             return channel.waitForConfirms()
@@ -310,50 +350,43 @@ export const layer = (
           const attempt = attemptOf(message)
           if (attempt > 1 || message.fields.redelivered)
             yield* InventoryMetrics.eventRedelivered(consumer.name)
-          const envelope = decodeEnvelope(message.content.toString("utf8"))
-          const failure = Either.isLeft(envelope)
-            ? Option.some({
-                permanent: true,
-                reason: `not a CloudEvents 1.0 JSON envelope: ${ParseResult.TreeFormatter.formatErrorSync(envelope.left)}`
-              })
-            : yield* Effect.suspend(() => consumer.handle(envelope.right)).pipe(
-                consumeSpan(consumer.name, envelope.right, attempt),
-                Effect.exit,
-                Effect.map((exit) =>
-                  Exit.isSuccess(exit)
-                    ? Option.none()
-                    : Option.some({
-                        permanent: isPermanentFailure(exit.cause),
-                        reason: describeFailure(exit.cause)
-                      })
-                )
-              )
-          const annotations = {
-            consumer: consumer.name,
-            eventId: message.properties.messageId ?? "(none)",
-            // A retried message comes back routed by its queue's name; the envelope knows the type.
-            type: Either.isRight(envelope)
-              ? envelope.right.type
-              : (message.properties.type ?? message.fields.routingKey),
-            attempt
-          }
-          if (Option.isNone(failure)) {
+          const routingKey = routingKeyOf(message)
+          let type = message.properties.type ?? routingKey ?? "(unknown)"
+          const exit = yield* accept(consumer, message, routingKey).pipe(
+            Effect.tap((event) => {
+              type = event.type
+            }),
+            Effect.flatMap((event) =>
+              Effect.suspend(() => consumer.handle(event)).pipe(consumeSpan(consumer.name, event, attempt))
+            ),
+            Effect.exit
+          )
+          if (Exit.isSuccess(exit)) {
             channel.ack(message)
             yield* InventoryMetrics.eventConsumed(consumer.name)
             return
           }
-          const { permanent, reason } = failure.value
-          if (permanent || attempt >= maxAttempts) {
+          const annotations = {
+            consumer: consumer.name,
+            eventId: message.properties.messageId ?? "(none)",
+            type,
+            attempt
+          }
+          const now = Date.now()
+          const firstFailedAt = headerNumber(message, FIRST_FAILED_AT_HEADER) ?? now
+          const decision = afterFailure(retryPolicy, { cause: exit.cause, attempt, firstFailedAt, now })
+          const original = routingKey === undefined ? {} : { [ROUTING_KEY_HEADER]: routingKey }
+          if (decision._tag === "DeadLetter") {
             yield* sendCopy(channel, queues.dead, message, {
-              [DEATH_REASON_HEADER]: headerText(reason),
+              ...original,
+              [DEATH_REASON_HEADER]: decision.reason,
               [ATTEMPT_HEADER]: attempt,
               "x-invkit-consumer": consumer.name,
-              "x-invkit-routing-key": message.fields.routingKey,
-              "x-invkit-dead-at": new Date().toISOString()
+              "x-invkit-dead-at": new Date(now).toISOString()
             })
             channel.ack(message)
             yield* InventoryMetrics.eventDeadLettered(consumer.name)
-            yield* Effect.logError(`event dead-lettered to ${queues.dead}: ${reason}`).pipe(
+            yield* Effect.logError(`event dead-lettered to ${queues.dead}: ${decision.reason}`).pipe(
               Effect.annotateLogs(annotations)
             )
           } else {
@@ -361,13 +394,18 @@ export const layer = (
               channel,
               queues.retry,
               message,
-              { [ATTEMPT_HEADER]: attempt + 1, [LAST_ERROR_HEADER]: headerText(reason) },
-              retryDelayMs
+              {
+                ...original,
+                [ATTEMPT_HEADER]: attempt + 1,
+                [FIRST_FAILED_AT_HEADER]: firstFailedAt,
+                [LAST_ERROR_HEADER]: decision.reason
+              },
+              decision.delayMillis
             )
             channel.ack(message)
-            yield* Effect.logWarning(`event failed, attempt ${attempt} of ${maxAttempts}: ${reason}`).pipe(
-              Effect.annotateLogs(annotations)
-            )
+            yield* Effect.logWarning(
+              `event failed (attempt ${attempt}), next attempt in ${Duration.format(decision.delayMillis)}: ${decision.reason}`
+            ).pipe(Effect.annotateLogs(annotations))
           }
         }).pipe(
           // An ack or a move on a channel that just closed: the broker redelivers; the inbox absorbs it.
