@@ -71,8 +71,12 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))("events duri
             type: "product.received",
             data: { sku, quantity: 5 }
           }
-          yield* Effect.promise(() => {
-            channel.sendToQueue(queues.main, Buffer.from(JSON.stringify(receipt)), {
+          // Published through an exchange, as a sender would: its retries must keep the routing key.
+          const exchange = `test.outage.${runId}`
+          yield* Effect.promise(async () => {
+            await channel.assertExchange(exchange, "topic", { durable: false, autoDelete: true })
+            await channel.bindQueue(queues.main, exchange, receipt.type)
+            channel.publish(exchange, receipt.type, Buffer.from(JSON.stringify(receipt)), {
               persistent: true,
               contentType: RabbitMq.CONTENT_TYPE,
               messageId: receipt.id

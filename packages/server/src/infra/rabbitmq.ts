@@ -351,16 +351,13 @@ export const layer = (
           if (attempt > 1 || message.fields.redelivered)
             yield* InventoryMetrics.eventRedelivered(consumer.name)
           const routingKey = routingKeyOf(message)
-          let type = message.properties.type ?? routingKey ?? "(unknown)"
-          const exit = yield* accept(consumer, message, routingKey).pipe(
-            Effect.tap((event) => {
-              type = event.type
-            }),
-            Effect.flatMap((event) =>
-              Effect.suspend(() => consumer.handle(event)).pipe(consumeSpan(consumer.name, event, attempt))
-            ),
-            Effect.exit
-          )
+          const accepted = yield* Effect.exit(accept(consumer, message, routingKey))
+          const exit = Exit.isFailure(accepted)
+            ? accepted
+            : yield* Effect.suspend(() => consumer.handle(accepted.value)).pipe(
+                consumeSpan(consumer.name, accepted.value, attempt),
+                Effect.exit
+              )
           if (Exit.isSuccess(exit)) {
             channel.ack(message)
             yield* InventoryMetrics.eventConsumed(consumer.name)
@@ -369,7 +366,9 @@ export const layer = (
           const annotations = {
             consumer: consumer.name,
             eventId: message.properties.messageId ?? "(none)",
-            type,
+            type: Exit.isSuccess(accepted)
+              ? accepted.value.type
+              : (message.properties.type ?? routingKey ?? "(unknown)"),
             attempt
           }
           const now = Date.now()
