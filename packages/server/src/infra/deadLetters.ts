@@ -15,7 +15,8 @@ import {
   DEATH_REASON_HEADER,
   FIRST_FAILED_AT_HEADER,
   LAST_ERROR_HEADER,
-  queuesOf
+  queuesOf,
+  ROUTING_KEY_HEADER
 } from "./rabbitmq.js"
 
 /** What the last failure wrote on the message, dropped so that it starts over. */
@@ -89,6 +90,9 @@ export const redrive = (
           if (message === false) break
           const headers = { ...message.properties.headers }
           for (const header of failureHeaders) delete headers[header]
+          // Dead letters from before routing keys were kept carry a queue's name there (the route
+          // of a retry), never an event type: without it the type alone is checked.
+          if (String(headers[ROUTING_KEY_HEADER]).startsWith("invkit.")) delete headers[ROUTING_KEY_HEADER]
           channel.sendToQueue(queues.main, message.content, copyOf(message, headers))
           await channel.waitForConfirms()
           channel.ack(message)
