@@ -236,7 +236,7 @@ const migrate = Migrator.make({})({
     "0003_inbox": inbox,
     "0004_imports": imports,
     "0005_outbox_trace_context": outboxTraceContext,
-    "0006_inbox_fingerprint": inboxFingerprint
+    "0007_inbox_fingerprint": inboxFingerprint
   })
 })
 
