@@ -142,6 +142,13 @@ const secretUrl = (name: string, protocols: ReadonlyArray<string>, example: stri
     )
   )
 
+/** RabbitMQ, for the services and `inv-server events`; none means in-process events. */
+export const rabbitmqUrl = secretUrl(
+  "INV_RABBITMQ_URL",
+  ["amqp:", "amqps:"],
+  "amqp://user:password@host:5672"
+)
+
 const logLevels: Record<string, LogLevel.LogLevel> = {
   all: LogLevel.All,
   trace: LogLevel.Trace,
@@ -295,7 +302,7 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
       "postgres://user:password@host:5432/db"
     ),
     home: Store.defaultDataDir,
-    rabbitmqUrl: secretUrl("INV_RABBITMQ_URL", ["amqp:", "amqps:"], "amqp://user:password@host:5672"),
+    rabbitmqUrl,
     redisUrl: secretUrl("INV_REDIS_URL", ["redis:", "rediss:"], "redis://host:6379"),
     redisPrefix: Config.option(
       checked("INV_REDIS_PREFIX", (raw) =>

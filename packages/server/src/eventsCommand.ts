@@ -2,9 +2,9 @@
  * `inv-server events redrive <consumer>`: moves a consumer group's dead letters back to its queue
  * once the cause is fixed (see docs/events.md), on the broker INV_RABBITMQ_URL names.
  */
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { describeConfigError, rabbitmqUrl } from "./config.js"
 import { redrive } from "./infra/deadLetters.js"
 
 export const eventsUsage = `Usage: inv-server events redrive <consumer>
@@ -45,7 +45,12 @@ export const eventsCommand = (args: ReadonlyArray<string>) =>
     if (queue === undefined || rest.length > 0 || consumerOf(queue) === "") {
       return yield* usageError("inv-server events redrive: name one consumer, e.g. stock-updater")
     }
-    const url = yield* Config.option(Config.redacted("INV_RABBITMQ_URL")).pipe(Effect.orDie)
+    const url = yield* rabbitmqUrl.pipe(
+      Effect.mapError(
+        (error) =>
+          new EventsCommandFailed(`inv-server events redrive: ${describeConfigError(error).join("; ")}`, true)
+      )
+    )
     if (Option.isNone(url)) {
       return yield* usageError(
         "inv-server events redrive: INV_RABBITMQ_URL: set it to the broker's URL, e.g. amqp://user:password@host:5672"

@@ -135,6 +135,13 @@ describe("inv-server", () => {
     const noConsumer = runBin("events", { INV_RABBITMQ_URL: "amqp://127.0.0.1:5672" }, ["redrive"])
     expect(await noConsumer.exited).toBe(2)
     expect(noConsumer.output().stderr).toContain("name one consumer, e.g. stock-updater")
+    const badUrl = runBin("events", { INV_RABBITMQ_URL: "http://user:hunter2@mq" }, [
+      "redrive",
+      "stock-updater"
+    ])
+    expect(await badUrl.exited).toBe(2)
+    expect(badUrl.output().stderr).toContain("INV_RABBITMQ_URL: must be a URL such as amqp://")
+    expect(badUrl.output().stderr).not.toContain("hunter2")
     const noUrl = runBin("events", {}, ["redrive", "stock-updater"])
     expect(await noUrl.exited).toBe(2)
     expect(noUrl.output().stderr).toContain("INV_RABBITMQ_URL: set it to the broker's URL")
