@@ -32,6 +32,7 @@ import {
   type ImportChanges,
   noChanges,
   openStaging,
+  type StoredImport,
   stagedRejections
 } from "./internal/importStore.js"
 import { localStoreOf } from "./internal/localStore.js"
@@ -136,7 +137,7 @@ const importLocally = async (
   const stored = options.importId === undefined ? undefined : await store.run(findImport(options.importId))
   if (stored !== undefined) {
     // Known before reading a byte: nothing to read, nothing to write.
-    return alreadyImported(options.importId!, options.kind ?? "stock", stored, [])
+    return alreadyImported(options.importId!, stored, [])
   }
   const progress = newProgress()
   const staging = await openStaging(store.run)
@@ -163,7 +164,7 @@ const importLocally = async (
     const importId = options.importId ?? progress.hash.digest("hex")
     const reference = `import:${importId}`
     const before = options.importId === undefined ? await store.run(findImport(importId)) : undefined
-    if (before !== undefined) return alreadyImported(importId, kind!, before, ignoredColumns)
+    if (before !== undefined) return alreadyImported(importId, before, ignoredColumns)
     options.onProgress?.({ phase: "applying", rows: progress.rows, bytes: progress.bytes })
     const outcome = await store.run(
       applyStaged(staging.table, {
@@ -178,7 +179,7 @@ const importLocally = async (
       })
     )
     if (outcome.status === "already-imported") {
-      return alreadyImported(importId, kind!, outcome.stored, ignoredColumns)
+      return alreadyImported(importId, outcome.stored, ignoredColumns)
     }
     let rejected = rejectedBefore
     let after = 0
@@ -205,14 +206,14 @@ const importLocally = async (
   }
 }
 
+/** The kind recorded with the import: a re-run may not have read a byte of the file. */
 const alreadyImported = (
   importId: string,
-  kind: ImportKind,
-  stored: { readonly rows: number; readonly rejected: number },
+  stored: StoredImport,
   ignoredColumns: ReadonlyArray<string>
 ): ImportResult => ({
   importId,
-  kind,
+  kind: stored.kind,
   status: "already-imported",
   rows: stored.rows,
   applied: 0,

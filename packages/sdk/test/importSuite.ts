@@ -254,6 +254,31 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("a re-run", () => {
+    it("reports the kind the import was applied as, with or without reading the file", async () => {
+      const files = {
+        products: "sku,name\nK-1,Kind check\n",
+        stock: "sku,quantity\nK-1,4\n",
+        adjustments: "sku,delta\nK-1,1\n"
+      } as const
+      for (const [kind, text] of Object.entries(files)) {
+        expect((await importCollecting(inventory, text)).result).toMatchObject({ kind, status: "applied" })
+        // By content (the file is read again) and by a named id (known before reading).
+        expect((await importCollecting(inventory, text)).result).toMatchObject({
+          kind,
+          status: "already-imported"
+        })
+        expect((await importCollecting(inventory, text, { importId: `kind-${kind}` })).result.status).toBe(
+          "applied"
+        )
+        expect((await importCollecting(inventory, text, { importId: `kind-${kind}` })).result).toMatchObject({
+          kind,
+          status: "already-imported"
+        })
+      }
+    })
+  })
+
   describe("export", () => {
     it("escapes formula cells in CSV, and round-trips into an empty store", async () => {
       await inventory.products.add({ sku: "F-1", name: "=HYPERLINK(1)", unit: "@box" })

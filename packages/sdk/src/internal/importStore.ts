@@ -319,6 +319,7 @@ export type LocalOutcome =
   | { readonly status: "already-imported"; readonly stored: StoredImport }
 
 export interface StoredImport {
+  readonly kind: ImportKind
   readonly applied: number
   readonly rejected: number
   readonly rows: number
@@ -328,7 +329,7 @@ export interface StoredImport {
 
 export const findImport = (importId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<StoredImport>`select applied, rejected, rows, summary, created_at from imports where id = ${importId}`.pipe(
+    sql<StoredImport>`select kind, applied, rejected, rows, summary, created_at from imports where id = ${importId}`.pipe(
       Effect.map((rows) => rows[0]),
       Effect.mapError(storeFailure)
     )
