@@ -48,7 +48,7 @@ try {
 
   console.log("\nLow stock (at or below each product's reorder point):")
   console.table(
-    (await inv.stock.low()).map(({ sku, name, available, reorderPoint, reorderQuantity }) => ({
+    (await inv.stock.low()).items.map(({ sku, name, available, reorderPoint, reorderQuantity }) => ({
       sku,
       name,
       available,

@@ -28,7 +28,7 @@ const program = Effect.gen(function* () {
     .pipe(
       Effect.catchTag("InsufficientStock", (error) => Console.log(`refused: ${error.available} available`))
     )
-  const low = yield* stock.low()
+  const { items: low } = yield* stock.low()
   yield* Console.log(`low: ${low.map((item) => `${item.sku} (${item.available})`).join(", ")}`)
 })
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { copyOfTemplateStore, expectedActor, type Store } from "./store.js"
 
@@ -134,5 +137,41 @@ describe("inv stock", () => {
       error: expect.objectContaining({ code: "StockConflict", sku: "W-1", expected: 1, actual: 34 })
     })
     expect(await totals()).toEqual({ units: 39, movements: 5 })
+  })
+})
+
+describe("inv stock low past one page", () => {
+  let many: Store
+  const dir = mkdtempSync(join(tmpdir(), "invkit-cli-low-"))
+  afterAll(async () => {
+    await many?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("pages 2,500 low products by --limit and --cursor, and --all gives every one", {
+    timeout: 120_000
+  }, async () => {
+    many = await copyOfTemplateStore()
+    const file = join(dir, "products.csv")
+    const lines = ["sku,name,reorderPoint"]
+    for (let n = 0; n < 2500; n++) lines.push(`LOW-${String(n).padStart(4, "0")},Low ${n},5`)
+    writeFileSync(file, `${lines.join("\n")}\n`)
+    expect(await many.json("import", file)).toMatchObject({ kind: "products", applied: 2500 })
+
+    const first = await many.inv("stock", "low")
+    expect(first.code).toBe(0)
+    expect(first.stdout.match(/LOW-\d{4}/g)).toHaveLength(50)
+    expect(first.stderr).toContain("More: pass --cursor ")
+    const page = await many.json("stock", "low", "--limit", "1000")
+    expect(page.items).toHaveLength(1000)
+    const second = await many.json("stock", "low", "--limit", "1000", "--cursor", page.nextCursor)
+    expect(second.items[0].sku).not.toBe(page.items.at(-1).sku)
+
+    const all = await many.json("stock", "low", "--all", "--limit", "1000")
+    expect(all.nextCursor).toBeNull()
+    const skus = all.items.map((item: any) => item.sku)
+    expect(skus).toHaveLength(2500)
+    expect(new Set(skus).size).toBe(2500)
+    expect(skus.slice(0, 2000)).toEqual([...page.items, ...second.items].map((item: any) => item.sku))
   })
 })

@@ -157,10 +157,8 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
   )
   .add(
     HttpApiEndpoint.get("low", "/v1/low-stock")
-      .setUrlParams(
-        Schema.Struct({ location: Schema.optional(Schema.String), limit: Schema.optional(Integer) })
-      )
-      .addSuccess(Schema.Struct({ items: Schema.Array(LowStockItem) }))
+      .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String), ...PageParams }))
+      .addSuccess(pageOf(LowStockItem))
       .addError(LocationNotFound)
   )
   .add(HttpApiEndpoint.get("overview", "/v1/overview").addSuccess(Overview))

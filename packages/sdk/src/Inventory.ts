@@ -157,7 +157,9 @@ export interface Inventory {
     level(sku: string, options?: { readonly location?: string }): Promise<StockLevel>
     list(query?: StockQuery): Promise<Page<StockRow>>
     all(query?: Omit<StockQuery, "cursor">): AsyncIterable<StockRow>
-    low(query?: LowStockQuery): Promise<ReadonlyArray<LowStockItem>>
+    low(query?: LowStockQuery): Promise<Page<LowStockItem>>
+    /** Every low or out-of-stock level, fetching page after page. */
+    allLow(query?: Omit<LowStockQuery, "cursor">): AsyncIterable<LowStockItem>
     overview(): Promise<Overview>
     history(sku: string, query?: HistoryQuery): Promise<Page<Movement>>
   }
@@ -297,6 +299,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
 
   const productList = (query?: ProductQuery) => run(p.list(query))
   const stockList = (query?: StockQuery) => run(s.list(query))
+  const lowStock = (query?: LowStockQuery) => run(s.low(query))
   return registerLocalStore(
     {
       store: Store.describe(store),
@@ -320,7 +323,8 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
         level: (sku, options) => run(s.level(sku, options)),
         list: stockList,
         all: (query = {}) => allItems(stockList, query),
-        low: (query) => run(s.low(query)),
+        low: lowStock,
+        allLow: (query = {}) => allItems(lowStock, query),
         overview: () => run(s.overview()),
         history: (sku, query) => run(s.history(sku, query))
       },

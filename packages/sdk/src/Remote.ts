@@ -279,6 +279,8 @@ export const connect = (options: ConnectOptions): Inventory => {
     run((c) => c.catalog.listProducts({ urlParams: query }))
   const stockList: Inventory["stock"]["list"] = (query = {}) =>
     run((c) => c.stockChecks.list({ urlParams: query }))
+  const lowStock: Inventory["stock"]["low"] = (query = {}) =>
+    run((c) => c.stockChecks.low({ urlParams: query }))
 
   return {
     store: `inv-server at ${options.url}`,
@@ -328,7 +330,8 @@ export const connect = (options: ConnectOptions): Inventory => {
       level: (sku, query) => run((c) => c.stockChecks.level({ path: { sku }, urlParams: query ?? {} })),
       list: stockList,
       all: (query = {}) => allItems(stockList, query),
-      low: (query = {}) => run((c) => c.stockChecks.low({ urlParams: query })).then((answer) => answer.items),
+      low: lowStock,
+      allLow: (query = {}) => allItems(lowStock, query),
       overview: () => run((c) => c.stockChecks.overview()),
       history: (sku, query = {}) =>
         run((c) =>

@@ -231,7 +231,8 @@ export type LowStockItem = typeof LowStockItem.Type
 
 export const LowStockQuery = Schema.Struct({
   location: Schema.optional(LocationCode),
-  limit: Schema.optionalWith(Limit, { default: () => 1000 })
+  limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
+  cursor: Schema.optional(Cursor)
 })
 export type LowStockQuery = typeof LowStockQuery.Encoded
 
@@ -667,11 +668,13 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     /** At or below the product's own reorder point, out of stock first. */
     const low = (
       query: LowStockQuery = {}
-    ): Effect.Effect<ReadonlyArray<LowStockItem>, InvalidInput | LocationNotFound | StoreError> =>
+    ): Effect.Effect<Page<LowStockItem>, InvalidInput | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
         const q = yield* decodeInput(LowStockQuery)(query)
         yield* requireLocation(q.location)
-        return yield* sql<LowStockItem>`
+        // The cursor is the whole sort key, so a page starts exactly where the last one ended.
+        const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+        const rows = yield* sql<LowStockItem>`
           select sku, name, location, on_hand, available, reorder_point, reorder_quantity,
                  reorder_point - available as shortfall
           from (
@@ -684,8 +687,20 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           ) levels
           where available <= reorder_point
             ${q.location ? sql`and location = ${q.location}` : sql``}
+            ${
+              after
+                ? sql`and (available > 0, available - reorder_point, sku, location)
+                        > (${after[0] === 1}, ${Number(after[1]) || 0}::int, ${String(after[2])}, ${String(after[3])})`
+                : sql``
+            }
           order by available > 0, available - reorder_point, sku, location
-          limit ${q.limit}`.pipe(Effect.mapError(storeFailure))
+          limit ${q.limit + 1}`.pipe(Effect.mapError(storeFailure))
+        return toPage(rows, q.limit, (last) => [
+          last.available > 0 ? 1 : 0,
+          last.available - last.reorderPoint,
+          last.sku,
+          last.location
+        ])
       })
 
     const overview = (): Effect.Effect<Overview, StoreError> =>

@@ -7,9 +7,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Readable } from "node:stream"
 import { afterAll, describe, expect, it } from "vitest"
 import {
   IdempotencyKeyReused,
+  Import,
   InsufficientStock,
   InvalidInput,
   type InventoryClient,
@@ -161,7 +163,7 @@ export const inventorySuite = (name: string, target: SuiteTarget) =>
           ["S-1", "B", 4],
           ["S-1", "default", 12]
         ])
-        expect(await inventory.stock.low({ location: "B" })).toEqual([
+        expect((await inventory.stock.low({ location: "B" })).items).toEqual([
           expect.objectContaining({ sku: "S-1", location: "B", shortfall: 1 })
         ])
         expect(await rejection(inventory.stock.low({ location: "NOWHERE" }))).toBeInstanceOf(LocationNotFound)
@@ -283,6 +285,36 @@ export const inventorySuite = (name: string, target: SuiteTarget) =>
         expect(await inventory.restock.cancel(orderId)).toMatchObject({ status: "cancelled" })
         expect(await rejection(inventory.restock.receive(orderId))).toBeInstanceOf(RestockOrderClosed)
         expect(await rejection(inventory.restock.get(999_999))).toBeInstanceOf(RestockOrderNotFound)
+      } finally {
+        await inventory.close()
+      }
+    })
+
+    it("pages low stock past 1,000 levels, and every page sees a change", async () => {
+      const inventory = await target.open()
+      try {
+        const lines = ["sku,name,reorderPoint"]
+        for (let n = 0; n < 2500; n++) lines.push(`LOW-${String(n).padStart(4, "0")},Low ${n},5`)
+        const imported = await Import.importRows(inventory, Readable.from([`${lines.join("\n")}\n`]))
+        expect(imported).toMatchObject({ kind: "products", applied: 2500 })
+
+        const lowSkus = async () => {
+          const skus: Array<string> = []
+          for await (const item of inventory.stock.allLow({ limit: 1000 })) {
+            if (item.sku.startsWith("LOW-")) skus.push(item.sku)
+          }
+          return skus
+        }
+        const first = await lowSkus()
+        expect(first).toHaveLength(2500)
+        expect(new Set(first).size).toBe(2500)
+        expect(await lowSkus()).toEqual(first) // a server answers this walk from its cache
+        const page = await inventory.stock.low()
+        expect(page.items).toHaveLength(50)
+        expect(page.nextCursor).not.toBeNull()
+
+        await inventory.stock.set("LOW-2499", 6)
+        expect(await lowSkus()).toEqual(first.filter((sku) => sku !== "LOW-2499"))
       } finally {
         await inventory.close()
       }

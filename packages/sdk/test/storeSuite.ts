@@ -695,7 +695,7 @@ export const storeSuite = (makeStore: () => TestStore) => {
           ]
         })
         yield* products.archive("LO-ARCH")
-        const low = yield* stock.low()
+        const low = (yield* stock.low()).items
         expect(
           low.map(({ sku, onHand, available, reorderPoint, shortfall }) => ({
             sku,
@@ -713,14 +713,14 @@ export const storeSuite = (makeStore: () => TestStore) => {
           reorderQuantity: 20,
           location: "default"
         })
-        expect((yield* stock.low({ location: "default" })).map((item) => item.sku)).toEqual([
+        expect((yield* stock.low({ location: "default" })).items.map((item) => item.sku)).toEqual([
           "LO-OUT",
           "LO-DEEP",
           "LO-AT"
         ])
         const nowhere = yield* Effect.flip(stock.low({ location: "nowhere-yet" }))
         expect(nowhere).toBeInstanceOf(LocationNotFound)
-        expect(yield* stock.low({ limit: 1 })).toHaveLength(1)
+        expect((yield* stock.low({ limit: 1 })).items).toHaveLength(1)
       })
     )
 
@@ -748,6 +748,53 @@ export const storeSuite = (makeStore: () => TestStore) => {
           ok: 3,
           movements: 6 + 4
         })
+      })
+    )
+  })
+
+  layer(makeStore(), options)("low stock beyond one page", (it) => {
+    it.effect("pages through 2,500 low levels, each once, worst first, as many as the overview counts", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        // 1,000 never stocked, 1,000 below their point, 500 exactly at it, 300 above it.
+        yield* sql`
+          insert into products (sku, name, reorder_point)
+          select 'LP-' || lpad(n::text, 4, '0'), 'Low ' || n, 10 from generate_series(1, 2800) n`
+        yield* sql`
+          insert into stock_levels (sku, location, on_hand)
+          select 'LP-' || lpad(n::text, 4, '0'), 'default',
+                 case when n <= 2000 then n % 10 when n <= 2500 then 10 else 11 end
+          from generate_series(1001, 2800) n`
+        const overview = yield* stock.overview()
+        expect(overview.low + overview.outOfStock).toBe(2500)
+
+        const firstPage = yield* stock.low()
+        expect(firstPage.items).toHaveLength(50)
+        expect(firstPage.nextCursor).not.toBeNull()
+
+        const items: Array<{ sku: string; available: number; shortfall: number }> = []
+        let cursor: string | undefined
+        let pages = 0
+        do {
+          const page = yield* stock.low({ limit: 1000, cursor })
+          items.push(...page.items)
+          cursor = page.nextCursor ?? undefined
+          pages += 1
+        } while (cursor !== undefined)
+        expect(pages).toBe(3)
+        expect(items).toHaveLength(2500)
+        expect(new Set(items.map((item) => item.sku)).size).toBe(2500)
+        const worstFirst = [...items].sort(
+          (a, b) =>
+            Number(a.available > 0) - Number(b.available > 0) ||
+            b.shortfall - a.shortfall ||
+            a.sku.localeCompare(b.sku)
+        )
+        expect(items).toEqual(worstFirst)
+        expect(items.filter((item) => item.available === 0)).toHaveLength(overview.outOfStock)
+
+        yield* expectInvalid(stock.low({ cursor: "not-a-cursor" }), "cursor")
       })
     )
   })

@@ -101,7 +101,7 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
     expect(replay.movementId).toBe(keyed.movementId)
     expect(replay.onHand).toBe(4)
 
-    const low = await inv.stock.low()
+    const low = (await inv.stock.low()).items
     expect(low.map((item) => [item.sku, item.location, item.available, item.shortfall])).toEqual([
       ["WID-1", "default", 4, 1]
     ])

@@ -64,11 +64,10 @@ export const addStockCommands = (program: Command): void => {
       await run(command.optsWithGlobals())
     })
 
-  stock
-    .command("low")
-    .description("products at or below their reorder point, out of stock first")
+  withPagingOptions(
+    stock.command("low").description("products at or below their reorder point, out of stock first")
+  )
     .option(location, "only this location")
-    .option("--limit <n>", "at most this many (1-1000)", "1000")
     .action(async (_options, command: Command) => {
       const { run } = await import("../commands/stock/low.js")
       await run(command.optsWithGlobals())

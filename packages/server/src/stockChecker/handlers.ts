@@ -44,7 +44,7 @@ export const stockChecks = (handlers: GroupHandlers<typeof Api.StockChecks>) =>
     .handle("low", ({ urlParams }) =>
       cached(
         { name: keyOf("low", urlParams) },
-        stock((s) => Effect.map(s.low(urlParams), (items) => ({ items })))
+        stock((s) => s.low(urlParams))
       )
     )
     .handle("overview", () =>
