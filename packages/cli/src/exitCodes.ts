@@ -36,6 +36,7 @@ const exitCodeByTag: Readonly<
   SupplierAlreadyExists: ExitCode.conflict,
   SupplierInUse: ExitCode.conflict,
   RestockOrderClosed: ExitCode.conflict,
+  OverDelivery: ExitCode.conflict,
   // Its own code: a supplier's feed failing is neither our store failing nor the caller's mistake.
   SyncFailed: ExitCode.syncFailed,
   // An import that rejected rows: the valid ones went in (--on-error skip) or none did (abort).
@@ -64,7 +65,7 @@ export const exitCodeHelp = `Exit codes:
   3  not found (product, location, supplier or restock order)
   4  insufficient stock
   5  conflict (stock changed since --expected, already exists, idempotency key reused,
-     supplier has open orders, restock order already closed)
+     supplier has open orders, restock order already closed, more received than outstanding)
   6  supplier sync failed (the feed could not be fetched or read)
   7  not allowed (the server refused the token, or its role may not do this)
   8  import rejected rows (with --on-error skip the valid rows were applied; with abort, none)

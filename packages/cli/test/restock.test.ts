@@ -128,6 +128,36 @@ describe("inv restock and inv reorder", () => {
     expect(again.stderr).toContain(`Restock order ${orderId} is cancelled: it cannot be received.`)
   })
 
+  it("refuses more than is outstanding (exit 5) unless --allow-over-delivery, and says what was over", async () => {
+    // Stock 9 after the cancelled order's receipt: down to the reorder point opens a new one of 12.
+    await store.json("stock", "adjust", "W-100", "-4", "--reason", "sale")
+    const [order] = await openOrders()
+    const id = String(order.id)
+    await store.json("restock", "submit", id)
+
+    const refused = await store.inv("restock", "receive", id, "--quantity", "55")
+    expect(refused.code).toBe(5)
+    expect(refused.stderr).toContain(
+      `Restock order ${id} has 12 unit(s) outstanding, not 55: that is 43 over. Receive at most 12, or accept the extra units with allowOverDelivery. Nothing was changed. (--quantity 12, or --allow-over-delivery to accept the extra units)`
+    )
+    const refusedJson = await store.inv("--json", "restock", "receive", id, "--quantity", "55")
+    expect(JSON.parse(refusedJson.stderr).error).toMatchObject({
+      code: "OverDelivery",
+      outstanding: 12,
+      quantity: 55
+    })
+    expect(await store.json("stock", "get", "W-100")).toMatchObject({ onHand: 5 })
+
+    const accepted = await store.inv("restock", "receive", id, "--quantity", "55", "--allow-over-delivery")
+    expect(accepted.code).toBe(0)
+    expect(accepted.stdout).toMatch(/received:\s+55 \(43 over\)\n/)
+    expect(accepted.stderr).toContain(
+      `Restock order ${id} is received with an over-delivery: 55 of 12, 43 more than ordered.`
+    )
+    expect(await store.json("restock", "get", id)).toMatchObject({ status: "received", overDelivered: 43 })
+    expect(await store.json("stock", "get", "W-100")).toMatchObject({ onHand: 60 })
+  })
+
   it("names an unknown order (exit 3) and a bad order number (exit 2)", async () => {
     const unknown = await store.inv("restock", "get", "999")
     const bad = await store.inv("restock", "get", "x")

@@ -17,6 +17,7 @@ import {
   InvalidInput,
   LocationAlreadyExists,
   LocationNotFound,
+  OverDelivery,
   ProductAlreadyExists,
   ProductNotFound,
   RateLimited,
@@ -297,9 +298,17 @@ export class Restock extends HttpApiGroup.make("restock")
   .add(
     HttpApiEndpoint.post("receive")`/v1/restock-orders/${orderId}/receive`
       .setHeaders(WriteHeaders)
-      .setPayload(Schema.Struct({ quantity: Schema.optional(Schema.Number) }))
+      .setPayload(
+        Schema.Struct({
+          quantity: Schema.optional(Schema.Number),
+          allowOverDelivery: Schema.optional(
+            Schema.Boolean.annotations({ description: "Accept more units than are outstanding" })
+          )
+        })
+      )
       .addSuccess(RestockOrder)
       .addError(InsufficientStock)
+      .addError(OverDelivery)
   )
   .add(
     HttpApiEndpoint.post("cancel")`/v1/restock-orders/${orderId}/cancel`

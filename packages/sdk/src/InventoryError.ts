@@ -136,6 +136,17 @@ export class RestockOrderClosed extends Schema.TaggedError<RestockOrderClosed>()
   }
 }
 
+/** More units received than a restock order still expects, without allowing it. */
+export class OverDelivery extends Schema.TaggedError<OverDelivery>()(
+  "OverDelivery",
+  { orderId: Schema.Number, outstanding: Schema.Number, quantity: Schema.Number },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message() {
+    return `Restock order ${this.orderId} has ${this.outstanding} unit(s) outstanding, not ${this.quantity}: that is ${this.quantity - this.outstanding} over. Receive at most ${this.outstanding}, or accept the extra units with allowOverDelivery. Nothing was changed.`
+  }
+}
+
 /** A catalog sync failed; the run is recorded with this reason. */
 export class SyncFailed extends Schema.TaggedError<SyncFailed>()(
   "SyncFailed",
@@ -235,6 +246,7 @@ export type InventoryError =
   | SupplierInUse
   | RestockOrderNotFound
   | RestockOrderClosed
+  | OverDelivery
   | SyncFailed
   | StoreError
   | InventoryClosed
@@ -257,6 +269,7 @@ export const InventoryError = Schema.Union(
   SupplierInUse,
   RestockOrderNotFound,
   RestockOrderClosed,
+  OverDelivery,
   SyncFailed,
   StoreError,
   InventoryClosed,

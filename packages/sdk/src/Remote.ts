@@ -369,7 +369,12 @@ export const connect = (options: ConnectOptions): Inventory => {
         run((c) =>
           c.restock.receive({
             path: { id: orderId },
-            payload: options.quantity === undefined ? {} : { quantity: options.quantity },
+            payload: {
+              ...(options.quantity === undefined ? {} : { quantity: options.quantity }),
+              ...(options.allowOverDelivery === undefined
+                ? {}
+                : { allowOverDelivery: options.allowOverDelivery })
+            },
             headers: keyHeaders(options)
           })
         ),

@@ -10,6 +10,7 @@ import {
   type IdempotencyKeyReused,
   type InvalidInput,
   type LocationNotFound,
+  OverDelivery,
   type ProductNotFound,
   RestockOrderClosed,
   RestockOrderNotFound,
@@ -36,6 +37,8 @@ export const RestockOrder = Schema.Struct({
   supplierSku: Schema.NullOr(Schema.String),
   quantity: Schema.Number,
   receivedQuantity: Schema.Number,
+  /** Units received beyond `quantity` (only with `allowOverDelivery`); 0 otherwise. */
+  overDelivered: Schema.Number,
   unitCost: Schema.NullOr(Schema.Number),
   status: OrderStatus,
   explanation: ReorderExplanation,
@@ -66,12 +69,15 @@ export const ReceiveOrder = Schema.Struct({
   orderId: OrderId,
   /** Units received now; default: all that is still outstanding. */
   quantity: Schema.optional(Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" }))),
+  /** Accept more units than are outstanding (a supplier's over-delivery); refused otherwise. */
+  allowOverDelivery: Schema.optional(Schema.Boolean),
   actor: Schema.optional(TextInput),
   idempotencyKey: Schema.optional(TextInput.pipe(Schema.minLength(1), Schema.maxLength(255)))
 })
 export type ReceiveOrder = typeof ReceiveOrder.Encoded
 
 const orderColumns = `id, sku, location, supplier_id, supplier_sku, quantity, received_quantity,
+  greatest(received_quantity - quantity, 0) as over_delivered,
   unit_cost::float8 as unit_cost, status, explanation, created_at, updated_at, submitted_at, closed_at`
 
 export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/RestockOrders", {
@@ -134,7 +140,8 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
     /**
      * Receives units of a submitted order: one ledger movement (reason `restock`, the order as
      * reference) and the order's progress, in one transaction. With an idempotency key, receiving
-     * the same units again answers the first receipt and adds nothing.
+     * the same units again answers the first receipt and adds nothing. More than is outstanding
+     * is refused (OverDelivery) unless `allowOverDelivery`; the order then shows `overDelivered`.
      */
     const receive = (
       input: ReceiveOrder
@@ -143,6 +150,7 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
       | InvalidInput
       | RestockOrderNotFound
       | RestockOrderClosed
+      | OverDelivery
       | IdempotencyKeyReused
       | WriteError
       | StoreError
@@ -162,6 +170,9 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
           }
           const outstanding = order.quantity - order.receivedQuantity
           const units = request.quantity ?? outstanding
+          if (units > outstanding && !request.allowOverDelivery) {
+            return yield* new OverDelivery({ orderId: order.id, outstanding, quantity: units })
+          }
           yield* stock.adjust({
             sku: order.sku,
             location: order.location,
@@ -185,6 +196,7 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
               location: order.location,
               received: units,
               receivedQuantity: updated!.receivedQuantity,
+              overDelivered: updated!.overDelivered,
               status: updated!.status
             })}::jsonb)`
           return updated!

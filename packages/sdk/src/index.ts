@@ -20,6 +20,7 @@ export {
   InventoryClosed,
   LocationAlreadyExists,
   LocationNotFound,
+  OverDelivery,
   ProductAlreadyExists,
   ProductNotFound,
   RateLimited,

@@ -7,7 +7,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { IdempotencyKeyReused, RestockOrderClosed } from "../src/InventoryError.js"
+import { IdempotencyKeyReused, OverDelivery, RestockOrderClosed } from "../src/InventoryError.js"
 import { type NewProduct, Products } from "../src/Product.js"
 import { RestockOrders } from "../src/Restock.js"
 import { Stock } from "../src/Stock.js"
@@ -224,7 +224,7 @@ export const restockSuite = (makeStore: () => TestStore) => {
         const part = yield* orders.receive({ orderId: draft.id, quantity: 5, actor: "dock-1" })
         expect(part).toMatchObject({ status: "submitted", receivedQuantity: 5, closedAt: null })
         const rest = yield* orders.receive({ orderId: draft.id })
-        expect(rest).toMatchObject({ status: "received", receivedQuantity: 12 })
+        expect(rest).toMatchObject({ status: "received", receivedQuantity: 12, overDelivered: 0 })
         expect(rest.closedAt).toBeInstanceOf(Date)
 
         expect((yield* (yield* Stock).level("LIFE-1")).onHand).toBe(16)
@@ -262,6 +262,34 @@ export const restockSuite = (makeStore: () => TestStore) => {
         )
         expect(reused).toBeInstanceOf(IdempotencyKeyReused)
         expect((yield* orders.get(draft.id)).receivedQuantity).toBe(4)
+        expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+      })
+    )
+
+    it.scoped("more than is outstanding is refused, unless allowed, and the order shows the excess", () =>
+      Effect.gen(function* () {
+        const orders = yield* RestockOrders
+        const draft = yield* draftOrder("OVER-1")
+        yield* orders.submit(draft.id)
+        yield* orders.receive({ orderId: draft.id, quantity: 2 })
+
+        const refused = yield* Effect.flip(orders.receive({ orderId: draft.id, quantity: 55 }))
+        expect(refused).toBeInstanceOf(OverDelivery)
+        expect(refused).toMatchObject({ orderId: draft.id, outstanding: 10, quantity: 55 })
+        expect(refused.message).toContain("10 unit(s) outstanding, not 55")
+        expect(refused.message).toContain("45 over")
+        expect(yield* orders.get(draft.id)).toMatchObject({ receivedQuantity: 2, status: "submitted" })
+        expect((yield* (yield* Stock).level("OVER-1")).onHand).toBe(6)
+
+        const received = yield* orders.receive({ orderId: draft.id, quantity: 55, allowOverDelivery: true })
+        expect(received).toMatchObject({ status: "received", receivedQuantity: 57, overDelivered: 45 })
+        expect(yield* orders.get(draft.id)).toMatchObject({ overDelivered: 45 })
+        expect((yield* (yield* Stock).level("OVER-1")).onHand).toBe(61)
+        const sql = yield* SqlClient.SqlClient
+        const [event] = yield* sql<{ data: unknown }>`
+          select data from outbox where type = 'restock.order.received' and subject = 'OVER-1'
+          order by id desc limit 1`
+        expect(event!.data).toMatchObject({ received: 55, receivedQuantity: 57, overDelivered: 45 })
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
     )

@@ -46,6 +46,7 @@ export const addRestockCommands = (program: Command): void => {
     orderId
   )
     .option("--quantity <n>", "units received now (default: all still outstanding)")
+    .option("--allow-over-delivery", "accept more units than are outstanding (refused otherwise, exit 5)")
     .option(
       "--idempotency-key <key>",
       "receive at most once: the same key with the same receipt answers again without adding stock"

@@ -11,6 +11,8 @@ const hints: Readonly<Record<string, (error: Details) => string>> = {
   SupplierNotFound: () => "inv supplier list, or inv supplier add",
   SupplierInUse: ({ supplierId }) => `inv restock list --supplier ${supplierId}`,
   RestockOrderNotFound: () => "inv restock list",
+  OverDelivery: ({ outstanding }) =>
+    `--quantity ${outstanding}, or --allow-over-delivery to accept the extra units`,
   Unauthorized: () =>
     "--token, INV_TOKEN or inv login; an operator mints a token with inv-server token create"
 }

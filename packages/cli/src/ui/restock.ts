@@ -33,7 +33,12 @@ export const printOrder = (order: Restock.RestockOrder, json: boolean | undefine
       ["location", order.location],
       ["supplier", supplierOf(order)],
       ["quantity", order.quantity],
-      ["received", order.receivedQuantity],
+      [
+        "received",
+        order.overDelivered > 0
+          ? `${order.receivedQuantity} (${order.overDelivered} over)`
+          : order.receivedQuantity
+      ],
       ["unit cost", order.unitCost ?? "unknown"],
       ["status", order.status],
       ["created", timestamp(order.createdAt)],

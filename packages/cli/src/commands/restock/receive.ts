@@ -8,6 +8,7 @@ import { printOrder } from "../../ui/restock.js"
 
 export interface ReceiveOrderOptions extends GlobalOptions {
   readonly quantity?: string
+  readonly allowOverDelivery?: boolean
   readonly idempotencyKey?: string
   readonly actor?: string
 }
@@ -18,6 +19,7 @@ export const run = async (idText: string | undefined, options: ReceiveOrderOptio
   const order = await withInventory(options, (inventory) =>
     inventory.restock.receive(orderId, {
       quantity,
+      allowOverDelivery: options.allowOverDelivery,
       idempotencyKey: options.idempotencyKey,
       actor: actorOf(options.actor)
     })
@@ -26,9 +28,11 @@ export const run = async (idText: string | undefined, options: ReceiveOrderOptio
   if (!options.json) {
     const outstanding = order.quantity - order.receivedQuantity
     note(
-      order.status === "received"
-        ? `Restock order ${order.id} is received in full: ${order.receivedQuantity} of ${order.quantity}.`
-        : `Restock order ${order.id}: ${order.receivedQuantity} of ${order.quantity} received, ${outstanding} outstanding.`
+      order.overDelivered > 0
+        ? `Restock order ${order.id} is received with an over-delivery: ${order.receivedQuantity} of ${order.quantity}, ${order.overDelivered} more than ordered.`
+        : order.status === "received"
+          ? `Restock order ${order.id} is received in full: ${order.receivedQuantity} of ${order.quantity}.`
+          : `Restock order ${order.id}: ${order.receivedQuantity} of ${order.quantity} received, ${outstanding} outstanding.`
     )
   }
 }
