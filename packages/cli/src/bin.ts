@@ -2,6 +2,7 @@
  * `inv`: the command line. Only the command tree lives here; each command's code (and with it
  * the SDK, PGlite and Effect) is imported when that command runs, so `inv --help` stays fast.
  */
+import { shortenInput } from "@invkit/sdk/rules"
 import { Command, CommanderError } from "commander"
 import { ExitCode, exitCodeHelp } from "./exitCodes.js"
 import { addImportExportCommands } from "./program/importExportCommands.js"
@@ -53,12 +54,15 @@ const program = new Command("inv")
         : `${command.name()} ${command.usage()}`
   })
   .configureOutput({
-    outputError: (text, write) =>
+    outputError: (written, write) => {
+      // Commander repeats an unknown option or command in quotes: as short as any other echo.
+      const text = written.replace(/'([^']*)'/g, (_, quoted: string) => `'${shortenInput(quoted)}'`)
       write(
         wantsJson
           ? `${JSON.stringify({ error: { code: "UsageError", message: text.replace(/^error: /, "").trim() } })}\n`
           : text
       )
+    }
   })
   .showHelpAfterError(wantsJson ? false : "(add --help for usage)")
   .exitOverride()

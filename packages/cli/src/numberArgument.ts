@@ -1,4 +1,5 @@
 import { InvalidInput } from "@invkit/sdk"
+import { quoteInput } from "@invkit/sdk/rules"
 
 const numeral = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
@@ -8,7 +9,7 @@ const numeral = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
  */
 export const numberArgument = (text: string, field: string): number => {
   if (!numeral.test(text.trim())) {
-    throw new InvalidInput({ field, rule: `must be a number, not "${text}"` })
+    throw new InvalidInput({ field, rule: `must be a number, not ${quoteInput(text)}` })
   }
   return Number(text)
 }

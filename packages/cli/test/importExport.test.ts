@@ -21,7 +21,10 @@ beforeAll(async () => {
 afterAll(() => store?.close())
 
 describe("inv import / export", () => {
-  it("imports products, then counts with rejected rows: exit 8, an errors file that imports again", async () => {
+  // Eight `inv` runs: room for a busy machine.
+  it("imports products, then counts with rejected rows: exit 8, an errors file that imports again", {
+    timeout: 120_000
+  }, async () => {
     const products = file("products.csv", "sku,name,reorderPoint\nA-1,Apple,2\nB-1,=Banana,0\n")
     expect((await store.inv("import", products)).code).toBe(0)
 
@@ -48,6 +51,31 @@ describe("inv import / export", () => {
     expect((await store.json("stock", "get", "B-1")).onHand).toBe(4)
   })
 
+  it("escapes formula cells in the errors file as the export does, and imports them back as written", {
+    timeout: 120_000
+  }, async () => {
+    const products = file(
+      "formulas.csv",
+      'sku,name,unit,reorderPoint\nFX-1,"=HYPERLINK(""x"")",+unit,x\nFX-2,-2+3,@unit,y\n'
+    )
+    const errors = join(store.dataDir, "..", "formulas-rejected.csv")
+    expect((await store.inv("import", products, "--errors", errors)).code).toBe(8)
+    const rejected = readFileSync(errors, "utf8").trim().split("\n")
+    expect(rejected[1]).toContain(`,FX-1,"'=HYPERLINK(""x"")",'+unit,x,`)
+    expect(rejected[2]).toContain(",FX-2,'-2+3,'@unit,y,")
+
+    writeFileSync(
+      errors,
+      readFileSync(errors, "utf8").replace("'+unit,x,", "'+unit,1,").replace("'@unit,y,", "'@unit,2,")
+    )
+    expect(await store.json("import", errors)).toMatchObject({ applied: 2, rejected: 0 })
+    expect(await store.json("product", "get", "FX-1")).toMatchObject({
+      name: '=HYPERLINK("x")',
+      unit: "+unit"
+    })
+    expect(await store.json("product", "get", "FX-2")).toMatchObject({ name: "-2+3", unit: "@unit" })
+  })
+
   it("--on-error abort and --dry-run write nothing", async () => {
     const before = (await store.json("stock", "overview")).movements
     const bad = file("bad.ndjson", '{"sku":"A-1","delta":2}\n{"sku":"B-1","delta":-100}\n')
@@ -72,6 +100,94 @@ describe("inv import / export", () => {
     ).toEqual(["A-1", "B-1"])
     const movements = await store.json("export", "movements", "--since", "2000-01-01T00:00:00Z")
     expect(movements.map((m: any) => m.reason)).toEqual(["count", "count"])
+  })
+
+  it("refuses a file it cannot read with exit 2, the line and the fix, writing nothing", {
+    timeout: 120_000
+  }, async () => {
+    const before = await store.json("stock", "overview")
+    const unclosed = await store.inv("import", file("unclosed.csv", 'sku,quantity\nA-1,1\nB-1,"2\n'))
+    expect(unclosed.code).toBe(2)
+    expect(unclosed.stderr).toContain(
+      'error: file: line 3: a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")'
+    )
+    const utf16 = file("utf16.csv", "")
+    writeFileSync(
+      utf16,
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("sku,quantity\nA-1,9\n", "utf16le")])
+    )
+    const wide = await store.inv("import", utf16)
+    expect(wide.code).toBe(2)
+    expect(wide.stderr).toContain(
+      "is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8 text: save it as UTF-8 CSV"
+    )
+    const binary = file("binary.csv", "")
+    writeFileSync(binary, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x1b, 0x5b, 0x32, 0x4a, 0x9b]))
+    const bytes = await store.inv("import", binary)
+    expect(bytes.code).toBe(2)
+    expect(bytes.stderr).toContain("is UTF-16 or binary (byte 4 is a NUL byte)")
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: none may reach the terminal
+    expect(bytes.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\ufffd]/)
+    expect(await store.json("stock", "overview")).toEqual(before)
+  })
+
+  it("repeats a short prefix of a 50 MB cell or a long argument in any error", {
+    timeout: 120_000
+  }, async () => {
+    const huge = "x".repeat(50 * 1024 * 1024)
+    const cell = await store.inv("--json", "import", file("huge.csv", `sku,quantity\nA-1,${huge}\n`))
+    expect(cell.code).toBe(8)
+    expect(cell.stderr.length).toBeLessThan(1000)
+    expect(JSON.parse(cell.stderr.split("\n")[0]!).rejected.message).toMatch(
+      /^quantity: [^"]+, not "x{40}"… \(52,428,800 characters\)$/
+    )
+    const long = "9x".repeat(50_000)
+    for (const args of [
+      ["stock", "set", "A-1", long],
+      ["import", "-", "--delimiter", long],
+      ["stock", "list", `--${long}`]
+    ]) {
+      const run = await store.inv(...args)
+      expect(run.code, run.stderr).toBe(2)
+      expect(run.stderr.length).toBeLessThan(400)
+      expect(run.stderr).toMatch(/(9x){19}.{0,3}… \(100,00[02] characters\)/)
+    }
+  })
+
+  it("reads ; and tab from the header, takes --delimiter, and shows a missing column's mapping with a real column", {
+    timeout: 120_000
+  }, async () => {
+    expect(
+      await store.json("import", file("semicolons.csv", "sku;quantity\nA-1;21\nB-1;22\n"))
+    ).toMatchObject({
+      kind: "stock",
+      applied: 2,
+      rejected: 0
+    })
+    expect(await store.json("import", file("tabs.txt", "sku\tdelta\nA-1\t2\n"))).toMatchObject({
+      kind: "adjustments",
+      applied: 1
+    })
+    expect(
+      await store.json("import", file("pipes.csv", "sku|quantity\nB-1|30\n"), "--delimiter", "|")
+    ).toMatchObject({
+      kind: "stock",
+      applied: 1
+    })
+    expect(
+      await store.json("import", file("tab-given.txt", "sku\tquantity\nB-1\t31\n"), "--delimiter", "tab")
+    ).toMatchObject({
+      applied: 1
+    })
+    expect((await store.json("stock", "get", "A-1")).onHand).toBe(23)
+    expect((await store.json("stock", "get", "B-1")).onHand).toBe(31)
+
+    const other = await store.inv("import", file("colons.csv", "sku:quantity\n"), "--delimiter", ":")
+    expect(other.code).toBe(2)
+    expect(other.stderr).toContain('error: --delimiter must be one of , ; | or tab, not ":"')
+    const unnamed = await store.inv("import", file("unnamed.csv", "Item,quantity\nA-1,1\n"))
+    expect(unnamed.code).toBe(2)
+    expect(unnamed.stderr).toContain("rename a column to sku, or map one to it, e.g. --map Item=sku")
   })
 
   // `script` runs the command on a pseudo-terminal (util-linux, as on CI runners); with CI=true a

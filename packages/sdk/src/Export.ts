@@ -8,7 +8,7 @@ import { stringify } from "csv-stringify/sync"
 import * as Effect from "effect/Effect"
 import type { Inventory } from "./Inventory.js"
 import { InvalidInput } from "./InventoryError.js"
-import { FIELDS, FORMULA_START } from "./internal/importRows.js"
+import { FIELDS } from "./internal/importRows.js"
 import { localStoreOf } from "./internal/localStore.js"
 import { storeFailure } from "./internal/validation.js"
 
@@ -83,12 +83,18 @@ async function* movements(inventory: Inventory, since: Date | undefined): AsyncG
   }
 }
 
-/** A text cell a spreadsheet would run as a formula gets a leading quote; the importer removes it. */
-const escapeCell = (value: unknown): unknown =>
-  typeof value === "string" && FORMULA_START.test(value) ? `'${value}` : value
+/**
+ * How every CSV the project writes (exports, an import's errors file) is written: a text cell a
+ * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return) gets a leading
+ * quote, which the importer takes off again; booleans as true/false, times in ISO 8601.
+ */
+const CSV_WRITING = {
+  escape_formulas: true,
+  cast: { boolean: (value: boolean) => String(value), date: (value: Date) => value.toISOString() }
+} as const
 
-const cellText = (value: unknown): unknown =>
-  value === null || value === undefined ? "" : value instanceof Date ? value.toISOString() : escapeCell(value)
+/** One CSV line (with its line break) of `cells`, written as every CSV of the project is. */
+export const csvLine = (cells: ReadonlyArray<unknown>): string => stringify([cells], CSV_WRITING)
 
 /**
  * The export as text chunks: write them to a file or stdout as they come. Rejects with
@@ -119,16 +125,13 @@ export async function* exportRows(
         : movements(inventory, since)
   const pick = (row: Row) => Object.fromEntries(columns.map((column) => [column, row[column] ?? null]))
 
-  // Booleans as true/false, not csv-stringify's 1 and empty.
-  const csvOptions = { cast: { boolean: (value: boolean) => String(value) } }
-  if (format === "csv") yield stringify([columns])
+  if (format === "csv") yield csvLine(columns)
   if (format === "json") yield "["
   let first = true
   let batch: Array<string> = []
   for await (const row of rows) {
     const picked = pick(row)
-    if (format === "csv")
-      batch.push(stringify([columns.map((column) => cellText(picked[column]))], csvOptions))
+    if (format === "csv") batch.push(csvLine(columns.map((column) => picked[column])))
     else if (format === "ndjson") batch.push(`${JSON.stringify(picked)}\n`)
     else {
       batch.push(`${first ? "\n" : ",\n"}${JSON.stringify(picked)}`)

@@ -15,6 +15,8 @@ import type { Inventory } from "./Inventory.js"
 import { InvalidInput } from "./InventoryError.js"
 import { remoteImporter, requireKnownKind } from "./internal/importRemote.js"
 import {
+  DELIMITERS,
+  type Delimiter,
   FIELDS,
   IMPORT_KINDS,
   type ImportFormat,
@@ -37,8 +39,8 @@ import {
 } from "./internal/importStore.js"
 import { localStoreOf } from "./internal/localStore.js"
 
-export type { ImportChanges, ImportFormat, ImportKind, ImportSource, Rejection, RejectionCode }
-export { FIELDS, IMPORT_KINDS }
+export type { Delimiter, ImportChanges, ImportFormat, ImportKind, ImportSource, Rejection, RejectionCode }
+export { DELIMITERS, FIELDS, IMPORT_KINDS }
 
 export interface ImportOptions extends ReadOptions {
   /** `skip` (default): the valid rows go in. `abort`: any rejected row and nothing is written. */
@@ -96,6 +98,9 @@ const checkOptions = (options: ImportOptions) => {
   }
   if (options.format !== undefined && options.format !== "csv" && options.format !== "ndjson") {
     throw new InvalidInput({ field: "format", rule: "must be csv or ndjson" })
+  }
+  if (options.delimiter !== undefined && !DELIMITERS.includes(options.delimiter)) {
+    throw new InvalidInput({ field: "delimiter", rule: "must be one of , ; | or a tab" })
   }
   if (options.importId !== undefined && !IMPORT_ID.test(options.importId)) {
     throw new InvalidInput({
@@ -321,8 +326,10 @@ const importOverInterface = async (
     }
 
     // Under abort, a check of the whole file first: a row refused here or by the store, and
-    // nothing is sent.
+    // nothing is sent. Else a read of the whole file first: a file that cannot be read to its
+    // end (an unclosed quote, bytes that are not text) fails before anything is sent.
     const checkFirst = options.onError === "abort" && !options.dryRun
+    if (!checkFirst) for await (const _ of readImport(read(), readOptions, newProgress()));
     if (checkFirst) {
       const check = await pass(true, true)
       if (check.rejected > 0) {

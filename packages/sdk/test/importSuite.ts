@@ -254,6 +254,102 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("a file the importer cannot read", () => {
+    /** The InvalidInput an import of `source` rejects with, after checking that it wrote nothing. */
+    const refusal = async (source: Iterable<string | Uint8Array>, options: Import.ImportOptions = {}) => {
+      const before = await totals(inventory)
+      const error = await Import.importRows(inventory, Readable.from(source), options).then(
+        () => expect.fail("the import should have been refused"),
+        (error: unknown) =>
+          error as Import.Rejection & { _tag: string; field: string; rule: string; message: string }
+      )
+      expect(error).toMatchObject({ _tag: "InvalidInput", field: "file" })
+      expect(await totals(inventory)).toEqual(before)
+      return error
+    }
+
+    it("names the line of an unclosed or misplaced quote and says what to fix, writing nothing", async () => {
+      const unclosed = await refusal([`sku,quantity\n${sku(0)},1\n${sku(1)},"2\n${sku(2)},3\n`])
+      expect(unclosed.rule).toBe(
+        'line 3: a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")'
+      )
+      const misplaced = await refusal([`sku,quantity\n${sku(0)},1\n${sku(1)},"2"x\n`])
+      expect(misplaced.rule).toMatch(/^line 3: a quote ends a value but the cell goes on after it; /)
+      const inside = await refusal([`sku,quantity\n${sku(0)},1\n\n${sku(1)},2"x\n${sku(2)},3\n`])
+      expect(inside.rule).toBe(
+        'line 4: a quote stands inside a cell that does not start with one; put the whole cell in quotes and write each " inside it as ""'
+      )
+    })
+
+    it("says a UTF-16 or binary file is not UTF-8 text, without repeating its bytes", async () => {
+      const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("sku,quantity\nA,1\n", "utf16le")])
+      const withBom = await refusal([utf16])
+      expect(withBom.rule).toBe(
+        "is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8 text: save it as UTF-8 CSV (or NDJSON) and import that"
+      )
+      const withoutBom = await refusal([Buffer.from("sku,quantity\nA,1\n", "utf16le")])
+      expect(withoutBom.rule).toMatch(
+        /^is UTF-16 or binary \(byte 2 is a NUL byte\), not UTF-8 text: save it as UTF-8 CSV/
+      )
+      const binary = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x1b, 0x5b, 0x32, 0x4a, 0x00, 0x9b, 0xff])
+      const refused = await refusal([`sku,quantity\n${sku(0)},1\n`, binary])
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: none may get through
+      expect(refused.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\ufffd]/)
+      expect(refused.rule).toContain("(byte 32 is a NUL byte)")
+    })
+
+    it("repeats at most a short prefix of a 50 MB cell, in a rejected row and in a header", async () => {
+      const huge = "9".repeat(50 * 1024 * 1024)
+      const { result, rejections } = await importCollecting(inventory, [
+        "sku,quantity\n",
+        `${sku(0)},x${huge}\n`
+      ])
+      expect(result).toMatchObject({ rejected: 1, applied: 0 })
+      expect(rejections[0]!.message).toMatch(/^quantity: [^"]+, not "x9{39}"… \(52,428,801 characters\)$/)
+      const header = await Import.importRows(inventory, Readable.from([`${huge},other\n1,2\n`])).catch(
+        (error: Error) => error
+      )
+      expect(header).toMatchObject({ _tag: "InvalidInput", field: "kind" })
+      expect((header as Error).message.length).toBeLessThan(400)
+    })
+  })
+
+  describe("delimiters", () => {
+    it("recognises a semicolon or a tab from the header, takes | when given, and refuses another", async () => {
+      const semicolons = await importCollecting(inventory, `sku;quantity\n${sku(10)};11\n${sku(11)};12\n`)
+      expect(semicolons.result).toMatchObject({ kind: "stock", applied: 2, rejected: 0 })
+      const tabs = await importCollecting(inventory, `sku\tdelta\n${sku(10)}\t1\n`)
+      expect(tabs.result).toMatchObject({ kind: "adjustments", applied: 1, rejected: 0 })
+      // Commas win over semicolons that are only inside a name.
+      const names = await importCollecting(inventory, `sku,name\n${sku(12)},"Part; grade A"\n`)
+      expect(names.result).toMatchObject({ kind: "products", applied: 1, rejected: 0 })
+      expect((await inventory.products.get(sku(12))).name).toBe("Part; grade A")
+      const pipes = await importCollecting(inventory, `sku|quantity\n${sku(13)}|13\n`, { delimiter: "|" })
+      expect(pipes.result).toMatchObject({ kind: "stock", applied: 1, rejected: 0 })
+      const levels = await inventory.stock.list({ text: "P-0001", limit: 1000 })
+      expect(Object.fromEntries(levels.items.map((row) => [row.sku, row.onHand]))).toMatchObject({
+        [sku(10)]: 12,
+        [sku(11)]: 12,
+        [sku(13)]: 13
+      })
+      await expect(
+        Import.importRows(inventory, Readable.from(["sku:quantity\n"]), { delimiter: ":" as never })
+      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "delimiter" })
+    })
+
+    it("says a column is missing with an example that maps one of the file's own columns", async () => {
+      await expect(
+        Import.importRows(inventory, Readable.from(["Item,quantity\nA,1\n"]))
+      ).rejects.toMatchObject({
+        field: "sku",
+        rule: "no column for it in the header (Item, quantity); stock need sku, quantity: rename a column to sku, or map one to it, e.g. --map Item=sku"
+      })
+      await expect(
+        Import.importRows(inventory, Readable.from(["sku|quantity\nA|1\n"]), { kind: "stock" })
+      ).rejects.toMatchObject({ field: "sku", rule: expect.stringContaining("read as one column") })
+    })
+  })
+
   describe("a re-run", () => {
     it("reports the kind the import was applied as, with or without reading the file", async () => {
       const files = {

@@ -334,6 +334,22 @@ export const inventorySuite = (name: string, target: SuiteTarget) =>
       }
     })
 
+    it("an import that breaks off after 1,200 good rows changes nothing", async () => {
+      const inventory = await target.open()
+      try {
+        const rows = Array.from({ length: 1200 }, (_, n) => `LOW-${String(n).padStart(4, "0")},1`)
+        const broken = `sku,quantity\n${rows.join("\n")}\nLOW-1200,"2\n`
+        await expect(Import.importRows(inventory, Readable.from([broken]))).rejects.toMatchObject({
+          _tag: "InvalidInput",
+          field: "file",
+          rule: expect.stringMatching(/^line 1202: a quoted value starts on or after it and is never closed/)
+        })
+        expect((await inventory.stock.level("LOW-0000")).onHand).toBe(0)
+      } finally {
+        await inventory.close()
+      }
+    })
+
     // In-process by design: connect() rejects them with NotAvailableRemotely (asserted in the remote run).
     it.skipIf(target.kind === "remote")(
       "previews a catalog without saving, and runs a sync in process",

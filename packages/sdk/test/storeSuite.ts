@@ -954,6 +954,24 @@ export const storeSuite = (makeStore: () => TestStore) => {
         yield* expectInvalid(stock.low({ limit: 0 }), "limit")
       })
     )
+
+    it.effect("an error repeats at most a short prefix of a huge or unprintable value", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const huge = "\u001b[2J".repeat(1_000_000)
+        const limit = yield* expectInvalid(stock.list({ limit: huge as never }), "limit")
+        expect(limit.rule).toMatch(/^Expected number, not "(\\u001b\[2J)+.*… \(9,000,002 characters\)$/)
+        const type = yield* expectInvalid(
+          stock.batch({ changes: [{ type: huge, sku: "IN-1" } as never] }),
+          "changes[0].type"
+        )
+        for (const error of [limit, type]) {
+          expect(error.message.length).toBeLessThan(200)
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: none may get through
+          expect(error.message).not.toMatch(/[\u0000-\u001f]/)
+        }
+      })
+    )
   })
 
   layer(makeStore(), options)("idempotency keys", (it) => {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import type { Supplier } from "@invkit/sdk"
+import { quoteInput } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 import { optionalNumberArgument } from "../numberArgument.js"
 import { UsageError } from "../usageError.js"
@@ -85,10 +86,14 @@ const parseMapping = (entries: ReadonlyArray<string>): Mapping => {
     const field = entry.slice(0, separator).trim()
     const source = entry.slice(separator + 1).trim()
     if (separator < 1 || source === "") {
-      throw new UsageError(`--map takes <field>=<supplier field>, e.g. --map supplierSku=id, not "${entry}"`)
+      throw new UsageError(
+        `--map takes <field>=<supplier field>, e.g. --map supplierSku=id, not ${quoteInput(entry)}`
+      )
     }
     if (!fieldNames.includes(field)) {
-      throw new UsageError(`--map: unknown field "${field}"; the fields are ${fieldNames.join(", ")}`)
+      throw new UsageError(
+        `--map: unknown field ${quoteInput(field)}; the fields are ${fieldNames.join(", ")}`
+      )
     }
     mapping[field as MappableField] = source
   }

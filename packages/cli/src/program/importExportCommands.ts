@@ -13,6 +13,10 @@ export const addImportExportCommands = (program: Command): void => {
     )
     .option("--format <format>", "csv or ndjson; default: from the file name, else from the content")
     .option(
+      "--delimiter <char>",
+      "CSV: , ; | or tab between the columns; default: ; or tab when the header has more of them than commas"
+    )
+    .option(
       "--map <column=field>",
       "read a column under another name, e.g. --map count=quantity (repeatable)",
       collect
@@ -37,6 +41,7 @@ Examples:
   inv import counts.csv --errors rejected.csv
   inv import - --kind adjustments < deltas.ndjson
   inv import stock.csv --map Item=sku --map Count=quantity --dry-run
+  inv import counts.txt --delimiter tab
 
 Columns: docs/import.md. Exit code 8 when rows were rejected.`
     )

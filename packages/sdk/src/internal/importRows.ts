@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { createInterface } from "node:readline"
-import { Readable } from "node:stream"
+import { pipeline, Readable } from "node:stream"
 import { parse as parseCsv } from "csv-parse"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -12,11 +12,16 @@ import * as Schema from "effect/Schema"
 import { InvalidInput } from "../InventoryError.js"
 import { DEFAULT_LOCATION, LocationCode } from "../Location.js"
 import { NewProduct, ProductPatch } from "../Product.js"
+import { quoteInput, shortenInput } from "../Rules.js"
 import { Delta, Quantity, Sku } from "../Stock.js"
+import { ruleOf } from "./validation.js"
 
 export type ImportKind = "products" | "stock" | "adjustments"
 export const IMPORT_KINDS: ReadonlyArray<ImportKind> = ["products", "stock", "adjustments"]
 export type ImportFormat = "csv" | "ndjson"
+/** What may separate a CSV file's columns; without one given, the header line says which it is. */
+export const DELIMITERS = [",", ";", "\t", "|"] as const
+export type Delimiter = (typeof DELIMITERS)[number]
 
 export type RejectionCode =
   | "column-count"
@@ -121,10 +126,11 @@ export type AdjustmentRow = typeof AdjustmentRow.Type
 export type ValidRow = ProductRow | CountRow | AdjustmentRow
 
 /**
- * Exports prefix a text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
- * carriage return) with a quote; reading it back takes the quote off, so an export imports as is.
+ * Every CSV the project writes prefixes a text cell that a spreadsheet would run as a formula with
+ * a quote (csv-stringify's `escape_formulas`: `=`, `+`, `-`, `@`, tab, carriage return and their
+ * full-width forms); reading it back takes the quote off, so an export imports as is.
  */
-export const FORMULA_START = /^[=+\-@\t\r]/
+const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/
 const unescapeCell = (text: string) =>
   text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text
 
@@ -196,6 +202,8 @@ export interface ReadOptions {
   readonly kind?: ImportKind | undefined
   /** Column name in the file → field name (`{ count: "quantity" }`). */
   readonly map?: Readonly<Record<string, string>> | undefined
+  /** CSV only; default: a semicolon or a tab when the header line has more of them than commas. */
+  readonly delimiter?: Delimiter | undefined
 }
 
 export type ReadEvent =
@@ -226,7 +234,16 @@ interface RawRecord {
 const isChunk = (value: unknown): value is string | Uint8Array =>
   typeof value === "string" || value instanceof Uint8Array
 
-/** Counts and hashes the bytes as they pass. */
+const notText = (what: string) =>
+  new InvalidInput({
+    field: "file",
+    rule: `is ${what}, not UTF-8 text: save it as UTF-8 CSV (or NDJSON) and import that`
+  })
+
+const startsWithUtf16Bom = (bytes: Uint8Array) =>
+  (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)
+
+/** Counts and hashes the bytes as they pass; refuses bytes that are not UTF-8 text. */
 async function* metered(
   first: string | Uint8Array,
   rest: AsyncIterator<unknown>,
@@ -236,6 +253,12 @@ async function* metered(
   while (true) {
     if (!isChunk(chunk)) throw new InvalidInput({ field: "source", rule: "mixes text chunks and objects" })
     const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+    if (progress.bytes === 0 && startsWithUtf16Bom(bytes)) {
+      throw notText("UTF-16 (it starts with a UTF-16 byte order mark)")
+    }
+    // No text holds a NUL byte; UTF-16 and binary files are full of them.
+    const nul = bytes.indexOf(0)
+    if (nul >= 0) throw notText(`UTF-16 or binary (byte ${progress.bytes + nul + 1} is a NUL byte)`)
     progress.bytes += bytes.byteLength
     progress.hash.update(bytes)
     yield bytes
@@ -247,17 +270,96 @@ async function* metered(
 
 const LINE_BREAK = /\r\n|\r|\n/g
 
-async function* csvRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<RawRecord> {
-  const parser = Readable.from(bytes).pipe(
-    parseCsv({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
-  )
+/** The delimiter a header line uses: a semicolon or a tab where it has more of them than commas. */
+export const delimiterOf = (headerLine: string): Delimiter => {
+  const count = (delimiter: Delimiter) => headerLine.split(delimiter).length - 1
+  return ([",", ";", "\t"] as const).reduce((best, next) => (count(next) > count(best) ? next : best))
+}
+
+/** The first line (up to 64 KiB of it), and all the bytes again. */
+const peekFirstLine = async (bytes: AsyncIterable<Uint8Array>) => {
+  const iterator = bytes[Symbol.asyncIterator]()
+  const head: Array<Uint8Array> = []
+  let size = 0
+  while (size < 65_536) {
+    const next = await iterator.next()
+    if (next.done) break
+    head.push(next.value)
+    size += next.value.byteLength
+    if (next.value.includes(0x0a) || next.value.includes(0x0d)) break
+  }
+  const start = Buffer.concat(head)
+  async function* all() {
+    yield start
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value
+  }
+  return { firstLine: start.toString("utf8").split(/\r|\n/, 1)[0] ?? "", bytes: all() }
+}
+
+const QUOTE_INSIDE = `put the whole cell in quotes and write each " inside it as ""`
+
+/**
+ * What csv-parse could not read, as a rule about the file: the line and what to fix. An unclosed
+ * quote is found only at the end of the file, so it is placed after the last row read whole.
+ */
+const unreadable = (error: unknown, afterLastRow: number): InvalidInput => {
+  const { code, lines } = (error ?? {}) as { code?: unknown; lines?: unknown }
+  const at = typeof lines === "number" ? lines : afterLastRow
+  const [line, problem] =
+    code === "CSV_QUOTE_NOT_CLOSED"
+      ? [
+          afterLastRow,
+          `a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")`
+        ]
+      : // csv-parse 7 names this one without its CSV_ prefix.
+        code === "INVALID_OPENING_QUOTE"
+        ? [at, `a quote stands inside a cell that does not start with one; ${QUOTE_INSIDE}`]
+        : code === "CSV_INVALID_CLOSING_QUOTE" || code === "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE"
+          ? [at, `a quote ends a value but the cell goes on after it; ${QUOTE_INSIDE}`]
+          : [at, "cannot be read as CSV; check its quotes, and that the delimiter is the header's"]
+  return new InvalidInput({ field: "file", rule: `line ${line}: ${problem}` })
+}
+
+type ParsedRecord = { record: Array<string>; info: { empty_lines: number } }
+
+async function* csvRecords(
+  source: AsyncIterable<Uint8Array>,
+  given: Delimiter | undefined
+): AsyncGenerator<RawRecord> {
+  const { firstLine, bytes } = await peekFirstLine(source)
+  // The parser's own count, kept as it parses: its error can overtake the rows still queued.
+  let parsedLines = 0
+  const parser = parseCsv({
+    on_record: (record, context) => {
+      parsedLines = context.lines
+      return record
+    },
+    bom: true,
+    delimiter: given ?? delimiterOf(firstLine),
+    // Named, not discovered: the discovery costs allocations per byte of the first line (a 50 MB
+    // header took 26 s), and any of these ends a line.
+    record_delimiter: ["\r\n", "\n", "\r"],
+    relax_column_count: true,
+    skip_empty_lines: true,
+    info: true
+  })
+  // The reading's own failure (bytes that are not text) reaches the parser, and so the loop below.
+  pipeline(Readable.from(bytes), parser, () => {})
+  const records = (parser as AsyncIterable<ParsedRecord>)[Symbol.asyncIterator]()
   let header: ReadonlyArray<string> | undefined
   let lastLine = 0
   let emptyLines = 0
-  for await (const { record, info } of parser as AsyncIterable<{
-    record: Array<string>
-    info: { empty_lines: number }
-  }>) {
+  while (true) {
+    let next: IteratorResult<ParsedRecord>
+    try {
+      next = await records.next()
+    } catch (error) {
+      // Ours (the bytes are not text) as it is; the parser's, with the line the row starts on.
+      if (error instanceof InvalidInput) throw error
+      throw unreadable(error, parsedLines + 1)
+    }
+    if (next.done) return
+    const { record, info } = next.value
     // A row is reported by the line it starts on. Counted here, from the line breaks inside
     // quoted values: csv-parse's own count takes a CRLF inside quotes for two lines.
     const line = lastLine + 1 + (info.empty_lines - emptyLines)
@@ -296,13 +398,13 @@ async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<
     let value: unknown
     try {
       value = JSON.parse(text)
-    } catch (error) {
+    } catch {
       yield {
         line,
         cells: {},
         problem: {
           code: "invalid-json",
-          message: `is not JSON (${(error as Error).message}); write one object per line`
+          message: `is not JSON: ${quoteInput(text)}; write one object per line`
         }
       }
       continue
@@ -349,6 +451,22 @@ const sniffFormat = (first: string | Uint8Array): ImportFormat => {
   return text.startsWith("{") ? "ndjson" : "csv"
 }
 
+const LISTED_COLUMNS = 10
+
+/**
+ * A header as errors repeat it: its first columns, each cut short; with one column, a hint that
+ * the file may use another delimiter.
+ */
+const listColumns = (columns: ReadonlyArray<string>, format: ImportFormat | "objects"): string => {
+  const listed = columns.slice(0, LISTED_COLUMNS).map(shortenInput).join(", ")
+  const more = columns.length > LISTED_COLUMNS ? `, … ${columns.length} columns in all` : ""
+  const single =
+    columns.length === 1 && format === "csv"
+      ? `, read as one column: if another character separates the columns, give it as the delimiter`
+      : ""
+  return `${listed}${more}${single}`
+}
+
 /**
  * The rows of an import, validated, in file order. The kind comes from `options.kind` or from
  * the header (the first object, for NDJSON). A header that lacks a required column fails the
@@ -366,7 +484,7 @@ export async function* readImport(
   const format = isChunk(head.value) ? (options.format ?? sniffFormat(head.value)) : "objects"
   const records = isChunk(head.value)
     ? format === "csv"
-      ? csvRecords(metered(head.value, iterator, progress))
+      ? csvRecords(metered(head.value, iterator, progress), options.delimiter)
       : ndjsonRecords(metered(head.value, iterator, progress))
     : objectRecords(head.value, iterator, progress)
   const map = options.map ?? {}
@@ -382,18 +500,23 @@ export async function* readImport(
 
   const start = (columns: ReadonlyArray<string>): ReadEvent => {
     const fields = new Set(columns.map(fieldOfColumn).filter((field) => field !== undefined))
+    const header = listColumns(columns, format)
     kind = options.kind ?? kindOfFields(fields)
     if (kind === undefined) {
       throw new InvalidInput({
         field: "kind",
-        rule: `cannot tell from the columns (${columns.join(", ")}) whether these are products, stock levels or adjustments; pass --kind products|stock|adjustments, or name the columns as in docs/import.md`
+        rule: `cannot tell from the columns (${header}) whether these are products, stock levels or adjustments; pass --kind products|stock|adjustments, or name the columns as in docs/import.md`
       })
     }
     const missing = REQUIRED[kind].filter((field) => !fields.has(field))
     if (missing.length > 0 && format === "csv") {
+      const field = missing[0]!
+      // The example maps a column the importer has no use for: the likeliest to hold the field.
+      const unused = columns.find((column) => fieldOfColumn(column) === undefined)
+      const column = unused === undefined || /[\s="']/.test(unused) ? "COLUMN" : shortenInput(unused)
       throw new InvalidInput({
-        field: missing[0]!,
-        rule: `no column for it in the header (${columns.join(", ")}); ${kind} need ${REQUIRED[kind].join(", ")}: rename the column or map it, e.g. --map count=${missing[0]}`
+        field,
+        rule: `no column for it in the header (${header}); ${kind} need ${REQUIRED[kind].join(", ")}: rename a column to ${field}, or map one to it, e.g. --map ${column}=${field}`
       })
     }
     const known = new Set(FIELDS[kind])
@@ -455,7 +578,7 @@ export async function* readImport(
         code: missing ? "missing-value" : "invalid-value",
         message: missing
           ? `${column}: is required; fill it in`
-          : `${column}: ${issue?.message ?? "is invalid"}, not ${JSON.stringify(row[field])}`,
+          : `${column}: ${ruleOf(issue?.message ?? "is invalid")}, not ${quoteInput(row[field])}`,
         row
       }
     }

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidInput, StoreError } from "../InventoryError.js"
+import { shortenInput } from "../Rules.js"
 
 /** Base types whose own failure reads as a rule, not as a type dump ("Expected number, actual …"). */
 export const NumberInput = Schema.Number.annotations({ message: () => "must be a number" })
@@ -17,6 +18,11 @@ const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   ) || "input"
 
+/** Effect's own messages end with the value given (`Expected number, actual "…"`): repeated short. */
+const ACTUAL = /, actual ([\s\S]*)$/
+export const ruleOf = (message: string): string =>
+  message.replace(ACTUAL, (_, actual: string) => `, not ${shortenInput(actual)}`)
+
 /** Decodes caller input; the first problem becomes an InvalidInput naming the field and the rule. */
 export const decodeInput =
   <A, I>(schema: Schema.Schema<A, I>) =>
@@ -26,7 +32,7 @@ export const decodeInput =
         const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
         return new InvalidInput({
           field: fieldName(issue?.path ?? []),
-          rule: issue?._tag === "Missing" ? "is required" : (issue?.message ?? "is invalid")
+          rule: issue?._tag === "Missing" ? "is required" : ruleOf(issue?.message ?? "is invalid")
         })
       })
     )

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
+import { quoteInput } from "@invkit/sdk/rules"
 import { writableFile } from "../../options/files.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { UsageError } from "../../usageError.js"
@@ -15,14 +16,16 @@ const KINDS = ["products", "stock", "movements"]
 const FORMATS = ["csv", "ndjson", "json"]
 
 export const run = async (kind: string, options: ExportCommandOptions): Promise<void> => {
-  if (!KINDS.includes(kind)) throw new UsageError(`export what? ${KINDS.join(", ")}; not "${kind}"`)
+  if (!KINDS.includes(kind)) throw new UsageError(`export what? ${KINDS.join(", ")}; not ${quoteInput(kind)}`)
   // --json asks for JSON data: a JSON array unless --format says otherwise.
   const format = options.format ?? (options.json ? "json" : "csv")
   if (!FORMATS.includes(format))
-    throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${format}"`)
+    throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not ${quoteInput(format)}`)
   const since = options.since === undefined ? undefined : new Date(options.since)
   if (since !== undefined && Number.isNaN(since.getTime())) {
-    throw new UsageError(`--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not "${options.since}"`)
+    throw new UsageError(
+      `--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not ${quoteInput(options.since)}`
+    )
   }
   const output = options.output === undefined ? process.stdout : writableFile(options.output, "--output")
   await withInventory(options, (inventory) =>

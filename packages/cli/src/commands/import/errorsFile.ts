@@ -4,8 +4,7 @@
  */
 
 import { once } from "node:events"
-import { Import } from "@invkit/sdk"
-import { stringify } from "csv-stringify/sync"
+import { Export, Import } from "@invkit/sdk"
 import { writableFile } from "../../options/files.js"
 
 export interface ErrorsFile {
@@ -27,7 +26,7 @@ export const openErrorsFile = (path: string): ErrorsFile => {
   return {
     start: (kind) => {
       fields = Import.FIELDS[kind]
-      if (!ndjson) void put(stringify([[...ERROR_COLUMNS, ...fields]]))
+      if (!ndjson) void put(Export.csvLine([...ERROR_COLUMNS, ...fields]))
     },
     write: async (rejection) => {
       const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
@@ -37,7 +36,7 @@ export const openErrorsFile = (path: string): ErrorsFile => {
           `${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`
         )
       } else {
-        await put(stringify([[...why, ...fields.map((field) => rejection.row[field] ?? "")]]))
+        await put(Export.csvLine([...why, ...fields.map((field) => rejection.row[field])]))
       }
     },
     close: async () => {

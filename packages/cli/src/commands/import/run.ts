@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { pipeline } from "node:stream/promises"
 import { Import } from "@invkit/sdk"
+import { quoteInput } from "@invkit/sdk/rules"
 import { readableFile } from "../../options/files.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
@@ -19,6 +20,7 @@ export interface ImportCommandOptions extends GlobalOptions {
   readonly dryRun?: boolean
   readonly importId?: string
   readonly actor?: string
+  readonly delimiter?: string
 }
 
 /** Rows were rejected: exit 8, after the summary has been printed. */
@@ -43,7 +45,7 @@ const parseMap = (pairs: ReadonlyArray<string> = []): Record<string, string> =>
     pairs.map((pair) => {
       const at = pair.indexOf("=")
       if (at <= 0 || at === pair.length - 1) {
-        throw new UsageError(`--map ${pair}: write it as COLUMN=FIELD, e.g. --map count=quantity`)
+        throw new UsageError(`--map ${quoteInput(pair)}: write it as COLUMN=FIELD, e.g. --map count=quantity`)
       }
       return [pair.slice(0, at), pair.slice(at + 1)]
     })
@@ -52,7 +54,7 @@ const parseMap = (pairs: ReadonlyArray<string> = []): Record<string, string> =>
 const formatOf = (file: string, format: string | undefined): Import.ImportFormat | undefined => {
   if (format !== undefined) {
     if (format !== "csv" && format !== "ndjson")
-      throw new UsageError(`--format must be csv or ndjson, not "${format}"`)
+      throw new UsageError(`--format must be csv or ndjson, not ${quoteInput(format)}`)
     return format
   }
   if (/\.(ndjson|jsonl)$/i.test(file)) return "ndjson"
@@ -67,17 +69,30 @@ const hashFile = async (file: string) => {
   return hash.digest("hex")
 }
 
+/** `tab` (or `\t`) for a tab, which a shell makes awkward to type. */
+const delimiterOf = (text: string | undefined): Import.Delimiter | undefined => {
+  if (text === undefined) return undefined
+  const delimiter = text === "tab" || text === "\\t" ? "\t" : text
+  if (!Import.DELIMITERS.includes(delimiter as Import.Delimiter)) {
+    throw new UsageError(`--delimiter must be one of , ; | or tab, not ${quoteInput(text)}`)
+  }
+  return delimiter as Import.Delimiter
+}
+
 const count = (n: number) => n.toLocaleString("en")
 
 export const run = async (file: string, options: ImportCommandOptions): Promise<void> => {
   const onError = options.onError ?? "skip"
   if (onError !== "skip" && onError !== "abort") {
-    throw new UsageError(`--on-error must be skip or abort, not "${onError}"`)
+    throw new UsageError(`--on-error must be skip or abort, not ${quoteInput(onError)}`)
   }
   if (options.kind !== undefined && !Import.IMPORT_KINDS.includes(options.kind as Import.ImportKind)) {
-    throw new UsageError(`--kind must be one of ${Import.IMPORT_KINDS.join(", ")}, not "${options.kind}"`)
+    throw new UsageError(
+      `--kind must be one of ${Import.IMPORT_KINDS.join(", ")}, not ${quoteInput(options.kind)}`
+    )
   }
   const map = parseMap(options.map)
+  const delimiter = delimiterOf(options.delimiter)
   const format = formatOf(file, options.format)
   const stdin = file === "-"
   const size = stdin ? undefined : readableFile(file, "<file>")
@@ -90,6 +105,7 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
       kind: options.kind as Import.ImportKind | undefined,
       format,
       map,
+      delimiter,
       onError,
       dryRun: options.dryRun,
       importId,
@@ -138,7 +154,7 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
     }
     if (result.ignoredColumns.length > 0) {
       note(
-        `Ignored column(s) ${result.ignoredColumns.join(", ")}: no field of ${result.kind} has that name (map one with --map COLUMN=FIELD).`
+        `Ignored column(s) ${result.ignoredColumns.map(quoteInput).join(", ")}: no field of ${result.kind} has that name (map one with --map COLUMN=FIELD).`
       )
     }
     if (result.status === "already-imported") {
