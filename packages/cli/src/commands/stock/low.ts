@@ -1,5 +1,5 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../paging.js"
+import { fetchListing, type PagingOptions } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderLowStock } from "../../ui/stock.js"
