@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join } from "node:path"
+import { quoteInput } from "@invkit/sdk/rules"
 import { UsageError } from "./usageError.js"
 
 export interface Profile {
@@ -53,7 +54,7 @@ const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 export const checkProfileName = (name: string): string => {
   if (!PROFILE_NAME.test(name)) {
     throw new UsageError(
-      `--profile: "${name}" is not a profile name; use letters, digits, - _ . (up to 64 characters)`
+      `--profile: ${quoteInput(name)} is not a profile name; use letters, digits, - _ . (up to 64 characters)`
     )
   }
   return name

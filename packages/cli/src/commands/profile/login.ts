@@ -1,4 +1,5 @@
 import { connect } from "@invkit/sdk"
+import { quoteInput } from "@invkit/sdk/rules"
 import { checkProfileName, configPath, readConfig, writeConfig } from "../../profiles.js"
 import type { GlobalOptions } from "../../session.js"
 import { note, printJson } from "../../ui/output.js"
@@ -42,7 +43,7 @@ export const login = async (options: LoginOptions): Promise<void> => {
   try {
     new URL(server)
   } catch {
-    throw new UsageError(`--server: "${server}" is not a URL; e.g. https://inv.example.com`)
+    throw new UsageError(`--server: ${quoteInput(server)} is not a URL; e.g. https://inv.example.com`)
   }
   const token = await tokenOf(options)
   // Nothing is saved unless the server accepts the token: a read any role may make.
