@@ -160,6 +160,8 @@ if (argument === "token") {
     `inv-server: ${argument === undefined ? "name a service" : `unknown service "${argument}"`}\n\n${usage}`
   )
   process.exit(EXIT_USAGE)
+} else if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(usage)
 } else {
   runService(argument as Service)
 }

@@ -38,8 +38,10 @@ export class TokenCommandFailed {
 
 const fail = (message: string) => Effect.fail(new TokenCommandFailed(`${message}\n\n${tokenUsage}`))
 
+/** The help text, or the token, as the lines to print on stdout. */
 export const tokenCommand = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
+    if (args.includes("--help") || args.includes("-h")) return tokenUsage.trimEnd()
     const parsed = yield* Effect.try({
       try: () =>
         parseArgs({

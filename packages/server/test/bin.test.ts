@@ -150,6 +150,30 @@ describe("inv-server", () => {
     expect(unknownCommand.output().stderr).toContain("the only command is `events redrive`")
   })
 
+  it("prints help for --help after every command, starting nothing, with exit 0", async () => {
+    const commands: ReadonlyArray<[string, ReadonlyArray<string>, string]> = [
+      ["stock-updater", ["--help"], "Usage: inv-server <service>"],
+      ["stock-checker", ["-h"], "Usage: inv-server <service>"],
+      ["supplier-sync", ["--help"], "Usage: inv-server <service>"],
+      ["all", ["--help"], "Usage: inv-server <service>"],
+      ["token", ["--help"], "Usage: inv-server token create"],
+      ["token", ["create", "--help"], "Usage: inv-server token create"],
+      ["token", ["create", "--role", "admin", "-h"], "Usage: inv-server token create"],
+      ["events", ["--help"], "Usage: inv-server events redrive <consumer>"],
+      ["events", ["redrive", "--help"], "Usage: inv-server events redrive <consumer>"]
+    ]
+    // a PORT that cannot be bound: a service that starts instead of printing help fails
+    const answers = await Promise.all(
+      commands.map(async ([command, args, expected]) => {
+        const run = runBin(command, { PORT: "abc" }, args)
+        const code = await run.exited
+        const { stdout, stderr } = run.output()
+        return { what: [command, ...args].join(" "), code, ok: stdout.includes(expected), stderr }
+      })
+    )
+    expect(answers.filter(({ code, ok, stderr }) => code !== 0 || !ok || stderr !== "")).toEqual([])
+  })
+
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {
       PORT: "abc",
