@@ -7,8 +7,11 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
+import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import {
   Forbidden,
@@ -51,6 +54,44 @@ import {
 import { NewSupplier, Supplier, SupplierItem, SupplierPatch } from "./Supplier.js"
 import { SyncRun } from "./SupplierSync.js"
 
+/** viewer < operator < admin: each role may do what the ones below it may. */
+export const roles = ["viewer", "operator", "admin"] as const
+export type Role = (typeof roles)[number]
+
+/** The role an endpoint needs: the server refuses a token below it (403), OpenAPI states it. */
+export class RequiredRole extends Context.Tag("@invkit/sdk/Api/RequiredRole")<RequiredRole, Role>() {}
+
+/** Who a request acts as (the token's subject), recorded as the actor of every change it makes. */
+export class CurrentActor extends Context.Tag("@invkit/sdk/Api/CurrentActor")<CurrentActor, string>() {}
+
+/**
+ * Every `/v1` endpoint needs a bearer token (a JWT with `sub` and a `role` claim) whose role is at
+ * least the endpoint's `RequiredRole`, within the per-token rate and the body limit.
+ */
+export class Authentication extends HttpApiMiddleware.Tag<Authentication>()(
+  "@invkit/sdk/Api/Authentication",
+  {
+    security: {
+      bearer: HttpApiSecurity.bearer.pipe(
+        HttpApiSecurity.annotate(
+          OpenApi.Description,
+          "A JWT with `sub` (recorded as the actor of each change) and `role` (viewer, operator or admin); `inv-server token create` mints one."
+        )
+      )
+    },
+    provides: CurrentActor,
+    failure: Schema.Union(Unauthorized, Forbidden, RateLimited, RequestTooLarge)
+  }
+) {}
+
+/** What an operation states in the contract: who may call it, and what it does. */
+const operation = (role: Role, summary: string, description: string) =>
+  Context.make(RequiredRole, role).pipe(
+    Context.add(OpenApi.Summary, summary),
+    Context.add(OpenApi.Description, `${description} Needs the ${role} role or above.`),
+    Context.add(OpenApi.Override, { "x-required-role": role })
+  )
+
 const sku = HttpApiSchema.param("sku", Schema.String)
 const supplierId = HttpApiSchema.param("id", Schema.String)
 const orderId = HttpApiSchema.param("id", Schema.NumberFromString)
@@ -85,7 +126,13 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         })
       )
       .addSuccess(StockChange)
-      .annotate(OpenApi.Summary, "Set the quantity on hand (a count)")
+      .annotateContext(
+        operation(
+          "operator",
+          "Set the quantity on hand (a count)",
+          "Records a count: the level becomes quantity, and the ledger gets the difference. With expected, refuses (409 StockConflict) when the level is not that figure any more."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("adjust")`/v1/stock/${sku}/adjust`
@@ -99,7 +146,13 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         })
       )
       .addSuccess(StockChange)
-      .annotate(OpenApi.Summary, "Add or remove units")
+      .annotateContext(
+        operation(
+          "operator",
+          "Add or remove units",
+          "Adds delta units (negative removes them) in one conditional write; refuses (409 InsufficientStock) a removal past what is on hand unless the product allows backorders."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("transfer")`/v1/stock/${sku}/transfer`
@@ -108,7 +161,13 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         Schema.Struct({ quantity: Schema.Number, from: Schema.String, to: Schema.String, reference: Note })
       )
       .addSuccess(TransferResult)
-      .annotate(OpenApi.Summary, "Move units between locations, atomically")
+      .annotateContext(
+        operation(
+          "operator",
+          "Move units between locations, atomically",
+          "Removes quantity from one location and adds it to another in one transaction: both movements are recorded, or neither."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("batch", "/v1/stock/batch")
@@ -125,13 +184,20 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         })
       )
       .addSuccess(BatchResult)
-      .annotate(OpenApi.Summary, "Apply up to 1000 changes, all or nothing (or only check them: dryRun)")
+      .annotateContext(
+        operation(
+          "operator",
+          "Apply up to 1000 changes, all or nothing (or only check them: dryRun)",
+          "Applies every change in one transaction, or none when one is refused (the refusal names the change). With dryRun, answers what would happen without writing."
+        )
+      )
   )
   .addError(InsufficientStock)
   .addError(StockConflict)
   .addError(IdempotencyKeyReused)
   .addError(ProductNotFound)
   .addError(LocationNotFound)
+  .middleware(Authentication)
   .annotate(OpenApi.Description, "Served by stock-updater.") {}
 
 // --- stock-checker ------------------------------------------------------------------------------
@@ -143,6 +209,13 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
       .addSuccess(StockLevel)
       .addError(ProductNotFound)
       .addError(LocationNotFound)
+      .annotateContext(
+        operation(
+          "viewer",
+          "Read a product's stock level",
+          "The quantity on hand, reserved and available in total and per location (or at one location), from the cache where the service has one."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/stock")
@@ -154,15 +227,39 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
         })
       )
       .addSuccess(pageOf(StockRow))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List stock levels",
+          "Every product's level, optionally at one location or matching text, a page at a time (follow nextCursor)."
+        )
+      )
       .addError(LocationNotFound)
   )
   .add(
     HttpApiEndpoint.get("low", "/v1/low-stock")
       .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String), ...PageParams }))
       .addSuccess(pageOf(LowStockItem))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List products at or below their reorder point",
+          "Each product and location whose available stock is at or below the reorder point, with its shortfall and reorder quantity, a page at a time."
+        )
+      )
       .addError(LocationNotFound)
   )
-  .add(HttpApiEndpoint.get("overview", "/v1/overview").addSuccess(Overview))
+  .add(
+    HttpApiEndpoint.get("overview", "/v1/overview")
+      .addSuccess(Overview)
+      .annotateContext(
+        operation(
+          "viewer",
+          "Totals across the inventory",
+          "How many active products, locations and units on hand there are, and how many products are out of stock."
+        )
+      )
+  )
   .add(
     HttpApiEndpoint.get("history")`/v1/stock/${sku}/history`
       .setUrlParams(
@@ -173,9 +270,17 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
         })
       )
       .addSuccess(pageOf(Movement))
+      .annotateContext(
+        operation(
+          "viewer",
+          "A product's ledger of movements",
+          "Every movement of a product's stock, newest first: delta, quantity after, reason, reference, actor and time, a page at a time."
+        )
+      )
       .addError(ProductNotFound)
       .addError(LocationNotFound)
   )
+  .middleware(Authentication)
   .annotate(OpenApi.Description, "Served by stock-checker, from its cache where it can.") {}
 
 // --- supplier-sync ------------------------------------------------------------------------------
@@ -188,6 +293,13 @@ export class Catalog extends HttpApiGroup.make("catalog")
       .addSuccess(Product, { status: 201 })
       .addError(ProductAlreadyExists)
       .addError(SupplierNotFound)
+      .annotateContext(
+        operation(
+          "admin",
+          "Add a product",
+          "Creates a product with its unit, reorder rule and preferred supplier; refuses (409) a SKU that exists."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("listProducts", "/v1/products")
@@ -199,8 +311,20 @@ export class Catalog extends HttpApiGroup.make("catalog")
         })
       )
       .addSuccess(pageOf(Product))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List products",
+          "Products, optionally matching text or only active or archived ones, a page at a time."
+        )
+      )
   )
-  .add(HttpApiEndpoint.get("getProduct")`/v1/products/${sku}`.addSuccess(Product).addError(ProductNotFound))
+  .add(
+    HttpApiEndpoint.get("getProduct")`/v1/products/${sku}`
+      .addSuccess(Product)
+      .addError(ProductNotFound)
+      .annotateContext(operation("viewer", "Read a product", "One product by SKU, archived ones included."))
+  )
   .add(
     HttpApiEndpoint.patch("updateProduct")`/v1/products/${sku}`
       .setHeaders(WriteHeaders)
@@ -208,12 +332,22 @@ export class Catalog extends HttpApiGroup.make("catalog")
       .addSuccess(Product)
       .addError(ProductNotFound)
       .addError(SupplierNotFound)
+      .annotateContext(
+        operation("admin", "Change a product", "Changes the fields given and leaves the others as they are.")
+      )
   )
   .add(
     HttpApiEndpoint.post("archiveProduct")`/v1/products/${sku}/archive`
       .setHeaders(WriteHeaders)
       .addSuccess(Product)
       .addError(ProductNotFound)
+      .annotateContext(
+        operation(
+          "admin",
+          "Archive a product",
+          "Marks a product inactive: it keeps its history and stock, and no longer counts as low."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("addLocation", "/v1/locations")
@@ -221,13 +355,21 @@ export class Catalog extends HttpApiGroup.make("catalog")
       .setPayload(NewLocation)
       .addSuccess(Location, { status: 201 })
       .addError(LocationAlreadyExists)
+      .annotateContext(
+        operation(
+          "admin",
+          "Add a location",
+          "Creates a location (a warehouse or shelf) that stock can be kept at; refuses (409) a code that exists."
+        )
+      )
   )
   .add(
-    HttpApiEndpoint.get("listLocations", "/v1/locations").addSuccess(
-      Schema.Struct({ items: Schema.Array(Location) })
-    )
+    HttpApiEndpoint.get("listLocations", "/v1/locations")
+      .addSuccess(Schema.Struct({ items: Schema.Array(Location) }))
+      .annotateContext(operation("viewer", "List locations", "Every location, the default one included."))
   )
   .addError(IdempotencyKeyReused)
+  .middleware(Authentication)
   .annotate(OpenApi.Description, "Products and locations; served by supplier-sync.") {}
 
 export class Suppliers extends HttpApiGroup.make("suppliers")
@@ -237,42 +379,87 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
       .setPayload(NewSupplier)
       .addSuccess(Supplier, { status: 201 })
       .addError(SupplierAlreadyExists)
+      .annotateContext(
+        operation(
+          "admin",
+          "Add a supplier",
+          "Creates a supplier with its catalog connector (HTTP JSON or CSV), schedule and lead time; refuses (409) an id that exists."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/suppliers")
       .setUrlParams(Schema.Struct(PageParams))
       .addSuccess(pageOf(Supplier))
+      .annotateContext(operation("viewer", "List suppliers", "Every supplier, a page at a time."))
   )
-  .add(HttpApiEndpoint.get("get")`/v1/suppliers/${supplierId}`.addSuccess(Supplier))
+  .add(
+    HttpApiEndpoint.get("get")`/v1/suppliers/${supplierId}`
+      .addSuccess(Supplier)
+      .annotateContext(
+        operation("viewer", "Read a supplier", "One supplier by id, with its connector and schedule.")
+      )
+  )
   .add(
     HttpApiEndpoint.patch("update")`/v1/suppliers/${supplierId}`
       .setHeaders(WriteHeaders)
       .setPayload(SupplierPatch)
       .addSuccess(Supplier)
+      .annotateContext(
+        operation("admin", "Change a supplier", "Changes the fields given and leaves the others as they are.")
+      )
   )
   .add(
     HttpApiEndpoint.del("remove")`/v1/suppliers/${supplierId}`
       .setHeaders(WriteHeaders)
       .addSuccess(HttpApiSchema.NoContent)
       .addError(SupplierInUse)
+      .annotateContext(
+        operation(
+          "admin",
+          "Remove a supplier",
+          "Deletes a supplier and its catalog; refuses (409 SupplierInUse) while products or restock orders name it."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("items")`/v1/suppliers/${supplierId}/items`
       .setUrlParams(Schema.Struct({ active: Schema.optional(Schema.BooleanFromString), ...PageParams }))
       .addSuccess(pageOf(SupplierItem))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List a supplier's catalog items",
+          "The supplier's items as last synced: their SKU, ours, cost, lead time and pack size, a page at a time."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("sync")`/v1/suppliers/${supplierId}/sync`
       .addSuccess(Schema.Struct({ jobId: Schema.String }), { status: 202 })
-      .annotate(OpenApi.Summary, "Queue a catalog sync for the workers")
+      .annotateContext(
+        operation(
+          "operator",
+          "Queue a catalog sync for the workers",
+          "Queues a sync of the supplier's catalog and answers at once with the job's id; the run is listed under the supplier's runs."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("runs")`/v1/suppliers/${supplierId}/runs`
       .setUrlParams(Schema.Struct(PageParams))
       .addSuccess(pageOf(SyncRun))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List a supplier's sync runs",
+          "Each run of the supplier's catalog sync, newest first: trigger, status, counts, error and timings."
+        )
+      )
   )
   .addError(SupplierNotFound)
   .addError(IdempotencyKeyReused)
+  .middleware(Authentication)
   .annotate(OpenApi.Description, "Suppliers, their catalogs and sync runs; served by supplier-sync.") {}
 
 export class Restock extends HttpApiGroup.make("restock")
@@ -288,12 +475,32 @@ export class Restock extends HttpApiGroup.make("restock")
         })
       )
       .addSuccess(pageOf(RestockOrder))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List restock orders",
+          "Restock orders, optionally by status, open or not, SKU or supplier, a page at a time."
+        )
+      )
   )
-  .add(HttpApiEndpoint.get("get")`/v1/restock-orders/${orderId}`.addSuccess(RestockOrder))
+  .add(
+    HttpApiEndpoint.get("get")`/v1/restock-orders/${orderId}`
+      .addSuccess(RestockOrder)
+      .annotateContext(
+        operation("viewer", "Read a restock order", "One restock order by id, with its lifecycle status.")
+      )
+  )
   .add(
     HttpApiEndpoint.post("submit")`/v1/restock-orders/${orderId}/submit`
       .setHeaders(WriteHeaders)
       .addSuccess(RestockOrder)
+      .annotateContext(
+        operation(
+          "admin",
+          "Submit a restock order",
+          "Moves a draft order to submitted (sent to the supplier); refuses (409) an order that is closed."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("receive")`/v1/restock-orders/${orderId}/receive`
@@ -309,11 +516,25 @@ export class Restock extends HttpApiGroup.make("restock")
       .addSuccess(RestockOrder)
       .addError(InsufficientStock)
       .addError(OverDelivery)
+      .annotateContext(
+        operation(
+          "operator",
+          "Receive a restock order",
+          "Adds the units received (default: all that is outstanding) to stock as one ledger movement; the order is received once nothing is outstanding. More than is outstanding is refused (409 OverDelivery) unless allowOverDelivery."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.post("cancel")`/v1/restock-orders/${orderId}/cancel`
       .setHeaders(WriteHeaders)
       .addSuccess(RestockOrder)
+      .annotateContext(
+        operation(
+          "admin",
+          "Cancel a restock order",
+          "Closes an open order without receiving it; stock does not change."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("explain")`/v1/reorder/${sku}/explain`
@@ -321,10 +542,18 @@ export class Restock extends HttpApiGroup.make("restock")
       .addSuccess(Schema.Struct({ items: Schema.Array(ReorderExplanation) }))
       .addError(ProductNotFound)
       .addError(LocationNotFound)
+      .annotateContext(
+        operation(
+          "viewer",
+          "Explain the reorder rule for a product",
+          "Why the reorder rule would or would not open a restock order for the product at each location: level, reorder point and quantity."
+        )
+      )
   )
   .addError(RestockOrderNotFound)
   .addError(RestockOrderClosed)
   .addError(IdempotencyKeyReused)
+  .middleware(Authentication)
   .annotate(OpenApi.Description, "Restock orders and the reorder rule; served by supplier-sync.") {}
 
 /** The whole contract. Each service serves its groups; `inv-server all` serves every group. */

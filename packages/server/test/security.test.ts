@@ -407,6 +407,32 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     expect(Object.keys(spec.body.paths)).toContain("/v1/stock/{sku}/adjust")
   })
 
+  it("states its security in /openapi.json: the bearer scheme, and each /v1 operation's security and role", async () => {
+    const spec = (await send(baseUrl, "GET", "/openapi.json")).body
+    expect(spec.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" })
+    const operations = Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(
+      ([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method, operation }))
+    )
+    expect(operations.length).toBeGreaterThanOrEqual(30)
+    const wrong = operations.flatMap(({ path, method, operation }) => {
+      const [group = "", name = ""] = String(operation.operationId).split(".")
+      const required = expectedRole(group, name, method.toUpperCase())
+      const stated =
+        path.startsWith("/v1/") &&
+        JSON.stringify(operation.security) === JSON.stringify([{ bearer: [] }]) &&
+        operation["x-required-role"] === required &&
+        String(operation.description).includes(`${required} role`) &&
+        operation.responses["401"] !== undefined &&
+        operation.responses["403"] !== undefined
+      return stated ? [] : [`${method.toUpperCase()} ${path} (needs ${required})`]
+    })
+    expect(wrong).toEqual([])
+    // the page behind "Try it out" is served, and offers the token
+    const docs = await send(baseUrl, "GET", "/docs")
+    expect(docs.status).toBe(200)
+    expect(docs.text).toContain("swagger")
+  })
+
   it("gives the SDK client typed Forbidden and Unauthorized errors", async () => {
     const viewer = connect({ url: baseUrl, token: await roleToken("viewer", "sdk-viewer"), maxRetries: 0 })
     const garbage = connect({ url: baseUrl, token: "garbage", maxRetries: 0 })

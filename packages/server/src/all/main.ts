@@ -25,7 +25,7 @@ const handlers = Layer.mergeAll(
 
 export const service: ServiceProcess.ServiceProcess = {
   name: "all",
-  http: (options) => Http.serve(Api.InventoryApi, options).pipe(Layer.provide(handlers)),
+  http: (options) => Http.serve(Api.InventoryApi, handlers, options),
   jobs: true,
   usesCache: true,
   background: Effect.all(

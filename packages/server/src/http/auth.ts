@@ -5,6 +5,7 @@
  * may do and its subject is recorded as the actor of every change it makes.
  */
 import { readFile } from "node:fs/promises"
+import { Api } from "@invkit/sdk"
 import * as Cache from "effect/Cache"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -15,8 +16,8 @@ import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
 import type { AuthConfig, JwtKey } from "../config.js"
 
-export const roles = ["viewer", "operator", "admin"] as const
-export type Role = (typeof roles)[number]
+export const roles = Api.roles
+export type Role = Api.Role
 
 /** viewer < operator < admin: each role may do what the ones below it may. */
 export const allows = (role: Role, required: Role) => roles.indexOf(role) >= roles.indexOf(required)

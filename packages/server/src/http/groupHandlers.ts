@@ -4,16 +4,16 @@
  */
 import type * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type { HttpApiDecodeError } from "@effect/platform/HttpApiError"
-import type {
-  Forbidden,
-  InvalidInput,
-  RateLimited,
-  RequestTooLarge,
-  StoreError,
-  Unauthorized
+import {
+  Api,
+  type Forbidden,
+  type InvalidInput,
+  type RateLimited,
+  type RequestTooLarge,
+  type StoreError,
+  type Unauthorized
 } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 
 export type GroupHandlers<Group extends import("@effect/platform/HttpApiGroup").HttpApiGroup.Any> =
   HttpApiBuilder.Handlers.FromGroup<
@@ -22,12 +22,6 @@ export type GroupHandlers<Group extends import("@effect/platform/HttpApiGroup").
     Group
   >
 
-/** Who a change is recorded as when the server runs without authentication (INV_AUTH=off). */
-export const ANONYMOUS_ACTOR = "http"
-
-/** The request's actor: the guard sets it to the verified token's subject. */
-export const requestActor = FiberRef.unsafeMake(ANONYMOUS_ACTOR)
-
-/** Runs `use` with the actor of the request being handled, for the ledger. */
+/** Runs `use` with the actor of the request being handled (the Authentication middleware provides it), for the ledger. */
 export const withActor = <A, E, R>(use: (actor: string) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(FiberRef.get(requestActor), use)
+  Effect.flatMap(Api.CurrentActor, use)

@@ -1,36 +1,27 @@
 /**
- * What every request to the contract passes before a handler runs: the bearer token (401), the
- * role its endpoint needs (403), the per-token rate (429) and the body size (413). The operational
- * routes (`/health`, `/ready`, `/metrics`, `/docs`, `/openapi.json`) stay open.
+ * The contract's `Authentication` middleware, which runs before every `/v1` handler decodes
+ * anything: the bearer token (401), the role the endpoint's `RequiredRole` annotation names (403),
+ * the per-token rate (429) and the body size (413). It provides the token's subject as the
+ * request's actor. The operational routes (`/health`, `/ready`, `/metrics`, `/docs`,
+ * `/openapi.json`) are not in the contract, so they stay open.
  */
-import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Forbidden, RateLimited, RequestTooLarge, Unauthorized } from "@invkit/sdk"
+import { Api, Forbidden, RateLimited, RequestTooLarge, Unauthorized } from "@invkit/sdk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible"
 import type { LimitsConfig } from "../config.js"
-import { matchRoute, type RouteTemplate } from "../infra/metrics.js"
 import { allows, type Role, type Verifier } from "./auth.js"
-import { ANONYMOUS_ACTOR, requestActor } from "./groupHandlers.js"
 
-/**
- * What an endpoint needs: every read is for viewers; stock changes, receiving a restock order and
- * starting a sync for operators; products, locations, suppliers and restock orders for admins.
- */
-export const requiredRole = (
-  endpoint: { readonly group: string; readonly name: string },
-  method: string
-): Role => {
-  if (method === "GET") return "viewer"
-  if (endpoint.group === "stockUpdates") return "operator"
-  if (endpoint.group === "suppliers" && endpoint.name === "sync") return "operator"
-  if (endpoint.group === "restock" && endpoint.name === "receive") return "operator"
-  return "admin"
-}
+/** Who a change is recorded as when the server runs without authentication (INV_AUTH=off). */
+export const ANONYMOUS_ACTOR = "http"
 
 export interface GuardOptions {
   /** None when INV_AUTH=off: every request is let in, as the anonymous actor. */
@@ -52,65 +43,98 @@ const errorResponse = <A extends { readonly message: string }, I>(
     { status, headers }
   )
 
-const unauthorized = (reason: string) =>
-  errorResponse(Unauthorized, new Unauthorized({ reason }), 401, {
-    "www-authenticate": 'Bearer realm="invkit"'
-  })
-
 /** Closes the connection after answering: the rest of an oversized body is not worth reading. */
 export const tooLarge = (limitBytes: number) =>
   errorResponse(RequestTooLarge, new RequestTooLarge({ limitBytes }), 413, { connection: "close" })
 
+/**
+ * Fails with the contract's error; the answer keeps the body's `message` and the headers the
+ * platform's encoding of a declared error would drop (the challenge, Retry-After, Connection).
+ */
+const refuse = <E>(error: E, response: HttpServerResponse.HttpServerResponse) =>
+  Effect.zipRight(
+    HttpApp.appendPreResponseHandler(() => Effect.succeed(response)),
+    Effect.fail(error)
+  )
+
+const unauthorized = (reason: string) => {
+  const error = new Unauthorized({ reason })
+  return refuse(
+    error,
+    errorResponse(Unauthorized, error, 401, { "www-authenticate": 'Bearer realm="invkit"' })
+  )
+}
+
+/** The token of `Authorization: Bearer <token>`; the platform's decoding does not check the scheme. */
 const bearer = (header: string | undefined) => {
   const match = header?.match(/^Bearer[ ]+(\S+)\s*$/i)
   return match?.[1]
 }
 
-export const guard = (routes: ReadonlyArray<RouteTemplate>, options: GuardOptions) => {
-  const { maxBodyBytes } = options.limits
-  const limiter = Option.getOrUndefined(options.rateLimiter)
+const routeKey = (method: string, path: string) => `${method} ${path}`
 
-  /** Whether `key` may make one more request now; otherwise how long it must wait. */
-  const takeRequest = (key: string) =>
-    limiter === undefined
-      ? Effect.succeed(Option.none<number>())
-      : Effect.promise(() =>
-          limiter.consume(key).then(
-            () => Option.none<number>(),
-            (rejected: unknown) =>
-              // A store that fails falls back to memory; anything but a rejection lets the request through.
-              rejected instanceof RateLimiterRes
-                ? Option.some(Math.max(1, Math.ceil(rejected.msBeforeNext / 1000)))
-                : Option.none<number>()
+/**
+ * Each endpoint's `RequiredRole`, by the router's method and path, read from the contract once.
+ * An endpoint without one stops the server at startup rather than be open to every role.
+ */
+const requiredRoles = (api: HttpApi.HttpApi.Any) => {
+  const byRoute = new Map<string, Role>()
+  const missing: Array<string> = []
+  HttpApi.reflect(api as HttpApi.HttpApi<string, never, never, never>, {
+    onGroup: () => {},
+    onEndpoint: ({ group, endpoint, mergedAnnotations }) => {
+      const role = Context.getOption(mergedAnnotations, Api.RequiredRole)
+      if (Option.isSome(role)) byRoute.set(routeKey(endpoint.method, endpoint.path), role.value)
+      else missing.push(`${group.identifier}.${endpoint.name}`)
+    }
+  })
+  if (missing.length > 0)
+    throw new Error(`endpoints without a RequiredRole annotation: ${missing.join(", ")}`)
+  return byRoute
+}
+
+export const authentication = (api: HttpApi.HttpApi.Any, options: GuardOptions) =>
+  Layer.sync(Api.Authentication, () => {
+    const { maxBodyBytes } = options.limits
+    const limiter = Option.getOrUndefined(options.rateLimiter)
+    const roleOf = requiredRoles(api)
+
+    /** Whether `key` may make one more request now; otherwise how long it must wait. */
+    const takeRequest = (key: string) =>
+      limiter === undefined
+        ? Effect.succeed(Option.none<number>())
+        : Effect.promise(() =>
+            limiter.consume(key).then(
+              () => Option.none<number>(),
+              (rejected: unknown) =>
+                // A store that fails falls back to memory; anything but a rejection lets the request through.
+                rejected instanceof RateLimiterRes
+                  ? Option.some(Math.max(1, Math.ceil(rejected.msBeforeNext / 1000)))
+                  : Option.none<number>()
+            )
           )
-        )
 
-  return <E, R>(app: HttpApp.Default<E, R>) =>
-    Effect.gen(function* () {
+    const admit = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const endpoint = matchRoute(routes, request.method, request.url)?.endpoint
-      if (endpoint === undefined) return yield* app
-
       let actor = ANONYMOUS_ACTOR
       let rateKey = `address:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
       if (Option.isSome(options.verifier)) {
         const token = bearer(request.headers.authorization)
         if (token === undefined) {
-          return unauthorized("no bearer token (send the header Authorization: Bearer <token>)")
+          return yield* unauthorized("no bearer token (send the header Authorization: Bearer <token>)")
         }
         const identity = yield* Effect.either(options.verifier.value.verify(token))
-        if (identity._tag === "Left") return unauthorized(identity.left.reason)
-        const required = requiredRole(endpoint, request.method)
+        if (identity._tag === "Left") return yield* unauthorized(identity.left.reason)
+        const { route } = yield* HttpRouter.RouteContext
+        // Every route has its role (checked at startup); the fallback only keeps a gap closed.
+        const required = roleOf.get(routeKey(route.method, route.path)) ?? "admin"
         if (!allows(identity.right.role, required)) {
-          return errorResponse(
-            Forbidden,
-            new Forbidden({
-              role: identity.right.role,
-              required,
-              action: `${request.method} ${request.url.split("?")[0]}`
-            }),
-            403
-          )
+          const error = new Forbidden({
+            role: identity.right.role,
+            required,
+            action: `${request.method} ${request.url.split("?")[0]}`
+          })
+          return yield* refuse(error, errorResponse(Forbidden, error, 403))
         }
         actor = identity.right.subject
         rateKey = `subject:${actor}`
@@ -118,18 +142,20 @@ export const guard = (routes: ReadonlyArray<RouteTemplate>, options: GuardOption
 
       const wait = yield* takeRequest(rateKey)
       if (Option.isSome(wait)) {
-        return errorResponse(RateLimited, new RateLimited({ retryAfterSeconds: wait.value }), 429, {
-          "retry-after": String(wait.value)
-        })
+        const error = new RateLimited({ retryAfterSeconds: wait.value })
+        return yield* refuse(
+          error,
+          errorResponse(RateLimited, error, 429, { "retry-after": String(wait.value) })
+        )
       }
 
-      const declaredLength = Number(request.headers["content-length"] ?? 0)
-      if (declaredLength > maxBodyBytes) return tooLarge(maxBodyBytes)
-
       // A body sent without a length is cut off at the limit while it is read (see server.ts).
-      return yield* app.pipe(
-        Effect.locally(requestActor, actor),
-        HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes))
-      )
+      const declaredLength = Number(request.headers["content-length"] ?? 0)
+      if (declaredLength > maxBodyBytes) {
+        return yield* refuse(new RequestTooLarge({ limitBytes: maxBodyBytes }), tooLarge(maxBodyBytes))
+      }
+      return actor
     })
-}
+
+    return { bearer: () => admit }
+  })

@@ -7,13 +7,16 @@ import { createServer } from "node:http"
 import { createServer as createTlsServer } from "node:https"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { Api } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -27,7 +30,7 @@ import {
   routeOf,
   routeTemplates
 } from "../infra/metrics.js"
-import { type GuardOptions, guard, tooLarge } from "./guard.js"
+import { authentication, type GuardOptions, tooLarge } from "./guard.js"
 import { LingeringIncomingMessage } from "./lingeringRequest.js"
 
 /** A dependency `/ready` checks: its name is what the 503 body names when it does not answer. */
@@ -145,22 +148,22 @@ export interface ServeOptions {
 }
 
 /**
- * Serves `api` (whose group handlers the caller provides) until the scope closes; closing stops
- * taking connections and waits for the requests in flight.
+ * Serves `api` with its group handlers until the scope closes; closing stops taking connections
+ * and waits for the requests in flight.
  */
-export const serve = <
-  Id extends string,
-  Groups extends import("@effect/platform/HttpApiGroup").HttpApiGroup.Any,
-  E,
-  R
->(
+export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, E, R, HE, HR>(
   api: HttpApi.HttpApi<Id, Groups, E, R>,
+  /** The handlers may need the request's actor, which the contract's Authentication provides. */
+  handlers: Layer.Layer<HttpApiGroup.HttpApiGroup.ToService<Id, Groups>, HE, HR | Api.Authentication>,
   options: ServeOptions
 ) => {
   const routes = routeTemplates(api as unknown as HttpApi.HttpApi.Any)
   const measure = measureRequests(routes)
-  const guarded = guard(routes, options.guard)
-  return HttpApiBuilder.serve((app) => measure(guarded(app))).pipe(
+  const { maxBodyBytes } = options.guard.limits
+  return HttpApiBuilder.serve((app) =>
+    // A body sent without a length is cut off at the limit while it is read.
+    measure(HttpIncomingMessage.withMaxBodySize(app, Option.some(maxBodyBytes)))
+  ).pipe(
     // Spans named by route template; probes and scrapes are not traced.
     HttpMiddleware.withSpanNameGenerator(
       (request) => `${request.method} ${routeOf(routes, request.method, request.url)}`
@@ -169,11 +172,16 @@ export const serve = <
       operationalPaths.includes(request.url.split("?")[0] ?? request.url)
     ),
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
-    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(options.guard.limits.maxBodyBytes))),
+    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(maxBodyBytes))),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(operationalRoutes(options.readiness)),
-    Layer.provide(HttpApiBuilder.api(api)),
+    Layer.provide(
+      HttpApiBuilder.api(api).pipe(
+        Layer.provide(handlers),
+        Layer.provide(authentication(api as unknown as HttpApi.HttpApi.Any, options.guard))
+      )
+    ),
     HttpServer.withLogAddress,
     Layer.provide(
       NodeHttpServer.layer(

@@ -1,6 +1,5 @@
 /** stock-checker: stock reads over HTTP through the cache, and the consumer that drops entries. */
 import { Api } from "@invkit/sdk"
-import * as Layer from "effect/Layer"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
@@ -9,7 +8,7 @@ import * as Handlers from "./handlers.js"
 
 export const service: ServiceProcess.ServiceProcess = {
   name: "stock-checker",
-  http: (options) => Http.serve(Api.StockCheckerApi, options).pipe(Layer.provide(Handlers.layer)),
+  http: (options) => Http.serve(Api.StockCheckerApi, Handlers.layer, options),
   jobs: false,
   usesCache: true,
   background: ServiceProcess.runConsumers(EventWiring.consumers["stock-checker"])

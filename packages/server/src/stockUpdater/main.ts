@@ -1,7 +1,6 @@
 /** stock-updater: stock writes over HTTP, the outbox relay, and the inbound stock events. */
 import { Api } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
@@ -10,7 +9,7 @@ import * as Handlers from "./handlers.js"
 
 export const service: ServiceProcess.ServiceProcess = {
   name: "stock-updater",
-  http: (options) => Http.serve(Api.StockUpdaterApi, options).pipe(Layer.provide(Handlers.layer)),
+  http: (options) => Http.serve(Api.StockUpdaterApi, Handlers.layer, options),
   jobs: false,
   usesCache: false,
   background: Effect.all(

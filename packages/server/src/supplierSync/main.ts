@@ -5,7 +5,6 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Api, SyncJobs } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
@@ -50,7 +49,7 @@ export const syncWorker: Effect.Effect<void, never, SyncJobs.SyncJobs | SqlClien
 
 export const service: ServiceProcess.ServiceProcess = {
   name: "supplier-sync",
-  http: (options) => Http.serve(Api.SupplierSyncApi, options).pipe(Layer.provide(Handlers.layer)),
+  http: (options) => Http.serve(Api.SupplierSyncApi, Handlers.layer, options),
   jobs: true,
   usesCache: false,
   background: Effect.all([syncWorker, ServiceProcess.runConsumers(EventWiring.consumers["supplier-sync"])], {
