@@ -1,5 +1,5 @@
-import { InvalidInput } from "@invkit/sdk"
 import { quoteInput } from "@invkit/sdk/rules"
+import { InvalidArgument } from "./usageError.js"
 
 const numeral = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
@@ -9,7 +9,7 @@ const numeral = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
  */
 export const numberArgument = (text: string, field: string): number => {
   if (!numeral.test(text.trim())) {
-    throw new InvalidInput({ field, rule: `must be a number, not ${quoteInput(text)}` })
+    throw new InvalidArgument(field, `must be a number, not ${quoteInput(text)}`)
   }
   return Number(text)
 }
