@@ -44,7 +44,10 @@ describe("inv start-up", () => {
     [["--version"]],
     [["stock", "--help"]],
     [["stock", "set", "--help"]],
-    [["supplier", "add", "--help"]]
+    [["supplier", "add", "--help"]],
+    [["completion", "bash"]],
+    [["completion", "zsh"]],
+    [["completion", "fish"]]
   ])("inv %j loads neither the SDK's index nor Effect, pg, PGlite or cron-parser", async (args) => {
     const { code, packages, specifiers } = await loadedBy(args)
     expect(code).toBe(0)
