@@ -12,7 +12,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { type InvalidInput, InventoryClosed, type StoreError } from "./InventoryError.js"
@@ -21,7 +20,7 @@ import { registerLocalStore } from "./internal/localStore.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import { allItems, type Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
-import { type ConnectOptions, connect } from "./Remote.js"
+import { connect } from "./Remote.js"
 import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
 import { type OrderQuery, type ReceiveOrder, type RestockOrder, RestockOrders } from "./Restock.js"
 import {
@@ -194,47 +193,67 @@ export interface Inventory {
   close(): Promise<void>
 }
 
-/**
- * A server, when one is named: by `url`, or by `INV_URL` when no local store is asked for.
- * An explicit local option wins over the environment's server.
- */
-const remoteFor = (options: OpenOptions): Effect.Effect<ConnectOptions | undefined> => {
-  if (!options.url && (options.inMemory || options.databaseUrl || options.dataDir))
-    return Effect.succeed(undefined)
-  return Effect.orDie(
-    Config.all({
-      url: Config.option(Config.string("INV_URL")),
-      token: Config.option(Config.redacted("INV_TOKEN")),
-      caFile: Config.option(Config.string("INV_CA_FILE"))
-    })
-  ).pipe(
-    Effect.map(({ url, token, caFile }) => {
-      const server = options.url ?? Option.getOrUndefined(url)
-      if (server === undefined) return undefined
-      return {
-        url: server,
-        // The environment's token goes only to the environment's server.
-        token:
-          options.token ??
-          (options.url ? undefined : Option.getOrUndefined(Option.map(token, Redacted.value))),
-        caFile: options.caFile ?? Option.getOrUndefined(caFile)
-      }
-    })
-  )
+/** A value and what set it: an option (under the name the caller gives it), or a variable. */
+export interface Setting {
+  readonly value: string
+  readonly source: string
 }
 
-const storeFor = (options: OpenOptions): Effect.Effect<Store.StoreOptions, StoreError> => {
-  const dataDir = { holder: options.holder, lockWait: options.lockWait, onNotice: options.onNotice }
-  return options.inMemory
-    ? Effect.succeed(Store.embedded(undefined))
-    : options.databaseUrl
-      ? Effect.succeed(Store.postgres(options.databaseUrl))
-      : options.dataDir
-        ? Effect.succeed(Store.embedded(options.dataDir, dataDir))
-        : Effect.map(Effect.orDie(Store.fromEnvironment), (store) =>
-            store._tag === "Embedded" ? Store.embedded(store.dataDir, dataDir) : store
-          )
-}
+/** Where `openInventory` works: a server, a PostgreSQL database, or the embedded store. */
+export type Target =
+  | {
+      readonly _tag: "Remote"
+      readonly url: Setting
+      readonly token: Setting | undefined
+      readonly caFile: Setting | undefined
+    }
+  | { readonly _tag: "Postgres"; readonly url: Setting }
+  /** `dataDir` undefined: in memory. The XDG default comes with the source `default`. */
+  | { readonly _tag: "Embedded"; readonly dataDir: Setting | undefined }
+
+/** What to call each option in a `Setting`'s source, e.g. a command line's flags. */
+export type OptionNames = Partial<Record<"url" | "token" | "caFile" | "databaseUrl" | "dataDir", string>>
+
+/**
+ * Where `openInventory(options)` works, the first that applies: `url`; `inMemory`, `databaseUrl`,
+ * `dataDir`; `INV_URL`; `INV_DATABASE_URL`; `INV_HOME`; the XDG data directory. An empty value
+ * counts as unset. The environment's token (`INV_TOKEN`) goes only to the environment's server.
+ */
+export const resolveTarget = (options: OpenOptions = {}, names: OptionNames = {}): Effect.Effect<Target> =>
+  Effect.gen(function* () {
+    const option = (name: keyof OptionNames): Setting | undefined => {
+      const value = options[name]
+      return value ? { value, source: names[name] ?? name } : undefined
+    }
+    const variable = (name: string) =>
+      Effect.map(Config.option(Config.string(name)), (value) =>
+        Option.getOrUndefined(Option.map(Option.filter(value, Boolean), (value) => ({ value, source: name })))
+      )
+    const caFile = option("caFile") ?? (yield* variable("INV_CA_FILE"))
+    const url = option("url")
+    if (url) return { _tag: "Remote", url, token: option("token"), caFile } as const
+    if (options.inMemory) return { _tag: "Embedded", dataDir: undefined } as const
+    const databaseUrl = option("databaseUrl")
+    if (databaseUrl) return { _tag: "Postgres", url: databaseUrl } as const
+    const dataDir = option("dataDir")
+    if (dataDir) return { _tag: "Embedded", dataDir } as const
+    const serverUrl = yield* variable("INV_URL")
+    if (serverUrl) {
+      return {
+        _tag: "Remote",
+        url: serverUrl,
+        token: option("token") ?? (yield* variable("INV_TOKEN")),
+        caFile
+      } as const
+    }
+    const postgresUrl = yield* variable("INV_DATABASE_URL")
+    if (postgresUrl) return { _tag: "Postgres", url: postgresUrl } as const
+    const home = yield* variable("INV_HOME")
+    return {
+      _tag: "Embedded",
+      dataDir: home ?? { value: yield* Store.defaultDataDir, source: "default" }
+    } as const
+  }).pipe(Effect.orDie)
 
 /**
  * Rejects with the domain error itself (ProductNotFound, InsufficientStock, …), not a wrapper;
@@ -259,9 +278,20 @@ const runWith =
  * (or `INV_DATABASE_URL` is set). Migrations run on open. Call `close()` when done.
  */
 export const openInventory = async (options: OpenOptions = {}): Promise<Inventory> => {
-  const remote = await Effect.runPromise(remoteFor(options))
-  if (remote !== undefined) return connect(remote)
-  const store = await Effect.runPromise(storeFor(options))
+  const target = await Effect.runPromise(resolveTarget(options))
+  if (target._tag === "Remote") {
+    return connect({ url: target.url.value, token: target.token?.value, caFile: target.caFile?.value })
+  }
+  const store =
+    target._tag === "Postgres"
+      ? Store.postgres(target.url.value)
+      : target.dataDir === undefined
+        ? Store.embedded(undefined)
+        : Store.embedded(target.dataDir.value, {
+            holder: options.holder,
+            lockWait: options.lockWait,
+            onNotice: options.onNotice
+          })
   const runtime = ManagedRuntime.make(layer(store))
   let closed = false
   const run = runWith(runtime, () => closed)

@@ -1,7 +1,6 @@
-import { Store } from "@invkit/sdk"
-import * as Effect from "effect/Effect"
+import { type Inventory, Store } from "@invkit/sdk"
 import { configPath, readConfig } from "../../profiles.js"
-import { type GlobalOptions, resolveTarget, type Setting } from "../../session.js"
+import { type GlobalOptions, resolveTarget } from "../../session.js"
 import { printJson, printLine } from "../../ui/output.js"
 
 /** What `inv config` reports: values with their sources; a token only as whether it is set. */
@@ -9,28 +8,27 @@ const describeTarget = (options: GlobalOptions) => {
   const config = readConfig()
   const target = resolveTarget(options, () => config)
   const where = (() => {
-    switch (target.kind) {
-      case "server":
+    switch (target._tag) {
+      case "Remote":
         return {
-          store: { kind: "server", location: target.server.value, source: target.server.source },
+          store: { kind: "server", location: target.url.value, source: target.url.source },
           token: target.token ? { set: true, source: target.token.source } : { set: false },
           caFile: target.caFile ?? null,
           profile: target.profile ?? null
         }
-      case "postgres":
+      case "Postgres":
         return {
-          store: {
-            kind: "postgres",
-            location: Store.safeUrl(target.databaseUrl.value),
-            source: target.databaseUrl.source
-          }
+          store: { kind: "postgres", location: Store.safeUrl(target.url.value), source: target.url.source }
         }
-      case "embedded":
+      case "Embedded":
         return {
           store: {
             kind: "embedded",
-            location: target.dataDir?.value ?? Effect.runSync(Store.defaultDataDir),
-            source: target.dataDir?.source ?? "the default (XDG_DATA_HOME/inv, else ~/.local/share/inv)"
+            location: target.dataDir?.value ?? "memory",
+            source:
+              target.dataDir?.source === "default"
+                ? "the default (XDG_DATA_HOME/inv, else ~/.local/share/inv)"
+                : (target.dataDir?.source ?? "")
           }
         }
     }
@@ -43,7 +41,7 @@ const describeTarget = (options: GlobalOptions) => {
   }
 }
 
-const sourced = (setting: Setting | { readonly set: boolean; readonly source?: string }) =>
+const sourced = (setting: Inventory.Setting | { readonly set: boolean; readonly source?: string }) =>
   "value" in setting ? `${setting.value}  (from ${setting.source})` : ""
 
 export const show = async (options: GlobalOptions): Promise<void> => {

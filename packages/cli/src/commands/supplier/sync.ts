@@ -32,7 +32,7 @@ class ForegroundSyncFailed extends Error {
 
 export const run = async (idText: string | undefined, options: GlobalOptions): Promise<void> => {
   const id = await askIfMissing(idText, supplierIdArgument)
-  if (resolveTarget(options).kind === "server") {
+  if (resolveTarget(options)._tag === "Remote") {
     // A server's supplier-sync workers run syncs; the CLI queues one and says where it will show.
     const jobId = await withInventory(options, (inventory) => inventory.suppliers.enqueue(id))
     if (options.json) printJson({ supplierId: id, queued: true, jobId })
