@@ -51,8 +51,9 @@ export const collect = (
   previous: ReadonlyArray<string> | undefined
 ): ReadonlyArray<string> => [...(previous ?? []), value]
 
-const mapHelp =
-  "which feed field (JSON: a dot path in an item; CSV: a column) holds each of our fields; repeat it: --map supplierSku=id --map availability=inventory. Fields: supplierSku (required), name, availability, unitCost, sku, leadTimeDays, minOrderQty, packSize"
+const mapHelp = `which feed field (JSON: a dot path in an item; CSV: a column) holds each of our fields; repeat it: --map supplierSku=id --map availability=inventory. Fields: ${fieldNames
+  .map((field) => (field === "supplierSku" ? `${field} (required)` : field))
+  .join(", ")}`
 
 /** Where the catalog is and how to read it: the same flags for add and update. */
 export const withConnectorOptions = (command: Command): Command =>
