@@ -45,7 +45,10 @@ export const commandTree = ({
     .option("--data-dir <dir>", "the embedded store's directory (default: INV_HOME, else the XDG data dir)")
     .option("--database-url <url>", "use this PostgreSQL database (default: INV_DATABASE_URL)")
     .option("--server <url>", "use an invkit server (inv-server) instead of a local store (default: INV_URL)")
-    .option("--token <token>", "bearer token for the server (default: INV_TOKEN, or the profile's)")
+    .option(
+      "--token <token>",
+      "bearer token for the server (default: the profile's; INV_TOKEN goes only to INV_URL's server)"
+    )
     .option("--profile <name>", "use a server saved by inv login (default: INV_PROFILE)")
     .configureHelp({
       subcommandTerm: (command) =>
