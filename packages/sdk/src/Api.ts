@@ -106,6 +106,13 @@ const WriteHeaders = Schema.Struct({
   )
 })
 
+/**
+ * A request body as the contract takes it: a property it does not declare is refused, not
+ * ignored, so a misspelt `dryrun` or `locaton` cannot slip through as a default.
+ */
+const strictBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
+  schema.annotations({ parseOptions: { onExcessProperty: "error" } })
+
 const Integer = Schema.NumberFromString.pipe(Schema.int())
 const PageParams = { limit: Schema.optional(Integer), cursor: Schema.optional(Schema.String) }
 const Note = Schema.optional(Schema.String)
@@ -117,13 +124,15 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("set")`/v1/stock/${sku}/set`
       .setHeaders(WriteHeaders)
       .setPayload(
-        Schema.Struct({
-          quantity: Schema.Number,
-          location: Schema.optional(Schema.String),
-          expected: Schema.optional(Schema.Number),
-          reason: Schema.optional(Reason),
-          reference: Note
-        })
+        strictBody(
+          Schema.Struct({
+            quantity: Schema.Number,
+            location: Schema.optional(Schema.String),
+            expected: Schema.optional(Schema.Number),
+            reason: Schema.optional(Reason),
+            reference: Note
+          })
+        )
       )
       .addSuccess(StockChange)
       .annotateContext(
@@ -138,12 +147,14 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("adjust")`/v1/stock/${sku}/adjust`
       .setHeaders(WriteHeaders)
       .setPayload(
-        Schema.Struct({
-          delta: Schema.Number,
-          location: Schema.optional(Schema.String),
-          reason: Schema.optional(Reason),
-          reference: Note
-        })
+        strictBody(
+          Schema.Struct({
+            delta: Schema.Number,
+            location: Schema.optional(Schema.String),
+            reason: Schema.optional(Reason),
+            reference: Note
+          })
+        )
       )
       .addSuccess(StockChange)
       .annotateContext(
@@ -158,7 +169,9 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("transfer")`/v1/stock/${sku}/transfer`
       .setHeaders(WriteHeaders)
       .setPayload(
-        Schema.Struct({ quantity: Schema.Number, from: Schema.String, to: Schema.String, reference: Note })
+        strictBody(
+          Schema.Struct({ quantity: Schema.Number, from: Schema.String, to: Schema.String, reference: Note })
+        )
       )
       .addSuccess(TransferResult)
       .annotateContext(
@@ -173,15 +186,17 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("batch", "/v1/stock/batch")
       .setHeaders(WriteHeaders)
       .setPayload(
-        Schema.Struct({
-          changes: Schema.Array(BatchChange),
-          reference: Note,
-          dryRun: Schema.optional(
-            Schema.Boolean.annotations({
-              description: "Answer what the changes would do, or why not, without writing anything"
-            })
-          )
-        })
+        strictBody(
+          Schema.Struct({
+            changes: Schema.Array(BatchChange),
+            reference: Note,
+            dryRun: Schema.optional(
+              Schema.Boolean.annotations({
+                description: "Answer what the changes would do, or why not, without writing anything"
+              })
+            )
+          })
+        )
       )
       .addSuccess(BatchResult)
       .annotateContext(
@@ -289,7 +304,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.post("addProduct", "/v1/products")
       .setHeaders(WriteHeaders)
-      .setPayload(NewProduct)
+      .setPayload(strictBody(NewProduct))
       .addSuccess(Product, { status: 201 })
       .addError(ProductAlreadyExists)
       .addError(SupplierNotFound)
@@ -328,7 +343,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.patch("updateProduct")`/v1/products/${sku}`
       .setHeaders(WriteHeaders)
-      .setPayload(ProductPatch)
+      .setPayload(strictBody(ProductPatch))
       .addSuccess(Product)
       .addError(ProductNotFound)
       .addError(SupplierNotFound)
@@ -352,7 +367,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.post("addLocation", "/v1/locations")
       .setHeaders(WriteHeaders)
-      .setPayload(NewLocation)
+      .setPayload(strictBody(NewLocation))
       .addSuccess(Location, { status: 201 })
       .addError(LocationAlreadyExists)
       .annotateContext(
@@ -376,7 +391,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(
     HttpApiEndpoint.post("add", "/v1/suppliers")
       .setHeaders(WriteHeaders)
-      .setPayload(NewSupplier)
+      .setPayload(strictBody(NewSupplier))
       .addSuccess(Supplier, { status: 201 })
       .addError(SupplierAlreadyExists)
       .annotateContext(
@@ -403,7 +418,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(
     HttpApiEndpoint.patch("update")`/v1/suppliers/${supplierId}`
       .setHeaders(WriteHeaders)
-      .setPayload(SupplierPatch)
+      .setPayload(strictBody(SupplierPatch))
       .addSuccess(Supplier)
       .annotateContext(
         operation("admin", "Change a supplier", "Changes the fields given and leaves the others as they are.")
@@ -506,12 +521,14 @@ export class Restock extends HttpApiGroup.make("restock")
     HttpApiEndpoint.post("receive")`/v1/restock-orders/${orderId}/receive`
       .setHeaders(WriteHeaders)
       .setPayload(
-        Schema.Struct({
-          quantity: Schema.optional(Schema.Number),
-          allowOverDelivery: Schema.optional(
-            Schema.Boolean.annotations({ description: "Accept more units than are outstanding" })
-          )
-        })
+        strictBody(
+          Schema.Struct({
+            quantity: Schema.optional(Schema.Number),
+            allowOverDelivery: Schema.optional(
+              Schema.Boolean.annotations({ description: "Accept more units than are outstanding" })
+            )
+          })
+        )
       )
       .addSuccess(RestockOrder)
       .addError(InsufficientStock)

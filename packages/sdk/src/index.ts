@@ -35,6 +35,8 @@ export {
   SyncFailed,
   Unauthorized
 } from "./InventoryError.js"
+/** For a face that decodes input itself (the server's request checks): the InvalidInput to answer. */
+export { invalidInputAt, invalidInputOf } from "./internal/validation.js"
 export * as Location from "./Location.js"
 export * as Page from "./Page.js"
 export * as Product from "./Product.js"

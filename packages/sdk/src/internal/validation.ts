@@ -23,18 +23,27 @@ const ACTUAL = /, actual ([\s\S]*)$/
 export const ruleOf = (message: string): string =>
   message.replace(ACTUAL, (_, actual: string) => `, not ${shortenInput(actual)}`)
 
+/** An InvalidInput for the field at `path` (`[]`: the input as a whole). */
+export const invalidInputAt = (path: ReadonlyArray<PropertyKey>, rule: string) =>
+  new InvalidInput({ field: fieldName(path), rule })
+
+/** One decoding issue (`ParseResult.ArrayFormatter`'s) as the InvalidInput a caller reads. */
+export const invalidInputOf = (issue: ParseResult.ArrayFormatterIssue | undefined) =>
+  invalidInputAt(
+    issue?.path ?? [],
+    issue?._tag === "Missing"
+      ? "is required"
+      : issue?._tag === "Unexpected"
+        ? `is an unknown property; check its spelling (${issue.message.replace(/^is unexpected, /, "")})`
+        : ruleOf(issue?.message ?? "is invalid")
+  )
+
 /** Decodes caller input; the first problem becomes an InvalidInput naming the field and the rule. */
 export const decodeInput =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (input: unknown): Effect.Effect<A, InvalidInput> =>
     Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })(input).pipe(
-      Effect.mapError((error) => {
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-        return new InvalidInput({
-          field: fieldName(issue?.path ?? []),
-          rule: issue?._tag === "Missing" ? "is required" : ruleOf(issue?.message ?? "is invalid")
-        })
-      })
+      Effect.mapError((error) => invalidInputOf(ParseResult.ArrayFormatter.formatErrorSync(error)[0]))
     )
 
 /** The PostgreSQL error code (SQLSTATE) behind a SqlError, from pg or PGlite alike. */

@@ -16,7 +16,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import type { Api } from "@invkit/sdk"
+import { type Api, StoreError } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -32,6 +32,7 @@ import {
 } from "../infra/metrics.js"
 import { authentication, type GuardOptions, tooLarge } from "./guard.js"
 import { LingeringIncomingMessage } from "./lingeringRequest.js"
+import { strictRequests } from "./strictRequest.js"
 
 /** A dependency `/ready` checks: its name is what the 503 body names when it does not answer. */
 export interface ReadinessCheck {
@@ -138,6 +139,24 @@ const routerErrorsAsJson =
       })
     })
 
+/**
+ * A store failure's detail is the database's own text (PostgreSQL's message, a host name): it goes
+ * to the log, and the caller learns only that the store failed and may retry.
+ */
+const storeDetailLogged = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.catchIf(
+    app,
+    (error): error is E & StoreError => error instanceof StoreError,
+    (error) =>
+      Effect.zipRight(
+        Effect.logWarning(`store failure answered 503: ${error.reason}`),
+        Effect.fail(new StoreError({ reason: STORE_FAILED }))
+      )
+  )
+
+const STORE_FAILED =
+  "the database did not answer or refused the request (the detail is in the server log); retry later"
+
 export interface ServeOptions {
   readonly port: number
   readonly host: string
@@ -172,7 +191,12 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
       operationalPaths.includes(request.url.split("?")[0] ?? request.url)
     ),
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
-    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(maxBodyBytes))),
+    Layer.provide(
+      HttpApiBuilder.middleware((app) =>
+        // Its InvalidInput is one of the contract's errors: the platform answers it as a 400.
+        routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
+      )
+    ),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(operationalRoutes(options.readiness)),

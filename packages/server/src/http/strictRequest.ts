@@ -1,0 +1,147 @@
+/**
+ * What a request to the contract may contain, checked before the router and the schemas see it:
+ * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
+ * at most MAX_DEPTH levels, names each property once and carries no NUL character. Each refusal
+ * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
+ */
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { InvalidInput, invalidInputAt, invalidInputOf } from "@invkit/sdk"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+
+/** Deeper than any body of the contract (a batch change is 3 levels); schemas decode recursively. */
+export const MAX_DEPTH = 32
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * The first nesting or duplicated-key problem in `text`, which JSON.parse has already accepted
+ * (JSON.parse keeps the last of two equal keys, so only the text shows them).
+ */
+const structureProblem = (text: string): InvalidInput | undefined => {
+  // One frame per open object or array: its keys so far (objects), and where the scan is in it.
+  const frames: Array<{ keys: Set<string> | undefined; at: string | number }> = []
+  let expectingKey = false
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]
+    if (char === '"') {
+      let end = i + 1
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1
+      const frame = frames.at(-1)
+      if (expectingKey && frame?.keys) {
+        const raw = text.slice(i, end + 1)
+        const key: string = raw.includes("\\") ? JSON.parse(raw) : raw.slice(1, -1)
+        frame.at = key
+        if (frame.keys.has(key)) {
+          return invalidInputAt(
+            frames.map((f) => f.at),
+            "is given twice; send each property once"
+          )
+        }
+        frame.keys.add(key)
+        expectingKey = false
+      }
+      i = end
+    } else if (char === "{" || char === "[") {
+      frames.push({ keys: char === "{" ? new Set() : undefined, at: char === "{" ? "" : 0 })
+      if (frames.length > MAX_DEPTH) {
+        return invalidInputAt(
+          ["body"],
+          `nests deeper than ${MAX_DEPTH} levels; no request of this API needs that`
+        )
+      }
+      expectingKey = char === "{"
+    } else if (char === "}" || char === "]") {
+      frames.pop()
+    } else if (char === ",") {
+      const frame = frames.at(-1)
+      if (frame?.keys) expectingKey = true
+      else if (frame) frame.at = (frame.at as number) + 1
+    }
+  }
+  return undefined
+}
+
+/** The path of the first string holding a NUL, which PostgreSQL cannot store in text. */
+const nulAt = (value: unknown, path: Array<PropertyKey>): Array<PropertyKey> | undefined => {
+  if (typeof value === "string") return value.includes("\0") ? path : undefined
+  if (typeof value !== "object" || value === null) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulAt(item, [...path, Array.isArray(value) ? Number(key) : key])
+    if (found) return found
+  }
+  return undefined
+}
+
+const NUL_RULE = "contains a NUL character (\\u0000), which text may not hold"
+
+/** The body as strict JSON: InvalidInput for what the schemas cannot see, RequestError for non-JSON. */
+const strictJson = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<unknown, InvalidInput | HttpServerError.RequestError> =>
+  Effect.flatMap(request.arrayBuffer, (buffer) =>
+    Effect.suspend((): Effect.Effect<unknown, InvalidInput | HttpServerError.RequestError> => {
+      let text: string
+      try {
+        text = utf8.decode(buffer)
+      } catch {
+        return Effect.fail(invalidInputAt(["body"], "is not valid UTF-8; send JSON encoded in UTF-8"))
+      }
+      if (text.trim() === "") return Effect.succeed(null)
+      let value: unknown
+      try {
+        value = JSON.parse(text)
+      } catch (cause) {
+        return Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause }))
+      }
+      const problem = structureProblem(text)
+      if (problem) return Effect.fail(problem)
+      const nul = nulAt(value, [])
+      return nul ? Effect.fail(invalidInputAt(nul, NUL_RULE)) : Effect.succeed(value)
+    })
+  )
+
+/** A query parameter holding a NUL, refused like one in the body. */
+const nulInQuery = (url: string) => {
+  const query = url.indexOf("?")
+  if (query === -1) return undefined
+  for (const [name, value] of new URLSearchParams(url.slice(query + 1))) {
+    if (value.includes("\0")) return invalidInputAt([name], NUL_RULE)
+  }
+  return undefined
+}
+
+/**
+ * Runs `app` (the router) on the checked request. The router would take `;` as the end of a path
+ * segment (`/v1/products/SKU-1;drop` as `/v1/products/SKU-1`), so such a path is no route. The
+ * contract's decoding failures become InvalidInput, the one shape of a 400 for bad input.
+ */
+export const strictRequests = <E, R>(
+  app: HttpApp.Default<E, R>
+): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> =>
+  Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> => {
+      const path = request.url.split("?")[0] ?? request.url
+      if (path.includes(";")) return Effect.fail(new HttpServerError.RouteNotFound({ request }))
+      const nul = path.includes("%00") ? invalidInputAt(["path"], NUL_RULE) : nulInQuery(request.url)
+      if (nul) return Effect.fail(nul)
+      const checked = Object.create(request, {
+        json: { get: () => strictJson(request) }
+      }) as HttpServerRequest.HttpServerRequest
+      return app.pipe(
+        Effect.provideService(HttpServerRequest.HttpServerRequest, checked),
+        Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
+          const error = Cause.squash(cause)
+          if (error instanceof InvalidInput) return Effect.fail(error)
+          if ((error as { readonly _tag?: unknown })?._tag === "HttpApiDecodeError") {
+            const { issues } = error as { readonly issues: ReadonlyArray<never> }
+            return Effect.fail(invalidInputOf(issues[0]))
+          }
+          return Effect.failCause(cause)
+        })
+      )
+    }
+  )

@@ -1,0 +1,180 @@
+/**
+ * What a request to `inv-server all` may contain, on a fresh PostgreSQL database: unknown or
+ * duplicated properties, deep nesting, NUL characters and invalid UTF-8 are each a 400 naming the
+ * field, a path with `;` is no route, a store failure's answer carries no database text, and
+ * after each refusal the database is as it was.
+ */
+import pg from "pg"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
+
+const reachable = await postgresReachable()
+
+describe.skipIf(!reachable)("inv-server all refuses what the contract does not take", () => {
+  let baseUrl = ""
+  let db: pg.Client
+  let stop = async () => {}
+
+  beforeAll(async () => {
+    const server = await startAllOnFreshDatabase()
+    stop = server.stop
+    baseUrl = server.baseUrl
+    db = new pg.Client({ connectionString: server.databaseUrl })
+    await db.connect()
+    const product = {
+      unit: "each",
+      reorderPoint: 0,
+      reorderQuantity: 0,
+      maxLevel: null,
+      preferredSupplier: null
+    }
+    for (const sku of ["SKU-1", "SKU-2"]) {
+      const created = await send("POST", "/v1/products", JSON.stringify({ ...product, sku, name: sku }))
+      expect(created.status).toBe(201)
+    }
+    expect((await send("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 10 }))).status).toBe(200)
+  })
+
+  afterAll(async () => {
+    await db?.end()
+    await stop()
+  })
+
+  const send = (method: string, path: string, body?: string | Uint8Array) =>
+    fetch(`${baseUrl}${path}`, { method, headers: { "content-type": "application/json" }, body })
+
+  /** Everything a refused request could have changed. */
+  const snapshot = async () =>
+    (
+      await db.query(`select
+        (select json_agg(p order by sku) from products p) as products,
+        (select json_agg(l order by sku, location) from stock_levels l) as levels,
+        (select count(*) from stock_movements) as movements,
+        (select count(*) from locations) as locations,
+        (select count(*) from outbox) as outbox`)
+    ).rows[0]
+
+  /** Sends the request, expects a 400 InvalidInput naming `field`, and that nothing changed. */
+  const refused = async (
+    method: string,
+    path: string,
+    body: string | Uint8Array | undefined,
+    field: string
+  ) => {
+    const before = await snapshot()
+    const response = await send(method, path, body)
+    const answer = await response.json()
+    expect({ status: response.status, _tag: answer._tag, field: answer.field }).toEqual({
+      status: 400,
+      _tag: "InvalidInput",
+      field
+    })
+    expect(await snapshot()).toEqual(before)
+    return answer as { readonly rule: string }
+  }
+
+  it("refuses an unknown property, naming it, instead of ignoring it", async () => {
+    const misspeltDryRun = await refused(
+      "POST",
+      "/v1/stock/batch",
+      JSON.stringify({ changes: [{ type: "adjust", sku: "SKU-1", delta: -3 }], dryrun: true }),
+      "dryrun"
+    )
+    expect(misspeltDryRun.rule).toMatch(/unknown property.*"dryRun"/)
+    await refused("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 1, locaton: "east" }), "locaton")
+    await refused(
+      "POST",
+      "/v1/stock/batch",
+      JSON.stringify({ changes: [{ type: "set", sku: "SKU-1", quantity: 1, locaton: "east" }] }),
+      "changes[0].locaton"
+    )
+    await refused("PATCH", "/v1/products/SKU-1", JSON.stringify({ name: "x", colour: "red" }), "colour")
+    const manyKeys = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 1]))
+    await refused("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 1, ...manyKeys }), "k0")
+  })
+
+  it("refuses a property given twice instead of keeping the last", async () => {
+    const answer = await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": -1, "delta": 5}', "delta")
+    expect(answer.rule).toMatch(/twice/)
+    await refused(
+      "POST",
+      "/v1/stock/batch",
+      '{"changes": [{"type": "adjust", "sku": "SKU-1", "delta": 1, "\\u0064elta": 2}]}',
+      "changes[0].delta"
+    )
+  })
+
+  it("refuses a body nested past the depth limit with 400, not a crash", async () => {
+    const deep = `{"delta": 1, "reference": ${"[".repeat(3000)}${"]".repeat(3000)}}`
+    const answer = await refused("POST", "/v1/stock/SKU-1/adjust", deep, "body")
+    expect(answer.rule).toMatch(/deeper than 32/)
+  })
+
+  it("refuses a NUL character in any text field, naming the field", async () => {
+    await refused(
+      "POST",
+      "/v1/stock/SKU-1/adjust",
+      JSON.stringify({ delta: 1, reference: "a\u0000b" }),
+      "reference"
+    )
+    await refused("PATCH", "/v1/products/SKU-1", JSON.stringify({ name: "Wid\u0000get" }), "name")
+    await refused(
+      "POST",
+      "/v1/stock/batch",
+      JSON.stringify({ changes: [{ type: "adjust", sku: "SKU-1", delta: 1 }], reference: "\u0000" }),
+      "reference"
+    )
+    await refused("GET", "/v1/products?text=a%00b", undefined, "text")
+    await refused("GET", "/v1/suppliers/a%00b", undefined, "path")
+  })
+
+  it("refuses a body that is not valid UTF-8 instead of replacing the bytes", async () => {
+    const body = new Uint8Array([
+      ...new TextEncoder().encode('{"name": "Wid'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('"}')
+    ])
+    const answer = await refused("PATCH", "/v1/products/SKU-1", body, "body")
+    expect(answer.rule).toMatch(/UTF-8/)
+  })
+
+  it("answers 404 for a path that is a route only up to a ';'", async () => {
+    const before = await snapshot()
+    const patched = await send("PATCH", "/v1/products/SKU-1;drop", JSON.stringify({ name: "Dropped" }))
+    expect(patched.status).toBe(404)
+    expect((await patched.json())._tag).toBe("RouteNotFound")
+    const history = await send("GET", "/v1/stock/SKU-1;x/history")
+    expect(history.status).toBe(404)
+    expect((await history.json())._tag).toBe("RouteNotFound")
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it("still takes a request that names every property once, with the declared names", async () => {
+    const response = await send(
+      "POST",
+      "/v1/stock/batch",
+      JSON.stringify({
+        changes: [{ type: "adjust", sku: "SKU-2", delta: 4 }],
+        dryRun: false,
+        reference: "check"
+      })
+    )
+    expect(response.status).toBe(200)
+    const level = await db.query("select on_hand from stock_levels where sku = 'SKU-2'")
+    expect(level.rows[0]?.on_hand).toBe(4)
+  })
+
+  it("answers a store failure 503 without the database's own message", async () => {
+    await db.query("alter table products rename to products_elsewhere")
+    try {
+      const response = await send("GET", "/v1/products")
+      const text = await response.text()
+      expect(response.status).toBe(503)
+      expect(JSON.parse(text)._tag).toBe("StoreError")
+      expect(text).not.toMatch(/relation|products|does not exist/i)
+    } finally {
+      await db.query("alter table products_elsewhere rename to products")
+    }
+  })
+})
