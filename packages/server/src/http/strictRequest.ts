@@ -16,6 +16,13 @@ export const MAX_DEPTH = 32
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+/** Whether the quote at `at` is escaped: preceded by an odd number of backslashes. */
+const escaped = (text: string, at: number) => {
+  let backslashes = 0
+  while (text.charCodeAt(at - 1 - backslashes) === 92) backslashes++
+  return backslashes % 2 === 1
+}
+
 /**
  * The first nesting or duplicated-key problem in `text`, which JSON.parse has already accepted
  * (JSON.parse keeps the last of two equal keys, so only the text shows them).
@@ -27,8 +34,8 @@ const structureProblem = (text: string): InvalidInput | undefined => {
   for (let i = 0; i < text.length; i++) {
     const char = text[i]
     if (char === '"') {
-      let end = i + 1
-      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1
+      let end = text.indexOf('"', i + 1)
+      while (escaped(text, end)) end = text.indexOf('"', end + 1)
       const frame = frames.at(-1)
       if (expectingKey && frame?.keys) {
         const raw = text.slice(i, end + 1)
@@ -98,7 +105,8 @@ const strictJson = (
       }
       const problem = structureProblem(text)
       if (problem) return Effect.fail(problem)
-      const nul = nulAt(value, [])
+      // In valid JSON a NUL can only be written as this escape.
+      const nul = text.includes("\\u0000") ? nulAt(value, []) : undefined
       return nul ? Effect.fail(invalidInputAt(nul, NUL_RULE)) : Effect.succeed(value)
     })
   )
