@@ -63,14 +63,18 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
   ) => {
     const before = await snapshot()
     const response = await send(method, path, body)
-    const answer = await response.json()
+    const answer = (await response.json()) as {
+      readonly _tag: string
+      readonly field: string
+      readonly rule: string
+    }
     expect({ status: response.status, _tag: answer._tag, field: answer.field }).toEqual({
       status: 400,
       _tag: "InvalidInput",
       field
     })
     expect(await snapshot()).toEqual(before)
-    return answer as { readonly rule: string }
+    return answer
   }
 
   it("refuses an unknown property, naming it, instead of ignoring it", async () => {
@@ -143,10 +147,10 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     const before = await snapshot()
     const patched = await send("PATCH", "/v1/products/SKU-1;drop", JSON.stringify({ name: "Dropped" }))
     expect(patched.status).toBe(404)
-    expect((await patched.json())._tag).toBe("RouteNotFound")
+    expect(await patched.json()).toMatchObject({ _tag: "RouteNotFound" })
     const history = await send("GET", "/v1/stock/SKU-1;x/history")
     expect(history.status).toBe(404)
-    expect((await history.json())._tag).toBe("RouteNotFound")
+    expect(await history.json()).toMatchObject({ _tag: "RouteNotFound" })
     expect(await snapshot()).toEqual(before)
   })
 

@@ -4,6 +4,7 @@
  * at most MAX_DEPTH levels, names each property once and carries no NUL character. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -144,10 +145,7 @@ export const strictRequests = <E, R>(
         Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
           const error = Cause.squash(cause)
           if (error instanceof InvalidInput) return Effect.fail(error)
-          if ((error as { readonly _tag?: unknown })?._tag === "HttpApiDecodeError") {
-            const { issues } = error as { readonly issues: ReadonlyArray<never> }
-            return Effect.fail(invalidInputOf(issues[0]))
-          }
+          if (error instanceof HttpApiDecodeError) return Effect.fail(invalidInputOf(error.issues[0]))
           return Effect.failCause(cause)
         })
       )
