@@ -40,8 +40,8 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     await stop()
   })
 
-  const send = (method: string, path: string, body?: string | Uint8Array) =>
-    fetch(`${baseUrl}${path}`, { method, headers: { "content-type": "application/json" }, body })
+  const send = (method: string, path: string, body?: string | Uint8Array, contentType = "application/json") =>
+    fetch(`${baseUrl}${path}`, { method, headers: { "content-type": contentType }, body })
 
   /** Everything a refused request could have changed. */
   const snapshot = async () =>
@@ -59,10 +59,11 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     method: string,
     path: string,
     body: string | Uint8Array | undefined,
-    field: string
+    field: string,
+    contentType?: string
   ) => {
     const before = await snapshot()
-    const response = await send(method, path, body)
+    const response = await send(method, path, body, contentType)
     const answer = (await response.json()) as {
       readonly _tag: string
       readonly field: string
@@ -130,6 +131,14 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     )
     await refused("GET", "/v1/products?text=a%00b", undefined, "text")
     await refused("GET", "/v1/suppliers/a%00b", undefined, "path")
+    // A form body would reach the payload without the JSON checks: it is refused as a whole.
+    await refused(
+      "PATCH",
+      "/v1/products/SKU-1",
+      "name=Wid%00get",
+      "content-type",
+      "application/x-www-form-urlencoded"
+    )
   })
 
   it("refuses a body that is not valid UTF-8 instead of replacing the bytes", async () => {

@@ -83,6 +83,8 @@ const nulAt = (value: unknown, path: Array<PropertyKey>): Array<PropertyKey> | u
   return undefined
 }
 
+const NOT_JSON = "must be application/json: request bodies are JSON"
+
 const NUL_RULE = "contains a NUL character (\\u0000), which text may not hold"
 
 /** The body as strict JSON: InvalidInput for what the schemas cannot see, RequestError for non-JSON. */
@@ -138,7 +140,9 @@ export const strictRequests = <E, R>(
       const nul = path.includes("%00") ? invalidInputAt(["path"], NUL_RULE) : nulInQuery(request.url)
       if (nul) return Effect.fail(nul)
       const checked = Object.create(request, {
-        json: { get: () => strictJson(request) }
+        json: { get: () => strictJson(request) },
+        // The platform would also decode a form body into the payload, past every check above.
+        urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
       }) as HttpServerRequest.HttpServerRequest
       return app.pipe(
         Effect.provideService(HttpServerRequest.HttpServerRequest, checked),
