@@ -21,7 +21,6 @@ const explained = <Base extends new (...args: Array<any>) => Error>(
   describe: (error: InstanceType<Base>) => string
 ) =>
   class extends base {
-    // biome-ignore lint/suspicious/noExplicitAny: a mixin's constructor must take any arguments
     constructor(...args: Array<any>) {
       super(...args)
       Object.defineProperty(this, "message", {
@@ -317,3 +316,34 @@ export const httpStatus = (error: InventoryError): number => {
   const schema = InventoryError.members.find((member) => member.identifier === error._tag)
   return schema === undefined ? 500 : HttpApiSchema.getStatusError(schema)
 }
+
+/**
+ * Which failures an idempotency key remembers: refusals the data decided (Stripe keeps every
+ * answer of a request that ran). Not the failures of the store or of the request's passage, which
+ * leave the key free so that the same request may be retried with it.
+ */
+const remembered: Record<InventoryError["_tag"], boolean> = {
+  InvalidInput: true,
+  ProductNotFound: true,
+  LocationNotFound: true,
+  ProductAlreadyExists: true,
+  LocationAlreadyExists: true,
+  InsufficientStock: true,
+  StockConflict: true,
+  SupplierNotFound: true,
+  SupplierAlreadyExists: true,
+  SupplierInUse: true,
+  RestockOrderNotFound: true,
+  RestockOrderClosed: true,
+  IdempotencyKeyReused: false,
+  SyncFailed: false,
+  StoreError: false,
+  InventoryClosed: false,
+  Unauthorized: false,
+  Forbidden: false,
+  RequestTooLarge: false,
+  RateLimited: false
+}
+
+export const rememberedRefusal = (error: unknown): error is InventoryError =>
+  Schema.is(InventoryError)(error) && remembered[error._tag]
