@@ -26,6 +26,7 @@ import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import {
   containsPattern,
   decodeInput,
+  failOnSqlDefect,
   isRetryableConflict,
   NumberInput,
   pgCode,
@@ -510,7 +511,9 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         A,
         Effect.Effect.Error<typeof decided> | IdempotencyKeyReused | RolledBack
       > = dryRun
-        ? sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
+        ? failOnSqlDefect(
+            sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
+          )
         : keyedTransaction(
             sql,
             context.idempotencyKey,

@@ -7,6 +7,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { IdempotencyKeyReused, InventoryError, rememberedRefusal } from "../InventoryError.js"
+import { failOnSqlDefect } from "./validation.js"
 
 /** How long a key is remembered. Documented in docs/sdk.md; Stripe keeps keys for 24 hours too. */
 export const KEY_RETENTION = "24 hours"
@@ -46,7 +47,7 @@ export const keyedTransaction = <A, I, E, R>(
   response: Schema.Schema<A, I>,
   work: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | IdempotencyKeyReused | SqlError, R> => {
-  if (key === undefined) return sql.withTransaction(work)
+  if (key === undefined) return failOnSqlDefect(sql.withTransaction(work))
   const hash = hashOf()
   const answer: Effect.Effect<Exit.Exit<A, unknown>, E | SqlError, R> = Effect.gen(function* () {
     // Forget expired keys as new ones arrive: this one, and a bounded batch of others.
@@ -87,7 +88,7 @@ export const keyedTransaction = <A, I, E, R>(
     return outcome
   })
   // The refusal is given after the commit that keeps it.
-  return Effect.flatten(sql.withTransaction(answer)) as Effect.Effect<
+  return Effect.flatten(failOnSqlDefect(sql.withTransaction(answer))) as Effect.Effect<
     A,
     E | IdempotencyKeyReused | SqlError,
     R

@@ -9,19 +9,20 @@ import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
-import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import type { Api } from "@invkit/sdk"
+import { type Api, StoreError } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as InventoryMetrics from "../infra/inventoryMetrics.js"
 import {
   measureRequests,
@@ -107,6 +108,17 @@ const routerErrorsAsJson =
         if (Cause.isFailure(cause) || !Cause.isDie(cause)) {
           return Effect.failCause(cause)
         }
+        if ([...Cause.defects(cause)].some(isStoreDefect)) {
+          return Effect.as(
+            Effect.logWarning("the store failed under a request", cause),
+            HttpServerResponse.unsafeJson(
+              Schema.encodeSync(StoreError)(
+                new StoreError({ reason: "the database connection failed; the request may be retried" })
+              ),
+              { status: 503 }
+            )
+          )
+        }
         // A bug, not the caller's mistake: the operator gets the whole cause, the caller a body
         // that says so instead of an empty 500.
         return Effect.as(
@@ -137,6 +149,32 @@ const routerErrorsAsJson =
             )
       })
     })
+
+/**
+ * A failure of the store, or of the connection to it, that escaped as a defect: answered like
+ * every other store failure (`pg` errors have no tag, so they are known by where they come from).
+ */
+const isStoreDefect = (defect: unknown) =>
+  (defect as { readonly _tag?: unknown })?._tag === "SqlError" ||
+  (defect instanceof Error &&
+    /^Connection terminated|^terminating connection|ECONNRESET|ECONNREFUSED/.test(defect.message))
+
+/** Seconds a client waits before retrying a 503: the pool reconnects at once, so soon is enough. */
+const STORE_RETRY_AFTER_SECONDS = 1
+
+/** Every 503 (a store failure, a store that is not ready yet) says when to try again. */
+const retryAfterOnUnavailable = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.zipRight(
+    // On the response as it is sent: the contract's errors are answered after this middleware.
+    HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(
+        response.status === 503 && response.headers["retry-after"] === undefined
+          ? HttpServerResponse.setHeader(response, "retry-after", String(STORE_RETRY_AFTER_SECONDS))
+          : response
+      )
+    ),
+    app
+  )
 
 export interface ServeOptions {
   readonly port: number
@@ -172,7 +210,9 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
       operationalPaths.includes(request.url.split("?")[0] ?? request.url)
     ),
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
-    Layer.provide(HttpApiBuilder.middleware(routerErrorsAsJson(maxBodyBytes))),
+    Layer.provide(
+      HttpApiBuilder.middleware((app) => retryAfterOnUnavailable(routerErrorsAsJson(maxBodyBytes)(app)))
+    ),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(operationalRoutes(options.readiness)),
