@@ -166,15 +166,15 @@ export class RestockOrderClosed extends explained(
 ) {}
 
 /** More units received than a restock order still expects, without allowing it. */
-export class OverDelivery extends Schema.TaggedError<OverDelivery>()(
-  "OverDelivery",
-  { orderId: Schema.Number, outstanding: Schema.Number, quantity: Schema.Number },
-  HttpApiSchema.annotations({ status: 409 })
-) {
-  override get message() {
-    return `Restock order ${this.orderId} has ${this.outstanding} unit(s) outstanding, not ${this.quantity}: that is ${this.quantity - this.outstanding} over. Receive at most ${this.outstanding}, or accept the extra units with allowOverDelivery. Nothing was changed.`
-  }
-}
+export class OverDelivery extends explained(
+  Schema.TaggedError<OverDelivery>()(
+    "OverDelivery",
+    { orderId: Schema.Number, outstanding: Schema.Number, quantity: Schema.Number, message: Message },
+    HttpApiSchema.annotations({ status: 409 })
+  ),
+  (error) =>
+    `Restock order ${error.orderId} has ${error.outstanding} unit(s) outstanding, not ${error.quantity}: that is ${error.quantity - error.outstanding} over. Receive at most ${error.outstanding}, or accept the extra units with allowOverDelivery. Nothing was changed.`
+) {}
 
 /** A catalog sync failed; the run is recorded with this reason. */
 export class SyncFailed extends explained(
@@ -335,6 +335,7 @@ const remembered: Record<InventoryError["_tag"], boolean> = {
   SupplierInUse: true,
   RestockOrderNotFound: true,
   RestockOrderClosed: true,
+  OverDelivery: true,
   IdempotencyKeyReused: false,
   SyncFailed: false,
   StoreError: false,
