@@ -1,6 +1,7 @@
 /**
  * Idempotency keys for any write that runs in one transaction: the first request with a key
- * applies and stores its answer; the same key and request answer that again and apply nothing;
+ * applies and stores its answer, or its refusal (a not found, a conflict: see `rememberedRefusal`);
+ * the same key and request answer that again and apply nothing;
  * the same key with another request fails with `IdempotencyKeyReused`. The stock writes take their
  * key as an option; a server uses `once` for the rest of its writes (products, suppliers, orders).
  */
@@ -9,7 +10,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type { IdempotencyKeyReused, StoreError } from "./InventoryError.js"
-import { requestHash, withIdempotencyKey } from "./internal/idempotency.js"
+import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { storeFailure } from "./internal/validation.js"
 
 const isSqlError = (error: unknown): error is SqlError => error instanceof SqlError
@@ -27,8 +28,8 @@ export const once = <A, I, E, R>(options: {
   const { key, operation, request, response, work } = options
   if (key === undefined) return work
   return Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql
-      .withTransaction(withIdempotencyKey(sql, key, () => requestHash(operation, request), response, work))
-      .pipe(Effect.catchIf(isSqlError, (error) => Effect.fail(storeFailure(error))))
+    keyedTransaction(sql, key, () => requestHash(operation, request), response, work).pipe(
+      Effect.catchIf(isSqlError, (error) => Effect.fail(storeFailure(error)))
+    )
   )
 }

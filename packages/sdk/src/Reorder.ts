@@ -9,6 +9,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { failOnSqlDefect } from "./internal/validation.js"
 
 export const SupplierChoice = Schema.Struct({
   supplierId: Schema.String,
@@ -174,7 +175,7 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
             supplierId: explanation.supplier?.supplierId ?? null
           })}::jsonb)`
         return explanation
-      }).pipe(sql.withTransaction)
+      }).pipe(sql.withTransaction, failOnSqlDefect)
 
     return { explainAt, evaluate } as const
   })

@@ -16,7 +16,7 @@ import {
   RestockOrderNotFound,
   type StoreError
 } from "./InventoryError.js"
-import { requestHash, withIdempotencyKey } from "./internal/idempotency.js"
+import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { decodeInput, NumberInput, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
@@ -201,14 +201,12 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
             })}::jsonb)`
           return updated!
         })
-        return yield* sql.withTransaction(
-          withIdempotencyKey(
-            sql,
-            request.idempotencyKey,
-            () => requestHash("restock.receive", request),
-            RestockOrder,
-            work
-          )
+        return yield* keyedTransaction(
+          sql,
+          request.idempotencyKey,
+          () => requestHash("restock.receive", request),
+          RestockOrder,
+          work
         )
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeFailure(error)))) as Effect.Effect<
         RestockOrder,

@@ -20,12 +20,13 @@ import {
   LocationNotFound,
   ProductNotFound,
   StockConflict,
-  type StoreError
+  StoreError
 } from "./InventoryError.js"
-import { requestHash, withIdempotencyKey } from "./internal/idempotency.js"
+import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import {
   containsPattern,
   decodeInput,
+  failOnSqlDefect,
   isRetryableConflict,
   NumberInput,
   pgCode,
@@ -308,6 +309,9 @@ interface ChangeContext {
 /** A change the database declined (no row matched its condition, or a foreign key failed). */
 class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly change: Change }> {}
 
+/** A declined change that fits the level read next: the level moved on in between, so run it again. */
+class StockMovedOn extends Data.TaggedError("StockMovedOn") {}
+
 /** The most units one level can hold: the maximum of its integer column. */
 const MAX_LEVEL = 2_147_483_647
 
@@ -409,34 +413,46 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         )
       )
 
-    /** Why a change was declined, read after its transaction rolled back. */
-    const explainRejection = (change: Change) =>
+    /**
+     * Why a change was declined, decided in its transaction once the changes are undone. The level
+     * is locked, so the figure a refusal reports is the one it was decided on, and stays so until
+     * the refusal commits (with its idempotency key).
+     */
+    const refusalOf = (
+      change: Change
+    ): Effect.Effect<
+      never,
+      ProductNotFound | LocationNotFound | InsufficientStock | StockConflict | StockMovedOn | SqlError
+    > =>
       Effect.gen(function* () {
-        const [row] = yield* sql<{
-          product: boolean
-          location: boolean
-          onHand: number | null
-          available: number | null
-        }>`
-          select exists (select 1 from products where sku = ${change.sku}) as product,
-                 exists (select 1 from locations where code = ${change.location}) as location,
-                 (select on_hand from stock_levels where sku = ${change.sku} and location = ${change.location}) as on_hand,
-                 (select on_hand - reserved from stock_levels where sku = ${change.sku} and location = ${change.location}) as available`
-        if (!row?.product) return new ProductNotFound({ sku: change.sku })
-        if (!row.location) return new LocationNotFound({ location: change.location })
+        const [level] = yield* sql<{ onHand: number; available: number }>`
+          select on_hand, on_hand - reserved as available from stock_levels
+          where sku = ${change.sku} and location = ${change.location}
+          for update`
+        if (level === undefined) {
+          const [row] = yield* sql<{ product: boolean; location: boolean }>`
+            select exists (select 1 from products where sku = ${change.sku}) as product,
+                   exists (select 1 from locations where code = ${change.location}) as location`
+          if (!row?.product) return yield* new ProductNotFound({ sku: change.sku })
+          if (!row.location) return yield* new LocationNotFound({ location: change.location })
+        }
+        const onHand = level?.onHand ?? 0
+        const available = level?.available ?? 0
         if (change.type === "adjust") {
-          return new InsufficientStock({
+          if (available + change.delta >= 0) return yield* new StockMovedOn()
+          return yield* new InsufficientStock({
             sku: change.sku,
             location: change.location,
-            available: row.available ?? 0,
+            available,
             requested: -change.delta
           })
         }
-        return new StockConflict({
+        if (onHand === (change.expected ?? 0)) return yield* new StockMovedOn()
+        return yield* new StockConflict({
           sku: change.sku,
           location: change.location,
           expected: change.expected ?? 0,
-          actual: row.onHand ?? 0
+          actual: onHand
         })
       })
 
@@ -486,22 +502,31 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         }
         return answer(applied)
       })
+      // A savepoint: a declined change is explained once the others are undone, in the transaction.
+      const decided = sql
+        .withTransaction(work)
+        .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
       // A dry run does the work and then fails on purpose, so that the transaction rolls back.
       const transaction: Effect.Effect<
         A,
-        Effect.Effect.Error<typeof work> | IdempotencyKeyReused | RolledBack | SqlError
+        Effect.Effect.Error<typeof decided> | IdempotencyKeyReused | RolledBack
       > = dryRun
-        ? Effect.flatMap(work, (result) => Effect.fail(new RolledBack({ result })))
-        : withIdempotencyKey(
+        ? failOnSqlDefect(
+            sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
+          )
+        : keyedTransaction(
             sql,
             context.idempotencyKey,
             () => requestHash(operation, request),
             response,
-            work
+            decided
           )
-      return sql.withTransaction(transaction).pipe(
+      return transaction.pipe(
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A)),
-        Effect.retry({ while: isRetryableConflict, times: 5 }),
+        Effect.retry({
+          while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
+          times: 5
+        }),
         Effect.tap(() =>
           Effect.forEach(dryRun ? [] : committedReasons, (reason) =>
             Metric.increment(Metric.tagged(stockChanges, "reason", reason))
@@ -522,8 +547,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
             { discard: true }
           )
         ),
-        Effect.catchTag("ChangeRejected", ({ change }) =>
-          Effect.flatMap(explainRejection(change), (error) => Effect.fail(error))
+        Effect.catchTag("StockMovedOn", () =>
+          Effect.fail(new StoreError({ reason: "the stock kept changing under this request; try it again" }))
         ),
         Effect.catchIf(
           (error): error is SqlError => error instanceof SqlError,

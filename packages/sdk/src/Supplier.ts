@@ -18,6 +18,7 @@ import {
 import {
   BooleanInput,
   decodeInput,
+  failOnSqlDefect,
   NumberInput,
   pgCode,
   storeFailure,
@@ -310,6 +311,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
         if (deleted.length === 0) return yield* new SupplierNotFound({ supplierId })
       }).pipe(
         sql.withTransaction,
+        failOnSqlDefect,
         Effect.catchTag("SqlError", (error) =>
           Effect.fail(
             // An order opened between the check and the delete still holds a foreign key.

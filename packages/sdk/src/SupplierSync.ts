@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
-import { decodeInput, pgCode, storeFailure } from "./internal/validation.js"
+import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Connector, type Supplier, Suppliers } from "./Supplier.js"
 
@@ -222,7 +222,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
             deactivated,
             rejected: feed.rejections.length
           })}::jsonb)`
-      }).pipe(sql.withTransaction, Effect.mapError(storeFailure))
+      }).pipe(sql.withTransaction, failOnSqlDefect, Effect.mapError(storeFailure))
 
     const sync = (
       supplierId: string,

@@ -1,3 +1,4 @@
+import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import {
   Forbidden,
@@ -6,7 +7,7 @@ import {
   InsufficientStock,
   InvalidInput,
   InventoryClosed,
-  type InventoryError,
+  InventoryError,
   LocationAlreadyExists,
   LocationNotFound,
   OverDelivery,
@@ -71,6 +72,19 @@ describe("error messages", () => {
     expect(error.message).not.toMatch(/\binv(-server)? [a-z]/)
     expect(error.message).not.toMatch(/(^|\s)--[a-z]/)
   })
+
+  it.each(Object.values(oneOfEach))(
+    "$_tag crosses the wire with its _tag, a message and its fields",
+    (error) => {
+      const encoded = Schema.encodeSync(InventoryError)(error) as Record<string, unknown>
+      expect(encoded._tag).toBe(error._tag)
+      expect(encoded.message).toBe(error.message)
+      expect(String(encoded.message).trim()).not.toBe("")
+      const decoded = Schema.decodeUnknownSync(InventoryError)(JSON.parse(JSON.stringify(encoded)))
+      expect(decoded).toBeInstanceOf(error.constructor)
+      expect(Schema.encodeSync(InventoryError)(decoded)).toEqual(encoded)
+    }
+  )
 
   it("a closed inventory is an InventoryError with its own tag", () => {
     const closed = new InventoryClosed()

@@ -1065,20 +1065,64 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
-    it.effect("a keyed request that failed leaves its key free for a retry that succeeds", () =>
+    it.effect(
+      "a keyed refusal is remembered: after stock arrives the same request is refused the same way",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          yield* addProducts({ sku: "ID-4", name: "Refused" })
+          yield* stock.set({ sku: "ID-4", quantity: 2 })
+          const request = { sku: "ID-4", delta: -5, reason: "sale", idempotencyKey: "refused-4" } as const
+          const refused = yield* Effect.flip(stock.adjust(request))
+          expect(refused).toBeInstanceOf(InsufficientStock)
+          expect(refused).toMatchObject({ available: 2, requested: 5 })
+          yield* stock.adjust({ sku: "ID-4", delta: 8, reason: "receipt" })
+          const before = yield* storeTotals
+          const again = yield* Effect.flip(stock.adjust(request))
+          expect(again).toBeInstanceOf(InsufficientStock)
+          expect(again).toMatchObject({ available: 2, requested: 5 })
+          const other = yield* Effect.flip(stock.adjust({ ...request, delta: -4 }))
+          expect(other).toBeInstanceOf(IdempotencyKeyReused)
+          expect(yield* storeTotals).toEqual(before)
+          expect((yield* stock.level("ID-4")).onHand).toBe(10)
+        })
+    )
+
+    it.effect("a keyed not-found and a keyed conflict are remembered too", () =>
       Effect.gen(function* () {
         const stock = yield* Stock
-        yield* addProducts({ sku: "ID-4", name: "Retried" })
-        const request = { sku: "ID-4", delta: -5, reason: "sale", idempotencyKey: "retry-4" } as const
-        const before = yield* storeTotals
-        const refused = yield* Effect.flip(stock.adjust(request))
-        expect(refused).toBeInstanceOf(InsufficientStock)
-        expect(yield* storeTotals).toEqual(before)
-        yield* stock.set({ sku: "ID-4", quantity: 8 })
-        const applied = yield* stock.adjust(request)
-        expect(applied).toMatchObject({ delta: -5, onHand: 3 })
-        expect(yield* stock.adjust(request)).toEqual(applied)
-        expect((yield* stock.level("ID-4")).onHand).toBe(3)
+        yield* addProducts({ sku: "ID-6", name: "Not yet" })
+        const elsewhere = { sku: "ID-6", delta: 3, location: "annex", idempotencyKey: "annex-6" } as const
+        expect(yield* Effect.flip(stock.adjust(elsewhere))).toBeInstanceOf(LocationNotFound)
+        yield* (yield* Locations).add({ code: "annex" })
+        expect(yield* Effect.flip(stock.adjust(elsewhere))).toBeInstanceOf(LocationNotFound)
+        const counted = { sku: "ID-6", quantity: 4, expected: 1, idempotencyKey: "count-6" } as const
+        expect(yield* Effect.flip(stock.set(counted))).toMatchObject({ _tag: "StockConflict", actual: 0 })
+        yield* stock.set({ sku: "ID-6", quantity: 1 })
+        expect(yield* Effect.flip(stock.set(counted))).toMatchObject({ _tag: "StockConflict", actual: 0 })
+        expect((yield* stock.level("ID-6")).onHand).toBe(1)
+      })
+    )
+
+    it.effect("a refusal reports the level it was decided on, under concurrent receipts and sales", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "ID-7", name: "Contended" })
+        yield* stock.set({ sku: "ID-7", quantity: 0 })
+        const writes = Array.from({ length: 60 }, (_, i) =>
+          i % 2 === 0
+            ? Effect.either(stock.adjust({ sku: "ID-7", delta: 1, reason: "receipt" }))
+            : Effect.either(stock.adjust({ sku: "ID-7", delta: -2, reason: "sale" }))
+        )
+        const answers = yield* Effect.all(writes, { concurrency: 12 })
+        const refusals = answers.flatMap((answer) => (answer._tag === "Left" ? [answer.left] : []))
+        expect(refusals.length).toBeGreaterThan(0)
+        for (const refusal of refusals) {
+          expect(refusal).toBeInstanceOf(InsufficientStock)
+          const { available, requested } = refusal as InsufficientStock
+          expect(available).toBeLessThan(requested)
+        }
+        yield* expectLedgerConsistent
       })
     )
 

@@ -1,5 +1,6 @@
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidInput, StoreError } from "../InventoryError.js"
@@ -58,6 +59,12 @@ export const storeFailure = (error: SqlError): StoreError =>
   new StoreError({
     reason: (error.cause as Error | undefined)?.message ?? error.message
   })
+
+/** @effect/sql dies when a COMMIT or ROLLBACK fails (a connection cut mid-transaction): a store failure too. */
+export const failOnSqlDefect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchSomeDefect(effect, (defect) =>
+    defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+  )
 
 /** A concurrent transaction lost a deadlock or serialization race: running it again is safe. */
 export const isRetryableConflict = (error: unknown): boolean =>

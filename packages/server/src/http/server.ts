@@ -9,7 +9,7 @@ import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
-import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as InventoryMetrics from "../infra/inventoryMetrics.js"
 import {
   measureRequests,
@@ -108,6 +109,17 @@ const routerErrorsAsJson =
         if (Cause.isFailure(cause) || !Cause.isDie(cause)) {
           return Effect.failCause(cause)
         }
+        if ([...Cause.defects(cause)].some(isStoreDefect)) {
+          return Effect.as(
+            Effect.logWarning("the store failed under a request", cause),
+            HttpServerResponse.unsafeJson(
+              Schema.encodeSync(StoreError)(
+                new StoreError({ reason: "the database connection failed; the request may be retried" })
+              ),
+              { status: 503 }
+            )
+          )
+        }
         // A bug, not the caller's mistake: the operator gets the whole cause, the caller a body
         // that says so instead of an empty 500.
         return Effect.as(
@@ -157,6 +169,32 @@ const storeDetailLogged = <E, R>(app: HttpApp.Default<E, R>) =>
 const STORE_FAILED =
   "the database did not answer or refused the request (the detail is in the server log); retry later"
 
+/**
+ * A failure of the store, or of the connection to it, that escaped as a defect: answered like
+ * every other store failure (`pg` errors have no tag, so they are known by where they come from).
+ */
+const isStoreDefect = (defect: unknown) =>
+  (defect as { readonly _tag?: unknown })?._tag === "SqlError" ||
+  (defect instanceof Error &&
+    /^Connection terminated|^terminating connection|ECONNRESET|ECONNREFUSED/.test(defect.message))
+
+/** Seconds a client waits before retrying a 503: the pool reconnects at once, so soon is enough. */
+const STORE_RETRY_AFTER_SECONDS = 1
+
+/** Every 503 (a store failure, a store that is not ready yet) says when to try again. */
+const retryAfterOnUnavailable = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.zipRight(
+    // On the response as it is sent: the contract's errors are answered after this middleware.
+    HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(
+        response.status === 503 && response.headers["retry-after"] === undefined
+          ? HttpServerResponse.setHeader(response, "retry-after", String(STORE_RETRY_AFTER_SECONDS))
+          : response
+      )
+    ),
+    app
+  )
+
 export interface ServeOptions {
   readonly port: number
   readonly host: string
@@ -194,7 +232,9 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
     Layer.provide(
       HttpApiBuilder.middleware((app) =>
         // Its InvalidInput is one of the contract's errors: the platform answers it as a 400.
-        routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
+        retryAfterOnUnavailable(
+          routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
+        )
       )
     ),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
