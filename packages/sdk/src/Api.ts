@@ -12,6 +12,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Context from "effect/Context"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import {
   Forbidden,
@@ -38,6 +39,7 @@ import { Location, NewLocation } from "./Location.js"
 import { pageOf } from "./Page.js"
 import { NewProduct, Product, ProductPatch } from "./Product.js"
 import { ReorderExplanation } from "./Reorder.js"
+import { parseQuantity, QUANTITY_TEXT_RULE } from "./Rules.js"
 import { OrderStatus, RestockOrder } from "./Restock.js"
 import {
   BatchChange,
@@ -92,9 +94,21 @@ const operation = (role: Role, summary: string, description: string) =>
     Context.add(OpenApi.Override, { "x-required-role": role })
   )
 
+/** A number in a path or a query string, written as everywhere else: decimal digits only. */
+const Digits = Schema.transformOrFail(Schema.String, Schema.Number, {
+  strict: true,
+  decode: (text, _, ast) => {
+    const number = parseQuantity(text)
+    return number === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, text, QUANTITY_TEXT_RULE))
+      : ParseResult.succeed(number)
+  },
+  encode: (number) => ParseResult.succeed(String(number))
+})
+
 const sku = HttpApiSchema.param("sku", Schema.String)
 const supplierId = HttpApiSchema.param("id", Schema.String)
-const orderId = HttpApiSchema.param("id", Schema.NumberFromString)
+const orderId = HttpApiSchema.param("id", Digits)
 
 /** Every write may carry one; the remote client adds one itself so its retries are safe. */
 const WriteHeaders = Schema.Struct({
@@ -113,8 +127,7 @@ const WriteHeaders = Schema.Struct({
 const strictBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
   schema.annotations({ parseOptions: { onExcessProperty: "error" } })
 
-const Integer = Schema.NumberFromString.pipe(Schema.int())
-const PageParams = { limit: Schema.optional(Integer), cursor: Schema.optional(Schema.String) }
+const PageParams = { limit: Schema.optional(Digits), cursor: Schema.optional(Schema.String) }
 const Note = Schema.optional(Schema.String)
 
 // --- stock-updater ------------------------------------------------------------------------------

@@ -17,32 +17,32 @@ import {
   containsPattern,
   decodeInput,
   NumberInput,
+  PlainText,
   pgCode,
   storeFailure,
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { CODE_MAX_LENGTH, CODE_PATTERN, CODE_RULE, MAX_QUANTITY, QUANTITY_RULE } from "./Rules.js"
 
 /** A stock-keeping unit: the product's natural key. */
 export const Sku = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(64, { message: () => "must be at most 64 characters" }),
-  Schema.pattern(/^[A-Za-z0-9\-_.:/]+$/, {
-    message: () => "may contain only letters, digits and - _ . : / (no spaces)"
-  })
+  Schema.maxLength(CODE_MAX_LENGTH, { message: () => `must be at most ${CODE_MAX_LENGTH} characters` }),
+  Schema.pattern(CODE_PATTERN, { message: () => CODE_RULE })
 ).annotations({ identifier: "Sku" })
 
-/** A count of units: whole, never negative, at most a billion. */
+/** A count of units: whole, never negative, at most MAX_QUANTITY. */
 export const Quantity = NumberInput.pipe(
-  Schema.int({ message: () => "must be a whole number" }),
-  Schema.between(0, 1_000_000_000, { message: () => "must be between 0 and 1000000000" })
+  Schema.int({ message: () => QUANTITY_RULE }),
+  Schema.between(0, MAX_QUANTITY, { message: () => QUANTITY_RULE })
 ).annotations({ identifier: "Quantity" })
 
-const Name = Schema.compose(TextInput, Schema.Trim).pipe(
+const Name = Schema.compose(PlainText, Schema.Trim).pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(200, { message: () => "must be at most 200 characters" })
 )
-const Unit = Schema.compose(TextInput, Schema.Trim).pipe(
+const Unit = Schema.compose(PlainText, Schema.Trim).pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(32, { message: () => "must be at most 32 characters" })
 )
@@ -72,7 +72,7 @@ export const NewProduct = Schema.Struct({
   reorderPoint: Schema.optionalWith(Quantity, { default: () => 0 }),
   reorderQuantity: Schema.optionalWith(Quantity, { default: () => 0 }),
   maxLevel: Schema.optionalWith(Schema.NullOr(Quantity), { default: () => null }),
-  preferredSupplier: Schema.optionalWith(Schema.NullOr(TextInput), { default: () => null })
+  preferredSupplier: Schema.optionalWith(Schema.NullOr(PlainText), { default: () => null })
 })
 export type NewProduct = typeof NewProduct.Encoded
 
@@ -82,7 +82,7 @@ export const ProductPatch = Schema.Struct({
   reorderPoint: Schema.optional(Quantity),
   reorderQuantity: Schema.optional(Quantity),
   maxLevel: Schema.optional(Schema.NullOr(Quantity)),
-  preferredSupplier: Schema.optional(Schema.NullOr(TextInput)),
+  preferredSupplier: Schema.optional(Schema.NullOr(PlainText)),
   active: Schema.optional(BooleanInput)
 })
 export type ProductPatch = typeof ProductPatch.Encoded

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import {
   type IdempotencyKeyReused,
-  type InvalidInput,
+  InvalidInput,
   type LocationNotFound,
   OverDelivery,
   type ProductNotFound,
@@ -17,7 +17,7 @@ import {
   type StoreError
 } from "./InventoryError.js"
 import { keyedTransaction, requestHash } from "./internal/idempotency.js"
-import { decodeInput, NumberInput, storeFailure, TextInput } from "./internal/validation.js"
+import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
@@ -71,8 +71,8 @@ export const ReceiveOrder = Schema.Struct({
   quantity: Schema.optional(Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" }))),
   /** Accept more units than are outstanding (a supplier's over-delivery); refused otherwise. */
   allowOverDelivery: Schema.optional(Schema.Boolean),
-  actor: Schema.optional(TextInput),
-  idempotencyKey: Schema.optional(TextInput.pipe(Schema.minLength(1), Schema.maxLength(255)))
+  actor: Schema.optional(PlainText),
+  idempotencyKey: Schema.optional(PlainText.pipe(Schema.minLength(1), Schema.maxLength(255)))
 })
 export type ReceiveOrder = typeof ReceiveOrder.Encoded
 
@@ -180,7 +180,14 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
             reason: "restock",
             reference: `restock-order:${order.id}`,
             actor: request.actor
-          })
+          }).pipe(
+            // The receipt's units are its quantity: a level taken past its limit names that field.
+            Effect.mapError((error) =>
+              error._tag === "InvalidInput" && error.field === "delta"
+                ? new InvalidInput({ field: "quantity", rule: error.rule })
+                : error
+            )
+          )
           const [updated] = yield* sql<RestockOrder>`
             update restock_orders
             set received_quantity = received_quantity + ${units}, updated_at = now(),

@@ -5,6 +5,82 @@
  * Effect or the rest of the SDK.
  */
 
+// --- SKUs and location codes --------------------------------------------------------------------
+
+export const CODE_MAX_LENGTH = 64
+export const CODE_PATTERN = new RegExp(`^[A-Za-z0-9\\-_.:/]{1,${CODE_MAX_LENGTH}}$`)
+
+/** What a SKU or a location code may be made of, as an error or the help says it. */
+export const CODE_RULE = "may contain only letters, digits and - _ . : / (no spaces)"
+
+/** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
+export const isCode = (text: string): boolean => CODE_PATTERN.test(text)
+
+// --- Quantities, levels and deltas ---------------------------------------------------------------
+
+/**
+ * The most units one change may name, and the most one location may hold: a level that `set`
+ * and an import accept is also the most `adjust`, `transfer` and a restock receipt may reach, so
+ * every export imports back.
+ */
+export const MAX_QUANTITY = 1_000_000_000
+export const MAX_LEVEL = MAX_QUANTITY
+
+export const QUANTITY_RULE = `must be a whole number from 0 to ${MAX_QUANTITY}`
+export const DELTA_RULE = `must be a whole number from -${MAX_QUANTITY} to ${MAX_QUANTITY}, not 0`
+export const LEVEL_RULE = `may hold at most ${MAX_LEVEL} units`
+
+export const isQuantity = (value: number): boolean =>
+  Number.isInteger(value) && value >= 0 && value <= MAX_QUANTITY
+
+export const isDelta = (value: number): boolean =>
+  Number.isInteger(value) && value !== 0 && Math.abs(value) <= MAX_QUANTITY
+
+// Decimal digits and nothing else: no sign, exponent, fraction, hex or surrounding space, so
+// `1e3`, `+5`, `5.0`, `-0` and ` 5` mean nothing anywhere rather than something somewhere.
+const DIGITS = /^[0-9]+$/
+const SIGNED_DIGITS = /^-?[0-9]+$/
+
+/** How a quantity (or any count) is written as text. */
+export const QUANTITY_TEXT_RULE = "must be written in digits only, e.g. 40"
+/** How a delta is written as text. */
+export const DELTA_TEXT_RULE = "must be written in digits with an optional leading minus, e.g. -3 or 12"
+
+/** A quantity (or any count) written as text: its number, or undefined if not written by the rule. */
+export const parseQuantity = (text: string): number | undefined =>
+  DIGITS.test(text) ? Number(text) : undefined
+
+/** A delta written as text: its number, or undefined if not written by the rule. */
+export const parseDelta = (text: string): number | undefined => {
+  // `-0` is a sign on nothing: refused as text, not left for the range check to call it zero.
+  if (!SIGNED_DIGITS.test(text) || /^-0+$/.test(text)) return undefined
+  return Number(text)
+}
+
+// --- Reasons -------------------------------------------------------------------------------------
+
+/** Why stock changed; every movement in the ledger names one. */
+export const REASONS = ["receipt", "sale", "adjustment", "count", "transfer", "return", "damage", "restock"] as const
+export type Reason = (typeof REASONS)[number]
+
+export const REASON_RULE = `must be one of ${REASONS.join(", ")}`
+
+// --- Text ------------------------------------------------------------------------------------------
+
+// C0 (tab and line breaks included), DEL and C1: ESC starts the sequences that move a terminal's
+// cursor, change its colours or its title, so stored text must not carry any of them.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g
+
+export const TEXT_RULE = "must not contain control characters (tabs, line breaks, escape sequences)"
+
+/** Whether names, codes, references and the like may hold `text`: no control characters. */
+export const isPlainText = (text: string): boolean => !CONTROL.test(text)
+
+/** `text` with each control character shown as `\u001b` and the like, to quote refused text safely. */
+export const showControlCharacters = (text: string): string =>
+  text.replace(CONTROL_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 // --- Input repeated in errors ----------------------------------------------------------------------
 
 /** The most characters of a refused value an error repeats: enough to find it, never a whole huge cell. */

@@ -29,7 +29,9 @@ import {
   failOnSqlDefect,
   isRetryableConflict,
   NumberInput,
+  PlainText,
   pgCode,
+  pgConstraint,
   storeFailure,
   TextInput
 } from "./internal/validation.js"
@@ -37,6 +39,7 @@ import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
+import { DELTA_RULE, LEVEL_RULE, MAX_QUANTITY, REASON_RULE, REASONS } from "./Rules.js"
 
 export { Quantity, Sku } from "./Product.js"
 
@@ -52,35 +55,21 @@ const stockChanges = Metric.counter("inv_stock_changes_total", {
 // ---------------------------------------------------------------------------------------------
 // Schemas
 
-export const Reason = Schema.Literal(
-  "receipt",
-  "sale",
-  "adjustment",
-  "count",
-  "transfer",
-  "return",
-  "damage",
-  "restock"
-).annotations({
+export const Reason = Schema.Literal(...REASONS).annotations({
   identifier: "Reason",
-  message: () => ({
-    message: "must be one of receipt, sale, adjustment, count, transfer, return, damage, restock",
-    override: true
-  })
+  message: () => ({ message: REASON_RULE, override: true })
 })
 export type Reason = typeof Reason.Type
 
-/** A change in units: whole, not zero, at most a billion either way. */
+/** A change in units: whole, not zero, at most MAX_QUANTITY either way. */
 export const Delta = NumberInput.pipe(
-  Schema.int({ message: () => "must be a whole number" }),
-  Schema.between(-1_000_000_000, 1_000_000_000, {
-    message: () => "must be between -1000000000 and 1000000000"
-  }),
-  Schema.filter((delta) => delta !== 0, { message: () => "must not be zero" })
+  Schema.int({ message: () => DELTA_RULE }),
+  Schema.between(-MAX_QUANTITY, MAX_QUANTITY, { message: () => DELTA_RULE }),
+  Schema.filter((delta) => delta !== 0, { message: () => DELTA_RULE })
 ).annotations({ identifier: "Delta" })
 
-const Note = TextInput.pipe(Schema.maxLength(200, { message: () => "must be at most 200 characters" }))
-const IdempotencyKey = TextInput.pipe(
+const Note = PlainText.pipe(Schema.maxLength(200, { message: () => "must be at most 200 characters" }))
+const IdempotencyKey = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(255, { message: () => "must be at most 255 characters" })
 )
@@ -312,16 +301,21 @@ class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly chang
 /** A declined change that fits the level read next: the level moved on in between, so run it again. */
 class StockMovedOn extends Data.TaggedError("StockMovedOn") {}
 
-/** The most units one level can hold: the maximum of its integer column. */
-const MAX_LEVEL = 2_147_483_647
-
 const levelOverflow = (operation: string, change: Change, index: number) => {
   const amount = change.type === "set" || operation === "transfer" ? "quantity" : "delta"
   return new InvalidInput({
     field: operation === "batch" ? `changes[${index}].${amount}` : amount,
-    rule: `would take the stock of ${change.sku} at ${change.location} above ${MAX_LEVEL}, the most one location can hold`
+    rule: `would take the stock of ${change.sku} at ${change.location} past its limit: one location ${LEVEL_RULE}`
   })
 }
+
+/**
+ * The level's limit, checked by the database (migration 0006), or the integer column's own end
+ * for a level stored above the limit before it existed.
+ */
+const isLevelOverflow = (error: unknown) =>
+  error instanceof SqlError &&
+  (pgConstraint(error) === "stock_levels_on_hand_limit" || pgCode(error) === "22003")
 
 /** Lock rows in one global order, so concurrent batches and transfers cannot deadlock. */
 const byLockOrder = (a: Change, b: Change) =>
@@ -490,11 +484,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         const applied: Array<StockChange> = new Array(changes.length)
         for (const { change, index } of ordered) {
           const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
-            // 22003: the level would pass the integer column's maximum; the caller's number is too big.
-            Effect.catchIf(
-              (error) => error instanceof SqlError && pgCode(error) === "22003",
-              () => Effect.fail(levelOverflow(operation, change, index))
-            )
+            Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
           )
           applied[index] = result
           committedReasons.push(change.reason)

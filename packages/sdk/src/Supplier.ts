@@ -20,6 +20,7 @@ import {
   decodeInput,
   failOnSqlDefect,
   NumberInput,
+  PlainText,
   pgCode,
   storeFailure,
   TextInput
@@ -34,7 +35,7 @@ export const SupplierId = TextInput.pipe(
   })
 ).annotations({ identifier: "SupplierId" })
 
-const FieldName = TextInput.pipe(
+const FieldName = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(200, { message: () => "must be at most 200 characters" })
 )
@@ -142,7 +143,7 @@ export const Supplier = Schema.Struct({
 }).annotations({ identifier: "Supplier" })
 export type Supplier = typeof Supplier.Type
 
-const Name = Schema.compose(TextInput, Schema.Trim).pipe(
+const Name = Schema.compose(PlainText, Schema.Trim).pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(200, { message: () => "must be at most 200 characters" })
 )

@@ -16,6 +16,7 @@ import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed }
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { isCode } from "./Rules.js"
 import { Connector, type Supplier, Suppliers } from "./Supplier.js"
 
 type ConnectorInput = typeof Connector.Encoded
@@ -82,13 +83,12 @@ const ABANDONED_AFTER = "30 minutes"
 const runColumns =
   "id, supplier_id, trigger, status, attempt, added, updated, unchanged, deactivated, rejected, rejections, error, started_at, finished_at"
 
-const SKU = /^[A-Za-z0-9\-_.:/]{1,64}$/
 
 /** What the saving statement gets per item: the feed's values, our product's SKU and a fingerprint. */
 const feedRows = (feed: Feed) =>
   feed.items.map((item) => ({
     supplier_sku: item.supplierSku,
-    product_sku: item.sku ?? (SKU.test(item.supplierSku) ? item.supplierSku : null),
+    product_sku: item.sku ?? (isCode(item.supplierSku) ? item.supplierSku : null),
     name: item.name,
     unit_cost: item.unitCost,
     lead_time_days: item.leadTimeDays,

@@ -3,6 +3,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { parse as parseCsv } from "csv-parse/sync"
 import * as Effect from "effect/Effect"
+import { CODE_RULE, isCode, isPlainText, MAX_QUANTITY, showControlCharacters, TEXT_RULE } from "../Rules.js"
 import type { Connector, FieldMapping } from "../Supplier.js"
 
 /** Why fetching a catalog failed, and whether trying again later can help. */
@@ -160,8 +161,6 @@ const readCsv = (connector: Extract<Connector, { type: "csv" }>) =>
 export const fetchCatalog = (connector: Connector) =>
   connector.type === "http-json" ? readJson(connector) : readCsv(connector)
 
-const SKU = /^[A-Za-z0-9\-_.:/]{1,64}$/
-
 class ItemRejected {
   constructor(
     readonly field: string,
@@ -178,10 +177,17 @@ const text = (value: unknown): string | null =>
         ? String(value)
         : null
 
+/** Text the catalog stores and prints: an item carrying control characters is rejected, not cleaned. */
+const plainText = (field: string, value: unknown): string | null => {
+  const result = text(value)
+  if (result !== null && !isPlainText(result)) throw new ItemRejected(field, TEXT_RULE)
+  return result
+}
+
 const wholeNumber = (field: string, value: unknown, minimum: number): number | null => {
   if (value === undefined || value === null || value === "") return null
   const number = typeof value === "number" ? value : Number(String(value).trim())
-  if (!Number.isInteger(number) || number < minimum || number > 1_000_000_000) {
+  if (!Number.isInteger(number) || number < minimum || number > MAX_QUANTITY) {
     throw new ItemRejected(
       field,
       `must be a whole number of at least ${minimum}, got ${JSON.stringify(value)}`
@@ -202,17 +208,17 @@ const amount = (field: string, value: unknown): number | null => {
 const mapEntry = (record: unknown, fields: FieldMapping): FeedItem => {
   if (record === null || typeof record !== "object") throw new ItemRejected("item", "is not an object")
   const field = (name: string | undefined) => (name === undefined ? undefined : at(record, name))
-  const supplierSku = text(field(fields.supplierSku))
+  const supplierSku = plainText(fields.supplierSku, field(fields.supplierSku))
   if (supplierSku === null)
     throw new ItemRejected(fields.supplierSku, "is missing: every item needs a supplier SKU")
   const sku = text(field(fields.sku))
-  if (sku !== null && !SKU.test(sku)) {
-    throw new ItemRejected(fields.sku!, "is not a valid SKU (1-64 letters, digits and - _ . : /)")
+  if (sku !== null && !isCode(sku)) {
+    throw new ItemRejected(fields.sku!, `is not a valid SKU: ${CODE_RULE}, 1-64 characters`)
   }
   return {
     supplierSku,
     sku,
-    name: text(field(fields.name))?.slice(0, 200) ?? null,
+    name: plainText(fields.name ?? "name", field(fields.name))?.slice(0, 200) ?? null,
     availability: wholeNumber(fields.availability ?? "availability", field(fields.availability), 0),
     unitCost: amount(fields.unitCost ?? "unitCost", field(fields.unitCost)),
     leadTimeDays: wholeNumber(fields.leadTimeDays ?? "leadTimeDays", field(fields.leadTimeDays), 0),
@@ -244,8 +250,9 @@ export const readEntries = (entries: ReadonlyArray<RawEntry>, fields: FieldMappi
         items.push(item)
       } catch (error) {
         if (!(error instanceof ItemRejected)) throw error
-        const supplierSku =
-          record !== null && typeof record === "object" ? text(at(record, fields.supplierSku)) : null
+        const value = record !== null && typeof record === "object" ? text(at(record, fields.supplierSku)) : null
+        // The run keeps the refused item's SKU as readable text, never the control characters.
+        const supplierSku = value === null ? null : showControlCharacters(value)
         rejections.push({ position, supplierSku, field: error.field, message: error.message })
       }
     }

@@ -12,7 +12,17 @@ import * as Schema from "effect/Schema"
 import { InvalidInput } from "../InventoryError.js"
 import { DEFAULT_LOCATION, LocationCode } from "../Location.js"
 import { NewProduct, ProductPatch } from "../Product.js"
-import { quoteInput, shortenInput } from "../Rules.js"
+import {
+  DELTA_TEXT_RULE,
+  isCode,
+  isDelta,
+  isQuantity,
+  parseDelta,
+  parseQuantity,
+  QUANTITY_TEXT_RULE,
+  quoteInput,
+  shortenInput
+} from "../Rules.js"
 import { Delta, Quantity, Sku } from "../Stock.js"
 import { ruleOf } from "./validation.js"
 
@@ -134,16 +144,22 @@ const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/
 const unescapeCell = (text: string) =>
   text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text
 
-const NUMBER_TEXT = /^[+-]?\d+(\.\d+)?$/
 const TRUE = new Set(["true", "yes", "1"])
 const FALSE = new Set(["false", "no", "0"])
 
-/** A cell as the schema wants it: blank is absent, numbers and booleans parsed when they read as such. */
+/** A number cell's text: a delta by its rule, every other number (a count) by the quantity's. */
+const parseNumberCell = (field: string, text: string) =>
+  field === "delta" ? parseDelta(text) : parseQuantity(text)
+
+/**
+ * A cell as the schema wants it: blank is absent, numbers and booleans parsed when they read as
+ * such. A number cell not written by the rule is left as text, for `numberCellProblem` to name.
+ */
 const cellValue = (field: string, value: unknown): unknown => {
   if (typeof value !== "string") return value ?? undefined
   const text = unescapeCell(value).trim()
   if (text === "") return undefined
-  if (NUMERIC.has(field) && NUMBER_TEXT.test(text)) return Number(text)
+  if (NUMERIC.has(field)) return parseNumberCell(field, text) ?? text
   if (field === "active") {
     const lower = text.toLowerCase()
     return TRUE.has(lower) ? true : FALSE.has(lower) ? false : text
@@ -157,9 +173,6 @@ const decoders: Record<ImportKind, (input: unknown) => Either.Either<ValidRow, P
   adjustments: Schema.decodeUnknownEither(AdjustmentRow, { errors: "first", onExcessProperty: "ignore" })
 }
 
-/** The SKU and location codes the schemas allow (`Sku`, `LocationCode`): 1 to 64 of these. */
-const CODE = /^[A-Za-z0-9\-_.:/]{1,64}$/
-
 /**
  * A stock or adjustment row the schemas would take, decoded without them: the same checks as
  * `Sku`, `LocationCode`, `Quantity` and `Delta`, as plain code, for the million-row case. Any row
@@ -170,26 +183,15 @@ const plainStockRow = (
   input: Readonly<Record<string, unknown>>
 ): ValidRow | undefined => {
   const { sku, location } = input
-  if (typeof sku !== "string" || !CODE.test(sku)) return undefined
-  if (location !== undefined && (typeof location !== "string" || !CODE.test(location))) return undefined
+  if (typeof sku !== "string" || !isCode(sku)) return undefined
+  if (location !== undefined && (typeof location !== "string" || !isCode(location))) return undefined
   const place = (location as string | undefined) ?? DEFAULT_LOCATION
   if (kind === "stock") {
     const quantity = input.quantity
-    return typeof quantity === "number" &&
-      Number.isSafeInteger(quantity) &&
-      quantity >= 0 &&
-      quantity <= 1_000_000_000
-      ? { sku, location: place, quantity }
-      : undefined
+    return typeof quantity === "number" && isQuantity(quantity) ? { sku, location: place, quantity } : undefined
   }
   const delta = input.delta
-  return typeof delta === "number" &&
-    Number.isSafeInteger(delta) &&
-    delta !== 0 &&
-    delta >= -1_000_000_000 &&
-    delta <= 1_000_000_000
-    ? { sku, location: place, delta }
-    : undefined
+  return typeof delta === "number" && isDelta(delta) ? { sku, location: place, delta } : undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,12 +563,16 @@ export async function* readImport(
       yield { type: "row", line: record.line, row: fast }
       continue
     }
-    const decoded = decoders[kind!](input)
-    if (Either.isRight(decoded)) {
+    const notDigits = FIELDS[kind!].find((field) => NUMERIC.has(field) && typeof input[field] === "string")
+    const decoded = notDigits === undefined ? decoders[kind!](input) : undefined
+    if (decoded !== undefined && Either.isRight(decoded)) {
       yield { type: "row", line: record.line, row: decoded.right }
       continue
     }
-    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+    const issue =
+      decoded === undefined
+        ? { path: [notDigits!], _tag: "Type", message: notDigits === "delta" ? DELTA_TEXT_RULE : QUANTITY_TEXT_RULE }
+        : ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
     const field = String(issue?.path[0] ?? "row")
     const column = columnOfField(field)
     const missing = issue?._tag === "Missing"

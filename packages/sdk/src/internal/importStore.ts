@@ -18,6 +18,7 @@ import * as Redacted from "effect/Redacted"
 import pg from "pg"
 import { from as copyFrom } from "pg-copy-streams"
 import { ReorderRule } from "../Reorder.js"
+import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
 import type {
   AdjustmentRow,
   CountRow,
@@ -52,8 +53,6 @@ export const noChanges: ImportChanges = {
   totalDelta: 0
 }
 
-/** The most units one level can hold: the maximum of its integer column (as in Stock.ts). */
-const MAX_LEVEL = 2_147_483_647
 const INSERT_CHUNK = 5_000
 /**
  * The memory each sort and hash of the set-based statements may take (`work_mem`, for their
@@ -290,7 +289,7 @@ const describeRejection = (kind: ImportKind, staged: StagedRejection): Rejection
       return {
         ...base,
         column: amountField,
-        message: `${amountField}: would take ${at} above ${MAX_LEVEL}, the most one location can hold`
+        message: `${amountField}: would take ${at} past its limit: one location ${LEVEL_RULE}`
       }
   }
 }

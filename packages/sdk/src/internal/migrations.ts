@@ -219,6 +219,18 @@ alter table outbox add column if not exists traceparent text;
 `).unprepared
 )
 
+const levelLimit = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- One limit for a level, whatever writes it: Rules.MAX_LEVEL when this shipped (a migration keeps
+-- its own number). NOT VALID: a level stored above it before it existed stays readable, and can
+-- be set back within it.
+alter table stock_levels add constraint stock_levels_on_hand_limit
+  check (on_hand <= 1000000000) not valid;
+`).unprepared
+)
+
 const inboxFingerprint = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) =>
@@ -236,6 +248,7 @@ const migrate = Migrator.make({})({
     "0003_inbox": inbox,
     "0004_imports": imports,
     "0005_outbox_trace_context": outboxTraceContext,
+    "0006_level_limit": levelLimit,
     "0007_inbox_fingerprint": inboxFingerprint
   })
 })

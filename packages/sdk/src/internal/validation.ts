@@ -4,12 +4,15 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidInput, StoreError } from "../InventoryError.js"
-import { shortenInput } from "../Rules.js"
+import { isPlainText, shortenInput, TEXT_RULE } from "../Rules.js"
 
 /** Base types whose own failure reads as a rule, not as a type dump ("Expected number, actual …"). */
 export const NumberInput = Schema.Number.annotations({ message: () => "must be a number" })
 export const TextInput = Schema.String.annotations({ message: () => "must be text" })
 export const BooleanInput = Schema.Boolean.annotations({ message: () => "must be true or false" })
+
+/** Names, codes, references, actors, keys: text that may be printed to a terminal later. */
+export const PlainText = TextInput.pipe(Schema.filter(isPlainText, { message: () => TEXT_RULE }))
 
 /** `changes.3.sku` → `changes[3].sku`: the path as a caller writes it. */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
