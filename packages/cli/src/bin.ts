@@ -18,8 +18,12 @@ const wantsJson = process.argv.includes("--json")
 
 const program = commandTree({ version: INV_VERSION, json: wantsJson })
 
+// The command that runs: a refused value is reported by the flag or argument it came from.
+let running: Command | undefined
+
 // `ps`, and the embedded store's lock for a command waiting on it, show which command this is.
 program.hook("preAction", (_program, action) => {
+  running = action
   const names: Array<string> = []
   for (let command: Command | null = action; command !== null; command = command.parent)
     names.unshift(command.name())
@@ -40,5 +44,5 @@ program.parseAsync().catch((error: unknown) => {
     process.exitCode = ExitCode.interrupted
     return
   }
-  reportFailure(error, wantsJson)
+  reportFailure(error, wantsJson, running)
 })

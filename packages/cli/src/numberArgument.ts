@@ -1,18 +1,22 @@
-import { quoteInput } from "@invkit/sdk/rules"
+import { DELTA_TEXT_RULE, parseDelta, parseQuantity, QUANTITY_TEXT_RULE, quoteInput } from "@invkit/sdk/rules"
 import { InvalidArgument } from "./usageError.js"
 
-const numeral = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
-
 /**
- * Text from the command line as a number. Only whether it is a number is checked here; whether it
- * is a whole number in range is the SDK's rule, so the CLI and the SDK answer alike.
+ * A count from the command line (a quantity, a limit, an order number), written as everywhere
+ * else: digits only. Its range is the SDK's rule, so the CLI and the SDK answer alike.
  */
 export const numberArgument = (text: string, field: string): number => {
-  if (!numeral.test(text.trim())) {
-    throw new InvalidArgument(field, `must be a number, not ${quoteInput(text)}`)
-  }
-  return Number(text)
+  const number = parseQuantity(text)
+  if (number === undefined) throw new InvalidArgument(field, `${QUANTITY_TEXT_RULE}, not ${quoteInput(text)}`)
+  return number
 }
 
 export const optionalNumberArgument = (text: string | undefined, field: string): number | undefined =>
   text === undefined ? undefined : numberArgument(text, field)
+
+/** A change in units from the command line: digits with an optional leading minus. */
+export const deltaArgument = (text: string, field: string): number => {
+  const number = parseDelta(text)
+  if (number === undefined) throw new InvalidArgument(field, `${DELTA_TEXT_RULE}, not ${quoteInput(text)}`)
+  return number
+}

@@ -39,8 +39,8 @@ import { Location, NewLocation } from "./Location.js"
 import { pageOf } from "./Page.js"
 import { NewProduct, Product, ProductPatch } from "./Product.js"
 import { ReorderExplanation } from "./Reorder.js"
-import { parseQuantity, QUANTITY_TEXT_RULE } from "./Rules.js"
 import { OrderStatus, RestockOrder } from "./Restock.js"
+import { parseQuantity, QUANTITY_TEXT_RULE } from "./Rules.js"
 import {
   BatchChange,
   BatchResult,

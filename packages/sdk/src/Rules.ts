@@ -60,7 +60,16 @@ export const parseDelta = (text: string): number | undefined => {
 // --- Reasons -------------------------------------------------------------------------------------
 
 /** Why stock changed; every movement in the ledger names one. */
-export const REASONS = ["receipt", "sale", "adjustment", "count", "transfer", "return", "damage", "restock"] as const
+export const REASONS = [
+  "receipt",
+  "sale",
+  "adjustment",
+  "count",
+  "transfer",
+  "return",
+  "damage",
+  "restock"
+] as const
 export type Reason = (typeof REASONS)[number]
 
 export const REASON_RULE = `must be one of ${REASONS.join(", ")}`

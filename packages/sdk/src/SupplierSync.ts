@@ -83,7 +83,6 @@ const ABANDONED_AFTER = "30 minutes"
 const runColumns =
   "id, supplier_id, trigger, status, attempt, added, updated, unchanged, deactivated, rejected, rejections, error, started_at, finished_at"
 
-
 /** What the saving statement gets per item: the feed's values, our product's SKU and a fingerprint. */
 const feedRows = (feed: Feed) =>
   feed.items.map((item) => ({

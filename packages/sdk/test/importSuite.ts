@@ -10,6 +10,7 @@ import * as Export from "../src/Export.js"
 import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
 import { localStoreOf } from "../src/internal/localStore.js"
+import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE } from "../src/Rules.js"
 import { expectLedgerConsistent } from "./utils.js"
 
 export type OpenStore = () => Promise<Inventory>
@@ -410,6 +411,65 @@ export const importSuite = (open: OpenStore) => {
         expect(await levels(copy)).toEqual(await levels(inventory))
         expect(await copy.products.get("F-1")).toMatchObject({ name: "=HYPERLINK(1)", unit: "@box" })
         await query(copy, expectLedgerConsistent)
+      } finally {
+        await copy.close()
+      }
+    })
+  })
+
+  describe("numbers and the level limit", () => {
+    it("takes a number cell only as decimal digits (and a leading minus for a delta)", async () => {
+      const before = await levels(inventory)
+      const counts = ["1e3", "+5", "5.0", "0x10", "-0", "1,000"].map(
+        (cell, i) => `${sku(9000 + i)},"${cell}"`
+      )
+      const stock = await importCollecting(
+        inventory,
+        ["sku,quantity", ...counts, `${sku(9010)},007`].join("\n")
+      )
+      expect(stock.result).toMatchObject({ kind: "stock", applied: 1, rejected: counts.length })
+      for (const rejection of stock.rejections) {
+        expect(rejection).toMatchObject({ code: "invalid-value", column: "quantity" })
+        expect(rejection.message).toContain(`quantity: ${QUANTITY_TEXT_RULE}, not`)
+      }
+      const deltas = ["+5", "-0", "1e3", "5.0", "- 3"].map((cell, i) => `${sku(9000 + i)},${cell}`)
+      const adjustments = await importCollecting(
+        inventory,
+        ["sku,delta", ...deltas, `${sku(9011)},-3`, `${sku(9012)},12`].join("\n")
+      )
+      expect(adjustments.result).toMatchObject({ kind: "adjustments", applied: 2, rejected: deltas.length })
+      for (const rejection of adjustments.rejections) {
+        expect(rejection.message).toContain(`delta: ${DELTA_TEXT_RULE}, not`)
+      }
+      const after = await levels(inventory)
+      expect(after.get(`${sku(9010)}@default`)).toBe(7)
+      expect(after.get(`${sku(9012)}@default`)).toBe(before.get(`${sku(9012)}@default`)! + 12)
+      expect(after.get(`${sku(9000)}@default`)).toBe(before.get(`${sku(9000)}@default`))
+    })
+
+    it("imports a level at the limit, refuses an adjustment past it, and exports what imports back", async () => {
+      const full = await importCollecting(
+        inventory,
+        `sku,location,quantity\n${sku(9100)},default,${MAX_LEVEL}\n`
+      )
+      expect(full.result).toMatchObject({ applied: 1, rejected: 0 })
+      const past = await importCollecting(inventory, `sku,delta\n${sku(9100)},1\n${sku(9101)},1\n`)
+      expect(past.result).toMatchObject({ applied: 1, rejected: 1 })
+      expect(past.rejections).toMatchObject([{ line: 2, code: "too-large", column: "delta" }])
+      expect(past.rejections[0]!.message).toContain(`at most ${MAX_LEVEL}`)
+      await expect(inventory.stock.adjust(sku(9100), 1)).rejects.toMatchObject({
+        _tag: "InvalidInput",
+        field: "delta"
+      })
+      expect((await levels(inventory)).get(`${sku(9100)}@default`)).toBe(MAX_LEVEL)
+
+      const productsCsv = await collect(Export.exportRows(inventory, "products"))
+      const stockCsv = await collect(Export.exportRows(inventory, "stock", { format: "csv" }))
+      const copy = await open()
+      try {
+        expect((await importCollecting(copy, productsCsv)).result).toMatchObject({ rejected: 0 })
+        expect((await importCollecting(copy, stockCsv)).result).toMatchObject({ rejected: 0 })
+        expect(await levels(copy)).toEqual(await levels(inventory))
       } finally {
         await copy.close()
       }

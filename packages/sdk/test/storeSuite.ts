@@ -18,6 +18,7 @@ import {
 } from "../src/InventoryError.js"
 import { Locations } from "../src/Location.js"
 import { type NewProduct, Products } from "../src/Product.js"
+import { MAX_LEVEL } from "../src/Rules.js"
 import { type AdjustStock, type BatchChange, MAX_BATCH, Stock } from "../src/Stock.js"
 import { expectLedgerConsistent, storeTotals, type TestStore } from "./utils.js"
 
@@ -874,6 +875,32 @@ export const storeSuite = (makeStore: () => TestStore) => {
         name: "a fractional transfer",
         write: (s) => s.transfer({ sku: "IN-1", quantity: 0.5, from: "default", to: "elsewhere" }),
         field: "quantity"
+      },
+      {
+        name: "a reference with an escape sequence",
+        write: (s) => s.adjust({ sku: "IN-1", delta: 1, reference: "ORDER-1\u001b[2J" }),
+        field: "reference"
+      },
+      {
+        name: "an actor with a line break",
+        write: (s) => s.set({ sku: "IN-1", quantity: 1, actor: "ann\nroot" }),
+        field: "actor"
+      },
+      {
+        name: "an idempotency key with DEL",
+        write: (s) => s.adjust({ sku: "IN-1", delta: 1, idempotencyKey: "key\u007f" }),
+        field: "idempotencyKey"
+      },
+      {
+        name: "a transfer reference with a C1 control",
+        write: (s) =>
+          s.transfer({ sku: "IN-1", quantity: 1, from: "default", to: "elsewhere", reference: "\u009b31m" }),
+        field: "reference"
+      },
+      {
+        name: "a batch reference with a tab",
+        write: (s) => s.batch({ changes: [{ type: "adjust", sku: "IN-1", delta: 1 }], reference: "a\tb" }),
+        field: "reference"
       }
     ]
 
@@ -887,6 +914,23 @@ export const storeSuite = (makeStore: () => TestStore) => {
         })
       )
     }
+
+    it.effect("names with control characters fail with InvalidInput on the field and write nothing", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const locations = yield* Locations
+        const before = yield* storeTotals
+        const productsBefore = (yield* products.list({ limit: 1000 })).items
+        yield* expectInvalid(products.add({ sku: "IN-ESC", name: "Red \u001b[31mwidget" }), "name")
+        yield* expectInvalid(products.add({ sku: "IN-ESC", name: "Widget", unit: "b\u0007ox" }), "unit")
+        yield* expectInvalid(products.update("IN-1", { name: "Valid\u0085" }), "name")
+        yield* expectInvalid(locations.add({ code: "SHELF-9", name: "Shelf\r\n9" }), "name")
+        yield* expectInvalid(locations.add({ code: "SHELF\u001b9" }), "code")
+        expect((yield* products.list({ limit: 1000 })).items).toEqual(productsBefore)
+        expect((yield* locations.list()).map((l) => l.code)).not.toContain("SHELF-9")
+        expect(yield* storeTotals).toEqual(before)
+      })
+    )
 
     it.effect("unknown products and locations fail with their not-found errors and write nothing", () =>
       Effect.gen(function* () {
@@ -921,26 +965,39 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
-    it.effect("a change past the most a level can hold fails with InvalidInput, not a store failure", () =>
+    it.effect("a level has one limit, MAX_LEVEL, whichever write would pass it", () =>
       Effect.gen(function* () {
         const stock = yield* Stock
         yield* addProducts({ sku: "IN-MAX", name: "Plenty" })
-        yield* stock.set({ sku: "IN-MAX", quantity: 1_000_000_000 })
-        yield* stock.adjust({ sku: "IN-MAX", delta: 1_000_000_000 })
+        yield* (yield* Locations).add({ code: "MAX-2" })
+        // Up to the limit, every write works: set, adjust, transfer.
+        yield* stock.set({ sku: "IN-MAX", quantity: MAX_LEVEL - 10 })
+        yield* stock.adjust({ sku: "IN-MAX", delta: 10 })
+        yield* stock.set({ sku: "IN-MAX", quantity: MAX_LEVEL, location: "MAX-2" })
         const before = yield* storeTotals
-        const adjusted = yield* expectInvalid(stock.adjust({ sku: "IN-MAX", delta: 1_000_000_000 }), "delta")
-        expect(adjusted.rule).toMatch(/above 2147483647/)
+        const adjusted = yield* expectInvalid(stock.adjust({ sku: "IN-MAX", delta: 1 }), "delta")
+        expect(adjusted.rule).toContain(`at most ${MAX_LEVEL}`)
+        yield* expectInvalid(
+          stock.transfer({ sku: "IN-MAX", quantity: 1, from: "default", to: "MAX-2" }),
+          "quantity"
+        )
         yield* expectInvalid(
           stock.batch({
             changes: [
               { type: "adjust", sku: "IN-1", delta: 1 },
-              { type: "adjust", sku: "IN-MAX", delta: 1_000_000_000 }
+              { type: "adjust", sku: "IN-MAX", delta: 1 }
             ]
           }),
           "changes[1].delta"
         )
         expect(yield* storeTotals).toEqual(before)
-        expect((yield* stock.level("IN-MAX")).onHand).toBe(2_000_000_000)
+        expect((yield* stock.level("IN-MAX")).onHand).toBe(2 * MAX_LEVEL)
+        // The database holds the same limit for a writer that skips the SDK.
+        const sql = yield* SqlClient.SqlClient
+        const direct = yield* Effect.flip(
+          sql`update stock_levels set on_hand = on_hand + 1 where sku = 'IN-MAX' and location = 'default'`
+        )
+        expect(String(direct.cause)).toContain("stock_levels_on_hand_limit")
       })
     )
 

@@ -1,4 +1,5 @@
 import { userInfo } from "node:os"
+import { REASONS } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 
 export interface WriteOptions {
@@ -17,7 +18,7 @@ export const withWriteOptions = (command: Command): Command =>
       "run this change at most once: the same key with the same change answers again without applying it"
     )
 
-export const reasons = "receipt, sale, adjustment, count, transfer, return, damage, restock"
+export const reasons = REASONS.join(", ")
 
 const operatingSystemUser = (): string | undefined => {
   try {

@@ -250,7 +250,8 @@ export const readEntries = (entries: ReadonlyArray<RawEntry>, fields: FieldMappi
         items.push(item)
       } catch (error) {
         if (!(error instanceof ItemRejected)) throw error
-        const value = record !== null && typeof record === "object" ? text(at(record, fields.supplierSku)) : null
+        const value =
+          record !== null && typeof record === "object" ? text(at(record, fields.supplierSku)) : null
         // The run keeps the refused item's SKU as readable text, never the control characters.
         const supplierSku = value === null ? null : showControlCharacters(value)
         rejections.push({ position, supplierSku, field: error.field, message: error.message })

@@ -188,7 +188,9 @@ const plainStockRow = (
   const place = (location as string | undefined) ?? DEFAULT_LOCATION
   if (kind === "stock") {
     const quantity = input.quantity
-    return typeof quantity === "number" && isQuantity(quantity) ? { sku, location: place, quantity } : undefined
+    return typeof quantity === "number" && isQuantity(quantity)
+      ? { sku, location: place, quantity }
+      : undefined
   }
   const delta = input.delta
   return typeof delta === "number" && isDelta(delta) ? { sku, location: place, delta } : undefined
@@ -571,7 +573,11 @@ export async function* readImport(
     }
     const issue =
       decoded === undefined
-        ? { path: [notDigits!], _tag: "Type", message: notDigits === "delta" ? DELTA_TEXT_RULE : QUANTITY_TEXT_RULE }
+        ? {
+            path: [notDigits!],
+            _tag: "Type",
+            message: notDigits === "delta" ? DELTA_TEXT_RULE : QUANTITY_TEXT_RULE
+          }
         : ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
     const field = String(issue?.path[0] ?? "row")
     const column = columnOfField(field)

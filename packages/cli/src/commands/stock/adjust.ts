@@ -1,5 +1,5 @@
 import type { Stock } from "@invkit/sdk"
-import { numberArgument } from "../../numberArgument.js"
+import { deltaArgument } from "../../numberArgument.js"
 import { skuArgument } from "../../options/promptedValues.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
@@ -21,7 +21,7 @@ export const run = async (
     name: "<delta>",
     passIt: "as the second argument, e.g. -3 or 12",
     question: "Change (e.g. -3 or 12)",
-    parse: (text) => numberArgument(text, "delta")
+    parse: (text) => deltaArgument(text, "delta")
   })
   const change = await withInventory(options, (inventory) =>
     inventory.stock.adjust(sku, delta, {
