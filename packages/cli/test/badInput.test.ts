@@ -1,3 +1,11 @@
+import {
+  CODE_RULE,
+  DELTA_TEXT_RULE,
+  QUANTITY_RULE,
+  QUANTITY_TEXT_RULE,
+  REASON_RULE,
+  TEXT_RULE
+} from "@invkit/sdk/rules"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
@@ -18,14 +26,38 @@ const expectNothingWritten = async () => {
 
 describe("bad input through inv", () => {
   it.each([
-    [["product", "add", "bad sku", "--name", "Bad"], "sku: may contain only letters, digits"],
-    [["stock", "set", "G-1", "1.5"], "quantity: must be a whole number"],
-    [["stock", "set", "G-1", "2000000000"], "quantity: must be between 0 and 1000000000"],
-    [["stock", "set", "G-1", "abc"], 'quantity: must be a number, not "abc"'],
-    [["stock", "adjust", "G-1", "12x"], 'delta: must be a number, not "12x"'],
-    [["stock", "adjust", "G-1", "5", "--reason", "stolen"], "reason: must be one of receipt, sale"],
-    [["stock", "history", "G-1", "--until", "yesterday"], "until:"]
-  ])("inv %j: exit 2 with the field and the rule", async (args, message) => {
+    [["product", "add", "bad sku", "--name", "Bad"], `<sku>: ${CODE_RULE}`],
+    [["stock", "set", "G-1", "1.5"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "1e3"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "+5"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "5.0"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", " 5"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "0x10"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "--", "-0"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "2000000000"], `<quantity>: ${QUANTITY_RULE}`],
+    [["stock", "set", "G-1", "abc"], `<quantity>: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "set", "G-1", "5", "--expected", "4.0"], `--expected: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "12x"], `<delta>: ${DELTA_TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "+5"], `<delta>: ${DELTA_TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "--", "-0"], `<delta>: ${DELTA_TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "1e3"], `<delta>: ${DELTA_TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "5", "--reason", "stolen"], `--reason: ${REASON_RULE}`],
+    [["stock", "adjust", "G-1", "5", "--reference", "PO-1\u001b[2J"], `--reference: ${TEXT_RULE}`],
+    [["stock", "adjust", "G-1", "5", "--idempotency-key", ""], "--idempotency-key: must not be empty"],
+    [["stock", "transfer", "G-1", "1", "--to", "back room"], `--to: ${CODE_RULE}`],
+    [["stock", "list", "--limit", "1e3"], `--limit: ${QUANTITY_TEXT_RULE}`],
+    [["stock", "history", "G-1", "--until", "yesterday"], "--until:"],
+    [["product", "add", "G-2", "--name", "Red \u001b[31mgear"], `--name: ${TEXT_RULE}`],
+    [
+      ["product", "add", "G-2", "--name", "Gear", "--reorder-point", "1.5"],
+      `--reorder-point: ${QUANTITY_TEXT_RULE}`
+    ],
+    [
+      ["product", "update", "G-1", "--reorder-quantity", "2000000000"],
+      `--reorder-quantity: ${QUANTITY_RULE}`
+    ],
+    [["location", "add", "SHELF-1", "--name", "Shelf\t1"], `--name: ${TEXT_RULE}`]
+  ])("inv %j: exit 2 with the flag or argument and the rule", async (args, message) => {
     const { code, stdout, stderr } = await store.inv(...args)
     expect(stderr).toContain(`error: ${message}`)
     expect(code).toBe(2)
@@ -58,9 +90,19 @@ describe("bad input through inv", () => {
     expect(JSON.parse(invalid.stderr)).toEqual({
       error: expect.objectContaining({
         code: "InvalidInput",
-        field: "quantity",
-        rule: "must be a whole number"
+        field: "<quantity>",
+        rule: QUANTITY_TEXT_RULE
       })
+    })
+    // A field the SDK names (reorderPoint) comes back as the flag that was typed.
+    const flag = await store.inv("--json", "product", "update", "G-1", "--reorder-point", "2000000000")
+    expect(JSON.parse(flag.stderr)).toEqual({
+      error: {
+        code: "InvalidInput",
+        message: `--reorder-point: ${QUANTITY_RULE}`,
+        field: "--reorder-point",
+        rule: QUANTITY_RULE
+      }
     })
   })
 

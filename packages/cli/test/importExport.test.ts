@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { QUANTITY_TEXT_RULE } from "@invkit/sdk/rules"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { binPath } from "./inv.js"
 import { copyOfTemplateStore, type Store } from "./store.js"
@@ -33,7 +34,7 @@ describe("inv import / export", () => {
     const run = await store.inv("import", counts, "--errors", errors)
     expect(run.code).toBe(8)
     expect(run.stdout).toContain("applied:       1")
-    expect(run.stderr).toContain('line 4: quantity: must be a number, not "x" (invalid-value)')
+    expect(run.stderr).toContain(`line 4: quantity: ${QUANTITY_TEXT_RULE}, not "x" (invalid-value)`)
     expect(run.stderr).toContain("line 5: sku: no product C-1")
     expect(run.stderr).toContain("line 6: sku: A-1 at default is already on line 2")
     const rejected = readFileSync(errors, "utf8").trim().split("\n")

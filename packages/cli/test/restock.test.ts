@@ -1,5 +1,6 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { QUANTITY_TEXT_RULE } from "@invkit/sdk/rules"
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
 import { copyOfTemplateStore, type Store } from "./store.js"
 import { csvCatalog } from "./supplierFeeds.js"
@@ -163,10 +164,12 @@ describe("inv restock and inv reorder", () => {
 
   it("names an unknown order (exit 3) and a bad order number (exit 2)", async () => {
     const unknown = await store.inv("restock", "get", "999")
-    const bad = await store.inv("restock", "get", "x")
     expect(unknown.code).toBe(3)
     expect(unknown.stderr).toContain("No restock order 999")
-    expect(bad.code).toBe(2)
-    expect(bad.stderr).toContain('error: orderId: must be a number, not "x"')
+    for (const text of ["x", "1e2", "+1"]) {
+      const bad = await store.inv("restock", "get", text)
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain(`error: <id>: ${QUANTITY_TEXT_RULE}`)
+    }
   })
 })

@@ -78,7 +78,9 @@ export const REASON_RULE = `must be one of ${REASONS.join(", ")}`
 
 // C0 (tab and line breaks included), DEL and C1: ESC starts the sequences that move a terminal's
 // cursor, change its colours or its title, so stored text must not carry any of them.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g
 
 export const TEXT_RULE = "must not contain control characters (tabs, line breaks, escape sequences)"

@@ -7,9 +7,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { IdempotencyKeyReused, OverDelivery, RestockOrderClosed } from "../src/InventoryError.js"
+import { IdempotencyKeyReused, InvalidInput, OverDelivery, RestockOrderClosed } from "../src/InventoryError.js"
 import { type NewProduct, Products } from "../src/Product.js"
 import { RestockOrders } from "../src/Restock.js"
+import { MAX_LEVEL } from "../src/Rules.js"
 import { Stock } from "../src/Stock.js"
 import { Suppliers } from "../src/Supplier.js"
 import { SupplierSync } from "../src/SupplierSync.js"
@@ -292,6 +293,28 @@ export const restockSuite = (makeStore: () => TestStore) => {
         expect(event!.data).toMatchObject({ received: 55, receivedQuantity: 57, overDelivered: 45 })
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
+    )
+
+    it.scoped(
+      "a receipt that would take the level past its limit is refused on quantity, changing nothing",
+      () =>
+        Effect.gen(function* () {
+          const orders = yield* RestockOrders
+          const draft = yield* draftOrder("FULL-1")
+          yield* orders.submit(draft.id)
+          yield* (yield* Stock).set({ sku: "FULL-1", quantity: MAX_LEVEL - 5 })
+          const refused = yield* Effect.flip(orders.receive({ orderId: draft.id, quantity: 6 }))
+          expect(refused).toBeInstanceOf(InvalidInput)
+          expect(refused).toMatchObject({
+            field: "quantity",
+            rule: expect.stringContaining(`at most ${MAX_LEVEL}`)
+          })
+          expect((yield* (yield* Stock).level("FULL-1")).onHand).toBe(MAX_LEVEL - 5)
+          expect(yield* orders.get(draft.id)).toMatchObject({ status: "submitted", receivedQuantity: 0 })
+          expect(yield* restockMovements("FULL-1")).toEqual([])
+          yield* orders.receive({ orderId: draft.id, quantity: 5 })
+          expect((yield* (yield* Stock).level("FULL-1")).onHand).toBe(MAX_LEVEL)
+        })
     )
 
     it.scoped("an order cannot be received before it is submitted", () =>

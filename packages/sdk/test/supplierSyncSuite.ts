@@ -14,6 +14,7 @@ import * as Fiber from "effect/Fiber"
 import { InvalidInput, SupplierInUse, SupplierNotFound, SyncFailed } from "../src/InventoryError.js"
 import { Products } from "../src/Product.js"
 import { RestockOrders } from "../src/Restock.js"
+import { TEXT_RULE } from "../src/Rules.js"
 import { Stock } from "../src/Stock.js"
 import { type NewSupplier, Suppliers } from "../src/Supplier.js"
 import { SupplierSync } from "../src/SupplierSync.js"
@@ -171,6 +172,33 @@ export const supplierSyncSuite = (makeStore: () => TestStore) => {
           unitCost: 0.05
         })
         expect(items.find((i) => i.supplierSku === "PACKED")).toMatchObject({ minOrderQty: 3, packSize: 12 })
+      })
+    )
+
+    it.scoped("rejects an item whose SKU or name holds control characters, recording why in the run", () =>
+      Effect.gen(function* () {
+        const server = yield* supplierServer([
+          ...CATALOG,
+          { sku: "ESC-NAME", name: "Bolt \u001b]0;pwned\u0007", availability: 1, price: 1 },
+          { sku: "ESC\u001b[2J", name: "Clear screen", availability: 1, price: 1 },
+          { sku: "C1-NAME", name: "Nut \u009b31m", availability: 1, price: 1 }
+        ])
+        yield* addSupplier({ id: "esc", name: "Esc", connector: productsConnector(server) })
+        const run = yield* syncOf("esc")
+        expect(run).toMatchObject({ status: "partial", added: CATALOG.length, rejected: 3 })
+        expect(run.rejections).toEqual([
+          { position: CATALOG.length + 1, supplierSku: "ESC-NAME", field: "name", message: TEXT_RULE },
+          { position: CATALOG.length + 2, supplierSku: "ESC\\u001b[2J", field: "id", message: TEXT_RULE },
+          { position: CATALOG.length + 3, supplierSku: "C1-NAME", field: "name", message: TEXT_RULE }
+        ])
+        expect((yield* itemsOf("esc")).map((item) => item.supplierSku).sort()).toEqual(
+          CATALOG.map((entry) => entry.sku).sort()
+        )
+        // A supplier's own name is refused the same way when it is added.
+        const refused = yield* Effect.flip(
+          addSupplier({ id: "esc2", name: "Esc\u001b[31m", connector: productsConnector(server) })
+        )
+        expect(refused).toMatchObject({ _tag: "InvalidInput", field: "name", rule: TEXT_RULE })
       })
     )
 

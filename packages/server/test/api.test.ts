@@ -291,6 +291,19 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
     { name: "limit out of range", method: "GET", path: "/v1/products?limit=0", names: /limit/ },
     { name: "bad boolean", method: "GET", path: "/v1/products?active=maybe", names: /active/ },
     { name: "bad order id", method: "GET", path: "/v1/restock-orders/abc", names: /id/ },
+    // Numbers in a path or query are decimal digits only, as on the command line and in imports.
+    { name: "limit with an exponent", method: "GET", path: "/v1/stock?limit=1e2", names: /limit.*digits/ },
+    { name: "limit with a plus", method: "GET", path: "/v1/products?limit=%2B5", names: /limit.*digits/ },
+    { name: "limit with a fraction", method: "GET", path: "/v1/low-stock?limit=5.0", names: /limit.*digits/ },
+    { name: "order id in hex", method: "GET", path: "/v1/restock-orders/0x10", names: /digits/ },
+    { name: "order id with spaces", method: "GET", path: "/v1/restock-orders/%205", names: /digits/ },
+    {
+      name: "a reference with an escape sequence",
+      path: "/v1/stock/WID-1/adjust",
+      body: { delta: 1, reference: "PO-1\u001b[2J" },
+      names: /reference.*control characters/
+    },
+
     { name: "bad product", path: "/v1/products", body: { sku: "X 1", name: "" }, names: /sku|name/ },
     {
       name: "bad supplier connector",

@@ -52,5 +52,5 @@ export const orderIdArgument = {
   name: "<id>",
   passIt: "as the first argument: the order's number, as inv restock list shows it",
   question: "Restock order number",
-  parse: (text: string) => numberArgument(text, "orderId")
+  parse: (text: string) => numberArgument(text, "id")
 } satisfies Missing<number>
