@@ -10,8 +10,9 @@
 export const CODE_MAX_LENGTH = 64
 export const CODE_PATTERN = new RegExp(`^[A-Za-z0-9\\-_.:/]{1,${CODE_MAX_LENGTH}}$`)
 
-/** What a SKU or a location code may be made of, as an error or the help says it. */
-export const CODE_RULE = "may contain only letters, digits and - _ . : / (no spaces)"
+/** What a SKU or a location code may be made of, as the help and an error say it. */
+export const CODE_CHARACTERS = "letters, digits and - _ . : /"
+export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces)`
 
 /** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
 export const isCode = (text: string): boolean => CODE_PATTERN.test(text)

@@ -1,3 +1,4 @@
+import { CODE_CHARACTERS } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 import { withPromptedArguments } from "../options/prompted.js"
 
@@ -8,7 +9,7 @@ export const addLocationCommands = (program: Command): void => {
 
   withPromptedArguments(location.command("add").description("add a location"), [
     "code",
-    "the location's code (letters, digits and - _ . : /)"
+    `the location's code (${CODE_CHARACTERS})`
   ])
     .option("--name <name>", "a readable name (default: the code)")
     .action(async (code, _options, command: Command) => {

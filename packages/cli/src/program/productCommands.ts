@@ -1,8 +1,9 @@
+import { CODE_CHARACTERS } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 import { withPagingOptions } from "../options/paging.js"
 import { withPromptedArguments } from "../options/prompted.js"
 
-const sku = ["sku", "the product's SKU (letters, digits and - _ . : /)"] as const
+const sku = ["sku", `the product's SKU (${CODE_CHARACTERS})`] as const
 
 export const addProductCommands = (program: Command): void => {
   const product = program.command("product").description("add, change and list products")

@@ -1,3 +1,4 @@
+import { MAX_QUANTITY } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 import { withPagingOptions } from "../options/paging.js"
 import { withPromptedArguments } from "../options/prompted.js"
@@ -13,7 +14,7 @@ export const addStockCommands = (program: Command): void => {
     withPromptedArguments(
       stock.command("set").description("set the quantity on hand, e.g. after a count"),
       sku,
-      ["quantity", "the new quantity on hand"]
+      ["quantity", `the new quantity on hand, 0 to ${MAX_QUANTITY}`]
     )
       .option(location, "where (default: the default location)")
       .option("--expected <n>", "only if the quantity on hand is still this (else exit 5)")
@@ -27,7 +28,7 @@ export const addStockCommands = (program: Command): void => {
     withPromptedArguments(
       stock.command("adjust").description("add to or take from the quantity on hand"),
       sku,
-      ["delta", "the change: 12 adds, -3 takes away"]
+      ["delta", `the change: 12 adds, -3 takes away (at most ${MAX_QUANTITY} either way)`]
     )
       .option(location, "where (default: the default location)")
       .option("--reason <reason>", `why: ${reasons}`, "adjustment")
