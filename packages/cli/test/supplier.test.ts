@@ -221,7 +221,7 @@ describe("inv supplier", () => {
   it.each([
     [
       ["supplier", "add", "Bad Id", ...["--name", "X", "--csv", "f.csv", "--map", "supplierSku=a"]],
-      "error: id: "
+      "error: <id>: "
     ],
     [
       [
@@ -230,13 +230,18 @@ describe("inv supplier", () => {
         "cron",
         ...["--name", "X", "--csv", "f.csv", "--map", "supplierSku=a", "--schedule", "nope"]
       ],
-      "error: schedule: must be a cron expression"
+      "error: --schedule: must be a cron expression"
     ],
     [
       ["supplier", "add", "ftp", ...["--name", "X", "--url", "ftp://127.0.0.1/x", "--map", "supplierSku=a"]],
-      "error: connector.url: must be an http:// or https:// URL"
+      // The SDK's connector.url, named by the flag that was typed.
+      "error: --url: must be an http:// or https:// URL"
+    ],
+    [
+      ["supplier", "add", "esc", ...["--name", "Esc\u001b[1m", "--csv", "f.csv", "--map", "supplierSku=a"]],
+      "error: --name: must not contain control characters"
     ]
-  ])("refuses bad input naming the field (exit 2): inv %j", async (args, message) => {
+  ])("refuses bad input naming the flag or argument (exit 2): inv %j", async (args, message) => {
     const { code, stdout, stderr } = await store.inv(...args)
     expect(stderr).toContain(message)
     expect(code).toBe(2)
