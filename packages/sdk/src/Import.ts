@@ -38,6 +38,7 @@ import {
   stagedRejections
 } from "./internal/importStore.js"
 import { localStoreOf } from "./internal/localStore.js"
+import { isPlainText, TEXT_RULE } from "./Rules.js"
 
 export type { Delimiter, ImportChanges, ImportFormat, ImportKind, ImportSource, Rejection, RejectionCode }
 export { DELIMITERS, FIELDS, IMPORT_KINDS }
@@ -101,6 +102,9 @@ const checkOptions = (options: ImportOptions) => {
   }
   if (options.delimiter !== undefined && !DELIMITERS.includes(options.delimiter)) {
     throw new InvalidInput({ field: "delimiter", rule: "must be one of , ; | or a tab" })
+  }
+  if (options.actor !== undefined && !isPlainText(options.actor)) {
+    throw new InvalidInput({ field: "actor", rule: TEXT_RULE })
   }
   if (options.importId !== undefined && !IMPORT_ID.test(options.importId)) {
     throw new InvalidInput({

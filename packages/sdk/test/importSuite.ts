@@ -10,7 +10,7 @@ import * as Export from "../src/Export.js"
 import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
 import { localStoreOf } from "../src/internal/localStore.js"
-import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE } from "../src/Rules.js"
+import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, TEXT_RULE } from "../src/Rules.js"
 import { expectLedgerConsistent } from "./utils.js"
 
 export type OpenStore = () => Promise<Inventory>
@@ -445,6 +445,16 @@ export const importSuite = (open: OpenStore) => {
       expect(after.get(`${sku(9010)}@default`)).toBe(7)
       expect(after.get(`${sku(9012)}@default`)).toBe(before.get(`${sku(9012)}@default`)! + 12)
       expect(after.get(`${sku(9000)}@default`)).toBe(before.get(`${sku(9000)}@default`))
+    })
+
+    it("refuses an actor with control characters before reading a row", async () => {
+      const before = await totals(inventory)
+      await expect(
+        Import.importRows(inventory, Readable.from([`sku,delta\n${sku(9200)},1\n`]), {
+          actor: "ann\u001b[2J"
+        })
+      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "actor", rule: TEXT_RULE })
+      expect(await totals(inventory)).toEqual(before)
     })
 
     it("imports a level at the limit, refuses an adjustment past it, and exports what imports back", async () => {
