@@ -77,38 +77,36 @@ export const REASON_RULE = `must be one of ${REASONS.join(", ")}`
 
 // --- Text ------------------------------------------------------------------------------------------
 
-// C0 (tab and line breaks included), DEL and C1: ESC starts the sequences that move a terminal's
-// cursor, change its colours or its title, so stored text must not carry any of them.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g
+// Cc: C0 (tab and line breaks included), DEL and C1. ESC starts the sequences that move a
+// terminal's cursor, change its colours or its title, so stored text must not carry any of them.
+const CONTROL = /\p{Cc}/u
+const CONTROL_ALL = /\p{Cc}/gu
 
 export const TEXT_RULE = "must not contain control characters (tabs, line breaks, escape sequences)"
 
 /** Whether names, codes, references and the like may hold `text`: no control characters. */
 export const isPlainText = (text: string): boolean => !CONTROL.test(text)
 
-/** `text` with each control character shown as `\u001b` and the like, to quote refused text safely. */
+/**
+ * One control character as `\u001b`: readable, and in JSON the escape JSON.stringify itself
+ * writes for C0 (it leaves DEL and C1 raw), so a JSON document still parses to the same value.
+ */
+export const escapeControlCharacter = (c: string): string =>
+  `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** `text` with each control character escaped, to quote or print text safely. */
 export const showControlCharacters = (text: string): string =>
-  text.replace(CONTROL_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  text.replace(CONTROL_ALL, escapeControlCharacter)
 
 // --- Input repeated in errors ----------------------------------------------------------------------
 
 /** The most characters of a refused value an error repeats: enough to find it, never a whole huge cell. */
 export const ECHO_MAX_LENGTH = 40
 
-// DEL and C1 besides C0: JSON escapes only C0, and C1 holds the terminal's CSI.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]/g
-
 const shorten = (text: string) => {
   // Sliced before splitting into characters: a huge value is never copied whole.
   const characters = Array.from(text.slice(0, 2 * ECHO_MAX_LENGTH + 2))
-  const shown = characters
-    .slice(0, ECHO_MAX_LENGTH)
-    .join("")
-    .replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  const shown = showControlCharacters(characters.slice(0, ECHO_MAX_LENGTH).join(""))
   const more = characters.length > ECHO_MAX_LENGTH ? `… (${text.length.toLocaleString("en")} characters)` : ""
   return { shown, more }
 }

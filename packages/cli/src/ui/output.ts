@@ -3,21 +3,17 @@
  * meant for the person at the terminal on stderr. Whatever is printed passes `printable`, so text
  * from the store or a supplier's feed cannot drive the terminal.
  */
+import { escapeControlCharacter, showControlCharacters } from "@invkit/sdk/rules"
 
 // Control characters (C0, DEL, C1): ESC and CSI start escape sequences, CR rewrites the line, BEL
 // rings. The first keeps line breaks.
 const controls = /[^\P{Cc}\n]/gu
-const controlsAndLineBreaks = /\p{Cc}/gu
-
-// `\u001b`: readable, and in JSON the escape JSON.stringify itself writes for C0 (it leaves DEL
-// and C1 raw), so a JSON document still parses to the same value.
-const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
 
 /** Text as it may reach a terminal: control characters escaped, line breaks kept. */
-export const printable = (text: string): string => text.replace(controls, escaped)
+export const printable = (text: string): string => text.replace(controls, escapeControlCharacter)
 
 /** One value on one line (a table cell): a line break would split its row, so it is escaped too. */
-export const printableInline = (text: string): string => text.replace(controlsAndLineBreaks, escaped)
+export const printableInline = showControlCharacters
 
 /** Set when stdout failed: nothing more is written, and the failure is reported once. */
 let stdoutFailure: Error | undefined
