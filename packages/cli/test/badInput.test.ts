@@ -91,7 +91,7 @@ describe("bad input through inv", () => {
       error: expect.objectContaining({
         code: "InvalidInput",
         field: "<quantity>",
-        rule: QUANTITY_TEXT_RULE
+        rule: `${QUANTITY_TEXT_RULE}, not "1.5"`
       })
     })
     // A field the SDK names (reorderPoint) comes back as the flag that was typed.

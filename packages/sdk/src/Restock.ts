@@ -173,21 +173,23 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
           if (units > outstanding && !request.allowOverDelivery) {
             return yield* new OverDelivery({ orderId: order.id, outstanding, quantity: units })
           }
-          yield* stock.adjust({
-            sku: order.sku,
-            location: order.location,
-            delta: units,
-            reason: "restock",
-            reference: `restock-order:${order.id}`,
-            actor: request.actor
-          }).pipe(
-            // The receipt's units are its quantity: a level taken past its limit names that field.
-            Effect.mapError((error) =>
-              error._tag === "InvalidInput" && error.field === "delta"
-                ? new InvalidInput({ field: "quantity", rule: error.rule })
-                : error
+          yield* stock
+            .adjust({
+              sku: order.sku,
+              location: order.location,
+              delta: units,
+              reason: "restock",
+              reference: `restock-order:${order.id}`,
+              actor: request.actor
+            })
+            .pipe(
+              // The receipt's units are its quantity: a level taken past its limit names that field.
+              Effect.mapError((error) =>
+                error._tag === "InvalidInput" && error.field === "delta"
+                  ? new InvalidInput({ field: "quantity", rule: error.rule })
+                  : error
+              )
             )
-          )
           const [updated] = yield* sql<RestockOrder>`
             update restock_orders
             set received_quantity = received_quantity + ${units}, updated_at = now(),

@@ -7,7 +7,12 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { IdempotencyKeyReused, InvalidInput, OverDelivery, RestockOrderClosed } from "../src/InventoryError.js"
+import {
+  IdempotencyKeyReused,
+  InvalidInput,
+  OverDelivery,
+  RestockOrderClosed
+} from "../src/InventoryError.js"
 import { type NewProduct, Products } from "../src/Product.js"
 import { RestockOrders } from "../src/Restock.js"
 import { MAX_LEVEL } from "../src/Rules.js"
