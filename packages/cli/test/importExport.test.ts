@@ -110,7 +110,7 @@ describe("inv import / export", () => {
     const unclosed = await store.inv("import", file("unclosed.csv", 'sku,quantity\nA-1,1\nB-1,"2\n'))
     expect(unclosed.code).toBe(2)
     expect(unclosed.stderr).toContain(
-      'error: file: line 3: a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")'
+      'error: <file>: line 3: a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")'
     )
     const utf16 = file("utf16.csv", "")
     writeFileSync(
