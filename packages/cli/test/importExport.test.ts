@@ -188,7 +188,7 @@ describe("inv import / export", () => {
     expect(other.stderr).toContain('error: --delimiter must be one of , ; | or tab, not ":"')
     const unnamed = await store.inv("import", file("unnamed.csv", "Item,quantity\nA-1,1\n"))
     expect(unnamed.code).toBe(2)
-    expect(unnamed.stderr).toContain("rename a column to sku, or map one to it, e.g. --map Item=sku")
+    expect(unnamed.stderr).toContain("rename a column to sku, or map one to it (Item=sku)")
   })
 
   // `script` runs the command on a pseudo-terminal (util-linux, as on CI runners); with CI=true a

@@ -126,7 +126,7 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
           "order-open": `no order: restock order ${state.openOrderId} is already open`,
           "nothing-to-order":
             state.maxLevel === null
-              ? "no order: the reorder quantity is 0 (set one with inv product update --reorder-quantity)"
+              ? "no order: the reorder quantity is 0 (give the product a reorder quantity)"
               : `no order: ${available} available already reaches the max level of ${state.maxLevel}`,
           order: `order ${quantity} from ${supplier ? `${supplier.supplierId} (${supplier.why})` : "no supplier yet: none offers it with stock"}: ${available} available is at or below the reorder point of ${state.reorderPoint}`
         }[decision]

@@ -343,7 +343,7 @@ export const importSuite = (open: OpenStore) => {
         Import.importRows(inventory, Readable.from(["Item,quantity\nA,1\n"]))
       ).rejects.toMatchObject({
         field: "sku",
-        rule: "no column for it in the header (Item, quantity); stock need sku, quantity: rename a column to sku, or map one to it, e.g. --map Item=sku"
+        rule: "no column for it in the header (Item, quantity); stock need sku, quantity: rename a column to sku, or map one to it (Item=sku)"
       })
       await expect(
         Import.importRows(inventory, Readable.from(["sku|quantity\nA|1\n"]), { kind: "stock" })

@@ -509,7 +509,7 @@ export async function* readImport(
     if (kind === undefined) {
       throw new InvalidInput({
         field: "kind",
-        rule: `cannot tell from the columns (${header}) whether these are products, stock levels or adjustments; pass --kind products|stock|adjustments, or name the columns as in docs/import.md`
+        rule: `cannot tell from the columns (${header}) whether these are products, stock levels or adjustments; set the kind to products, stock or adjustments, or name the columns as in docs/import.md`
       })
     }
     const missing = REQUIRED[kind].filter((field) => !fields.has(field))
@@ -520,7 +520,7 @@ export async function* readImport(
       const column = unused === undefined || /[\s="']/.test(unused) ? "COLUMN" : shortenInput(unused)
       throw new InvalidInput({
         field,
-        rule: `no column for it in the header (${header}); ${kind} need ${REQUIRED[kind].join(", ")}: rename a column to ${field}, or map one to it, e.g. --map ${column}=${field}`
+        rule: `no column for it in the header (${header}); ${kind} need ${REQUIRED[kind].join(", ")}: rename a column to ${field}, or map one to it (${column}=${field})`
       })
     }
     const known = new Set(FIELDS[kind])

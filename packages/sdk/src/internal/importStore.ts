@@ -265,19 +265,19 @@ const describeRejection = (kind: ImportKind, staged: StagedRejection): Rejection
       return {
         ...base,
         column: "sku",
-        message: `sku: no product ${staged.sku}; import it as a product first (inv import products.csv), or correct the SKU`
+        message: `sku: no product ${staged.sku}; import or add the product first, or correct the SKU`
       }
     case "unknown-location":
       return {
         ...base,
         column: "location",
-        message: `location: no location ${staged.location}; add it first (inv location add ${staged.location}), or correct it`
+        message: `location: no location ${staged.location}; add the location first, or correct it`
       }
     case "unknown-supplier":
       return {
         ...base,
         column: "preferredSupplier",
-        message: `preferredSupplier: no supplier ${staged.preferredSupplier}; add it first (inv supplier add), or leave the cell empty`
+        message: `preferredSupplier: no supplier ${staged.preferredSupplier}; add the supplier first, or leave the cell empty`
       }
     case "insufficient-stock":
       return {
