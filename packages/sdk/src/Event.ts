@@ -12,7 +12,7 @@ import type { InvalidInput } from "./InventoryError.js"
 import { requestHash } from "./internal/idempotency.js"
 import { decodeInput, TextInput } from "./internal/validation.js"
 import { LocationCode } from "./Location.js"
-import { Quantity, Sku } from "./Product.js"
+import { Product, Quantity, Sku } from "./Product.js"
 
 export const EXCHANGE = "inventory.events"
 export const SOURCE = "invkit"
@@ -21,12 +21,17 @@ export const SOURCE = "invkit"
 export const inboundTypes = ["product.received", "product.sold"] as const
 export type InboundType = (typeof inboundTypes)[number]
 
+/** A product added, changed or archived: readers of stock drop what they cached about it. */
+export const catalogTypes = ["product.created", "product.updated", "product.archived"] as const
+export type CatalogType = (typeof catalogTypes)[number]
+
 export const EventType = Schema.Literal(
   "stock.updated",
   "stock.low",
   "supplier.catalog.updated",
   "restock.order.created",
   "restock.order.received",
+  ...catalogTypes,
   // Inbound, from other systems (as the original system had):
   ...inboundTypes
 )
@@ -96,6 +101,10 @@ export const StockUpdated = Schema.Struct({
   at: Schema.String
 }).annotations(anObjectWith("sku, location, delta, onHand and version"))
 export type StockUpdated = typeof StockUpdated.Type
+
+/** `data` of `product.created`, `product.updated` and `product.archived`: the product as it now is. */
+export const ProductChanged = Product.annotations(anObjectWith("sku"))
+export type ProductChanged = typeof ProductChanged.Type
 
 /** An outbox row as a CloudEvent. */
 export const toCloudEvent = (row: {

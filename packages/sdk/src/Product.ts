@@ -5,6 +5,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { CatalogType } from "./Event.js"
 import {
   InvalidInput,
   ProductAlreadyExists,
@@ -12,6 +13,7 @@ import {
   type StoreError,
   SupplierNotFound
 } from "./InventoryError.js"
+import { writeEvent } from "./internal/outbox.js"
 import {
   BooleanInput,
   containsPattern,
@@ -105,28 +107,41 @@ const writeFailure = (preferredSupplier: string | null | undefined) => (error: S
     ? new SupplierNotFound({ supplierId: preferredSupplier })
     : storeFailure(error)
 
+const encodeProduct = Schema.encodeSync(Product)
+
 export class Products extends Effect.Service<Products>()("@invkit/sdk/Products", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+
+    /** The catalog change and its event commit together, so stock readers hear of every change. */
+    const announced = <E, R>(type: CatalogType, write: Effect.Effect<Product, E, R>) =>
+      sql.withTransaction(
+        Effect.tap(write, (product) =>
+          Effect.mapError(writeEvent(sql, type, product.sku, encodeProduct(product)), storeFailure)
+        )
+      )
 
     const add = (
       input: NewProduct
     ): Effect.Effect<Product, InvalidInput | ProductAlreadyExists | SupplierNotFound | StoreError> =>
       Effect.flatMap(decodeInput(NewProduct)(input), (product) =>
-        sql<Product>`
+        announced(
+          "product.created",
+          sql<Product>`
           insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier)
           values (${product.sku}, ${product.name}, ${product.unit}, ${product.reorderPoint}, ${product.reorderQuantity},
                   ${product.maxLevel}, ${product.preferredSupplier})
           returning ${sql.unsafe(columns)}`.pipe(
-          Effect.map((rows) => rows[0]!),
-          Effect.catchTag("SqlError", (error) =>
-            Effect.fail(
-              pgCode(error) === "23505"
-                ? new ProductAlreadyExists({ sku: product.sku })
-                : writeFailure(product.preferredSupplier)(error)
+            Effect.map((rows) => rows[0]!),
+            Effect.catchTag("SqlError", (error) =>
+              Effect.fail(
+                pgCode(error) === "23505"
+                  ? new ProductAlreadyExists({ sku: product.sku })
+                  : writeFailure(product.preferredSupplier)(error)
+              )
             )
           )
-        )
+        ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeFailure(error))))
       )
 
     const get = (sku: string): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
@@ -154,11 +169,18 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
             rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, active"
           })
         }
-        const rows = yield* sql<Product>`
-          update products set ${sql.update(changes)}, updated_at = now()
-          where sku = ${product}
-          returning ${sql.unsafe(columns)}`.pipe(Effect.mapError(writeFailure(patched.preferredSupplier)))
-        return rows[0] ?? (yield* new ProductNotFound({ sku: product }))
+        return yield* announced(
+          changes.active === false ? "product.archived" : "product.updated",
+          sql<Product>`
+            update products set ${sql.update(changes)}, updated_at = now()
+            where sku = ${product}
+            returning ${sql.unsafe(columns)}`.pipe(
+            Effect.mapError(writeFailure(patched.preferredSupplier)),
+            Effect.flatMap((rows) =>
+              rows[0] ? Effect.succeed(rows[0]) : Effect.fail(new ProductNotFound({ sku: product }))
+            )
+          )
+        ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeFailure(error))))
       })
 
     /** Archived products keep their history and stock, but leave the low-stock list and overview. */

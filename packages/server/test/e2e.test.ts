@@ -99,6 +99,75 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
     return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
   }
 
+  it("product changes reach stock-checker's cache: a new reorder point, an archive and a new product show well before the TTL", async () => {
+    const tag = randomBytes(3).toString("hex").toUpperCase()
+    const sku = `E2E-CAT-${tag}`
+    cleanups.unshift(async () => {
+      const keys = await redis.keys(`*:cache:*`)
+      if (keys.length > 0) await redis.del(...keys)
+    })
+    const created = await send("supplier-sync", "POST", "/v1/products", { sku, name: "Catalog widget" })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    expect((await send("stock-updater", "POST", `/v1/stock/${sku}/set`, { quantity: 5 })).status).toBe(200)
+
+    const low = async () => (await send("stock-checker", "GET", "/v1/low-stock")).body
+    const overview = async () => (await send("stock-checker", "GET", "/v1/overview")).body
+    const level = async () => (await send("stock-checker", "GET", `/v1/stock/${sku}`)).body
+    const isLow = async () => (await low()).items.some((item: { sku: string }) => item.sku === sku)
+    const readAll = async () => ({ isLow: await isLow(), overview: await overview(), level: await level() })
+    // Read until the answers are the current ones and all three stored in Redis: with a TTL of
+    // 120 s, only an invalidation can drop them during this test.
+    const cachedWhen = (what: string, fresh: (answer: Awaited<ReturnType<typeof readAll>>) => boolean) =>
+      eventually(
+        what,
+        async () => {
+          const answer = await readAll()
+          return fresh(answer) && (await redis.keys("*:cache:entry:*")).length >= 3 ? answer : undefined
+        },
+        10_000
+      )
+    const before = await cachedWhen(
+      "stock-checker caches low stock, the overview and the level",
+      (answer) => answer.level.onHand === 5
+    )
+    expect(before.isLow).toBe(false)
+    expect(before.level).toMatchObject({ reorderPoint: 0, name: "Catalog widget" })
+
+    // product.updated: the reorder point rises above the level.
+    const updated = await send("supplier-sync", "PATCH", `/v1/products/${sku}`, { reorderPoint: 10 })
+    expect(updated.status, JSON.stringify(updated.body)).toBe(200)
+    await eventually("low stock lists the product", async () => ((await isLow()) ? true : undefined), 10_000)
+    expect(await level()).toMatchObject({ reorderPoint: 10 })
+    expect((await overview()).low).toBe(before.overview.low + 1)
+
+    // product.archived: the product leaves low stock and the overview.
+    await cachedWhen("the answers are cached again", (answer) => answer.isLow)
+    const archived = await send("supplier-sync", "POST", `/v1/products/${sku}/archive`)
+    expect(archived.status, JSON.stringify(archived.body)).toBe(200)
+    await eventually(
+      "low stock no longer lists the product",
+      async () => ((await isLow()) ? undefined : true),
+      10_000
+    )
+    expect((await overview()).products).toBe(before.overview.products - 1)
+
+    // product.created: a new product counts in the overview.
+    await cachedWhen(
+      "the overview is cached",
+      (answer) => answer.overview.products === before.overview.products - 1
+    )
+    const added = await send("supplier-sync", "POST", "/v1/products", {
+      sku: `${sku}-NEW`,
+      name: "New widget"
+    })
+    expect(added.status, JSON.stringify(added.body)).toBe(201)
+    await eventually(
+      "the overview counts the new product",
+      async () => ((await overview()).products === before.overview.products ? true : undefined),
+      10_000
+    )
+  }, 45_000)
+
   it("an adjustment reaches stock-checker's cache and opens one restock order; SIGTERM stops all three", async () => {
     const sku = `E2E-${randomBytes(3).toString("hex").toUpperCase()}`
     const supplierId = `e2e-${randomBytes(3).toString("hex")}`
