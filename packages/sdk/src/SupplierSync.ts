@@ -12,8 +12,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
+import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAccess.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { isCode } from "./Rules.js"
@@ -97,16 +99,40 @@ const feedRows = (feed: Feed) =>
     content_hash: createHash("sha1").update(JSON.stringify(item)).digest("base64url")
   }))
 
+/**
+ * What connectors may reach: by default anything (the operator's own machine); a server narrows
+ * it (INV_FEED_DIR, INV_FEED_ALLOW_PRIVATE) by providing this to the store's layer.
+ */
+export class FeedAccess extends Context.Reference<FeedAccess>()("@invkit/sdk/SupplierSync/FeedAccess", {
+  defaultValue: (): FeedRules => unrestricted
+}) {}
+export type { FeedRules }
+
 export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/SupplierSync", {
   scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const suppliers = yield* Suppliers
+    const feedRules = yield* FeedAccess
     // Loaded on the first fetch: most commands never talk to a supplier, and undici costs a start-up.
     const scope = yield* Effect.scope
     const httpClient = yield* Effect.cached(
       Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
-        Effect.flatMap((module) => Layer.buildWithScope(module.layerUndici, scope)),
-        Effect.map((context) => Context.get(context, HttpClient.HttpClient))
+        Effect.flatMap((module) =>
+          feedRules.privateAddresses
+            ? Effect.map(Layer.buildWithScope(module.layerUndici, scope), (context) =>
+                Context.get(context, HttpClient.HttpClient)
+              )
+            : Effect.suspend(() => {
+                const agent = publicOnlyAgent()
+                return Effect.as(
+                  Scope.addFinalizer(
+                    scope,
+                    Effect.promise(() => agent.close())
+                  ),
+                  module.makeUndici(agent)
+                )
+              })
+        )
       )
     )
     const withHttp = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -255,7 +281,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
             Effect.fail(new SyncFailed({ supplierId: supplier.id, runId, reason, transient, retryAfterMs }))
           )
         yield* progress({ phase: "fetching" })
-        const entries = yield* fetchCatalog(supplier.connector).pipe(
+        const entries = yield* fetchCatalog(supplier.connector, feedRules).pipe(
           Effect.catchAll((failure) => fail(failure.reason, failure.transient, failure.retryAfterMs))
         )
         yield* progress({ phase: "validating", items: entries.length })
@@ -310,7 +336,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
               transient: failure.transient
             })
           )
-        const entries = yield* fetchCatalog(connector).pipe(Effect.catchAll(failed))
+        const entries = yield* fetchCatalog(connector, feedRules).pipe(Effect.catchAll(failed))
         const columns = connector.type === "http-json" ? connector.fields : connector.columns
         const feed = yield* readEntries(entries, columns).pipe(Effect.catchAll(failed))
         return {

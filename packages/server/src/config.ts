@@ -3,7 +3,8 @@
  * value is reported by name with what is expected; secrets (URLs with credentials) are `Redacted`
  * and never echoed back.
  */
-import { Store } from "@invkit/sdk"
+import { isAbsolute } from "node:path"
+import { Store, type SupplierSync } from "@invkit/sdk"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
@@ -44,6 +45,8 @@ export interface ServerConfig {
   readonly limits: LimitsConfig
   /** How long a consumer retries an event that keeps failing before it is dead-lettered. */
   readonly eventRetryTimeoutSeconds: number
+  /** What supplier connectors may reach from the server: feed files and private addresses. */
+  readonly feeds: SupplierSync.FeedRules
 }
 
 /** How the server verifies bearer tokens; `off` only when INV_AUTH=off says so. */
@@ -102,6 +105,8 @@ export const environmentVariables = [
   "INV_MAX_BODY_BYTES",
   "INV_RATE_LIMIT",
   "INV_EVENT_RETRY_TIMEOUT",
+  "INV_FEED_DIR",
+  "INV_FEED_ALLOW_PRIVATE",
   // Read by supplier-sync's worker through the SDK (docs/suppliers.md).
   "INV_SYNC_MAX_ATTEMPTS",
   "INV_SYNC_RETRY_BASE_MS",
@@ -286,6 +291,25 @@ const limitsConfig: Config.Config<LimitsConfig> = Config.all({
   ).pipe(Config.withDefault(500))
 })
 
+/** Unset: a server reads no feed files, and fetches feeds only from public addresses. */
+const feedsConfig: Config.Config<SupplierSync.FeedRules> = Config.all({
+  files: Config.option(
+    checked("INV_FEED_DIR", (raw) =>
+      isAbsolute(raw.trim())
+        ? Either.right(raw.trim())
+        : Either.left(
+            `must be an absolute path of the directory supplier CSV files may be read from, got ${JSON.stringify(raw)}`
+          )
+    )
+  ).pipe(Config.map(Option.match({ onNone: () => "nowhere" as const, onSome: (under) => ({ under }) }))),
+  privateAddresses: checked("INV_FEED_ALLOW_PRIVATE", (raw) => {
+    const value = raw.trim().toLowerCase()
+    return value === "true" || value === "false"
+      ? Either.right(value === "true")
+      : Either.left(`must be true or false, got ${JSON.stringify(raw)}`)
+  }).pipe(Config.withDefault(false))
+})
+
 export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
   Config.all({
     port: checked("PORT", wholeNumber(1, 65535, "a port number between 1 and 65535")).pipe(
@@ -340,7 +364,8 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
     eventRetryTimeoutSeconds: checked(
       "INV_EVENT_RETRY_TIMEOUT",
       wholeNumber(1, 86_400, "a number of seconds from 1 to 86400")
-    ).pipe(Config.withDefault(600))
+    ).pipe(Config.withDefault(600)),
+    feeds: feedsConfig
   })
 
 /** One line per problem, `NAME: what is wrong`, for the startup error. */

@@ -128,6 +128,7 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
       return StoreConnection.layer({
         store: storeOptions,
         jobs: service.jobs,
+        feeds: config.feeds,
         onOpen: (context) =>
           Effect.zipRight(
             configured.redis ? Effect.provide(namespace.learn, context) : Effect.void,

@@ -71,7 +71,9 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
         INV_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_SECONDS),
         INV_LOG_LEVEL: "warning",
         // This test is about events and caches; security.test.ts covers tokens.
-        INV_AUTH: "off"
+        INV_AUTH: "off",
+        // The supplier's catalog is served on loopback.
+        INV_FEED_ALLOW_PRIVATE: "true"
       })
       servers[role] = { ...server, base: `http://127.0.0.1:${port}` }
       // Whatever happens in the test, no process outlives it (kill is a no-op after the exit).

@@ -63,6 +63,8 @@ export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   tls: Option.none(),
   limits: { maxBodyBytes: 4 * 1024 * 1024, ratePerSecond: 0 },
   eventRetryTimeoutSeconds: 600,
+  // The tests' suppliers are small servers on loopback, their feed files in temporary directories.
+  feeds: { files: "anywhere", privateAddresses: true },
   ...overrides
 })
 

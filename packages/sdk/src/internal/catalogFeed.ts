@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { parse as parseCsv } from "csv-parse/sync"
 import * as Effect from "effect/Effect"
 import { CODE_RULE, isCode, isPlainText, MAX_QUANTITY, showControlCharacters, TEXT_RULE } from "../Rules.js"
 import type { Connector, FieldMapping } from "../Supplier.js"
+import { checkHost, type FeedRules, readFeedFile } from "./feedAccess.js"
 
 /** Why fetching a catalog failed, and whether trying again later can help. */
 export interface FeedFailure {
@@ -60,8 +60,9 @@ const retryAfterMs = (header: string | undefined): number | undefined => {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
 }
 
-const fetchText = (url: string, connector: Connector) =>
+const fetchText = (url: string, connector: Connector, rules: FeedRules) =>
   Effect.gen(function* () {
+    yield* Effect.mapError(checkHost(url, rules), (refused) => permanent(refused.message))
     const client = yield* HttpClient.HttpClient
     let request = HttpClientRequest.get(url)
     if (connector.apiKey?.in === "header") {
@@ -115,13 +116,16 @@ const describeShape = (value: unknown) =>
       ? `an object with ${Object.keys(value).slice(0, 8).join(", ") || "no keys"}`
       : typeof value
 
-const readJson = (connector: Extract<Connector, { type: "http-json" }>) =>
-  Effect.flatMap(fetchText(connector.url, connector), (text) => {
+const readJson = (connector: Extract<Connector, { type: "http-json" }>, rules: FeedRules) =>
+  Effect.flatMap(fetchText(connector.url, connector, rules), (text) => {
     let body: unknown
     try {
       body = JSON.parse(text)
-    } catch (error) {
-      return Effect.fail(permanent(`the answer is not valid JSON (${(error as Error).message})`))
+    } catch {
+      // The parser's message quotes the answer, which may be anything the URL serves.
+      return Effect.fail(
+        permanent(`the answer is not valid JSON (${text.length} characters): check the connector's URL`)
+      )
     }
     const items = at(body, connector.itemsPath)
     if (!Array.isArray(items)) {
@@ -134,14 +138,11 @@ const readJson = (connector: Extract<Connector, { type: "http-json" }>) =>
     return Effect.succeed(items.map((record, index): RawEntry => ({ position: index + 1, record })))
   })
 
-const readCsv = (connector: Extract<Connector, { type: "csv" }>) =>
+const readCsv = (connector: Extract<Connector, { type: "csv" }>, rules: FeedRules) =>
   Effect.gen(function* () {
     const text = /^https?:\/\//.test(connector.source)
-      ? yield* fetchText(connector.source, connector)
-      : yield* Effect.tryPromise({
-          try: () => readFile(connector.source, "utf8"),
-          catch: (error) => permanent(`cannot read ${connector.source}: ${(error as Error).message}`)
-        })
+      ? yield* fetchText(connector.source, connector, rules)
+      : yield* Effect.mapError(readFeedFile(connector.source, rules), (refused) => permanent(refused.message))
     const rows = yield* Effect.try({
       try: () =>
         parseCsv(text, {
@@ -152,14 +153,18 @@ const readCsv = (connector: Extract<Connector, { type: "csv" }>) =>
           trim: true,
           info: true
         }) as Array<{ record: Record<string, string>; info: { lines: number } }>,
-      catch: (error) => permanent(`the CSV cannot be read: ${(error as Error).message}`)
+      // The parser's code and line, not its message: that may quote the file.
+      catch: (error) => {
+        const { code, lines } = error as { code?: string; lines?: number }
+        return permanent(`the CSV cannot be read: ${code ?? "malformed"}${lines ? ` at line ${lines}` : ""}`)
+      }
     })
     return rows.map(({ record, info }): RawEntry => ({ position: info.lines, record }))
   })
 
 /** Fetches the supplier's catalog as raw entries, classifying failures as transient or permanent. */
-export const fetchCatalog = (connector: Connector) =>
-  connector.type === "http-json" ? readJson(connector) : readCsv(connector)
+export const fetchCatalog = (connector: Connector, rules: FeedRules) =>
+  connector.type === "http-json" ? readJson(connector, rules) : readCsv(connector, rules)
 
 class ItemRejected {
   constructor(

@@ -6,7 +6,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
-import { Inventory, type Store, StoreError, type SyncJobs } from "@invkit/sdk"
+import { Inventory, type Store, StoreError, SupplierSync, type SyncJobs } from "@invkit/sdk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -48,6 +48,8 @@ export interface StoreConnectionOptions {
    * Without it `SyncJobs` is absent from the context, and nothing in that process asks for it.
    */
   readonly jobs: boolean
+  /** What supplier connectors may reach from this process. */
+  readonly feeds: SupplierSync.FeedRules
   /** Started once the store is open, for the rest of the process's life. */
   readonly onOpen: (context: Context.Context<Opened>) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -65,7 +67,10 @@ export const layer = (options: StoreConnectionOptions): Layer.Layer<StoreConnect
         options.jobs
           ? Inventory.jobsLayer.pipe(Layer.provideMerge(Inventory.layer(options.store)))
           : Inventory.layer(options.store)
-      ) as Layer.Layer<Opened, StoreError | import("@invkit/sdk").InvalidInput>
+      ).pipe(Layer.provide(Layer.succeed(SupplierSync.FeedAccess, options.feeds))) as Layer.Layer<
+        Opened,
+        StoreError | import("@invkit/sdk").InvalidInput
+      >
 
       const attempt = Effect.gen(function* () {
         const attemptScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
