@@ -54,7 +54,7 @@ import {
   TransferResult
 } from "./Stock.js"
 import { NewSupplier, Supplier, SupplierItem, SupplierPatch } from "./Supplier.js"
-import { SyncRun } from "./SupplierSync.js"
+import { SyncManyResult, SyncRun, SyncSelection } from "./SupplierSync.js"
 
 /** viewer < operator < admin: each role may do what the ones below it may. */
 export const roles = ["viewer", "operator", "admin"] as const
@@ -471,6 +471,16 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
           "Queue a catalog sync for the workers",
           "Queues a sync of the supplier's catalog and answers at once with the job's id; the run is listed under the supplier's runs."
         )
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("syncMany", "/v1/suppliers/sync")
+      .setPayload(SyncSelection)
+      .addSuccess(SyncManyResult, { status: 202 })
+      .annotate(OpenApi.Summary, "Queue catalog syncs of several suppliers, or of every active one")
+      .annotate(
+        OpenApi.Description,
+        "Give `supplierIds` or `all: true`. Each supplier's sync is queued for the workers; an unknown supplier is reported in its outcome and the others are still queued. `failed` counts the suppliers that could not be queued."
       )
   )
   .add(

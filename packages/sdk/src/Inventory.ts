@@ -49,7 +49,14 @@ import {
   type SupplierPatch,
   Suppliers
 } from "./Supplier.js"
-import { type CatalogPreview, SupplierSync, type SyncOptions, type SyncRun } from "./SupplierSync.js"
+import {
+  type CatalogPreview,
+  SupplierSync,
+  type SyncManyResult,
+  type SyncOptions,
+  type SyncRun,
+  type SyncSelection
+} from "./SupplierSync.js"
 import { SyncJobs, type WorkerOptions } from "./SyncJobs.js"
 
 export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
@@ -172,6 +179,12 @@ export interface Inventory {
     items(id: string, query?: SupplierItemQuery): Promise<Page<SupplierItem>>
     /** Runs one sync now, in this process; rejects with SyncFailed when the run fails. */
     sync(id: string, options?: SyncOptions): Promise<SyncRun>
+    /**
+     * Syncs several suppliers (`{ supplierIds }`) or every active one (`{ all: true }`); one
+     * supplier's failure is reported in its outcome and the others go on. On a local store each
+     * runs now, in this process; through `connect()` each is queued for the server's workers.
+     */
+    syncMany(selection: SyncSelection, options?: SyncOptions): Promise<SyncManyResult>
     runs(id: string, query?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<SyncRun>>
     /** Reads a catalog with a connector without saving anything: to try a mapping. */
     preview(connector: Parameters<SupplierSync["preview"]>[0]): Promise<CatalogPreview>
@@ -366,6 +379,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
         remove: (id) => run(sup.remove(id)),
         items: (id, query) => run(sup.items(id, query)),
         sync: (id, options) => run(sync.sync(id, options)),
+        syncMany: (selection, options) => run(sync.syncMany(selection, options)),
         runs: (id, query) => run(sync.runs(id, query)),
         preview: (connector) => run(sync.preview(connector)),
         enqueue: async (id) => run((await syncJobs()).enqueue((await run(sup.get(id))).id)),

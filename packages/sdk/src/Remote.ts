@@ -356,6 +356,7 @@ export const connect = (options: ConnectOptions): Inventory => {
         run((c) => c.suppliers.remove({ path: { id }, headers: keyHeaders() })).then(() => undefined),
       items: (id, query = {}) => run((c) => c.suppliers.items({ path: { id }, urlParams: query })),
       sync: notRemote("suppliers.sync (a sync run in this process; use suppliers.enqueue)"),
+      syncMany: (selection) => run((c) => c.suppliers.syncMany({ payload: selection })),
       runs: (id, query = {}) => run((c) => c.suppliers.runs({ path: { id }, urlParams: query })),
       preview: notRemote("suppliers.preview"),
       enqueue: (id) => run((c) => c.suppliers.sync({ path: { id } })).then((answer) => answer.jobId),

@@ -13,13 +13,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { type InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
+import { InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAccess.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { isCode } from "./Rules.js"
-import { Connector, type Supplier, Suppliers } from "./Supplier.js"
+import { Connector, type Supplier, SupplierId, Suppliers } from "./Supplier.js"
 
 type ConnectorInput = typeof Connector.Encoded
 
@@ -78,6 +78,59 @@ export interface SyncOptions {
   readonly attempt?: number
   readonly onProgress?: (progress: SyncProgress) => void
 }
+
+/** Which suppliers to sync at once: the ones named, or every active one. */
+export const SyncSelection = Schema.Struct({
+  supplierIds: Schema.optional(
+    Schema.Array(SupplierId).pipe(
+      Schema.minItems(1, { message: () => "must name at least one supplier" }),
+      Schema.maxItems(1000, { message: () => "must name at most 1000 suppliers" })
+    )
+  ),
+  all: Schema.optional(Schema.Boolean)
+}).annotations({ identifier: "SyncSelection" })
+export type SyncSelection = typeof SyncSelection.Encoded
+
+/** One supplier's part of a sync of several: its run, its queued job, or why it failed. */
+export const SyncOutcome = Schema.Union(
+  Schema.Struct({ supplierId: Schema.String, outcome: Schema.Literal("synced"), run: SyncRun }),
+  Schema.Struct({ supplierId: Schema.String, outcome: Schema.Literal("queued"), jobId: Schema.String }),
+  Schema.Struct({
+    supplierId: Schema.String,
+    outcome: Schema.Literal("failed"),
+    /** The error's code, e.g. SyncFailed or SupplierNotFound. */
+    error: Schema.String,
+    message: Schema.String,
+    /** The failed run, when one was recorded. */
+    runId: Schema.NullOr(Schema.Number)
+  })
+).annotations({ identifier: "SyncOutcome" })
+export type SyncOutcome = typeof SyncOutcome.Type
+
+export const SyncManyResult = Schema.Struct({
+  /** One per supplier, in the order asked (by id for `all`). */
+  results: Schema.Array(SyncOutcome),
+  /** How many of them failed. */
+  failed: Schema.Number
+}).annotations({ identifier: "SyncManyResult" })
+export type SyncManyResult = typeof SyncManyResult.Type
+
+/** A supplier's failure as its outcome, so the others go on. */
+export const failedOutcome = (
+  supplierId: string,
+  error: SyncFailed | SupplierNotFound | InvalidInput
+): SyncOutcome => ({
+  supplierId,
+  outcome: "failed",
+  error: error._tag,
+  message: error._tag === "SyncFailed" ? error.reason : error.message,
+  runId: error._tag === "SyncFailed" ? error.runId : null
+})
+
+export const syncManyResult = (results: ReadonlyArray<SyncOutcome>): SyncManyResult => ({
+  results,
+  failed: results.filter((result) => result.outcome === "failed").length
+})
 
 /** A run still marked running after this long was abandoned by a crashed process. */
 const ABANDONED_AFTER = "30 minutes"
@@ -347,6 +400,49 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
         }
       }).pipe(withHttp)
 
-    return { sync, runs, preview } as const
+    /** The suppliers a selection names, without repeats; every active one for `all`. */
+    const select = (
+      selection: SyncSelection
+    ): Effect.Effect<ReadonlyArray<string>, InvalidInput | StoreError> =>
+      Effect.gen(function* () {
+        const { supplierIds, all } = yield* decodeInput(SyncSelection)(selection)
+        if ((supplierIds === undefined) === (all !== true)) {
+          return yield* new InvalidInput({
+            field: "supplierIds",
+            rule: "name the suppliers to sync, or set all: true for every active one (not both)"
+          })
+        }
+        if (supplierIds !== undefined) return [...new Set(supplierIds)]
+        const rows = yield* sql<{ id: string }>`select id from suppliers where active order by id`.pipe(
+          Effect.mapError(storeFailure)
+        )
+        return rows.map((row) => row.id)
+      })
+
+    /**
+     * Syncs each selected supplier now, one after another; a supplier that fails is reported in
+     * its outcome (its run recorded as failed, as with `sync`) and the rest still sync.
+     */
+    const syncMany = (
+      selection: SyncSelection,
+      options: SyncOptions = {}
+    ): Effect.Effect<SyncManyResult, InvalidInput | StoreError> =>
+      Effect.flatMap(select(selection), (ids) =>
+        Effect.map(
+          Effect.forEach(ids, (supplierId) =>
+            sync(supplierId, options).pipe(
+              Effect.map((run): SyncOutcome => ({ supplierId, outcome: "synced", run })),
+              Effect.catchTags({
+                SyncFailed: (error) => Effect.succeed(failedOutcome(supplierId, error)),
+                SupplierNotFound: (error) => Effect.succeed(failedOutcome(supplierId, error)),
+                InvalidInput: (error) => Effect.succeed(failedOutcome(supplierId, error))
+              })
+            )
+          ),
+          syncManyResult
+        )
+      )
+
+    return { sync, syncMany, select, runs, preview } as const
   })
 }) {}

@@ -737,4 +737,59 @@ export const supplierSyncSuite = (makeStore: () => TestStore) => {
       })
     )
   })
+
+  layer(makeStore(), options)("sync of several suppliers", (it) => {
+    it.scoped("syncs each supplier named or every active one; a failure is reported and the rest go on", () =>
+      Effect.gen(function* () {
+        const server = yield* supplierServer(CATALOG)
+        const down = yield* Effect.promise(refusingUrl)
+        yield* addSupplier({ id: "many-a", name: "A", connector: productsConnector(server) })
+        yield* addSupplier({
+          id: "many-down",
+          name: "Down",
+          connector: productsConnector(server, { url: down })
+        })
+        yield* addSupplier({ id: "many-b", name: "B", connector: itemsConnector(server) })
+        const sync = yield* SupplierSync
+
+        const named = yield* sync.syncMany({
+          supplierIds: ["many-a", "many-down", "many-b", "nobody", "many-a"]
+        })
+        expect(named.failed).toBe(2)
+        expect(named.results.map((result) => [result.supplierId, result.outcome])).toEqual([
+          ["many-a", "synced"],
+          ["many-down", "failed"],
+          ["many-b", "synced"],
+          ["nobody", "failed"]
+        ])
+        expect(named.results[0]).toMatchObject({ run: { status: "succeeded", added: 3 } })
+        expect(named.results[2]).toMatchObject({ run: { status: "succeeded", added: 3 } })
+        // The failed supplier's run is recorded as a single sync records it.
+        const failedRun = yield* latestRun("many-down")
+        expect(failedRun).toMatchObject({ status: "failed", error: expect.stringContaining("cannot reach") })
+        expect(named.results[1]).toEqual({
+          supplierId: "many-down",
+          outcome: "failed",
+          error: "SyncFailed",
+          message: failedRun.error,
+          runId: failedRun.id
+        })
+        expect(named.results[3]).toMatchObject({ error: "SupplierNotFound", runId: null })
+
+        yield* Effect.flatMap(Suppliers, (s) => s.update("many-down", { active: false }))
+        const all = yield* sync.syncMany({ all: true })
+        expect(all.failed).toBe(0)
+        expect(all.results.map((result) => [result.supplierId, result.outcome])).toEqual([
+          ["many-a", "synced"],
+          ["many-b", "synced"]
+        ])
+        expect(all.results[0]).toMatchObject({ run: { status: "succeeded", unchanged: 3 } })
+
+        yield* expectInvalid(sync.syncMany({}), "supplierIds")
+        yield* expectInvalid(sync.syncMany({ supplierIds: ["many-a"], all: true }), "supplierIds")
+        yield* expectInvalid(sync.syncMany({ supplierIds: [] }), "supplierIds")
+        yield* expectInvalid(sync.syncMany({ supplierIds: ["Not An Id"] }), "supplierIds[0]")
+      })
+    )
+  })
 }

@@ -78,15 +78,18 @@ export const addSupplierCommands = (program: Command): void => {
       await run(id, command.optsWithGlobals())
     })
 
-  withPromptedArguments(
-    supplier
-      .command("sync")
-      .description("sync a supplier's catalog now, in the foreground, and show the counts"),
-    id
-  ).action(async (id, _options, command: Command) => {
-    const { run } = await import("../commands/supplier/sync.js")
-    await run(id, command.optsWithGlobals())
-  })
+  supplier
+    .command("sync")
+    .description(
+      "sync suppliers' catalogs now, in the foreground, and show the counts (on a server: queue the syncs)"
+    )
+    .argument("[ids...]", "the suppliers' ids: one, or several synced one after another")
+    .option("--all", "every active supplier")
+    .usage("[options] <id...> | --all")
+    .action(async (ids: Array<string>, options: { all?: boolean }, command: Command) => {
+      const { run } = await import("../commands/supplier/sync.js")
+      await run(ids, { ...command.optsWithGlobals(), all: options.all })
+    })
 
   withPagingOptions(
     withPromptedArguments(supplier.command("runs").description("a supplier's sync runs, newest first"), id),

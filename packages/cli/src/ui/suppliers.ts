@@ -143,6 +143,35 @@ export const printSyncRun = (run: SupplierSync.SyncRun, json: boolean | undefine
   if (run.rejections.length > 0) printLine(`\n${renderRejections(run.rejections)}`)
 }
 
+/** A sync of several: one line per supplier, with its run's counts, its job, or why it failed. */
+export const printSyncOutcomes = (result: SupplierSync.SyncManyResult, json: boolean | undefined): void => {
+  if (json) {
+    printJson(result)
+    return
+  }
+  if (result.results.length === 0) return
+  printLine(
+    renderTable(
+      ["supplier", "outcome", "added", "updated", "deactivated", "rejected", "run / job / error"],
+      result.results.map((outcome) =>
+        outcome.outcome === "synced"
+          ? [
+              outcome.supplierId,
+              outcome.run.status,
+              outcome.run.added,
+              outcome.run.updated,
+              outcome.run.deactivated,
+              outcome.run.rejected,
+              `run ${outcome.run.id}`
+            ]
+          : outcome.outcome === "queued"
+            ? [outcome.supplierId, "queued", "", "", "", "", `job ${outcome.jobId}`]
+            : [outcome.supplierId, "failed", "", "", "", "", `${outcome.error}: ${outcome.message}`]
+      )
+    )
+  )
+}
+
 /** What a connector reads from the live feed: the count, the first items, the first rejections. */
 export const renderPreview = (preview: SupplierSync.CatalogPreview): string =>
   [

@@ -128,6 +128,25 @@ export const supplierRoutes = (handlers: GroupHandlers<typeof Api.Suppliers>) =>
         })
       )
     )
+    .handle("syncMany", ({ payload }) =>
+      withStore(
+        Effect.gen(function* () {
+          const ids = yield* Effect.flatMap(SupplierSync.SupplierSync, (s) => s.select(payload))
+          const suppliers = yield* Supplier.Suppliers
+          const jobs = yield* SyncJobs.SyncJobs
+          const results = yield* Effect.forEach(ids, (supplierId) =>
+            Effect.flatMap(suppliers.get(supplierId), (supplier) => jobs.enqueue(supplier.id)).pipe(
+              Effect.map((jobId): SupplierSync.SyncOutcome => ({ supplierId, outcome: "queued", jobId })),
+              Effect.catchTags({
+                SupplierNotFound: (error) => Effect.succeed(SupplierSync.failedOutcome(supplierId, error)),
+                InvalidInput: (error) => Effect.succeed(SupplierSync.failedOutcome(supplierId, error))
+              })
+            )
+          )
+          return SupplierSync.syncManyResult(results)
+        })
+      )
+    )
     .handle("runs", ({ path, urlParams }) => syncs((s) => s.runs(path.id, urlParams)))
 
 export const restock = (handlers: GroupHandlers<typeof Api.Restock>) =>
