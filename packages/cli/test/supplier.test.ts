@@ -207,6 +207,40 @@ describe("inv supplier", () => {
     }
   )
 
+  // Locally each sync runs in the CLI's process; on a server each is queued for its workers.
+  it("syncs several suppliers named, or --all: a failure is shown, the others still sync, and it exits 6", async () => {
+    const done = localSyncOnly ? "queued" : "(succeeded|partial)"
+    const named = await store.inv("supplier", "sync", "acme", "nobody", "bolt")
+    expect(named.code, named.stderr).toBe(6)
+    expect(named.stdout).toMatch(new RegExp(`^acme\\s+${done}`, "m"))
+    expect(named.stdout).toMatch(/^nobody\s+failed\s+.*SupplierNotFound: No supplier "nobody"/m)
+    expect(named.stdout).toMatch(new RegExp(`^bolt\\s+${done}`, "m"))
+    expect(named.stderr).toContain("1 of 3 supplier sync(s) failed: nobody")
+
+    const all = await store.inv("supplier", "sync", "--all", "--json")
+    const result = JSON.parse(all.stdout)
+    expect(result.results.map((outcome: { supplierId: string }) => outcome.supplierId)).toEqual([
+      "acme",
+      "bolt",
+      "csvco",
+      "wrongkey"
+    ])
+    if (localSyncOnly) {
+      expect(all.code).toBe(0)
+      expect(result.failed).toBe(0)
+    } else {
+      // The refused key fails its own sync only.
+      expect(all.code).toBe(6)
+      expect(result.failed).toBe(1)
+      expect(result.results[3]).toMatchObject({ outcome: "failed", error: "SyncFailed" })
+      expect(result.results[0]).toMatchObject({ outcome: "synced", run: { status: "succeeded" } })
+    }
+
+    const both = await store.inv("supplier", "sync", "acme", "--all")
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain("name the suppliers to sync, or pass --all for every active one, not both")
+  })
+
   it("removes a supplier only when confirmed: without a terminal that takes --yes", async () => {
     const unconfirmed = await store.inv("supplier", "remove", "wrongkey")
     expect(unconfirmed.code).toBe(2)

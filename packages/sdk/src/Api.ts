@@ -477,10 +477,12 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
     HttpApiEndpoint.post("syncMany", "/v1/suppliers/sync")
       .setPayload(SyncSelection)
       .addSuccess(SyncManyResult, { status: 202 })
-      .annotate(OpenApi.Summary, "Queue catalog syncs of several suppliers, or of every active one")
-      .annotate(
-        OpenApi.Description,
-        "Give `supplierIds` or `all: true`. Each supplier's sync is queued for the workers; an unknown supplier is reported in its outcome and the others are still queued. `failed` counts the suppliers that could not be queued."
+      .annotateContext(
+        operation(
+          "operator",
+          "Queue catalog syncs of several suppliers, or of every active one",
+          "Give `supplierIds` or `all: true`. Each supplier's sync is queued for the workers; an unknown supplier is reported in its outcome and the others are still queued. `failed` counts the suppliers that could not be queued."
+        )
       )
   )
   .add(
