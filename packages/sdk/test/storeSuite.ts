@@ -127,6 +127,34 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
+    it.effect("add, update and archive each write their catalog event; a refused change writes none", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const sql = yield* SqlClient.SqlClient
+        const events = () =>
+          sql<{
+            type: string
+            subject: string
+            data: { sku: string; reorderPoint: number; active: boolean }
+          }>`
+            select type, subject, data from outbox where subject = 'EVT-1' and type like 'product.%' order by id`
+        yield* products.add({ sku: "EVT-1", name: "Evented" })
+        yield* products.update("EVT-1", { reorderPoint: 7 })
+        yield* products.archive("EVT-1")
+        yield* Effect.flip(products.add({ sku: "EVT-1", name: "Again" }))
+        yield* Effect.flip(products.update("EVT-1", { preferredSupplier: "no-such-supplier" }))
+        expect(yield* events()).toEqual([
+          {
+            type: "product.created",
+            subject: "EVT-1",
+            data: expect.objectContaining({ sku: "EVT-1", active: true })
+          },
+          { type: "product.updated", subject: "EVT-1", data: expect.objectContaining({ reorderPoint: 7 }) },
+          { type: "product.archived", subject: "EVT-1", data: expect.objectContaining({ active: false }) }
+        ])
+      })
+    )
+
     it.effect("list pages through every product in SKU order with the cursor", () =>
       Effect.gen(function* () {
         const products = yield* Products
