@@ -5,6 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { fileURLToPath } from "node:url"
 
 export const serverBinPath = fileURLToPath(new URL("../../server/dist/bin.js", import.meta.url))
@@ -37,8 +38,9 @@ const freePort = () =>
 const serverEnvironment = (variables: Record<string, string>) => ({
   PATH: process.env.PATH ?? "",
   INV_JWT_SECRET: JWT_SECRET,
-  // The tests' suppliers serve their catalogs on loopback.
+  // The tests' suppliers serve their catalogs on loopback, or from files in temporary directories.
   INV_FEED_ALLOW_PRIVATE: "true",
+  INV_FEED_DIR: tmpdir(),
   ...variables
 })
 

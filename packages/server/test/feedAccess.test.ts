@@ -10,7 +10,10 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { SupplierSync } from "@invkit/sdk"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describeConfigError, serverConfig } from "../src/config.js"
 import { eventually } from "./serviceProcesses.js"
 import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
 
@@ -154,5 +157,32 @@ describe.skipIf(!reachable)("supplier feeds on a server", () => {
     expect(notJson.error).toMatch(/^the answer is not valid JSON/)
     expect(notJson.error).not.toContain("HELP")
     expect(notJson.error).not.toContain("secret")
+  })
+})
+
+describe("INV_FEED_DIR and INV_FEED_ALLOW_PRIVATE", () => {
+  const read = (environment: Record<string, string>) =>
+    Effect.runSync(
+      Effect.either(
+        Effect.withConfigProvider(
+          serverConfig("supplier-sync"),
+          ConfigProvider.fromMap(new Map(Object.entries({ INV_AUTH: "off", ...environment })))
+        )
+      )
+    )
+
+  it("unset: no feed files and public addresses only; set: checked by name", () => {
+    const unset = read({})
+    expect(unset._tag === "Right" && unset.right.feeds).toEqual({ files: "nowhere", privateAddresses: false })
+    const set = read({ INV_FEED_DIR: "/srv/feeds", INV_FEED_ALLOW_PRIVATE: "true" })
+    expect(set._tag === "Right" && set.right.feeds).toEqual({
+      files: { under: "/srv/feeds" },
+      privateAddresses: true
+    })
+    const bad = read({ INV_FEED_DIR: "feeds", INV_FEED_ALLOW_PRIVATE: "yes" })
+    expect(bad._tag === "Left" && describeConfigError(bad.left)).toEqual([
+      'INV_FEED_DIR: must be an absolute path of the directory supplier CSV files may be read from, got "feeds"',
+      'INV_FEED_ALLOW_PRIVATE: must be true or false, got "yes"'
+    ])
   })
 })
