@@ -554,7 +554,7 @@ describe.skipIf(!reachable)("bearer tokens on RS256 (public key file) and ES256 
 const expectedRole = (group: string, name: string, method: string): Role => {
   if (method === "GET") return "viewer"
   if (group === "stockUpdates") return "operator"
-  if (group === "suppliers" && name === "sync") return "operator"
+  if (group === "suppliers" && (name === "sync" || name === "syncMany")) return "operator"
   if (group === "restock" && name === "receive") return "operator"
   return "admin"
 }
@@ -712,6 +712,7 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
         leadTimeDays: 0
       },
       "suppliers.update": { leadTimeDays: 2 },
+      "suppliers.syncMany": { supplierIds: [SUPPLIER] },
       "restock.receive": { quantity: 1 }
     }
     const body =
