@@ -516,7 +516,11 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               )
               expect(reasons).toEqual({
                 ...expected,
-                [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (stock.updated)`
+                [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (${
+                  name === checkerName
+                    ? "stock.updated, product.created, product.updated, product.archived"
+                    : "stock.updated"
+                })`
               })
             }
             // Nothing acted on them: the cached answer stands and no order was opened.
