@@ -10,12 +10,10 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { SupplierSync } from "@invkit/sdk"
-import * as ConfigProvider from "effect/ConfigProvider"
-import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { describeConfigError, serverConfig } from "../src/config.js"
+import { describeConfigError } from "../src/config.js"
 import { eventually } from "./serviceProcesses.js"
-import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
+import { postgresReachable, readConfig, startAllOnFreshDatabase } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -161,15 +159,7 @@ describe.skipIf(!reachable)("supplier feeds on a server", () => {
 })
 
 describe("INV_FEED_DIR and INV_FEED_ALLOW_PRIVATE", () => {
-  const read = (environment: Record<string, string>) =>
-    Effect.runSync(
-      Effect.either(
-        Effect.withConfigProvider(
-          serverConfig("supplier-sync"),
-          ConfigProvider.fromMap(new Map(Object.entries({ INV_AUTH: "off", ...environment })))
-        )
-      )
-    )
+  const read = (environment: Record<string, string>) => readConfig("supplier-sync", environment)
 
   it("unset: no feed files and public addresses only; set: checked by name", () => {
     const unset = read({})

@@ -7,9 +7,8 @@ import { describe, expect, it } from "@effect/vitest"
 import type { Event } from "@invkit/sdk"
 import { StoreError } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import { describeConfigError, serverConfig } from "../src/config.js"
+import { describeConfigError } from "../src/config.js"
 import { EventBus } from "../src/infra/events.js"
 import * as InProcessEvents from "../src/infra/inProcessEvents.js"
 import {
@@ -20,6 +19,7 @@ import {
   PermanentFailure,
   type RetryPolicy
 } from "../src/infra/redelivery.js"
+import { readConfig } from "./utils.js"
 
 const policy: RetryPolicy = { retryFor: "10 minutes", firstDelay: "1 second", maxDelay: "1 minute" }
 const outage = Cause.fail(new StoreError({ reason: "Connection terminated unexpectedly" }))
@@ -167,15 +167,7 @@ describe("the in-process bus", () => {
 })
 
 describe("INV_EVENT_RETRY_TIMEOUT", () => {
-  const read = (environment: Record<string, string>) =>
-    Effect.runSync(
-      Effect.either(
-        Effect.withConfigProvider(
-          serverConfig("stock-updater"),
-          ConfigProvider.fromMap(new Map(Object.entries({ INV_AUTH: "off", ...environment })))
-        )
-      )
-    )
+  const read = (environment: Record<string, string>) => readConfig("stock-updater", environment)
 
   it("is ten minutes unless set, in seconds when set, and refused by name when it is no number of seconds", () => {
     const unset = read({})

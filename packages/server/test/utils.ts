@@ -5,6 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -12,7 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createTestDatabase } from "../../sdk/test/postgres.js"
-import type { ServerConfig, Service } from "../src/config.js"
+import { type ServerConfig, type Service, serverConfig } from "../src/config.js"
 import { mintToken, type Role } from "../src/http/auth.js"
 
 // The SDK's test helpers for the PostgreSQL test server, shared rather than copied.
@@ -46,6 +47,17 @@ export const jwtAuth: ServerConfig["auth"] = {
 /** A token for `jwtAuth`, valid for an hour. */
 export const testToken = (role: Role, subject = `test-${role}`) =>
   mintToken({ secret: Redacted.make(TEST_SECRET), subject, role, ttlSeconds: 3600 })
+
+/** `service`'s configuration read from `environment` alone (auth off unless it says otherwise). */
+export const readConfig = (service: Service, environment: Record<string, string>) =>
+  Effect.runSync(
+    Effect.either(
+      Effect.withConfigProvider(
+        serverConfig(service),
+        ConfigProvider.fromMap(new Map(Object.entries({ INV_AUTH: "off", ...environment })))
+      )
+    )
+  )
 
 export const testConfig = (overrides: Partial<ServerConfig>): ServerConfig => ({
   port: 0,
