@@ -18,6 +18,7 @@ import {
   BooleanInput,
   containsPattern,
   decodeInput,
+  failOnSqlDefect,
   NumberInput,
   PlainText,
   pgCode,
@@ -115,9 +116,11 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
 
     /** The catalog change and its event commit together, so stock readers hear of every change. */
     const announced = <E, R>(type: CatalogType, write: Effect.Effect<Product, E, R>) =>
-      sql.withTransaction(
-        Effect.tap(write, (product) =>
-          Effect.mapError(writeEvent(sql, type, product.sku, encodeProduct(product)), storeFailure)
+      failOnSqlDefect(
+        sql.withTransaction(
+          Effect.tap(write, (product) =>
+            Effect.mapError(writeEvent(sql, type, product.sku, encodeProduct(product)), storeFailure)
+          )
         )
       )
 
