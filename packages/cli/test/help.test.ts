@@ -2,10 +2,9 @@ import { describe, expect, it } from "vitest"
 import { runInv } from "./inv.js"
 
 describe("inv --help", () => {
-  it("lists every command, the environment and the exit codes, fast", async () => {
-    const started = performance.now()
+  // How fast is not a timed test: startup.test.ts checks that help loads none of the core.
+  it("lists every command, the environment and the exit codes", async () => {
     const { code, stdout } = await runInv(["--help"])
-    const elapsed = performance.now() - started
     expect(code).toBe(0)
     expect(stdout).toContain("product add|update|get|list|archive")
     expect(stdout).toContain("stock set|adjust|transfer|get|list|low|overview|history")
@@ -16,8 +15,6 @@ describe("inv --help", () => {
     expect(stdout).toContain("INV_DATABASE_URL")
     expect(stdout).toMatch(/4 {2}insufficient stock/)
     expect(stdout).toMatch(/6 {2}supplier sync failed/)
-    // Loads no SDK: well under the 300 ms a person notices, even on a busy test machine.
-    expect(elapsed).toBeLessThan(1500)
   })
 
   it("shows a command's arguments as required", async () => {
