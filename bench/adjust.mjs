@@ -11,7 +11,7 @@ import { cpus, loadavg, totalmem } from "node:os"
 import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
-import { DECREASE, INCREASE, KEY_ANSWER, KEY_CLAIM, KEY_EXPIRE } from "./adjustStatements.mjs"
+import { DECREASE, INCREASE, KEY_ANSWER, KEY_CLAIM, KEY_EXPIRE, KEY_SAVEPOINT } from "./adjustStatements.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -35,7 +35,7 @@ const adjustParams = (sku, delta, key) =>
     ? [sku, LOCATION, delta, delta, REASON, null, null, key, null]
     : [delta, delta, sku, LOCATION, delta, REASON, null, null, key, null]
 
-/** One adjustment as a bare pg transaction: BEGIN; [key claim;] the CTE; [key answer;] COMMIT. */
+/** One adjustment as a bare pg transaction: BEGIN; [key claim; savepoint;] the CTE; [key answer;] COMMIT. */
 const rawAdjust = async (pool, sku, delta, key) => {
   const client = await pool.connect()
   try {
@@ -50,6 +50,8 @@ const rawAdjust = async (pool, sku, delta, key) => {
       await client.query(KEY_EXPIRE, [key])
       const claimed = await client.query(KEY_CLAIM, [key, hash])
       if (claimed.rows.length === 0) throw new Error(`raw baseline: key ${key} already used`)
+      // Keyed, a refusal is kept with the key: the change runs under a savepoint that undoes it.
+      await client.query(KEY_SAVEPOINT)
     }
     const { rows } = await client.query(delta > 0 ? INCREASE : DECREASE, adjustParams(sku, delta, key))
     const row = rows[0]
@@ -295,7 +297,7 @@ const checkSameSql = async (inv, pool) => {
   const expected = [
     ["BEGIN", INCREASE, "COMMIT"],
     ["BEGIN", DECREASE, "COMMIT"],
-    ["BEGIN", KEY_EXPIRE, KEY_CLAIM, DECREASE, KEY_ANSWER, "COMMIT"]
+    ["BEGIN", KEY_EXPIRE, KEY_CLAIM, KEY_SAVEPOINT, DECREASE, KEY_ANSWER, "COMMIT"]
   ].flat()
   const norm = (s) => s.replace(/\s+/g, " ").trim()
   const same = seen.length === expected.length && seen.every((text, i) => norm(text) === norm(expected[i]))

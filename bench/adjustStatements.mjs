@@ -56,4 +56,5 @@ export const KEY_CLAIM = `
       insert into idempotency_keys (key, request_hash) values ($1, $2)
       on conflict (key) do nothing
       returning key`
+export const KEY_SAVEPOINT = "SAVEPOINT effect_sql_1"
 export const KEY_ANSWER = "update idempotency_keys set response = $1::jsonb where key = $2"

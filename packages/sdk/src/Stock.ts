@@ -492,10 +492,19 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         }
         return answer(applied)
       })
-      // A savepoint: a declined change is explained once the others are undone, in the transaction.
-      const decided = sql
-        .withTransaction(work)
-        .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
+      // Keyed, a declined change is explained in the transaction that keeps the key with the refusal,
+      // once the changes are undone (a savepoint). Unkeyed, it is explained in a transaction of its
+      // own after the rollback: no savepoint's round trip on every write, and the level is locked
+      // there too (a level that has moved on since runs the change again).
+      const decided: Effect.Effect<
+        A,
+        Effect.Effect.Error<typeof work> | Effect.Effect.Error<ReturnType<typeof refusalOf>>
+      > =
+        context.idempotencyKey === undefined
+          ? work
+          : sql
+              .withTransaction(work)
+              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
       // A dry run does the work and then fails on purpose, so that the transaction rolls back.
       const transaction: Effect.Effect<
         A,
@@ -509,9 +518,13 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
             context.idempotencyKey,
             () => requestHash(operation, request),
             response,
-            decided
+            decided,
+            true
           )
       return transaction.pipe(
+        Effect.catchTag("ChangeRejected", ({ change }) =>
+          failOnSqlDefect(sql.withTransaction(refusalOf(change)))
+        ),
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A)),
         Effect.retry({
           while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,

@@ -39,13 +39,16 @@ const StoredRefusal = Schema.Struct({ refusal: InventoryError })
  * fails. A concurrent duplicate blocks on the key's unique index until the first commits (then
  * replays) or rolls back (then runs itself). Any other failure, a store failure above all, rolls
  * everything back and leaves no key behind, so the request may be retried with it.
+ * `refusesUndone`: the work already undoes its own writes before it refuses (a savepoint of its
+ * own), so a second savepoint here would only cost a round trip.
  */
 export const keyedTransaction = <A, I, E, R>(
   sql: SqlClient.SqlClient,
   key: string | undefined,
   hashOf: () => string,
   response: Schema.Schema<A, I>,
-  work: Effect.Effect<A, E, R>
+  work: Effect.Effect<A, E, R>,
+  refusesUndone = false
 ): Effect.Effect<A, E | IdempotencyKeyReused | SqlError, R> => {
   if (key === undefined) return failOnSqlDefect(sql.withTransaction(work))
   const hash = hashOf()
@@ -73,7 +76,7 @@ export const keyedTransaction = <A, I, E, R>(
       return Exit.succeed(yield* Effect.orDie(Schema.decodeUnknown(response)(stored.response)))
     }
     // A savepoint: a refusal undoes the work but keeps the claim, to commit it with the refusal.
-    const outcome = yield* Effect.exit(sql.withTransaction(work))
+    const outcome = yield* Effect.exit(refusesUndone ? work : sql.withTransaction(work))
     const refusal = Exit.isFailure(outcome)
       ? Option.filter(Cause.failureOption(outcome.cause), rememberedRefusal)
       : Option.none()
