@@ -9,6 +9,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { writeEvent } from "./internal/outbox.js"
 import { failOnSqlDefect } from "./internal/validation.js"
 
 export const SupplierChoice = Schema.Struct({
@@ -165,15 +166,13 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
           returning id`
         const order = opened[0]
         if (order === undefined) return explanation
-        yield* sql`
-          insert into outbox (type, subject, data)
-          values ('restock.order.created', ${sku}, ${JSON.stringify({
-            orderId: order.id,
-            sku,
-            location,
-            quantity: explanation.quantity,
-            supplierId: explanation.supplier?.supplierId ?? null
-          })}::jsonb)`
+        yield* writeEvent(sql, "restock.order.created", sku, {
+          orderId: order.id,
+          sku,
+          location,
+          quantity: explanation.quantity,
+          supplierId: explanation.supplier?.supplierId ?? null
+        })
         return explanation
       }).pipe(sql.withTransaction, failOnSqlDefect)
 

@@ -17,6 +17,7 @@ import {
   type StoreError
 } from "./InventoryError.js"
 import { keyedTransaction, requestHash } from "./internal/idempotency.js"
+import { writeEvent } from "./internal/outbox.js"
 import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
@@ -197,17 +198,15 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
                 closed_at = case when received_quantity + ${units} >= quantity then now() else closed_at end
             where id = ${order.id}
             returning ${sql.unsafe(orderColumns)}`
-          yield* sql`
-            insert into outbox (type, subject, data)
-            values ('restock.order.received', ${order.sku}, ${JSON.stringify({
-              orderId: order.id,
-              sku: order.sku,
-              location: order.location,
-              received: units,
-              receivedQuantity: updated!.receivedQuantity,
-              overDelivered: updated!.overDelivered,
-              status: updated!.status
-            })}::jsonb)`
+          yield* writeEvent(sql, "restock.order.received", order.sku, {
+            orderId: order.id,
+            sku: order.sku,
+            location: order.location,
+            received: units,
+            receivedQuantity: updated!.receivedQuantity,
+            overDelivered: updated!.overDelivered,
+            status: updated!.status
+          })
           return updated!
         })
         return yield* keyedTransaction(

@@ -16,6 +16,7 @@ import * as Scope from "effect/Scope"
 import { InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAccess.js"
+import { writeEvent } from "./internal/outbox.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { isCode } from "./Rules.js"
@@ -288,18 +289,16 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
             deactivated = ${deactivated}, rejected = ${feed.rejections.length},
             rejections = ${JSON.stringify(feed.rejections)}::jsonb, finished_at = now()
           where id = ${runId}`
-        yield* sql`
-          insert into outbox (type, subject, data)
-          values ('supplier.catalog.updated', ${supplierId}, ${JSON.stringify({
-            supplierId,
-            runId,
-            status,
-            added,
-            updated,
-            unchanged,
-            deactivated,
-            rejected: feed.rejections.length
-          })}::jsonb)`
+        yield* writeEvent(sql, "supplier.catalog.updated", supplierId, {
+          supplierId,
+          runId,
+          status,
+          added,
+          updated,
+          unchanged,
+          deactivated,
+          rejected: feed.rejections.length
+        })
       }).pipe(sql.withTransaction, failOnSqlDefect, Effect.mapError(storeFailure))
 
     const sync = (
