@@ -1,5 +1,5 @@
 // The raw baseline of the stock benchmarks: the statements the SDK sends for `stock.adjust`,
-// copied from packages/sdk/src/Stock.ts (levelWrite + applyChange) and internal/idempotency.ts.
+// copied from packages/sdk/src/internal/stockWrite.ts (levelWrite + applyChange) and internal/idempotency.ts.
 // bench/adjust.mjs checks in its own run that the SDK still sends exactly these texts, so the
 // baseline cannot drift silently.
 

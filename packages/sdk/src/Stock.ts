@@ -3,35 +3,19 @@
  * (`stock_movements`) and announced by a `stock.updated` event in the outbox, all in one
  * transaction. Each level write is a single conditional statement: the database, not the
  * application, decides whether the change fits, so concurrent writers never lose an update and
- * never drive stock below zero.
+ * never drive stock below zero. This module holds the requests' and answers' schemas and the
+ * service; the write path itself is `internal/stockWrite.ts`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
-import { currentTraceparent } from "./Event.js"
-import {
-  type IdempotencyKeyReused,
-  InsufficientStock,
-  InvalidInput,
-  LocationNotFound,
-  ProductNotFound,
-  StockConflict,
-  StoreError
-} from "./InventoryError.js"
-import { keyedTransaction, requestHash } from "./internal/idempotency.js"
+import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
+import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import {
   containsPattern,
   decodeInput,
-  failOnSqlDefect,
-  isRetryableConflict,
   NumberInput,
   PlainText,
-  pgCode,
-  pgConstraint,
   storeFailure,
   TextInput
 } from "./internal/validation.js"
@@ -39,18 +23,9 @@ import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
-import { DELTA_RULE, LEVEL_RULE, MAX_QUANTITY, REASON_RULE, REASONS } from "./Rules.js"
+import { DELTA_RULE, MAX_QUANTITY, REASON_RULE, REASONS } from "./Rules.js"
 
 export { Quantity, Sku } from "./Product.js"
-
-/**
- * Committed stock changes by reason, for server mode's `/metrics` (a replayed idempotent request
- * changes nothing and counts nothing).
- */
-const stockChanges = Metric.counter("inv_stock_changes_total", {
-  description: "Stock changes committed (ledger movements), by reason",
-  incremental: true
-})
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -123,9 +98,6 @@ export const BatchChange = Schema.Union(
 export type BatchChange = typeof BatchChange.Encoded
 
 export const MAX_BATCH = 1000
-
-/** A dry run's answer, carried out of the transaction as a failure so that it rolls back. */
-class RolledBack extends Data.TaggedError("RolledBack")<{ readonly result: unknown }> {}
 
 export const StockBatch = Schema.Struct({
   changes: Schema.Array(BatchChange).pipe(
@@ -268,297 +240,13 @@ export const HistoryQuery = Schema.Struct({
 })
 export type HistoryQuery = typeof HistoryQuery.Encoded
 
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-/** One level change as the write path sees it. */
-type Change =
-  | {
-      readonly type: "set"
-      readonly sku: string
-      readonly location: string
-      readonly quantity: number
-      readonly expected?: number | undefined
-      readonly reason: Reason
-    }
-  | {
-      readonly type: "adjust"
-      readonly sku: string
-      readonly location: string
-      readonly delta: number
-      readonly reason: Reason
-    }
-
-interface ChangeContext {
-  readonly reference?: string | undefined
-  readonly actor?: string | undefined
-  readonly idempotencyKey?: string | undefined
-}
-
-/** A change the database declined (no row matched its condition, or a foreign key failed). */
-class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly change: Change }> {}
-
-/** A declined change that fits the level read next: the level moved on in between, so run it again. */
-class StockMovedOn extends Data.TaggedError("StockMovedOn") {}
-
-const levelOverflow = (operation: string, change: Change, index: number) => {
-  const amount = change.type === "set" || operation === "transfer" ? "quantity" : "delta"
-  return new InvalidInput({
-    field: operation === "batch" ? `changes[${index}].${amount}` : amount,
-    rule: `would take the stock of ${change.sku} at ${change.location} past its limit: one location ${LEVEL_RULE}`
-  })
-}
-
-/**
- * The level's limit, checked by the database (migration 0006), or the integer column's own end
- * for a level stored above the limit before it existed.
- */
-const isLevelOverflow = (error: unknown) =>
-  error instanceof SqlError &&
-  (pgConstraint(error) === "stock_levels_on_hand_limit" || pgCode(error) === "22003")
-
-/** Lock rows in one global order, so concurrent batches and transfers cannot deadlock. */
-const byLockOrder = (a: Change, b: Change) =>
-  a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : a.location < b.location ? -1 : a.location > b.location ? 1 : 0
-
 export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
   dependencies: [ReorderRule.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const reorder = yield* ReorderRule
 
-    const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
-
-    /** The single conditional statement that changes a level; it returns no row when it may not. */
-    const levelWrite = (change: Change): Statement.Fragment => {
-      const { sku, location } = change
-      if (change.type === "adjust" && change.delta > 0) {
-        return sql`
-          insert into stock_levels as s (sku, location, on_hand, last_delta)
-          values (${sku}, ${location}, ${change.delta}, ${change.delta})
-          on conflict (sku, location) do update
-            set on_hand = s.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
-                version = s.version + 1, updated_at = now()
-          ${returning}`
-      }
-      if (change.type === "adjust") {
-        return sql`
-          update stock_levels s
-            set on_hand = s.on_hand + ${change.delta}, last_delta = ${change.delta},
-                version = s.version + 1, updated_at = now()
-          where s.sku = ${sku} and s.location = ${location}
-            and s.on_hand - s.reserved + ${change.delta} >= 0
-          ${returning}`
-      }
-      if (change.expected !== undefined && change.expected > 0) {
-        return sql`
-          update stock_levels s
-            set on_hand = ${change.quantity}, last_delta = ${change.quantity} - s.on_hand,
-                version = s.version + 1, updated_at = now()
-          where s.sku = ${sku} and s.location = ${location} and s.on_hand = ${change.expected}
-          ${returning}`
-      }
-      // A missing row counts as zero, so "expected 0" may create it.
-      return sql`
-        insert into stock_levels as s (sku, location, on_hand, last_delta)
-        values (${sku}, ${location}, ${change.quantity}, ${change.quantity})
-        on conflict (sku, location) do update
-          set on_hand = excluded.on_hand, last_delta = excluded.on_hand - s.on_hand,
-              version = s.version + 1, updated_at = now()
-          ${change.expected === undefined ? sql`` : sql`where s.on_hand = 0`}
-        ${returning}`
-    }
-
-    /**
-     * Level, ledger movement and outbox event in one statement: all happen, or none. The event
-     * keeps the trace context of the change, so a trace follows it through the broker.
-     */
-    const applyChange = (change: Change, context: ChangeContext, traceparent: string | null) =>
-      sql<StockChange & { readonly atReorderPoint: boolean }>`
-        with level as (${levelWrite(change)}),
-        movement as (
-          insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
-          select sku, location, last_delta, on_hand, ${change.reason}, ${context.reference ?? null},
-                 ${context.actor ?? null}, ${context.idempotencyKey ?? null}
-          from level
-          returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
-        ),
-        event as (
-          insert into outbox (type, subject, data, traceparent)
-          select 'stock.updated', m.sku, jsonb_build_object(
-            'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-            'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at), ${traceparent}
-          from movement m cross join level l
-          returning event_id
-        )
-        select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
-               m.reason, m.reference, m.actor, m.created_at as at,
-               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
-        from movement m cross join level l`.pipe(
-        Effect.catchTag(
-          "SqlError",
-          (error): Effect.Effect<never, ChangeRejected | SqlError> =>
-            // 23503: the product or the location does not exist; told apart after the rollback.
-            pgCode(error) === "23503" ? Effect.fail(new ChangeRejected({ change })) : Effect.fail(error)
-        ),
-        Effect.flatMap((rows) =>
-          rows[0] ? Effect.succeed(rows[0]) : Effect.fail(new ChangeRejected({ change }))
-        )
-      )
-
-    /**
-     * Why a change was declined, decided in its transaction once the changes are undone. The level
-     * is locked, so the figure a refusal reports is the one it was decided on, and stays so until
-     * the refusal commits (with its idempotency key).
-     */
-    const refusalOf = (
-      change: Change
-    ): Effect.Effect<
-      never,
-      ProductNotFound | LocationNotFound | InsufficientStock | StockConflict | StockMovedOn | SqlError
-    > =>
-      Effect.gen(function* () {
-        const [level] = yield* sql<{ onHand: number; available: number }>`
-          select on_hand, on_hand - reserved as available from stock_levels
-          where sku = ${change.sku} and location = ${change.location}
-          for update`
-        if (level === undefined) {
-          const [row] = yield* sql<{ product: boolean; location: boolean }>`
-            select exists (select 1 from products where sku = ${change.sku}) as product,
-                   exists (select 1 from locations where code = ${change.location}) as location`
-          if (!row?.product) return yield* new ProductNotFound({ sku: change.sku })
-          if (!row.location) return yield* new LocationNotFound({ location: change.location })
-        }
-        const onHand = level?.onHand ?? 0
-        const available = level?.available ?? 0
-        if (change.type === "adjust") {
-          if (available + change.delta >= 0) return yield* new StockMovedOn()
-          return yield* new InsufficientStock({
-            sku: change.sku,
-            location: change.location,
-            available,
-            requested: -change.delta
-          })
-        }
-        if (onHand === (change.expected ?? 0)) return yield* new StockMovedOn()
-        return yield* new StockConflict({
-          sku: change.sku,
-          location: change.location,
-          expected: change.expected ?? 0,
-          actual: onHand
-        })
-      })
-
-    /**
-     * Applies changes all-or-nothing, in lock order, answering in the caller's order. A lost
-     * deadlock or serialization race is retried: the transaction is idempotent until it commits.
-     */
-    const applyAll = <A, I>(
-      operation: string,
-      request: unknown,
-      changes: ReadonlyArray<Change>,
-      context: ChangeContext,
-      response: Schema.Schema<A, I>,
-      answer: (applied: ReadonlyArray<StockChange>) => A,
-      dryRun = false
-    ): Effect.Effect<
-      A,
-      | InvalidInput
-      | ProductNotFound
-      | LocationNotFound
-      | InsufficientStock
-      | StockConflict
-      | IdempotencyKeyReused
-      | StoreError
-    > => {
-      const ordered = changes
-        .map((change, index) => ({ change, index }))
-        .sort((a, b) => byLockOrder(a.change, b.change))
-      const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
-      const committedReasons: Array<string> = []
-      const work = Effect.gen(function* () {
-        atReorderPoint.clear() // a retried transaction starts over
-        committedReasons.length = 0
-        const traceparent = yield* currentTraceparent
-        const applied: Array<StockChange> = new Array(changes.length)
-        for (const { change, index } of ordered) {
-          const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
-            Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
-          )
-          applied[index] = result
-          committedReasons.push(change.reason)
-          if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
-        }
-        return answer(applied)
-      })
-      // Keyed, a declined change is explained in the transaction that keeps the key with the refusal,
-      // once the changes are undone (a savepoint). Unkeyed, it is explained in a transaction of its
-      // own after the rollback: no savepoint's round trip on every write, and the level is locked
-      // there too (a level that has moved on since runs the change again).
-      const decided: Effect.Effect<
-        A,
-        Effect.Effect.Error<typeof work> | Effect.Effect.Error<ReturnType<typeof refusalOf>>
-      > =
-        context.idempotencyKey === undefined
-          ? work
-          : sql
-              .withTransaction(work)
-              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
-      // A dry run does the work and then fails on purpose, so that the transaction rolls back.
-      const transaction: Effect.Effect<
-        A,
-        Effect.Effect.Error<typeof decided> | IdempotencyKeyReused | RolledBack
-      > = dryRun
-        ? failOnSqlDefect(
-            sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
-          )
-        : keyedTransaction(
-            sql,
-            context.idempotencyKey,
-            () => requestHash(operation, request),
-            response,
-            decided,
-            true
-          )
-      return transaction.pipe(
-        Effect.catchTag("ChangeRejected", ({ change }) =>
-          failOnSqlDefect(sql.withTransaction(refusalOf(change)))
-        ),
-        Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A)),
-        Effect.retry({
-          while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
-          times: 5
-        }),
-        Effect.tap(() =>
-          Effect.forEach(dryRun ? [] : committedReasons, (reason) =>
-            Metric.increment(Metric.tagged(stockChanges, "reason", reason))
-          )
-        ),
-        // After the commit: the change stands whatever the rule's evaluation does.
-        Effect.tap(() =>
-          Effect.forEach(
-            dryRun ? [] : atReorderPoint.values(),
-            ({ sku, location }) =>
-              reorder
-                .evaluate(sku, location)
-                .pipe(
-                  Effect.catchAllCause((cause) =>
-                    Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-                  )
-                ),
-            { discard: true }
-          )
-        ),
-        Effect.catchTag("StockMovedOn", () =>
-          Effect.fail(new StoreError({ reason: "the stock kept changing under this request; try it again" }))
-        ),
-        Effect.catchIf(
-          (error): error is SqlError => error instanceof SqlError,
-          (error) => Effect.fail(storeFailure(error))
-        )
-      ) as Effect.Effect<A, never>
-    }
+    const { applyAll } = makeStockWriter(sql, reorder)
 
     const set = (input: SetStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
       Effect.flatMap(decodeInput(SetStock)(input), (request) =>
@@ -790,11 +478,4 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
   })
 }) {}
 
-/** What a stock write can fail with once its input is valid. */
-export type WriteError =
-  | ProductNotFound
-  | LocationNotFound
-  | InsufficientStock
-  | StockConflict
-  | IdempotencyKeyReused
-  | StoreError
+export type { WriteError } from "./internal/stockWrite.js"
