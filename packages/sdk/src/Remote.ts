@@ -22,6 +22,7 @@ import * as Scope from "effect/Scope"
 import { InventoryApi } from "./Api.js"
 import type { ChangeOptions, Inventory } from "./Inventory.js"
 import { InventoryClosed, StoreError } from "./InventoryError.js"
+import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
 import { allItems } from "./Page.js"
@@ -131,7 +132,7 @@ export const transformClient =
 /**
  * The typed Effect client for Effect users: `HttpApiClient.make(InventoryApi)` with the token,
  * idempotency keys, timeouts and retries of `connect`. Needs an `HttpClient` (e.g.
- * `NodeHttpClient.layerUndici`).
+ * `FetchHttpClient.layer` from `@effect/platform`).
  */
 export const makeClient = (options: ConnectOptions) =>
   HttpApiClient.make(InventoryApi, { baseUrl: options.url, transformClient: transformClient(options) })
@@ -209,13 +210,9 @@ export const connect = (options: ConnectOptions): Inventory => {
   let client: Promise<{ readonly client: Client; readonly scope: Scope.CloseableScope }> | undefined
   const ready = () => {
     client ??= (async () => {
-      const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
-      const layer =
-        options.caFile === undefined
-          ? NodeHttpClient.layerUndici
-          : await trustingCa(options.caFile).then((dispatcher) =>
-              Layer.succeed(HttpClient.HttpClient, NodeHttpClient.makeUndici(dispatcher))
-            )
+      const layer = UndiciHttpClient.layer(
+        options.caFile === undefined ? undefined : await trustingCa(options.caFile)
+      )
       return Effect.runPromise(
         Effect.gen(function* () {
           const scope = yield* Scope.make()

@@ -12,11 +12,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
 import { InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAccess.js"
 import { writeEvent } from "./internal/outbox.js"
+import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { isCode } from "./Rules.js"
@@ -167,27 +167,15 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
     const sql = yield* SqlClient.SqlClient
     const suppliers = yield* Suppliers
     const feedRules = yield* FeedAccess
-    // Loaded on the first fetch: most commands never talk to a supplier, and undici costs a start-up.
+    // Built on the first fetch: most commands never talk to a supplier, and undici costs a start-up.
     const scope = yield* Effect.scope
     const httpClient = yield* Effect.cached(
-      Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
-        Effect.flatMap((module) =>
-          feedRules.privateAddresses
-            ? Effect.map(Layer.buildWithScope(module.layerUndici, scope), (context) =>
-                Context.get(context, HttpClient.HttpClient)
-              )
-            : Effect.suspend(() => {
-                const agent = publicOnlyAgent()
-                return Effect.as(
-                  Scope.addFinalizer(
-                    scope,
-                    Effect.promise(() => agent.close())
-                  ),
-                  module.makeUndici(agent)
-                )
-              })
+      Effect.suspend(() =>
+        Layer.buildWithScope(
+          UndiciHttpClient.layer(feedRules.privateAddresses ? undefined : publicOnlyAgent()),
+          scope
         )
-      )
+      ).pipe(Effect.map((context) => Context.get(context, HttpClient.HttpClient)))
     )
     const withHttp = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.flatMap(httpClient, (http) => Effect.provideService(effect, HttpClient.HttpClient, http))
