@@ -215,13 +215,20 @@ console.log(JSON.stringify({ onHand: level.onHand, refused: refused instanceof I
   if (esm.onHand !== 37 || esm.refused !== true || esm.code !== true)
     fail(`the ESM program printed ${JSON.stringify(esm)}, not onHand 37 with the overdraw refused`)
 
-  // CommonJS takes the ESM-only package with import(), as docs/sdk.md says.
+  // CommonJS takes the ESM-only package with import(), and with require() from Node 20.19 on, as
+  // docs/sdk.md says.
+  const [major, minor] = process.versions.node.split(".").map(Number)
+  const requireLoadsEsm = major > 20 || (major === 20 && minor >= 19)
   writeFileSync(
     join(sdkApp, "legacy.cjs"),
-    `import("@invkit/sdk").then((sdk) => console.log(typeof sdk.openInventory))\n`
+    `import("@invkit/sdk").then((sdk) => {
+  const required = ${requireLoadsEsm} ? typeof require("@invkit/sdk").openInventory : "function"
+  console.log(typeof sdk.openInventory, required)
+})
+`
   )
   const cjs = run(process.execPath, ["legacy.cjs"], { cwd: sdkApp }).trim()
-  if (cjs !== "function") fail(`import("@invkit/sdk") from CommonJS gave ${cjs}`)
+  if (cjs !== "function function") fail(`import() / require() of @invkit/sdk from CommonJS gave ${cjs}`)
 
   // A strict TypeScript program, type-checked with the workspace's compiler against the installed
   // declarations (skipLibCheck off, so they are checked too). The @ts-expect-error lines fail the
