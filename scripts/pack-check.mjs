@@ -3,7 +3,8 @@
  * The packages as a stranger gets them: each of sdk, cli and server packed the way it will be
  * published (`pnpm pack`, which writes real versions over `workspace:` and `catalog:`), then
  * installed with npm into an empty directory, from the tarballs and the registry, and used there:
- * an ESM program, a CommonJS one and a strict TypeScript program against the SDK; `inv --version`,
+ * @arethetypeswrong/cli on the SDK's tarball; an ESM program, a CommonJS one and a strict
+ * TypeScript program against the SDK; `inv --version`,
  * `inv stock set` and `inv stock get` from the installed CLI on the embedded store; `inv-server
  * token create` from the installed server.
  *
@@ -182,6 +183,22 @@ try {
     checkTarball(name, tarball[name])
   }
   step(`packed ${Object.values(tarball).length} tarballs`)
+
+  // Types for every entry and condition of the SDK, as @arethetypeswrong/cli sees them; the
+  // esm-only profile leaves out node10 and require() from CommonJS, which an ESM-only package
+  // does not offer (docs/sdk.md). The CLI and the server export nothing to type.
+  try {
+    run(
+      "npx",
+      ["-y", "@arethetypeswrong/cli@0.18.5", "--profile", "esm-only", "--format", "ascii", tarball.sdk],
+      {
+        env: npmEnv
+      }
+    )
+  } catch (error) {
+    fail(`@arethetypeswrong/cli finds problems in the SDK's types:\n${error.stdout}${error.stderr}`)
+  }
+  step("the SDK's types pass @arethetypeswrong/cli (esm-only)")
 
   // --- the SDK alone, as an app installs it --------------------------------------------------
   const sdkApp = emptyApp(work, "sdk-app")
