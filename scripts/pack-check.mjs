@@ -153,6 +153,29 @@ const sizeOf = (dir) => {
   return bytes
 }
 
+/** The lowest Node.js an `engines.node` range allows, as [major, minor, patch] (">=20.18.1", ">= 16.x", "^20.19 || >=22"). */
+const floorOf = (range) => {
+  const floors = range.split("||").map((part) => {
+    const [major = 0, minor = 0, patch = 0] = (/(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(part) ?? [])
+      .slice(1)
+      .map((n) => Number(n ?? 0))
+    return [major, minor, patch]
+  })
+  return floors.sort(compareVersions)[0]
+}
+const compareVersions = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
+
+/** Our `engines.node` must allow no Node.js that an installed dependency refuses. */
+const checkEngines = (app, ours, name) => {
+  const floor = floorOf(ours)
+  for (const { manifest } of installed(join(app, "node_modules"))) {
+    const theirs = manifest.engines?.node
+    if (typeof theirs !== "string" || manifest.name?.startsWith("@invkit/")) continue
+    if (compareVersions(floorOf(theirs), floor) > 0)
+      fail(`${name} says engines.node "${ours}", but ${manifest.name} needs "${theirs}"`)
+  }
+}
+
 const specifierFields = ["dependencies", "peerDependencies", "optionalDependencies", "devDependencies"]
 
 const checkTarball = (name, tarball) => {
@@ -165,6 +188,7 @@ const checkTarball = (name, tarball) => {
       if (/^(workspace|catalog):/.test(spec)) fail(`${name}: ${field}.${dependency} is still "${spec}"`)
   for (const field of ["description", "keywords", "repository", "homepage", "bugs", "license", "engines"])
     if (manifest[field] === undefined) fail(`${name}: package.json has no ${field}`)
+  return manifest.engines?.node ?? "*"
 }
 
 const work = mkdtempSync(join(tmpdir(), "invkit-pack-"))
@@ -172,6 +196,7 @@ try {
   const tarballs = join(work, "tarballs")
   mkdirSync(tarballs)
   const tarball = {}
+  const engines = {}
   for (const name of packages) {
     const dir = join(root, "packages", name)
     if (!existsSync(join(dir, "dist")))
@@ -180,7 +205,7 @@ try {
     const file = readdirSync(tarballs).find((entry) => entry.startsWith(`invkit-${name}-`))
     if (file === undefined) throw new Error(`pnpm pack wrote no tarball for packages/${name}`)
     tarball[name] = join(tarballs, file)
-    checkTarball(name, tarball[name])
+    engines[name] = checkTarball(name, tarball[name])
   }
   step(`packed ${Object.values(tarball).length} tarballs`)
 
@@ -213,6 +238,7 @@ try {
     if (sdkInstall.some(({ manifest }) => manifest.name === unwanted))
       fail(`the SDK's install has ${unwanted}`)
   checkInstallScripts(sdkApp, acceptedScripts)
+  checkEngines(sdkApp, engines.sdk, "@invkit/sdk")
 
   writeFileSync(
     join(sdkApp, "first.mjs"),
@@ -300,6 +326,7 @@ export const values = [onHand, tag, InsufficientStock.name] as const
   const cliApp = emptyApp(work, "cli-app")
   npmInstall(cliApp, [tarball.sdk, tarball.cli])
   checkInstallScripts(cliApp, acceptedScripts)
+  checkEngines(cliApp, engines.cli, "@invkit/cli")
   const inv = join(cliApp, "node_modules", ".bin", "inv")
   const home = join(work, "inv-home")
   const env = { ...process.env, INV_HOME: home }
@@ -324,6 +351,7 @@ export const values = [onHand, tag, InsufficientStock.name] as const
   const serverApp = emptyApp(work, "server-app")
   npmInstall(serverApp, [tarball.sdk, tarball.server])
   checkInstallScripts(serverApp, serverScripts)
+  checkEngines(serverApp, engines.server, "@invkit/server")
   const token = run(
     join(serverApp, "node_modules", ".bin", "inv-server"),
     ["token", "create", "--role", "viewer"],
