@@ -386,7 +386,10 @@ export const connect = (options: ConnectOptions): Inventory => {
       closed = true
       const made = client
       client = undefined
-      if (made) await Effect.runPromise(Scope.close((await made).scope, Exit.void))
+      // A client that never opened (an unreadable CA file) has nothing to close: its calls
+      // already rejected with the reason.
+      const opened = await made?.catch(() => undefined)
+      if (opened) await Effect.runPromise(Scope.close(opened.scope, Exit.void))
     }
   }
 }
