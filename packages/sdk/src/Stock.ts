@@ -7,9 +7,12 @@
  * service; the write path itself is `internal/stockWrite.ts`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as EffectContext from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
+import * as GroupCommitter from "./internal/groupCommit.js"
 import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import {
   containsPattern,
@@ -240,13 +243,32 @@ export const HistoryQuery = Schema.Struct({
 })
 export type HistoryQuery = typeof HistoryQuery.Encoded
 
+/**
+ * Group commit for a store written by many fibers at once, such as a server's: concurrent writes
+ * share one transaction, each answered once it has committed (see docs/server.md). Off by
+ * default: one caller (the CLI, an embedded app) gains nothing from it. `maxGroup` bounds the
+ * requests in one transaction; 0 turns grouping off.
+ */
+export class GroupCommit extends EffectContext.Reference<GroupCommit>()("@invkit/sdk/Stock/GroupCommit", {
+  defaultValue: (): { readonly maxGroup: number } => ({ maxGroup: 0 })
+}) {}
+
+/** Turns group commit on for the `Stock` built under this layer. */
+export const groupCommit = (maxGroup: number = GroupCommitter.MAX_GROUP): Layer.Layer<never> =>
+  Layer.succeedContext(EffectContext.make(GroupCommit, { maxGroup }))
+
 export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
   dependencies: [ReorderRule.Default],
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const reorder = yield* ReorderRule
+    const { maxGroup } = yield* GroupCommit
 
-    const { applyAll } = makeStockWriter(sql, reorder)
+    const { applyAll } = makeStockWriter(
+      sql,
+      reorder,
+      maxGroup > 0 ? yield* GroupCommitter.make(maxGroup) : undefined
+    )
 
     const set = (input: SetStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
       Effect.flatMap(decodeInput(SetStock)(input), (request) =>

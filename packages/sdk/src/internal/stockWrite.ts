@@ -5,12 +5,13 @@
  * explained (insufficient stock, conflict, unknown product or location) once the changes are undone.
  * `Stock` (the service) decodes requests into changes and answers with what this returns.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import { currentTraceparent } from "../Event.js"
 import {
@@ -25,6 +26,7 @@ import {
 import type { ReorderRule } from "../Reorder.js"
 import { LEVEL_RULE } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
+import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
 
@@ -99,8 +101,15 @@ export type WriteError =
   | IdempotencyKeyReused
   | StoreError
 
-/** The write path over one SQL client; the reorder rule runs for each level left at its point. */
-export const makeStockWriter = (sql: SqlClient.SqlClient, reorder: ReorderRule) => {
+/**
+ * The write path over one SQL client; the reorder rule runs for each level left at its point. With
+ * a committer, concurrent requests share transactions (group commit).
+ */
+export const makeStockWriter = (
+  sql: SqlClient.SqlClient,
+  reorder: ReorderRule,
+  committer?: GroupCommitter | undefined
+) => {
   const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
 
   /** The single conditional statement that changes a level; it returns no row when it may not. */
@@ -227,6 +236,8 @@ export const makeStockWriter = (sql: SqlClient.SqlClient, reorder: ReorderRule) 
   /**
    * Applies changes all-or-nothing, in lock order, answering in the caller's order. A lost
    * deadlock or serialization race is retried: the transaction is idempotent until it commits.
+   * With a group committer, the transaction is the committer's, shared with other requests (see
+   * internal/groupCommit.ts), unless the caller is inside a transaction of its own already.
    */
   const applyAll = <A, I>(
     operation: string,
@@ -242,57 +253,91 @@ export const makeStockWriter = (sql: SqlClient.SqlClient, reorder: ReorderRule) 
       .sort((a, b) => byLockOrder(a.change, b.change))
     const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
     const committedReasons: Array<string> = []
-    const work = Effect.gen(function* () {
-      atReorderPoint.clear() // a retried transaction starts over
-      committedReasons.length = 0
-      const traceparent = yield* currentTraceparent
-      const applied: Array<StockChange> = new Array(changes.length)
-      for (const { change, index } of ordered) {
-        const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
-          Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
-        )
-        applied[index] = result
-        committedReasons.push(change.reason)
-        if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
+    const work = (traceparent: string | null) =>
+      Effect.gen(function* () {
+        atReorderPoint.clear() // a retried transaction starts over
+        committedReasons.length = 0
+        const applied: Array<StockChange> = new Array(changes.length)
+        for (const { change, index } of ordered) {
+          const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
+            Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
+          )
+          applied[index] = result
+          committedReasons.push(change.reason)
+          if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
+        }
+        return answer(applied)
+      })
+    /** The request's transaction, or its savepoint inside a group's (or a caller's) transaction. */
+    const transaction = (traceparent: string | null) => {
+      // Keyed, a declined change is explained in the transaction that keeps the key with the
+      // refusal, once the changes are undone (a savepoint). Unkeyed, it is explained in a
+      // transaction of its own after the rollback: no savepoint's round trip on every write, and
+      // the level is locked there too (a level that has moved on since runs the change again).
+      const decided: Effect.Effect<
+        A,
+        | Effect.Effect.Error<ReturnType<typeof work>>
+        | Effect.Effect.Error<ReturnType<typeof refusalOf>>
+      > =
+        context.idempotencyKey === undefined
+          ? work(traceparent)
+          : sql
+              .withTransaction(work(traceparent))
+              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
+      // A dry run does the work and then fails on purpose, so that the transaction rolls back.
+      const decidedOnce: Effect.Effect<
+        A,
+        Effect.Effect.Error<typeof decided> | IdempotencyKeyReused | RolledBack
+      > = dryRun
+        ? failOnSqlDefect(
+            sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
+          )
+        : keyedTransaction(
+            sql,
+            context.idempotencyKey,
+            () => requestHash(operation, request),
+            response,
+            decided,
+            true
+          )
+      return decidedOnce.pipe(
+        Effect.catchTag("ChangeRejected", ({ change }) =>
+          failOnSqlDefect(sql.withTransaction(refusalOf(change)))
+        ),
+        Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
+      )
+    }
+    const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
+    const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> = Effect.gen(
+      function* () {
+        // Read here, in the caller's fiber: a group's transaction runs in the committer's.
+        const traceparent = yield* currentTraceparent
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        if (committer === undefined || dryRun || inTransaction) {
+          return yield* transaction(traceparent).pipe(
+            Effect.retry({
+              while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
+              times: 5
+            })
+          )
+        }
+        // One unkeyed change needs no savepoint: declined, it wrote nothing.
+        const [single] = changes
+        const fast =
+          changes.length === 1 && single !== undefined && context.idempotencyKey === undefined
+            ? work(traceparent).pipe(
+                Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)),
+                Effect.retry(untilDecided)
+              )
+            : undefined
+        return yield* committer.run({
+          safe: transaction(traceparent).pipe(Effect.retry(untilDecided)),
+          fast,
+          fastRefusal: (error) => error instanceof InsufficientStock || error instanceof StockConflict
+        })
       }
-      return answer(applied)
-    })
-    // Keyed, a declined change is explained in the transaction that keeps the key with the refusal,
-    // once the changes are undone (a savepoint). Unkeyed, it is explained in a transaction of its
-    // own after the rollback: no savepoint's round trip on every write, and the level is locked
-    // there too (a level that has moved on since runs the change again).
-    const decided: Effect.Effect<
-      A,
-      Effect.Effect.Error<typeof work> | Effect.Effect.Error<ReturnType<typeof refusalOf>>
-    > =
-      context.idempotencyKey === undefined
-        ? work
-        : sql.withTransaction(work).pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
-    // A dry run does the work and then fails on purpose, so that the transaction rolls back.
-    const transaction: Effect.Effect<
-      A,
-      Effect.Effect.Error<typeof decided> | IdempotencyKeyReused | RolledBack
-    > = dryRun
-      ? failOnSqlDefect(
-          sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
-        )
-      : keyedTransaction(
-          sql,
-          context.idempotencyKey,
-          () => requestHash(operation, request),
-          response,
-          decided,
-          true
-        )
-    return transaction.pipe(
-      Effect.catchTag("ChangeRejected", ({ change }) =>
-        failOnSqlDefect(sql.withTransaction(refusalOf(change)))
-      ),
-      Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A)),
-      Effect.retry({
-        while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
-        times: 5
-      }),
+    )
+    return decide.pipe(
       Effect.tap(() =>
         Effect.forEach(dryRun ? [] : committedReasons, (reason) =>
           Metric.increment(Metric.tagged(stockChanges, "reason", reason))

@@ -6,7 +6,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
-import { Inventory, type Store, StoreError, SupplierSync, type SyncJobs } from "@invkit/sdk"
+import { Inventory, Stock, type Store, StoreError, SupplierSync, type SyncJobs } from "@invkit/sdk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -67,7 +67,11 @@ export const layer = (options: StoreConnectionOptions): Layer.Layer<StoreConnect
         options.jobs
           ? Inventory.jobsLayer.pipe(Layer.provideMerge(Inventory.layer(options.store)))
           : Inventory.layer(options.store)
-      ).pipe(Layer.provide(Layer.succeed(SupplierSync.FeedAccess, options.feeds))) as Layer.Layer<
+      ).pipe(
+        Layer.provide(Layer.succeed(SupplierSync.FeedAccess, options.feeds)),
+        // Many requests write at once here: they share transactions (group commit).
+        Layer.provide(Stock.groupCommit())
+      ) as Layer.Layer<
         Opened,
         StoreError | import("@invkit/sdk").InvalidInput
       >

@@ -1,0 +1,168 @@
+/**
+ * Group commit: the stock writes of many concurrent callers share one transaction, so one COMMIT
+ * (one fsync) decides many requests. While a group's transaction is in flight the next requests
+ * queue; then every queued request (up to a bound) goes in the next group. A lone request waits
+ * for nothing: the queue is taken as soon as it holds one.
+ *
+ * Each request keeps its own outcome. It runs as its own unit inside the group's transaction,
+ * in arrival order (so changes to one level see each other), and its refusal undoes only its
+ * own writes. Every answer, applied or refused, is given after the COMMIT that decided it; if
+ * the group's transaction fails (the database is cut), every request of the group fails with a
+ * StoreError and nothing of the group is written.
+ *
+ * A unit runs in one of two ways. `safe` is its own savepoint, as a nested transaction is. `fast`
+ * skips the savepoint's two round trips, for a request whose only refusals are decided by a read
+ * after its conditional statement matched no row, so they leave the transaction usable. If a
+ * fast unit fails otherwise (a foreign key, the level's limit), the transaction is aborted: the
+ * group is rolled back and run again with every unit safe.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import { StoreError } from "../InventoryError.js"
+import { failOnSqlDefect, isRetryableConflict, pgCode, storeFailure } from "./validation.js"
+
+/** One request's work, to run inside the group's transaction. */
+export interface Unit<A, E> {
+  /** The work as its own savepoint: on failure it has undone its own writes. */
+  readonly safe: Effect.Effect<A, E>
+  /** The work without a savepoint, when its refusals write nothing (see `fastRefusal`). */
+  readonly fast?: Effect.Effect<A, E> | undefined
+  /** The failures of `fast` that leave the transaction usable; any other aborts it. */
+  readonly fastRefusal?: ((error: E) => boolean) | undefined
+}
+
+export interface GroupCommitter {
+  /** Runs `unit` in the next group; answers once that group's transaction has committed. */
+  readonly run: <A, E>(unit: Unit<A, E>) => Effect.Effect<A, E | StoreError>
+}
+
+/** Requests per group at most: a bound on one transaction's length and locks. */
+export const MAX_GROUP = 128
+
+/**
+ * Requests per committed group, for `/metrics`: a mean near 1 means the writes did not overlap,
+ * so grouping saved nothing.
+ */
+export const groupSize = Metric.histogram(
+  "inv_stock_write_group_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 8 }),
+  "Stock write requests committed together in one transaction"
+)
+
+interface Queued {
+  readonly unit: Unit<unknown, unknown>
+  readonly done: Deferred.Deferred<unknown, unknown>
+}
+
+/** A fast unit aborted the transaction: run the group again with savepoints. */
+class NeedsSavepoints extends Data.TaggedError("NeedsSavepoints") {}
+
+/** A failure that is the connection's, not the request's: the whole group has failed. */
+const isConnectionLoss = (error: unknown): error is SqlError => {
+  if (!(error instanceof SqlError)) return false
+  const code = pgCode(error)
+  return code === undefined || code.startsWith("08") || code.startsWith("57P")
+}
+
+const groupFailure = (cause: Cause.Cause<unknown>): StoreError => {
+  const error = Option.getOrUndefined(Cause.failureOption(cause))
+  if (error instanceof StoreError) return error
+  if (error instanceof SqlError) return storeFailure(error)
+  const defect = Cause.squash(cause)
+  return defect instanceof SqlError
+    ? storeFailure(defect)
+    : new StoreError({ reason: `the write transaction failed: ${String(defect)}` })
+}
+
+/**
+ * Starts the committer in the scope. When the scope closes, a group in flight finishes (its
+ * callers get their answers) and requests still queued fail with a StoreError.
+ */
+export const make = (
+  maxGroup = MAX_GROUP
+): Effect.Effect<GroupCommitter, never, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const queue = yield* Queue.unbounded<Queued>()
+
+    const attempt = (group: ReadonlyArray<Queued>, fast: boolean) =>
+      failOnSqlDefect(
+        sql.withTransaction(
+          Effect.forEach(group, ({ unit }) => {
+            const useFast = fast && unit.fast !== undefined
+            return Effect.exit(useFast ? unit.fast! : unit.safe).pipe(
+              Effect.flatMap((exit): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> => {
+                if (Exit.isSuccess(exit)) return Effect.succeed(exit)
+                const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+                // The connection is gone or the transaction lost a race: the group, not the
+                // request, has failed (a lost race is run again as a whole, releasing its locks).
+                if (isConnectionLoss(error) || isRetryableConflict(error)) return Effect.fail(error)
+                if (Cause.isDie(exit.cause)) return Effect.failCause(exit.cause)
+                if (useFast && !(error !== undefined && unit.fastRefusal?.(error)))
+                  return Effect.fail(new NeedsSavepoints())
+                return Effect.succeed(exit)
+              })
+            )
+          })
+        )
+      )
+
+    const commitGroup = (group: ReadonlyArray<Queued>) =>
+      attempt(group, true).pipe(
+        Effect.catchIf(
+          (error) => error instanceof NeedsSavepoints,
+          () => attempt(group, false)
+        ),
+        Effect.retry({ while: isRetryableConflict, times: 5 }),
+        Effect.exit,
+        Effect.flatMap((outcome) =>
+          Exit.isSuccess(outcome)
+            ? Effect.zipRight(
+                Metric.update(groupSize, group.length),
+                Effect.forEach(group, ({ done }, i) => Deferred.done(done, outcome.value[i]!), {
+                  discard: true
+                })
+              )
+            : Effect.forEach(group, ({ done }) => Deferred.fail(done, groupFailure(outcome.cause)), {
+                discard: true
+              })
+        ),
+        // A group that started is finished and answered, also while the scope closes.
+        Effect.uninterruptible
+      )
+
+    yield* Queue.takeBetween(queue, 1, maxGroup).pipe(
+      Effect.flatMap((group) => commitGroup(Chunk.toReadonlyArray(group))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(queue), (left) =>
+        Effect.forEach(
+          left,
+          ({ done }) => Deferred.fail(done, new StoreError({ reason: "the store is closing; try it again" })),
+          { discard: true }
+        )
+      ).pipe(Effect.zipRight(Queue.shutdown(queue)))
+    )
+
+    const run = <A, E>(unit: Unit<A, E>): Effect.Effect<A, E | StoreError> =>
+      Effect.flatMap(Deferred.make<unknown, unknown>(), (done) =>
+        Effect.zipRight(
+          Queue.offer(queue, { unit: unit as Unit<unknown, unknown>, done }),
+          Deferred.await(done) as Effect.Effect<A, E | StoreError>
+        )
+      )
+    return { run }
+  })

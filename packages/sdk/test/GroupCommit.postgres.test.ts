@@ -1,0 +1,334 @@
+/**
+ * Group commit on PostgreSQL: concurrent writes share transactions, and each still gets its own
+ * outcome, given only after the commit that decided it. A level is held by a second connection's
+ * `select … for update` to make requests queue behind a group deterministically.
+ */
+
+import * as SqlClient from "@effect/sql/SqlClient"
+import { expect, layer } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import { describe } from "vitest"
+import * as Inventory from "../src/Inventory.js"
+import {
+  IdempotencyKeyReused,
+  InsufficientStock,
+  ProductNotFound,
+  StockConflict,
+  StoreError
+} from "../src/InventoryError.js"
+import { groupSize } from "../src/internal/groupCommit.js"
+import { DEFAULT_LOCATION, Locations } from "../src/Location.js"
+import { Products } from "../src/Product.js"
+import { groupCommit, Stock, type StockChange } from "../src/Stock.js"
+import * as Store from "../src/Store.js"
+import {
+  expectLedgerConsistent,
+  freshPostgresDatabase,
+  POSTGRES_URL,
+  postgresReachable,
+  storeTotals
+} from "./utils.js"
+
+const groupedStore = Layer.unwrapScoped(
+  Effect.map(freshPostgresDatabase, (url) =>
+    Inventory.layer(Store.postgres(url)).pipe(Layer.provide(groupCommit()))
+  )
+)
+
+/** mulberry32: the same seed gives the same requests on every run. */
+const seededRandom = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** Groups committed so far and the requests in them. */
+const groupTotals = Effect.map(Metric.value(groupSize), (state) => ({ groups: state.count, requests: state.sum }))
+
+/** Holds the level of `sku` locked from another connection until `release` is completed. */
+const holdLevel = (sku: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const locked = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<void>()
+    const holder = yield* sql
+      .withTransaction(
+        Effect.zipRight(
+          sql`select on_hand from stock_levels where sku = ${sku} for update`,
+          Effect.zipRight(Deferred.succeed(locked, undefined), Deferred.await(release))
+        )
+      )
+      .pipe(Effect.fork)
+    yield* Deferred.await(locked)
+    return Effect.zipRight(Deferred.succeed(release, undefined), Fiber.join(holder))
+  })
+
+/** The backend of the group's transaction, once it waits for a held level. */
+const waitingBackend = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  for (let i = 0; i < 200; i++) {
+    const rows = yield* sql<{ pid: number }>`
+      select pid from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`
+    if (rows.length === 1) return rows[0]!.pid
+    yield* Effect.sleep("25 millis")
+  }
+  return yield* Effect.dieMessage("no transaction came to wait for the held level")
+})
+
+const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+
+describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, () => {
+  layer(groupedStore, { excludeTestServices: true, timeout: "60 seconds" })("group commit", (it) => {
+    it.effect(
+      "16 clients × random adjust, set and transfer, some keyed and retried: every unit accounted for",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          yield* (yield* Locations).add({ code: "back" })
+          const skus = Array.from({ length: 6 }, (_, i) => `GC-${i}`)
+          yield* Effect.forEach(skus, (sku) => products.add({ sku, name: `Grouped ${sku}` }))
+          yield* Effect.forEach(skus, (sku) => stock.set({ sku, quantity: 20 }))
+          const [{ first }] = (yield* sql<{ first: number }>`
+            select coalesce(max(id), 0)::int + 1 as first from stock_movements`) as [{ first: number }]
+          const before = yield* groupTotals
+
+          const random = seededRandom(20261205)
+          const pick = <T>(items: ReadonlyArray<T>) => items[Math.floor(random() * items.length)]!
+          type Outcome =
+            | { readonly movements: ReadonlyArray<number> }
+            | { readonly refusal: unknown; readonly said: string }
+          const request = (client: number, n: number) => {
+            const sku = random() < 0.03 ? "GC-NONE" : pick(skus)
+            const location = pick([DEFAULT_LOCATION, "back"])
+            const kind = random()
+            const key = random() < 0.3 ? `gc-${client}-${n}` : undefined
+            const keyed = key === undefined ? {} : { idempotencyKey: key }
+            const send: Effect.Effect<ReadonlyArray<StockChange>, unknown> =
+              kind < 0.6
+                ? Effect.map(
+                    stock.adjust({ sku, location, delta: pick([-7, -5, -3, -1, 1, 2, 4, 6]), ...keyed }),
+                    (c) => [c]
+                  )
+                : kind < 0.8
+                  ? Effect.map(
+                      stock.set({
+                        sku,
+                        location,
+                        quantity: Math.floor(random() * 30),
+                        ...(random() < 0.5 ? { expected: Math.floor(random() * 30) } : {}),
+                        ...keyed
+                      }),
+                      (c) => [c]
+                    )
+                  : Effect.map(
+                      stock.transfer({
+                        sku,
+                        quantity: 1 + Math.floor(random() * 8),
+                        from: location,
+                        to: location === "back" ? DEFAULT_LOCATION : "back",
+                        ...keyed
+                      }),
+                      (t) => [t.from, t.to]
+                    )
+            const outcome = Effect.map(
+              Effect.either(send),
+              (either): Outcome =>
+                Either.isRight(either)
+                  ? { movements: either.right.map((c) => c.movementId) }
+                  : { refusal: either.left, said: `${(either.left as Error).name}: ${(either.left as Error).message}` }
+            )
+            // A keyed request is sent again, as a client retrying after a lost answer would.
+            return key === undefined
+              ? Effect.map(outcome, (o) => [o])
+              : Effect.all([outcome, outcome], { concurrency: 2 })
+          }
+          const outcomes = (yield* Effect.forEach(
+            Array.from({ length: 16 }, (_, client) => client),
+            (client) => Effect.forEach(Array.from({ length: 60 }, (_, n) => n), (n) => request(client, n)),
+            { concurrency: 16 }
+          )).flat()
+
+          const summary = (o: Outcome) => ("movements" in o ? o.movements : o.said)
+          const answered = new Set<number>()
+          let refusals = 0
+          for (const tries of outcomes) {
+            const [firstTry, retry] = tries
+            // A retried key gives the first answer again, refusal or change.
+            if (retry !== undefined) expect(summary(retry)).toEqual(summary(firstTry!))
+            if ("movements" in firstTry!) {
+              for (const id of firstTry.movements) answered.add(id)
+            } else {
+              refusals++
+              const refusal = firstTry!.refusal
+              expect(
+                refusal instanceof InsufficientStock ||
+                  refusal instanceof StockConflict ||
+                  refusal instanceof ProductNotFound,
+                String(refusal)
+              ).toBe(true)
+            }
+          }
+          expect(answered.size).toBeGreaterThan(100)
+          expect(refusals).toBeGreaterThan(10)
+
+          // Every change answered is in the ledger once, and nothing else is: a refusal wrote nothing.
+          const written = yield* sql<{ id: number }>`select id from stock_movements where id >= ${first} order by id`
+          expect(written.map((row) => row.id)).toEqual([...answered].sort((a, b) => a - b))
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+          const [{ lowest }] = (yield* sql<{ lowest: number }>`
+            select min(on_hand)::int as lowest from stock_levels`) as [{ lowest: number }]
+          expect(lowest).toBeGreaterThanOrEqual(0)
+
+          // The writes did overlap, and went together.
+          const after = yield* groupTotals
+          expect(after.requests - before.requests).toBeGreaterThan(after.groups - before.groups)
+        }),
+      180_000
+    )
+
+    it.effect("a refused change inside a group leaves the others applied, each answered its own", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const products = yield* Products
+        for (const sku of ["HOLD-1", "MIX-1", "MIX-2"]) yield* products.add({ sku, name: sku })
+        yield* stock.set({ sku: "HOLD-1", quantity: 5 })
+        yield* stock.set({ sku: "MIX-1", quantity: 10 })
+        yield* stock.set({ sku: "MIX-2", quantity: 3 })
+        const totalsBefore = yield* storeTotals
+        const release = yield* holdLevel("HOLD-1")
+        // The first group waits on the held level; the rest queue behind it, then go as one group.
+        const blocked = yield* Effect.fork(stock.adjust({ sku: "HOLD-1", delta: 1 }))
+        yield* waitingBackend
+        const before = yield* groupTotals
+        const queued = yield* Effect.all(
+          [
+            stock.adjust({ sku: "MIX-1", delta: -4 }),
+            stock.adjust({ sku: "MIX-2", delta: -5 }), // refused: only 3
+            stock.adjust({ sku: "MIX-1", delta: -4 }), // sees the first: 6 left, so 2
+            stock.adjust({ sku: "MIX-1", delta: -4 }), // refused: 2 left
+            stock.set({ sku: "MIX-2", quantity: 9, expected: 2 }), // refused: 3 there
+            stock.adjust({ sku: "NOT-THERE", delta: -1 }), // refused: no such product
+            stock.set({ sku: "MIX-2", quantity: 7 }),
+            stock.adjust({ sku: "MIX-1", delta: 1, idempotencyKey: "mix-key" }),
+            stock.adjust({ sku: "MIX-1", delta: 2, idempotencyKey: "mix-key" }) // refused: key reused
+          ].map((write) => Effect.fork(Effect.either(write)))
+        )
+        yield* Effect.sleep("100 millis")
+        for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
+        yield* release
+        expect((yield* Fiber.join(blocked)).onHand).toBe(6)
+        const outcomes = yield* Effect.forEach(queued, Fiber.join)
+        const after = yield* groupTotals
+        expect({ groups: after.groups - before.groups, requests: after.requests - before.requests }).toEqual({
+          groups: 2,
+          requests: 10
+        })
+        const summary = outcomes.map((o) =>
+          Either.isRight(o) ? o.right.onHand : (o.left as { readonly _tag: string })._tag
+        )
+        expect(summary).toEqual([
+          6,
+          "InsufficientStock",
+          2,
+          "InsufficientStock",
+          "StockConflict",
+          "ProductNotFound",
+          7,
+          3,
+          "IdempotencyKeyReused"
+        ])
+        expect(Either.getLeft(outcomes[1]!).pipe(Option.getOrThrow)).toMatchObject({ available: 3, requested: 5 })
+        expect(Either.getLeft(outcomes[8]!).pipe(Option.getOrThrow)).toBeInstanceOf(IdempotencyKeyReused)
+        const totalsAfter = yield* storeTotals
+        // Five changes applied (and the held one), each with its movement and event; one key kept.
+        expect(totalsAfter.movements - totalsBefore.movements).toBe(5)
+        expect(totalsAfter.events - totalsBefore.events).toBe(5)
+        expect(totalsAfter.keys - totalsBefore.keys).toBe(1)
+        expect((yield* stock.level("MIX-1")).onHand).toBe(3)
+        expect((yield* stock.level("MIX-2")).onHand).toBe(7)
+        expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+      })
+    )
+
+    it.effect("no answer is given before the group's commit", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        const products = yield* Products
+        for (const sku of ["WAIT-A", "WAIT-B", "FREE-1"]) yield* products.add({ sku, name: sku })
+        for (const sku of ["WAIT-A", "WAIT-B", "FREE-1"]) yield* stock.set({ sku, quantity: 5 })
+        const releaseA = yield* holdLevel("WAIT-A")
+        const releaseB = yield* holdLevel("WAIT-B")
+        const first = yield* Effect.fork(stock.adjust({ sku: "WAIT-A", delta: 1 }))
+        yield* waitingBackend
+        const free = yield* Effect.fork(stock.adjust({ sku: "FREE-1", delta: 1 }))
+        const held = yield* Effect.fork(stock.adjust({ sku: "WAIT-B", delta: 1 }))
+        yield* Effect.sleep("50 millis")
+        yield* releaseA
+        yield* Fiber.join(first)
+        // The next group has applied FREE-1 and now waits for WAIT-B: FREE-1 is not answered yet,
+        // and not visible to others.
+        yield* waitingBackend
+        yield* Effect.sleep("100 millis")
+        expect(yield* isPending(free)).toBe(true)
+        const [visible] = (yield* sql<{ onHand: number }>`
+          select on_hand from stock_levels where sku = 'FREE-1'`) as [{ onHand: number }]
+        expect(visible.onHand).toBe(5)
+        yield* releaseB
+        expect((yield* Fiber.join(free)).onHand).toBe(6)
+        expect((yield* Fiber.join(held)).onHand).toBe(6)
+      })
+    )
+
+    it.effect("a group whose transaction is cut answers a StoreError to each request and writes nothing", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        const products = yield* Products
+        for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* products.add({ sku, name: sku })
+        for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* stock.set({ sku, quantity: 5 })
+        yield* (yield* Locations).add({ code: "cut-b" })
+        const totalsBefore = yield* storeTotals
+        const release = yield* holdLevel("CUT-HELD")
+        const first = yield* Effect.fork(stock.adjust({ sku: "CUT-HELD", delta: 1 }))
+        const firstBackend = yield* waitingBackend
+        const queued = yield* Effect.all(
+          [
+            stock.adjust({ sku: "CUT-1", delta: 2 }),
+            stock.adjust({ sku: "CUT-2", delta: -9 }), // would be refused
+            stock.transfer({ sku: "CUT-1", quantity: 1, from: DEFAULT_LOCATION, to: "cut-b" }).pipe(Effect.asVoid),
+            stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" }),
+            stock.adjust({ sku: "CUT-HELD", delta: 2 }) // waits on the held level, inside the group
+          ].map((write) => Effect.fork(write as Effect.Effect<unknown, unknown>))
+        )
+        yield* sql`select pg_terminate_backend(${firstBackend})`
+        expect(Either.getLeft(yield* Effect.either(Fiber.join(first))).pipe(Option.getOrThrow)).toBeInstanceOf(
+          StoreError
+        )
+        // The second group has run the others and waits for the held level: cut it too.
+        const secondBackend = yield* waitingBackend
+        expect(secondBackend).not.toBe(firstBackend)
+        for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
+        yield* sql`select pg_terminate_backend(${secondBackend})`
+        for (const fiber of queued) {
+          const outcome = yield* Effect.either(Fiber.join(fiber))
+          expect(Either.getLeft(outcome).pipe(Option.getOrThrow)).toBeInstanceOf(StoreError)
+        }
+        yield* release
+        expect(yield* storeTotals).toEqual(totalsBefore)
+        // The store serves again, and the key is free to be used again.
+        expect((yield* stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" })).onHand).toBe(1)
+      })
+    )
+  })
+})
