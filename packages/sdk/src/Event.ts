@@ -98,7 +98,14 @@ export const StockUpdated = Schema.Struct({
   reference: Schema.NullOr(Schema.String),
   actor: Schema.NullOr(Schema.String),
   movementId: Schema.Number,
-  at: Schema.String
+  at: Schema.String,
+  /**
+   * Available units (on hand less reserved) after the change, and the product's reorder point
+   * then: a consumer of the reorder rule skips a change that leaves the level above its point.
+   * Absent in events written before they were added.
+   */
+  available: Schema.optional(Schema.Number),
+  reorderPoint: Schema.optional(Schema.Number)
 }).annotations(anObjectWith("sku, location, delta, onHand and version"))
 export type StockUpdated = typeof StockUpdated.Type
 

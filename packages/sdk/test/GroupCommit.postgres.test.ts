@@ -256,6 +256,11 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         expect(totalsAfter.keys - totalsBefore.keys).toBe(1)
         expect((yield* stock.level("MIX-1")).onHand).toBe(3)
         expect((yield* stock.level("MIX-2")).onHand).toBe(7)
+        // The event says where the level stands against its reorder point, for the rule's consumer.
+        const sql = yield* SqlClient.SqlClient
+        const [event] = yield* sql<{ data: unknown }>`
+          select data from outbox where type = 'stock.updated' and subject = 'MIX-2' order by id desc limit 1`
+        expect(event!.data).toMatchObject({ onHand: 7, available: 7, reorderPoint: 0 })
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
     )

@@ -303,6 +303,52 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
         })
     )
 
+    it.scopedLive(
+      "supplier-sync: a stock.updated that says the level is above its reorder point is acknowledged without a transaction",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-supplier-sync-above-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const sku = `ABOVE-${runId}`
+            // Low in the database, so only the event's word keeps the rule from running.
+            yield* runningLow(sku)
+            const [consumer] = yield* SupplierSync.consumers
+            yield* (yield* EventBus).consume(renamed(consumer!, name))
+            const sql = yield* SqlClient.SqlClient
+            const data = (available: number) => ({
+              ...(stockUpdated("x", sku).data as object),
+              onHand: available,
+              available,
+              reorderPoint: 5
+            })
+            const channel = yield* testChannel
+            const above = stockUpdated(`above-${runId}`, sku, data(6))
+            yield* deliver(channel, name, above, above.id)
+            yield* eventually(
+              "the event was taken off the queue",
+              Effect.map(
+                Effect.promise(() => channel.checkQueue(RabbitMq.queuesOf(name).main)),
+                (queue) => queue.messageCount === 0
+              )
+            )
+            yield* Effect.sleep("300 millis")
+            const state = sql<{ orders: number; inbox: number }>`
+              select (select count(*)::int from restock_orders where sku = ${sku} and status = 'draft') as orders,
+                     (select count(*)::int from inbox where consumer = ${SupplierSync.CONSUMER_NAME}
+                        and event_id = ${above.id}) as inbox`
+            expect((yield* state)[0]).toEqual({ orders: 0, inbox: 0 })
+            // At the point, the rule runs and opens the order.
+            const at = stockUpdated(`at-${runId}`, sku, data(5))
+            yield* deliver(channel, name, at, at.id)
+            yield* eventually(
+              "a restock order is open",
+              Effect.map(state, ([r]) => r!.orders === 1)
+            )
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
     it.scopedLive("stock-checker: stock.updated drops the SKU's cached answers", () =>
       Effect.gen(function* () {
         const name = `test-stock-checker-${runId}`
