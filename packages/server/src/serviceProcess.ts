@@ -15,6 +15,7 @@ import { KeyUnreadable, makeVerifier, type Verifier } from "./http/auth.js"
 import { evaluateReadiness, type ReadinessCheck, type ServeOptions } from "./http/server.js"
 import { StockCache } from "./infra/cache.js"
 import * as EmbeddedDatabase from "./infra/embeddedDatabase.js"
+import * as Relay from "./infra/relay.js"
 import { type Consumer, EventBus } from "./infra/events.js"
 import * as EventWiring from "./infra/eventWiring.js"
 import { sampleForever } from "./infra/inventoryMetrics.js"
@@ -134,6 +135,8 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
             configured.redis ? Effect.provide(namespace.learn, context) : Effect.void,
             service.background.pipe(
               Effect.provide(context),
+              // The embedded store's socket is one PGlite session: no connection of the relay's own.
+              Effect.provideService(Relay.ListenForEvents, Option.isSome(config.databaseUrl)),
               Effect.provide(runtime),
               Effect.forkScoped,
               Effect.asVoid

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { EventBus } from "../src/infra/events.js"
 import * as RabbitMq from "../src/infra/rabbitmq.js"
-import { runRelayWith } from "../src/infra/relay.js"
+import { ListenForEvents, runRelayWith } from "../src/infra/relay.js"
 import {
   deleteQueuesAfterwards,
   eventually,
@@ -114,6 +114,40 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
             from outbox where type = 'stock.updated'`
             expect(outbox!.unsent).toBe(0)
             expect(new Set(outbox!.ids)).toEqual(new Set(seen.map((event) => event.id)))
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
+          )
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "listening on PostgreSQL, it publishes at the commit's notification, not at its next look",
+      () =>
+        Effect.gen(function* () {
+          const consumerName = `test-relay-listen-${runId}`
+          const skuPrefix = `LSN-${runId}-`
+          yield* deleteQueuesAfterwards(consumerName)
+          yield* Effect.gen(function* () {
+            const seen = yield* recordStockEvents(consumerName, skuPrefix)
+            // Looking again only after a minute: an event seen sooner came by the notification.
+            yield* Effect.forkScoped(
+              runRelayWith({ idle: "1 minute", listeningFallback: "1 minute" }).pipe(
+                Effect.provideService(ListenForEvents, true)
+              )
+            )
+            yield* Effect.sleep("500 millis") // its first look is done, and it listens
+            const stock = yield* Stock.Stock
+            yield* (yield* Product.Products).add({ sku: `${skuPrefix}A`, name: "Announced" })
+            for (const expected of [1, 2, 3]) {
+              yield* stock.adjust({ sku: `${skuPrefix}A`, delta: 1 })
+              yield* eventually(
+                `event ${expected} arrived`,
+                Effect.sync(() => seen.length >= expected)
+              )
+            }
+            expect(seen.map((event) => (event.data as Event.StockUpdated).onHand)).toEqual([1, 2, 3])
           }).pipe(
             Effect.scoped,
             Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))

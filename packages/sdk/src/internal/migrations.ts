@@ -241,6 +241,24 @@ alter table inbox add column if not exists fingerprint text;
 `).unprepared
 )
 
+const outboxNotify = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- A relay listening on the channel invkit_outbox wakes when events commit, instead of polling.
+-- Once per statement, and PostgreSQL folds equal notifications of one transaction into one.
+create or replace function invkit_outbox_notify() returns trigger language plpgsql as $$
+begin
+  perform pg_notify('invkit_outbox', 'committed');
+  return null;
+end
+$$;
+drop trigger if exists outbox_notify on outbox;
+create trigger outbox_notify after insert on outbox
+  for each statement execute function invkit_outbox_notify();
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_initial": initial,
@@ -249,7 +267,8 @@ const migrate = Migrator.make({})({
     "0004_imports": imports,
     "0005_outbox_trace_context": outboxTraceContext,
     "0006_level_limit": levelLimit,
-    "0007_inbox_fingerprint": inboxFingerprint
+    "0007_inbox_fingerprint": inboxFingerprint,
+    "0008_outbox_notify": outboxNotify
   })
 })
 

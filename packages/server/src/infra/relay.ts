@@ -15,17 +15,26 @@
  * crash between the confirm and the commit publishes the rows again: consumers de-duplicate by
  * event id (the inbox), so each change reaches their effects once.
  *
+ * Waking: on PostgreSQL the relay listens on `invkit_outbox`, which a trigger on `outbox` notifies
+ * when events commit, so an event goes out as soon as its change commits; it still looks every
+ * second, in case a notification was lost. Elsewhere it polls every `idle`.
+ *
  * Plain SQL that PostgreSQL and PGlite both run.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Event } from "@invkit/sdk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberHandle from "effect/FiberHandle"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { type BrokerError, EventBus } from "./events.js"
 import { sampleForever, sampleOutbox } from "./inventoryMetrics.js"
 
@@ -35,8 +44,13 @@ export const RELAY_LOCK = 4_720_117_311
 export interface RelayOptions {
   /** Rows per round (one transaction, one confirmed publish). Default 200. */
   readonly batchSize?: number
-  /** How long to wait before looking again when nothing was left to publish. Default 100 ms. */
+  /**
+   * How long to wait before looking again when nothing was left to publish, when the relay
+   * cannot listen for notifications. Default 100 ms.
+   */
   readonly idle?: Duration.DurationInput
+  /** Listening: the longest wait without a notification before looking anyway. Default 1 s. */
+  readonly listeningFallback?: Duration.DurationInput
   /** The longest wait between attempts while the broker or database is failing. Default 5 s. */
   readonly maxBackoff?: Duration.DurationInput
 }
@@ -134,9 +148,55 @@ const whyFailed = (error: unknown) =>
       ? error.message
       : String(error)
 
+/** The channel the outbox's trigger (the SDK's migration 0008) notifies when events commit. */
+export const OUTBOX_CHANNEL = "invkit_outbox"
+
 /**
- * Publishes the outbox for as long as it runs: a full batch is followed at once by the next, an
- * empty round waits `idle`; failures are logged and retried with capped exponential backoff.
+ * Whether the relay may hold a connection of its own to LISTEN for committed events: on a real
+ * PostgreSQL server, not on the embedded store's socket (one PGlite session for every client).
+ */
+export class ListenForEvents extends Context.Reference<ListenForEvents>()(
+  "@invkit/server/relay/ListenForEvents",
+  { defaultValue: () => false }
+) {}
+
+/**
+ * What the relay waits on between rounds: a notification from the outbox's trigger when it can
+ * listen, else (and at the latest after `fallback`) the clock. A look that finds rows no
+ * notification announced means the listening connection was lost: it is opened again.
+ */
+const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    if (Option.isNone(pg) || !(yield* ListenForEvents)) {
+      return { wait: Effect.sleep(idle), published: (_count: number) => Effect.void }
+    }
+    const notified = yield* Queue.sliding<void>(1)
+    const listen = pg.value.listen(OUTBOX_CHANNEL).pipe(
+      Stream.runForEach(() => Queue.offer(notified, undefined)),
+      Effect.catchAll((error) =>
+        Effect.logWarning(`outbox relay: cannot listen for events, polling: ${error.message}`)
+      )
+    )
+    const listener = yield* FiberHandle.make()
+    yield* FiberHandle.run(listener, listen)
+    let timedOut = false
+    return {
+      wait: Queue.take(notified).pipe(
+        Effect.timeoutTo({ duration: fallback, onSuccess: () => false, onTimeout: () => true }),
+        Effect.map((timeout) => {
+          timedOut = timeout
+        })
+      ),
+      published: (count: number) =>
+        timedOut && count > 0 ? Effect.asVoid(FiberHandle.run(listener, listen)) : Effect.void
+    }
+  })
+
+/**
+ * Publishes the outbox for as long as it runs: a full batch is followed at once by the next;
+ * otherwise it waits for the next commit's notification (on PostgreSQL, see `ListenForEvents`),
+ * or `idle`. Failures are logged and retried with capped exponential backoff.
  */
 export const runRelayWith = (
   options: RelayOptions = {}
@@ -147,21 +207,23 @@ export const runRelayWith = (
     Schedule.union(Schedule.spaced(options.maxBackoff ?? "5 seconds")),
     Schedule.jittered
   )
-  const round = publishPending(batchSize).pipe(
-    Effect.catchAllDefect((defect) => Effect.fail(defect)),
-    Effect.tapError((error) =>
-      Effect.logWarning(`outbox relay: cannot publish yet, retrying: ${whyFailed(error)}`)
-    ),
-    Effect.retry(backoff),
-    // The schedule never ends, so the retry never gives up; this only tells the types.
-    Effect.orDie,
-    Effect.flatMap((published) => (published < batchSize ? Effect.sleep(idle) : Effect.void))
-  )
-  return Effect.zipRight(
+  return Effect.gen(function* () {
     // Every relay samples the backlog (a cheap query); they all see the same table.
-    Effect.forkScoped(sampleForever("the outbox", sampleOutbox)),
-    Effect.forever(round)
-  ).pipe(Effect.scoped, Effect.annotateLogs({ component: "outbox-relay" }))
+    yield* Effect.forkScoped(sampleForever("the outbox", sampleOutbox))
+    const next = yield* wakeUps(idle, options.listeningFallback ?? "1 second")
+    const round = publishPending(batchSize).pipe(
+      Effect.catchAllDefect((defect) => Effect.fail(defect)),
+      Effect.tapError((error) =>
+        Effect.logWarning(`outbox relay: cannot publish yet, retrying: ${whyFailed(error)}`)
+      ),
+      Effect.retry(backoff),
+      // The schedule never ends, so the retry never gives up; this only tells the types.
+      Effect.orDie,
+      Effect.tap(next.published),
+      Effect.flatMap((published) => (published < batchSize ? next.wait : Effect.void))
+    )
+    return yield* Effect.forever(round)
+  }).pipe(Effect.scoped, Effect.annotateLogs({ component: "outbox-relay" }))
 }
 
 /** The relay with its defaults: what a service runs. */
