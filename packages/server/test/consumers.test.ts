@@ -378,6 +378,70 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
     )
 
     it.scopedLive(
+      "stock-checker: events the broker sent ahead drop their SKUs in one Redis call; a bad one among them sends each alone",
+      () =>
+        Effect.gen(function* () {
+          const names = [`test-stock-checker-batch-${runId}`, `test-stock-checker-batch-bad-${runId}`]
+          for (const name of names) yield* deleteQueuesAfterwards(name)
+          const batches: Array<number> = []
+          // The Redis cache, with the sizes of its batched drops written down.
+          const recording = Layer.effect(
+            StockCache,
+            Effect.map(StockCache, (cache) => ({
+              ...cache,
+              invalidateAll: (skus: ReadonlyArray<string>) =>
+                Effect.zipRight(
+                  Effect.sync(() => batches.push(skus.length)),
+                  cache.invalidateAll(skus)
+                )
+            }))
+          ).pipe(Layer.provide(testCache("batch")))
+          yield* Effect.gen(function* () {
+            const cache = yield* StockCache
+            yield* eventually("the cache connected", cache.ready)
+            yield* Effect.sleep("100 millis") // its first epoch bump follows the connection
+            const channel = yield* testChannel
+            const [consumer] = yield* StockChecker.consumers
+
+            /** Events queued before the consumer starts, so the broker sends them ahead together. */
+            const burst = (name: string, badAt: number | undefined) =>
+              Effect.gen(function* () {
+                const skus = Array.from({ length: 12 }, (_, i) => `BATCH-${name}-${i}`)
+                for (const sku of skus) yield* cache.through({ name: "level", sku }, Effect.succeed("before"))
+                yield* Effect.promise(() => channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true }))
+                for (const [i, sku] of skus.entries()) {
+                  const event = stockUpdated(`${name}-${i}`, sku)
+                  yield* deliver(channel, name, event, event.id)
+                  if (i === badAt) {
+                    const bad = stockUpdated(`${name}-bad`, sku, "hello")
+                    yield* deliver(channel, name, bad, bad.id)
+                  }
+                }
+                yield* (yield* EventBus).consume(renamed(consumer!, name))
+                for (const sku of skus) {
+                  yield* eventually(
+                    `the cached answer of ${sku} is dropped`,
+                    Effect.map(
+                      cache.through({ name: "level", sku }, Effect.succeed("after")),
+                      (answer) => answer === "after"
+                    )
+                  )
+                }
+              })
+
+            yield* burst(names[0]!, undefined)
+            expect(Math.max(...batches)).toBeGreaterThan(1)
+
+            // The bad one fails the batch; then each is handled alone, and only it is dead-lettered.
+            batches.length = 0
+            yield* burst(names[1]!, 5)
+            const [dead] = yield* deadLetters(channel, names[1]!, 1)
+            expect(dead!.properties.messageId).toBe(`${names[1]}-bad`)
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(bus, recording)))
+        })
+    )
+
+    it.scopedLive(
       "stock-updater: only product.received and product.sold change stock; another type, or a routing key that is not the type, is dead-lettered with the reason",
       () =>
         Effect.gen(function* () {

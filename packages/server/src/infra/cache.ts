@@ -20,6 +20,8 @@ export class StockCache extends Context.Tag("@invkit/server/StockCache")<
     ) => Effect.Effect<A, E, R>
     /** Drops what is cached about a SKU and every aggregate answer, after a change. */
     readonly invalidate: (sku: string) => Effect.Effect<void>
+    /** `invalidate` for several SKUs at once: with Redis, one round trip. */
+    readonly invalidateAll: (skus: ReadonlyArray<string>) => Effect.Effect<void>
     /** One cache for every instance (Redis), or one per process (memory). */
     readonly shared: boolean
     /** Whether the cache answers, for /ready (a cache that is down does not fail reads). */
@@ -38,6 +40,6 @@ export const invalidateHere = (skus: Iterable<string>) =>
     Effect.serviceOption(StockCache),
     Option.match({
       onNone: () => Effect.void,
-      onSome: (cache) => Effect.forEach(new Set(skus), cache.invalidate, { discard: true })
+      onSome: (cache) => cache.invalidateAll([...new Set(skus)])
     })
   )

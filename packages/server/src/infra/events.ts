@@ -25,6 +25,12 @@ export interface Consumer {
    */
   readonly handle: (event: Event.CloudEvent) => Effect.Effect<void, unknown>
   /**
+   * Handles several first deliveries at once (as many as the broker had sent ahead), all or
+   * nothing; if it fails, each event is handled again alone by `handle`, which decides its fate.
+   * For work that costs a round trip whatever the number of events, such as dropping cache entries.
+   */
+  readonly handleBatch?: (events: ReadonlyArray<Event.CloudEvent>) => Effect.Effect<void, unknown>
+  /**
    * Every instance gets every event (a queue of its own) instead of sharing the group's queue:
    * for effects that live in the instance itself, such as an in-memory cache.
    */

@@ -26,6 +26,16 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
     const generationOf = (sku: string | undefined) =>
       sku === undefined ? globalGeneration : (skuGenerations.get(sku) ?? 0)
 
+    const invalidateAll = (skus: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        const dropped = new Set(skus)
+        for (const sku of dropped) skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
+        globalGeneration++
+        for (const [id, entry] of entries) {
+          if (entry.sku === undefined || dropped.has(entry.sku)) entries.delete(id)
+        }
+      })
+
     return {
       through: (key, load) =>
         Effect.suspend(() => {
@@ -45,14 +55,8 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
             })
           )
         }),
-      invalidate: (sku) =>
-        Effect.sync(() => {
-          skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
-          globalGeneration++
-          for (const [id, entry] of entries) {
-            if (entry.sku === undefined || entry.sku === sku) entries.delete(id)
-          }
-        }),
+      invalidate: (sku) => invalidateAll([sku]),
+      invalidateAll,
       shared: false,
       ready: Effect.succeed(true)
     }

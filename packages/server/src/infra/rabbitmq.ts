@@ -29,6 +29,7 @@ import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { Event, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -413,6 +414,61 @@ export const layer = (
           )
         )
 
+      /**
+       * Several deliveries: first ones that are valid events go to the consumer's `handleBatch`
+       * together and are acked together; the rest, and all of them if the batch fails, one by one.
+       */
+      const deliverAll = (
+        consumer: Consumer,
+        channel: amqp.ConfirmChannel,
+        messages: ReadonlyArray<amqp.ConsumeMessage>
+      ): Effect.Effect<void> =>
+        Effect.gen(function* () {
+          const handleBatch = consumer.handleBatch
+          if (handleBatch === undefined || messages.length < 2) {
+            return yield* Effect.forEach(messages, (message) => deliver(consumer, channel, message), {
+              discard: true
+            })
+          }
+          const batch: Array<{ readonly message: amqp.ConsumeMessage; readonly event: Event.CloudEvent }> = []
+          const alone: Array<amqp.ConsumeMessage> = []
+          for (const message of messages) {
+            const accepted =
+              attemptOf(message) === 1 && !message.fields.redelivered
+                ? yield* Effect.option(accept(consumer, message, routingKeyOf(message)))
+                : Option.none()
+            if (Option.isSome(accepted)) batch.push({ message, event: accepted.value })
+            else alone.push(message)
+          }
+          const handled = yield* (
+            batch.length === 0 ? Effect.void : Effect.suspend(() => handleBatch(batch.map(({ event }) => event)))
+          ).pipe(
+            (work) =>
+              batch.reduce((traced, { event }) => consumeSpan(consumer.name, event, 1)(traced), work),
+            Effect.exit
+          )
+          if (Exit.isSuccess(handled)) {
+            yield* Effect.forEach(
+              batch,
+              ({ message }) =>
+                Effect.zipRight(
+                  Effect.sync(() => channel.ack(message)),
+                  InventoryMetrics.eventConsumed(consumer.name)
+                ),
+              { discard: true }
+            ).pipe(
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning("deliveries left unacked; the broker will deliver them again", cause)
+              )
+            )
+          } else {
+            alone.push(...batch.map(({ message }) => message))
+          }
+          // In the order they came, as one at a time would have handled them.
+          alone.sort((a, b) => messages.indexOf(a) - messages.indexOf(b))
+          yield* Effect.forEach(alone, (message) => deliver(consumer, channel, message), { discard: true })
+        })
+
       /** One consumer on one connection, until the channel closes or the scope ends. */
       const session = (
         consumer: Consumer,
@@ -468,13 +524,21 @@ export const layer = (
           )
           yield* Deferred.succeed(started, undefined)
 
-          const work = Queue.take(mailbox).pipe(
-            Effect.flatMap((message) =>
-              message === null
-                ? Effect.fail(new BrokerError({ reason: `the broker cancelled consumer ${consumer.name}` }))
-                : // One delivery is never cut short by shutdown: it finishes and is acked.
-                  Effect.uninterruptible(deliver(consumer, channel, message))
-            ),
+          const work = Queue.takeBetween(mailbox, 1, consumer.handleBatch === undefined ? 1 : prefetch).pipe(
+            Effect.flatMap((taken) => {
+              const messages = Chunk.toReadonlyArray(taken)
+              const cancelled = messages.indexOf(null)
+              const deliveries = (cancelled === -1 ? messages : messages.slice(0, cancelled)) as Array<
+                amqp.ConsumeMessage
+              >
+              // Deliveries are never cut short by shutdown: they finish and are acked.
+              return Effect.zipRight(
+                Effect.uninterruptible(deliverAll(consumer, channel, deliveries)),
+                cancelled === -1
+                  ? Effect.void
+                  : Effect.fail(new BrokerError({ reason: `the broker cancelled consumer ${consumer.name}` }))
+              )
+            }),
             Effect.forever
           )
           yield* Effect.raceFirst(work, Deferred.await(closed))

@@ -237,31 +237,41 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
           return value
         })
 
-      const invalidate = (sku: string): Effect.Effect<void> =>
-        command(() => {
-          const current = keys
-          if (current === undefined) throw new Error("the namespace is not known yet")
-          return redis.invalidateSku(
-            current.skuGeneration(sku),
-            current.globalGeneration,
-            current.skuIndex(sku),
-            current.aggregateIndex
-          )
-        }).pipe(
-          Effect.asVoid,
-          Effect.catchAll(() =>
-            Effect.zipRight(
-              Effect.sync(retireEverything),
-              Effect.logWarning(
-                `cache: could not invalidate ${sku} in Redis; retiring every entry once it answers`
+      /** One pipeline of the invalidation script per SKU: one round trip for all of them. */
+      const invalidateAll = (skus: ReadonlyArray<string>): Effect.Effect<void> =>
+        skus.length === 0
+          ? Effect.void
+          : command(() => {
+              const current = keys
+              if (current === undefined) throw new Error("the namespace is not known yet")
+              const pipeline = redis.pipeline()
+              for (const sku of skus) {
+                pipeline.invalidateSku(
+                  current.skuGeneration(sku),
+                  current.globalGeneration,
+                  current.skuIndex(sku),
+                  current.aggregateIndex
+                )
+              }
+              return pipeline.exec().then((results) => {
+                const failed = results?.find(([error]) => error !== null)
+                if (results === null || failed !== undefined) throw failed?.[0] ?? new Error("pipeline aborted")
+              })
+            }).pipe(
+              Effect.catchAll(() =>
+                Effect.zipRight(
+                  Effect.sync(retireEverything),
+                  Effect.logWarning(
+                    `cache: could not invalidate ${skus.join(", ")} in Redis; retiring every entry once it answers`
+                  )
+                )
               )
             )
-          )
-        )
 
       return {
         through,
-        invalidate,
+        invalidate: (sku) => invalidateAll([sku]),
+        invalidateAll,
         shared: true,
         ready: command(() => redis.ping()).pipe(
           Effect.as(true),

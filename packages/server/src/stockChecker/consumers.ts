@@ -30,7 +30,9 @@ export const consumers: Effect.Effect<ReadonlyArray<Consumer>, never, StockCache
       types: ["stock.updated", ...Event.catalogTypes],
       // A cache per process must hear every event; a shared one needs it once per group.
       perInstance: !cache.shared,
-      handle: (event) => Effect.flatMap(changedSku(event), cache.invalidate)
+      handle: (event) => Effect.flatMap(changedSku(event), cache.invalidate),
+      // One Redis round trip for the SKUs of every event the broker sent ahead.
+      handleBatch: (events) => Effect.flatMap(Effect.forEach(events, changedSku), cache.invalidateAll)
     }
   ]
 )
