@@ -6,8 +6,11 @@
 //
 //   1. adjustments/s over HTTP (stock-updater) at 32 connections against the same transaction
 //      (level, ledger, outbox) sent with pg at 32 concurrent callers on a pool of the server's size;
+//      then the same at 256 callers on 10 SKUs (hot rows); the consumers' CPU per event of it;
 //   2. cached level reads/s (stock-checker, answered from Redis) against a bare Node HTTP server
-//      answering a constant JSON body of the same bytes, same client, same concurrency;
+//      answering a constant JSON body of the same bytes, and against the framework's floor (a
+//      minimal @effect/platform HttpApi endpoint answering those bytes, bench/frameworkFloor.mjs),
+//      same client, same concurrency;
 //   3. update-to-visible delay: an adjustment acknowledged by stock-updater until stock-checker
 //      shows the new level (outbox relay → RabbitMQ → cache invalidation → next read).
 //
@@ -39,6 +42,9 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379"
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const SEGMENTS = 4
 const CONCURRENCY = 32
+/** The hot-row load of part 1: many callers on few SKUs. */
+const HOT_CONCURRENCY = 256
+const HOT_SKUS = 10
 /** Update-to-visible samples (part 3). */
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50)
 const POLL_MS = 2
@@ -52,6 +58,7 @@ const BIN = fileURLToPath(new URL("../packages/server/dist/bin.js", import.meta.
 
 const runId = randomBytes(3).toString("hex")
 const skus = Array.from({ length: PRODUCTS }, (_, i) => `BS${runId}-${String(i + 1).padStart(3, "0")}`)
+const hotSkus = skus.slice(0, HOT_SKUS)
 /** Not in the load: adjusted once after a burst to see when stock-checker's consumer caught up. */
 const MARKER = `BS${runId}-marker`
 
@@ -283,16 +290,16 @@ const mulberry32 = (seed) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-/** CONCURRENCY loops, each awaiting one call after another, until `ms` have passed. */
-const runFor = async (ms, seed, call) => {
+/** `concurrency` loops, each awaiting one call after another on one of `among`, until `ms` have passed. */
+const runFor = async (ms, seed, call, { concurrency = CONCURRENCY, among = skus } = {}) => {
   const latencies = []
   const started = performance.now()
   const deadline = started + ms
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async (_, w) => {
+    Array.from({ length: concurrency }, async (_, w) => {
       const random = mulberry32(seed * 1000 + w)
       while (performance.now() < deadline) {
-        const sku = skus[Math.floor(random() * skus.length)]
+        const sku = among[Math.floor(random() * among.length)]
         const delta = random() < 0.5 ? -1 : 1
         const t0 = performance.now()
         await call(sku, delta)
@@ -325,22 +332,21 @@ const summarize = (parts, cpu = {}) => {
   }
 }
 
-/** A and B in A-B-B-A-A-B-B-A order, SECONDS per side in total. */
-const compare = async (seedBase, a, b) => {
-  const partsA = []
-  const partsB = []
-  const cpuA = {}
-  const cpuB = {}
+/** The sides in A-B-C-C-B-A-A-B-C… order (each as often first as last), SECONDS per side in total. */
+const compare = async (seedBase, sides, load) => {
+  const parts = sides.map(() => [])
+  const cpu = sides.map(() => ({}))
   const segment = (SECONDS * 1000) / SEGMENTS
   for (let i = 0; i < SEGMENTS; i++) {
-    const order = i % 2 === 0 ? [a, b] : [b, a]
-    for (const side of order) {
+    const order = sides.map((_, k) => k)
+    if (i % 2 === 1) order.reverse()
+    for (const k of order) {
       const before = cpuSnapshot()
-      ;(side === a ? partsA : partsB).push(await runFor(segment, seedBase + i, side))
-      addCpu(side === a ? cpuA : cpuB, before, cpuSnapshot())
+      parts[k].push(await runFor(segment, seedBase + i, sides[k], load))
+      addCpu(cpu[k], before, cpuSnapshot())
     }
   }
-  return [summarize(partsA, cpuA), summarize(partsB, cpuB)]
+  return sides.map((_, k) => summarize(parts[k], cpu[k]))
 }
 
 // CPU time per operation, from /proc (Linux; left out elsewhere): this process (the client),
@@ -459,12 +465,20 @@ const main = async () => {
       }
     }
     const viaPg = (sku, delta) => rawAdjust(pool, sku, delta)
+    // The consumers' CPU over part 1, from its first event until they handled its last.
+    const {
+      rows: [{ lastEvent }]
+    } = await pool.query("select coalesce(max(id), 0)::int8 as last_event from outbox")
+    const consumersBefore = cpuSnapshot()
     // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
     await runFor(700, 1, viaPg)
     await runFor(700, 1, viaHttp)
-    const [adjustHttp, adjustRaw] = await compare(10, viaHttp, viaPg)
-    const burstEnded = performance.now()
+    const [adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
     const adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
+    // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
+    const [hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], { concurrency: HOT_CONCURRENCY, among: hotSkus })
+    const hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
+    const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
     const drainSeconds = await drainOutbox(pool)
 
@@ -487,6 +501,16 @@ const main = async () => {
     }
     if (!caughtUp) throw new Error("stock-checker did not handle the burst's events within 60 s")
     const catchUpSeconds = round2((performance.now() - burstEnded) / 1000)
+    const consumersCpu = {}
+    addCpu(consumersCpu, consumersBefore, cpuSnapshot())
+    const {
+      rows: [{ events }]
+    } = await pool.query("select count(*)::int as events from outbox where id > $1", [lastEvent])
+    const cpuMsPerEvent = Object.fromEntries(
+      ["stock-checker", "supplier-sync"]
+        .filter((name) => consumersCpu[name] !== undefined)
+        .map((name) => [name, round2(consumersCpu[name] / events)])
+    )
     for (const sku of skus) await expectOk(checker, "GET", `/v1/stock/${sku}`)
     const sample = await request(checker, "GET", `/v1/stock/${skus[0]}`)
     const bodyBytes = Buffer.byteLength(sample.text)
@@ -505,6 +529,13 @@ const main = async () => {
       { BODY: sample.text, PORT: String(barePort) }
     )
     await waitReady(bare, barePort, "/")
+    const floorPort = await freePort()
+    const floor = startChild(
+      "framework floor",
+      [fileURLToPath(new URL("./frameworkFloor.mjs", import.meta.url))],
+      { BODY: sample.text, PORT: String(floorPort) }
+    )
+    await waitReady(floor, floorPort, `/v1/stock/${skus[0]}`)
     // Both sides parse the body (the same bytes), so the client does the same work for each.
     const cachedOnHand = new Map()
     let fromDatabase = 0
@@ -523,15 +554,22 @@ const main = async () => {
       if (res.status !== 200) throw new Error(`bare server answered ${res.status}`)
       JSON.parse(res.text)
     }
+    const floorRead = async (sku) => {
+      const res = await request(floorPort, "GET", `/v1/stock/${sku}`)
+      if (res.status !== 200) throw new Error(`the framework floor answered ${res.status}`)
+      JSON.parse(res.text)
+    }
     await runFor(700, 2, checkerRead)
     await runFor(700, 2, bareRead)
+    await runFor(700, 2, floorRead)
     // Proof that the reads hit the cache: the levels change in the database behind the cache's
     // back (no event), so an answer loaded from the database shows another number.
     for (const sku of skus) cachedOnHand.set(sku, await onHandAt(sku))
     await pool.query("update stock_levels set on_hand = on_hand + $1 where sku = any($2)", [OFFSET, skus])
-    const [readChecker, readBare] = await compare(20, checkerRead, bareRead)
+    const [readChecker, readBare, readFloor] = await compare(20, [checkerRead, bareRead, floorRead])
     await pool.query("update stock_levels set on_hand = on_hand - $1 where sku = any($2)", [OFFSET, skus])
     const readRatio = round2(readChecker.opsPerSec / readBare.opsPerSec)
+    const readFloorRatio = round2(readChecker.opsPerSec / readFloor.opsPerSec)
 
     // --- 3. update-to-visible delay ----------------------------------------------------------
     const delays = []
@@ -613,13 +651,22 @@ const main = async () => {
         ].join("  ")
       )
     line("POST /v1/stock/:sku/adjust (HTTP)", adjustHttp, `raw pg, pool ${POOL_SIZE}`, adjustRaw, adjustRatio)
+    line(
+      `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
+      hotHttp,
+      `raw pg, pool ${POOL_SIZE}`,
+      hotRaw,
+      hotRatio
+    )
     line("GET /v1/stock/:sku (cached)", readChecker, "bare node:http", readBare, readRatio)
+    line("GET /v1/stock/:sku (cached)", readChecker, "framework floor", readFloor, readFloorRatio)
     console.log("\nCPU ms per operation (machine = every process; cores busy of the machine's cores):")
     for (const [name, side] of [
       ["  adjust over HTTP", adjustHttp],
       ["  adjust raw pg", adjustRaw],
       ["  read stock-checker", readChecker],
-      ["  read bare server", readBare]
+      ["  read bare server", readBare],
+      ["  read framework floor", readFloor]
     ]) {
       const cpu = Object.entries(side.cpuMsPerOp)
         .map(([who, ms]) => `${who} ${ms.toFixed(2)}`)
@@ -636,7 +683,13 @@ const main = async () => {
         `${fromDatabase} of ${readChecker.ops} (${reloaded.size} SKUs reloaded); ` +
         `outbox backlog after part 1: ${backlog.rows[0].n} events, published in ${drainSeconds} s; ` +
         `stock-checker's consumer caught up ${catchUpSeconds} s after part 1; ` +
-        `failed HTTP adjustments: ${httpErrors}; ledger check: ${drift[0].bad === 0 ? "ok" : `${drift[0].bad} levels DRIFTED`}\n`
+        `failed HTTP adjustments: ${httpErrors}; ledger check: ${drift[0].bad === 0 ? "ok" : `${drift[0].bad} levels DRIFTED`}`
+    )
+    console.log(
+      `consumers' CPU per stock.updated (part 1's ${events} events, until handled): ` +
+        `${Object.entries(cpuMsPerEvent)
+          .map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`)
+          .join(", ")}\n`
     )
     console.log(
       JSON.stringify({
@@ -650,11 +703,21 @@ const main = async () => {
         concurrency: CONCURRENCY,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
-        adjust: { http: adjustHttp, raw: adjustRaw, ratio: adjustRatio, failed: httpErrors },
+        adjust: {
+          http: adjustHttp,
+          raw: adjustRaw,
+          ratio: adjustRatio,
+          cpuMsPerOp: { machine: adjustHttp.cpuMsPerOp.machine, rawMachine: adjustRaw.cpuMsPerOp.machine },
+          hot: { concurrency: HOT_CONCURRENCY, skus: hotSkus.length, http: hotHttp, raw: hotRaw, ratio: hotRatio },
+          failed: httpErrors
+        },
+        consumers: { events, cpuMsPerEvent },
         read: {
           checker: readChecker,
           bare: readBare,
+          floor: readFloor,
           ratio: readRatio,
+          floorRatio: readFloorRatio,
           bodyBytes,
           fromDatabase,
           reloadedSkus: reloaded.size
