@@ -103,9 +103,22 @@ const TOKEN = execFileSync(
   }
 ).trim()
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY, maxFreeSockets: CONCURRENCY })
+// As many sockets as the most callers of any part: each caller has a connection of its own.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 })
 
+/**
+ * One request. A connection the server closed as it was reused (keep-alive's race) is an error
+ * for a write, counted as a failed request (status 0); a read is sent again once.
+ */
 const request = (port, method, path, body) =>
+  requestOnce(port, method, path, body).catch((error) => {
+    if (error.code !== "ECONNRESET") throw error
+    return method === "GET"
+      ? requestOnce(port, method, path, body)
+      : { status: 0, text: `${method} ${path}: ${error.message}` }
+  })
+
+const requestOnce = (port, method, path, body) =>
   new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     const req = http.request(
@@ -468,7 +481,7 @@ const main = async () => {
     // The consumers' CPU over part 1, from its first event until they handled its last.
     const {
       rows: [{ lastEvent }]
-    } = await pool.query("select coalesce(max(id), 0)::int8 as last_event from outbox")
+    } = await pool.query("select coalesce(max(id), 0)::int8 as "lastEvent" from outbox")
     const consumersBefore = cpuSnapshot()
     // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
     await runFor(700, 1, viaPg)
@@ -751,6 +764,8 @@ try {
   await main()
 } catch (error) {
   console.error(error instanceof Error ? error.message : error)
+  for (const line of warnings.slice(0, 5)) console.error(`  ${line}`)
+  for (const entry of children) if (entry.exited) console.error(`  ${entry.name} had exited`)
   process.exitCode = 1
 }
 process.exit()
