@@ -1,8 +1,9 @@
 // The framework's floor for a cached read (bench/server.mjs part 2): a minimal @effect/platform
 // HttpApi endpoint, GET /v1/stock/:sku, answering the constant body given in BODY on PORT, with
 // nothing of the project's own. Run as a child process by bench/server.mjs.
-import { createRequire } from "node:module"
+
 import { createServer } from "node:http"
+import { createRequire } from "node:module"
 
 // The server package's copies of Effect and the platform: the ones stock-checker runs on.
 const require = createRequire(new URL("../packages/server/package.json", import.meta.url))

@@ -481,7 +481,7 @@ const main = async () => {
     // The consumers' CPU over part 1, from its first event until they handled its last.
     const {
       rows: [{ lastEvent }]
-    } = await pool.query("select coalesce(max(id), 0)::int8 as "lastEvent" from outbox")
+    } = await pool.query('select coalesce(max(id), 0)::int8 as "lastEvent" from outbox')
     const consumersBefore = cpuSnapshot()
     // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
     await runFor(700, 1, viaPg)
@@ -489,7 +489,10 @@ const main = async () => {
     const [adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
     const adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
     // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
-    const [hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], { concurrency: HOT_CONCURRENCY, among: hotSkus })
+    const [hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], {
+      concurrency: HOT_CONCURRENCY,
+      among: hotSkus
+    })
     const hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
     const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
@@ -721,7 +724,13 @@ const main = async () => {
           raw: adjustRaw,
           ratio: adjustRatio,
           cpuMsPerOp: { machine: adjustHttp.cpuMsPerOp.machine, rawMachine: adjustRaw.cpuMsPerOp.machine },
-          hot: { concurrency: HOT_CONCURRENCY, skus: hotSkus.length, http: hotHttp, raw: hotRaw, ratio: hotRatio },
+          hot: {
+            concurrency: HOT_CONCURRENCY,
+            skus: hotSkus.length,
+            http: hotHttp,
+            raw: hotRaw,
+            ratio: hotRatio
+          },
           failed: httpErrors
         },
         consumers: { events, cpuMsPerEvent },

@@ -50,7 +50,10 @@ const seededRandom = (seed: number) => () => {
 }
 
 /** Groups committed so far and the requests in them. */
-const groupTotals = Effect.map(Metric.value(groupSize), (state) => ({ groups: state.count, requests: state.sum }))
+const groupTotals = Effect.map(Metric.value(groupSize), (state) => ({
+  groups: state.count,
+  requests: state.sum
+}))
 
 /** Holds the level of `sku` locked from another connection until `release` is completed. */
 const holdLevel = (sku: string) =>
@@ -113,39 +116,41 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
             const kind = random()
             const key = random() < 0.3 ? `gc-${client}-${n}` : undefined
             const keyed = key === undefined ? {} : { idempotencyKey: key }
-            const send: Effect.Effect<ReadonlyArray<StockChange>, unknown> =
-              kind < 0.6
+            const send: Effect.Effect<ReadonlyArray<StockChange>, unknown> = kind < 0.6
+              ? Effect.map(
+                  stock.adjust({ sku, location, delta: pick([-7, -5, -3, -1, 1, 2, 4, 6]), ...keyed }),
+                  (c) => [c]
+                )
+              : kind < 0.8
                 ? Effect.map(
-                    stock.adjust({ sku, location, delta: pick([-7, -5, -3, -1, 1, 2, 4, 6]), ...keyed }),
+                    stock.set({
+                      sku,
+                      location,
+                      quantity: Math.floor(random() * 30),
+                      ...(random() < 0.5 ? { expected: Math.floor(random() * 30) } : {}),
+                      ...keyed
+                    }),
                     (c) => [c]
                   )
-                : kind < 0.8
-                  ? Effect.map(
-                      stock.set({
-                        sku,
-                        location,
-                        quantity: Math.floor(random() * 30),
-                        ...(random() < 0.5 ? { expected: Math.floor(random() * 30) } : {}),
-                        ...keyed
-                      }),
-                      (c) => [c]
-                    )
-                  : Effect.map(
-                      stock.transfer({
-                        sku,
-                        quantity: 1 + Math.floor(random() * 8),
-                        from: location,
-                        to: location === "back" ? DEFAULT_LOCATION : "back",
-                        ...keyed
-                      }),
-                      (t) => [t.from, t.to]
-                    )
+                : Effect.map(
+                    stock.transfer({
+                      sku,
+                      quantity: 1 + Math.floor(random() * 8),
+                      from: location,
+                      to: location === "back" ? DEFAULT_LOCATION : "back",
+                      ...keyed
+                    }),
+                    (t) => [t.from, t.to]
+                  )
             const outcome = Effect.map(
               Effect.either(send),
               (either): Outcome =>
                 Either.isRight(either)
                   ? { movements: either.right.map((c) => c.movementId) }
-                  : { refusal: either.left, said: `${(either.left as Error).name}: ${(either.left as Error).message}` }
+                  : {
+                      refusal: either.left,
+                      said: `${(either.left as Error).name}: ${(either.left as Error).message}`
+                    }
             )
             // A keyed request is sent again, as a client retrying after a lost answer would.
             return key === undefined
@@ -154,7 +159,11 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           }
           const outcomes = (yield* Effect.forEach(
             Array.from({ length: 16 }, (_, client) => client),
-            (client) => Effect.forEach(Array.from({ length: 60 }, (_, n) => n), (n) => request(client, n)),
+            (client) =>
+              Effect.forEach(
+                Array.from({ length: 60 }, (_, n) => n),
+                (n) => request(client, n)
+              ),
             { concurrency: 16 }
           )).flat()
 
@@ -182,7 +191,9 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           expect(refusals).toBeGreaterThan(10)
 
           // Every change answered is in the ledger once, and nothing else is: a refusal wrote nothing.
-          const written = yield* sql<{ id: number }>`select id from stock_movements where id >= ${first} order by id`
+          const written = yield* sql<{
+            id: number
+          }>`select id from stock_movements where id >= ${first} order by id`
           expect(written.map((row) => row.id)).toEqual([...answered].sort((a, b) => a - b))
           expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
           const [{ lowest }] = (yield* sql<{ lowest: number }>`
@@ -247,7 +258,10 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           3,
           "IdempotencyKeyReused"
         ])
-        expect(Either.getLeft(outcomes[1]!).pipe(Option.getOrThrow)).toMatchObject({ available: 3, requested: 5 })
+        expect(Either.getLeft(outcomes[1]!).pipe(Option.getOrThrow)).toMatchObject({
+          available: 3,
+          requested: 5
+        })
         expect(Either.getLeft(outcomes[8]!).pipe(Option.getOrThrow)).toBeInstanceOf(IdempotencyKeyReused)
         const totalsAfter = yield* storeTotals
         // Five changes applied (and the held one), each with its movement and event; one key kept.
@@ -295,45 +309,49 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       })
     )
 
-    it.effect("a group whose transaction is cut answers a StoreError to each request and writes nothing", () =>
-      Effect.gen(function* () {
-        const stock = yield* Stock
-        const sql = yield* SqlClient.SqlClient
-        const products = yield* Products
-        for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* products.add({ sku, name: sku })
-        for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* stock.set({ sku, quantity: 5 })
-        yield* (yield* Locations).add({ code: "cut-b" })
-        const totalsBefore = yield* storeTotals
-        const release = yield* holdLevel("CUT-HELD")
-        const first = yield* Effect.fork(stock.adjust({ sku: "CUT-HELD", delta: 1 }))
-        const firstBackend = yield* waitingBackend
-        const queued = yield* Effect.all(
-          [
-            stock.adjust({ sku: "CUT-1", delta: 2 }),
-            stock.adjust({ sku: "CUT-2", delta: -9 }), // would be refused
-            stock.transfer({ sku: "CUT-1", quantity: 1, from: DEFAULT_LOCATION, to: "cut-b" }).pipe(Effect.asVoid),
-            stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" }),
-            stock.adjust({ sku: "CUT-HELD", delta: 2 }) // waits on the held level, inside the group
-          ].map((write) => Effect.fork(write as Effect.Effect<unknown, unknown>))
-        )
-        yield* sql`select pg_terminate_backend(${firstBackend})`
-        expect(Either.getLeft(yield* Effect.either(Fiber.join(first))).pipe(Option.getOrThrow)).toBeInstanceOf(
-          StoreError
-        )
-        // The second group has run the others and waits for the held level: cut it too.
-        const secondBackend = yield* waitingBackend
-        expect(secondBackend).not.toBe(firstBackend)
-        for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
-        yield* sql`select pg_terminate_backend(${secondBackend})`
-        for (const fiber of queued) {
-          const outcome = yield* Effect.either(Fiber.join(fiber))
-          expect(Either.getLeft(outcome).pipe(Option.getOrThrow)).toBeInstanceOf(StoreError)
-        }
-        yield* release
-        expect(yield* storeTotals).toEqual(totalsBefore)
-        // The store serves again, and the key is free to be used again.
-        expect((yield* stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" })).onHand).toBe(1)
-      })
+    it.effect(
+      "a group whose transaction is cut answers a StoreError to each request and writes nothing",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* products.add({ sku, name: sku })
+          for (const sku of ["CUT-HELD", "CUT-1", "CUT-2"]) yield* stock.set({ sku, quantity: 5 })
+          yield* (yield* Locations).add({ code: "cut-b" })
+          const totalsBefore = yield* storeTotals
+          const release = yield* holdLevel("CUT-HELD")
+          const first = yield* Effect.fork(stock.adjust({ sku: "CUT-HELD", delta: 1 }))
+          const firstBackend = yield* waitingBackend
+          const queued = yield* Effect.all(
+            [
+              stock.adjust({ sku: "CUT-1", delta: 2 }),
+              stock.adjust({ sku: "CUT-2", delta: -9 }), // would be refused
+              stock
+                .transfer({ sku: "CUT-1", quantity: 1, from: DEFAULT_LOCATION, to: "cut-b" })
+                .pipe(Effect.asVoid),
+              stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" }),
+              stock.adjust({ sku: "CUT-HELD", delta: 2 }) // waits on the held level, inside the group
+            ].map((write) => Effect.fork(write as Effect.Effect<unknown, unknown>))
+          )
+          yield* sql`select pg_terminate_backend(${firstBackend})`
+          expect(
+            Either.getLeft(yield* Effect.either(Fiber.join(first))).pipe(Option.getOrThrow)
+          ).toBeInstanceOf(StoreError)
+          // The second group has run the others and waits for the held level: cut it too.
+          const secondBackend = yield* waitingBackend
+          expect(secondBackend).not.toBe(firstBackend)
+          for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
+          yield* sql`select pg_terminate_backend(${secondBackend})`
+          for (const fiber of queued) {
+            const outcome = yield* Effect.either(Fiber.join(fiber))
+            expect(Either.getLeft(outcome).pipe(Option.getOrThrow)).toBeInstanceOf(StoreError)
+          }
+          yield* release
+          expect(yield* storeTotals).toEqual(totalsBefore)
+          // The store serves again, and the key is free to be used again.
+          expect((yield* stock.set({ sku: "CUT-2", quantity: 1, idempotencyKey: "cut-key" })).onHand).toBe(1)
+        })
     )
   })
 })

@@ -408,7 +408,9 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               Effect.gen(function* () {
                 const skus = Array.from({ length: 12 }, (_, i) => `BATCH-${name}-${i}`)
                 for (const sku of skus) yield* cache.through({ name: "level", sku }, Effect.succeed("before"))
-                yield* Effect.promise(() => channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true }))
+                yield* Effect.promise(() =>
+                  channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true })
+                )
                 for (const [i, sku] of skus.entries()) {
                   const event = stockUpdated(`${name}-${i}`, sku)
                   yield* deliver(channel, name, event, event.id)

@@ -6,7 +6,7 @@
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sampleValue } from "./serviceProcesses.js"
-import { POSTGRES_URL, postgresReachable, startAllOnFreshDatabase } from "./utils.js"
+import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
 
 const reachable = await postgresReachable()
 
@@ -132,10 +132,12 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
         if (tries[1]) expect(tries[1]).toEqual(tries[0])
         const [{ status, body: answer }] = tries as [{ status: number; body: any }]
         if (status === 200) {
-          for (const change of answer.from ? [answer.from, answer.to] : [answer]) answered.add(change.movementId)
+          for (const change of answer.from ? [answer.from, answer.to] : [answer])
+            answered.add(change.movementId)
         } else {
           expect([status, answer._tag]).toSatisfy(
-            ([s, tag]: [number, string]) => s === 409 && (tag === "InsufficientStock" || tag === "StockConflict")
+            ([s, tag]: [number, string]) =>
+              s === 409 && (tag === "InsufficientStock" || tag === "StockConflict")
           )
           refused.push(answer._tag)
         }
@@ -197,7 +199,9 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
       await release()
     }
     expect(await count()).toEqual(totals)
-    expect(await send("POST", "/v1/stock/HCUT-2/set", { quantity: 1 }, { "idempotency-key": "hcut-key" })).toMatchObject({
+    expect(
+      await send("POST", "/v1/stock/HCUT-2/set", { quantity: 1 }, { "idempotency-key": "hcut-key" })
+    ).toMatchObject({
       status: 200,
       body: { onHand: 1 }
     })

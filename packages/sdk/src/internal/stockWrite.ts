@@ -278,8 +278,7 @@ export const makeStockWriter = (
       // the level is locked there too (a level that has moved on since runs the change again).
       const decided: Effect.Effect<
         A,
-        | Effect.Effect.Error<ReturnType<typeof work>>
-        | Effect.Effect.Error<ReturnType<typeof refusalOf>>
+        Effect.Effect.Error<ReturnType<typeof work>> | Effect.Effect.Error<ReturnType<typeof refusalOf>>
       > =
         context.idempotencyKey === undefined
           ? work(traceparent)
@@ -310,8 +309,8 @@ export const makeStockWriter = (
       )
     }
     const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
-    const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> = Effect.gen(
-      function* () {
+    const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> =
+      Effect.gen(function* () {
         // Read here, in the caller's fiber: a group's transaction runs in the committer's.
         const traceparent = yield* currentTraceparent
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
@@ -337,8 +336,7 @@ export const makeStockWriter = (
           fast,
           fastRefusal: (error) => error instanceof InsufficientStock || error instanceof StockConflict
         })
-      }
-    )
+      })
     return decide.pipe(
       Effect.tap(() =>
         Effect.forEach(dryRun ? [] : committedReasons, (reason) =>

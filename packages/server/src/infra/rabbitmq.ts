@@ -441,10 +441,11 @@ export const layer = (
             else alone.push(message)
           }
           const handled = yield* (
-            batch.length === 0 ? Effect.void : Effect.suspend(() => handleBatch(batch.map(({ event }) => event)))
+            batch.length === 0
+              ? Effect.void
+              : Effect.suspend(() => handleBatch(batch.map(({ event }) => event)))
           ).pipe(
-            (work) =>
-              batch.reduce((traced, { event }) => consumeSpan(consumer.name, event, 1)(traced), work),
+            (work) => batch.reduce((traced, { event }) => consumeSpan(consumer.name, event, 1)(traced), work),
             Effect.exit
           )
           if (Exit.isSuccess(handled)) {
@@ -528,9 +529,9 @@ export const layer = (
             Effect.flatMap((taken) => {
               const messages = Chunk.toReadonlyArray(taken)
               const cancelled = messages.indexOf(null)
-              const deliveries = (cancelled === -1 ? messages : messages.slice(0, cancelled)) as Array<
-                amqp.ConsumeMessage
-              >
+              const deliveries = (
+                cancelled === -1 ? messages : messages.slice(0, cancelled)
+              ) as Array<amqp.ConsumeMessage>
               // Deliveries are never cut short by shutdown: they finish and are acked.
               return Effect.zipRight(
                 Effect.uninterruptible(deliverAll(consumer, channel, deliveries)),

@@ -255,7 +255,8 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
               }
               return pipeline.exec().then((results) => {
                 const failed = results?.find(([error]) => error !== null)
-                if (results === null || failed !== undefined) throw failed?.[0] ?? new Error("pipeline aborted")
+                if (results === null || failed !== undefined)
+                  throw failed?.[0] ?? new Error("pipeline aborted")
               })
             }).pipe(
               Effect.catchAll(() =>

@@ -22,8 +22,8 @@
  * Plain SQL that PostgreSQL and PGlite both run.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Event } from "@invkit/sdk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -184,9 +184,11 @@ const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput)
     return {
       wait: Queue.take(notified).pipe(
         Effect.timeoutTo({ duration: fallback, onSuccess: () => false, onTimeout: () => true }),
-        Effect.map((timeout) => {
-          timedOut = timeout
-        })
+        Effect.flatMap((timeout) =>
+          Effect.sync(() => {
+            timedOut = timeout
+          })
+        )
       ),
       published: (count: number) =>
         timedOut && count > 0 ? Effect.asVoid(FiberHandle.run(listener, listen)) : Effect.void

@@ -71,10 +71,7 @@ export const layer = (options: StoreConnectionOptions): Layer.Layer<StoreConnect
         Layer.provide(Layer.succeed(SupplierSync.FeedAccess, options.feeds)),
         // Many requests write at once here: they share transactions (group commit).
         Layer.provide(Stock.groupCommit())
-      ) as Layer.Layer<
-        Opened,
-        StoreError | import("@invkit/sdk").InvalidInput
-      >
+      ) as Layer.Layer<Opened, StoreError | import("@invkit/sdk").InvalidInput>
 
       const attempt = Effect.gen(function* () {
         const attemptScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)

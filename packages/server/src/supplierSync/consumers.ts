@@ -19,7 +19,9 @@ const decodeStockUpdated = eventData(Event.StockUpdated)
 
 /** What the event says of the level against its reorder point; an older event says nothing. */
 const isAboveReorderPoint = (change: Event.StockUpdated) =>
-  change.available !== undefined && change.reorderPoint !== undefined && change.available > change.reorderPoint
+  change.available !== undefined &&
+  change.reorderPoint !== undefined &&
+  change.available > change.reorderPoint
 
 export const consumers: Effect.Effect<ReadonlyArray<Consumer>, SqlError, SqlClient.SqlClient> = Effect.gen(
   function* () {
