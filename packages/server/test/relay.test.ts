@@ -157,6 +157,55 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
     )
 
     it.scopedLive(
+      "a lost listening connection is noticed at the next look and opened again",
+      () =>
+        Effect.gen(function* () {
+          const consumerName = `test-relay-relisten-${runId}`
+          const skuPrefix = `RLS-${runId}-`
+          yield* deleteQueuesAfterwards(consumerName)
+          yield* Effect.gen(function* () {
+            const seen = yield* recordStockEvents(consumerName, skuPrefix)
+            yield* Effect.forkScoped(
+              runRelayWith({ idle: "1 minute", listeningFallback: "300 millis" }).pipe(
+                Effect.provideService(ListenForEvents, true)
+              )
+            )
+            const sql = yield* SqlClient.SqlClient
+            const listeners = sql<{ pid: number }>`
+              select pid from pg_stat_activity
+              where datname = current_database() and query ilike 'listen%' and state = 'idle'`
+            yield* eventually(
+              "the relay listens",
+              Effect.map(listeners, (rows) => rows.length === 1)
+            )
+            const [first] = yield* listeners
+            yield* sql`select pg_terminate_backend(${first!.pid})`
+            const stock = yield* Stock.Stock
+            yield* (yield* Product.Products).add({ sku: `${skuPrefix}A`, name: "Heard again" })
+            yield* stock.adjust({ sku: `${skuPrefix}A`, delta: 1 })
+            yield* eventually(
+              "the event went out at the next look",
+              Effect.sync(() => seen.length >= 1)
+            )
+            // The look found what no notification announced: the relay listens again, anew.
+            yield* eventually(
+              "the relay listens again",
+              Effect.map(listeners, (rows) => rows.length === 1 && rows[0]!.pid !== first!.pid)
+            )
+            yield* stock.adjust({ sku: `${skuPrefix}A`, delta: 1 })
+            yield* eventually(
+              "the next event went out",
+              Effect.sync(() => seen.length >= 2)
+            )
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
+          )
+        }),
+      60_000
+    )
+
+    it.scopedLive(
       "works on the embedded store (PGlite) too",
       () =>
         Effect.gen(function* () {

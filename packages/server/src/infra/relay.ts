@@ -191,7 +191,10 @@ const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput)
         )
       ),
       published: (count: number) =>
-        timedOut && count > 0 ? Effect.asVoid(FiberHandle.run(listener, listen)) : Effect.void
+        timedOut && count > 0
+          ? // The old listener lets its connection go before the new one asks for one.
+            Effect.zipRight(FiberHandle.clear(listener), Effect.asVoid(FiberHandle.run(listener, listen)))
+          : Effect.void
     }
   })
 
