@@ -264,11 +264,24 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     const reorder = yield* ReorderRule
     const { maxGroup } = yield* GroupCommit
 
-    const { applyAll } = makeStockWriter(
-      sql,
-      reorder,
-      maxGroup > 0 ? yield* GroupCommitter.make(maxGroup) : undefined
-    )
+    const committer = maxGroup > 0 ? yield* GroupCommitter.make(maxGroup) : undefined
+    const { applyAll } = makeStockWriter(sql, reorder, committer)
+
+    /**
+     * Runs `unit`, stock writes together with what must commit with them (a consumer's inbox row,
+     * say), as one request of the next group: its own savepoint in the group's transaction,
+     * answered after that commits. With group commit off, `unit` runs as it is (it opens its own
+     * transaction).
+     */
+    const inGroup = <A, E>(unit: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
+      committer === undefined
+        ? unit
+        : Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+            committer.run({
+              // The unit runs in the committer's fiber: it keeps the caller's trace.
+              safe: span._tag === "Some" ? Effect.withParentSpan(unit, span.value) : unit
+            })
+          )
 
     const set = (input: SetStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
       Effect.flatMap(decodeInput(SetStock)(input), (request) =>
@@ -496,7 +509,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         return toPage(rows, q.limit, (last) => [last.id])
       })
 
-    return { set, adjust, transfer, batch, level, list, low, overview, history } as const
+    return { set, adjust, transfer, batch, inGroup, level, list, low, overview, history } as const
   })
 }) {}
 

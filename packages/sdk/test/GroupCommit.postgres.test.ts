@@ -279,6 +279,49 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       })
     )
 
+    it.effect("inGroup runs a caller's own transaction as one request: its failure undoes only it", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        yield* (yield* Products).add({ sku: "IG-1", name: "In a group" })
+        yield* stock.set({ sku: "IG-1", quantity: 10 })
+        const totalsBefore = yield* storeTotals
+        const release = yield* holdLevel("IG-1")
+        const first = yield* Effect.fork(stock.adjust({ sku: "IG-1", delta: -1 }))
+        yield* waitingBackend
+        const before = yield* groupTotals
+        const units = yield* Effect.all(
+          [
+            stock.inGroup(
+              sql.withTransaction(
+                Effect.zipRight(
+                  stock.adjust({ sku: "IG-1", delta: -2 }),
+                  Effect.fail("changed my mind" as const)
+                )
+              )
+            ),
+            stock.inGroup(sql.withTransaction(stock.adjust({ sku: "IG-1", delta: -3 }))),
+            stock.adjust({ sku: "IG-1", delta: -4 })
+          ].map((unit) => Effect.fork(Effect.either(unit as Effect.Effect<unknown, unknown>)))
+        )
+        yield* Effect.sleep("100 millis")
+        yield* release
+        yield* Fiber.join(first)
+        const outcomes = yield* Effect.forEach(units, Fiber.join)
+        expect(Either.getLeft(outcomes[0]!).pipe(Option.getOrThrow)).toBe("changed my mind")
+        expect(outcomes.slice(1).map((o) => Either.isRight(o) && (o.right as StockChange).onHand)).toEqual([
+          6, 2
+        ])
+        const after = yield* groupTotals
+        expect({ groups: after.groups - before.groups, requests: after.requests - before.requests }).toEqual({
+          groups: 2,
+          requests: 4
+        })
+        expect((yield* storeTotals).movements - totalsBefore.movements).toBe(3)
+        expect((yield* stock.level("IG-1")).onHand).toBe(2)
+      })
+    )
+
     it.effect("no answer is given before the group's commit", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { promisify } from "node:util"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Inventory, Store } from "@invkit/sdk"
+import { Inventory, Stock, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -79,7 +79,14 @@ export const freshDatabase = freshPostgresDatabase
 
 /** Every inventory service on a fresh, migrated PostgreSQL database. */
 export const postgresInventory = (): Layer.Layer<Inventory.Services | SqlClient.SqlClient, never> =>
-  Layer.orDie(Layer.unwrapScoped(Effect.map(freshDatabase, (url) => Inventory.layer(Store.postgres(url)))))
+  Layer.orDie(
+    Layer.unwrapScoped(
+      Effect.map(freshDatabase, (url) =>
+        // With group commit, as the services open their store.
+        Inventory.layer(Store.postgres(url)).pipe(Layer.provide(Stock.groupCommit()))
+      )
+    )
+  )
 
 /** Polls `check` until it answers true; fails naming `what` after `timeout`. */
 export const eventually = <E, R>(

@@ -56,27 +56,32 @@ export const consumers: Effect.Effect<
         })
       }
       const movement = yield* decodeMovement(event)
-      yield* once(
-        CONSUMER_NAME,
-        event,
-        stock.adjust({
-          sku: movement.sku,
-          delta: effect.sign * movement.quantity,
-          ...(movement.location === undefined ? {} : { location: movement.location }),
-          reason: effect.reason,
-          reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
-          actor: event.source.slice(0, 200),
-          idempotencyKey: event.id
-        })
-      ).pipe(
-        Effect.mapError((error) =>
-          Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
-            ? new PermanentFailure({
-                reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
-              })
-            : error
+      // The inbox row and the change commit together, in the next group of stock writes.
+      yield* stock
+        .inGroup(
+          once(
+            CONSUMER_NAME,
+            event,
+            stock.adjust({
+              sku: movement.sku,
+              delta: effect.sign * movement.quantity,
+              ...(movement.location === undefined ? {} : { location: movement.location }),
+              reason: effect.reason,
+              reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
+              actor: event.source.slice(0, 200),
+              idempotencyKey: event.id
+            })
+          ).pipe(Effect.provide(context))
         )
-      )
+        .pipe(
+          Effect.mapError((error) =>
+            Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
+              ? new PermanentFailure({
+                  reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
+                })
+              : error
+          )
+        )
     }).pipe(Effect.provide(context))
 
   return [{ name: CONSUMER_NAME, types: Event.inboundTypes, handle: apply }]
