@@ -19,6 +19,8 @@ const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:543
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const SEGMENTS = 4
 const WRITERS = (process.env.BENCH_WRITERS ?? "1,8,32").split(",").map(Number)
+/** Unkeyed, keyed, and unkeyed through the SDK opened with group commit. */
+const VARIANTS = ["adjust", "adjust+key", "adjust, grouped"]
 const PRODUCTS = 100
 const INITIAL_STOCK = 1_000_000
 /** The SDK's pool: @effect/sql-pg leaves `max` unset, so pg's default of 10 applies. */
@@ -32,8 +34,8 @@ const REASON = "sale"
 /** The parameters of INCREASE / DECREASE; the last one is the event's trace context (none: tracing is off). */
 const adjustParams = (sku, delta, key) =>
   delta > 0
-    ? [sku, LOCATION, delta, delta, REASON, null, null, key, null]
-    : [delta, delta, sku, LOCATION, delta, REASON, null, null, key, null]
+    ? [sku, LOCATION, delta, delta, REASON, null, null, key, sku, null]
+    : [delta, delta, sku, LOCATION, delta, REASON, null, null, key, sku, null]
 
 /** One adjustment as a bare pg transaction: BEGIN; [key claim; savepoint;] the CTE; [key answer;] COMMIT. */
 const rawAdjust = async (pool, sku, delta, key) => {
@@ -142,6 +144,7 @@ const main = async () => {
   const loadBefore = round2(loadavg()[0])
   const database = await scratchDatabase(ADMIN_URL, "inv_bench")
   let inv
+  let grouped
   let pool
   try {
     // Opening the database migrates it.
@@ -156,34 +159,44 @@ const main = async () => {
 
     const runId = randomBytes(3).toString("hex")
     let keyCounter = 0
-    const sides = (idempotent) => ({
-      raw: (sku, delta) => rawAdjust(pool, sku, delta, idempotent ? `raw-${runId}-${keyCounter++}` : null),
-      sdk: (sku, delta) =>
-        inv.stock.adjust(
-          sku,
-          delta,
-          idempotent ? { reason: REASON, idempotencyKey: `sdk-${runId}-${keyCounter++}` } : { reason: REASON }
-        )
-    })
+    // The SDK again with group commit (Stock.groupCommit), as a server or a busy app would open it.
+    grouped = await openInventory({ databaseUrl: database.url, groupCommit: true })
+    const sdkAdjust = (inventory, prefix) => (sku, delta, idempotent) =>
+      inventory.stock.adjust(
+        sku,
+        delta,
+        idempotent
+          ? { reason: REASON, idempotencyKey: `${prefix}-${runId}-${keyCounter++}` }
+          : { reason: REASON }
+      )
+    const plainSdk = sdkAdjust(inv, "sdk")
+    const groupedSdk = sdkAdjust(grouped, "grouped")
+    const sides = (variant) => {
+      const idempotent = variant === "adjust+key"
+      return {
+        raw: (sku, delta) => rawAdjust(pool, sku, delta, idempotent ? `raw-${runId}-${keyCounter++}` : null),
+        sdk: (sku, delta) => (variant === "adjust, grouped" ? groupedSdk : plainSdk)(sku, delta, idempotent)
+      }
+    }
 
     // Warm-up: JIT, both pools full, PostgreSQL caches; not measured.
-    for (const idempotent of [false, true]) {
-      const { raw, sdk } = sides(idempotent)
+    for (const variant of VARIANTS) {
+      const { raw, sdk } = sides(variant)
       await runFor(500, 32, 1, raw)
       await runFor(500, 32, 1, sdk)
     }
 
     const rows = []
     const segment = (SECONDS * 1000) / SEGMENTS
-    for (const idempotent of [false, true]) {
-      const { raw, sdk } = sides(idempotent)
+    for (const [v, variant] of VARIANTS.entries()) {
+      const { raw, sdk } = sides(variant)
       for (const writers of WRITERS) {
         // Short segments in A-B-B-A order: the tables grow during the run and other processes
         // come and go; interleaving spreads both over the two sides.
         const rawParts = []
         const sdkParts = []
         for (let i = 0; i < SEGMENTS; i++) {
-          const seed = writers * 100 + (idempotent ? 50 : 0) + i
+          const seed = writers * 100 + v * 50 + i
           const order = i % 2 === 0 ? [raw, sdk] : [sdk, raw]
           for (const side of order) {
             ;(side === raw ? rawParts : sdkParts).push(await runFor(segment, writers, seed, side))
@@ -192,7 +205,7 @@ const main = async () => {
         const rawStats = summarize(rawParts)
         const sdkStats = summarize(sdkParts)
         rows.push({
-          variant: idempotent ? "adjust+key" : "adjust",
+          variant,
           writers,
           raw: rawStats,
           sdk: sdkStats,
@@ -219,7 +232,7 @@ const main = async () => {
       "raw = the same SQL over pg directly; sdk = inv.stock.adjust() through the Promise facade; ratio = sdk/raw ops/s\n"
     )
     const header = [
-      "variant".padEnd(11),
+      "variant".padEnd(15),
       pad("writers", 7),
       pad("raw ops/s", 10),
       pad("sdk ops/s", 10),
@@ -233,7 +246,7 @@ const main = async () => {
     for (const row of rows) {
       console.log(
         [
-          row.variant.padEnd(11),
+          row.variant.padEnd(15),
           pad(row.writers, 7),
           pad(row.raw.opsPerSec, 10),
           pad(row.sdk.opsPerSec, 10),
@@ -269,6 +282,7 @@ const main = async () => {
   } finally {
     await pool?.end()
     await inv?.close()
+    await grouped?.close()
     await database.drop()
   }
 }

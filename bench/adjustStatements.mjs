@@ -30,19 +30,21 @@ const applyChange = (level, n) => `
           from level
           returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
         ),
+        point as (select reorder_point from products where sku = $${n + 4}),
         event as (
           insert into outbox (type, subject, data, traceparent)
           select 'stock.updated', m.sku, jsonb_build_object(
             'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
             'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at), $${n + 4}
-          from movement m cross join level l
+            'movementId', m.id, 'at', m.created_at,
+            'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point), $${n + 5}
+          from movement m cross join level l cross join point p
           returning event_id
         )
         select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
                m.reason, m.reference, m.actor, m.created_at as at,
-               m.quantity_after - l.reserved <= (select reorder_point from products where sku = m.sku) as at_reorder_point
-        from movement m cross join level l`
+               m.quantity_after - l.reserved <= p.reorder_point as at_reorder_point
+        from movement m cross join level l cross join point p`
 
 export const INCREASE = applyChange(levelIncrease, 5)
 export const DECREASE = applyChange(levelDecrease, 6)

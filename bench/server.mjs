@@ -76,8 +76,8 @@ const rawAdjust = async (pool, sku, delta) => {
     const { rows } = await client.query(
       delta > 0 ? INCREASE : DECREASE,
       delta > 0
-        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null, null]
-        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null, null]
+        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null, sku, null]
+        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null, sku, null]
     )
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     await client.query("COMMIT")

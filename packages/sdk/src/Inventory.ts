@@ -27,6 +27,7 @@ import {
   type AdjustStock,
   type BatchChange,
   type BatchResult,
+  groupCommit,
   type HistoryQuery,
   type LowStockItem,
   type LowStockQuery,
@@ -113,6 +114,12 @@ export interface OpenOptions {
    * tightened. Default: `process.emitWarning`.
    */
   readonly onNotice?: Store.DataDirOptions["onNotice"]
+  /**
+   * Group commit on a PostgreSQL store written from many places at once (concurrent requests of
+   * a web server, say): stock writes made at the same time share one transaction, each answered
+   * once it has committed (docs/sdk.md). Default: off; it has no effect on another store.
+   */
+  readonly groupCommit?: boolean | undefined
 }
 
 /** Who, why and which key, for any write. */
@@ -305,7 +312,11 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
             lockWait: options.lockWait,
             onNotice: options.onNotice
           })
-  const runtime = ManagedRuntime.make(layer(store))
+  const runtime = ManagedRuntime.make(
+    options.groupCommit === true && store._tag === "Postgres"
+      ? layer(store).pipe(Layer.provide(groupCommit()))
+      : layer(store)
+  )
   let closed = false
   const run = runWith(runtime, () => closed)
   try {
