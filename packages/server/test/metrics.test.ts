@@ -75,11 +75,12 @@ describe.skipIf(!reachable)("/metrics: the inventory's metrics", () => {
       200
     )
 
-    // Two reads of an unchanged level once the events are through: a miss, then a hit.
+    // Two reads of an unchanged level once the events are through: a miss, then a hit. The
+    // relay sends each event as its change commits, so wait for all three (product.created too).
     await eventually(
-      "the consumers handled both stock.updated events",
+      "stock-checker handled product.created and both stock.updated events",
       async () =>
-        (sampleValue(await metrics(), "inv_events_consumed_total", { consumer: "stock-checker" }) ?? 0) >= 2
+        (sampleValue(await metrics(), "inv_events_consumed_total", { consumer: "stock-checker" }) ?? 0) >= 3
           ? true
           : undefined,
       10_000
