@@ -238,13 +238,19 @@ describe.skipIf(!reachable)("scale out: two instances of each service", () => {
       expect(counts[1], "instance 2 did some of the work").toBeGreaterThan(0)
     }
 
-    // The consumers' recorded effects: one inbox row per event and group, one movement per inbound event.
+    // The consumers' recorded effects: one inbox row per inbound event, one per stock.updated that
+    // left its level at or below the reorder point (supplier-sync skips the others without a
+    // transaction), one movement per inbound event.
+    const [atPoint] = await query<{ events: number }>(
+      `select count(*)::int as events from outbox where type = 'stock.updated'
+         and not coalesce((data ->> 'available')::int > (data ->> 'reorderPoint')::int, false)`
+    )
     const inbox = await query<{ consumer: string; events: number }>(
       "select consumer, count(*)::int as events from inbox group by consumer order by consumer"
     )
     expect(inbox).toEqual([
       { consumer: "stock-updater", events: INBOUND_EVENTS },
-      { consumer: "supplier-sync", events: stockUpdates }
+      ...(atPoint!.events > 0 ? [{ consumer: "supplier-sync", events: atPoint!.events }] : [])
     ])
     const [receipts] = await query<{ movements: number }>(
       "select count(*)::int as movements from stock_movements where reason = 'receipt' and idempotency_key like $1",
