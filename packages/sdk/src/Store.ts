@@ -10,12 +10,14 @@
 import { homedir } from "node:os"
 import { join } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Stream from "effect/Stream"
 import * as Str from "effect/String"
 import pg from "pg"
 import { InvalidInput, StoreError } from "./InventoryError.js"
@@ -58,6 +60,16 @@ export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions 
   _tag: "Postgres",
   url: Redacted.isRedacted(url) ? url : Redacted.make(url)
 })
+
+/**
+ * The notifications PostgreSQL sends on `channel` (`LISTEN`, on a connection of their own), for a
+ * process that wants to wake when others commit; none on a store opened otherwise.
+ */
+export const listen = (channel: string): Effect.Effect<Option.Option<Stream.Stream<string, SqlError>>> =>
+  Effect.map(
+    Effect.serviceOption(PgClient.PgClient),
+    Option.map((client) => client.listen(channel))
+  )
 
 /** A database URL must say postgres:// and name a host, or nothing is attempted. */
 export const checkDatabaseUrl = (url: string): InvalidInput | undefined => {

@@ -23,8 +23,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import { Event } from "@invkit/sdk"
+import { Event, Store } from "@invkit/sdk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -167,12 +166,12 @@ export class ListenForEvents extends Context.Reference<ListenForEvents>()(
  */
 const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput) =>
   Effect.gen(function* () {
-    const pg = yield* Effect.serviceOption(PgClient.PgClient)
-    if (Option.isNone(pg) || !(yield* ListenForEvents)) {
+    const notifications = yield* Store.listen(OUTBOX_CHANNEL)
+    if (Option.isNone(notifications) || !(yield* ListenForEvents)) {
       return { wait: Effect.sleep(idle), published: (_count: number) => Effect.void }
     }
     const notified = yield* Queue.sliding<void>(1)
-    const listen = pg.value.listen(OUTBOX_CHANNEL).pipe(
+    const listen = notifications.value.pipe(
       Stream.runForEach(() => Queue.offer(notified, undefined)),
       Effect.catchAll((error) =>
         Effect.logWarning(`outbox relay: cannot listen for events, polling: ${error.message}`)
