@@ -208,19 +208,23 @@ export const importSuite = (open: OpenStore) => {
     })
 
     it("announces the import with one stock.imported event per 1,000 levels, listing each level as it now is", async () => {
-      const [{ importId }] = await query(
+      const [stored] = await query(
         inventory,
         Effect.flatMap(
           SqlClient.SqlClient,
-          (sql) => sql<{ importId: string }>`select id as import_id from imports where kind = 'stock' order by created_at limit 1`
+          (sql) =>
+            sql<{
+              importId: string
+            }>`select id as import_id from imports where kind = 'stock' order by created_at limit 1`
         )
       )
+      const importId = stored!.importId
       const events = await query(
         inventory,
         Effect.flatMap(
           SqlClient.SqlClient,
           (sql) => sql<{ subject: string; data: Event.StockImported }>`
-            select subject, data from outbox where type = 'stock.imported' and subject = ${importId!} order by id`
+            select subject, data from outbox where type = 'stock.imported' and subject = ${importId} order by id`
         )
       )
       expect(events.map((event) => event.data.chunk)).toEqual(
@@ -228,12 +232,19 @@ export const importSuite = (open: OpenStore) => {
       )
       const listed = events.flatMap((event) => {
         const data = Schema.decodeUnknownSync(Event.StockImported)(event.data)
-        expect(data).toMatchObject({ importId, reference: `import:${importId}`, reason: "count", actor: "tester" })
+        expect(data).toMatchObject({
+          importId,
+          reference: `import:${importId}`,
+          reason: "count",
+          actor: "tester"
+        })
         expect(data.levels.length).toBeLessThanOrEqual(1000)
         return data.levels
       })
       // Every level once, in (sku, location) order, with the quantity it was set to.
-      expect(listed.map((level) => `${level.sku}@${level.location}`)).toEqual([...generated.valid.keys()].sort())
+      expect(listed.map((level) => `${level.sku}@${level.location}`)).toEqual(
+        [...generated.valid.keys()].sort()
+      )
       for (const level of listed) {
         expect(level.onHand).toBe(generated.valid.get(`${level.sku}@${level.location}`))
         expect(level).toMatchObject({ delta: level.onHand, version: 1 })

@@ -140,6 +140,9 @@ export const openStaging = async (run: Run): Promise<Staging> => {
             preferred_supplier text, active boolean,
             rejection text, detail text
           )`),
+        // The stock rows are written a chunk of lines at a time; rows arrive in line order, so a
+        // block range index finds a chunk's rows for almost nothing.
+        sql.unsafe(`create index ${table}_line on ${table} using brin (line)`),
         // The rejected rows, read back in line order: usually few, so a small partial index.
         sql.unsafe(`create index ${table}_rejected on ${table} (line) where rejection is not null`),
         // The levels the import left at or below their reorder point, for the rule after the commit.
@@ -310,6 +313,8 @@ export interface LocalImportOptions {
   readonly rejectedBefore: number
   readonly abortOnRejection: boolean
   readonly rows: number
+  /** After the checks, and after each chunk of stock rows written: rows applied of `total`. */
+  readonly onApplied?: ((applied: number, total: number) => void) | undefined
 }
 
 export type LocalOutcome =
@@ -435,7 +440,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options)
+      const applied = yield* apply(sql, t, low, options, valid)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -456,15 +461,19 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           select sku, location from ${low}
           ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
           order by sku, location limit ${PAGE}`
-        for (const { sku, location } of page) {
-          yield* reorder
-            .evaluate(sku, location)
-            .pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-              )
-            )
-        }
+        // A few at once: each evaluation is its own short transaction, mostly waiting on round trips.
+        yield* Effect.forEach(
+          page,
+          ({ sku, location }) =>
+            reorder
+              .evaluate(sku, location)
+              .pipe(
+                Effect.catchAllCause((cause) =>
+                  Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+                )
+              ),
+          { concurrency: 4, discard: true }
+        )
         if (page.length < PAGE) break
         after = page[page.length - 1]!
       }
@@ -540,8 +549,9 @@ const apply = (
   sql: SqlClient.SqlClient,
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
-  options: LocalImportOptions
-) => {
+  options: LocalImportOptions,
+  total: number
+): Effect.Effect<number, SqlError> => {
   if (options.kind === "products") {
     return sql<{ applied: number }>`
       with updated as (
@@ -570,15 +580,61 @@ const apply = (
         where s.rejection is null and not ${sql.unsafe(productDiffers)}
       )
       select ((select count(*) from updated) + (select count(*) from inserted) + (select n from unchanged))::int as applied`.pipe(
-      Effect.map((rows) => rows[0]!.applied)
+      Effect.map((rows) => rows[0]!.applied),
+      Effect.tap((applied) => options.onApplied?.(applied, total))
     )
   }
+  return applyStock(sql, t, low, options, total)
+}
+
+/** Lines per statement of the stock write: small enough to report progress every second or so. */
+const APPLY_LINES = 50_000
+
+/**
+ * The stock rows, a chunk of lines at a time, all in the caller's transaction. The levels that
+ * exist are locked already (in lock order, before the first chunk); a new level is created by its
+ * chunk. Answers how many rows were applied.
+ */
+const applyStock = (
+  sql: SqlClient.SqlClient,
+  t: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  low: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  options: LocalImportOptions,
+  total: number
+) =>
+  Effect.gen(function* () {
+    const [bounds] = yield* sql<{ first: number | null; last: number | null }>`
+      select min(line) as first, max(line) as last from ${t} where rejection is null`
+    let applied = 0
+    let events = 0
+    options.onApplied?.(0, total)
+    if (bounds?.first == null || bounds.last == null) return 0
+    for (let from = bounds.first; from <= bounds.last; from += APPLY_LINES) {
+      const chunk = yield* applyStockLines(sql, t, low, options, from, from + APPLY_LINES, events)
+      applied += chunk.applied
+      events += chunk.events
+      options.onApplied?.(applied, total)
+    }
+    return applied
+  })
+
+/** The stock rows of lines [from, to): their levels, movements, events, and the levels left low. */
+const applyStockLines = (
+  sql: SqlClient.SqlClient,
+  t: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  low: ReturnType<SqlClient.SqlClient["unsafe"]>,
+  options: LocalImportOptions,
+  from: number,
+  to: number,
+  eventsBefore: number
+) => {
+  const rows = sql`${t} where rejection is null and line >= ${from} and line < ${to}`
   const levels =
     options.kind === "stock"
       ? sql`
         level as (
           insert into stock_levels as l (sku, location, on_hand, last_delta)
-          select sku, location, amount, amount from ${t} where rejection is null order by sku, location
+          select sku, location, amount, amount from ${rows} order by sku, location
           on conflict (sku, location) do update
             set on_hand = excluded.on_hand, last_delta = excluded.on_hand - l.on_hand,
                 version = l.version + 1, updated_at = now()
@@ -587,7 +643,7 @@ const apply = (
       : sql`
         increase as (
           insert into stock_levels as l (sku, location, on_hand, last_delta)
-          select sku, location, amount, amount from ${t} where rejection is null and amount > 0 order by sku, location
+          select sku, location, amount, amount from ${rows} and amount > 0 order by sku, location
           on conflict (sku, location) do update
             set on_hand = l.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
                 version = l.version + 1, updated_at = now()
@@ -596,17 +652,17 @@ const apply = (
         decrease as (
           update stock_levels l
             set on_hand = l.on_hand + s.amount, last_delta = s.amount, version = l.version + 1, updated_at = now()
-          from ${t} s
-          where s.rejection is null and s.amount < 0 and l.sku = s.sku and l.location = s.location
+          from (select * from ${rows} and amount < 0) s
+          where l.sku = s.sku and l.location = s.location
             and l.on_hand - l.reserved + s.amount >= 0
           returning l.sku, l.location, l.on_hand, l.reserved, l.last_delta, l.version
         ),
         level as (select * from increase union all select * from decrease)`
   const reason = options.kind === "stock" ? "count" : "adjustment"
-  // The level and ledger rows Stock.ts writes per change, for all rows at once; the events one per
-  // chunk of levels (`stock.imported`, in (sku, location) order) instead of one `stock.updated`
-  // per level: a million outbox rows, their UUIDs and JSON were a third of the write.
-  return sql<{ applied: number }>`
+  // The level and ledger rows Stock.ts writes per change, for a chunk of lines at once; the events
+  // one per 1,000 levels (`stock.imported`, in (sku, location) order) instead of one
+  // `stock.updated` per level: a million outbox rows, their UUIDs and JSON were a third of the write.
+  return sql<{ applied: number; events: number }>`
     with ${levels},
     movement as (
       insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor)
@@ -617,7 +673,8 @@ const apply = (
       insert into outbox (type, subject, data)
       select 'stock.imported', ${options.importId}, jsonb_build_object(
         'importId', ${options.importId}::text, 'reference', ${options.reference}::text,
-        'reason', ${reason}::text, 'actor', ${options.actor}::text, 'at', now(), 'chunk', chunk + 1,
+        'reason', ${reason}::text, 'actor', ${options.actor}::text, 'at', now(),
+        'chunk', chunk + 1 + ${eventsBefore}::int,
         'levels', jsonb_agg(jsonb_build_object(
           'sku', sku, 'location', location, 'delta', last_delta, 'onHand', on_hand, 'version', version
         ) order by sku, location))
@@ -637,6 +694,6 @@ const apply = (
       returning 1
     )
     select (select count(*) from movement)::int as applied, (select count(*) from event)::int as events`.pipe(
-    Effect.map((rows) => rows[0]!.applied)
+    Effect.map((result) => result[0]!)
   )
 }
