@@ -45,12 +45,13 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
             })
           )
         }),
-      invalidate: (sku) =>
+      invalidate: (skus) =>
         Effect.sync(() => {
-          skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
+          const changed = new Set(typeof skus === "string" ? [skus] : skus)
+          for (const sku of changed) skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
           globalGeneration++
           for (const [id, entry] of entries) {
-            if (entry.sku === undefined || entry.sku === sku) entries.delete(id)
+            if (entry.sku === undefined || changed.has(entry.sku)) entries.delete(id)
           }
         }),
       shared: false,

@@ -34,11 +34,8 @@ export const consumers: Effect.Effect<ReadonlyArray<Consumer>, never, StockCache
       types: ["stock.updated", "stock.imported", ...Event.catalogTypes],
       // A cache per process must hear every event; a shared one needs it once per group.
       perInstance: !cache.shared,
-      // Concurrent invalidations share the connection: a thousand SKUs go to Redis pipelined.
-      handle: (event) =>
-        Effect.flatMap(changedSkus(event), (skus) =>
-          Effect.forEach(skus, cache.invalidate, { concurrency: 32, discard: true })
-        )
+      // The SKUs of one event in one step: a thousand separate round trips would time out.
+      handle: (event) => Effect.flatMap(changedSkus(event), cache.invalidate)
     }
   ]
 )
