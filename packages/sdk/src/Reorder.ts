@@ -177,6 +177,18 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
       }).pipe(sql.withTransaction, failOnSqlDefect)
 
     /**
+     * The rule after a stock write committed: the change stands whatever the rule does, so a
+     * failure is logged, not returned.
+     */
+    const evaluateAfterWrite = (sku: string, location: string) =>
+      evaluate(sku, location).pipe(
+        Effect.asVoid,
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+        )
+      )
+
+    /**
      * The rule for many levels at once (a bulk import's): one query picks the levels now at or
      * below their reorder point, and only those are evaluated; the others would decide
      * `above-reorder-point`. Answers how many levels were evaluated.
@@ -196,6 +208,6 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
         return low.length
       }).pipe(failOnSqlDefect)
 
-    return { explainAt, evaluate, evaluateAll } as const
+    return { explainAt, evaluate, evaluateAfterWrite, evaluateAll } as const
   })
 }) {}

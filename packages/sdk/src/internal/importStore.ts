@@ -462,18 +462,10 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
           order by sku, location limit ${PAGE}`
         // A few at once: each evaluation is its own short transaction, mostly waiting on round trips.
-        yield* Effect.forEach(
-          page,
-          ({ sku, location }) =>
-            reorder
-              .evaluate(sku, location)
-              .pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-                )
-              ),
-          { concurrency: 4, discard: true }
-        )
+        yield* Effect.forEach(page, ({ sku, location }) => reorder.evaluateAfterWrite(sku, location), {
+          concurrency: 4,
+          discard: true
+        })
         if (page.length < PAGE) break
         after = page[page.length - 1]!
       }
