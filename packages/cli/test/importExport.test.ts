@@ -231,10 +231,13 @@ describe("inv import / export", () => {
       expect(inPipe.stderr).not.toContain("rows/s")
       expect(inPipe.stderr).not.toContain("progress")
     },
-    60_000
+    // Three imports of 20,000 rows: room for a busy machine.
+    180_000
   )
 
-  it("with --json, reports each phase on stderr as progress objects, on a terminal or not", async () => {
+  it("with --json, reports each phase on stderr as progress objects, on a terminal or not", {
+    timeout: 120_000
+  }, async () => {
     const products = ["sku,name", ...Array.from({ length: 3_000 }, (_, i) => `JSON-${i},Item ${i}`)]
     expect((await store.inv("import", file("json-products.csv", `${products.join("\n")}\n`))).code).toBe(0)
     const counts = ["sku,quantity", ...Array.from({ length: 3_000 }, (_, i) => `JSON-${i},${(i % 7) + 1}`)]
