@@ -60,11 +60,6 @@ const INSERT_CHUNK = 5_000
  * transaction only): enough to sort and join a million staged rows in memory, not on disk.
  */
 const WORK_MEM = "256MB"
-/**
- * On the embedded store the same memory is the process's own: PGlite's WebAssembly heap grows to
- * what a sort took and never gives it back. A smaller budget sorts in a few passes instead.
- */
-const EMBEDDED_WORK_MEM = "32MB"
 const PAGE = 5_000
 /** Levels listed by one `stock.imported` event (Event.StockImported): about 100 KB of JSON. */
 export const IMPORTED_CHUNK = 1_000
@@ -374,10 +369,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
           sql`left join suppliers x on x.id = s.preferred_supplier`
         ]
-    const workMem = (yield* JobsDatabase)._tag === "Postgres" ? WORK_MEM : EMBEDDED_WORK_MEM
     yield* withWorkMemory(
       sql,
-      workMem,
       sql`
         update ${t} s set rejection = r.rejection, detail = r.detail
         from (
@@ -393,7 +386,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     )
 
     const transaction = Effect.gen(function* () {
-      yield* sql.unsafe(`set local work_mem = '${workMem}'`)
+      yield* sql.unsafe(`set local work_mem = '${WORK_MEM}'`)
       // A retried transaction starts over: the checks under lock are made again.
       yield* sql`
         update ${t} set rejection = null, detail = null
@@ -503,11 +496,8 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
   )
 
 /** One statement, in a transaction of its own that may sort and hash in memory. */
-const withWorkMemory = <A, E, R>(
-  sql: SqlClient.SqlClient,
-  workMem: string,
-  statement: Effect.Effect<A, E, R>
-) => sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${workMem}'`), statement))
+const withWorkMemory = <A, E, R>(sql: SqlClient.SqlClient, statement: Effect.Effect<A, E, R>) =>
+  sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${WORK_MEM}'`), statement))
 
 const summarize = (
   sql: SqlClient.SqlClient,
