@@ -73,6 +73,84 @@ const rawCopy = async (url, path) => {
   }
 }
 
+/** Runs `statement` timed, in seconds. */
+const timed = async (client, statement) => {
+  const started = performance.now()
+  await client.query(statement)
+  return (performance.now() - started) / 1000
+}
+
+/** A checkpoint before a measured write, so none of it pays for the previous one's dirty pages. */
+const checkpoint = (client) => client.query("checkpoint").catch(() => {})
+
+/**
+ * The data model's floor: the rows of `raw_counts` written straight into the stock tables, as one
+ * import would write them, with nothing of the importer around it (no parsing, staging, checks).
+ * Each in a transaction that is rolled back, so the importer finds the tables as they were.
+ *
+ * - `current`: the tables as they are (levels with their references checked once per statement,
+ *   the ledger without foreign keys of its own, one `stock.imported` outbox row per 1,000 levels).
+ * - `old`: the tables as they were before migration 0009, rebuilt in a scratch schema: per-row
+ *   foreign keys from levels and ledger to products and locations, one `stock.updated` outbox row
+ *   per level. What the importer wrote before; kept so its ratio stays honest.
+ */
+const rawFloor = async (url, shape) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query("begin")
+    await client.query("set local work_mem = '256MB'")
+    if (shape === "old") {
+      await client.query(`
+        create schema floor_old;
+        create table floor_old.locations (like public.locations including all);
+        insert into floor_old.locations select * from public.locations;
+        create table floor_old.products (like public.products including all);
+        insert into floor_old.products select * from public.products;
+        create table floor_old.stock_levels (like public.stock_levels including all,
+          foreign key (sku) references floor_old.products (sku),
+          foreign key (location) references floor_old.locations (code));
+        create table floor_old.stock_movements (like public.stock_movements including all,
+          foreign key (sku) references floor_old.products (sku),
+          foreign key (location) references floor_old.locations (code));
+        create table floor_old.outbox (like public.outbox including all);
+        set local search_path = floor_old, public;
+        analyze floor_old.products`)
+    }
+    await checkpoint(client)
+    const levels = await timed(
+      client,
+      `insert into stock_levels (sku, location, on_hand, last_delta)
+       select sku, location, quantity, quantity from raw_counts order by sku, location`
+    )
+    const movements = await timed(
+      client,
+      `insert into stock_movements (sku, location, delta, quantity_after, reason, reference)
+       select sku, location, quantity, quantity, 'count', 'import:floor' from raw_counts order by sku, location`
+    )
+    const events = await timed(
+      client,
+      shape === "old"
+        ? `insert into outbox (type, subject, data)
+           select 'stock.updated', sku, jsonb_build_object('sku', sku, 'location', location, 'delta', quantity,
+             'onHand', quantity, 'version', 1, 'reason', 'count', 'reference', 'import:floor', 'actor', null,
+             'movementId', 0, 'at', now())
+           from raw_counts order by sku, location`
+        : `insert into outbox (type, subject, data)
+           select 'stock.imported', 'floor', jsonb_build_object('importId', 'floor', 'reference', 'import:floor',
+             'reason', 'count', 'actor', null, 'at', now(), 'chunk', chunk + 1,
+             'levels', jsonb_agg(jsonb_build_object('sku', sku, 'location', location, 'delta', quantity,
+               'onHand', quantity, 'version', 1) order by sku, location))
+           from (select *, (row_number() over (order by sku, location) - 1) / 1000 as chunk from raw_counts) c
+           group by chunk order by chunk`
+    )
+    return { levels, movements, events, seconds: levels + movements + events }
+  } finally {
+    await client.query("rollback").catch(() => {})
+    await client.end()
+  }
+}
+
 const directory = mkdtempSync(join(tmpdir(), "invkit-bench-import-"))
 const database = await scratchDatabase(ADMIN_URL, "inv_bench_import")
 const url = database.url
@@ -98,16 +176,23 @@ try {
 
     const copyBefore = await rawCopy(url, file)
     console.error(`COPY: ${copyBefore.seconds.toFixed(2)} s`)
+    await seed.query("analyze raw_counts")
+    const floor = await rawFloor(url, "current")
+    console.error(`floor of the tables as they are: ${floor.seconds.toFixed(2)} s`)
+    const oldFloor = await rawFloor(url, "old")
+    console.error(`floor of the tables as they were: ${oldFloor.seconds.toFixed(2)} s`)
+    await checkpoint(seed)
     const sdk = await measured(() => Import.importRows(inventory, createReadStream(file)))
     if (sdk.result.applied !== ROWS)
       throw new Error(`the importer applied ${sdk.result.applied} rows, not ${ROWS}`)
     console.error(`importer: ${sdk.seconds.toFixed(2)} s`)
     const copyAfter = await rawCopy(url, file)
     const { rows } = await seed.query(
-      "select (select count(*)::int from stock_movements) as movements, (select count(*)::int from outbox) as events"
+      "select (select count(*)::int from stock_movements) as movements, (select count(*)::int from outbox where type = 'stock.imported') as events"
     )
     await seed.end()
-    if (rows[0].movements !== ROWS || rows[0].events !== ROWS) throw new Error("movements or events missing")
+    if (rows[0].movements !== ROWS || rows[0].events !== Math.ceil(ROWS / 1000))
+      throw new Error("movements or events missing")
     const again = await measured(() => Import.importRows(inventory, createReadStream(file)))
     if (again.result.status !== "already-imported") throw new Error("a second run applied something")
 
@@ -117,6 +202,16 @@ try {
       copyRowsPerSecond: Math.round(ROWS / copySeconds),
       importRowsPerSecond: Math.round(ROWS / sdk.seconds),
       ratio: Number((copySeconds / sdk.seconds).toFixed(3)),
+      floorSeconds: Number(floor.seconds.toFixed(2)),
+      floorRatio: Number((floor.seconds / sdk.seconds).toFixed(3)),
+      floorParts: Object.fromEntries(
+        ["levels", "movements", "events"].map((part) => [part, Number(floor[part].toFixed(2))])
+      ),
+      oldFloorSeconds: Number(oldFloor.seconds.toFixed(2)),
+      oldFloorRatio: Number((oldFloor.seconds / sdk.seconds).toFixed(3)),
+      oldFloorParts: Object.fromEntries(
+        ["levels", "movements", "events"].map((part) => [part, Number(oldFloor[part].toFixed(2))])
+      ),
       copySeconds: [copyBefore.seconds, copyAfter.seconds].map((s) => Number(s.toFixed(2))),
       importSeconds: Number(sdk.seconds.toFixed(2)),
       importPeakRssMb: Math.round(sdk.peakRssMb),
@@ -160,11 +255,13 @@ const e = results.embedded
 console.log(`
 Bulk import of stock counts (${cpus().length} cores, load ${loadavg()[0].toFixed(1)})
 
-| store | rows | raw COPY rows/s | importer rows/s | importer/COPY | importer peak RSS |
-|---|---:|---:|---:|---:|---:|
-| PostgreSQL | ${p.rows.toLocaleString("en")} | ${p.copyRowsPerSecond.toLocaleString("en")} | ${p.importRowsPerSecond.toLocaleString("en")} | ${p.ratio}× | ${p.importPeakRssMb} MiB (${p.rssBeforeImportMb} before) |
-| embedded (PGlite) | ${e.rows.toLocaleString("en")} | – | ${e.countRowsPerSecond.toLocaleString("en")} | – | ${e.countPeakRssMb} MiB |
+| store | rows | raw COPY rows/s | importer rows/s | importer/COPY | floor/importer | old floor/importer | importer peak RSS |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| PostgreSQL | ${p.rows.toLocaleString("en")} | ${p.copyRowsPerSecond.toLocaleString("en")} | ${p.importRowsPerSecond.toLocaleString("en")} | ${p.ratio}× | ${p.floorRatio}× | ${p.oldFloorRatio}× | ${p.importPeakRssMb} MiB (${p.rssBeforeImportMb} before) |
+| embedded (PGlite) | ${e.rows.toLocaleString("en")} | – | ${e.countRowsPerSecond.toLocaleString("en")} | – | – | – | ${e.countPeakRssMb} MiB |
 
 COPY runs (s): ${p.copySeconds.join(", ")}; importer ${p.importSeconds} s; the same file again: ${p.secondRunSeconds} s (already imported).
+Floor, the tables as they are: ${p.floorSeconds} s (levels ${p.floorParts.levels}, movements ${p.floorParts.movements}, events ${p.floorParts.events}).
+Floor, the tables as they were: ${p.oldFloorSeconds} s (levels ${p.oldFloorParts.levels}, movements ${p.oldFloorParts.movements}, events ${p.oldFloorParts.events}).
 Embedded products import: ${e.productRowsPerSecond.toLocaleString("en")} rows/s.`)
 console.log(JSON.stringify({ bench: "import", ...results }))

@@ -139,7 +139,8 @@ describe("inv import / export", () => {
     const cell = await store.inv("--json", "import", file("huge.csv", `sku,quantity\nA-1,${huge}\n`))
     expect(cell.code).toBe(8)
     expect(cell.stderr.length).toBeLessThan(1000)
-    expect(JSON.parse(cell.stderr.split("\n")[0]!).rejected.message).toMatch(
+    const rejectedLine = cell.stderr.split("\n").find((line) => line.startsWith('{"rejected"'))
+    expect(JSON.parse(rejectedLine!).rejected.message).toMatch(
       /^quantity: [^"]+, not "x{40}"… \(52,428,800 characters\)$/
     )
     const long = "9x".repeat(50_000)
@@ -206,11 +207,54 @@ describe("inv import / export", () => {
       const onTerminal = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8" })
       expect(onTerminal.status, onTerminal.stdout).toBe(0)
       expect(onTerminal.stdout).toMatch(/Importing: [\d,]+ rows, [\d,]+ rows\/s, about \d+ s left to read/)
-      expect(onTerminal.stdout).toContain("checking and applying")
+      expect(onTerminal.stdout).toContain("Importing: 20,000 rows read; checking them…")
+      expect(onTerminal.stdout).toMatch(/Importing: applying 20,000 of 20,000 rows, [\d,]+ rows\/s/)
+
+      // Stock counts are written a chunk of lines at a time, each chunk reported as it is written.
+      const counts = ["sku,quantity", ...Array.from({ length: 20_000 }, (_, i) => `TTY-${i},${i % 50}`)]
+      const countsCommand = [
+        process.execPath,
+        binPath,
+        "--data-dir",
+        store.dataDir,
+        "import",
+        file("many-counts.csv", `${counts.join("\n")}\n`)
+      ]
+        .map((word) => `'${word}'`)
+        .join(" ")
+      const counted = spawnSync("script", ["-qec", countsCommand, "/dev/null"], { encoding: "utf8" })
+      expect(counted.status, counted.stdout).toBe(0)
+      expect(counted.stdout).toContain("Importing: applying 0 of 20,000 rows")
+      expect(counted.stdout).toMatch(/Importing: applying 20,000 of 20,000 rows, [\d,]+ rows\/s/)
 
       const inPipe = await store.inv("import", products, "--import-id", "again-in-a-pipe")
       expect(inPipe.stderr).not.toContain("rows/s")
+      expect(inPipe.stderr).not.toContain("progress")
     },
-    60_000
+    // Three imports of 20,000 rows: room for a busy machine.
+    180_000
   )
+
+  it("with --json, reports each phase on stderr as progress objects, on a terminal or not", {
+    timeout: 120_000
+  }, async () => {
+    const products = ["sku,name", ...Array.from({ length: 3_000 }, (_, i) => `JSON-${i},Item ${i}`)]
+    expect((await store.inv("import", file("json-products.csv", `${products.join("\n")}\n`))).code).toBe(0)
+    const counts = ["sku,quantity", ...Array.from({ length: 3_000 }, (_, i) => `JSON-${i},${(i % 7) + 1}`)]
+    const run = await store.inv("--json", "import", file("json-counts.csv", `${counts.join("\n")}\n`))
+    expect(run.code, run.stderr).toBe(0)
+    const events = run.stderr
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line).progress)
+    expect(events.map((event) => event.phase)).toEqual(
+      expect.arrayContaining(["reading", "checking", "applying"])
+    )
+    expect(events[0]).toMatchObject({ phase: "reading" })
+    expect(events.find((event) => event.phase === "checking")).toMatchObject({ rows: 3000 })
+    const applied = events.filter((event) => event.phase === "applying")
+    expect(applied.at(-1)).toMatchObject({ applied: 3000, total: 3000, rows: 3000 })
+    for (const event of events) expect(event.rowsPerSecond).toBeGreaterThanOrEqual(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: "applied", applied: 3000 })
+  })
 })

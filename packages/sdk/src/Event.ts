@@ -27,6 +27,7 @@ export type CatalogType = (typeof catalogTypes)[number]
 
 export const EventType = Schema.Literal(
   "stock.updated",
+  "stock.imported",
   "stock.low",
   "supplier.catalog.updated",
   "restock.order.created",
@@ -108,6 +109,33 @@ export const StockUpdated = Schema.Struct({
   reorderPoint: Schema.optional(Schema.Number)
 }).annotations(anObjectWith("sku, location, delta, onHand and version"))
 export type StockUpdated = typeof StockUpdated.Type
+
+/** One level an import changed, as listed by `stock.imported`. */
+export const ImportedLevel = Schema.Struct({
+  sku: Sku,
+  location: LocationCode,
+  delta: Schema.Number,
+  onHand: Schema.Number,
+  version: Schema.Number
+})
+export type ImportedLevel = typeof ImportedLevel.Type
+
+/**
+ * `data` of `stock.imported`: a bulk import changed these levels (up to 1,000 per event, in (sku,
+ * location) order; a large import writes one event per chunk, numbered from 1). Each level also
+ * has its ledger movement, with the import's `reference`. Consumers treat each level as they treat
+ * a `stock.updated` for it.
+ */
+export const StockImported = Schema.Struct({
+  importId: Schema.String,
+  reference: Schema.String,
+  reason: Schema.String,
+  actor: Schema.NullOr(Schema.String),
+  at: Schema.String,
+  chunk: Schema.Number,
+  levels: Schema.Array(ImportedLevel)
+}).annotations(anObjectWith("importId, reference and levels"))
+export type StockImported = typeof StockImported.Type
 
 /** `data` of `product.created`, `product.updated` and `product.archived`: the product as it now is. */
 export const ProductChanged = Product.annotations(anObjectWith("sku"))

@@ -62,11 +62,19 @@ export interface ImportOptions extends ReadOptions {
 }
 
 export interface ImportProgress {
-  /** `reading`: parsing and validating rows; `applying`: the store checks and writes them. */
-  readonly phase: "reading" | "applying"
+  /**
+   * `reading`: parsing and validating rows; `checking`: the store checks them (one step);
+   * `applying`: the store writes them, a chunk at a time (on a local store).
+   */
+  readonly phase: "reading" | "checking" | "applying"
+  /** Rows read so far. */
   readonly rows: number
   /** Bytes read so far (0 for an iterable of objects). */
   readonly bytes: number
+  /** While applying: rows written so far (in the import's transaction), of `total`. */
+  readonly applied?: number | undefined
+  /** While applying: the rows that passed the checks. */
+  readonly total?: number | undefined
 }
 
 export interface ImportResult {
@@ -174,7 +182,7 @@ const importLocally = async (
     const reference = `import:${importId}`
     const before = options.importId === undefined ? await store.run(findImport(importId)) : undefined
     if (before !== undefined) return alreadyImported(importId, before, ignoredColumns)
-    options.onProgress?.({ phase: "applying", rows: progress.rows, bytes: progress.bytes })
+    options.onProgress?.({ phase: "checking", rows: progress.rows, bytes: progress.bytes })
     const outcome = await store.run(
       applyStaged(staging.table, {
         kind: kind!,
@@ -184,7 +192,15 @@ const importLocally = async (
         dryRun: options.dryRun ?? false,
         rejectedBefore,
         abortOnRejection: options.onError === "abort",
-        rows: progress.rows
+        rows: progress.rows,
+        onApplied: (applied, total) =>
+          options.onProgress?.({
+            phase: "applying",
+            rows: progress.rows,
+            bytes: progress.bytes,
+            applied,
+            total
+          })
       })
     )
     if (outcome.status === "already-imported") {

@@ -176,6 +176,38 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
         return explanation
       }).pipe(sql.withTransaction, failOnSqlDefect)
 
-    return { explainAt, evaluate } as const
+    /**
+     * The rule after a stock write committed: the change stands whatever the rule does, so a
+     * failure is logged, not returned.
+     */
+    const evaluateAfterWrite = (sku: string, location: string) =>
+      evaluate(sku, location).pipe(
+        Effect.asVoid,
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+        )
+      )
+
+    /**
+     * The rule for many levels at once (a bulk import's): one query picks the levels now at or
+     * below their reorder point, and only those are evaluated; the others would decide
+     * `above-reorder-point`. Answers how many levels were evaluated.
+     */
+    const evaluateAll = (levels: ReadonlyArray<{ readonly sku: string; readonly location: string }>) =>
+      Effect.gen(function* () {
+        if (levels.length === 0) return 0
+        const low = yield* sql<{ sku: string; location: string }>`
+          select l.sku, l.location
+          from unnest(${levels.map((level) => level.sku)}::text[], ${levels.map((level) => level.location)}::text[])
+            as listed (sku, location)
+          join stock_levels l on l.sku = listed.sku and l.location = listed.location
+          join products p on p.sku = l.sku
+          where l.on_hand - l.reserved <= p.reorder_point
+          order by l.sku, l.location`
+        for (const { sku, location } of low) yield* evaluate(sku, location)
+        return low.length
+      }).pipe(failOnSqlDefect)
+
+    return { explainAt, evaluate, evaluateAfterWrite, evaluateAll } as const
   })
 }) {}

@@ -5,7 +5,9 @@
 import { Readable } from "node:stream"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Event from "../src/Event.js"
 import * as Export from "../src/Export.js"
 import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
@@ -28,7 +30,9 @@ const totals = (inventory: Inventory) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql<{ movements: number; events: number; units: number }>`
         select (select count(*)::int from stock_movements) as movements,
-               (select count(*)::int from outbox where type = 'stock.updated') as events,
+               (select count(*)::int from outbox where type = 'stock.updated')
+                 + (select coalesce(sum(jsonb_array_length(data -> 'levels')), 0)::int from outbox
+                    where type = 'stock.imported') as events,
                (select coalesce(sum(on_hand), 0)::int from stock_levels) as units`.pipe(
         Effect.map((rows) => rows[0]!)
       )
@@ -201,6 +205,50 @@ export const importSuite = (open: OpenStore) => {
       const [movement] = (await inventory.stock.history(sku(0))).items
       expect(movement).toMatchObject({ reason: "count", reference: result.reference, actor: "tester" })
       expect(result.reference).toBe(`import:${result.importId}`)
+    })
+
+    it("announces the import with one stock.imported event per 1,000 levels, listing each level as it now is", async () => {
+      const [stored] = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            sql<{
+              importId: string
+            }>`select id as import_id from imports where kind = 'stock' order by created_at limit 1`
+        )
+      )
+      const importId = stored!.importId
+      const events = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ subject: string; data: Event.StockImported }>`
+            select subject, data from outbox where type = 'stock.imported' and subject = ${importId} order by id`
+        )
+      )
+      expect(events.map((event) => event.data.chunk)).toEqual(
+        Array.from({ length: Math.ceil(generated.valid.size / 1000) }, (_, index) => index + 1)
+      )
+      const listed = events.flatMap((event) => {
+        const data = Schema.decodeUnknownSync(Event.StockImported)(event.data)
+        expect(data).toMatchObject({
+          importId,
+          reference: `import:${importId}`,
+          reason: "count",
+          actor: "tester"
+        })
+        expect(data.levels.length).toBeLessThanOrEqual(1000)
+        return data.levels
+      })
+      // Every level once, in (sku, location) order, with the quantity it was set to.
+      expect(listed.map((level) => `${level.sku}@${level.location}`)).toEqual(
+        [...generated.valid.keys()].sort()
+      )
+      for (const level of listed) {
+        expect(level.onHand).toBe(generated.valid.get(`${level.sku}@${level.location}`))
+        expect(level).toMatchObject({ delta: level.onHand, version: 1 })
+      }
     })
 
     it("a second run of the same file adds nothing", async () => {

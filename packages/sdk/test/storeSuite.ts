@@ -993,6 +993,49 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
+    it.effect(
+      "the database keeps every level's product and location: a level of an unknown one is refused in any statement, and keys are never deleted nor changed",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* storeTotals
+          const codeOf = (statement: Effect.Effect<unknown, unknown>) =>
+            Effect.map(
+              Effect.flip(statement),
+              (error) => (error as { cause?: { code?: string } }).cause?.code
+            )
+          // A many-row statement with one orphan among known levels: all of it refused, as by a foreign key.
+          expect(
+            yield* codeOf(sql`
+            insert into stock_levels (sku, location, on_hand)
+            values ('IN-1', 'default', 1), ('IN-404', 'default', 1)
+            on conflict (sku, location) do update set on_hand = excluded.on_hand`)
+          ).toBe("23503")
+          expect(
+            yield* codeOf(sql`insert into stock_levels (sku, location, on_hand) values ('IN-1', 'mars', 1)`)
+          ).toBe("23503")
+          // What makes a check per statement sound: nothing a level refers to ever goes away.
+          for (const statement of [
+            sql`delete from products where sku = 'IN-1'`,
+            sql`update products set sku = 'IN-1-RENAMED' where sku = 'IN-1'`,
+            sql`delete from locations where code = 'default'`,
+            sql`update locations set code = 'elsewhere' where code = 'default'`,
+            sql`delete from stock_levels where sku = 'IN-1'`,
+            sql`update stock_levels set location = 'elsewhere' where sku = 'IN-1'`,
+            sql`truncate products cascade`
+          ]) {
+            expect(yield* codeOf(statement)).toBe("55000")
+          }
+          expect(yield* storeTotals).toEqual(before)
+          expect((yield* (yield* Stock).level("IN-1")).onHand).toBe(5)
+          // The ledger keeps no foreign keys of its own: every movement has its level instead.
+          const [orphans] = yield* sql<{ count: number }>`
+          select count(*)::int as count from stock_movements m
+          where not exists (select 1 from stock_levels l where l.sku = m.sku and l.location = m.location)`
+          expect(orphans!.count).toBe(0)
+        })
+    )
+
     it.effect("a level has one limit, MAX_LEVEL, whichever write would pass it", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

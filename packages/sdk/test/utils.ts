@@ -56,7 +56,8 @@ export const storeTotals = Effect.flatMap(SqlClient.SqlClient, (sql) =>
  * The ledger invariants, over every row of the store:
  * - the level of every (sku, location) equals the sum of its movements' deltas, and the
  *   `quantity_after` of its latest movement; no movement exists without a level;
- * - every movement has exactly one `stock.updated` event, with its sku, delta and quantity after.
+ * - every movement has exactly one event, with its sku, location, delta and quantity after: its
+ *   `stock.updated`, or its level's entry in a `stock.imported` of the import that wrote it.
  * Answers how many levels it checked, so a caller can tell it did not check nothing.
  */
 export const expectLedgerConsistent = Effect.gen(function* () {
@@ -73,19 +74,34 @@ export const expectLedgerConsistent = Effect.gen(function* () {
     where l.on_hand is distinct from m.total or l.on_hand is distinct from m.last_quantity_after`
   expect(unbalanced).toEqual([])
 
+  // A movement is announced by its own `stock.updated`, or, written by an import, listed in one of
+  // that import's `stock.imported` events (one movement per level and import).
   const unannounced = yield* sql`
-    select m.id, m.sku, m.delta, m.quantity_after, count(o.id)::int as events
+    with updated as (
+      select (data ->> 'movementId')::bigint as id, subject as sku, data ->> 'location' as location,
+             (data ->> 'delta')::int as delta, (data ->> 'onHand')::int as on_hand, count(*)::int as n
+      from outbox where type = 'stock.updated' group by 1, 2, 3, 4, 5
+    ),
+    imported as (
+      select o.data ->> 'reference' as reference, e ->> 'sku' as sku, e ->> 'location' as location,
+             (e ->> 'delta')::int as delta, (e ->> 'onHand')::int as on_hand, count(*)::int as n
+      from outbox o cross join jsonb_array_elements(o.data -> 'levels') e
+      where o.type = 'stock.imported' group by 1, 2, 3, 4, 5
+    )
+    select m.id, m.sku, m.delta, m.quantity_after, coalesce(u.n, 0) + coalesce(i.n, 0) as events
     from stock_movements m
-    left join outbox o on o.type = 'stock.updated' and (o.data ->> 'movementId')::bigint = m.id
-      and o.subject = m.sku and (o.data ->> 'delta')::int = m.delta
-      and (o.data ->> 'onHand')::int = m.quantity_after and o.data ->> 'location' = m.location
-    group by m.id
-    having count(o.id) <> 1`
+    left join updated u on u.id = m.id and u.sku = m.sku and u.location = m.location
+      and u.delta = m.delta and u.on_hand = m.quantity_after
+    left join imported i on i.reference = m.reference and i.sku = m.sku and i.location = m.location
+      and i.delta = m.delta and i.on_hand = m.quantity_after
+    where coalesce(u.n, 0) + coalesce(i.n, 0) <> 1`
   expect(unannounced).toEqual([])
 
   const [counts] = yield* sql<{ movements: number; events: number; levels: number }>`
     select (select count(*)::int from stock_movements) as movements,
-           (select count(*)::int from outbox where type = 'stock.updated') as events,
+           (select count(*)::int from outbox where type = 'stock.updated')
+             + (select coalesce(sum(jsonb_array_length(data -> 'levels')), 0)::int from outbox
+                where type = 'stock.imported') as events,
            (select count(*)::int from stock_levels) as levels`
   expect(counts!.events).toBe(counts!.movements)
   return counts!.levels

@@ -118,6 +118,33 @@ describe.skipIf(!(await servicesReachable("redis", "postgres")))("Redis cache", 
     }).pipe(Effect.provide(cacheLayer()))
   )
 
+  it.scopedLive(
+    "several SKUs invalidated in one step (a bulk import's): each one's entries and the aggregates dropped, the others kept, in Redis and in memory",
+    () =>
+      Effect.gen(function* () {
+        for (const layer of [cacheLayer(), MemoryCache.layer({ ttlSeconds: 60 })]) {
+          yield* Effect.gen(function* () {
+            const cache = yield* connectedCache
+            const skus = Array.from({ length: 1_000 }, (_, i) => `MANY-${i}`)
+            for (const sku of [...skus, "KEPT"]) {
+              yield* cache.through({ name: "level", sku }, Effect.succeed("before"))
+            }
+            yield* cache.through({ name: "overview" }, Effect.succeed("before"))
+            yield* cache.invalidate(skus)
+            const after = (sku?: string) =>
+              cache.through(
+                sku === undefined ? { name: "overview" } : { name: "level", sku },
+                Effect.succeed("after")
+              )
+            expect(yield* after("MANY-0")).toBe("after")
+            expect(yield* after("MANY-999")).toBe("after")
+            expect(yield* after()).toBe("after")
+            expect(yield* after("KEPT")).toBe("before")
+          }).pipe(Effect.provide(layer))
+        }
+      })
+  )
+
   it.scopedLive("the stale-set race: a load that started before an invalidation is not stored", () =>
     Effect.gen(function* () {
       const cache = yield* connectedCache

@@ -3,12 +3,14 @@
  * however often they are delivered; invalid or impossible ones, other types, a routing key that
  * is not the type and an id reused for another event end in the dead-letter queue with a short
  * reason while the consumer keeps going; failing handlers are retried for a bounded time and
- * never loop; stock.updated opens restock orders (once) and drops cache entries; an operator's
+ * never loop; stock.updated opens restock orders (once) and drops cache entries, and so does an
+ * import's stock.imported for every level it lists; an operator's
  * redrive puts dead letters back, and they apply once.
  */
+import { Readable } from "node:stream"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Event, Product, Restock, Stock } from "@invkit/sdk"
+import { Event, Import, Inventory, openInventory, Product, Restock, Stock, Store } from "@invkit/sdk"
 import type * as amqp from "amqplib"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -24,6 +26,7 @@ import {
   deleteQueuesAfterwards,
   drainQueue,
   eventually,
+  freshDatabase,
   ledgerOf,
   postgresInventory,
   RABBITMQ_URL,
@@ -349,6 +352,118 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
         })
     )
 
+    it.scopedLive(
+      "an import's stock.imported events drop stock-checker's cached answers of the SKUs they list, and supplier-sync opens an order for each level left at or below its point, once",
+      () =>
+        Effect.gen(function* () {
+          const checkerName = `test-imported-checker-${runId}`
+          const syncName = `test-imported-sync-${runId}`
+          yield* deleteQueuesAfterwards(checkerName)
+          yield* deleteQueuesAfterwards(syncName)
+          const url = yield* freshDatabase
+          yield* Effect.gen(function* () {
+            const inventory = yield* Effect.acquireRelease(
+              Effect.promise(() => openInventory({ databaseUrl: url })),
+              (opened) => Effect.promise(() => opened.close())
+            )
+            // 2,100 counts: three events (1,000 levels each at most); every 100th level runs low.
+            const sku = (i: number) => `IMP-${runId}-${String(i).padStart(4, "0")}`
+            const products = ["sku,name,reorderPoint,reorderQuantity"]
+            const counts = ["sku,quantity"]
+            for (let i = 0; i < 2_100; i++) {
+              products.push(`${sku(i)},Part ${i},5,20`)
+              counts.push(`${sku(i)},${i % 100 === 0 ? 2 : 50}`)
+            }
+            const low = Array.from({ length: 21 }, (_, i) => sku(i * 100))
+            const importText = (lines: ReadonlyArray<string>) =>
+              Effect.promise(() => Import.importRows(inventory, Readable.from([`${lines.join("\n")}\n`])))
+            expect((yield* importText(products)).status).toBe("applied")
+            const imported = yield* importText(counts)
+            expect(imported).toMatchObject({ status: "applied", applied: 2_100 })
+
+            // The importer ran the rule itself after its commit: those orders are cancelled, so the
+            // orders open afterwards are the consumer's.
+            const sql = yield* SqlClient.SqlClient
+            const orders = yield* Restock.RestockOrders
+            const byImporter = yield* sql<{ id: number; sku: string }>`
+              select id, sku from restock_orders where status = 'draft' order by sku`
+            expect(byImporter.map((order) => order.sku)).toEqual(low)
+            yield* Effect.forEach(byImporter, (order) => orders.cancel(order.id), { discard: true })
+
+            // Cached answers for a SKU in the first and in the last event, and one no import touched.
+            const cache = yield* StockCache
+            yield* eventually("the cache connected", cache.ready)
+            yield* Effect.sleep("100 millis") // its first epoch bump follows the connection
+            const watched = [sku(5), sku(2_099), `UNTOUCHED-${runId}`]
+            for (const watchedSku of watched) {
+              yield* cache.through({ name: "level", sku: watchedSku }, Effect.succeed("before"))
+            }
+
+            const [checker] = yield* StockChecker.consumers
+            const [syncer] = yield* SupplierSync.consumers
+            const bus = yield* EventBus
+            yield* bus.consume(renamed(checker!, checkerName))
+            yield* bus.consume(renamed(syncer!, syncName))
+            const rows = yield* sql<{
+              eventId: string
+              type: string
+              subject: string
+              data: unknown
+              createdAt: Date
+            }>`
+              select event_id::text as event_id, type, subject, data, created_at from outbox
+              where type = 'stock.imported' order by id`
+            expect(rows).toHaveLength(3)
+            expect(rows.filter((row) => row.type === "stock.updated")).toEqual([])
+            const channel = yield* testChannel
+            for (const row of rows) {
+              const event = Event.toCloudEvent(row)
+              yield* deliver(channel, checkerName, event, event.id)
+              yield* deliver(channel, syncName, event, event.id)
+            }
+            // A redelivery of the first changes nothing.
+            const first = Event.toCloudEvent(rows[0]!)
+            yield* deliver(channel, syncName, first, first.id)
+
+            const cached = (watchedSku: string) =>
+              cache.through({ name: "level", sku: watchedSku }, Effect.succeed("after"))
+            yield* eventually(
+              "the listed SKUs' cached answers are dropped",
+              Effect.map(Effect.all([cached(sku(5)), cached(sku(2_099))]), (answers) =>
+                answers.every((answer) => answer === "after")
+              )
+            )
+            const openOrders = sql<{ sku: string }>`
+              select sku from restock_orders where status = 'draft' order by sku`
+            yield* eventually(
+              "an order is open for every level left low",
+              Effect.map(openOrders, (open) => open.length === low.length)
+            )
+            yield* eventually(
+              "every delivery was handled",
+              Effect.map(
+                Effect.promise(() => channel.checkQueue(RabbitMq.queuesOf(syncName).main)),
+                (queue) => queue.messageCount === 0
+              )
+            )
+            yield* Effect.sleep("300 millis")
+            expect((yield* openOrders).map((order) => order.sku)).toEqual(low)
+            const [inbox] = yield* sql<{ events: number }>`
+              select count(*)::int as events from inbox where consumer = ${SupplierSync.CONSUMER_NAME}`
+            expect(inbox!.events).toBe(3)
+            // Not listed by the import: still cached.
+            expect(yield* cached(`UNTOUCHED-${runId}`)).toBe("before")
+            expect(yield* drainQueue(channel, RabbitMq.queuesOf(syncName).dead)).toEqual([])
+            expect(yield* drainQueue(channel, RabbitMq.queuesOf(checkerName).dead)).toEqual([])
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(
+              Layer.mergeAll(Layer.orDie(Inventory.layer(Store.postgres(url))), bus, testCache("imported"))
+            )
+          )
+        })
+    )
+
     it.scopedLive("stock-checker: stock.updated drops the SKU's cached answers", () =>
       Effect.gen(function* () {
         const name = `test-stock-checker-${runId}`
@@ -389,10 +504,10 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             StockCache,
             Effect.map(StockCache, (cache) => ({
               ...cache,
-              invalidateAll: (skus: ReadonlyArray<string>) =>
+              invalidate: (skus: string | ReadonlyArray<string>) =>
                 Effect.zipRight(
-                  Effect.sync(() => batches.push(skus.length)),
-                  cache.invalidateAll(skus)
+                  Effect.sync(() => batches.push(typeof skus === "string" ? 1 : skus.length)),
+                  cache.invalidate(skus)
                 )
             }))
           ).pipe(Layer.provide(testCache("batch")))
@@ -630,8 +745,8 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
                 ...expected,
                 [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (${
                   name === checkerName
-                    ? "stock.updated, product.created, product.updated, product.archived"
-                    : "stock.updated"
+                    ? "stock.updated, stock.imported, product.created, product.updated, product.archived"
+                    : "stock.updated, stock.imported"
                 })`
               })
             }

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto"
 import { createInterface } from "node:readline"
 import { pipeline, Readable } from "node:stream"
-import { parse as parseCsv } from "csv-parse"
+import { type Options as CsvOptions, parse as parseCsv } from "csv-parse"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -324,7 +324,7 @@ const unreadable = (error: unknown, afterLastRow: number): InvalidInput => {
   return new InvalidInput({ field: "file", rule: `line ${line}: ${problem}` })
 }
 
-type ParsedRecord = { record: Array<string>; info: { empty_lines: number } }
+type ParsedRecord = { record: Array<string>; emptyLines: number }
 
 async function* csvRecords(
   source: AsyncIterable<Uint8Array>,
@@ -333,10 +333,12 @@ async function* csvRecords(
   const { firstLine, bytes } = await peekFirstLine(source)
   // The parser's own count, kept as it parses: its error can overtake the rows still queued.
   let parsedLines = 0
-  const parser = parseCsv({
-    on_record: (record, context) => {
+  const options: CsvOptions<ParsedRecord, Array<string>> = {
+    // The context csv-parse builds for each record (an object spread per row) is built once,
+    // here: its `info: true` option would build it a second time.
+    on_record: (record, context): ParsedRecord => {
       parsedLines = context.lines
-      return record
+      return { record, emptyLines: context.empty_lines }
     },
     bom: true,
     delimiter: given ?? delimiterOf(firstLine),
@@ -344,9 +346,10 @@ async function* csvRecords(
     // header took 26 s), and any of these ends a line.
     record_delimiter: ["\r\n", "\n", "\r"],
     relax_column_count: true,
-    skip_empty_lines: true,
-    info: true
-  })
+    skip_empty_lines: true
+  }
+  // The typings tie what on_record answers to the columns option; the parser passes it on as it is.
+  const parser = parseCsv(options as unknown as CsvOptions)
   // The reading's own failure (bytes that are not text) reaches the parser, and so the loop below.
   pipeline(Readable.from(bytes), parser, () => {})
   const records = (parser as AsyncIterable<ParsedRecord>)[Symbol.asyncIterator]()
@@ -363,16 +366,16 @@ async function* csvRecords(
       throw unreadable(error, parsedLines + 1)
     }
     if (next.done) return
-    const { record, info } = next.value
+    const { record, emptyLines: emptyLinesSoFar } = next.value
     // A row is reported by the line it starts on. Counted here, from the line breaks inside
     // quoted values: csv-parse's own count takes a CRLF inside quotes for two lines.
-    const line = lastLine + 1 + (info.empty_lines - emptyLines)
+    const line = lastLine + 1 + (emptyLinesSoFar - emptyLines)
     let breaks = 0
     for (const value of record) {
       if (value.includes("\n") || value.includes("\r")) breaks += value.match(LINE_BREAK)?.length ?? 0
     }
     lastLine = line + breaks
-    emptyLines = info.empty_lines
+    emptyLines = emptyLinesSoFar
     if (header === undefined) {
       header = record.map((name) => name.trim())
       yield { line, cells: Object.fromEntries(header.map((name) => [name, name])) }

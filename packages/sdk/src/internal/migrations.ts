@@ -259,6 +259,67 @@ create trigger outbox_notify after insert on outbox
 `).unprepared
 )
 
+const levelReferences = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- A level's product and location, checked once per statement instead of once per row. A foreign
+-- key runs a trigger per row that looks the product up and locks it (FOR KEY SHARE): for a
+-- million-row import that was most of the write. The lock only guards against the product or
+-- location going away meanwhile, so keys are made permanent instead (products are archived, never
+-- deleted; locations are never deleted; neither is renamed), and the check becomes one anti-join
+-- over the statement's new levels, raising the foreign-key error (23503) as before.
+alter table stock_levels
+  drop constraint if exists stock_levels_sku_fkey,
+  drop constraint if exists stock_levels_location_fkey;
+
+create function stock_levels_references() returns trigger language plpgsql as $$
+declare
+  orphan record;
+begin
+  select n.sku, n.location, exists (select 1 from products p where p.sku = n.sku) as known_sku
+    into orphan
+  from new_levels n
+  where not exists (select 1 from products p where p.sku = n.sku)
+     or not exists (select 1 from locations l where l.code = n.location)
+  limit 1;
+  if found then
+    if orphan.known_sku then
+      raise exception 'location % does not exist', orphan.location
+        using errcode = '23503', constraint = 'stock_levels_location_fkey';
+    end if;
+    raise exception 'product % does not exist', orphan.sku
+      using errcode = '23503', constraint = 'stock_levels_sku_fkey';
+  end if;
+  return null;
+end $$;
+create trigger stock_levels_references after insert on stock_levels
+  referencing new table as new_levels for each statement execute function stock_levels_references();
+
+-- What makes the statement-level check sound: a key, once referenced, stays.
+create function keys_are_permanent() returns trigger language plpgsql as $$
+begin
+  raise exception 'the keys of % are permanent: its rows are never deleted and their keys never change (archive a product instead)',
+    tg_table_name
+    using errcode = '55000';
+end $$;
+create trigger products_keys_permanent before delete or truncate or update of sku on products
+  for each statement execute function keys_are_permanent();
+create trigger locations_keys_permanent before delete or truncate or update of code on locations
+  for each statement execute function keys_are_permanent();
+create trigger stock_levels_keys_permanent before delete or truncate or update of sku, location on stock_levels
+  for each statement execute function keys_are_permanent();
+
+-- The ledger keeps no foreign keys of its own (two more per-row checks and locks): a movement is
+-- only ever written in the same statement as its level (the stock write path, the importer), whose check
+-- above covers the same product and location, and levels, products and locations are never
+-- deleted. A test checks that every movement has its level.
+alter table stock_movements
+  drop constraint if exists stock_movements_sku_fkey,
+  drop constraint if exists stock_movements_location_fkey;
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_initial": initial,
@@ -268,7 +329,8 @@ const migrate = Migrator.make({})({
     "0005_outbox_trace_context": outboxTraceContext,
     "0006_level_limit": levelLimit,
     "0007_inbox_fingerprint": inboxFingerprint,
-    "0008_outbox_notify": outboxNotify
+    "0008_outbox_notify": outboxNotify,
+    "0009_level_references": levelReferences
   })
 })
 

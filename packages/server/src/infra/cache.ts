@@ -18,10 +18,11 @@ export class StockCache extends Context.Tag("@invkit/server/StockCache")<
       key: { readonly name: string; readonly sku?: string },
       load: Effect.Effect<A, E, R>
     ) => Effect.Effect<A, E, R>
-    /** Drops what is cached about a SKU and every aggregate answer, after a change. */
-    readonly invalidate: (sku: string) => Effect.Effect<void>
-    /** `invalidate` for several SKUs at once: with Redis, one round trip. */
-    readonly invalidateAll: (skus: ReadonlyArray<string>) => Effect.Effect<void>
+    /**
+     * Drops what is cached about a SKU (or several, in one step: a bulk import's thousand) and
+     * every aggregate answer, after a change.
+     */
+    readonly invalidate: (skus: string | ReadonlyArray<string>) => Effect.Effect<void>
     /** One cache for every instance (Redis), or one per process (memory). */
     readonly shared: boolean
     /** Whether the cache answers, for /ready (a cache that is down does not fail reads). */
@@ -40,6 +41,6 @@ export const invalidateHere = (skus: Iterable<string>) =>
     Effect.serviceOption(StockCache),
     Option.match({
       onNone: () => Effect.void,
-      onSome: (cache) => cache.invalidateAll([...new Set(skus)])
+      onSome: (cache) => cache.invalidate([...new Set(skus)])
     })
   )

@@ -26,16 +26,6 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
     const generationOf = (sku: string | undefined) =>
       sku === undefined ? globalGeneration : (skuGenerations.get(sku) ?? 0)
 
-    const invalidateAll = (skus: ReadonlyArray<string>) =>
-      Effect.sync(() => {
-        const dropped = new Set(skus)
-        for (const sku of dropped) skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
-        globalGeneration++
-        for (const [id, entry] of entries) {
-          if (entry.sku === undefined || dropped.has(entry.sku)) entries.delete(id)
-        }
-      })
-
     return {
       through: (key, load) =>
         Effect.suspend(() => {
@@ -55,8 +45,15 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
             })
           )
         }),
-      invalidate: (sku) => invalidateAll([sku]),
-      invalidateAll,
+      invalidate: (skus) =>
+        Effect.sync(() => {
+          const changed = new Set(typeof skus === "string" ? [skus] : skus)
+          for (const sku of changed) skuGenerations.set(sku, (skuGenerations.get(sku) ?? 0) + 1)
+          globalGeneration++
+          for (const [id, entry] of entries) {
+            if (entry.sku === undefined || changed.has(entry.sku)) entries.delete(id)
+          }
+        }),
       shared: false,
       ready: Effect.succeed(true)
     }

@@ -4,8 +4,8 @@
  * Coherence. Redis holds generation counters: one per SKU, one global (for answers about many
  * SKUs: low stock, overview) and an epoch. Every entry stores the epoch and the generation that
  * were current *before* its value was loaded, and is served only while both are still current.
- * `invalidate(sku)` bumps the SKU's and the global generation and deletes the SKU's entries and
- * the aggregate ones. The store after a load is a compare-and-set in one Lua script: if an
+ * `invalidate(skus)` bumps the SKUs' and the global generation and deletes the SKUs' entries and
+ * the aggregate ones, in one script however many SKUs (a bulk import lists a thousand per event). The store after a load is a compare-and-set in one Lua script: if an
  * invalidation happened while loading, the older value is not stored (the stale-set race).
  *
  * Outages. Commands fail fast (no offline queue, a short command timeout): a cache that is down
@@ -54,12 +54,8 @@ declare module "ioredis" {
       payload: string,
       ttlSeconds: number
     ): Result<number, Context>
-    invalidateSku(
-      skuGenerationKey: string,
-      globalGenerationKey: string,
-      skuIndexKey: string,
-      aggregateIndexKey: string
-    ): Result<number, Context>
+    /** Keys: the global generation, the aggregate index, then each SKU's generation and index. */
+    invalidateSkus(numberOfKeys: number, ...keys: ReadonlyArray<string>): Result<number, Context>
   }
 }
 
@@ -75,16 +71,20 @@ redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[4], ARGV[4])
 return 1`
 
-/** Bumps the SKU's and the global generation, then deletes the entries they retire. */
-const INVALIDATE_SKU = `
-redis.call('INCR', KEYS[1])
-redis.call('INCR', KEYS[2])
-for _, index in ipairs({ KEYS[3], KEYS[4] }) do
+/** Bumps the SKUs' and the global generation, then deletes the entries they retire. */
+const INVALIDATE_SKUS = `
+local function drop(index)
   local entries = redis.call('SMEMBERS', index)
   for i = 1, #entries, 500 do
     redis.call('DEL', unpack(entries, i, math.min(i + 499, #entries)))
   end
   redis.call('DEL', index)
+end
+redis.call('INCR', KEYS[1])
+drop(KEYS[2])
+for k = 3, #KEYS, 2 do
+  redis.call('INCR', KEYS[k])
+  drop(KEYS[k + 1])
 end
 return 1`
 
@@ -130,7 +130,8 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         { commandTimeoutMs: timeoutMs }
       )
       redis.defineCommand("storeIfCurrent", { numberOfKeys: 4, lua: STORE_IF_CURRENT })
-      redis.defineCommand("invalidateSku", { numberOfKeys: 4, lua: INVALIDATE_SKU })
+      // No fixed number of keys: the first argument says how many follow.
+      redis.defineCommand("invalidateSkus", { lua: INVALIDATE_SKUS })
 
       /**
        * Whether entries may not be trusted until the epoch is bumped: from the start, after a
@@ -237,42 +238,34 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
           return value
         })
 
-      /** One pipeline of the invalidation script per SKU: one round trip for all of them. */
-      const invalidateAll = (skus: ReadonlyArray<string>): Effect.Effect<void> =>
-        skus.length === 0
-          ? Effect.void
-          : command(() => {
-              const current = keys
-              if (current === undefined) throw new Error("the namespace is not known yet")
-              const pipeline = redis.pipeline()
-              for (const sku of skus) {
-                pipeline.invalidateSku(
-                  current.skuGeneration(sku),
-                  current.globalGeneration,
-                  current.skuIndex(sku),
-                  current.aggregateIndex
-                )
-              }
-              return pipeline.exec().then((results) => {
-                const failed = results?.find(([error]) => error !== null)
-                if (results === null || failed !== undefined)
-                  throw failed?.[0] ?? new Error("pipeline aborted")
-              })
-            }).pipe(
-              Effect.catchAll(() =>
-                Effect.zipRight(
-                  Effect.sync(retireEverything),
-                  Effect.logWarning(
-                    `cache: could not invalidate ${skus.join(", ")} in Redis; retiring every entry once it answers`
-                  )
-                )
+      const invalidate = (skus: string | ReadonlyArray<string>): Effect.Effect<void> => {
+        const changed = typeof skus === "string" ? [skus] : skus
+        const named = changed.length === 1 ? changed[0] : `${changed.length} SKUs`
+        return command(() => {
+          const current = keys
+          if (current === undefined) throw new Error("the namespace is not known yet")
+          const keyList = [
+            current.globalGeneration,
+            current.aggregateIndex,
+            ...changed.flatMap((sku) => [current.skuGeneration(sku), current.skuIndex(sku)])
+          ]
+          return redis.invalidateSkus(keyList.length, ...keyList)
+        }).pipe(
+          Effect.asVoid,
+          Effect.catchAll(() =>
+            Effect.zipRight(
+              Effect.sync(retireEverything),
+              Effect.logWarning(
+                `cache: could not invalidate ${named} in Redis; retiring every entry once it answers`
               )
             )
+          )
+        )
+      }
 
       return {
         through,
-        invalidate: (sku) => invalidateAll([sku]),
-        invalidateAll,
+        invalidate,
         shared: true,
         ready: command(() => redis.ping()).pipe(
           Effect.as(true),
