@@ -37,6 +37,8 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
         })
       ),
       output
-    )
+    ),
+    // Here, not through the store process: the export streams from the store's own connection.
+    { here: true }
   )
 }

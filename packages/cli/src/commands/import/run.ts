@@ -127,7 +127,9 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
         )
         await errorsFile?.write(rejection)
       }
-    })
+    }),
+    // Here, not through the store process: the set-based import runs on the store's own connection.
+    { here: true }
   ).finally(async () => {
     display.stop()
     await errorsFile?.close()
