@@ -81,6 +81,21 @@ const openOptionsOf = (target: Target): OpenOptions =>
         ? { inMemory: true }
         : { dataDir: target.dataDir.value }
 
+/** The embedded store's directory a command works on; refused, in the CLI's words, for any other target. */
+export const embeddedDataDir = (options: GlobalOptions, command: string): string => {
+  const target = resolveTarget(options)
+  if (target._tag === "Embedded" && target.dataDir !== undefined) return target.dataDir.value
+  const where =
+    target._tag === "Remote"
+      ? `a server (${target.url.value}, from ${target.url.source})`
+      : target._tag === "Postgres"
+        ? `PostgreSQL (from ${target.url.source})`
+        : "a store in memory"
+  throw new UsageError(
+    `${command} is about the embedded store's store process, and this command works on ${where}; give --data-dir or INV_HOME`
+  )
+}
+
 /** Refuses, in the CLI's words, a command that runs only where the store is. */
 export const requireLocalStore = (options: GlobalOptions, command: string, instead: string): void => {
   const target = resolveTarget(options)

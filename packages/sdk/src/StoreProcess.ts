@@ -21,7 +21,7 @@
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, realpathSync, statSync } from "node:fs"
-import { Agent, request } from "node:http"
+import { request } from "node:http"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Inventory } from "./Inventory.js"
@@ -129,7 +129,7 @@ class NoAnswer extends Error {}
 const send = (
   socket: string,
   path: string,
-  options: { readonly body?: string; readonly agent?: Agent; readonly timeoutMs?: number } = {}
+  options: { readonly body?: string; readonly timeoutMs?: number } = {}
 ): Promise<Answer> =>
   new Promise((resolveAnswer, reject) => {
     const call = request(
@@ -137,7 +137,7 @@ const send = (
         socketPath: socket,
         path,
         method: options.body === undefined ? "GET" : "POST",
-        agent: options.agent ?? false,
+        agent: false,
         headers:
           options.body === undefined
             ? {}
@@ -170,9 +170,10 @@ type Reached =
   | { readonly _tag: "Absent" }
   | { readonly _tag: "Unresponsive" }
 
-const hello = async (socket: string): Promise<Reached> => {
+/** `use`: the caller is about to call, which keeps the store process from stopping as idle meanwhile. */
+const hello = async (socket: string, use = false): Promise<Reached> => {
   try {
-    const answer = await send(socket, "/hello", { timeoutMs: UNRESPONSIVE_MS })
+    const answer = await send(socket, use ? "/hello?use" : "/hello", { timeoutMs: UNRESPONSIVE_MS })
     if (answer.status !== 200) return { _tag: "Unresponsive" }
     return { _tag: "Answered", hello: decode(answer.body) as Hello }
   } catch (error) {
@@ -343,7 +344,7 @@ const ensureRunning = async (dataDir: string, options: ConnectOptions): Promise<
   // Checked before anything starts, so a bad value is the caller's error, not a process's.
   idleSeconds(environment)
   for (let attempt = 0; ; attempt++) {
-    const reached = await hello(socket)
+    const reached = await hello(socket, true)
     if (reached._tag === "Answered") {
       const { hello: found } = reached
       if (found.build === wanted.build && found.environment === wanted.environment) return found
@@ -362,6 +363,8 @@ const ensureRunning = async (dataDir: string, options: ConnectOptions): Promise<
   }
 }
 
+const isInventoryError = (error: unknown) => typeof (error as { _tag?: unknown })?._tag === "string"
+
 /** The facade's calls that run where the caller is, never in the store process. */
 const notForwarded = (operation: string) => () =>
   Promise.reject(
@@ -379,25 +382,34 @@ const notForwarded = (operation: string) => () =>
  * the caller's directory and environment.
  */
 export const connect = async (dataDir: string, options: ConnectOptions = {}): Promise<Inventory> => {
-  const running = await ensureRunning(dataDir, options)
+  let running = await ensureRunning(dataDir, options)
   const socket = socketPath(dataDir)
-  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
   let closed = false
   const call = async (method: string, args: ReadonlyArray<unknown>): Promise<unknown> => {
     if (closed) {
       throw errorFromWire({ _tag: "InventoryClosed", message: "The inventory is closed.", fields: {} })
     }
+    const body = encode({ method, args })
     let answer: Answer
     try {
-      answer = await send(socket, "/call", { body: encode({ method, args }), agent })
+      // A connection per call (a local socket costs nothing to open): a refused one was never sent.
+      answer = await send(socket, "/call", { body }).catch(async (error: unknown) => {
+        // Refused: nothing was sent, so nothing ran. The store process stopped (asked to, by
+        // another command replacing it): start one again and send the call to it once.
+        if ((error as NodeJS.ErrnoException).code !== "ECONNREFUSED" && (error as NodeJS.ErrnoException).code !== "ENOENT")
+          throw error
+        running = await ensureRunning(dataDir, options)
+        return send(socket, "/call", { body })
+      })
     } catch (error) {
+      if (isInventoryError(error)) throw error
       throw storeError(
         `the store process (pid ${running.pid}) stopped answering: ${(error as Error).message}; run the command again`
       )
     }
-    const body = decode(answer.body) as { readonly value?: unknown; readonly error?: WireError }
-    if (body.error !== undefined) throw errorFromWire(body.error)
-    return body.value
+    const result = decode(answer.body) as { readonly value?: unknown; readonly error?: WireError }
+    if (result.error !== undefined) throw errorFromWire(result.error)
+    return result.value
   }
   const namespace = (name: string, local: Record<string, unknown> = {}) =>
     new Proxy(local, {
@@ -429,7 +441,6 @@ export const connect = async (dataDir: string, options: ConnectOptions = {}): Pr
     restock: namespace("restock"),
     close: async () => {
       closed = true
-      agent.destroy()
     }
   }
   return inventory as unknown as Inventory

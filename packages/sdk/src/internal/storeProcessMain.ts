@@ -126,29 +126,39 @@ const main = async () => {
     idleLimitSeconds
   })
 
-  const server = createServer(async (request, response) => {
+  /** A call of the facade: what keeps the process from being idle (a status check does not). */
+  const serveCall = async (request: IncomingMessage, response: ServerResponse) => {
     inFlight += 1
     try {
-      if (request.method === "GET" && request.url === "/hello") return answer(response, 200, encode(hello()))
+      const { method, args } = decode(await readBody(request)) as { method?: unknown; args?: unknown }
+      try {
+        answer(response, 200, encode({ value: await dispatch(inventory, method, args) }))
+      } catch (error) {
+        answer(response, 200, encode({ error: errorToWire(error) }))
+      }
+    } finally {
+      inFlight -= 1
+      lastCall = Date.now()
+    }
+  }
+
+  const server = createServer(async (request, response) => {
+    try {
+      if (request.method === "GET" && (request.url === "/hello" || request.url === "/hello?use")) {
+        const answered = encode(hello())
+        // A client about to call: not idle now, so it is not stopped between its hello and its call.
+        if (request.url === "/hello?use") lastCall = Date.now()
+        return answer(response, 200, answered)
+      }
       if (request.method === "POST" && request.url === "/stop") {
         log("asked to stop")
         return answer(response, 200, encode({ stopping: true }), () => void stop("asked"))
       }
-      if (request.method === "POST" && request.url === "/call") {
-        const { method, args } = decode(await readBody(request)) as { method?: unknown; args?: unknown }
-        try {
-          return answer(response, 200, encode({ value: await dispatch(inventory, method, args) }))
-        } catch (error) {
-          return answer(response, 200, encode({ error: errorToWire(error) }))
-        }
-      }
+      if (request.method === "POST" && request.url === "/call") return await serveCall(request, response)
       answer(response, 404, encode({ error: { message: `no route ${request.method} ${request.url}`, fields: {} } }))
     } catch (error) {
       log(`request failed: ${(error as Error).stack ?? error}`)
       if (!response.headersSent) answer(response, 500, encode({ error: errorToWire(error) }))
-    } finally {
-      inFlight -= 1
-      lastCall = Date.now()
     }
   })
 
