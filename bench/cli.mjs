@@ -200,7 +200,9 @@ try {
     stopStoreProcess(dir)
     times.rawGet.push(timed(raw("get", dir), "raw PGlite get"))
     times.rawSet.push(timed(raw("set", dir), "raw PGlite set"))
-    times.hereGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (in-process)", IN_PROCESS))
+    times.hereGet.push(
+      timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (in-process)", IN_PROCESS)
+    )
     times.hereSet.push(
       timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (in-process)", IN_PROCESS)
     )
@@ -209,8 +211,16 @@ try {
   const peaks = {
     rawGet: peakMb(raw("get", dir), "raw PGlite get (peak)"),
     rawSet: peakMb(raw("set", dir), "raw PGlite set (peak)"),
-    hereGet: peakMb(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (in-process, peak)", IN_PROCESS),
-    hereSet: peakMb(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (in-process, peak)", IN_PROCESS)
+    hereGet: peakMb(
+      inv(["stock", "get", SKU, "--data-dir", dir]),
+      "inv stock get (in-process, peak)",
+      IN_PROCESS
+    ),
+    hereSet: peakMb(
+      inv(["stock", "set", SKU, "40", "--data-dir", dir]),
+      "inv stock set (in-process, peak)",
+      IN_PROCESS
+    )
   }
   timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (starts the store process)")
   peaks.warmGet = peakMb(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (warm, peak)")
@@ -299,7 +309,8 @@ try {
 } finally {
   // No store process outlives the run: each data directory's is stopped before it is removed.
   for (const entry of readdirSync(root)) {
-    if (existsSync(join(root, entry, "inv.sock"))) spawnSync(process.execPath, [BIN, "--data-dir", join(root, entry), "store", "stop"], { env: childEnv })
+    if (existsSync(join(root, entry, "inv.sock")))
+      spawnSync(process.execPath, [BIN, "--data-dir", join(root, entry), "store", "stop"], { env: childEnv })
   }
   rmSync(root, { recursive: true, force: true })
 }

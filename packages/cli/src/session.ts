@@ -8,7 +8,7 @@
  */
 import type { InventoryClient, OpenOptions } from "@invkit/sdk"
 import * as StoreProcess from "@invkit/sdk/store-process"
-import { type OptionNames, resolveTarget as sdkTarget, type Target as SdkTarget } from "@invkit/sdk/target"
+import { type OptionNames, type Target as SdkTarget, resolveTarget as sdkTarget } from "@invkit/sdk/target"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
 import { note } from "./ui/output.js"
 import { UsageError } from "./usageError.js"
@@ -189,3 +189,12 @@ export const withInventory = async <A>(
     await inventory.close()
   }
 }
+
+/**
+ * `withInventory` in this process, never through the store process (see `Placement.here`): for a
+ * bulk import or export, which run set-based on the store's own connection.
+ */
+export const withInventoryHere = <A>(
+  options: GlobalOptions,
+  use: (inventory: InventoryClient) => Promise<A>
+): Promise<A> => withInventory(options, use, { here: true })

@@ -83,7 +83,12 @@ describe.skipIf(target === "server")("the store process", () => {
     expect((await store.invWith(variables, "stock", "set", "SP-1", "7")).code).toBe(0)
     const pid = await pidNow()
     writeFileSync(file, "")
-    const run = await store.invWith({ ...variables, NODE_OPTIONS: `--import=${recorder}` }, "stock", "get", "SP-1")
+    const run = await store.invWith(
+      { ...variables, NODE_OPTIONS: `--import=${recorder}` },
+      "stock",
+      "get",
+      "SP-1"
+    )
     expect(run.code).toBe(0)
     expect(run.stdout).toContain("SP-1")
     expect(await pidNow()).toBe(pid)
@@ -95,7 +100,9 @@ describe.skipIf(target === "server")("the store process", () => {
     // The recorder works: it saw the command tree's own library and the store process's client.
     expect(packages).toContain("commander")
     expect(rows.map(([specifier]) => specifier)).toContain("@invkit/sdk/store-process")
-    expect([...packages].filter((name) => /^(effect|@effect\/.+|pg|@electric-sql\/pglite)$/.test(name))).toEqual([])
+    expect(
+      [...packages].filter((name) => /^(effect|@effect\/.+|pg|@electric-sql\/pglite)$/.test(name))
+    ).toEqual([])
     expect(rows.map(([specifier]) => specifier)).not.toContain("@invkit/sdk")
   }, 120_000)
 

@@ -42,7 +42,6 @@ import {
   type TransferResult
 } from "./Stock.js"
 import * as Store from "./Store.js"
-import { type OptionNames, resolveTarget as targetOf, TARGET_VARIABLES, type Target as TargetOf } from "./Target.js"
 import {
   type NewSupplier,
   type Supplier,
@@ -60,6 +59,12 @@ import {
   type SyncSelection
 } from "./SupplierSync.js"
 import { SyncJobs, type WorkerOptions } from "./SyncJobs.js"
+import {
+  type OptionNames,
+  TARGET_VARIABLES,
+  type Target as TargetOf,
+  resolveTarget as targetOf
+} from "./Target.js"
 
 export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
 

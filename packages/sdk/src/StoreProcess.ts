@@ -153,7 +153,9 @@ const send = (
       }
     )
     if (options.timeoutMs !== undefined) {
-      call.setTimeout(options.timeoutMs, () => call.destroy(new NoAnswer(`no answer within ${options.timeoutMs} ms`)))
+      call.setTimeout(options.timeoutMs, () =>
+        call.destroy(new NoAnswer(`no answer within ${options.timeoutMs} ms`))
+      )
     }
     call.on("error", reject)
     call.end(options.body)
@@ -306,7 +308,9 @@ const start = (dataDir: string, environment: NodeJS.ProcessEnv, onNotice: (messa
       else if (message.type === "failed" && message.error !== undefined)
         settle(() => reject(errorFromWire(message.error!)))
     })
-    child.on("error", (error) => settle(() => reject(storeError(`cannot start the store process: ${error.message}`))))
+    child.on("error", (error) =>
+      settle(() => reject(storeError(`cannot start the store process: ${error.message}`)))
+    )
     child.on("exit", (code, signal) =>
       settle(() =>
         reject(
@@ -330,7 +334,8 @@ const waitUntilAnswering = async (socket: string): Promise<Hello | undefined> =>
     if (reached._tag === "Answered") return reached.hello
     if (holderPid(socket) !== undefined) unheldSince = Date.now()
     else if (Date.now() - unheldSince > 1_000) return undefined
-    if (Date.now() > deadline) throw storeError(`the store process for ${join(socket, "..")} did not start in time`)
+    if (Date.now() > deadline)
+      throw storeError(`the store process for ${join(socket, "..")} did not start in time`)
     await sleep(25)
   }
 }
@@ -359,7 +364,8 @@ const ensureRunning = async (dataDir: string, options: ConnectOptions): Promise<
     const other = await waitUntilAnswering(socket)
     if (other !== undefined && other.build === wanted.build && other.environment === wanted.environment)
       return other
-    if (attempt >= 2) throw storeError(`cannot start a store process for ${join(socket, "..")}: others keep taking it`)
+    if (attempt >= 2)
+      throw storeError(`cannot start a store process for ${join(socket, "..")}: others keep taking it`)
   }
 }
 
@@ -396,7 +402,10 @@ export const connect = async (dataDir: string, options: ConnectOptions = {}): Pr
       answer = await send(socket, "/call", { body }).catch(async (error: unknown) => {
         // Refused: nothing was sent, so nothing ran. The store process stopped (asked to, by
         // another command replacing it): start one again and send the call to it once.
-        if ((error as NodeJS.ErrnoException).code !== "ECONNREFUSED" && (error as NodeJS.ErrnoException).code !== "ENOENT")
+        if (
+          (error as NodeJS.ErrnoException).code !== "ECONNREFUSED" &&
+          (error as NodeJS.ErrnoException).code !== "ENOENT"
+        )
           throw error
         running = await ensureRunning(dataDir, options)
         return send(socket, "/call", { body })

@@ -54,7 +54,8 @@ export type Variables = Partial<Record<(typeof TARGET_VARIABLES)[number], string
 
 /** `INV_HOME`, else the XDG data directory: `$XDG_DATA_HOME/inv` or `~/.local/share/inv`. */
 export const defaultDataDir = (variables: Variables): string =>
-  variables.INV_HOME || (variables.XDG_DATA_HOME ? join(variables.XDG_DATA_HOME, "inv") : undefined) ||
+  variables.INV_HOME ||
+  (variables.XDG_DATA_HOME ? join(variables.XDG_DATA_HOME, "inv") : undefined) ||
   join(homedir(), ".local", "share", "inv")
 
 /**
@@ -84,7 +85,8 @@ export const resolveTarget = (
   const dataDir = option("dataDir")
   if (dataDir) return { _tag: "Embedded", dataDir }
   const serverUrl = variable("INV_URL")
-  if (serverUrl) return { _tag: "Remote", url: serverUrl, token: option("token") ?? variable("INV_TOKEN"), caFile }
+  if (serverUrl)
+    return { _tag: "Remote", url: serverUrl, token: option("token") ?? variable("INV_TOKEN"), caFile }
   const postgresUrl = variable("INV_DATABASE_URL")
   if (postgresUrl) return { _tag: "Postgres", url: postgresUrl }
   return {

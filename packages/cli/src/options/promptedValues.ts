@@ -13,7 +13,11 @@ import type { Missing } from "../ui/prompt.js"
  * arguments are right loads neither the SDK's core nor Effect.
  */
 const byRule =
-  (accepts: (text: string) => boolean, check: (sdk: typeof import("@invkit/sdk")) => unknown, field: string) =>
+  (
+    accepts: (text: string) => boolean,
+    check: (sdk: typeof import("@invkit/sdk")) => unknown,
+    field: string
+  ) =>
   async (text: string): Promise<string> => {
     if (accepts(text)) return text
     const [sdk, { bySdkRule }] = await Promise.all([import("@invkit/sdk"), import("./sdkRule.js")])

@@ -66,7 +66,10 @@ const readBody = (request: IncomingMessage) =>
   })
 
 const answer = (response: ServerResponse, status: number, body: string, then?: () => void) => {
-  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body)
+  })
   response.end(body, then)
 }
 
@@ -155,7 +158,11 @@ const main = async () => {
         return answer(response, 200, encode({ stopping: true }), () => void stop("asked"))
       }
       if (request.method === "POST" && request.url === "/call") return await serveCall(request, response)
-      answer(response, 404, encode({ error: { message: `no route ${request.method} ${request.url}`, fields: {} } }))
+      answer(
+        response,
+        404,
+        encode({ error: { message: `no route ${request.method} ${request.url}`, fields: {} } })
+      )
     } catch (error) {
       log(`request failed: ${(error as Error).stack ?? error}`)
       if (!response.headersSent) answer(response, 500, encode({ error: errorToWire(error) }))
