@@ -161,11 +161,12 @@ const send = (
     call.end(options.body)
   })
 
-const isAbsent = (error: unknown) => {
-  const code = (error as NodeJS.ErrnoException).code
-  // No socket file, or nobody listening on it (a store process that died and left it behind).
-  return code === "ENOENT" || code === "ECONNREFUSED" || code === "ECONNRESET"
-}
+/**
+ * No socket file, nobody listening on it (a store process that died and left it behind), or a
+ * path that is no directory at all: a store process started there reports what is wrong, in the
+ * data directory's own words (a file, not a directory; permission denied…).
+ */
+const isAbsent = (error: unknown) => typeof (error as NodeJS.ErrnoException).code === "string"
 
 type Reached =
   | { readonly _tag: "Answered"; readonly hello: Hello }
