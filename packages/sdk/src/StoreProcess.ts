@@ -20,7 +20,7 @@
  */
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, realpathSync, statSync } from "node:fs"
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs"
 import { request } from "node:http"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -183,6 +183,27 @@ const hello = async (socket: string, use = false): Promise<Reached> => {
     if (error instanceof NoAnswer) return { _tag: "Unresponsive" }
     if (isAbsent(error)) return { _tag: "Absent" }
     throw storeError(`cannot reach the store process on ${socket}: ${(error as Error).message}`)
+  }
+}
+
+/** CPU time (user + system, in clock ticks) a busy store process uses at least while not answering. */
+const BUSY_CPU_TICKS = 10
+/** How many unanswered `UNRESPONSIVE_MS` periods a busy store process is given before it is killed. */
+const MAX_BUSY_WAITS = 6
+
+/**
+ * The CPU time `pid` has used, from /proc (Linux); undefined elsewhere, or for a process that is
+ * stopped (SIGSTOP), a zombie or gone, so that it counts as hung.
+ */
+const cpuTime = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // After the command name in parentheses: state, then (fields 14 and 15 of the line) utime and stime.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    if (fields[0] === "T" || fields[0] === "t" || fields[0] === "Z") return undefined
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return undefined
   }
 }
 
@@ -350,14 +371,21 @@ const ensureRunning = async (dataDir: string, options: ConnectOptions): Promise<
   // Checked before anything starts, so a bad value is the caller's error, not a process's.
   idleSeconds(environment)
   for (let attempt = 0; ; attempt++) {
+    const pid = holderPid(socket)
+    const cpuBefore = pid === undefined ? undefined : cpuTime(pid)
     const reached = await hello(socket, true)
     if (reached._tag === "Answered") {
       const { hello: found } = reached
       if (found.build === wanted.build && found.environment === wanted.environment) return found
       await stopAt(socket, found.pid)
-    } else if (reached._tag === "Unresponsive") {
-      const pid = holderPid(socket)
-      if (pid !== undefined) await kill(pid)
+    } else if (reached._tag === "Unresponsive" && pid !== undefined) {
+      // PGlite runs on the store process's one thread: a long call delays the answer. One that
+      // kept working meanwhile is busy, not hung, and is asked again (not killed mid-write).
+      const cpuAfter = cpuTime(pid)
+      const working =
+        cpuBefore !== undefined && cpuAfter !== undefined && cpuAfter - cpuBefore >= BUSY_CPU_TICKS
+      if (working && attempt < MAX_BUSY_WAITS) continue
+      await kill(pid)
     }
     const started = await start(dataDir, environment, onNotice)
     if (started._tag === "Ready") return started.hello
