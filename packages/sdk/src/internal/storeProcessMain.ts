@@ -28,6 +28,8 @@ import {
 /** What the client keeps to itself (paging) or runs in its own process (see StoreProcess.connect). */
 const NOT_FORWARDED = new Set(["all", "allLow", "sync", "syncMany", "preview", "worker"])
 const NAMESPACES = new Set(["products", "locations", "stock", "suppliers", "restock"])
+/** How long a stopping store process waits for the connections it accepted to send their request. */
+const DRAIN_TIMEOUT_MS = 5_000
 
 const dataDir = process.argv[2]!
 // Whatever PostgreSQL (in PGlite), the socket and the log create is the owner's alone.
@@ -173,9 +175,13 @@ const main = async () => {
     if (stopping) return
     stopping = true
     log(`stopping (${why})`)
-    server.close()
-    server.closeIdleConnections()
-    while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    // No new connection from here on (a client then starts a new store process); every one
+    // already accepted is answered before the store closes, even one whose request is still
+    // on its way. A connection that sends nothing is cut after a while.
+    const drained = new Promise<void>((resolve) => server.close(() => resolve()))
+    const cut = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS)
+    await drained
+    clearTimeout(cut)
     rmSync(socket, { force: true })
     try {
       await inventory.close()
