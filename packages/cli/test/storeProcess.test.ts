@@ -198,9 +198,11 @@ describe.skipIf(target === "server")("the store process", () => {
   it("stops by itself after INV_STORE_IDLE without calls", async () => {
     expect((await store.invWith({ INV_STORE_IDLE: "1s" }, "stock", "get", "SP-1")).code).toBe(0)
     const pid = (await status({ INV_STORE_IDLE: "1s" })).pid as number
-    await until(() => !alive(pid), "the idle store process to stop")
+    // Idle once the starting command's call is in (the store process gives a client it just
+    // answered 10 s to call), then 1 s without a call.
+    await until(() => !alive(pid), "the idle store process to stop", 45_000)
     expect(() => lstatSync(join(store.dataDir, "inv.sock"))).toThrow()
-  }, 60_000)
+  }, 90_000)
 
   it("INV_STORE_PROCESS=off opens the store in the command, taking it over from a running store process", async () => {
     expect((await store.inv("stock", "get", "SP-1")).code).toBe(0)

@@ -30,6 +30,11 @@ const NOT_FORWARDED = new Set(["all", "allLow", "sync", "syncMany", "preview", "
 const NAMESPACES = new Set(["products", "locations", "stock", "suppliers", "restock"])
 /** How long a stopping store process waits for the connections it accepted to send their request. */
 const DRAIN_TIMEOUT_MS = 5_000
+/**
+ * A client that has just started it, or said hello before calling, calls within this: the store
+ * process is not idle meanwhile, however short INV_STORE_IDLE and however slow the machine.
+ */
+const CALL_GRACE_MS = 10_000
 
 const dataDir = process.argv[2]!
 // Whatever PostgreSQL (in PGlite), the socket and the log create is the owner's alone.
@@ -116,6 +121,8 @@ const main = async () => {
 
   const startedAt = new Date()
   let lastCall = Date.now()
+  /** Not idle before this: a client is about to call (see CALL_GRACE_MS). */
+  let callExpectedUntil = Date.now() + CALL_GRACE_MS
   let inFlight = 0
   let stopping = false
 
@@ -152,7 +159,7 @@ const main = async () => {
       if (request.method === "GET" && (request.url === "/hello" || request.url === "/hello?use")) {
         const answered = encode(hello())
         // A client about to call: not idle now, so it is not stopped between its hello and its call.
-        if (request.url === "/hello?use") lastCall = Date.now()
+        if (request.url === "/hello?use") callExpectedUntil = Date.now() + CALL_GRACE_MS
         return answer(response, 200, answered)
       }
       if (request.method === "POST" && request.url === "/stop") {
@@ -200,7 +207,9 @@ const main = async () => {
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => void stop(signal))
   setInterval(
     () => {
-      if (inFlight === 0 && Date.now() - lastCall >= idleLimitSeconds * 1000) void stop("idle")
+      const now = Date.now()
+      if (inFlight === 0 && now >= callExpectedUntil && now - lastCall >= idleLimitSeconds * 1000)
+        void stop("idle")
     },
     Math.min(1000, idleLimitSeconds * 500)
   )
