@@ -1,12 +1,14 @@
-// Wall time of one-shot `inv` commands on the embedded store (PGlite), each a fresh process, against
-// two baselines in the same run: a bare Node start (`node -e ""`), and a bare Node process that
-// opens the same PGlite data directory and runs the same SQL. Prints a table and one JSON line
-// (starting with {"bench":"cli"}); see docs/benchmarks.md. Needs `pnpm build` first.
+// Wall time and peak memory of one-shot `inv` commands on the embedded store (PGlite), each a fresh
+// process, against baselines in the same run: a bare Node start (`node -e ""`), and a bare Node
+// process that opens the same PGlite data directory and runs the same SQL. Commands are measured
+// three ways: warm (the store process already runs), cold (none runs: the command starts it) and
+// in-process (INV_STORE_PROCESS=off, every command opens the store itself). Prints a table and one
+// JSON line (starting with {"bench":"cli"}); see docs/benchmarks.md. Needs `pnpm build` first.
 //
 //   node bench/cli.mjs                  # BENCH_RUNS=5 runs per command, BENCH_FRESH_RUNS=3 fresh stores
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { cpus, tmpdir } from "node:os"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
@@ -72,15 +74,25 @@ await db.close()
 const childEnv = { ...process.env, NO_COLOR: "1" }
 delete childEnv.INV_DATABASE_URL
 
+const root = mkdtempSync(join(tmpdir(), "inv-bench-cli-"))
+
+// Peak memory: a run of its own with this preloaded, which writes the process's peak RSS (KB) on
+// exit to the file BENCH_PEAK_FILE names; the timed runs load nothing extra.
+const PEAK_PRELOAD = join(root, "peak.cjs")
+writeFileSync(
+  PEAK_PRELOAD,
+  `process.on("exit", () => require("node:fs").writeFileSync(process.env.BENCH_PEAK_FILE, String(process.resourceUsage().maxRSS)))`
+)
+
 /** Runs a process to its end; answers its wall time in ms. Any failure stops the bench. */
-const timed = (args, label) => {
+const timed = (args, label, env = {}) => {
   const started = performance.now()
   const result = spawnSync(process.execPath, args, {
     cwd: here,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
-    timeout: 60_000,
-    env: childEnv
+    timeout: 120_000,
+    env: { ...childEnv, ...env }
   })
   const ms = performance.now() - started
   if (result.status !== 0) {
@@ -90,6 +102,31 @@ const timed = (args, label) => {
   }
   return ms
 }
+
+/** The peak RSS in MB of one run of the process (not of the store process it may start). */
+const peakMb = (args, label, env = {}) => {
+  const file = join(root, "peak.txt")
+  timed(["--require", PEAK_PRELOAD, ...args], label, { ...env, BENCH_PEAK_FILE: file })
+  return Math.round(Number(readFileSync(file, "utf8")) / 1024)
+}
+
+/** The store process of `dir`: its pid from `inv store status`, and its peak RSS in MB (Linux). */
+const storeProcessPeakMb = (dir) => {
+  const result = spawnSync(process.execPath, [BIN, "--json", "--data-dir", dir, "store", "status"], {
+    encoding: "utf8",
+    env: childEnv
+  })
+  const { pid } = JSON.parse(result.stdout)
+  if (pid === null) return null
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return hwm ? Math.round(Number(hwm[1]) / 1024) : null
+  } catch {
+    return null
+  }
+}
+
+const stopStoreProcess = (dir) => timed([BIN, "--data-dir", dir, "store", "stop"], "inv store stop")
 
 const inv = (args) => [BIN, ...args]
 const raw = (mode, dataDir) => ["--input-type=module", "-e", RAW_OPEN, mode, dataDir, SKU]
@@ -108,8 +145,8 @@ const stats = (times) => {
   }
 }
 
-const root = mkdtempSync(join(tmpdir(), "inv-bench-cli-"))
 const results = []
+const IN_PROCESS = { INV_STORE_PROCESS: "off" }
 try {
   const nodeTimes = []
   const helpTimes = []
@@ -125,50 +162,81 @@ try {
   results.push({ command: 'node -e ""', baseline: "-", cli: node, base: null })
   results.push({ command: "inv --help", baseline: 'node -e ""', cli: stats(helpTimes), base: node })
 
-  // First run on a fresh data directory: initdb + migrations (+ the product), against PGlite's own initdb.
+  // First run on a fresh data directory: initdb + migrations (+ the product), against PGlite's own
+  // initdb. The command starts the store process, which is stopped after each run.
   const firstTimes = []
   const rawFirstTimes = []
+  const firstStorePeaks = []
   for (let i = 0; i < FRESH_RUNS; i++) {
     const dir = join(root, `fresh-${i}`)
     firstTimes.push(
       timed(inv(["product", "add", SKU, "--name", "Widget", "--data-dir", dir]), "inv product add (fresh)")
     )
+    firstStorePeaks.push(storeProcessPeakMb(dir))
+    stopStoreProcess(dir)
     rawFirstTimes.push(timed(raw("open", join(root, `raw-fresh-${i}`)), "raw PGlite initdb"))
   }
+  const rawFirstPeak = peakMb(raw("open", join(root, "raw-fresh-peak")), "raw PGlite initdb (peak)")
   results.push({
     command: "inv product add (fresh dir)",
     baseline: "PGlite initdb",
     cli: stats(firstTimes),
-    base: stats(rawFirstTimes)
+    base: stats(rawFirstTimes),
+    peakMb: Math.max(...firstStorePeaks.filter((peak) => peak !== null)),
+    basePeakMb: rawFirstPeak,
+    peakOf: "store process"
   })
 
-  // Later runs on an existing store, interleaved with the raw PGlite doing the same SQL there.
+  // Later runs on an existing store, interleaved with the raw PGlite doing the same SQL there:
+  // cold (the command starts the store process), warm (it runs), in-process (INV_STORE_PROCESS=off).
   const dir = join(root, "fresh-0")
   timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm-up)")
-  const getTimes = []
-  const rawGetTimes = []
-  const setTimes = []
-  const rawSetTimes = []
+  const times = { coldGet: [], warmGet: [], warmSet: [], hereGet: [], hereSet: [], rawGet: [], rawSet: [] }
   for (let i = 0; i < RUNS; i++) {
-    getTimes.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get"))
-    rawGetTimes.push(timed(raw("get", dir), "raw PGlite get"))
-    setTimes.push(timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set"))
-    rawSetTimes.push(timed(raw("set", dir), "raw PGlite set"))
+    stopStoreProcess(dir)
+    times.coldGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (cold)"))
+    times.warmGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (warm)"))
+    times.warmSet.push(timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm)"))
+    stopStoreProcess(dir)
+    times.rawGet.push(timed(raw("get", dir), "raw PGlite get"))
+    times.rawSet.push(timed(raw("set", dir), "raw PGlite set"))
+    times.hereGet.push(
+      timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (in-process)", IN_PROCESS)
+    )
+    times.hereSet.push(
+      timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (in-process)", IN_PROCESS)
+    )
   }
-  const rawGet = stats(rawGetTimes)
-  const rawSet = stats(rawSetTimes)
-  results.push({
-    command: "inv stock get",
-    baseline: "PGlite open + query",
-    cli: stats(getTimes),
-    base: rawGet
-  })
-  results.push({
-    command: "inv stock set",
-    baseline: "PGlite open + write",
-    cli: stats(setTimes),
-    base: rawSet
-  })
+  // Peak memory, one run each: the command's own process.
+  const peaks = {
+    rawGet: peakMb(raw("get", dir), "raw PGlite get (peak)"),
+    rawSet: peakMb(raw("set", dir), "raw PGlite set (peak)"),
+    hereGet: peakMb(
+      inv(["stock", "get", SKU, "--data-dir", dir]),
+      "inv stock get (in-process, peak)",
+      IN_PROCESS
+    ),
+    hereSet: peakMb(
+      inv(["stock", "set", SKU, "40", "--data-dir", dir]),
+      "inv stock set (in-process, peak)",
+      IN_PROCESS
+    )
+  }
+  timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (starts the store process)")
+  peaks.warmGet = peakMb(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (warm, peak)")
+  peaks.warmSet = peakMb(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm, peak)")
+  const storePeak = storeProcessPeakMb(dir)
+  stopStoreProcess(dir)
+
+  const rawGet = stats(times.rawGet)
+  const rawSet = stats(times.rawSet)
+  const row = (command, baseline, cli, base, peak, basePeak) =>
+    results.push({ command, baseline, cli: stats(cli), base, peakMb: peak, basePeakMb: basePeak })
+  row("inv stock get (warm)", "PGlite open + query", times.warmGet, rawGet, peaks.warmGet, peaks.rawGet)
+  row("inv stock set (warm)", "PGlite open + write", times.warmSet, rawSet, peaks.warmSet, peaks.rawSet)
+  row("inv stock get (cold)", "PGlite open + query", times.coldGet, rawGet, null, peaks.rawGet)
+  row("inv stock get (in-process)", "PGlite open + query", times.hereGet, rawGet, peaks.hereGet, peaks.rawGet)
+  row("inv stock set (in-process)", "PGlite open + write", times.hereSet, rawSet, peaks.hereSet, peaks.rawSet)
   results.push({ command: "PGlite open + query", baseline: 'node -e ""', cli: rawGet, base: node })
 
   for (const r of results) {
@@ -180,7 +248,8 @@ try {
   const range = (s) => `${s.minMs}–${s.maxMs}`
   console.log(
     `\ninv on the embedded store (PGlite), one process per command, median of ${RUNS} runs ` +
-      `(${FRESH_RUNS} for fresh directories); Node ${process.version}, ${cpus().length} cores\n`
+      `(${FRESH_RUNS} for fresh directories); Node ${process.version}, ${cpus().length} cores, ` +
+      `load average ${loadavg()[0].toFixed(1)} at the end\n`
   )
   const header = [
     "command".padEnd(28),
@@ -189,7 +258,9 @@ try {
     "baseline".padEnd(20),
     col("base ms", 7),
     col("ratio", 6),
-    col("× node", 7)
+    col("× node", 7),
+    col("peak MB", 7),
+    col("base MB", 7)
   ].join("  ")
   console.log(header)
   console.log("-".repeat(header.length))
@@ -202,29 +273,44 @@ try {
         r.baseline.padEnd(20),
         col(r.base ? r.base.medianMs : "-", 7),
         col(r.ratio === null ? "-" : `${r.ratio.toFixed(2)}×`, 6),
-        col(`${r.vsNode.toFixed(2)}×`, 7)
+        col(`${r.vsNode.toFixed(2)}×`, 7),
+        col(r.peakMb ?? "-", 7),
+        col(r.basePeakMb ?? "-", 7)
       ].join("  ")
     )
   }
-  console.log('\nratio = command / its baseline (median); × node = command / bare `node -e ""` (median)\n')
+  console.log(
+    '\nratio = command / its baseline (median); × node = command / bare `node -e ""` (median); peak MB =' +
+      " the command's own process (for a fresh directory: the store process it starts), base MB = the baseline's" +
+      `\nthe store process after the runs: peak ${storePeak ?? "?"} MB\n`
+  )
   console.log(
     JSON.stringify({
       bench: "cli",
       date: new Date().toISOString().slice(0, 10),
       node: process.version,
       cores: cpus().length,
+      loadAverage: Math.round(loadavg()[0] * 10) / 10,
       runs: RUNS,
       freshRuns: FRESH_RUNS,
-      results: results.map(({ command, baseline, cli, base, ratio, vsNode }) => ({
+      storeProcessPeakMb: storePeak,
+      results: results.map(({ command, baseline, cli, base, ratio, vsNode, peakMb, basePeakMb }) => ({
         command,
         baseline,
         ...cli,
         baseMedianMs: base?.medianMs ?? null,
         ratio,
-        vsNode
+        vsNode,
+        peakMb: peakMb ?? null,
+        basePeakMb: basePeakMb ?? null
       }))
     })
   )
 } finally {
+  // No store process outlives the run: each data directory's is stopped before it is removed.
+  for (const entry of readdirSync(root)) {
+    if (existsSync(join(root, entry, "inv.sock")))
+      spawnSync(process.execPath, [BIN, "--data-dir", join(root, entry), "store", "stop"], { env: childEnv })
+  }
   rmSync(root, { recursive: true, force: true })
 }

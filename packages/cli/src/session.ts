@@ -1,9 +1,14 @@
 /**
  * One command's use of the inventory: open it where the global options, a profile or the
- * environment point (see `resolveTarget`), use it, close it.
+ * environment point (see `resolveTarget`), use it, close it. On the embedded store a command goes
+ * through the store process (`@invkit/sdk/store-process`), which keeps the store open between
+ * commands, unless INV_STORE_PROCESS=off or the command must run where the caller is (see
+ * `withInventory`). Only that path is loaded up front: the SDK's core is imported when a command
+ * opens a store itself.
  */
-import { Inventory, type InventoryClient, type OpenOptions, openInventory } from "@invkit/sdk"
-import * as Effect from "effect/Effect"
+import type { InventoryClient, OpenOptions } from "@invkit/sdk"
+import * as StoreProcess from "@invkit/sdk/store-process"
+import { type OptionNames, type Target as SdkTarget, resolveTarget as sdkTarget } from "@invkit/sdk/target"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
 import { note } from "./ui/output.js"
 import { UsageError } from "./usageError.js"
@@ -20,18 +25,17 @@ export interface GlobalOptions {
 }
 
 /** Where a command works, as the SDK resolves it; `profile` when a saved profile named the server. */
-export type Target = Inventory.Target & { readonly profile?: string }
+export type Target = SdkTarget & { readonly profile?: string }
 
 /** The flags that play the SDK's options, named so in `inv config` and in messages. */
-const flagNames: Inventory.OptionNames = {
+const flagNames: OptionNames = {
   url: "--server",
   token: "--token",
   databaseUrl: "--database-url",
   dataDir: "--data-dir"
 }
 
-const resolved = (options: OpenOptions, names: Inventory.OptionNames): Target =>
-  Effect.runSync(Inventory.resolveTarget(options, names))
+const resolved = (options: OpenOptions, names: OptionNames): Target => sdkTarget(options, names)
 
 /**
  * Where a command works, the first that applies: --server, --database-url, --data-dir, --profile
@@ -77,6 +81,21 @@ const openOptionsOf = (target: Target): OpenOptions =>
         ? { inMemory: true }
         : { dataDir: target.dataDir.value }
 
+/** The embedded store's directory a command works on; refused, in the CLI's words, for any other target. */
+export const embeddedDataDir = (options: GlobalOptions, command: string): string => {
+  const target = resolveTarget(options)
+  if (target._tag === "Embedded" && target.dataDir !== undefined) return target.dataDir.value
+  const where =
+    target._tag === "Remote"
+      ? `a server (${target.url.value}, from ${target.url.source})`
+      : target._tag === "Postgres"
+        ? `PostgreSQL (from ${target.url.source})`
+        : "a store in memory"
+  throw new UsageError(
+    `${command} is about the embedded store's store process, and this command works on ${where}; give --data-dir or INV_HOME`
+  )
+}
+
 /** Refuses, in the CLI's words, a command that runs only where the store is. */
 export const requireLocalStore = (options: GlobalOptions, command: string, instead: string): void => {
   const target = resolveTarget(options)
@@ -92,45 +111,90 @@ export const requireLocalStore = (options: GlobalOptions, command: string, inste
  * the feed for anyone who asks), so with a server the feed is read from this machine, by an
  * in-memory store that is gone afterwards.
  */
-export const previewConnector = (
+export const previewConnector = async (
   options: GlobalOptions,
   connector: Parameters<InventoryClient["suppliers"]["preview"]>[0],
   /** The inventory already open, if any: a local store is not opened twice. */
   open?: InventoryClient
-): ReturnType<InventoryClient["suppliers"]["preview"]> =>
-  resolveTarget(options)._tag === "Remote"
-    ? openInventory({ inMemory: true }).then((scratch) =>
-        scratch.suppliers.preview(connector).finally(() => scratch.close())
-      )
-    : open
-      ? open.suppliers.preview(connector)
-      : withInventory(options, (inventory) => inventory.suppliers.preview(connector))
+): ReturnType<InventoryClient["suppliers"]["preview"]> => {
+  // The store process reads no feeds: a feed's file is the caller's, from the caller's directory.
+  if (resolveTarget(options)._tag === "Remote" || (open !== undefined && throughStoreProcess.has(open))) {
+    const { openInventory } = await import("@invkit/sdk")
+    const scratch = await openInventory({ inMemory: true })
+    return scratch.suppliers.preview(connector).finally(() => scratch.close())
+  }
+  return open
+    ? open.suppliers.preview(connector)
+    : withInventory(options, (inventory) => inventory.suppliers.preview(connector))
+}
 
-/**
- * Always closes, also on failure: the embedded store flushes its data on close. `longLived`: the
- * command keeps the store open until stopped (a worker), so other commands fail at once rather
- * than wait for it.
- */
-export const withInventory = async <A>(
-  options: GlobalOptions,
-  use: (inventory: InventoryClient) => Promise<A>,
-  { longLived = false }: { readonly longLived?: boolean } = {}
-): Promise<A> => {
-  const target = resolveTarget(options)
+/** The inventories reached through a store process. */
+const throughStoreProcess = new WeakSet<InventoryClient>()
+
+/** Opens `target` in this process, as every command did before the store process. */
+const openHere = async (target: Target, longLived: boolean): Promise<InventoryClient> => {
   if (target._tag === "Embedded") {
     // PostgreSQL (in PGlite) creates files while it runs; only the owner may read them. Once
     // set, for this one-shot process's whole life: the umask is the process's, not the store's.
     process.umask(0o077)
   }
-  const inventory = await openInventory({
+  const { openInventory } = await import("@invkit/sdk")
+  return openInventory({
     ...openOptionsOf(target),
     // For the embedded store's lock: bin.ts names the process after the command, e.g. `inv stock set`.
     holder: { description: process.title, longLived },
     onNotice: note
   })
+}
+
+export interface Placement {
+  /**
+   * The command keeps the store open until stopped (a worker), so other commands fail at once
+   * rather than wait for it. Implies `here`.
+   */
+  readonly longLived?: boolean
+  /**
+   * The command opens the embedded store in its own process, never through the store process
+   * (which it stops, if one runs): a bulk import or export (set-based, on the store's own
+   * connection), a supplier sync (it reads feeds from the caller's directory and environment).
+   */
+  readonly here?: boolean
+}
+
+/**
+ * Always closes, also on failure: the embedded store flushes its data on close. A command on the
+ * embedded store goes through its store process, started if none runs, unless `here` (see
+ * `Placement`), INV_STORE_PROCESS=off, or a directory path too long for a Unix socket.
+ */
+export const withInventory = async <A>(
+  options: GlobalOptions,
+  use: (inventory: InventoryClient) => Promise<A>,
+  { longLived = false, here = longLived }: Placement = {}
+): Promise<A> => {
+  const target = resolveTarget(options)
+  const viaStoreProcess =
+    target._tag === "Embedded" &&
+    target.dataDir !== undefined &&
+    !here &&
+    StoreProcess.enabled() &&
+    StoreProcess.fitsSocket(target.dataDir.value)
+  const inventory =
+    viaStoreProcess && target.dataDir !== undefined
+      ? await StoreProcess.connect(target.dataDir.value, { onNotice: note })
+      : await openHere(target, longLived)
+  if (viaStoreProcess) throughStoreProcess.add(inventory)
   try {
     return await use(inventory)
   } finally {
     await inventory.close()
   }
 }
+
+/**
+ * `withInventory` in this process, never through the store process (see `Placement.here`): for a
+ * bulk import or export, which run set-based on the store's own connection.
+ */
+export const withInventoryHere = <A>(
+  options: GlobalOptions,
+  use: (inventory: InventoryClient) => Promise<A>
+): Promise<A> => withInventory(options, use, { here: true })

@@ -129,7 +129,7 @@ describe("inv completion", () => {
       expect(spawnSync(shell, ["-n", script]).status).toBe(0)
       const program = [
         ...driver.setup(script),
-        driver.ask(["sto"]),
+        driver.ask(["stoc"]),
         driver.ask(["stock", "se"]),
         ...questions.map(({ words }) => driver.ask(words))
       ].join("\n")

@@ -32,8 +32,15 @@ const {
   INV_CA_FILE: _ca,
   ...inherited
 } = process.env
-/** The environment every `inv` of the tests runs in. */
-export const environment = { ...inherited, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "inv-test-config-")) }
+/**
+ * The environment every `inv` of the tests runs in. Store processes stop soon after their last
+ * command (and the global teardown stops the rest), so no test run leaves them behind.
+ */
+export const environment = {
+  ...inherited,
+  XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "inv-test-config-")),
+  INV_STORE_IDLE: "30s"
+}
 
 /**
  * `variables` adds to the environment, e.g. the variable that `--api-key-env` names; `input` is

@@ -59,6 +59,12 @@ import {
   type SyncSelection
 } from "./SupplierSync.js"
 import { SyncJobs, type WorkerOptions } from "./SyncJobs.js"
+import {
+  type OptionNames,
+  TARGET_VARIABLES,
+  type Target as TargetOf,
+  resolveTarget as targetOf
+} from "./Target.js"
 
 export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
 
@@ -213,67 +219,26 @@ export interface Inventory {
   close(): Promise<void>
 }
 
-/** A value and what set it: an option (under the name the caller gives it), or a variable. */
-export interface Setting {
-  readonly value: string
-  readonly source: string
-}
-
-/** Where `openInventory` works: a server, a PostgreSQL database, or the embedded store. */
-export type Target =
-  | {
-      readonly _tag: "Remote"
-      readonly url: Setting
-      readonly token: Setting | undefined
-      readonly caFile: Setting | undefined
-    }
-  | { readonly _tag: "Postgres"; readonly url: Setting }
-  /** `dataDir` undefined: in memory. The XDG default comes with the source `default`. */
-  | { readonly _tag: "Embedded"; readonly dataDir: Setting | undefined }
-
-/** What to call each option in a `Setting`'s source, e.g. a command line's flags. */
-export type OptionNames = Partial<Record<"url" | "token" | "caFile" | "databaseUrl" | "dataDir", string>>
+export type { OptionNames, Setting, Target } from "./Target.js"
 
 /**
- * Where `openInventory(options)` works, the first that applies: `url`; `inMemory`, `databaseUrl`,
- * `dataDir`; `INV_URL`; `INV_DATABASE_URL`; `INV_HOME`; the XDG data directory. An empty value
- * counts as unset. The environment's token (`INV_TOKEN`) goes only to the environment's server.
+ * Where `openInventory(options)` works (the rule of `Target.resolveTarget`), with the variables
+ * read through `Config`.
  */
-export const resolveTarget = (options: OpenOptions = {}, names: OptionNames = {}): Effect.Effect<Target> =>
-  Effect.gen(function* () {
-    const option = (name: keyof OptionNames): Setting | undefined => {
-      const value = options[name]
-      return value ? { value, source: names[name] ?? name } : undefined
-    }
-    const variable = (name: string) =>
-      Effect.map(Config.option(Config.string(name)), (value) =>
-        Option.getOrUndefined(Option.map(Option.filter(value, Boolean), (value) => ({ value, source: name })))
+export const resolveTarget = (options: OpenOptions = {}, names: OptionNames = {}): Effect.Effect<TargetOf> =>
+  Effect.map(
+    Config.all(
+      Object.fromEntries(
+        TARGET_VARIABLES.map((name) => [name, Config.option(Config.string(name))] as const)
+      ) as Record<(typeof TARGET_VARIABLES)[number], Config.Config<Option.Option<string>>>
+    ),
+    (found) =>
+      targetOf(
+        options,
+        names,
+        Object.fromEntries(Object.entries(found).map(([name, value]) => [name, Option.getOrUndefined(value)]))
       )
-    const caFile = option("caFile") ?? (yield* variable("INV_CA_FILE"))
-    const url = option("url")
-    if (url) return { _tag: "Remote", url, token: option("token"), caFile } as const
-    if (options.inMemory) return { _tag: "Embedded", dataDir: undefined } as const
-    const databaseUrl = option("databaseUrl")
-    if (databaseUrl) return { _tag: "Postgres", url: databaseUrl } as const
-    const dataDir = option("dataDir")
-    if (dataDir) return { _tag: "Embedded", dataDir } as const
-    const serverUrl = yield* variable("INV_URL")
-    if (serverUrl) {
-      return {
-        _tag: "Remote",
-        url: serverUrl,
-        token: option("token") ?? (yield* variable("INV_TOKEN")),
-        caFile
-      } as const
-    }
-    const postgresUrl = yield* variable("INV_DATABASE_URL")
-    if (postgresUrl) return { _tag: "Postgres", url: postgresUrl } as const
-    const home = yield* variable("INV_HOME")
-    return {
-      _tag: "Embedded",
-      dataDir: home ?? { value: yield* Store.defaultDataDir, source: "default" }
-    } as const
-  }).pipe(Effect.orDie)
+  ).pipe(Effect.orDie)
 
 /**
  * Rejects with the domain error itself (ProductNotFound, InsufficientStock, …), not a wrapper;

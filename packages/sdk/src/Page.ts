@@ -4,23 +4,9 @@
  */
 import * as Schema from "effect/Schema"
 
-export interface Page<A> {
-  readonly items: ReadonlyArray<A>
-  readonly nextCursor: string | null
-}
+import type { Page } from "./internal/paging.js"
 
-/** Every item of a paged list, fetching the next page as the previous one is used up. */
-export async function* allItems<T, Q extends object>(
-  fetch: (query: Q & { readonly cursor?: string | undefined }) => Promise<Page<T>>,
-  query: Q
-): AsyncIterable<T> {
-  let cursor: string | undefined
-  do {
-    const page = await fetch({ ...query, cursor })
-    yield* page.items
-    cursor = page.nextCursor ?? undefined
-  } while (cursor !== undefined)
-}
+export { allItems, type Page } from "./internal/paging.js"
 
 /** The schema of a page of `item`s (named apart from the type, which bundled typings would drop). */
 export const pageOf = <A, I, R>(item: Schema.Schema<A, I, R>) =>

@@ -17,6 +17,17 @@ export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces)`
 /** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
 export const isCode = (text: string): boolean => CODE_PATTERN.test(text)
 
+// --- Supplier ids --------------------------------------------------------------------------------
+
+export const SUPPLIER_ID_MAX_LENGTH = 64
+/** Lower case, so that `acme` and `Acme` are never two suppliers; no `:` or `/` (ids name queues). */
+export const SUPPLIER_ID_PATTERN = /^[a-z0-9][a-z0-9\-_.]*$/
+export const SUPPLIER_ID_RULE = "may contain only lower-case letters, digits and - _ . (e.g. acme)"
+
+/** Whether `text` is a supplier id: 1 to 64 lower-case letters, digits and `- _ .`, not starting with a sign. */
+export const isSupplierId = (text: string): boolean =>
+  text.length <= SUPPLIER_ID_MAX_LENGTH && SUPPLIER_ID_PATTERN.test(text)
+
 // --- Quantities, levels and deltas ---------------------------------------------------------------
 
 /**

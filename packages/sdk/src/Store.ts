@@ -7,8 +7,6 @@
  * Opening a store runs the migrations, so a fresh directory or database is ready to use.
  */
 
-import { homedir } from "node:os"
-import { join } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -25,6 +23,7 @@ import * as DataDir from "./internal/dataDir.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
+import * as Target from "./Target.js"
 
 export type StoreOptions =
   | {
@@ -87,9 +86,16 @@ export const checkDatabaseUrl = (url: string): InvalidInput | undefined => {
 }
 
 /** `$INV_HOME`, else the XDG data directory: `$XDG_DATA_HOME/inv` or `~/.local/share/inv`. */
-export const defaultDataDir: Config.Config<string> = Config.string("INV_HOME").pipe(
-  Config.orElse(() => Config.map(Config.string("XDG_DATA_HOME"), (dir) => join(dir, "inv"))),
-  Config.orElse(() => Config.succeed(join(homedir(), ".local", "share", "inv")))
+export const defaultDataDir: Config.Config<string> = Config.map(
+  Config.all({
+    INV_HOME: Config.option(Config.string("INV_HOME")),
+    XDG_DATA_HOME: Config.option(Config.string("XDG_DATA_HOME"))
+  }),
+  ({ INV_HOME, XDG_DATA_HOME }) =>
+    Target.defaultDataDir({
+      INV_HOME: Option.getOrUndefined(INV_HOME),
+      XDG_DATA_HOME: Option.getOrUndefined(XDG_DATA_HOME)
+    })
 )
 
 /** `INV_DATABASE_URL` picks PostgreSQL; otherwise the embedded store in the default data directory. */

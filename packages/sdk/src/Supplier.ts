@@ -26,13 +26,14 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
 
 export const SupplierId = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(64, { message: () => "must be at most 64 characters" }),
-  Schema.pattern(/^[a-z0-9][a-z0-9\-_.]*$/, {
-    message: () => "may contain only lower-case letters, digits and - _ . (e.g. acme)"
-  })
+  Schema.maxLength(SUPPLIER_ID_MAX_LENGTH, {
+    message: () => `must be at most ${SUPPLIER_ID_MAX_LENGTH} characters`
+  }),
+  Schema.pattern(SUPPLIER_ID_PATTERN, { message: () => SUPPLIER_ID_RULE })
 ).annotations({ identifier: "SupplierId" })
 
 const FieldName = PlainText.pipe(

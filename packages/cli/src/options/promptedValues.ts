@@ -3,35 +3,32 @@
  * must pass (the SDK's own), shared by the commands that take them. Apart from prompted.ts,
  * which declares them for the help and so must not load the SDK.
  */
-import { InvalidInput, Product, Supplier } from "@invkit/sdk"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
+import { isCode, isSupplierId } from "@invkit/sdk/rules"
 import { numberArgument } from "../numberArgument.js"
 import type { Missing } from "../ui/prompt.js"
 
 /**
- * Text checked by the SDK's own rule before anything is opened, so a prompt can ask again; the
- * SDK checks it once more where it is used.
+ * Text that the SDK's rule (from `@invkit/sdk/rules`) accepts passes at once; anything else is
+ * checked by the SDK's schema itself (see sdkRule.ts), for its exact words. So a command whose
+ * arguments are right loads neither the SDK's core nor Effect.
  */
-export const bySdkRule =
-  <A, I>(schema: Schema.Schema<A, I>, field: string) =>
-  (text: string): string =>
-    Either.match(Schema.decodeUnknownEither(schema)(text), {
-      onLeft: (error) => {
-        throw new InvalidInput({
-          field,
-          rule: ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? "is invalid"
-        })
-      },
-      onRight: () => text
-    })
+const byRule =
+  (
+    accepts: (text: string) => boolean,
+    check: (sdk: typeof import("@invkit/sdk")) => unknown,
+    field: string
+  ) =>
+  async (text: string): Promise<string> => {
+    if (accepts(text)) return text
+    const [sdk, { bySdkRule }] = await Promise.all([import("@invkit/sdk"), import("./sdkRule.js")])
+    return bySdkRule(check(sdk) as Parameters<typeof bySdkRule>[0], field)(text)
+  }
 
 export const skuArgument = {
   name: "<sku>",
   passIt: "as the first argument",
   question: "SKU",
-  parse: bySdkRule(Product.Sku, "sku")
+  parse: byRule(isCode, (sdk) => sdk.Product.Sku, "sku")
 } satisfies Missing
 
 export const quantityArgument = {
@@ -45,7 +42,7 @@ export const supplierIdArgument = {
   name: "<id>",
   passIt: "as the first argument, e.g. acme",
   question: "Supplier id",
-  parse: bySdkRule(Supplier.SupplierId, "id")
+  parse: byRule(isSupplierId, (sdk) => sdk.Supplier.SupplierId, "id")
 } satisfies Missing
 
 export const orderIdArgument = {

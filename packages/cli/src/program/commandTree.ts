@@ -14,6 +14,7 @@ import { addProfileCommands } from "./profileCommands.js"
 import { addReorderCommands } from "./reorderCommands.js"
 import { addRestockCommands } from "./restockCommands.js"
 import { addStockCommands } from "./stockCommands.js"
+import { addStoreCommands } from "./storeCommands.js"
 import { addSupplierCommands } from "./supplierCommands.js"
 
 const environmentHelp = `Where the data lives (the first one set wins; inv config shows which):
@@ -26,7 +27,9 @@ const environmentHelp = `Where the data lives (the first one set wins; inv confi
   INV_HOME               the embedded store in this directory
   the default profile    the first inv login, or the one saved with --default
   XDG_DATA_HOME          the embedded store in $XDG_DATA_HOME/inv
-  otherwise              the embedded store in ~/.local/share/inv`
+  otherwise              the embedded store in ~/.local/share/inv
+On the embedded store, commands go through a store process that keeps it open (inv store status;
+INV_STORE_PROCESS=off opens it in each command instead, INV_STORE_IDLE says when it stops).`
 
 /** `json`: usage errors are printed as JSON, as the command's own errors are. */
 export const commandTree = ({
@@ -99,6 +102,7 @@ ${exitCodeHelp}`
   addRestockCommands(program)
   addReorderCommands(program)
   addImportExportCommands(program)
+  addStoreCommands(program)
   addProfileCommands(program)
   addCompletionCommand(program)
   return program

@@ -20,9 +20,9 @@ export const isPromptCancelled = (error: unknown): boolean =>
  */
 export const checkedBy =
   (parse: (answer: string) => unknown) =>
-  (answer: string): true | string => {
+  async (answer: string): Promise<true | string> => {
     try {
-      parse(answer)
+      await parse(answer)
       return true
     } catch (error) {
       return error instanceof Error ? error.message : String(error)
@@ -36,8 +36,8 @@ export interface Missing<A = string> {
   readonly passIt: string
   /** The question on a terminal. */
   readonly question: string
-  /** The value from its text; throws when the text is not one (then a prompt asks again). */
-  readonly parse?: (text: string) => A
+  /** The value from its text; throws (or rejects) when the text is not one (then a prompt asks again). */
+  readonly parse?: (text: string) => A | Promise<A>
 }
 
 /**
@@ -47,10 +47,10 @@ export interface Missing<A = string> {
 export async function askIfMissing(value: string | undefined, missing: Missing<string>): Promise<string>
 export async function askIfMissing<A>(
   value: string | undefined,
-  missing: Missing<A> & { readonly parse: (text: string) => A }
+  missing: Missing<A> & { readonly parse: (text: string) => A | Promise<A> }
 ): Promise<A>
 export async function askIfMissing<A>(value: string | undefined, missing: Missing<A>): Promise<A | string> {
-  const parse = missing.parse ?? ((text: string) => text)
+  const parse = missing.parse ?? ((text: string): A | string => text)
   if (value !== undefined) return parse(value)
   if (!canPrompt()) throw new UsageError(`missing ${missing.name}; pass it ${missing.passIt}`)
   const { input } = await import("@inquirer/prompts")

@@ -17,7 +17,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { InvalidInput, StoreError } from "../InventoryError.js"
+import * as StoreProcess from "../StoreProcess.js"
 import * as Lock from "./dataDirLock.js"
+import { STORE_PROCESS_HOLDER } from "./storeProcessWire.js"
 
 export interface DataDirOptions {
   /** Who opens it, recorded in the lock so that a process waiting for it can say who it waits for. */
@@ -45,7 +47,6 @@ export interface DataDir {
 
 /** The file that says a directory is an inv store. */
 export const MARKER = "inv.store"
-const LOCK = "inv.lock"
 /** A mounted volume's root may hold the file system's own lost+found (root's, not ours to change). */
 const FILE_SYSTEM_ENTRIES = new Set(["lost+found"])
 
@@ -86,7 +87,7 @@ const invalid = (rule: string) => new InvalidInput({ field: "dataDir", rule })
 
 /** Creates the directory, or checks that the existing one may become or already is a store. */
 const prepare = (dataDir: string) =>
-  Effect.suspend((): Effect.Effect<{ path: string; unmarked: boolean }, InvalidInput> => {
+  Effect.suspend((): Effect.Effect<{ path: string; unmarked: boolean; fresh: boolean }, InvalidInput> => {
     try {
       if (!statSync(dataDir).isDirectory()) {
         return Effect.fail(
@@ -114,9 +115,11 @@ const prepare = (dataDir: string) =>
     } catch (error) {
       return Effect.fail(invalid(`cannot read ${dataDir}: ${reasonOf(error)}`))
     }
-    if (entries.includes(MARKER)) return Effect.succeed({ path, unmarked: false })
+    // No PostgreSQL in it yet (new, or a first open that died half-way): PGlite runs initdb.
+    const fresh = !entries.includes("PG_VERSION")
+    if (entries.includes(MARKER)) return Effect.succeed({ path, unmarked: false, fresh })
     // A store made before the marker existed: PostgreSQL's files, checked for an inventory once open.
-    if (entries.includes("PG_VERSION")) return Effect.succeed({ path, unmarked: true })
+    if (!fresh) return Effect.succeed({ path, unmarked: true, fresh })
     if (entries.some((entry) => !FILE_SYSTEM_ENTRIES.has(entry))) {
       return Effect.fail(
         invalid(
@@ -125,7 +128,7 @@ const prepare = (dataDir: string) =>
       )
     }
     // Marked before anything else is written, so a first open that dies half-way leaves a directory known as ours.
-    return Effect.as(writeMarker(path, dataDir), { path, unmarked: false })
+    return Effect.as(writeMarker(path, dataDir), { path, unmarked: false, fresh })
   })
 
 const writeMarker = (path: string, dataDir: string) =>
@@ -202,12 +205,22 @@ const lockWithWait = (
   Effect.gen(function* () {
     const started = yield* Clock.currentTimeMillis
     let announced = false
+    let storeProcessAsked = false
     for (;;) {
       const blocker = yield* Effect.try({
         try: () => Lock.take(lockFile, holder),
         catch: (error) => new StoreError({ reason: `cannot lock ${dataDir}: ${reasonOf(error)}` })
       })
       if (blocker === undefined) return
+      // A store process only keeps the store open for others: it is asked to stop, and waited for.
+      if (blocker.description === STORE_PROCESS_HOLDER && holder.description !== STORE_PROCESS_HOLDER) {
+        if (!storeProcessAsked) {
+          storeProcessAsked = true
+          yield* Effect.ignore(Effect.tryPromise(() => StoreProcess.stop(dataDir)))
+        }
+        yield* Effect.sleep(Duration.millis(20))
+        continue
+      }
       if (blocker.longLived) return yield* Effect.fail(inUse(dataDir, blocker, undefined))
       const waited = (yield* Clock.currentTimeMillis) - started
       if (waited >= Duration.toMillis(wait)) return yield* Effect.fail(inUse(dataDir, blocker, wait))
@@ -246,8 +259,8 @@ export const open = (
           )
         : Duration.decode(options.lockWait)
     const shown = resolve(dataDir)
-    const { path, unmarked } = yield* prepare(shown)
-    const lockFile = join(path, LOCK)
+    const { path, unmarked, fresh } = yield* prepare(shown)
+    const lockFile = join(path, Lock.LOCK_FILE)
     const holder = Lock.newHolder(
       options.holder?.description ?? defaultDescription(),
       options.holder?.longLived ?? false
@@ -258,6 +271,7 @@ export const open = (
         Effect.zipRight(Effect.sync(() => Lock.release(lockFile, holder)))
       )
     )
+    if (fresh) onNotice(`Creating the store in ${shown}: first run, a few seconds.`)
     // Under the lock: what a holder creates while open is its own to tighten, on close.
     const loose = yield* tightenEffect(path, shown)
     if (loose > 0) {

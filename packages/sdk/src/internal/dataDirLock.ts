@@ -12,6 +12,9 @@
 import { randomUUID } from "node:crypto"
 import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 
+/** The lock's file in the data directory. */
+export const LOCK_FILE = "inv.lock"
+
 export interface Holder {
   readonly pid: number
   /** What holds it, for people: `inv stock set`, `inv-server all`, `node report.js`. */
@@ -116,6 +119,12 @@ export const take = (path: string, holder: Holder): Holder | undefined => {
       rmSync(claim, { force: true })
     }
   }
+}
+
+/** Who holds the lock at `path` now, if anyone alive does. */
+export const liveHolder = (path: string): Holder | undefined => {
+  const holder = readHolder(path)
+  return holder !== undefined && isAlive(holder) ? holder : undefined
 }
 
 /** Removes the lock if it is still this holder's. */

@@ -3,7 +3,7 @@ import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
 import { quoteInput } from "@invkit/sdk/rules"
 import { writableFile } from "../../options/files.js"
-import { type GlobalOptions, withInventory } from "../../session.js"
+import { type GlobalOptions, withInventoryHere } from "../../session.js"
 import { UsageError } from "../../usageError.js"
 
 export interface ExportCommandOptions extends GlobalOptions {
@@ -28,7 +28,7 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
     )
   }
   const output = options.output === undefined ? process.stdout : writableFile(options.output, "--output")
-  await withInventory(options, (inventory) =>
+  await withInventoryHere(options, (inventory) =>
     pipeline(
       Readable.from(
         Export.exportRows(inventory, kind as Export.ExportKind, {

@@ -5,7 +5,7 @@ import { Import } from "@invkit/sdk"
 import { quoteInput } from "@invkit/sdk/rules"
 import { readableFile } from "../../options/files.js"
 import { actorOf } from "../../options/write.js"
-import { type GlobalOptions, withInventory } from "../../session.js"
+import { type GlobalOptions, withInventoryHere } from "../../session.js"
 import { note, printJson, printLine, signed } from "../../ui/output.js"
 import { UsageError } from "../../usageError.js"
 import { openErrorsFile } from "./errorsFile.js"
@@ -100,7 +100,7 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
   const display = importProgressDisplay(size, Boolean(options.json))
   const errorsFile = options.errors ? openErrorsFile(options.errors) : undefined
   const json = Boolean(options.json)
-  const result = await withInventory(options, (inventory) =>
+  const result = await withInventoryHere(options, (inventory) =>
     Import.importRows(inventory, stdin ? process.stdin : createReadStream(file), {
       kind: options.kind as Import.ImportKind | undefined,
       format,

@@ -61,8 +61,11 @@ export const run = async (
     return
   }
   const progress = syncProgressDisplay(id)
-  const syncRun = await withInventory(options, (inventory) =>
-    inventory.suppliers.sync(id, { onProgress: progress.onProgress })
+  // Here, not in the store process: a feed is read from this directory, with this environment.
+  const syncRun = await withInventory(
+    options,
+    (inventory) => inventory.suppliers.sync(id, { onProgress: progress.onProgress }),
+    { here: true }
   )
     .catch((error: unknown) => {
       throw error instanceof SyncFailed ? new ForegroundSyncFailed(error) : error
@@ -79,7 +82,9 @@ export const run = async (
 }
 
 const syncMany = async (selection: SupplierSync.SyncSelection, options: GlobalOptions): Promise<void> => {
-  const result = await withInventory(options, (inventory) => inventory.suppliers.syncMany(selection))
+  const result = await withInventory(options, (inventory) => inventory.suppliers.syncMany(selection), {
+    here: true
+  })
   printSyncOutcomes(result, options.json)
   if (result.failed > 0) throw new SomeSyncsFailed(result)
   if (!options.json) {
