@@ -1,7 +1,8 @@
 /**
  * The HTTP contract, defined once: the server implements it, the remote client is derived from
  * it, and the OpenAPI document is generated from it. Versioned under `/v1`, in one group per
- * service: stock-updater (`stockUpdates`), stock-checker (`stockChecks`), supplier-sync
+ * service: stock-updater (`stockUpdates`, `reservationWrites`), stock-checker (`stockChecks`,
+ * `reservationChecks`), supplier-sync
  * (`catalog`, `suppliers`, `restock`). Domain errors keep their status codes.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
@@ -26,6 +27,8 @@ import {
   ProductNotFound,
   RateLimited,
   RequestTooLarge,
+  ReservationClosed,
+  ReservationNotFound,
   RestockOrderClosed,
   RestockOrderNotFound,
   StockConflict,
@@ -39,6 +42,7 @@ import { Location, NewLocation } from "./Location.js"
 import { pageOf } from "./Page.js"
 import { NewProduct, Product, ProductPatch } from "./Product.js"
 import { ReorderExplanation } from "./Reorder.js"
+import { Reservation, ReservationList, ReservationStatus } from "./Reservation.js"
 import { OrderStatus, RestockOrder } from "./Restock.js"
 import { parseQuantity, QUANTITY_TEXT_RULE } from "./Rules.js"
 import {
@@ -109,6 +113,7 @@ const Digits = Schema.transformOrFail(Schema.String, Schema.Number, {
 const sku = HttpApiSchema.param("sku", Schema.String)
 const supplierId = HttpApiSchema.param("id", Schema.String)
 const orderId = HttpApiSchema.param("id", Digits)
+const reservationId = HttpApiSchema.param("id", Digits)
 
 /** Every write may carry one; the remote client adds one itself so its retries are safe. */
 const WriteHeaders = Schema.Struct({
@@ -130,6 +135,16 @@ const strictBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
 const PageParams = { limit: Schema.optional(Digits), cursor: Schema.optional(Schema.String) }
 const Note = Schema.optional(Schema.String)
 
+/** Asked of a stock write that would take on hand below what reservations hold. */
+const ReleaseHolds = {
+  releaseHolds: Schema.optional(
+    Schema.Boolean.annotations({
+      description:
+        "Release the level's newest reservations, as many as the change needs, instead of refusing it (409 InsufficientStock with reserved)"
+    })
+  )
+}
+
 // --- stock-updater ------------------------------------------------------------------------------
 
 export class StockUpdates extends HttpApiGroup.make("stockUpdates")
@@ -143,7 +158,8 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
             location: Schema.optional(Schema.String),
             expected: Schema.optional(Schema.Number),
             reason: Schema.optional(Reason),
-            reference: Note
+            reference: Note,
+            ...ReleaseHolds
           })
         )
       )
@@ -152,7 +168,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         operation(
           "operator",
           "Set the quantity on hand (a count)",
-          "Records a count: the level becomes quantity, and the ledger gets the difference. With expected, refuses (409 StockConflict) when the level is not that figure any more."
+          "Records a count: the level becomes quantity, and the ledger gets the difference. With expected, refuses (409 StockConflict) when the level is not that figure any more. A count below what reservations hold is refused (409 InsufficientStock with reserved) unless releaseHolds or the product allows backorders."
         )
       )
   )
@@ -165,7 +181,8 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
             delta: Schema.Number,
             location: Schema.optional(Schema.String),
             reason: Schema.optional(Reason),
-            reference: Note
+            reference: Note,
+            ...ReleaseHolds
           })
         )
       )
@@ -174,7 +191,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         operation(
           "operator",
           "Add or remove units",
-          "Adds delta units (negative removes them) in one conditional write; refuses (409 InsufficientStock) a removal past what is on hand unless the product allows backorders."
+          "Adds delta units (negative removes them) in one conditional write; refuses (409 InsufficientStock) a removal past what is available: past what is on hand, or into units reservations hold (then with reserved) unless releaseHolds or the product allows backorders."
         )
       )
   )
@@ -191,7 +208,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
         operation(
           "operator",
           "Move units between locations, atomically",
-          "Removes quantity from one location and adds it to another in one transaction: both movements are recorded, or neither."
+          "Removes quantity from one location and adds it to another in one transaction: both movements are recorded, or neither. Only available units move: units reservations hold stay."
         )
       )
   )
@@ -203,6 +220,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
           Schema.Struct({
             changes: Schema.Array(BatchChange),
             reference: Note,
+            ...ReleaseHolds,
             dryRun: Schema.optional(
               Schema.Boolean.annotations({
                 description: "Answer what the changes would do, or why not, without writing anything"
@@ -310,6 +328,148 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
   )
   .middleware(Authentication)
   .annotate(OpenApi.Description, "Served by stock-checker, from its cache where it can.") {}
+
+// --- reservations: writes on stock-updater, reads on stock-checker --------------------------------
+
+/** A hold's expiry as the wire carries it: a duration (`15m`, or seconds) or a moment (ISO 8601). */
+const ExpiryFields = {
+  expiresIn: Schema.optional(
+    Schema.Union(Schema.Number, Schema.String).annotations({
+      description: "How long to hold: 90s, 15m, 2h, 7d, or a number of seconds (at most 30 days)"
+    })
+  ),
+  expiresAt: Schema.optional(
+    Schema.String.annotations({ description: "When the hold expires, ISO 8601 (at most 30 days ahead)" })
+  )
+}
+
+const HoldItemFields = {
+  sku: Schema.String,
+  quantity: Schema.Number,
+  location: Schema.optional(Schema.String)
+}
+
+export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
+  .add(
+    HttpApiEndpoint.post("create", "/v1/reservations")
+      .setHeaders(WriteHeaders)
+      .setPayload(strictBody(Schema.Struct({ ...HoldItemFields, reference: Schema.String, ...ExpiryFields })))
+      .addSuccess(Reservation, { status: 201 })
+      .annotateContext(
+        operation(
+          "operator",
+          "Hold units for a cart or an order",
+          "Holds quantity units of a SKU at a location for a reference, optionally until an expiry, in one conditional write: reserved rises and available falls, or nothing changes and the answer is 409 InsufficientStock with the available figure."
+        )
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("createMany", "/v1/reservations/batch")
+      .setHeaders(WriteHeaders)
+      .setPayload(
+        strictBody(
+          Schema.Struct({
+            items: Schema.Array(strictBody(Schema.Struct(HoldItemFields))),
+            reference: Schema.String,
+            ...ExpiryFields
+          })
+        )
+      )
+      .addSuccess(ReservationList, { status: 201 })
+      .annotateContext(
+        operation(
+          "operator",
+          "Hold several SKUs at once, all or nothing",
+          "Holds every item (up to 100) for one reference in one transaction, or none when one does not fit (409 InsufficientStock naming it)."
+        )
+      )
+  )
+  .add(
+    HttpApiEndpoint.patch("update")`/v1/reservations/${reservationId}`
+      .setHeaders(WriteHeaders)
+      .setPayload(
+        strictBody(
+          Schema.Struct({
+            quantity: Schema.optional(Schema.Number),
+            ...ExpiryFields,
+            noExpiry: Schema.optional(
+              Schema.Boolean.annotations({ description: "Hold until released or fulfilled" })
+            )
+          })
+        )
+      )
+      .addSuccess(Reservation)
+      .annotateContext(
+        operation(
+          "operator",
+          "Change a hold's quantity or expiry",
+          "Sets the units held (more must fit: 409 InsufficientStock) or the expiry of an active hold; refuses (409 ReservationClosed) one that is fulfilled, released or expired."
+        )
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("release")`/v1/reservations/${reservationId}/release`
+      .setHeaders(WriteHeaders)
+      .addSuccess(Reservation)
+      .annotateContext(
+        operation(
+          "operator",
+          "Release a hold",
+          "The held units are available again. Releasing a released or expired hold answers it as it is; a fulfilled one is refused (409 ReservationClosed)."
+        )
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("fulfil")`/v1/reservations/${reservationId}/fulfil`
+      .setHeaders(WriteHeaders)
+      .setPayload(strictBody(Schema.Struct({ quantity: Schema.optional(Schema.Number) })))
+      .addSuccess(Reservation)
+      .annotateContext(
+        operation(
+          "operator",
+          "Fulfil a hold: its units leave as a sale",
+          "On hand and reserved fall together by the units fulfilled (default: all held), with one ledger movement (reason sale, reference reservation:<id>); the rest stays held. Refuses (409 ReservationClosed) a hold that is not active."
+        )
+      )
+  )
+  .addError(InsufficientStock)
+  .addError(ProductNotFound)
+  .addError(LocationNotFound)
+  .addError(ReservationNotFound)
+  .addError(ReservationClosed)
+  .addError(IdempotencyKeyReused)
+  .middleware(Authentication)
+  .annotate(OpenApi.Description, "Reservations (holds of stock); served by stock-updater.") {}
+
+export class ReservationChecks extends HttpApiGroup.make("reservationChecks")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/reservations")
+      .setUrlParams(
+        Schema.Struct({
+          sku: Schema.optional(Schema.String),
+          location: Schema.optional(Schema.String),
+          reference: Schema.optional(Schema.String),
+          status: Schema.optional(ReservationStatus),
+          ...PageParams
+        })
+      )
+      .addSuccess(pageOf(Reservation))
+      .annotateContext(
+        operation(
+          "viewer",
+          "List reservations",
+          "Reservations newest first, optionally by SKU, location, reference or status (a hold past its expiry lists as expired at once), a page at a time."
+        )
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/v1/reservations/${reservationId}`
+      .addSuccess(Reservation)
+      .addError(ReservationNotFound)
+      .annotateContext(operation("viewer", "Read a reservation", "One reservation by id, with its status."))
+  )
+  .middleware(Authentication)
+  .annotate(OpenApi.Description, "Reservations, read; served by stock-checker (from the database, not the cache).") {}
 
 // --- supplier-sync ------------------------------------------------------------------------------
 
@@ -602,6 +762,8 @@ export class Restock extends HttpApiGroup.make("restock")
 export class InventoryApi extends HttpApi.make("invkit")
   .add(StockUpdates)
   .add(StockChecks)
+  .add(ReservationWrites)
+  .add(ReservationChecks)
   .add(Catalog)
   .add(Suppliers)
   .add(Restock)
@@ -617,6 +779,7 @@ export class InventoryApi extends HttpApi.make("invkit")
 /** What stock-updater serves. */
 export class StockUpdaterApi extends HttpApi.make("stock-updater")
   .add(StockUpdates)
+  .add(ReservationWrites)
   .addError(InvalidInput)
   .addError(StoreError)
   .addError(Unauthorized)
@@ -627,6 +790,7 @@ export class StockUpdaterApi extends HttpApi.make("stock-updater")
 /** What stock-checker serves. */
 export class StockCheckerApi extends HttpApi.make("stock-checker")
   .add(StockChecks)
+  .add(ReservationChecks)
   .addError(InvalidInput)
   .addError(StoreError)
   .addError(Unauthorized)

@@ -25,9 +25,22 @@ export type InboundType = (typeof inboundTypes)[number]
 export const catalogTypes = ["product.created", "product.updated", "product.archived"] as const
 export type CatalogType = (typeof catalogTypes)[number]
 
+/**
+ * A hold placed, changed, released (by a caller or by expiry) or fulfilled: `reserved` and
+ * `available` of its level changed. A fulfilment also writes `stock.updated` (on hand fell).
+ */
+export const reservationTypes = [
+  "stock.reserved",
+  "stock.reservation.updated",
+  "stock.reservation.released",
+  "stock.reservation.fulfilled"
+] as const
+export type ReservationType = (typeof reservationTypes)[number]
+
 export const EventType = Schema.Literal(
   "stock.updated",
   "stock.imported",
+  ...reservationTypes,
   "stock.low",
   "supplier.catalog.updated",
   "restock.order.created",
@@ -136,6 +149,31 @@ export const StockImported = Schema.Struct({
   levels: Schema.Array(ImportedLevel)
 }).annotations(anObjectWith("importId, reference and levels"))
 export type StockImported = typeof StockImported.Type
+
+/**
+ * `data` of every reservation event: the hold as it now is and its level's figures after the
+ * change. `cause` (released or expired) only on `stock.reservation.released`; `fulfilledNow` and
+ * `movementId` only on `stock.reservation.fulfilled`.
+ */
+export const ReservationChanged = Schema.Struct({
+  reservationId: Schema.Number,
+  sku: Sku,
+  location: LocationCode,
+  quantity: Schema.Number,
+  fulfilled: Schema.Number,
+  reference: Schema.String,
+  status: Schema.String,
+  expiresAt: Schema.NullOr(Schema.String),
+  reserved: Schema.Number,
+  onHand: Schema.Number,
+  version: Schema.Number,
+  actor: Schema.NullOr(Schema.String),
+  cause: Schema.optional(Schema.Literal("released", "expired")),
+  fulfilledNow: Schema.optional(Schema.Number),
+  movementId: Schema.optional(Schema.Number),
+  at: Schema.String
+}).annotations(anObjectWith("reservationId, sku and location"))
+export type ReservationChanged = typeof ReservationChanged.Type
 
 /** `data` of `product.created`, `product.updated` and `product.archived`: the product as it now is. */
 export const ProductChanged = Product.annotations(anObjectWith("sku"))

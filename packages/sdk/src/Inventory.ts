@@ -22,6 +22,18 @@ import { allItems, type Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
 import { connect } from "./Remote.js"
 import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
+import {
+  type FulfilReservation,
+  type NewReservation,
+  type NewReservations,
+  type ReleaseReservation,
+  type Reservation,
+  type ReservationList,
+  type ReservationPatch,
+  type ReservationQuery,
+  Reservations,
+  type SweepResult
+} from "./Reservation.js"
 import { type OrderQuery, type ReceiveOrder, type RestockOrder, RestockOrders } from "./Restock.js"
 import {
   type AdjustStock,
@@ -66,7 +78,7 @@ import {
   resolveTarget as targetOf
 } from "./Target.js"
 
-export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders
+export type Services = Stock | Products | Locations | Suppliers | SupplierSync | RestockOrders | Reservations
 
 /** Every inventory service over one open store; the store's SqlClient too, to build on. */
 export const layer = (
@@ -76,6 +88,7 @@ export const layer = (
     Layer.provideMerge(
       Layer.mergeAll(
         Stock.Default,
+        Reservations.Default,
         Products.Default,
         Locations.Default,
         Suppliers.Default,
@@ -181,6 +194,27 @@ export interface Inventory {
     allLow(query?: Omit<LowStockQuery, "cursor">): AsyncIterable<LowStockItem>
     overview(): Promise<Overview>
     history(sku: string, query?: HistoryQuery): Promise<Page<Movement>>
+  }
+  readonly reservations: {
+    /** Holds units for a reference; rejects with InsufficientStock (the available figure) when they do not fit. */
+    create(reservation: NewReservation): Promise<Reservation>
+    /** Holds several SKUs for one reference, all or nothing (a cart). */
+    createMany(reservations: NewReservations): Promise<ReservationList>
+    get(id: number): Promise<Reservation>
+    /** Newest first, a page at a time. */
+    list(query?: ReservationQuery): Promise<Page<Reservation>>
+    all(query?: Omit<ReservationQuery, "cursor">): AsyncIterable<Reservation>
+    /** Changes the units held or the expiry; more units must fit. */
+    update(id: number, patch: ReservationPatch): Promise<Reservation>
+    /** The units are available again; releasing a released or expired hold answers it as it is. */
+    release(id: number, options?: ReleaseReservation): Promise<Reservation>
+    /** The held units (all, or `quantity`) leave stock as a sale; the rest stays held. */
+    fulfil(id: number, options?: FulfilReservation): Promise<Reservation>
+    /**
+     * Closes the holds past their expiry now (the sync worker does it in the background).
+     * Local stores only.
+     */
+    sweepExpired(): Promise<SweepResult>
   }
   readonly suppliers: {
     add(supplier: NewSupplier): Promise<Supplier>
@@ -291,13 +325,14 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
     // Reject with the StoreError itself, not the runtime's wrapper around it.
     throw Runtime.isFiberFailure(error) ? Cause.squash(error[Runtime.FiberFailureCauseId]) : error
   }
-  const [s, p, l, sup, sync, orders] = await Promise.all([
+  const [s, p, l, sup, sync, orders, holds] = await Promise.all([
     run(Stock),
     run(Products),
     run(Locations),
     run(Suppliers),
     run(SupplierSync),
-    run(RestockOrders)
+    run(RestockOrders),
+    run(Reservations)
   ])
 
   // The job queue starts on first use, in the same runtime so it shares the store.
@@ -319,6 +354,7 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
   const productList = (query?: ProductQuery) => run(p.list(query))
   const stockList = (query?: StockQuery) => run(s.list(query))
   const lowStock = (query?: LowStockQuery) => run(s.low(query))
+  const reservationList = (query?: ReservationQuery) => run(holds.list(query))
   return registerLocalStore(
     {
       store: Store.describe(store),
@@ -346,6 +382,17 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
         allLow: (query = {}) => allItems(lowStock, query),
         overview: () => run(s.overview()),
         history: (sku, query) => run(s.history(sku, query))
+      },
+      reservations: {
+        create: (reservation) => run(holds.create(reservation)),
+        createMany: (reservations) => run(holds.createMany(reservations)),
+        get: (id) => run(holds.get(id)),
+        list: reservationList,
+        all: (query = {}) => allItems(reservationList, query),
+        update: (id, patch) => run(holds.update(id, patch)),
+        release: (id, options) => run(holds.release(id, options)),
+        fulfil: (id, options) => run(holds.fulfil(id, options)),
+        sweepExpired: () => run(holds.sweepExpired())
       },
       suppliers: {
         add: (supplier) => run(sup.add(supplier)),

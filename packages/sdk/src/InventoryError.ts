@@ -85,12 +85,19 @@ export class InsufficientStock extends explained(
       location: Schema.String,
       available: Schema.Number,
       requested: Schema.Number,
+      /**
+       * Units held by active reservations at the level, when holds are what is in the way: the
+       * units are on hand, but promised. Absent when there are not enough on hand at all.
+       */
+      reserved: Schema.optional(Schema.Number),
       message: Message
     },
     HttpApiSchema.annotations({ status: 409 })
   ),
   (error) =>
-    `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available, ${error.requested} requested. Nothing was changed.`
+    error.reserved === undefined
+      ? `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available, ${error.requested} requested. Nothing was changed.`
+      : `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available, ${error.requested} requested; ${error.reserved} more are held by reservations. Release or fulfil holds, ask to release them (releaseHolds), or allow backorders on the product. Nothing was changed.`
 ) {}
 
 export class StockConflict extends explained(
@@ -163,6 +170,27 @@ export class RestockOrderClosed extends explained(
     HttpApiSchema.annotations({ status: 409 })
   ),
   (error) => `Restock order ${error.orderId} is ${error.status}: it cannot be ${error.action}.`
+) {}
+
+export class ReservationNotFound extends explained(
+  Schema.TaggedError<ReservationNotFound>()(
+    "ReservationNotFound",
+    { reservationId: Schema.Number, message: Message },
+    HttpApiSchema.annotations({ status: 404 })
+  ),
+  (error) =>
+    `No reservation ${error.reservationId}. Check the number against the list of reservations.`
+) {}
+
+/** A reservation that is no longer active (fulfilled, released or expired) cannot change. */
+export class ReservationClosed extends explained(
+  Schema.TaggedError<ReservationClosed>()(
+    "ReservationClosed",
+    { reservationId: Schema.Number, status: Schema.String, action: Schema.String, message: Message },
+    HttpApiSchema.annotations({ status: 409 })
+  ),
+  (error) =>
+    `Reservation ${error.reservationId} is ${error.status}: it cannot be ${error.action}. Nothing was changed.`
 ) {}
 
 /** More units received than a restock order still expects, without allowing it. */
@@ -275,6 +303,8 @@ export type InventoryError =
   | RestockOrderNotFound
   | RestockOrderClosed
   | OverDelivery
+  | ReservationNotFound
+  | ReservationClosed
   | SyncFailed
   | StoreError
   | InventoryClosed
@@ -298,6 +328,8 @@ export const InventoryError = Schema.Union(
   RestockOrderNotFound,
   RestockOrderClosed,
   OverDelivery,
+  ReservationNotFound,
+  ReservationClosed,
   SyncFailed,
   StoreError,
   InventoryClosed,
@@ -336,6 +368,8 @@ const remembered: Record<InventoryError["_tag"], boolean> = {
   RestockOrderNotFound: true,
   RestockOrderClosed: true,
   OverDelivery: true,
+  ReservationNotFound: true,
+  ReservationClosed: true,
   IdempotencyKeyReused: false,
   SyncFailed: false,
   StoreError: false,

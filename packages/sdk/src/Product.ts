@@ -62,6 +62,8 @@ export const Product = Schema.Struct({
   maxLevel: Schema.NullOr(Quantity),
   /** The supplier to order from first; else the cheapest supplier that has stock. */
   preferredSupplier: Schema.NullOr(Schema.String),
+  /** Stock writes may sell units that reservations hold (on hand below reserved, never below 0). */
+  allowBackorders: Schema.Boolean,
   active: Schema.Boolean,
   createdAt: Schema.Date,
   updatedAt: Schema.Date
@@ -75,7 +77,8 @@ export const NewProduct = Schema.Struct({
   reorderPoint: Schema.optionalWith(Quantity, { default: () => 0 }),
   reorderQuantity: Schema.optionalWith(Quantity, { default: () => 0 }),
   maxLevel: Schema.optionalWith(Schema.NullOr(Quantity), { default: () => null }),
-  preferredSupplier: Schema.optionalWith(Schema.NullOr(PlainText), { default: () => null })
+  preferredSupplier: Schema.optionalWith(Schema.NullOr(PlainText), { default: () => null }),
+  allowBackorders: Schema.optionalWith(BooleanInput, { default: () => false })
 })
 export type NewProduct = typeof NewProduct.Encoded
 
@@ -86,6 +89,7 @@ export const ProductPatch = Schema.Struct({
   reorderQuantity: Schema.optional(Quantity),
   maxLevel: Schema.optional(Schema.NullOr(Quantity)),
   preferredSupplier: Schema.optional(Schema.NullOr(PlainText)),
+  allowBackorders: Schema.optional(BooleanInput),
   active: Schema.optional(BooleanInput)
 })
 export type ProductPatch = typeof ProductPatch.Encoded
@@ -100,7 +104,7 @@ export const ProductQuery = Schema.Struct({
 export type ProductQuery = typeof ProductQuery.Encoded
 
 const columns =
-  "sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, active, created_at, updated_at"
+  "sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, allow_backorders, active, created_at, updated_at"
 
 /** 23503 on a product write: the preferred supplier does not exist. */
 const writeFailure = (preferredSupplier: string | null | undefined) => (error: SqlError) =>
@@ -131,9 +135,9 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         announced(
           "product.created",
           sql<Product>`
-          insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier)
+          insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, allow_backorders)
           values (${product.sku}, ${product.name}, ${product.unit}, ${product.reorderPoint}, ${product.reorderQuantity},
-                  ${product.maxLevel}, ${product.preferredSupplier})
+                  ${product.maxLevel}, ${product.preferredSupplier}, ${product.allowBackorders})
           returning ${sql.unsafe(columns)}`.pipe(
             Effect.map((rows) => rows[0]!),
             Effect.catchTag("SqlError", (error) =>
@@ -169,7 +173,7 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         if (Object.keys(changes).length === 0) {
           return yield* new InvalidInput({
             field: "patch",
-            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, active"
+            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, allowBackorders, active"
           })
         }
         return yield* announced(

@@ -27,6 +27,7 @@ import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
 import { allItems } from "./Page.js"
 import { NewProduct, ProductPatch } from "./Product.js"
+import { FulfilReservation, NewReservation, NewReservations, ReservationPatch } from "./Reservation.js"
 import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
 import { NewSupplier, SupplierPatch } from "./Supplier.js"
 
@@ -278,6 +279,14 @@ export const connect = (options: ConnectOptions): Inventory => {
     run((c) => c.stockChecks.list({ urlParams: query }))
   const lowStock: Inventory["stock"]["low"] = (query = {}) =>
     run((c) => c.stockChecks.low({ urlParams: query }))
+  const reservationList: Inventory["reservations"]["list"] = (query = {}) =>
+    run((c) => c.reservationChecks.list({ urlParams: query }))
+
+  /** A hold's expiry, checked, as the wire carries it: seconds, or an ISO moment. */
+  const wireExpiry = (request: { readonly expiresIn?: number | undefined; readonly expiresAt?: Date | undefined }) => ({
+    ...(request.expiresIn === undefined ? {} : { expiresIn: request.expiresIn }),
+    ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt.toISOString() })
+  })
 
   return {
     store: `inv-server at ${options.url}`,
@@ -337,6 +346,62 @@ export const connect = (options: ConnectOptions): Inventory => {
             urlParams: { ...query, until: dateParam(query.until) }
           })
         )
+    },
+    reservations: {
+      create: async (reservation) => {
+        const request = await decode(NewReservation, reservation)
+        return run((c) =>
+          c.reservationWrites.create({
+            payload: {
+              sku: request.sku,
+              quantity: request.quantity,
+              location: request.location,
+              reference: request.reference,
+              ...wireExpiry(request)
+            },
+            headers: keyHeaders(request)
+          })
+        )
+      },
+      createMany: async (reservations) => {
+        const request = await decode(NewReservations, reservations)
+        return run((c) =>
+          c.reservationWrites.createMany({
+            payload: { items: request.items, reference: request.reference, ...wireExpiry(request) },
+            headers: keyHeaders(request)
+          })
+        )
+      },
+      get: (id) => run((c) => c.reservationChecks.get({ path: { id } })),
+      list: reservationList,
+      all: (query = {}) => allItems(reservationList, query),
+      update: async (id, patch) => {
+        const request = await decode(ReservationPatch, patch)
+        return run((c) =>
+          c.reservationWrites.update({
+            path: { id },
+            payload: {
+              ...(request.quantity === undefined ? {} : { quantity: request.quantity }),
+              ...(request.noExpiry === undefined ? {} : { noExpiry: request.noExpiry }),
+              ...wireExpiry(request)
+            },
+            headers: keyHeaders(request)
+          })
+        )
+      },
+      release: (id, options = {}) =>
+        run((c) => c.reservationWrites.release({ path: { id }, headers: keyHeaders(options) })),
+      fulfil: async (id, options = {}) => {
+        const request = await decode(FulfilReservation, options)
+        return run((c) =>
+          c.reservationWrites.fulfil({
+            path: { id },
+            payload: request.quantity === undefined ? {} : { quantity: request.quantity },
+            headers: keyHeaders(request)
+          })
+        )
+      },
+      sweepExpired: notRemote("reservations.sweepExpired (the server's sync worker sweeps expired holds)")
     },
     suppliers: {
       add: async (supplier) => {

@@ -10,6 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { writeEvent } from "./internal/outbox.js"
+import { heldAt } from "./internal/reservationWrite.js"
 import { failOnSqlDefect } from "./internal/validation.js"
 
 export const SupplierChoice = Schema.Struct({
@@ -80,7 +81,7 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
           openOrderId: number | null
         }>`
           select p.active, p.reorder_point, p.reorder_quantity, p.max_level, p.preferred_supplier,
-                 coalesce(l.on_hand, 0) as on_hand, coalesce(l.reserved, 0) as reserved,
+                 coalesce(l.on_hand, 0) as on_hand, coalesce(${heldAt(sql, "l")}, 0) as reserved,
                  (select id from restock_orders o
                   where o.sku = p.sku and o.location = ${location} and o.status in ('draft', 'submitted')) as open_order_id
           from products p left join stock_levels l on l.sku = p.sku and l.location = ${location}

@@ -69,6 +69,24 @@ export const parseDelta = (text: string): number | undefined => {
   return Number(text)
 }
 
+// --- Reservations -----------------------------------------------------------------------------------
+
+/** The longest a hold may be set to last: a cart or an order that waits longer is held without expiry. */
+export const MAX_HOLD_SECONDS = 30 * 24 * 60 * 60
+
+export const EXPIRES_IN_RULE = "must be a duration such as 90s, 15m, 2h or 7d, from 1 second to 30 days"
+
+const DURATION = /^([0-9]{1,9})(s|m|h|d)$/
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const
+
+/** A hold's duration written as text (`15m`): its seconds, or undefined if not written by the rule. */
+export const parseExpiresIn = (text: string): number | undefined => {
+  const match = DURATION.exec(text)
+  if (match === null) return undefined
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS]
+  return seconds >= 1 && seconds <= MAX_HOLD_SECONDS ? seconds : undefined
+}
+
 // --- Reasons -------------------------------------------------------------------------------------
 
 /** Why stock changed; every movement in the ledger names one. */

@@ -14,7 +14,9 @@ import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
 import * as GroupCommitter from "./internal/groupCommit.js"
 import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
+import { heldAt } from "./internal/reservationWrite.js"
 import {
+  BooleanInput,
   containsPattern,
   decodeInput,
   NumberInput,
@@ -79,10 +81,16 @@ const AdjustFields = {
   reason: Schema.optionalWith(Reason, { default: () => "adjustment" as const })
 }
 
-export const SetStock = Schema.Struct({ ...SetFields, ...Context })
+/**
+ * Make room by releasing the level's newest holds, as many as the change needs, instead of
+ * refusing a change that would take on hand below what is held.
+ */
+const ReleaseHolds = { releaseHolds: Schema.optional(BooleanInput) }
+
+export const SetStock = Schema.Struct({ ...SetFields, ...Context, ...ReleaseHolds })
 export type SetStock = typeof SetStock.Encoded
 
-export const AdjustStock = Schema.Struct({ ...AdjustFields, ...Context })
+export const AdjustStock = Schema.Struct({ ...AdjustFields, ...Context, ...ReleaseHolds })
 export type AdjustStock = typeof AdjustStock.Encoded
 
 export const TransferStock = Schema.Struct({
@@ -112,7 +120,8 @@ export const StockBatch = Schema.Struct({
    * (the transaction is rolled back; no key is claimed, no event sent, no restock order opened).
    */
   dryRun: Schema.optional(Schema.Boolean),
-  ...Context
+  ...Context,
+  ...ReleaseHolds
 })
 export type StockBatch = typeof StockBatch.Encoded
 
@@ -266,6 +275,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
 
     const committer = maxGroup > 0 ? yield* GroupCommitter.make(maxGroup) : undefined
     const { applyAll } = makeStockWriter(sql, reorder, committer)
+    /** What a level holds for reservations that have not expired: reads compute expiry. */
+    const held = heldAt(sql, "l")
 
     /**
      * Runs `unit`, stock writes together with what must commit with them (a consumer's inbox row,
@@ -365,8 +376,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         })
         yield* requireLocation(q.location)
         const rows = yield* sql<{ name: string; reorderPoint: number } & Partial<LocationLevel>>`
-          select p.name, p.reorder_point, l.location, l.on_hand, l.reserved, l.on_hand - l.reserved as available,
-                 l.version, l.updated_at
+          select p.name, p.reorder_point, l.location, l.on_hand, ${held} as reserved,
+                 l.on_hand - ${held} as available, l.version, l.updated_at
           from products p
           left join stock_levels l on l.sku = p.sku ${q.location ? sql`and l.location = ${q.location}` : sql``}
           where p.sku = ${q.sku}
@@ -401,7 +412,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         yield* requireLocation(q.location)
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor).map(String)
         const rows = yield* sql<StockRow>`
-          select l.sku, p.name, l.location, l.on_hand, l.reserved, l.on_hand - l.reserved as available,
+          select l.sku, p.name, l.location, l.on_hand, ${held} as reserved, l.on_hand - ${held} as available,
                  p.reorder_point, l.version, l.updated_at
           from stock_levels l join products p on p.sku = l.sku
           where ${sql.and([
@@ -430,7 +441,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
                  reorder_point - available as shortfall
           from (
             select p.sku, p.name, coalesce(l.location, ${DEFAULT_LOCATION}) as location,
-                   coalesce(l.on_hand, 0) as on_hand, coalesce(l.on_hand - l.reserved, 0) as available,
+                   coalesce(l.on_hand, 0) as on_hand, coalesce(l.on_hand - ${held}, 0) as available,
                    p.reorder_point, p.reorder_quantity
             from products p
             left join stock_levels l on l.sku = p.sku
@@ -459,7 +470,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
         with totals as (
           select p.sku, p.reorder_point,
                  coalesce(sum(l.on_hand), 0) as on_hand,
-                 coalesce(sum(l.on_hand - l.reserved), 0) as available
+                 coalesce(sum(l.on_hand - ${held}), 0) as available
           from products p left join stock_levels l on l.sku = p.sku
           where p.active
           group by p.sku, p.reorder_point

@@ -24,9 +24,17 @@ import * as Schedule from "effect/Schedule"
 import type PgBoss from "pg-boss"
 import { InvalidInput, StoreError, SyncFailed } from "./InventoryError.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
+import { Reservations, type SweepResult } from "./Reservation.js"
 import { SupplierSync, type SyncRun, type Trigger } from "./SupplierSync.js"
 
 export const QUEUE = "supplier-sync"
+
+/**
+ * The sweep of expired reservations: every worker enqueues each sweep slot under an id derived from
+ * the slot, so however many workers run, each slot is swept once; a sweep closes every hold due by
+ * then, and two sweeps at once still close each hold once (`Reservations.sweepExpired`).
+ */
+export const EXPIRY_QUEUE = "reservation-expiry"
 
 export interface SyncJob {
   readonly supplierId: string
@@ -90,7 +98,20 @@ export interface WorkerOptions {
   /** How often the scheduler looks for due slots. */
   readonly scheduleEvery?: Duration.DurationInput
   readonly onEvent?: (event: WorkerEvent) => void
+  /** How often expired reservations are swept. Default: `INV_RESERVATION_SWEEP_SECONDS`, else 10 s. */
+  readonly sweepEvery?: Duration.DurationInput
+  /** Told after each sweep that closed holds. */
+  readonly onSweep?: (result: SweepResult) => void
 }
+
+/** `INV_RESERVATION_SWEEP_SECONDS` (10): how often the workers sweep expired reservations. */
+export const sweepEveryFromEnvironment: Config.Config<Duration.Duration> = Config.integer(
+  "INV_RESERVATION_SWEEP_SECONDS"
+).pipe(
+  Config.validate({ message: "must be between 1 and 3600", validation: (n) => n >= 1 && n <= 3600 }),
+  Config.withDefault(10),
+  Config.map(Duration.seconds)
+)
 
 const toStoreError = (error: unknown) =>
   new StoreError({ reason: `job queue: ${error instanceof Error ? error.message : String(error)}` })
@@ -100,6 +121,7 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
     const sql = yield* SqlClient.SqlClient
     const database = yield* JobsDatabase
     const supplierSync = yield* SupplierSync
+    const reservations = yield* Reservations
     const runtime = yield* Effect.runtime<never>()
 
     // Loaded when jobs are used: most commands never queue one.
@@ -134,6 +156,14 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
             policy: "singleton",
             retryLimit: 2,
             expireInSeconds: 900
+          })
+        }
+        if ((await boss.getQueue(EXPIRY_QUEUE)) === null) {
+          await boss.createQueue(EXPIRY_QUEUE, {
+            name: EXPIRY_QUEUE,
+            policy: "singleton",
+            retryLimit: 1,
+            expireInSeconds: 300
           })
         }
       },
@@ -180,6 +210,18 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
           )
           if (id) onEvent({ type: "scheduled", supplierId: supplier.id, attempt: 1 })
         }
+      })
+
+    /** Enqueues the current sweep slot once across all workers. */
+    const enqueueSweep = (now: Date, every: Duration.Duration) =>
+      Effect.gen(function* () {
+        const millis = Math.max(1000, Duration.toMillis(every))
+        const slot = new Date(Math.floor(now.getTime() / millis) * millis)
+        yield* Effect.tryPromise({
+          try: () =>
+            boss.send(EXPIRY_QUEUE, {}, { id: slotJobId(EXPIRY_QUEUE, slot), retentionSeconds: 3600 }),
+          catch: toStoreError
+        })
       })
 
     /** One job: a sync run; a transient failure becomes a delayed retry job until the limit. */
@@ -266,6 +308,32 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
             Effect.timeout("30 seconds"),
             Effect.ignore
           )
+        )
+        const sweepEvery = options.sweepEvery
+          ? Duration.decode(options.sweepEvery)
+          : yield* Effect.orDie(sweepEveryFromEnvironment)
+        const onSweep = options.onSweep ?? (() => {})
+        const sweeperId = yield* Effect.tryPromise({
+          try: () =>
+            boss.work(EXPIRY_QUEUE, { pollingIntervalSeconds: 0.5 }, () =>
+              Runtime.runPromise(runtime)(
+                reservations.sweepExpired().pipe(
+                  Effect.tap((result) => (result.expired > 0 ? Effect.sync(() => onSweep(result)) : Effect.void))
+                )
+              )
+            ),
+          catch: toStoreError
+        })
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() => boss.offWork({ id: sweeperId, wait: true } as any)).pipe(
+            Effect.timeout("30 seconds"),
+            Effect.ignore
+          )
+        )
+        yield* Effect.suspend(() => enqueueSweep(new Date(), sweepEvery)).pipe(
+          Effect.catchAll((error) => Effect.logWarning("reservation sweep", error)),
+          Effect.repeat(Schedule.spaced(options.scheduleEvery ?? "1 second")),
+          Effect.forkScoped
         )
         yield* Effect.suspend(() => enqueueDueSlots(new Date(), onEvent)).pipe(
           Effect.catchAll((error) => Effect.logWarning("scheduler", error)),

@@ -1,7 +1,7 @@
 /**
  * @invkit/sdk: the inventory core. Effect users compose the services (`Stock.Stock`,
  * `Product.Products`, `Location.Locations`, `Supplier.Suppliers`, `SupplierSync.SupplierSync`,
- * `Restock.RestockOrders`) with `Inventory.layer`; everyone else calls `openInventory()` and
+ * `Restock.RestockOrders`, `Reservation.Reservations`) with `Inventory.layer`; everyone else calls `openInventory()` and
  * gets Promises.
  */
 export * as Api from "./Api.js"
@@ -25,6 +25,8 @@ export {
   ProductNotFound,
   RateLimited,
   RequestTooLarge,
+  ReservationClosed,
+  ReservationNotFound,
   RestockOrderClosed,
   RestockOrderNotFound,
   StockConflict,
@@ -43,6 +45,7 @@ export * as Product from "./Product.js"
 export * as Remote from "./Remote.js"
 export { type ConnectOptions, connect } from "./Remote.js"
 export * as Reorder from "./Reorder.js"
+export * as Reservation from "./Reservation.js"
 export * as Restock from "./Restock.js"
 export * as Rules from "./Rules.js"
 export * as Stock from "./Stock.js"

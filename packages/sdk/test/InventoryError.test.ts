@@ -11,6 +11,8 @@ import {
   LocationAlreadyExists,
   LocationNotFound,
   OverDelivery,
+  ReservationClosed,
+  ReservationNotFound,
   ProductAlreadyExists,
   ProductNotFound,
   RateLimited,
@@ -37,6 +39,11 @@ describe("httpStatus", () => {
     expect(
       httpStatus(new InsufficientStock({ sku: "A", location: "default", available: 1, requested: 2 }))
     ).toBe(409)
+    expect(
+      httpStatus(new InsufficientStock({ sku: "A", location: "default", available: 1, requested: 2, reserved: 5 }))
+    ).toBe(409)
+    expect(httpStatus(new ReservationNotFound({ reservationId: 1 }))).toBe(404)
+    expect(httpStatus(new ReservationClosed({ reservationId: 1, status: "released", action: "fulfilled" }))).toBe(409)
     expect(httpStatus(new RateLimited({ retryAfterSeconds: 1 }))).toBe(429)
     expect(httpStatus(new StoreError({ reason: "down" }))).toBe(503)
   })
@@ -58,6 +65,8 @@ const oneOfEach: { readonly [Tag in InventoryError["_tag"]]: Extract<InventoryEr
   RestockOrderNotFound: new RestockOrderNotFound({ orderId: 7 }),
   RestockOrderClosed: new RestockOrderClosed({ orderId: 7, status: "received", action: "cancelled" }),
   OverDelivery: new OverDelivery({ orderId: 7, outstanding: 12, quantity: 55 }),
+  ReservationNotFound: new ReservationNotFound({ reservationId: 9 }),
+  ReservationClosed: new ReservationClosed({ reservationId: 9, status: "fulfilled", action: "released" }),
   SyncFailed: new SyncFailed({ supplierId: "acme", runId: 3, reason: "status 500", transient: true }),
   StoreError: new StoreError({ reason: "down" }),
   InventoryClosed: new InventoryClosed(),

@@ -320,6 +320,44 @@ alter table stock_movements
 `).unprepared
 )
 
+const reservations = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- A product that allows backorders may be sold past what reservations hold (on_hand may fall
+-- below reserved, never below zero); by default a stock write may not eat into held units.
+alter table products add column if not exists allow_backorders boolean not null default false;
+
+-- Holds of units for a reference (a cart, an order). stock_levels.reserved is the sum of the
+-- active holds' quantity, kept in the same transaction as every change here; an active hold past
+-- expires_at no longer counts for readers and writers, and the sweeper marks it expired.
+create table if not exists reservations (
+  id bigint generated always as identity primary key,
+  sku text not null,
+  location text not null,
+  -- Units held now: an active hold's share of reserved; what was held when it closed otherwise.
+  quantity integer not null check (quantity >= 0),
+  fulfilled integer not null default 0 check (fulfilled >= 0),
+  reference text not null,
+  status text not null check (status in ('active', 'fulfilled', 'released', 'expired')),
+  expires_at timestamptz,
+  actor text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  closed_at timestamptz,
+  foreign key (sku, location) references stock_levels (sku, location),
+  check (status <> 'active' or quantity > 0)
+);
+-- A level's active holds (newest first for releasing, due ones for reads and writes).
+create index if not exists reservations_active_level_idx on reservations (sku, location, expires_at)
+  where status = 'active';
+-- The sweeper's work list.
+create index if not exists reservations_due_idx on reservations (expires_at)
+  where status = 'active' and expires_at is not null;
+create index if not exists reservations_reference_idx on reservations (reference, id);
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_initial": initial,
@@ -330,7 +368,8 @@ const migrate = Migrator.make({})({
     "0006_level_limit": levelLimit,
     "0007_inbox_fingerprint": inboxFingerprint,
     "0008_outbox_notify": outboxNotify,
-    "0009_level_references": levelReferences
+    "0009_level_references": levelReferences,
+    "0010_reservations": reservations
   })
 })
 

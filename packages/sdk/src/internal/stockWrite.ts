@@ -28,6 +28,7 @@ import { LEVEL_RULE } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
+import { expireDue, heldAt, releaseNewest } from "./reservationWrite.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
 
 /**
@@ -59,18 +60,50 @@ export type Change =
       readonly delta: number
       readonly reason: Reason
     }
+  /** Held units leave: on hand and reserved fall together (Reservation.ts; never in a batch). */
+  | {
+      readonly type: "fulfil"
+      readonly sku: string
+      readonly location: string
+      readonly quantity: number
+      readonly reason: Reason
+    }
 
 export interface ChangeContext {
   readonly reference?: string | undefined
   readonly actor?: string | undefined
   readonly idempotencyKey?: string | undefined
+  /** Release the level's newest holds as far as the change needs, instead of refusing it. */
+  readonly releaseHolds?: boolean | undefined
+}
+
+/** Whether a change may take on hand below what is held (so holds may be in its way). */
+const removesUnits = (change: Change) => change.type === "set" || (change.type === "adjust" && change.delta < 0)
+
+/** Where a level's on hand ends after `change`, as an expression over the level row `l`. */
+const onHandAfter = (sql: SqlClient.SqlClient, change: Change): Statement.Fragment =>
+  change.type === "set"
+    ? sql`${change.quantity}::int`
+    : change.type === "adjust"
+      ? sql`l.on_hand + ${change.delta}::int`
+      : sql`l.on_hand - ${change.quantity}::int`
+
+/**
+ * What the refusals learnt about holds in a change's way, for its next run: levels whose expired
+ * holds to close first, and levels whose holds a product allowing backorders may be sold past.
+ */
+interface HoldsPlan {
+  readonly sweepFirst: Set<string>
+  readonly ignoreHolds: Set<string>
 }
 
 /** A change the database declined (no row matched its condition, or a foreign key failed). */
-class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly change: Change }> {}
+export class ChangeRejected extends Data.TaggedError("ChangeRejected")<{ readonly change: Change }> {}
 
 /** A declined change that fits the level read next: the level moved on in between, so run it again. */
 class StockMovedOn extends Data.TaggedError("StockMovedOn") {}
+
+const levelKey = (change: Change) => `${change.sku}\u0000${change.location}`
 
 const levelOverflow = (operation: string, change: Change, index: number) => {
   const amount = change.type === "set" || operation === "transfer" ? "quantity" : "delta"
@@ -113,8 +146,18 @@ export const makeStockWriter = (
   const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
 
   /** The single conditional statement that changes a level; it returns no row when it may not. */
-  const levelWrite = (change: Change): Statement.Fragment => {
+  const levelWrite = (change: Change, ignoreHolds: boolean): Statement.Fragment => {
     const { sku, location } = change
+    if (change.type === "fulfil") {
+      return sql`
+        update stock_levels s
+          set on_hand = s.on_hand - ${change.quantity}, reserved = s.reserved - ${change.quantity},
+              last_delta = -${change.quantity}::int, version = s.version + 1, updated_at = now()
+        where s.sku = ${sku} and s.location = ${location}
+          and s.on_hand >= ${change.quantity} and s.reserved >= ${change.quantity}
+        ${returning}`
+    }
+    // Held units stay unless the change may ignore holds (a product that allows backorders).
     if (change.type === "adjust" && change.delta > 0) {
       return sql`
         insert into stock_levels as s (sku, location, on_hand, last_delta)
@@ -130,7 +173,7 @@ export const makeStockWriter = (
           set on_hand = s.on_hand + ${change.delta}, last_delta = ${change.delta},
               version = s.version + 1, updated_at = now()
         where s.sku = ${sku} and s.location = ${location}
-          and s.on_hand - s.reserved + ${change.delta} >= 0
+          and ${ignoreHolds ? sql`s.on_hand` : sql`s.on_hand - s.reserved`} + ${change.delta} >= 0
         ${returning}`
     }
     if (change.expected !== undefined && change.expected > 0) {
@@ -139,6 +182,7 @@ export const makeStockWriter = (
           set on_hand = ${change.quantity}, last_delta = ${change.quantity} - s.on_hand,
               version = s.version + 1, updated_at = now()
         where s.sku = ${sku} and s.location = ${location} and s.on_hand = ${change.expected}
+          ${ignoreHolds ? sql`` : sql`and ${change.quantity} >= s.reserved`}
         ${returning}`
     }
     // A missing row counts as zero, so "expected 0" may create it.
@@ -148,7 +192,8 @@ export const makeStockWriter = (
       on conflict (sku, location) do update
         set on_hand = excluded.on_hand, last_delta = excluded.on_hand - s.on_hand,
             version = s.version + 1, updated_at = now()
-        ${change.expected === undefined ? sql`` : sql`where s.on_hand = 0`}
+        where ${change.expected === undefined ? sql`true` : sql`s.on_hand = 0`}
+          ${ignoreHolds ? sql`` : sql`and excluded.on_hand >= s.reserved`}
       ${returning}`
   }
 
@@ -156,9 +201,9 @@ export const makeStockWriter = (
    * Level, ledger movement and outbox event in one statement: all happen, or none. The event
    * keeps the trace context of the change, so a trace follows it through the broker.
    */
-  const applyChange = (change: Change, context: ChangeContext, traceparent: string | null) =>
+  const applyChange = (change: Change, context: ChangeContext, traceparent: string | null, ignoreHolds = false) =>
     sql<StockChange & { readonly atReorderPoint: boolean }>`
-      with level as (${levelWrite(change)}),
+      with level as (${levelWrite(change, ignoreHolds)}),
       movement as (
         insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
         select sku, location, last_delta, on_hand, ${change.reason}, ${context.reference ?? null},
@@ -195,19 +240,24 @@ export const makeStockWriter = (
   /**
    * Why a change was declined, decided in its transaction once the changes are undone. The level
    * is locked, so the figure a refusal reports is the one it was decided on, and stays so until
-   * the refusal commits (with its idempotency key).
+   * the refusal commits (with its idempotency key). Holds in the way that have expired, or that a
+   * product allowing backorders may be sold past, are noted in `plan` and the change runs again.
    */
   const refusalOf = (
-    change: Change
+    change: Change,
+    operation: string,
+    plan: HoldsPlan
   ): Effect.Effect<
     never,
     ProductNotFound | LocationNotFound | InsufficientStock | StockConflict | StockMovedOn | SqlError
   > =>
     Effect.gen(function* () {
-      const [level] = yield* sql<{ onHand: number; available: number }>`
-        select on_hand, on_hand - reserved as available from stock_levels
-        where sku = ${change.sku} and location = ${change.location}
-        for update`
+      const [level] = yield* sql<{ onHand: number; reserved: number; held: number; backorders: boolean }>`
+        select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held,
+               coalesce((select allow_backorders from products where sku = l.sku), false) as backorders
+        from stock_levels l
+        where l.sku = ${change.sku} and l.location = ${change.location}
+        for update of l`
       if (level === undefined) {
         const [row] = yield* sql<{ product: boolean; location: boolean }>`
           select exists (select 1 from products where sku = ${change.sku}) as product,
@@ -216,22 +266,45 @@ export const makeStockWriter = (
         if (!row.location) return yield* new LocationNotFound({ location: change.location })
       }
       const onHand = level?.onHand ?? 0
-      const available = level?.available ?? 0
-      if (change.type === "adjust") {
-        if (available + change.delta >= 0) return yield* new StockMovedOn()
+      const reserved = level?.reserved ?? 0
+      const held = level?.held ?? 0
+      const available = onHand - held
+      if (change.type === "set" && onHand !== (change.expected ?? onHand)) {
+        return yield* new StockConflict({
+          sku: change.sku,
+          location: change.location,
+          expected: change.expected ?? 0,
+          actual: onHand
+        })
+      }
+      const removed = change.type === "set" ? onHand - change.quantity : change.type === "adjust" ? -change.delta : change.quantity
+      const after = onHand - removed
+      if (after < 0) {
         return yield* new InsufficientStock({
           sku: change.sku,
           location: change.location,
           available,
-          requested: -change.delta
+          requested: removed
         })
       }
-      if (onHand === (change.expected ?? 0)) return yield* new StockMovedOn()
-      return yield* new StockConflict({
+      if (after >= reserved && (change.type !== "fulfil" || reserved >= change.quantity)) {
+        return yield* new StockMovedOn()
+      }
+      const key = levelKey(change)
+      if (after >= held && held < reserved && !plan.sweepFirst.has(key)) {
+        plan.sweepFirst.add(key)
+        return yield* new StockMovedOn()
+      }
+      if (level?.backorders && operation !== "transfer" && change.type !== "fulfil" && !plan.ignoreHolds.has(key)) {
+        plan.ignoreHolds.add(key)
+        return yield* new StockMovedOn()
+      }
+      return yield* new InsufficientStock({
         sku: change.sku,
         location: change.location,
-        expected: change.expected ?? 0,
-        actual: onHand
+        available,
+        requested: removed,
+        reserved: held
       })
     })
 
@@ -254,6 +327,7 @@ export const makeStockWriter = (
       .map((change, index) => ({ change, index }))
       .sort((a, b) => byLockOrder(a.change, b.change))
     const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
+    const plan: HoldsPlan = { sweepFirst: new Set(), ignoreHolds: new Set() }
     const committedReasons: Array<string> = []
     const work = (traceparent: string | null) =>
       Effect.gen(function* () {
@@ -261,12 +335,21 @@ export const makeStockWriter = (
         committedReasons.length = 0
         const applied: Array<StockChange> = new Array(changes.length)
         for (const { change, index } of ordered) {
-          const { atReorderPoint: low, ...result } = yield* applyChange(change, context, traceparent).pipe(
-            Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
-          )
+          const key = levelKey(change)
+          if (removesUnits(change) && context.releaseHolds) {
+            yield* releaseNewest(sql, change.sku, change.location, onHandAfter(sql, change), traceparent)
+          } else if (plan.sweepFirst.has(key)) {
+            yield* expireDue(sql, change.sku, change.location, traceparent)
+          }
+          const { atReorderPoint: low, ...result } = yield* applyChange(
+            change,
+            context,
+            traceparent,
+            plan.ignoreHolds.has(key)
+          ).pipe(Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index))))
           applied[index] = result
           committedReasons.push(change.reason)
-          if (low) atReorderPoint.set(`${result.sku}\u0000${result.location}`, result)
+          if (low) atReorderPoint.set(key, result)
         }
         return answer(applied)
       })
@@ -284,7 +367,7 @@ export const makeStockWriter = (
           ? work(traceparent)
           : sql
               .withTransaction(work(traceparent))
-              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)))
+              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change, operation, plan)))
       // A dry run does the work and then fails on purpose, so that the transaction rolls back.
       const decidedOnce: Effect.Effect<
         A,
@@ -303,7 +386,7 @@ export const makeStockWriter = (
           )
       return decidedOnce.pipe(
         Effect.catchTag("ChangeRejected", ({ change }) =>
-          failOnSqlDefect(sql.withTransaction(refusalOf(change)))
+          failOnSqlDefect(sql.withTransaction(refusalOf(change, operation, plan)))
         ),
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
       )
@@ -327,7 +410,7 @@ export const makeStockWriter = (
         const fast =
           changes.length === 1 && single !== undefined && context.idempotencyKey === undefined
             ? work(traceparent).pipe(
-                Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change)),
+                Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change, operation, plan)),
                 Effect.retry(untilDecided)
               )
             : undefined
@@ -368,5 +451,5 @@ export const makeStockWriter = (
     ) as Effect.Effect<A, never>
   }
 
-  return { applyAll } as const
+  return { applyAll, applyChange } as const
 }

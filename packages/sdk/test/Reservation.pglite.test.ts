@@ -1,0 +1,5 @@
+import { reservationSuite } from "./reservationSuite.js"
+import { embeddedStore } from "./utils.js"
+
+// Reservations on PGlite, the embedded store.
+reservationSuite(embeddedStore)

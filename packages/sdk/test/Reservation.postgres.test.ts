@@ -1,0 +1,65 @@
+/**
+ * Reservations on PostgreSQL, and the races PGlite cannot stage (it has one connection): many
+ * callers holding the same units at once, and two sweepers closing the same expired holds.
+ */
+import { expect, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { describe } from "vitest"
+import { Products } from "../src/Product.js"
+import { Reservations } from "../src/Reservation.js"
+import { Stock } from "../src/Stock.js"
+import { eventsOf, expectHoldsConsistent, expireNow, reservationSuite } from "./reservationSuite.js"
+import { POSTGRES_URL, postgresReachable, postgresStore } from "./utils.js"
+
+const CALLERS = 32
+
+describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, () => {
+  reservationSuite(postgresStore)
+
+  layer(postgresStore(), { excludeTestServices: true, timeout: "60 seconds" })("races", (it) => {
+    it.effect(`${CALLERS} concurrent holds on 10 available: exactly as many succeed as fit`, () =>
+      Effect.gen(function* () {
+        yield* (yield* Products).add({ sku: "RACE-H", name: "Raced hold" })
+        yield* (yield* Stock).set({ sku: "RACE-H", quantity: 10 })
+        const holds = yield* Reservations
+        // Holds of 1 and 2 units: which ones win depends on the race, the sum never passes 10.
+        const outcomes = yield* Effect.all(
+          Array.from({ length: CALLERS }, (_, i) =>
+            Effect.either(holds.create({ sku: "RACE-H", quantity: 1 + (i % 2), reference: `cart-${i}` }))
+          ),
+          { concurrency: CALLERS }
+        )
+        const held = outcomes.flatMap((o) => (o._tag === "Right" ? [o.right.quantity] : []))
+        const refused = outcomes.flatMap((o) => (o._tag === "Left" ? [o.left] : []))
+        const total = held.reduce((a, b) => a + b, 0)
+        expect(total).toBeLessThanOrEqual(10)
+        // Refused only when it no longer fitted: at most 1 unit left over when a 2 was refused.
+        expect(total).toBeGreaterThanOrEqual(9)
+        expect(refused.every((e) => e._tag === "InsufficientStock")).toBe(true)
+        expect(held.length + refused.length).toBe(CALLERS)
+        expect(yield* (yield* Stock).level("RACE-H")).toMatchObject({ onHand: 10, reserved: total })
+        expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
+      })
+    )
+
+    it.effect("two sweepers at once close each expired hold exactly once", () =>
+      Effect.gen(function* () {
+        yield* (yield* Products).add({ sku: "SWEEP-1", name: "Swept" })
+        yield* (yield* Stock).set({ sku: "SWEEP-1", quantity: 1000 })
+        const holds = yield* Reservations
+        const ids: Array<number> = []
+        for (let i = 0; i < 700; i++) {
+          ids.push((yield* holds.create({ sku: "SWEEP-1", quantity: 1, reference: `c${i}`, expiresIn: 60 })).id)
+        }
+        for (const id of ids) yield* expireNow(id)
+        const [a, b] = yield* Effect.all([holds.sweepExpired(), holds.sweepExpired()], { concurrency: 2 })
+        expect(a.expired + b.expired).toBe(700)
+        for (const id of [ids[0]!, ids[350]!, ids[699]!]) {
+          expect(yield* eventsOf("stock.reservation.released", id)).toHaveLength(1)
+        }
+        expect(yield* (yield* Stock).level("SWEEP-1")).toMatchObject({ reserved: 0, available: 1000 })
+        expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
+      })
+    )
+  })
+})
