@@ -2,13 +2,19 @@
  * Reservations on PostgreSQL, and the races PGlite cannot stage (it has one connection): many
  * callers holding the same units at once, and two sweepers closing the same expired holds.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Inventory from "../src/Inventory.js"
+import { SyncJobs } from "../src/SyncJobs.js"
 import { describe } from "vitest"
 import { Products } from "../src/Product.js"
 import { Reservations } from "../src/Reservation.js"
 import { Stock } from "../src/Stock.js"
 import { eventsOf, expectHoldsConsistent, expireNow, reservationSuite } from "./reservationSuite.js"
+import { eventually } from "./syncJobsSuite.js"
 import { POSTGRES_URL, postgresReachable, postgresStore } from "./utils.js"
 
 const CALLERS = 32
@@ -58,6 +64,44 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           expect(yield* eventsOf("stock.reservation.released", id)).toHaveLength(1)
         }
         expect(yield* (yield* Stock).level("SWEEP-1")).toMatchObject({ reserved: 0, available: 1000 })
+        expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
+      })
+    )
+  })
+
+  layer(postgresStore(), { excludeTestServices: true, timeout: "90 seconds" })("the sweeper job", (it) => {
+    it.scoped("two workers: each expired hold is released once, in the background", () =>
+      Effect.gen(function* () {
+        yield* (yield* Products).add({ sku: "JOB-H", name: "Swept by a worker" })
+        yield* (yield* Stock).set({ sku: "JOB-H", quantity: 50 })
+        const holds = yield* Reservations
+        const ids: Array<number> = []
+        for (let i = 0; i < 20; i++) {
+          ids.push((yield* holds.create({ sku: "JOB-H", quantity: 2, reference: `c${i}`, expiresIn: "1h" })).id)
+        }
+        // Two workers, each with its own job queue client, as two supplier-sync processes have.
+        const swept: Array<number> = []
+        for (let worker = 0; worker < 2; worker++) {
+          const context = yield* Layer.build(Inventory.jobsLayer)
+          const jobs = Context.get(context, SyncJobs)
+          yield* Effect.forkScoped(
+            jobs.work({
+              sweepEvery: "1 second",
+              scheduleEvery: "200 millis",
+              onSweep: (result) => swept.push(result.expired)
+            })
+          )
+        }
+        for (const id of ids) yield* expireNow(id)
+        const sql = yield* SqlClient.SqlClient
+        const released = () => swept.reduce((a, b) => a + b, 0) >= ids.length
+        yield* eventually("the sweep", released, "30 seconds")
+        const [{ events }] = (yield* sql`
+          select count(*)::int as events from outbox where type = 'stock.reservation.released'
+            and data ->> 'cause' = 'expired'`) as any
+        expect(events).toBe(ids.length)
+        for (const id of [ids[0]!, ids[19]!]) expect(yield* eventsOf("stock.reservation.released", id)).toHaveLength(1)
+        expect(yield* (yield* Stock).level("JOB-H")).toMatchObject({ reserved: 0, available: 50 })
         expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
       })
     )
