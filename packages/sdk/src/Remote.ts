@@ -27,7 +27,13 @@ import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
 import { allItems } from "./Page.js"
 import { NewProduct, ProductPatch } from "./Product.js"
-import { FulfilReservation, NewReservation, NewReservations, ReservationPatch } from "./Reservation.js"
+import {
+  FulfilReservation,
+  NewReservation,
+  NewReservations,
+  ReservationPatch,
+  ReservationQuery
+} from "./Reservation.js"
 import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
 import { NewSupplier, SupplierPatch } from "./Supplier.js"
 
@@ -279,8 +285,10 @@ export const connect = (options: ConnectOptions): Inventory => {
     run((c) => c.stockChecks.list({ urlParams: query }))
   const lowStock: Inventory["stock"]["low"] = (query = {}) =>
     run((c) => c.stockChecks.low({ urlParams: query }))
-  const reservationList: Inventory["reservations"]["list"] = (query = {}) =>
-    run((c) => c.reservationChecks.list({ urlParams: query }))
+  const reservationList: Inventory["reservations"]["list"] = async (query = {}) => {
+    const urlParams = await decode(ReservationQuery, query)
+    return run((c) => c.reservationChecks.list({ urlParams }))
+  }
 
   /** A hold's expiry, checked, as the wire carries it: seconds, or an ISO moment. */
   const wireExpiry = (request: { readonly expiresIn?: number | undefined; readonly expiresAt?: Date | undefined }) => ({

@@ -57,7 +57,8 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
     reorderPoint: 0,
     reorderQuantity: 0,
     maxLevel: null,
-    preferredSupplier: null
+    preferredSupplier: null,
+    allowBackorders: false
   }
 
   it("answers every endpoint, with the SDK's typed errors through the derived client", async () => {

@@ -10,14 +10,16 @@ import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
 import * as ServiceProcess from "../serviceProcess.js"
-import { stockChecks } from "../stockChecker/handlers.js"
-import { stockUpdates } from "../stockUpdater/handlers.js"
+import { reservationChecks, stockChecks } from "../stockChecker/handlers.js"
+import { reservationWrites, stockUpdates } from "../stockUpdater/handlers.js"
 import { catalog, restock, supplierRoutes } from "../supplierSync/handlers.js"
 import { syncWorker } from "../supplierSync/main.js"
 
 const handlers = Layer.mergeAll(
   HttpApiBuilder.group(Api.InventoryApi, "stockUpdates", stockUpdates),
   HttpApiBuilder.group(Api.InventoryApi, "stockChecks", stockChecks),
+  HttpApiBuilder.group(Api.InventoryApi, "reservationWrites", reservationWrites),
+  HttpApiBuilder.group(Api.InventoryApi, "reservationChecks", reservationChecks),
   HttpApiBuilder.group(Api.InventoryApi, "catalog", catalog),
   HttpApiBuilder.group(Api.InventoryApi, "suppliers", supplierRoutes),
   HttpApiBuilder.group(Api.InventoryApi, "restock", restock)

@@ -3,11 +3,13 @@
  * endpoint and its parameters; the SKU, where there is one, lets a change drop exactly its entries.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import { Api, type Stock } from "@invkit/sdk"
+import { Api, Reservation, type Stock } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { GroupHandlers } from "../http/groupHandlers.js"
 import { StockCache } from "../infra/cache.js"
 import { StockReads } from "../infra/readReplica.js"
+import { withStore } from "../infra/storeConnection.js"
 
 /** A read on the read replica when one is configured, else on the primary. */
 const stock = <A, E>(use: (stock: Stock.Stock) => Effect.Effect<A, E>) =>
@@ -60,4 +62,19 @@ export const stockChecks = (handlers: GroupHandlers<typeof Api.StockChecks>) =>
       )
     )
 
-export const layer = HttpApiBuilder.group(Api.StockCheckerApi, "stockChecks", stockChecks)
+/**
+ * Reservations are read from the primary, uncached: a hold's status changes with the clock (it
+ * expires), and a caller reads back the hold it has just placed.
+ */
+const holds = <A, E>(use: (holds: Reservation.Reservations) => Effect.Effect<A, E>) =>
+  withStore(Effect.flatMap(Reservation.Reservations, use))
+
+export const reservationChecks = (handlers: GroupHandlers<typeof Api.ReservationChecks>) =>
+  handlers
+    .handle("list", ({ urlParams }) => holds((h) => h.list(urlParams)))
+    .handle("get", ({ path }) => holds((h) => h.get(path.id)))
+
+export const layer = Layer.mergeAll(
+  HttpApiBuilder.group(Api.StockCheckerApi, "stockChecks", stockChecks),
+  HttpApiBuilder.group(Api.StockCheckerApi, "reservationChecks", reservationChecks)
+)

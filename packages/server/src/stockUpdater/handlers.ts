@@ -1,7 +1,11 @@
-/** stock-updater's HTTP handlers: stock writes, each mapped straight onto the SDK's `Stock`. */
+/**
+ * stock-updater's HTTP handlers: stock writes and reservation writes, each mapped straight onto the
+ * SDK's `Stock` and `Reservations`.
+ */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import { Api, Stock } from "@invkit/sdk"
+import { Api, Reservation, Stock } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { invalidateHere } from "../infra/cache.js"
 import { withStore } from "../infra/storeConnection.js"
@@ -40,4 +44,39 @@ export const stockUpdates = (handlers: GroupHandlers<typeof Api.StockUpdates>) =
       )
     )
 
-export const layer = HttpApiBuilder.group(Api.StockUpdaterApi, "stockUpdates", stockUpdates)
+/** Runs `use` with the store's `Reservations` and the request's actor; drops this process's cached answers of the SKUs changed. */
+const reservations = <A extends { readonly sku: string } | Reservation.ReservationList, E>(
+  use: (holds: Reservation.Reservations, actor: string) => Effect.Effect<A, E>
+) =>
+  withActor((actor) => withStore(Effect.flatMap(Reservation.Reservations, (holds) => use(holds, actor)))).pipe(
+    Effect.tap((result) => invalidateHere("reservations" in result ? result.reservations.map((r) => r.sku) : [result.sku]))
+  )
+
+export const reservationWrites = (handlers: GroupHandlers<typeof Api.ReservationWrites>) =>
+  handlers
+    .handle("create", ({ payload, headers }) =>
+      reservations((holds, actor) => holds.create({ ...payload, actor, idempotencyKey: headers["idempotency-key"] }))
+    )
+    .handle("createMany", ({ payload, headers }) =>
+      reservations((holds, actor) =>
+        holds.createMany({ ...payload, actor, idempotencyKey: headers["idempotency-key"] })
+      )
+    )
+    .handle("update", ({ path, payload, headers }) =>
+      reservations((holds, actor) =>
+        holds.update(path.id, { ...payload, actor, idempotencyKey: headers["idempotency-key"] })
+      )
+    )
+    .handle("release", ({ path, headers }) =>
+      reservations((holds, actor) => holds.release(path.id, { actor, idempotencyKey: headers["idempotency-key"] }))
+    )
+    .handle("fulfil", ({ path, payload, headers }) =>
+      reservations((holds, actor) =>
+        holds.fulfil(path.id, { ...payload, actor, idempotencyKey: headers["idempotency-key"] })
+      )
+    )
+
+export const layer = Layer.mergeAll(
+  HttpApiBuilder.group(Api.StockUpdaterApi, "stockUpdates", stockUpdates),
+  HttpApiBuilder.group(Api.StockUpdaterApi, "reservationWrites", reservationWrites)
+)
