@@ -745,7 +745,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
                 ...expected,
                 [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (${
                   name === checkerName
-                    ? "stock.updated, stock.imported, product.created, product.updated, product.archived"
+                    ? "stock.updated, stock.imported, stock.reserved, stock.reservation.updated, stock.reservation.released, stock.reservation.fulfilled, product.created, product.updated, product.archived"
                     : "stock.updated, stock.imported"
                 })`
               })
@@ -767,6 +767,41 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               Effect.map(
                 cache.through({ name: "level", sku }, Effect.succeed("after")),
                 (answer) => answer === "after"
+              )
+            )
+            // A hold changes reserved and available: its event drops the cached answer too, and a
+            // malformed one is dead-lettered naming the field.
+            const reserved = (id: string, data: Record<string, unknown>): Event.CloudEvent => ({
+              ...stockUpdated(id, sku),
+              type: "stock.reserved",
+              data
+            })
+            const hold = {
+              reservationId: 1,
+              sku,
+              location: "default",
+              quantity: 2,
+              fulfilled: 0,
+              reference: "cart-1",
+              status: "active",
+              expiresAt: null,
+              reserved: 2,
+              onHand: 3,
+              version: 3,
+              actor: null,
+              at: new Date().toISOString()
+            }
+            const noSku = reserved(`hold-no-sku-${runId}`, { ...hold, sku: undefined })
+            yield* deliver(channel, checkerName, noSku, noSku.id)
+            const [deadHold] = yield* deadLetters(channel, checkerName, 1)
+            expect(reasonOf(deadHold!)).toBe(`stock.reserved ${noSku.id} has invalid data: data.sku: is required`)
+            const validHold = reserved(`hold-${runId}`, hold)
+            yield* deliver(channel, checkerName, validHold, validHold.id)
+            yield* eventually(
+              "stock-checker dropped the cached answer for the hold",
+              Effect.map(
+                cache.through({ name: "level", sku }, Effect.succeed("held")),
+                (answer) => answer === "held"
               )
             )
           }).pipe(

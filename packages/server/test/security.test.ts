@@ -553,7 +553,7 @@ describe.skipIf(!reachable)("bearer tokens on RS256 (public key file) and ES256 
 /** The role each endpoint needs, as the security design states it (not read from the guard). */
 const expectedRole = (group: string, name: string, method: string): Role => {
   if (method === "GET") return "viewer"
-  if (group === "stockUpdates") return "operator"
+  if (group === "stockUpdates" || group === "reservationWrites") return "operator"
   if (group === "suppliers" && (name === "sync" || name === "syncMany")) return "operator"
   if (group === "restock" && name === "receive") return "operator"
   return "admin"
@@ -587,6 +587,7 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
   let baseUrl = ""
   let admin = ""
   let orderId = 0
+  let reservationId = 0
   const SKU = "ROLE-1"
   const SUPPLIER = "role-supplier"
 
@@ -636,6 +637,12 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
       if (orderId === 0) await new Promise((resolve) => setTimeout(resolve, 100))
     }
     expect(orderId, "the reorder rule opened no restock order").toBeGreaterThan(0)
+    const hold = await send(baseUrl, "POST", "/v1/reservations", {
+      token: admin,
+      body: { sku: SKU, quantity: 1, reference: "seed" }
+    })
+    expect(hold.status, hold.text).toBe(201)
+    reservationId = hold.body.id
   })
 
   afterAll(() => runCleanups(cleanups))
@@ -672,6 +679,7 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
       suppliers,
       supplierRuns: await Promise.all(ids.map((id) => all(`/v1/suppliers/${id}/runs`))),
       restockOrders: await all("/v1/restock-orders"),
+      reservations: await all("/v1/reservations"),
       locations: (await send(baseUrl, "GET", "/v1/locations", { token: admin })).body
     }
   }
@@ -684,7 +692,9 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
         : param === "id"
           ? endpoint.group === "suppliers"
             ? SUPPLIER
-            : String(orderId)
+            : endpoint.group.startsWith("reservation")
+              ? String(reservationId)
+              : String(orderId)
           : "x"
     )
     const bodies: Record<string, unknown> = {
@@ -713,7 +723,11 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
       },
       "suppliers.update": { leadTimeDays: 2 },
       "suppliers.syncMany": { supplierIds: [SUPPLIER] },
-      "restock.receive": { quantity: 1 }
+      "restock.receive": { quantity: 1 },
+      "reservationWrites.create": { sku: SKU, quantity: 1, reference: `cart-${role}` },
+      "reservationWrites.createMany": { items: [{ sku: SKU, quantity: 1 }], reference: `cart-${role}` },
+      "reservationWrites.update": { quantity: 2 },
+      "reservationWrites.fulfil": { quantity: 1 }
     }
     const body =
       endpoint.method === "GET" ? undefined : (bodies[key] ?? (endpoint.method === "DELETE" ? undefined : {}))
@@ -738,7 +752,15 @@ describe.skipIf(!reachable)("roles for every endpoint of the contract", () => {
   it("allows each endpoint exactly to the roles at or above the one it needs; a viewer changes nothing", async () => {
     expect(endpoints.length).toBeGreaterThanOrEqual(30)
     expect(new Set(endpoints.map((e) => e.group))).toEqual(
-      new Set(["stockUpdates", "stockChecks", "catalog", "suppliers", "restock"])
+      new Set([
+        "stockUpdates",
+        "stockChecks",
+        "reservationWrites",
+        "reservationChecks",
+        "catalog",
+        "suppliers",
+        "restock"
+      ])
     )
 
     const before = await snapshot()
