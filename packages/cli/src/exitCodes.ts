@@ -28,6 +28,7 @@ const exitCodeByTag: Readonly<
   LocationNotFound: ExitCode.notFound,
   SupplierNotFound: ExitCode.notFound,
   RestockOrderNotFound: ExitCode.notFound,
+  ReservationNotFound: ExitCode.notFound,
   InsufficientStock: ExitCode.insufficientStock,
   StockConflict: ExitCode.conflict,
   ProductAlreadyExists: ExitCode.conflict,
@@ -37,6 +38,7 @@ const exitCodeByTag: Readonly<
   SupplierInUse: ExitCode.conflict,
   RestockOrderClosed: ExitCode.conflict,
   OverDelivery: ExitCode.conflict,
+  ReservationClosed: ExitCode.conflict,
   // Its own code: a supplier's feed failing is neither our store failing nor the caller's mistake.
   SyncFailed: ExitCode.syncFailed,
   // An import that rejected rows: the valid ones went in (--on-error skip) or none did (abort).
@@ -62,10 +64,11 @@ export const exitCodeHelp = `Exit codes:
   0  ok
   1  failure (the store failed, or an unexpected error)
   2  usage error (bad or missing argument or option, invalid input)
-  3  not found (product, location, supplier or restock order)
-  4  insufficient stock
+  3  not found (product, location, supplier, restock order or reservation)
+  4  insufficient stock (also: a hold that does not fit, a change held units are in the way of)
   5  conflict (stock changed since --expected, already exists, idempotency key reused,
-     supplier has open orders, restock order already closed, more received than outstanding)
+     supplier has open orders, restock order already closed, more received than outstanding,
+     reservation no longer active)
   6  supplier sync failed (the feed could not be fetched or read)
   7  not allowed (the server refused the token, or its role may not do this)
   8  import rejected rows (with --on-error skip the valid rows were applied; with abort, none)

@@ -97,7 +97,7 @@ export class InsufficientStock extends explained(
   (error) =>
     error.reserved === undefined
       ? `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available, ${error.requested} requested. Nothing was changed.`
-      : `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available, ${error.requested} requested; ${error.reserved} more are held by reservations. Release or fulfil holds, ask to release them (releaseHolds), or allow backorders on the product. Nothing was changed.`
+      : `Insufficient stock of ${error.sku} at ${error.location}: ${error.available} available (${error.reserved} more on hand are held by reservations), ${error.requested} requested. Release or fulfil holds, ask to release them (releaseHolds), or allow backorders on the product. Nothing was changed.`
 ) {}
 
 export class StockConflict extends explained(

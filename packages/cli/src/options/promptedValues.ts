@@ -51,3 +51,10 @@ export const orderIdArgument = {
   question: "Restock order number",
   parse: (text: string) => numberArgument(text, "id")
 } satisfies Missing<number>
+
+export const reservationIdArgument = {
+  name: "<id>",
+  passIt: "as the first argument: the reservation's number, as inv reservation list shows it",
+  question: "Reservation number",
+  parse: (text: string) => numberArgument(text, "id")
+} satisfies Missing<number>

@@ -12,6 +12,7 @@ import { addLocationCommands } from "./locationCommands.js"
 import { addProductCommands } from "./productCommands.js"
 import { addProfileCommands } from "./profileCommands.js"
 import { addReorderCommands } from "./reorderCommands.js"
+import { addReservationCommands } from "./reservationCommands.js"
 import { addRestockCommands } from "./restockCommands.js"
 import { addStockCommands } from "./stockCommands.js"
 import { addStoreCommands } from "./storeCommands.js"
@@ -41,7 +42,7 @@ export const commandTree = ({
 }): Command => {
   const program = new Command("inv")
     .description(
-      "invkit: products, stock levels and movements, suppliers and restock orders, on the embedded store or PostgreSQL"
+      "invkit: products, stock levels and movements, reservations, suppliers and restock orders, on the embedded store or PostgreSQL"
     )
     .version(version)
     .option("--json", "print machine-readable JSON on stdout (errors as JSON on stderr)")
@@ -84,6 +85,7 @@ Examples:
     --map supplierSku=id --map availability=inventory --api-key-header X-API-Key --api-key-env ACME_KEY
   inv supplier add        (on a terminal: step by step, trying the feed before saving)
   inv supplier sync acme
+  inv reservation add SKU-1 2 --for CART-7 --expires-in 15m
   inv restock list --open
   inv reorder explain SKU-1
   inv import counts.csv --errors rejected.csv
@@ -99,6 +101,7 @@ ${exitCodeHelp}`
   addStockCommands(program)
   addLocationCommands(program)
   addSupplierCommands(program)
+  addReservationCommands(program)
   addRestockCommands(program)
   addReorderCommands(program)
   addImportExportCommands(program)

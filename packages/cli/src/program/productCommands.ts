@@ -15,6 +15,7 @@ export const addProductCommands = (program: Command): void => {
     .option("--reorder-quantity <n>", "how many to order when low")
     .option("--max-level <n>", "when set, restock orders fill up to this level instead")
     .option("--preferred-supplier <id>", "the supplier to order from first")
+    .option("--allow-backorders", "stock writes may sell units that reservations hold (never below 0)")
     .action(async (sku, _options, command: Command) => {
       const { run } = await import("../commands/product/add.js")
       await run(sku, command.optsWithGlobals())
@@ -29,6 +30,8 @@ export const addProductCommands = (program: Command): void => {
     .option("--no-max-level", "clear the max level: orders add the reorder quantity again")
     .option("--preferred-supplier <id>", 'a new preferred supplier ("none" clears it)')
     .option("--no-preferred-supplier", "clear the preferred supplier: order from the cheapest")
+    .option("--allow-backorders", "stock writes may sell units that reservations hold")
+    .option("--no-allow-backorders", "held units may not be sold (the default)")
     .option("--active", "make an archived product active again")
     .action(async (sku, _options, command: Command) => {
       const { run } = await import("../commands/product/update.js")

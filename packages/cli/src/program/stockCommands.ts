@@ -19,6 +19,7 @@ export const addStockCommands = (program: Command): void => {
       .option(location, "where (default: the default location)")
       .option("--expected <n>", "only if the quantity on hand is still this (else exit 5)")
       .option("--reason <reason>", `why: ${reasons}`, "count")
+      .option("--release-holds", "release the newest reservations the count would leave no units for (else exit 4)")
   ).action(async (sku, quantity, _options, command: Command) => {
     const { run } = await import("../commands/stock/set.js")
     await run(sku, quantity, command.optsWithGlobals())
@@ -32,6 +33,7 @@ export const addStockCommands = (program: Command): void => {
     )
       .option(location, "where (default: the default location)")
       .option("--reason <reason>", `why: ${reasons}`, "adjustment")
+      .option("--release-holds", "release the newest reservations held units the change needs (else exit 4)")
   ).action(async (sku, delta, _options, command: Command) => {
     const { run } = await import("../commands/stock/adjust.js")
     await run(sku, delta, command.optsWithGlobals())

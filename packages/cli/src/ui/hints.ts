@@ -11,6 +11,11 @@ const hints: Readonly<Record<string, (error: Details) => string>> = {
   SupplierNotFound: () => "inv supplier list, or inv supplier add",
   SupplierInUse: ({ supplierId }) => `inv restock list --supplier ${supplierId}`,
   RestockOrderNotFound: () => "inv restock list",
+  ReservationNotFound: () => "inv reservation list",
+  InsufficientStock: ({ sku, reserved }) =>
+    reserved === undefined
+      ? ""
+      : `inv reservation list --sku ${sku} --status active, or --release-holds to release the newest holds`,
   OverDelivery: ({ outstanding }) =>
     `--quantity ${outstanding}, or --allow-over-delivery to accept the extra units`,
   Unauthorized: () =>
@@ -18,4 +23,4 @@ const hints: Readonly<Record<string, (error: Details) => string>> = {
 }
 
 export const hintFor = (tag: string | undefined, error: Details): string | undefined =>
-  tag === undefined ? undefined : hints[tag]?.(error)
+  tag === undefined ? undefined : hints[tag]?.(error) || undefined

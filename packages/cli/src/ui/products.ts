@@ -16,6 +16,7 @@ export const printProduct = (product: Product.Product, json: boolean | undefined
       ["reorder quantity", product.reorderQuantity],
       ["max level", product.maxLevel ?? "none"],
       ["preferred supplier", product.preferredSupplier ?? "none"],
+      ["backorders", product.allowBackorders ? "allowed" : "not allowed"],
       ["status", product.active ? "active" : "archived"],
       ["updated", timestamp(product.updatedAt)]
     ])

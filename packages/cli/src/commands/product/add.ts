@@ -13,6 +13,7 @@ export interface AddProductOptions extends GlobalOptions {
   readonly reorderQuantity?: string
   readonly maxLevel?: string
   readonly preferredSupplier?: string
+  readonly allowBackorders?: boolean
 }
 
 export const run = async (skuText: string | undefined, options: AddProductOptions): Promise<void> => {
@@ -34,7 +35,8 @@ export const run = async (skuText: string | undefined, options: AddProductOption
       reorderPoint,
       reorderQuantity,
       maxLevel,
-      preferredSupplier
+      preferredSupplier,
+      allowBackorders: options.allowBackorders
     })
   )
   printProduct(product, options.json)

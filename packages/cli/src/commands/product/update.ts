@@ -14,6 +14,7 @@ export interface UpdateProductOptions extends GlobalOptions {
   readonly maxLevel?: ClearableOption
   readonly preferredSupplier?: ClearableOption
   readonly active?: boolean
+  readonly allowBackorders?: boolean
 }
 
 export const run = async (skuText: string | undefined, options: UpdateProductOptions): Promise<void> => {
@@ -25,6 +26,7 @@ export const run = async (skuText: string | undefined, options: UpdateProductOpt
     reorderQuantity: optionalNumberArgument(options.reorderQuantity, "reorderQuantity"),
     maxLevel: clearableNumber(options.maxLevel, "maxLevel"),
     preferredSupplier: clearableText(options.preferredSupplier),
+    allowBackorders: options.allowBackorders,
     active: options.active
   }
   const product = await withInventory(options, (inventory) => inventory.products.update(sku, patch))

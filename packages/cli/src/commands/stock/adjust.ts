@@ -9,6 +9,7 @@ import { printChange } from "../../ui/stock.js"
 export interface AdjustStockOptions extends GlobalOptions, WriteOptions {
   readonly location?: string
   readonly reason?: string
+  readonly releaseHolds?: boolean
 }
 
 export const run = async (
@@ -28,6 +29,7 @@ export const run = async (
       location: options.location,
       // Any text: the SDK checks it against the reasons it knows and says which those are.
       reason: options.reason as Stock.Reason | undefined,
+      releaseHolds: options.releaseHolds,
       ...changeContext(options)
     })
   )

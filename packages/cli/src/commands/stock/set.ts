@@ -10,6 +10,7 @@ export interface SetStockOptions extends GlobalOptions, WriteOptions {
   readonly location?: string
   readonly expected?: string
   readonly reason?: string
+  readonly releaseHolds?: boolean
 }
 
 export const run = async (
@@ -26,6 +27,7 @@ export const run = async (
       expected,
       // Any text: the SDK checks it against the reasons it knows and says which those are.
       reason: options.reason as Stock.Reason | undefined,
+      releaseHolds: options.releaseHolds,
       ...changeContext(options)
     })
   )

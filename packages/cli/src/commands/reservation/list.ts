@@ -1,0 +1,31 @@
+import type { Reservation } from "@invkit/sdk"
+import { optionalNumberArgument } from "../../numberArgument.js"
+import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { type GlobalOptions, withInventory } from "../../session.js"
+import { printListing } from "../../ui/listing.js"
+import { renderReservations } from "../../ui/reservations.js"
+import { asForOption } from "./reference.js"
+
+export interface ListReservationsOptions extends GlobalOptions, PagingOptions {
+  readonly sku?: string
+  readonly location?: string
+  readonly for?: string
+  readonly status?: string
+}
+
+export const run = async (options: ListReservationsOptions): Promise<void> => {
+  const query = {
+    sku: options.sku,
+    location: options.location,
+    reference: options.for,
+    // Any text: the SDK checks it against the statuses it knows and says which those are.
+    status: options.status as Reservation.ReservationStatus | undefined,
+    limit: optionalNumberArgument(options.limit, "limit")
+  }
+  const page = await asForOption(
+    withInventory(options, (inventory) =>
+      fetchListing(options, (cursor) => inventory.reservations.list({ ...query, cursor }))
+    )
+  )
+  printListing(page, options.json, renderReservations, "No reservations.")
+}
