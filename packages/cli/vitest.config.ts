@@ -34,6 +34,7 @@ export default defineConfig({
             "test/product.test.ts",
             "test/stock.test.ts",
             "test/restock.test.ts",
+            "test/reservation.test.ts",
             "test/badInput.test.ts",
             "test/supplier.test.ts",
             "test/worker.test.ts",
