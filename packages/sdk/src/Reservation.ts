@@ -281,7 +281,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         })
       })
 
-    /** Holds the items in lock order, in the caller's transaction; answers their ids in the caller's order. */
+    /** Holds the items in lock order, in the caller's transaction; answers them in the caller's order. */
     const holdAll = (
       items: ReadonlyArray<{ readonly sku: string; readonly location: string; readonly quantity: number }>,
       reference: string,
@@ -304,7 +304,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
                   ? 1
                   : 0
           )
-        const ids: Array<number> = new Array(items.length)
+        const placedHolds: Array<Reservation> = new Array(items.length)
         for (const { item, index } of ordered) {
           const hold = { ...item, reference, expiresAt: expiresAt ?? sql`null`, actor: actor ?? null }
           let [placed] = yield* placeHold(sql, hold, traceparent)
@@ -315,10 +315,11 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
             ;[placed] = yield* placeHold(sql, hold, traceparent)
             if (placed === undefined) return yield* new StoreError({ reason: "a hold that fits was refused" })
           }
-          ids[index] = placed.id
-          if (placed.atReorderPoint) low.set(`${item.sku}\u0000${item.location}`, item)
+          const { atReorderPoint, ...reservation } = placed
+          placedHolds[index] = reservation
+          if (atReorderPoint) low.set(`${item.sku}\u0000${item.location}`, item)
         }
-        return ids
+        return placedHolds
       })
 
     /** Runs `work` once per call with the idempotency key's semantics, retrying lost lock races. */
@@ -349,11 +350,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           ReservationList,
           Effect.gen(function* () {
             low.clear()
-            const ids = yield* holdAll(request.items, request.reference, expiresAt, request.actor, low)
-            const rows = yield* sql<Reservation>`
-              select ${columns} from reservations r where r.id in ${sql.in(ids)}`
-            const byId = new Map(rows.map((row) => [row.id, row]))
-            return { reservations: ids.map((id) => byId.get(id)!) }
+            return { reservations: yield* holdAll(request.items, request.reference, expiresAt, request.actor, low) }
           })
         )
         yield* evaluateReorder([...low.values()])

@@ -37,8 +37,20 @@ const eventData = (sql: SqlClient.SqlClient, extra: Statement.Fragment = sql``) 
   'reserved', l.reserved, 'onHand', l.on_hand, 'version', l.version, 'actor', r.actor,
   'at', r.updated_at${extra})`
 
+/** A placed hold, as `Reservation` reads it, and whether its level is now at its reorder point. */
 export interface HoldRow {
   readonly id: number
+  readonly sku: string
+  readonly location: string
+  readonly quantity: number
+  readonly fulfilled: number
+  readonly reference: string
+  readonly status: "active"
+  readonly expiresAt: Date | null
+  readonly actor: string | null
+  readonly createdAt: Date
+  readonly updatedAt: Date
+  readonly closedAt: Date | null
   readonly atReorderPoint: boolean
 }
 
@@ -76,7 +88,9 @@ export const placeHold = (
       insert into outbox (type, subject, data, traceparent)
       select 'stock.reserved', r.sku, ${eventData(sql)}, ${traceparent} from r cross join l
     )
-    select r.id, l.on_hand - l.reserved <= (select reorder_point from products where sku = r.sku) as at_reorder_point
+    select r.id, r.sku, r.location, r.quantity, r.fulfilled, r.reference, r.status, r.expires_at, r.actor,
+           r.created_at, r.updated_at, r.closed_at,
+           l.on_hand - l.reserved <= (select reorder_point from products where sku = r.sku) as at_reorder_point
     from r cross join l`
 
 /**
