@@ -61,7 +61,17 @@ const rawHold = async (pool, sku, reference) => {
   const client = await pool.connect()
   try {
     await client.query("BEGIN")
-    const { rows } = await client.query(HOLD, [1, sku, LOCATION, 1, 1, reference, EXPIRES_IN_SECONDS, null, null])
+    const { rows } = await client.query(HOLD, [
+      1,
+      sku,
+      LOCATION,
+      1,
+      1,
+      reference,
+      EXPIRES_IN_SECONDS,
+      null,
+      null
+    ])
     if (rows[0] === undefined) throw new Error(`raw baseline: hold of ${sku} declined`)
     await client.query("COMMIT")
     return rows[0]
@@ -148,7 +158,9 @@ const main = async () => {
       for (let i = 0; i < SEGMENTS; i++) {
         const order = i % 2 === 0 ? ["raw", "sdk"] : ["sdk", "raw"]
         for (const side of order) {
-          ;(side === "raw" ? rawParts : sdkParts).push(await runFor(segment, callers, callers * 100 + i, sides[side]))
+          ;(side === "raw" ? rawParts : sdkParts).push(
+            await runFor(segment, callers, callers * 100 + i, sides[side])
+          )
         }
       }
       const raw = summarize(rawParts)
@@ -170,8 +182,12 @@ const main = async () => {
     const consistent = off.length === 0 && Number(events[0].holds) === Number(events[0].events)
 
     const loadAfter = round2(loadavg()[0])
-    console.log(`Holds per second on PostgreSQL ${database.serverVersion} (SDK pool and raw pool: ${POOL_SIZE})`)
-    console.log(`${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${loadBefore} → ${loadAfter}`)
+    console.log(
+      `Holds per second on PostgreSQL ${database.serverVersion} (SDK pool and raw pool: ${POOL_SIZE})`
+    )
+    console.log(
+      `${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${loadBefore} → ${loadAfter}`
+    )
     console.log("callers      sdk/s      raw/s   ratio   sdk p50/p99 ms   raw p50/p99 ms")
     for (const row of rows) {
       console.log(

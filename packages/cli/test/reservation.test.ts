@@ -22,14 +22,31 @@ describe("inv reservation", { timeout: 300_000 }, () => {
   let first = 0
 
   it("add holds units: reserved rises, available falls; the table and --json agree", async () => {
-    const hold = await store.json("reservation", "add", "HOLD-1", "4", "--for", "CART-1", "--expires-in", "15m", "--actor", "ann")
-    expect(hold).toMatchObject({ sku: "HOLD-1", quantity: 4, reference: "CART-1", status: "active", actor: expectedActor("ann") })
+    const hold = await store.json(
+      "reservation",
+      "add",
+      "HOLD-1",
+      "4",
+      "--for",
+      "CART-1",
+      "--expires-in",
+      "15m",
+      "--actor",
+      "ann"
+    )
+    expect(hold).toMatchObject({
+      sku: "HOLD-1",
+      quantity: 4,
+      reference: "CART-1",
+      status: "active",
+      actor: expectedActor("ann")
+    })
     expect(new Date(hold.expiresAt).getTime() - Date.now()).toBeGreaterThan(14 * 60_000)
     first = hold.id
     expect(await levelOf("HOLD-1")).toMatchObject({ onHand: 10, reserved: 4, available: 6 })
     const table = await store.inv("reservation", "list")
     expect(table.code).toBe(0)
-    expect(table.stdout).toMatch(new RegExp(`^ID +SKU +LOCATION +QUANTITY +FULFILLED +FOR +STATUS`, "m"))
+    expect(table.stdout).toMatch(/^ID +SKU +LOCATION +QUANTITY +FULFILLED +FOR +STATUS/m)
     expect(table.stdout).toContain("CART-1")
     const shown = await store.inv("reservation", "get", String(first))
     expect(shown.stdout).toMatch(/held: +4/)
@@ -41,17 +58,27 @@ describe("inv reservation", { timeout: 300_000 }, () => {
     expect(refused.stderr).toContain("6 available, 7 requested")
     const json = await store.inv("--json", "reservation", "add", "HOLD-1", "7", "--for", "CART-2")
     expect(json.code).toBe(4)
-    expect(JSON.parse(json.stderr).error).toMatchObject({ code: "InsufficientStock", available: 6, requested: 7 })
+    expect(JSON.parse(json.stderr).error).toMatchObject({
+      code: "InsufficientStock",
+      available: 6,
+      requested: 7
+    })
     expect((await store.json("reservation", "list", "--for", "CART-2")).items).toEqual([])
     expect(await levelOf("HOLD-1")).toMatchObject({ reserved: 4, available: 6 })
   })
 
   it("bad input exits 2 naming the flag, before anything changes", async () => {
     const cases: Array<[ReadonlyArray<string>, string]> = [
-      [["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-in", "soon"], `--expires-in: ${EXPIRES_IN_RULE}`],
+      [
+        ["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-in", "soon"],
+        `--expires-in: ${EXPIRES_IN_RULE}`
+      ],
       [["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-in", "0s"], "--expires-in"],
       [["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-at", "yesterday-ish"], "--expires-at"],
-      [["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-at", "2001-01-01T00:00:00Z"], "--expires-at: must be in the future"],
+      [
+        ["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-at", "2001-01-01T00:00:00Z"],
+        "--expires-at: must be in the future"
+      ],
       [["reservation", "add", "HOLD-1", "0", "--for", "C"], "<quantity>: must be at least 1"],
       [["reservation", "add", "HOLD-1", "-3", "--for", "C"], "<quantity>"],
       [["reservation", "add", "HOLD-1", "99999999999", "--for", "C"], "<quantity>"],
@@ -71,7 +98,9 @@ describe("inv reservation", { timeout: 300_000 }, () => {
 
   it("unknown SKU, location or reservation exit 3", async () => {
     expect((await store.inv("reservation", "add", "NOPE-1", "1", "--for", "C")).code).toBe(3)
-    expect((await store.inv("reservation", "add", "HOLD-1", "1", "--for", "C", "--location", "nowhere")).code).toBe(3)
+    expect(
+      (await store.inv("reservation", "add", "HOLD-1", "1", "--for", "C", "--location", "nowhere")).code
+    ).toBe(3)
     const unknown = await store.inv("reservation", "release", "424242")
     expect(unknown.code).toBe(3)
     expect(unknown.stderr).toContain("inv reservation list")
@@ -92,17 +121,37 @@ describe("inv reservation", { timeout: 300_000 }, () => {
     await store.json("reservation", "add", "BACK-1", "3", "--for", "PRE-1")
     expect((await store.json("stock", "adjust", "BACK-1", "-2", "--reason", "sale")).onHand).toBe(1)
     expect((await store.json("product", "get", "BACK-1")).allowBackorders).toBe(true)
-    expect((await store.json("product", "update", "BACK-1", "--no-allow-backorders")).allowBackorders).toBe(false)
+    expect((await store.json("product", "update", "BACK-1", "--no-allow-backorders")).allowBackorders).toBe(
+      false
+    )
   })
 
   it("update, fulfil (keyed, partial), then release after fulfil exits 5", async () => {
-    expect(await store.json("reservation", "update", String(first), "--quantity", "3", "--no-expiry")).toMatchObject({
+    expect(
+      await store.json("reservation", "update", String(first), "--quantity", "3", "--no-expiry")
+    ).toMatchObject({
       quantity: 3,
       expiresAt: null
     })
-    const partly = await store.json("reservation", "fulfil", String(first), "--quantity", "1", "--idempotency-key", "ship-1")
+    const partly = await store.json(
+      "reservation",
+      "fulfil",
+      String(first),
+      "--quantity",
+      "1",
+      "--idempotency-key",
+      "ship-1"
+    )
     expect(partly).toMatchObject({ quantity: 2, fulfilled: 1, status: "active" })
-    const again = await store.json("reservation", "fulfil", String(first), "--quantity", "1", "--idempotency-key", "ship-1")
+    const again = await store.json(
+      "reservation",
+      "fulfil",
+      String(first),
+      "--quantity",
+      "1",
+      "--idempotency-key",
+      "ship-1"
+    )
     expect(again).toEqual(partly)
     expect(await levelOf("HOLD-1")).toMatchObject({ onHand: 4, reserved: 2 })
     const done = await store.json("reservation", "fulfil", String(first))

@@ -469,7 +469,10 @@ export class ReservationChecks extends HttpApiGroup.make("reservationChecks")
       .annotateContext(operation("viewer", "Read a reservation", "One reservation by id, with its status."))
   )
   .middleware(Authentication)
-  .annotate(OpenApi.Description, "Reservations, read; served by stock-checker (from the database, not the cache).") {}
+  .annotate(
+    OpenApi.Description,
+    "Reservations, read; served by stock-checker (from the database, not the cache)."
+  ) {}
 
 // --- supplier-sync ------------------------------------------------------------------------------
 

@@ -178,8 +178,7 @@ export class ReservationNotFound extends explained(
     { reservationId: Schema.Number, message: Message },
     HttpApiSchema.annotations({ status: 404 })
   ),
-  (error) =>
-    `No reservation ${error.reservationId}. Check the number against the list of reservations.`
+  (error) => `No reservation ${error.reservationId}. Check the number against the list of reservations.`
 ) {}
 
 /** A reservation that is no longer active (fulfilled, released or expired) cannot change. */

@@ -291,7 +291,10 @@ export const connect = (options: ConnectOptions): Inventory => {
   }
 
   /** A hold's expiry, checked, as the wire carries it: seconds, or an ISO moment. */
-  const wireExpiry = (request: { readonly expiresIn?: number | undefined; readonly expiresAt?: Date | undefined }) => ({
+  const wireExpiry = (request: {
+    readonly expiresIn?: number | undefined
+    readonly expiresAt?: Date | undefined
+  }) => ({
     ...(request.expiresIn === undefined ? {} : { expiresIn: request.expiresIn }),
     ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt.toISOString() })
   })

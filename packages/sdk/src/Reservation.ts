@@ -30,8 +30,8 @@ import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { writeEvent } from "./internal/outbox.js"
 import {
   expireBatch,
-  expireHold,
   expireDue,
+  expireHold,
   heldAt,
   placeHold,
   releaseHold,
@@ -195,7 +195,13 @@ export const SWEEP_BATCH = 500
 // ---------------------------------------------------------------------------------------------
 // Service
 
-type HoldError = InvalidInput | ProductNotFound | LocationNotFound | InsufficientStock | IdempotencyKeyReused | StoreError
+type HoldError =
+  | InvalidInput
+  | ProductNotFound
+  | LocationNotFound
+  | InsufficientStock
+  | IdempotencyKeyReused
+  | StoreError
 type ChangeError =
   | InvalidInput
   | ProductNotFound
@@ -220,7 +226,9 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       readonly expiresAt?: Date | undefined
     }): Effect.Effect<Statement.Fragment | undefined, InvalidInput> => {
       if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
-        return Effect.fail(new InvalidInput({ field: "expiresAt", rule: "give expiresIn or expiresAt, not both" }))
+        return Effect.fail(
+          new InvalidInput({ field: "expiresAt", rule: "give expiresIn or expiresAt, not both" })
+        )
       }
       if (request.expiresIn !== undefined) {
         return Effect.succeed(sql`now() + ${request.expiresIn} * interval '1 second'`)
@@ -252,13 +260,19 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           reorder
             .evaluate(sku, location)
             .pipe(
-              Effect.catchAllCause((cause) => Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause))
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+              )
             ),
         { discard: true }
       )
 
     /** Why a hold did not fit, decided with the level locked; `retry` when expired holds were in the way. */
-    const holdRefusal = (item: { readonly sku: string; readonly location: string; readonly quantity: number }) =>
+    const holdRefusal = (item: {
+      readonly sku: string
+      readonly location: string
+      readonly quantity: number
+    }) =>
       Effect.gen(function* () {
         const [level] = yield* sql<{ onHand: number; reserved: number; held: number }>`
           select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held from stock_levels l
@@ -329,7 +343,13 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       response: Schema.Schema<A, I>,
       work: Effect.Effect<A, E | SqlError>
     ) =>
-      keyedTransaction(sql, request.idempotencyKey, () => requestHash(operation, request), response, work).pipe(
+      keyedTransaction(
+        sql,
+        request.idempotencyKey,
+        () => requestHash(operation, request),
+        response,
+        work
+      ).pipe(
         Effect.retry({ while: isRetryableConflict, times: 5 }),
         Effect.catchIf(
           (error): error is SqlError => (error as { _tag?: string })._tag === "SqlError",
@@ -350,7 +370,9 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           ReservationList,
           Effect.gen(function* () {
             low.clear()
-            return { reservations: yield* holdAll(request.items, request.reference, expiresAt, request.actor, low) }
+            return {
+              reservations: yield* holdAll(request.items, request.reference, expiresAt, request.actor, low)
+            }
           })
         )
         yield* evaluateReorder([...low.values()])
@@ -376,12 +398,16 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       Effect.flatMap(decodeId(id), (id) =>
         read(id).pipe(
           Effect.mapError(storeFailure),
-          Effect.flatMap((row) => (row ? Effect.succeed(row) : Effect.fail(new ReservationNotFound({ reservationId: id }))))
+          Effect.flatMap((row) =>
+            row ? Effect.succeed(row) : Effect.fail(new ReservationNotFound({ reservationId: id }))
+          )
         )
       )
 
     /** Newest first. */
-    const list = (query: ReservationQuery = {}): Effect.Effect<Page<Reservation>, InvalidInput | StoreError> =>
+    const list = (
+      query: ReservationQuery = {}
+    ): Effect.Effect<Page<Reservation>, InvalidInput | StoreError> =>
       Effect.gen(function* () {
         const q = yield* decodeInput(ReservationQuery)(query)
         const before = q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor)[0])
@@ -427,14 +453,22 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         const { id: reservationId, ...request } = yield* decodeInput(
           Schema.Struct({ id: ReservationId, ...ReservationPatch.fields })
         )({ ...patch, id })
-        if (request.quantity === undefined && request.expiresIn === undefined && request.expiresAt === undefined && !request.noExpiry) {
+        if (
+          request.quantity === undefined &&
+          request.expiresIn === undefined &&
+          request.expiresAt === undefined &&
+          !request.noExpiry
+        ) {
           return yield* new InvalidInput({
             field: "patch",
             rule: "give at least one of quantity, expiresIn, expiresAt, noExpiry"
           })
         }
         if (request.noExpiry && (request.expiresIn !== undefined || request.expiresAt !== undefined)) {
-          return yield* new InvalidInput({ field: "noExpiry", rule: "give noExpiry or a new expiry, not both" })
+          return yield* new InvalidInput({
+            field: "noExpiry",
+            rule: "give noExpiry or a new expiry, not both"
+          })
         }
         const expiresAt = yield* expiryOf(request)
         const low = new Map<string, { readonly sku: string; readonly location: string }>()
@@ -458,7 +492,8 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
                 yield* expireDue(sql, current.sku, current.location, traceparent)
                 ;[level] = yield* fits
               }
-              if ((level as { atReorderPoint?: boolean } | undefined)?.atReorderPoint) low.set("level", current)
+              if ((level as { atReorderPoint?: boolean } | undefined)?.atReorderPoint)
+                low.set("level", current)
             } else if (more < 0) {
               yield* sql`
                 update stock_levels set reserved = reserved + ${more}, version = version + 1, updated_at = now()
@@ -549,14 +584,25 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
             }
             const traceparent = yield* currentTraceparent
             const change = yield* applyChange(
-              { type: "fulfil", sku: current.sku, location: current.location, quantity: units, reason: "sale" },
-              { reference: `reservation:${reservationId}`, actor: request.actor ?? current.actor ?? undefined },
+              {
+                type: "fulfil",
+                sku: current.sku,
+                location: current.location,
+                quantity: units,
+                reason: "sale"
+              },
+              {
+                reference: `reservation:${reservationId}`,
+                actor: request.actor ?? current.actor ?? undefined
+              },
               traceparent
             ).pipe(
               Effect.catchTag("ChangeRejected", () =>
                 // Only a level sold past its holds (backorders) has fewer on hand than it holds.
                 Effect.flatMap(
-                  sql<{ onHand: number }>`select on_hand from stock_levels where sku = ${current.sku} and location = ${current.location}`,
+                  sql<{
+                    onHand: number
+                  }>`select on_hand from stock_levels where sku = ${current.sku} and location = ${current.location}`,
                   ([level]) =>
                     Effect.fail(
                       new InsufficientStock({

@@ -317,9 +317,13 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
           try: () =>
             boss.work(EXPIRY_QUEUE, { pollingIntervalSeconds: 0.5 }, () =>
               Runtime.runPromise(runtime)(
-                reservations.sweepExpired().pipe(
-                  Effect.tap((result) => (result.expired > 0 ? Effect.sync(() => onSweep(result)) : Effect.void))
-                )
+                reservations
+                  .sweepExpired()
+                  .pipe(
+                    Effect.tap((result) =>
+                      result.expired > 0 ? Effect.sync(() => onSweep(result)) : Effect.void
+                    )
+                  )
               )
             ),
           catch: toStoreError

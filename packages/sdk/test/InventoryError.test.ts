@@ -11,12 +11,12 @@ import {
   LocationAlreadyExists,
   LocationNotFound,
   OverDelivery,
-  ReservationClosed,
-  ReservationNotFound,
   ProductAlreadyExists,
   ProductNotFound,
   RateLimited,
   RequestTooLarge,
+  ReservationClosed,
+  ReservationNotFound,
   RestockOrderClosed,
   RestockOrderNotFound,
   StockConflict,
@@ -40,10 +40,14 @@ describe("httpStatus", () => {
       httpStatus(new InsufficientStock({ sku: "A", location: "default", available: 1, requested: 2 }))
     ).toBe(409)
     expect(
-      httpStatus(new InsufficientStock({ sku: "A", location: "default", available: 1, requested: 2, reserved: 5 }))
+      httpStatus(
+        new InsufficientStock({ sku: "A", location: "default", available: 1, requested: 2, reserved: 5 })
+      )
     ).toBe(409)
     expect(httpStatus(new ReservationNotFound({ reservationId: 1 }))).toBe(404)
-    expect(httpStatus(new ReservationClosed({ reservationId: 1, status: "released", action: "fulfilled" }))).toBe(409)
+    expect(
+      httpStatus(new ReservationClosed({ reservationId: 1, status: "released", action: "fulfilled" }))
+    ).toBe(409)
     expect(httpStatus(new RateLimited({ retryAfterSeconds: 1 }))).toBe(429)
     expect(httpStatus(new StoreError({ reason: "down" }))).toBe(503)
   })

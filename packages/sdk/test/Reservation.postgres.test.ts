@@ -7,12 +7,12 @@ import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Inventory from "../src/Inventory.js"
-import { SyncJobs } from "../src/SyncJobs.js"
 import { describe } from "vitest"
+import * as Inventory from "../src/Inventory.js"
 import { Products } from "../src/Product.js"
 import { Reservations } from "../src/Reservation.js"
 import { Stock } from "../src/Stock.js"
+import { SyncJobs } from "../src/SyncJobs.js"
 import { eventsOf, expectHoldsConsistent, expireNow, reservationSuite } from "./reservationSuite.js"
 import { eventually } from "./syncJobsSuite.js"
 import { POSTGRES_URL, postgresReachable, postgresStore } from "./utils.js"
@@ -55,7 +55,9 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         const holds = yield* Reservations
         const ids: Array<number> = []
         for (let i = 0; i < 700; i++) {
-          ids.push((yield* holds.create({ sku: "SWEEP-1", quantity: 1, reference: `c${i}`, expiresIn: 60 })).id)
+          ids.push(
+            (yield* holds.create({ sku: "SWEEP-1", quantity: 1, reference: `c${i}`, expiresIn: 60 })).id
+          )
         }
         for (const id of ids) yield* expireNow(id)
         const [a, b] = yield* Effect.all([holds.sweepExpired(), holds.sweepExpired()], { concurrency: 2 })
@@ -77,7 +79,9 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         const holds = yield* Reservations
         const ids: Array<number> = []
         for (let i = 0; i < 20; i++) {
-          ids.push((yield* holds.create({ sku: "JOB-H", quantity: 2, reference: `c${i}`, expiresIn: "1h" })).id)
+          ids.push(
+            (yield* holds.create({ sku: "JOB-H", quantity: 2, reference: `c${i}`, expiresIn: "1h" })).id
+          )
         }
         // Two workers, each with its own job queue client, as two supplier-sync processes have.
         const swept: Array<number> = []
@@ -100,7 +104,8 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           select count(*)::int as events from outbox where type = 'stock.reservation.released'
             and data ->> 'cause' = 'expired'`) as any
         expect(events).toBe(ids.length)
-        for (const id of [ids[0]!, ids[19]!]) expect(yield* eventsOf("stock.reservation.released", id)).toHaveLength(1)
+        for (const id of [ids[0]!, ids[19]!])
+          expect(yield* eventsOf("stock.reservation.released", id)).toHaveLength(1)
         expect(yield* (yield* Stock).level("JOB-H")).toMatchObject({ reserved: 0, available: 50 })
         expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
       })

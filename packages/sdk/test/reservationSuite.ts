@@ -22,7 +22,11 @@ import { Reservations } from "../src/Reservation.js"
 import { Stock } from "../src/Stock.js"
 import { expectLedgerConsistent, storeTotals, type TestStore } from "./utils.js"
 
-const addProduct = (sku: string, onHand: number, extra: { allowBackorders?: boolean; reorderPoint?: number } = {}) =>
+const addProduct = (
+  sku: string,
+  onHand: number,
+  extra: { allowBackorders?: boolean; reorderPoint?: number } = {}
+) =>
   Effect.gen(function* () {
     yield* (yield* Products).add({ sku, name: `Product ${sku}`, ...extra })
     if (onHand > 0) yield* (yield* Stock).set({ sku, quantity: onHand })
@@ -73,7 +77,13 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         const holds = yield* Reservations
         const stock = yield* Stock
         const hold = yield* holds.create({ sku: "H-1", quantity: 4, reference: "cart-1", expiresIn: "15m" })
-        expect(hold).toMatchObject({ sku: "H-1", location: "default", quantity: 4, fulfilled: 0, status: "active" })
+        expect(hold).toMatchObject({
+          sku: "H-1",
+          location: "default",
+          quantity: 4,
+          fulfilled: 0,
+          status: "active"
+        })
         expect(hold.expiresAt!.getTime() - Date.now()).toBeGreaterThan(14 * 60_000)
         expect(yield* stock.level("H-1")).toMatchObject({ onHand: 10, reserved: 4, available: 6 })
 
@@ -82,11 +92,18 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         expect(refused).toBeInstanceOf(InsufficientStock)
         expect(refused).toMatchObject({ available: 6, requested: 7 })
         expect(yield* storeTotals).toEqual(before)
-        const [{ count }] = (yield* (yield* SqlClient.SqlClient)`select count(*)::int as count from reservations`) as any
+        const [{ count }] =
+          (yield* (yield* SqlClient.SqlClient)`select count(*)::int as count from reservations`) as any
         expect(count).toBe(1)
 
         const [event] = yield* eventsOf("stock.reserved", hold.id)
-        expect(event!.data).toMatchObject({ sku: "H-1", quantity: 4, reserved: 4, onHand: 10, reference: "cart-1" })
+        expect(event!.data).toMatchObject({
+          sku: "H-1",
+          quantity: 4,
+          reserved: 4,
+          onHand: 10,
+          reference: "cart-1"
+        })
         expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
       })
     )
@@ -97,8 +114,9 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         const holds = yield* Reservations
         const before = yield* storeTotals
         const field = (input: Record<string, unknown>) =>
-          Effect.map(Effect.flip(holds.create({ sku: "H-BAD", quantity: 1, reference: "r", ...input } as any)), (e) =>
-            e instanceof InvalidInput ? e.field : e._tag
+          Effect.map(
+            Effect.flip(holds.create({ sku: "H-BAD", quantity: 1, reference: "r", ...input } as any)),
+            (e) => (e instanceof InvalidInput ? e.field : e._tag)
           )
         expect(yield* field({ quantity: 0 })).toBe("quantity")
         expect(yield* field({ quantity: -2 })).toBe("quantity")
@@ -126,7 +144,9 @@ export const reservationSuite = (makeStore: () => TestStore) => {
     it.effect("a product never stocked at a location has nothing to hold there", () =>
       Effect.gen(function* () {
         yield* addProduct("H-NONE", 0)
-        const refused = yield* Effect.flip((yield* Reservations).create({ sku: "H-NONE", quantity: 1, reference: "r" }))
+        const refused = yield* Effect.flip(
+          (yield* Reservations).create({ sku: "H-NONE", quantity: 1, reference: "r" })
+        )
         expect(refused).toMatchObject({ _tag: "InsufficientStock", available: 0, requested: 1 })
       })
     )
@@ -184,9 +204,9 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         expect(
           yield* Effect.flip(holds.fulfil(hold.id, { quantity: 1, idempotencyKey: "ship-1" }))
         ).toBeInstanceOf(IdempotencyKeyReused)
-        expect(
-          ((yield* Effect.flip(holds.fulfil(hold.id, { quantity: 4 }))) as InvalidInput).field
-        ).toBe("quantity")
+        expect(((yield* Effect.flip(holds.fulfil(hold.id, { quantity: 4 }))) as InvalidInput).field).toBe(
+          "quantity"
+        )
         const done = yield* holds.fulfil(hold.id, { idempotencyKey: "ship-2" })
         expect(done).toMatchObject({ status: "fulfilled", quantity: 3, fulfilled: 5 })
         expect(yield* holds.fulfil(hold.id, { idempotencyKey: "ship-2" })).toEqual(done)
@@ -209,20 +229,22 @@ export const reservationSuite = (makeStore: () => TestStore) => {
       })
     )
 
-    it.effect("release frees the units once; releasing again answers the same; fulfil after release is refused", () =>
-      Effect.gen(function* () {
-        yield* addProduct("R-1", 4)
-        const holds = yield* Reservations
-        const hold = yield* holds.create({ sku: "R-1", quantity: 4, reference: "cart-r" })
-        const released = yield* holds.release(hold.id)
-        expect(released).toMatchObject({ status: "released", quantity: 4 })
-        expect(yield* holds.release(hold.id)).toMatchObject({ status: "released" })
-        expect(yield* eventsOf("stock.reservation.released", hold.id)).toEqual([
-          { data: expect.objectContaining({ cause: "released", reserved: 0 }) }
-        ])
-        expect(yield* Effect.flip(holds.fulfil(hold.id))).toBeInstanceOf(ReservationClosed)
-        expect((yield* (yield* Stock).level("R-1")).available).toBe(4)
-      })
+    it.effect(
+      "release frees the units once; releasing again answers the same; fulfil after release is refused",
+      () =>
+        Effect.gen(function* () {
+          yield* addProduct("R-1", 4)
+          const holds = yield* Reservations
+          const hold = yield* holds.create({ sku: "R-1", quantity: 4, reference: "cart-r" })
+          const released = yield* holds.release(hold.id)
+          expect(released).toMatchObject({ status: "released", quantity: 4 })
+          expect(yield* holds.release(hold.id)).toMatchObject({ status: "released" })
+          expect(yield* eventsOf("stock.reservation.released", hold.id)).toEqual([
+            { data: expect.objectContaining({ cause: "released", reserved: 0 }) }
+          ])
+          expect(yield* Effect.flip(holds.fulfil(hold.id))).toBeInstanceOf(ReservationClosed)
+          expect((yield* (yield* Stock).level("R-1")).available).toBe(4)
+        })
     )
 
     it.effect("update changes the units held (more must fit) and the expiry", () =>
@@ -261,8 +283,13 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         expect(yield* stock.level("E-1")).toMatchObject({ onHand: 10, reserved: 3, available: 7 })
         expect((yield* stock.list({ text: "E-1" })).items[0]).toMatchObject({ reserved: 3, available: 7 })
         expect(yield* holds.get(first.id)).toMatchObject({ status: "expired" })
-        expect((yield* holds.list({ sku: "E-1", status: "active" })).items.map((r) => r.id)).toEqual([second.id])
-        expect(yield* Effect.flip(holds.fulfil(first.id))).toMatchObject({ _tag: "ReservationClosed", status: "expired" })
+        expect((yield* holds.list({ sku: "E-1", status: "active" })).items.map((r) => r.id)).toEqual([
+          second.id
+        ])
+        expect(yield* Effect.flip(holds.fulfil(first.id))).toMatchObject({
+          _tag: "ReservationClosed",
+          status: "expired"
+        })
 
         // A new hold needing its units closes it first, in its own transaction.
         const third = yield* holds.create({ sku: "E-1", quantity: 7, reference: "cart-e3" })
@@ -287,7 +314,9 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         const holds = yield* Reservations
         const hold = yield* holds.create({ sku: "E-2", quantity: 5, reference: "cart", expiresIn: "1m" })
         yield* expireNow(hold.id)
-        expect(yield* (yield* Stock).adjust({ sku: "E-2", delta: -5, reason: "sale" })).toMatchObject({ onHand: 0 })
+        expect(yield* (yield* Stock).adjust({ sku: "E-2", delta: -5, reason: "sale" })).toMatchObject({
+          onHand: 0
+        })
         expect(yield* holds.get(hold.id)).toMatchObject({ status: "expired" })
         // Keyed, the same happens inside the key's transaction.
         yield* (yield* Stock).set({ sku: "E-2", quantity: 5 })
@@ -344,7 +373,9 @@ export const reservationSuite = (makeStore: () => TestStore) => {
         const middle = yield* holds.create({ sku: "S-2", quantity: 3, reference: "b" })
         const newest = yield* holds.create({ sku: "S-2", quantity: 3, reference: "c" })
         // 10 - 5 = 5 on hand: 9 held must come down to at most 5, so the two newest go.
-        expect(yield* stock.adjust({ sku: "S-2", delta: -5, releaseHolds: true })).toMatchObject({ onHand: 5 })
+        expect(yield* stock.adjust({ sku: "S-2", delta: -5, releaseHolds: true })).toMatchObject({
+          onHand: 5
+        })
         expect((yield* holds.get(oldest.id)).status).toBe("active")
         expect((yield* holds.get(middle.id)).status).toBe("released")
         expect((yield* holds.get(newest.id)).status).toBe("released")
@@ -374,9 +405,14 @@ export const reservationSuite = (makeStore: () => TestStore) => {
           yield* Effect.flip(stock.transfer({ sku: "S-3", quantity: 1, from: "default", to: "back" }))
         ).toBeInstanceOf(InsufficientStock)
         // Fulfilling more than is on hand is refused; what is on hand can leave.
-        expect(yield* Effect.flip(holds.fulfil(hold.id))).toMatchObject({ _tag: "InsufficientStock", available: 5 })
+        expect(yield* Effect.flip(holds.fulfil(hold.id))).toMatchObject({
+          _tag: "InsufficientStock",
+          available: 5
+        })
         expect(yield* holds.fulfil(hold.id, { quantity: 5 })).toMatchObject({ quantity: 3, fulfilled: 5 })
-        expect((yield* (yield* Products).update("S-3", { allowBackorders: false })).allowBackorders).toBe(false)
+        expect((yield* (yield* Products).update("S-3", { allowBackorders: false })).allowBackorders).toBe(
+          false
+        )
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
     )
@@ -413,7 +449,11 @@ export const reservationSuite = (makeStore: () => TestStore) => {
                   : action === 3
                     ? expireNow(id)
                     : action === 4
-                      ? stock.adjust({ sku, delta: random(2) === 0 ? 1 + random(5) : -1 - random(5), releaseHolds: random(2) === 0 })
+                      ? stock.adjust({
+                          sku,
+                          delta: random(2) === 0 ? 1 + random(5) : -1 - random(5),
+                          releaseHolds: random(2) === 0
+                        })
                       : action === 5
                         ? holds.update(id, { quantity: 1 + random(4) })
                         : holds.sweepExpired()

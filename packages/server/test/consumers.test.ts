@@ -794,7 +794,9 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             const noSku = reserved(`hold-no-sku-${runId}`, { ...hold, sku: undefined })
             yield* deliver(channel, checkerName, noSku, noSku.id)
             const [deadHold] = yield* deadLetters(channel, checkerName, 1)
-            expect(reasonOf(deadHold!)).toBe(`stock.reserved ${noSku.id} has invalid data: data.sku: is required`)
+            expect(reasonOf(deadHold!)).toBe(
+              `stock.reserved ${noSku.id} has invalid data: data.sku: is required`
+            )
             const validHold = reserved(`hold-${runId}`, hold)
             yield* deliver(channel, checkerName, validHold, validHold.id)
             yield* eventually(

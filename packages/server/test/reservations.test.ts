@@ -9,9 +9,9 @@ import {
   InsufficientStock,
   InvalidInput,
   type InventoryClient,
+  Remote,
   ReservationClosed,
-  ReservationNotFound,
-  Remote
+  ReservationNotFound
 } from "@invkit/sdk"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { send } from "./serviceProcesses.js"
@@ -104,7 +104,9 @@ describe.skipIf(!reachable)("reservations over HTTP", () => {
     await expect(
       inv.reservations.createMany({ reference: "cart-y", items: [{ sku: "HTTP-H", quantity: 99 }] })
     ).rejects.toMatchObject({ _tag: "InsufficientStock", sku: "HTTP-H" })
-    await expect(inv.reservations.create({ sku: "HTTP-H", quantity: 0, reference: "r" })).rejects.toMatchObject({
+    await expect(
+      inv.reservations.create({ sku: "HTTP-H", quantity: 0, reference: "r" })
+    ).rejects.toMatchObject({
       _tag: "InvalidInput",
       field: "quantity"
     })
@@ -132,7 +134,13 @@ describe.skipIf(!reachable)("reservations over HTTP", () => {
 
   it("roles, strict bodies and keys at the wire", async () => {
     const auth = (token: string) => ({ authorization: `Bearer ${token}` })
-    const denied = await send(baseUrl, "POST", "/v1/reservations", { sku: "HTTP-H", quantity: 1, reference: "r" }, auth(viewer))
+    const denied = await send(
+      baseUrl,
+      "POST",
+      "/v1/reservations",
+      { sku: "HTTP-H", quantity: 1, reference: "r" },
+      auth(viewer)
+    )
     expect(denied.status).toBe(403)
     expect((await send(baseUrl, "GET", "/v1/reservations?limit=1", undefined, auth(viewer))).status).toBe(200)
 
@@ -166,11 +174,29 @@ describe.skipIf(!reachable)("reservations over HTTP", () => {
     expect(badId.status).toBe(400)
 
     const key = { ...auth(operator), "idempotency-key": "hold-key-1" }
-    const first = await send(baseUrl, "POST", "/v1/reservations", { sku: "HTTP-H", quantity: 1, reference: "k" }, key)
+    const first = await send(
+      baseUrl,
+      "POST",
+      "/v1/reservations",
+      { sku: "HTTP-H", quantity: 1, reference: "k" },
+      key
+    )
     expect(first.status).toBe(201)
-    const again = await send(baseUrl, "POST", "/v1/reservations", { sku: "HTTP-H", quantity: 1, reference: "k" }, key)
+    const again = await send(
+      baseUrl,
+      "POST",
+      "/v1/reservations",
+      { sku: "HTTP-H", quantity: 1, reference: "k" },
+      key
+    )
     expect(again.body.id).toBe(first.body.id)
-    const other = await send(baseUrl, "POST", "/v1/reservations", { sku: "HTTP-H", quantity: 2, reference: "k" }, key)
+    const other = await send(
+      baseUrl,
+      "POST",
+      "/v1/reservations",
+      { sku: "HTTP-H", quantity: 2, reference: "k" },
+      key
+    )
     expect(other.status).toBe(422)
     expect((await inv.reservations.list({ reference: "k" })).items).toHaveLength(1)
     await expect(inv.reservations.list({ status: "nonsense" as never })).rejects.toBeInstanceOf(InvalidInput)

@@ -24,7 +24,10 @@ export const addReservationCommands = (program: Command): void => {
   )
     .option("--for <reference>", "what the units are held for: a cart or an order (required)")
     .option("--location <code>", "where (default: the default location)")
-    .option("--expires-in <duration>", `release the hold by itself after this long: ${EXPIRES_IN_RULE.replace("must be ", "")}`)
+    .option(
+      "--expires-in <duration>",
+      `release the hold by itself after this long: ${EXPIRES_IN_RULE.replace("must be ", "")}`
+    )
     .option("--expires-at <time>", "release the hold by itself at this time, e.g. 2026-12-24T18:00:00Z")
     .option(...key)
     .option(...actor)
@@ -33,7 +36,10 @@ export const addReservationCommands = (program: Command): void => {
       await run(sku, quantity, command.optsWithGlobals())
     })
 
-  withPagingOptions(reservation.command("list").description("list reservations, newest first"), "reservations")
+  withPagingOptions(
+    reservation.command("list").description("list reservations, newest first"),
+    "reservations"
+  )
     .option("--sku <sku>", "only holds of this product")
     .option("--location <code>", "only holds at this location")
     .option("--for <reference>", "only holds for this cart or order")

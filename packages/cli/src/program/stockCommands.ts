@@ -19,7 +19,10 @@ export const addStockCommands = (program: Command): void => {
       .option(location, "where (default: the default location)")
       .option("--expected <n>", "only if the quantity on hand is still this (else exit 5)")
       .option("--reason <reason>", `why: ${reasons}`, "count")
-      .option("--release-holds", "release the newest reservations the count would leave no units for (else exit 4)")
+      .option(
+        "--release-holds",
+        "release the newest reservations the count would leave no units for (else exit 4)"
+      )
   ).action(async (sku, quantity, _options, command: Command) => {
     const { run } = await import("../commands/stock/set.js")
     await run(sku, quantity, command.optsWithGlobals())

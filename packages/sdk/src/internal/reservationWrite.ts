@@ -139,7 +139,12 @@ export const expireHold = (sql: SqlClient.SqlClient, id: number, traceparent: st
   )
 
 /** Expires the holds of one level whose expiry has passed: before a write they would be in the way of. */
-export const expireDue = (sql: SqlClient.SqlClient, sku: string, location: string, traceparent: string | null) =>
+export const expireDue = (
+  sql: SqlClient.SqlClient,
+  sku: string,
+  location: string,
+  traceparent: string | null
+) =>
   closeHolds(
     sql,
     sql`select id from reservations

@@ -20,7 +20,8 @@ const decodeStockImported = eventData(Event.StockImported)
 const decodeProductChanged = eventData(Event.ProductChanged)
 const decodeReservationChanged = eventData(Event.ReservationChanged)
 
-const isReservationEvent = (type: string): boolean => (Event.reservationTypes as ReadonlyArray<string>).includes(type)
+const isReservationEvent = (type: string): boolean =>
+  (Event.reservationTypes as ReadonlyArray<string>).includes(type)
 
 /** The SKUs whose cached answers the event makes stale. */
 const changedSkus = (event: Event.CloudEvent): Effect.Effect<ReadonlyArray<string>, PermanentFailure> =>

@@ -48,14 +48,20 @@ export const stockUpdates = (handlers: GroupHandlers<typeof Api.StockUpdates>) =
 const reservations = <A extends { readonly sku: string } | Reservation.ReservationList, E>(
   use: (holds: Reservation.Reservations, actor: string) => Effect.Effect<A, E>
 ) =>
-  withActor((actor) => withStore(Effect.flatMap(Reservation.Reservations, (holds) => use(holds, actor)))).pipe(
-    Effect.tap((result) => invalidateHere("reservations" in result ? result.reservations.map((r) => r.sku) : [result.sku]))
+  withActor((actor) =>
+    withStore(Effect.flatMap(Reservation.Reservations, (holds) => use(holds, actor)))
+  ).pipe(
+    Effect.tap((result) =>
+      invalidateHere("reservations" in result ? result.reservations.map((r) => r.sku) : [result.sku])
+    )
   )
 
 export const reservationWrites = (handlers: GroupHandlers<typeof Api.ReservationWrites>) =>
   handlers
     .handle("create", ({ payload, headers }) =>
-      reservations((holds, actor) => holds.create({ ...payload, actor, idempotencyKey: headers["idempotency-key"] }))
+      reservations((holds, actor) =>
+        holds.create({ ...payload, actor, idempotencyKey: headers["idempotency-key"] })
+      )
     )
     .handle("createMany", ({ payload, headers }) =>
       reservations((holds, actor) =>
@@ -68,7 +74,9 @@ export const reservationWrites = (handlers: GroupHandlers<typeof Api.Reservation
       )
     )
     .handle("release", ({ path, headers }) =>
-      reservations((holds, actor) => holds.release(path.id, { actor, idempotencyKey: headers["idempotency-key"] }))
+      reservations((holds, actor) =>
+        holds.release(path.id, { actor, idempotencyKey: headers["idempotency-key"] })
+      )
     )
     .handle("fulfil", ({ path, payload, headers }) =>
       reservations((holds, actor) =>

@@ -13,7 +13,10 @@ export interface ReleaseReservationOptions extends GlobalOptions {
 export const run = async (idText: string | undefined, options: ReleaseReservationOptions): Promise<void> => {
   const id = await askIfMissing(idText, reservationIdArgument)
   const hold = await withInventory(options, (inventory) =>
-    inventory.reservations.release(id, { idempotencyKey: options.idempotencyKey, actor: actorOf(options.actor) })
+    inventory.reservations.release(id, {
+      idempotencyKey: options.idempotencyKey,
+      actor: actorOf(options.actor)
+    })
   )
   printReservation(hold, options.json)
   if (!options.json) {
