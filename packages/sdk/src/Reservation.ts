@@ -20,8 +20,8 @@ import {
   type IdempotencyKeyReused,
   InsufficientStock,
   InvalidInput,
-  LocationNotFound,
-  ProductNotFound,
+  type LocationNotFound,
+  type ProductNotFound,
   ReservationClosed,
   ReservationNotFound,
   StoreError
@@ -37,7 +37,7 @@ import {
   releaseHold,
   reservationColumns
 } from "./internal/reservationWrite.js"
-import { makeStockWriter } from "./internal/stockWrite.js"
+import { evaluateReorder, makeStockWriter, requireProductAndLocation } from "./internal/stockWrite.js"
 import {
   BooleanInput,
   decodeInput,
@@ -252,20 +252,9 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         (rows) => rows[0]
       )
 
-    /** The reorder rule, after the commit: a hold lowers available, so it may open a restock order. */
-    const evaluateReorder = (levels: ReadonlyArray<{ readonly sku: string; readonly location: string }>) =>
-      Effect.forEach(
-        levels,
-        ({ sku, location }) =>
-          reorder
-            .evaluate(sku, location)
-            .pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-              )
-            ),
-        { discard: true }
-      )
+    /** After the commit: a hold lowers available, so it may open a restock order. */
+    const reorderAt = (levels: Iterable<{ readonly sku: string; readonly location: string }>) =>
+      evaluateReorder(reorder, levels)
 
     /** Why a hold did not fit, decided with the level locked; `retry` when expired holds were in the way. */
     const holdRefusal = (item: {
@@ -278,11 +267,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held from stock_levels l
           where l.sku = ${item.sku} and l.location = ${item.location} for update of l`
         if (level === undefined) {
-          const [row] = yield* sql<{ product: boolean; location: boolean }>`
-            select exists (select 1 from products where sku = ${item.sku}) as product,
-                   exists (select 1 from locations where code = ${item.location}) as location`
-          if (!row?.product) return yield* new ProductNotFound({ sku: item.sku })
-          if (!row.location) return yield* new LocationNotFound({ location: item.location })
+          yield* requireProductAndLocation(sql, item.sku, item.location)
           return yield* new InsufficientStock({ ...item, available: 0, requested: item.quantity })
         }
         const available = level.onHand - level.held
@@ -375,7 +360,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
             }
           })
         )
-        yield* evaluateReorder([...low.values()])
+        yield* reorderAt(low.values())
         return result
       })
 
@@ -508,7 +493,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
             return (yield* read(reservationId))!
           })
         )
-        yield* evaluateReorder([...low.values()])
+        yield* reorderAt(low.values())
         return result
       })
 
@@ -630,7 +615,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
             return (yield* read(reservationId))!
           })
         )
-        yield* evaluateReorder([...low.values()])
+        yield* reorderAt(low.values())
         return result
       })
 

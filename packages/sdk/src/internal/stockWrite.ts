@@ -125,6 +125,37 @@ const isLevelOverflow = (error: unknown) =>
 const byLockOrder = (a: Change, b: Change) =>
   a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : a.location < b.location ? -1 : a.location > b.location ? 1 : 0
 
+/**
+ * The reorder rule for the levels a committed change left at their reorder point, after the
+ * commit: the change stands whatever the rule's evaluation does.
+ */
+export const evaluateReorder = (
+  reorder: ReorderRule,
+  levels: Iterable<{ readonly sku: string; readonly location: string }>
+) =>
+  Effect.forEach(
+    levels,
+    ({ sku, location }) =>
+      reorder
+        .evaluate(sku, location)
+        .pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
+          )
+        ),
+    { discard: true }
+  )
+
+/** For a level that is not there: fails naming the product or the location that does not exist. */
+export const requireProductAndLocation = (sql: SqlClient.SqlClient, sku: string, location: string) =>
+  Effect.gen(function* () {
+    const [row] = yield* sql<{ product: boolean; location: boolean }>`
+      select exists (select 1 from products where sku = ${sku}) as product,
+             exists (select 1 from locations where code = ${location}) as location`
+    if (!row?.product) return yield* new ProductNotFound({ sku })
+    if (!row.location) return yield* new LocationNotFound({ location })
+  })
+
 /** What a stock write can fail with once its input is valid. */
 export type WriteError =
   | ProductNotFound
@@ -258,13 +289,7 @@ export const makeStockWriter = (
         from stock_levels l
         where l.sku = ${change.sku} and l.location = ${change.location}
         for update of l`
-      if (level === undefined) {
-        const [row] = yield* sql<{ product: boolean; location: boolean }>`
-          select exists (select 1 from products where sku = ${change.sku}) as product,
-                 exists (select 1 from locations where code = ${change.location}) as location`
-        if (!row?.product) return yield* new ProductNotFound({ sku: change.sku })
-        if (!row.location) return yield* new LocationNotFound({ location: change.location })
-      }
+      if (level === undefined) yield* requireProductAndLocation(sql, change.sku, change.location)
       const onHand = level?.onHand ?? 0
       const reserved = level?.reserved ?? 0
       const held = level?.held ?? 0
@@ -426,21 +451,7 @@ export const makeStockWriter = (
           Metric.increment(Metric.tagged(stockChanges, "reason", reason))
         )
       ),
-      // After the commit: the change stands whatever the rule's evaluation does.
-      Effect.tap(() =>
-        Effect.forEach(
-          dryRun ? [] : atReorderPoint.values(),
-          ({ sku, location }) =>
-            reorder
-              .evaluate(sku, location)
-              .pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.logWarning(`reorder rule for ${sku} at ${location} failed`, cause)
-                )
-              ),
-          { discard: true }
-        )
-      ),
+      Effect.tap(() => evaluateReorder(reorder, dryRun ? [] : atReorderPoint.values())),
       Effect.catchTag("StockMovedOn", () =>
         Effect.fail(new StoreError({ reason: "the stock kept changing under this request; try it again" }))
       ),
