@@ -10,6 +10,7 @@ describe("inv --help", () => {
     expect(stdout).toContain("stock set|adjust|transfer|get|list|low|overview|history")
     expect(stdout).toContain("location add|list")
     expect(stdout).toContain("supplier add|update|get|list|remove|sync|runs|items|worker")
+    expect(stdout).toContain("reservation add|list|get|update|release|fulfil")
     expect(stdout).toContain("restock list|get|submit|receive|cancel")
     expect(stdout).toContain("reorder explain")
     expect(stdout).toContain("INV_DATABASE_URL")
