@@ -1,6 +1,7 @@
 /**
  * supplier-sync: the catalog, suppliers and restock orders over HTTP; the sync worker and
- * scheduler (pg-boss); the consumer that applies the reorder rule.
+ * scheduler (pg-boss), which also sweeps expired reservations; the consumer that applies the
+ * reorder rule.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Api, SyncJobs } from "@invkit/sdk"
@@ -23,6 +24,10 @@ export const syncWorker: Effect.Effect<void, never, SyncJobs.SyncJobs | SqlClien
     Effect.flatMap(Effect.runtime<never>(), (runtime) => {
       const record = syncEventRecorder()
       return jobs.work({
+        onSweep: (result) =>
+          Runtime.runFork(runtime)(
+            Effect.logInfo("reservations expired").pipe(Effect.annotateLogs({ expired: result.expired }))
+          ),
         onEvent: (event) =>
           Runtime.runFork(runtime)(
             Effect.zipRight(
