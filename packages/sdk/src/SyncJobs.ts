@@ -212,16 +212,21 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
         }
       })
 
+    /** The last sweep slot this process enqueued: a slot is sent once, not on every tick. */
+    let lastSweepSlot = 0
+
     /** Enqueues the current sweep slot once across all workers. */
     const enqueueSweep = (now: Date, every: Duration.Duration) =>
       Effect.gen(function* () {
         const millis = Math.max(1000, Duration.toMillis(every))
         const slot = new Date(Math.floor(now.getTime() / millis) * millis)
+        if (slot.getTime() === lastSweepSlot) return
         yield* Effect.tryPromise({
           try: () =>
             boss.send(EXPIRY_QUEUE, {}, { id: slotJobId(EXPIRY_QUEUE, slot), retentionSeconds: 3600 }),
           catch: toStoreError
         })
+        lastSweepSlot = slot.getTime()
       })
 
     /** One job: a sync run; a transient failure becomes a delayed retry job until the limit. */
@@ -315,7 +320,9 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
         const onSweep = options.onSweep ?? (() => {})
         const sweeperId = yield* Effect.tryPromise({
           try: () =>
-            boss.work(EXPIRY_QUEUE, { pollingIntervalSeconds: 0.5 }, () =>
+            // Polled less often than syncs: a sweep is due every few seconds at most, and on the
+            // embedded store every poll takes the one connection.
+            boss.work(EXPIRY_QUEUE, { pollingIntervalSeconds: 2 }, () =>
               Runtime.runPromise(runtime)(
                 reservations
                   .sweepExpired()
