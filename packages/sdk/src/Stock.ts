@@ -13,8 +13,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
 import * as GroupCommitter from "./internal/groupCommit.js"
-import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import { heldAt } from "./internal/reservationWrite.js"
+import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import {
   BooleanInput,
   containsPattern,

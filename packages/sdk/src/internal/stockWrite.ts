@@ -78,7 +78,8 @@ export interface ChangeContext {
 }
 
 /** Whether a change may take on hand below what is held (so holds may be in its way). */
-const removesUnits = (change: Change) => change.type === "set" || (change.type === "adjust" && change.delta < 0)
+const removesUnits = (change: Change) =>
+  change.type === "set" || (change.type === "adjust" && change.delta < 0)
 
 /** Where a level's on hand ends after `change`, as an expression over the level row `l`. */
 const onHandAfter = (sql: SqlClient.SqlClient, change: Change): Statement.Fragment =>
@@ -232,7 +233,12 @@ export const makeStockWriter = (
    * Level, ledger movement and outbox event in one statement: all happen, or none. The event
    * keeps the trace context of the change, so a trace follows it through the broker.
    */
-  const applyChange = (change: Change, context: ChangeContext, traceparent: string | null, ignoreHolds = false) =>
+  const applyChange = (
+    change: Change,
+    context: ChangeContext,
+    traceparent: string | null,
+    ignoreHolds = false
+  ) =>
     sql<StockChange & { readonly atReorderPoint: boolean }>`
       with level as (${levelWrite(change, ignoreHolds)}),
       movement as (
@@ -302,7 +308,12 @@ export const makeStockWriter = (
           actual: onHand
         })
       }
-      const removed = change.type === "set" ? onHand - change.quantity : change.type === "adjust" ? -change.delta : change.quantity
+      const removed =
+        change.type === "set"
+          ? onHand - change.quantity
+          : change.type === "adjust"
+            ? -change.delta
+            : change.quantity
       const after = onHand - removed
       if (after < 0) {
         return yield* new InsufficientStock({
@@ -320,7 +331,12 @@ export const makeStockWriter = (
         plan.sweepFirst.add(key)
         return yield* new StockMovedOn()
       }
-      if (level?.backorders && operation !== "transfer" && change.type !== "fulfil" && !plan.ignoreHolds.has(key)) {
+      if (
+        level?.backorders &&
+        operation !== "transfer" &&
+        change.type !== "fulfil" &&
+        !plan.ignoreHolds.has(key)
+      ) {
         plan.ignoreHolds.add(key)
         return yield* new StockMovedOn()
       }
