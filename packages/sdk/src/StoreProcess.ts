@@ -477,6 +477,9 @@ export const connect = async (dataDir: string, options: ConnectOptions = {}): Pr
       worker: notForwarded("suppliers.worker")
     }),
     restock: namespace("restock"),
+    reservations: namespace("reservations", {
+      all: (query = {}) => allItems(list("reservations.list"), query)
+    }),
     close: async () => {
       closed = true
     }

@@ -27,7 +27,7 @@ import {
 
 /** What the client keeps to itself (paging) or runs in its own process (see StoreProcess.connect). */
 const NOT_FORWARDED = new Set(["all", "allLow", "sync", "syncMany", "preview", "worker"])
-const NAMESPACES = new Set(["products", "locations", "stock", "suppliers", "restock"])
+const NAMESPACES = new Set(["products", "locations", "stock", "suppliers", "restock", "reservations"])
 /** How long a stopping store process waits for the connections it accepted to send their request. */
 const DRAIN_TIMEOUT_MS = 5_000
 /**
