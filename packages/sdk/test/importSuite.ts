@@ -288,6 +288,31 @@ export const importSuite = (open: OpenStore) => {
       await query(inventory, expectLedgerConsistent)
     })
 
+    it("a count below what reservations hold is refused naming the held units, unless the product allows backorders", async () => {
+      const [held, backordered, free] = [sku(40), sku(41), sku(42)]
+      for (const product of [held, backordered, free]) await inventory.stock.set(product, 10)
+      await inventory.products.update(backordered, { allowBackorders: true })
+      for (const product of [held, backordered]) {
+        await inventory.reservations.create({ sku: product, quantity: 6, reference: `cart-${product}` })
+      }
+      const { result, rejections } = await importCollecting(
+        inventory,
+        ["sku,quantity", `${held},4`, `${backordered},2`, `${free},3`].join("\n")
+      )
+      expect(result).toMatchObject({ kind: "stock", status: "applied", applied: 2, rejected: 1 })
+      expect(rejections).toHaveLength(1)
+      expect(rejections[0]).toMatchObject({ line: 2, code: "held-stock", column: "quantity" })
+      expect(rejections[0]!.message).toContain("reservations hold 6 units")
+      const after = await levels(inventory)
+      expect(after.get(`${held}@default`)).toBe(10)
+      expect(after.get(`${backordered}@default`)).toBe(2)
+      expect(after.get(`${free}@default`)).toBe(3)
+      // Counting exactly what is held is fine.
+      const exact = await importCollecting(inventory, ["sku,quantity", `${held},6`].join("\n"))
+      expect(exact.result).toMatchObject({ status: "applied", applied: 1, rejected: 0 })
+      await query(inventory, expectLedgerConsistent)
+    })
+
     it("maps other headers and refuses a header it cannot read", async () => {
       const { result } = await importCollecting(inventory, "Item,Change\nP-00004,1\n", {
         map: { Item: "sku", Change: "delta" }

@@ -43,6 +43,7 @@ export type RejectionCode =
   | "unknown-location"
   | "unknown-supplier"
   | "insufficient-stock"
+  | "held-stock"
   | "too-large"
 
 /** A row that was not imported: where it is, which column, why, and the row itself (to fix it). */

@@ -30,6 +30,7 @@ import type {
   ValidRow
 } from "./importRows.js"
 import { JobsDatabase } from "./jobsDatabase.js"
+import { heldAt } from "./reservationWrite.js"
 import { isRetryableConflict, storeFailure } from "./validation.js"
 
 /** What an import would change, or changed. */
@@ -285,6 +286,12 @@ const describeRejection = (kind: ImportKind, staged: StagedRejection): Rejection
         column: "preferredSupplier",
         message: `preferredSupplier: no supplier ${staged.preferredSupplier}; add the supplier first, or leave the cell empty`
       }
+    case "held-stock":
+      return {
+        ...base,
+        column: amountField,
+        message: `${amountField}: reservations hold ${staged.detail} units of ${at}; count at least that many, or release or fulfil the holds first`
+      }
     case "insufficient-stock":
       return {
         ...base,
@@ -390,7 +397,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
       // A retried transaction starts over: the checks under lock are made again.
       yield* sql`
         update ${t} set rejection = null, detail = null
-        where rejection is not null and rejection in ('insufficient-stock', 'too-large')`
+        where rejection is not null and rejection in ('insufficient-stock', 'held-stock', 'too-large')`
       yield* sql`truncate ${low}`
       if (stockKind && !options.dryRun) {
         // The levels this import changes, locked in the order every stock write locks them. A
@@ -417,6 +424,21 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           ) a
           where a.line = s.line
             and ((a.amount < 0 and a.available + a.amount < 0) or (a.amount > 0 and a.on_hand + a.amount > ${MAX_LEVEL}))`
+      }
+      if (kind === "stock") {
+        // A count may not leave fewer units than active reservations hold, as a `set` may not,
+        // unless the product allows backorders (the rule of internal/stockWrite.ts).
+        yield* sql`
+          update ${t} s
+          set rejection = 'held-stock', detail = h.held::text
+          from (
+            select x.line, ${heldAt(sql, "l")} as held
+            from ${t} x
+            join stock_levels l on l.sku = x.sku and l.location = x.location
+            join products p on p.sku = x.sku
+            where x.rejection is null and not p.allow_backorders
+          ) h
+          where h.line = s.line and s.amount < h.held`
       }
       const changes = yield* summarize(sql, t, kind)
       const [{ rejected }] = (yield* sql<{ rejected: number }>`
