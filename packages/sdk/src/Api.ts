@@ -783,6 +783,8 @@ export class InventoryApi extends HttpApi.make("invkit")
 export class StockUpdaterApi extends HttpApi.make("stock-updater")
   .add(StockUpdates)
   .add(ReservationWrites)
+  // Reads too: a reservation's reads and writes share their paths, and an Ingress routes by path.
+  .add(ReservationChecks)
   .addError(InvalidInput)
   .addError(StoreError)
   .addError(Unauthorized)

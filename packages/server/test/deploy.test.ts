@@ -503,8 +503,13 @@ describe("deploy files", () => {
       const routedTo = (path: string) =>
         ordered.find((candidate) => new RegExp(`^${candidate.path}`, "i").test(path))?.backend.service.name
       expect(serviceRoutes.length).toBeGreaterThan(25)
+      // A route several services serve (a reservation's reads) may go to any of them.
+      const servers = (route: (typeof serviceRoutes)[number]) =>
+        serviceRoutes
+          .filter((other) => other.method === route.method && other.path === route.path)
+          .map((other) => other.service)
       for (const route of serviceRoutes)
-        expect(routedTo(route.path), `${route.method} ${route.path}`).toBe(route.service)
+        expect(servers(route), `${route.method} ${route.path}`).toContain(routedTo(route.path))
     })
 
     it("stock-checker and stock-updater scale with a HorizontalPodAutoscaler", () => {

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { invalidateHere } from "../infra/cache.js"
+import { reservationChecks } from "../stockChecker/handlers.js"
 import { withStore } from "../infra/storeConnection.js"
 
 /** Runs `use` with the store's `Stock` and the request's actor (the token's subject). */
@@ -86,5 +87,8 @@ export const reservationWrites = (handlers: GroupHandlers<typeof Api.Reservation
 
 export const layer = Layer.mergeAll(
   HttpApiBuilder.group(Api.StockUpdaterApi, "stockUpdates", stockUpdates),
-  HttpApiBuilder.group(Api.StockUpdaterApi, "reservationWrites", reservationWrites)
+  HttpApiBuilder.group(Api.StockUpdaterApi, "reservationWrites", reservationWrites),
+  // GET /v1/reservations shares its path with POST: a gateway that routes by path alone (an
+  // Ingress) sends both here. Reservations are read uncached from the primary in either service.
+  HttpApiBuilder.group(Api.StockUpdaterApi, "reservationChecks", reservationChecks)
 )
