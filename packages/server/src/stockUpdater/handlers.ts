@@ -8,8 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { invalidateHere } from "../infra/cache.js"
-import { reservationChecks } from "../stockChecker/handlers.js"
 import { withStore } from "../infra/storeConnection.js"
+import { reservationChecks } from "../stockChecker/handlers.js"
 
 /** Runs `use` with the store's `Stock` and the request's actor (the token's subject). */
 const stock = <A, E>(
