@@ -6,6 +6,7 @@
  * `withInventory`). Only that path is loaded up front: the SDK's core is imported when a command
  * opens a store itself.
  */
+import { statSync } from "node:fs"
 import type { InventoryClient, OpenOptions } from "@invkit/sdk"
 import * as StoreProcess from "@invkit/sdk/store-process"
 import { type OptionNames, type Target as SdkTarget, resolveTarget as sdkTarget } from "@invkit/sdk/target"
@@ -131,6 +132,14 @@ export const previewConnector = async (
 /** The inventories reached through a store process. */
 const throughStoreProcess = new WeakSet<InventoryClient>()
 
+const isDirectoryOrMissing = (path: string) => {
+  try {
+    return statSync(path).isDirectory()
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT"
+  }
+}
+
 /** Opens `target` in this process, as every command did before the store process. */
 const openHere = async (target: Target, longLived: boolean): Promise<InventoryClient> => {
   if (target._tag === "Embedded") {
@@ -177,7 +186,9 @@ export const withInventory = async <A>(
     target.dataDir !== undefined &&
     !here &&
     StoreProcess.enabled() &&
-    StoreProcess.fitsSocket(target.dataDir.value)
+    StoreProcess.fitsSocket(target.dataDir.value) &&
+    // A path that is a file (or under one) gets the store's own refusal, from an open here.
+    isDirectoryOrMissing(target.dataDir.value)
   const inventory =
     viaStoreProcess && target.dataDir !== undefined
       ? await StoreProcess.connect(target.dataDir.value, { onNotice: note })

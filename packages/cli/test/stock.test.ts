@@ -149,7 +149,7 @@ describe("inv stock low past one page", () => {
   })
 
   it("pages 2,500 low products by --limit and --cursor, and --all gives every one", {
-    timeout: 120_000
+    timeout: 300_000
   }, async () => {
     many = await copyOfTemplateStore()
     const file = join(dir, "products.csv")
