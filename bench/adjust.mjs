@@ -8,10 +8,10 @@
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { createHash, randomBytes } from "node:crypto"
 import { cpus, loadavg, totalmem } from "node:os"
-import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
 import { DECREASE, INCREASE, KEY_ANSWER, KEY_CLAIM, KEY_EXPIRE, KEY_SAVEPOINT } from "./adjustStatements.mjs"
+import { round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -86,55 +86,18 @@ const rawAdjust = async (pool, sku, delta, key) => {
 // ---------------------------------------------------------------------------------------------
 // Driving the load
 
-/** A small seeded generator, so both sides get the same sequence of SKUs and signs. */
-const mulberry32 = (seed) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
 const skus = Array.from({ length: PRODUCTS }, (_, i) => `BENCH-${String(i + 1).padStart(3, "0")}`)
 
-/** `writers` loops, each awaiting one adjustment after another, until `ms` have passed. */
-const runFor = async (ms, writers, seed, adjust) => {
-  const latencies = []
-  const cpuBefore = process.cpuUsage()
-  const started = performance.now()
-  const deadline = started + ms
-  await Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      const random = mulberry32(seed * 1000 + w)
-      while (performance.now() < deadline) {
-        const sku = skus[Math.floor(random() * skus.length)]
-        const delta = random() < 0.5 ? -1 : 1
-        const t0 = performance.now()
-        await adjust(sku, delta)
-        latencies.push(performance.now() - t0)
-      }
-    })
-  )
-  const cpu = process.cpuUsage(cpuBefore)
-  return { ms: performance.now() - started, cpuUs: cpu.user + cpu.system, latencies }
-}
-
-const summarize = (parts) => {
-  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
-  const ms = parts.reduce((total, p) => total + p.ms, 0)
-  const cpuUs = parts.reduce((total, p) => total + p.cpuUs, 0)
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-  return {
-    ops: latencies.length,
-    opsPerSec: Math.round((latencies.length / ms) * 1000),
-    p50Ms: round2(at(0.5)),
-    p99Ms: round2(at(0.99)),
-    /** CPU time of this Node process (all its threads: JS, GC, I/O) per adjustment. */
-    cpuUsPerOp: Math.round(cpuUs / latencies.length)
-  }
-}
-
-const round2 = (x) => Math.round(x * 100) / 100
+/** `writers` loops, each awaiting one adjustment of a random SKU by ±1 after another. */
+const runFor = (ms, writers, seed, adjust) =>
+  runLoops(ms, {
+    concurrency: writers,
+    seed,
+    call: (random) => {
+      const sku = skus[Math.floor(random() * skus.length)]
+      return adjust(sku, random() < 0.5 ? -1 : 1)
+    }
+  })
 
 // ---------------------------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { cpus, loadavg, totalmem } from "node:os"
-import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
+import { round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -83,49 +83,15 @@ const rawHold = async (pool, sku, reference) => {
   }
 }
 
-/** A small seeded generator, so both sides get the same sequence of SKUs. */
-const mulberry32 = (seed) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
 const skus = Array.from({ length: PRODUCTS }, (_, i) => `HOLD-${String(i + 1).padStart(3, "0")}`)
 
-/** `callers` loops, each awaiting one hold after another, until `ms` have passed. */
-const runFor = async (ms, callers, seed, hold) => {
-  const latencies = []
-  const started = performance.now()
-  const deadline = started + ms
-  await Promise.all(
-    Array.from({ length: callers }, async (_, c) => {
-      const random = mulberry32(seed * 1000 + c)
-      while (performance.now() < deadline) {
-        const sku = skus[Math.floor(random() * skus.length)]
-        const t0 = performance.now()
-        await hold(sku, `cart-${c}`)
-        latencies.push(performance.now() - t0)
-      }
-    })
-  )
-  return { ms: performance.now() - started, latencies }
-}
-
-const round2 = (x) => Math.round(x * 100) / 100
-
-const summarize = (parts) => {
-  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
-  const ms = parts.reduce((total, p) => total + p.ms, 0)
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-  return {
-    ops: latencies.length,
-    opsPerSec: Math.round((latencies.length / ms) * 1000),
-    p50Ms: round2(at(0.5)),
-    p99Ms: round2(at(0.99))
-  }
-}
+/** `callers` loops, each awaiting one hold on a random SKU after another. */
+const runFor = (ms, callers, seed, hold) =>
+  runLoops(ms, {
+    concurrency: callers,
+    seed,
+    call: (random, c) => hold(skus[Math.floor(random() * skus.length)], `cart-${c}`)
+  })
 
 const pad = (value, width) => String(value).padStart(width)
 

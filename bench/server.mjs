@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import { DECREASE, INCREASE } from "./adjustStatements.mjs"
+import { mulberry32, percentile, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -295,50 +296,25 @@ const deleteRedisKeys = (skuList) =>
 // ---------------------------------------------------------------------------------------------
 // Driving the load
 
-const mulberry32 = (seed) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+/** `concurrency` loops, each awaiting one call on a random one of `among` (by ±1) after another. */
+const runFor = (ms, seed, call, { concurrency = CONCURRENCY, among = skus } = {}) =>
+  runLoops(ms, {
+    concurrency,
+    seed,
+    call: (random) => {
+      const sku = among[Math.floor(random() * among.length)]
+      return call(sku, random() < 0.5 ? -1 : 1)
+    }
+  })
 
-/** `concurrency` loops, each awaiting one call after another on one of `among`, until `ms` have passed. */
-const runFor = async (ms, seed, call, { concurrency = CONCURRENCY, among = skus } = {}) => {
-  const latencies = []
-  const started = performance.now()
-  const deadline = started + ms
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      const random = mulberry32(seed * 1000 + w)
-      while (performance.now() < deadline) {
-        const sku = among[Math.floor(random() * among.length)]
-        const delta = random() < 0.5 ? -1 : 1
-        const t0 = performance.now()
-        await call(sku, delta)
-        latencies.push(performance.now() - t0)
-      }
-    })
-  )
-  return { ms: performance.now() - started, latencies }
-}
-
-const round2 = (x) => Math.round(x * 100) / 100
-
-const percentile = (sorted, q) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-
-const summarize = (parts, cpu = {}) => {
-  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
+/** A side's throughput and latency, with CPU ms per operation of the client, each service and the machine. */
+const summarizeWithCpu = (parts, cpu = {}) => {
+  const { cpuUsPerOp: _clientOnly, ...stats } = summarize(parts)
   const ms = parts.reduce((total, p) => total + p.ms, 0)
   return {
-    ops: latencies.length,
-    opsPerSec: Math.round((latencies.length / ms) * 1000),
-    p50Ms: round2(percentile(latencies, 0.5)),
-    p99Ms: round2(percentile(latencies, 0.99)),
-    /** CPU ms per operation: the client, each service, the whole machine. */
+    ...stats,
     cpuMsPerOp: Object.fromEntries(
-      Object.entries(cpu).map(([name, ms]) => [name, round2(ms / (latencies.length || 1))])
+      Object.entries(cpu).map(([name, cpuMs]) => [name, round2(cpuMs / (stats.ops || 1))])
     ),
     /** The machine's busy CPU time over the measured time: 2.0 = both cores of 2 busy. */
     coresBusy: cpu.machine === undefined ? undefined : round2(cpu.machine / ms)
@@ -359,7 +335,7 @@ const compare = async (seedBase, sides, load) => {
       addCpu(cpu[k], before, cpuSnapshot())
     }
   }
-  return sides.map((_, k) => summarize(parts[k], cpu[k]))
+  return sides.map((_, k) => summarizeWithCpu(parts[k], cpu[k]))
 }
 
 // CPU time per operation, from /proc (Linux; left out elsewhere): this process (the client),

@@ -1,0 +1,55 @@
+// Driving a load and summing it up, shared by the benchmarks that compare a side of ours with a
+// raw baseline: each side is driven by the same seeded sequence, so the ratio compares like with like.
+
+/** A small seeded generator, so every side gets the same sequence of SKUs and signs. */
+export const mulberry32 = (seed) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+export const round2 = (x) => Math.round(x * 100) / 100
+
+/** The value at quantile `q` of an ascending array. */
+export const percentile = (sorted, q) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+
+/**
+ * `concurrency` loops, each awaiting one `call(random, loop)` after another until `ms` have
+ * passed; loop `w` draws from `mulberry32(seed * 1000 + w)`. `cpuUs` is this process's CPU time.
+ */
+export const runFor = async (ms, { concurrency, seed, call }) => {
+  const latencies = []
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  const deadline = started + ms
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      const random = mulberry32(seed * 1000 + w)
+      while (performance.now() < deadline) {
+        const t0 = performance.now()
+        await call(random, w)
+        latencies.push(performance.now() - t0)
+      }
+    })
+  )
+  const cpu = process.cpuUsage(cpuBefore)
+  return { ms: performance.now() - started, cpuUs: cpu.user + cpu.system, latencies }
+}
+
+/** Throughput and latency over the parts of one side (the segments `runFor` measured). */
+export const summarize = (parts) => {
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b)
+  const ms = parts.reduce((total, p) => total + p.ms, 0)
+  const cpuUs = parts.reduce((total, p) => total + p.cpuUs, 0)
+  return {
+    ops: latencies.length,
+    opsPerSec: Math.round((latencies.length / ms) * 1000),
+    p50Ms: round2(percentile(latencies, 0.5)),
+    p99Ms: round2(percentile(latencies, 0.99)),
+    /** CPU time of this Node process (all its threads: JS, GC, I/O) per operation. */
+    cpuUsPerOp: Math.round(cpuUs / (latencies.length || 1))
+  }
+}
