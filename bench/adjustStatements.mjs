@@ -1,62 +1,100 @@
 // The raw baseline of the stock benchmarks: the statements the SDK sends for `stock.adjust`,
-// copied from packages/sdk/src/internal/stockWrite.ts (levelWrite + applyChange) and internal/idempotency.ts.
-// bench/adjust.mjs checks in its own run that the SDK still sends exactly these texts, so the
-// baseline cannot drift silently.
+// recorded from the SDK itself at the start of the run (three probe adjustments), with their
+// parameters turned into a template. The baseline is therefore the SDK's own text and cannot
+// drift from it; a change in what the SDK sends stops the run with the statements it saw.
+import { randomBytes } from "node:crypto"
+import pg from "pg"
 
-const RETURNING = "returning sku, location, on_hand, reserved, last_delta, version"
+const PROBE_ACTOR = `bench-probe-${randomBytes(4).toString("hex")}`
 
-const levelIncrease = `
-          insert into stock_levels as s (sku, location, on_hand, last_delta)
-          values ($1, $2, $3, $4)
-          on conflict (sku, location) do update
-            set on_hand = s.on_hand + excluded.on_hand, last_delta = excluded.on_hand,
-                version = s.version + 1, updated_at = now()
-          ${RETURNING}`
+/** Every statement pg sends while `work` runs, with its parameters. */
+const recording = async (work) => {
+  const seen = []
+  const original = pg.Client.prototype.query
+  pg.Client.prototype.query = function (config, ...rest) {
+    const text = typeof config === "string" ? config : config.text
+    const values = (typeof config === "string" ? rest[0] : config.values) ?? []
+    seen.push({ text, values: Array.isArray(values) ? values : [] })
+    return original.call(this, config, ...rest)
+  }
+  try {
+    await work()
+  } finally {
+    pg.Client.prototype.query = original
+  }
+  return seen
+}
 
-const levelDecrease = `
-          update stock_levels s
-            set on_hand = s.on_hand + $1, last_delta = $2,
-                version = s.version + 1, updated_at = now()
-          where s.sku = $3 and s.location = $4
-            and s.on_hand - s.reserved + $5 >= 0
-          ${RETURNING}`
+/**
+ * The probe's parameters as a template: the probe's SKU, delta, actor and key become the
+ * caller's; every other value (location, reason, the absent reference and trace context) stays.
+ */
+const template = (values, probe) => {
+  const slots = values.map((value) => {
+    if (value === probe.sku) return (call) => call.sku
+    if (value === probe.delta) return (call) => call.delta
+    if (value === PROBE_ACTOR) return (call) => call.actor
+    if (value === probe.key) return (call) => call.key
+    return () => value
+  })
+  return (call) => slots.map((slot) => slot(call))
+}
 
-const applyChange = (level, n) => `
-        with level as (${level}),
-        movement as (
-          insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
-          select sku, location, last_delta, on_hand, $${n}, $${n + 1},
-                 $${n + 2}, $${n + 3}
-          from level
-          returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
-        ),
-        point as (select reorder_point from products where sku = $${n + 4}),
-        event as (
-          insert into outbox (type, subject, data, traceparent)
-          select 'stock.updated', m.sku, jsonb_build_object(
-            'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-            'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-            'movementId', m.id, 'at', m.created_at,
-            'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point), $${n + 5}
-          from movement m cross join level l cross join point p
-          returning event_id
-        )
-        select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
-               m.reason, m.reference, m.actor, m.created_at as at,
-               m.quantity_after - l.reserved <= p.reorder_point as at_reorder_point
-        from movement m cross join level l cross join point p`
+const fail = (what, seen) => {
+  const lines = seen.map(({ text }) => `  ${text.replace(/\s+/g, " ").trim().slice(0, 160)}`)
+  throw new Error(`bench/adjustStatements.mjs: ${what}; the SDK sent:\n${lines.join("\n")}`)
+}
 
-export const INCREASE = applyChange(levelIncrease, 5)
-export const DECREASE = applyChange(levelDecrease, 6)
-export const KEY_EXPIRE = `
-      delete from idempotency_keys where key in (
-        select key from idempotency_keys
-        where created_at < now() - interval '24 hours'
-        order by (key = $1) desc
-        limit 100)`
-export const KEY_CLAIM = `
-      insert into idempotency_keys (key, request_hash) values ($1, $2)
-      on conflict (key) do nothing
-      returning key`
-export const KEY_SAVEPOINT = "SAVEPOINT effect_sql_1"
-export const KEY_ANSWER = "update idempotency_keys set response = $1::jsonb where key = $2"
+/** The statements of one probe adjustment, checked against the shape a baseline can repeat. */
+const probe = async (inv, sku, delta, reason, key) => {
+  const seen = await recording(() =>
+    inv.stock.adjust(
+      sku,
+      delta,
+      key ? { reason, actor: PROBE_ACTOR, idempotencyKey: key } : { reason, actor: PROBE_ACTOR }
+    )
+  )
+  const shape = key ? ["BEGIN", "", "", "", "", "", "COMMIT"] : ["BEGIN", "", "COMMIT"]
+  const texts = seen.map((s) => s.text.trim())
+  if (texts.length !== shape.length || shape.some((t, i) => t !== "" && texts[i] !== t)) {
+    fail(`the SDK's transaction for an adjustment by ${delta}${key ? " with a key" : ""} changed shape`, seen)
+  }
+  return seen
+}
+
+/**
+ * Records how `inv` (opened on PostgreSQL, without group commit) adjusts `sku` by +1 and -1,
+ * unkeyed and keyed, and answers the statements: `increase` and `decrease`, each with its
+ * unkeyed and keyed `params({ sku, delta, actor, key })`, and the idempotency key's
+ * `keyExpire [key]`, `keyClaim [key, hash]`, `keySavepoint`, `keyAnswer [answer, key]`. The probes
+ * leave the level as they found it (+1 -1 +1 -1).
+ */
+export const recordAdjustStatements = async (inv, sku, reason) => {
+  const keys = [1, 2].map(() => `probe-${randomBytes(4).toString("hex")}`)
+  const [up] = (await probe(inv, sku, 1, reason)).slice(1)
+  const [down] = (await probe(inv, sku, -1, reason)).slice(1)
+  const keyedUp = await probe(inv, sku, 1, reason, keys[0])
+  const keyedDown = await probe(inv, sku, -1, reason, keys[1])
+  const [, keyExpire, keyClaim, keySavepoint, keyedUpChange, keyAnswer] = keyedUp
+  const keyedDownChange = keyedDown[4]
+  if (keyedUpChange.text !== up.text || keyedDownChange.text !== down.text) {
+    fail("a keyed adjustment sends another statement than an unkeyed one", [...keyedUp, ...keyedDown])
+  }
+  const keyAt = (statement, i) => statement.values[i] === keys[0]
+  if (!keyAt(keyExpire, 0) || !keyAt(keyClaim, 0) || !keyAt(keyAnswer, 1)) {
+    fail("the idempotency key's parameters moved", keyedUp)
+  }
+  const statement = (unkeyed, keyed, delta, key) => {
+    const plain = template(unkeyed.values, { sku, delta })
+    const withKey = template(keyed.values, { sku, delta, key })
+    return { text: unkeyed.text, params: (call) => (call.key == null ? plain(call) : withKey(call)) }
+  }
+  return {
+    increase: statement(up, keyedUpChange, 1, keys[0]),
+    decrease: statement(down, keyedDownChange, -1, keys[1]),
+    keyExpire: keyExpire.text,
+    keyClaim: keyClaim.text,
+    keySavepoint: keySavepoint.text,
+    keyAnswer: keyAnswer.text
+  }
+}

@@ -32,7 +32,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
-import { DECREASE, INCREASE } from "./adjustStatements.mjs"
+import { recordAdjustStatements } from "./adjustStatements.mjs"
 import { mulberry32, percentile, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
@@ -63,23 +63,18 @@ const hotSkus = skus.slice(0, HOT_SKUS)
 /** Not in the load: adjusted once after a burst to see when stock-checker's consumer caught up. */
 const MARKER = `BS${runId}-marker`
 
-// The raw baseline: the statements of bench/adjustStatements.mjs, which bench/adjust.mjs checks
-// against what the SDK sends.
-const LOCATION = "default"
+// The raw baseline: the SDK's own statements for an adjustment, recorded at the start of the run
+// (bench/adjustStatements.mjs).
 const REASON = "sale"
 /** Over HTTP the actor is the token's subject; the baseline records the same. */
 const ACTOR = "bench"
 
-const rawAdjust = async (pool, sku, delta) => {
+const rawAdjust = async (pool, statements, sku, delta) => {
   const client = await pool.connect()
   try {
     await client.query("BEGIN")
-    const { rows } = await client.query(
-      delta > 0 ? INCREASE : DECREASE,
-      delta > 0
-        ? [sku, LOCATION, delta, delta, REASON, null, ACTOR, null, sku, null]
-        : [delta, delta, sku, LOCATION, delta, REASON, null, ACTOR, null, sku, null]
-    )
+    const change = delta > 0 ? statements.increase : statements.decrease
+    const { rows } = await client.query(change.text, change.params({ sku, delta, actor: ACTOR, key: null }))
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     await client.query("COMMIT")
     return rows[0]
@@ -400,11 +395,13 @@ const main = async () => {
     broker = await isolatedBroker()
     // Migrate and seed through the SDK before the services start, so they only open the store.
     const inv = await openInventory({ databaseUrl: database.url })
+    let statements
     try {
       for (const sku of [...skus, MARKER]) {
         await inv.products.add({ sku, name: `Bench product ${sku}` })
         await inv.stock.adjust(sku, INITIAL_STOCK, { reason: "receipt" })
       }
+      statements = await recordAdjustStatements(inv, MARKER, REASON)
     } finally {
       await inv.close()
     }
@@ -453,7 +450,7 @@ const main = async () => {
         if (httpErrors > 100) throw new Error("too many failed adjustments over HTTP")
       }
     }
-    const viaPg = (sku, delta) => rawAdjust(pool, sku, delta)
+    const viaPg = (sku, delta) => rawAdjust(pool, statements, sku, delta)
     // The consumers' CPU over part 1, from its first event until they handled its last.
     const {
       rows: [{ lastEvent }]
