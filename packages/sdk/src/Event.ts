@@ -1,13 +1,5 @@
-/**
- * Events between the services and with other systems: CloudEvents 1.0 JSON envelopes on the
- * topic exchange `inventory.events`, with the event type as routing key. Stock changes put their
- * event in the `outbox` table in the same transaction; a relay publishes it.
- */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as Tracer from "effect/Tracer"
 import type { InvalidInput } from "./InventoryError.js"
 import { requestHash } from "./internal/idempotency.js"
 import { decodeInput, TextInput } from "./internal/validation.js"
@@ -199,35 +191,5 @@ export const toCloudEvent = (row: {
   data: row.data
 })
 
-// --- W3C trace context ---------------------------------------------------------------------------
-
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
-
-/**
- * A span's W3C `traceparent`, or none for a span that is not a real trace: the no-op spans of a
- * process with tracing off carry no W3C ids, so such a process stores and sends no context.
- */
-export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
-  const flags = span.sampled ? "01" : "00"
-  const value = `00-${span.traceId}-${span.spanId}-${flags}`
-  return TRACEPARENT.test(value) && !/^0+$/.test(span.traceId) ? value : undefined
-}
-
-/** The current span's `traceparent`, or null with no span (or tracing off): for the outbox row. */
-export const currentTraceparent: Effect.Effect<string | null> = Effect.map(
-  Effect.currentSpan,
-  (span) => traceparentOf(span) ?? null
-).pipe(Effect.orElseSucceed(() => null))
-
-/** The parent span a `traceparent` names, for continuing the trace on the other side of the broker. */
-export const parentSpanOf = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> => {
-  const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent.trim().toLowerCase())
-  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return Option.none()
-  return Option.some({
-    _tag: "ExternalSpan",
-    traceId: match[1]!,
-    spanId: match[2]!,
-    sampled: (Number.parseInt(match[3]!, 16) & 1) === 1,
-    context: Context.empty()
-  })
-}
+// The W3C trace context an event carries: defined beside the outbox, which writes it.
+export { currentTraceparent, parentSpanOf, traceparentOf } from "./internal/traceContext.js"

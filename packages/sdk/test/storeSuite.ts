@@ -1258,4 +1258,47 @@ export const storeSuite = (makeStore: () => TestStore) => {
       Effect.map(expectLedgerConsistent, (levels) => expect(levels).toBeGreaterThan(3))
     )
   })
+
+  layer(makeStore(), options)("trace context of events", (it) => {
+    /** The traceparent of each outbox row of `type` about `subject`, oldest first. */
+    const traceparents = (type: string, subject: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ traceparent: string | null }>`
+          select traceparent from outbox where type = ${type} and subject = ${subject} order by id`.pipe(
+          Effect.map((rows) => rows.map((row) => row.traceparent))
+        )
+      )
+
+    it.effect("every writer's event carries the span of its change, and none with tracing off", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        // A single event (writeEvent) and an event made inside a statement (insertEvents).
+        const traced = Effect.gen(function* () {
+          yield* addProducts({ sku: "T-1", name: "Traced" })
+          yield* stock.adjust({ sku: "T-1", delta: 4 })
+          return yield* Effect.currentSpan
+        }).pipe(Effect.withSpan("a request"))
+        const span = yield* traced
+        const expected = new RegExp(`^00-${span.traceId}-[0-9a-f]{16}-01$`)
+        for (const [type, subject] of [
+          ["product.created", "T-1"],
+          ["stock.updated", "T-1"]
+        ] as const) {
+          const written = yield* traceparents(type, subject)
+          expect(written).toHaveLength(1)
+          expect(written[0]).toMatch(expected)
+        }
+        // Tracing off: the no-op spans carry no W3C ids, so the rows carry no context.
+        yield* Effect.withTracerEnabled(
+          Effect.zipRight(
+            addProducts({ sku: "T-2", name: "Untraced" }),
+            stock.adjust({ sku: "T-2", delta: 1 })
+          ),
+          false
+        )
+        expect(yield* traceparents("product.created", "T-2")).toEqual([null])
+        expect(yield* traceparents("stock.updated", "T-2")).toEqual([null])
+      })
+    )
+  })
 }

@@ -30,7 +30,9 @@ import type {
   ValidRow
 } from "./importRows.js"
 import { JobsDatabase } from "./jobsDatabase.js"
+import { insertEvents } from "./outbox.js"
 import { heldAt } from "./reservationWrite.js"
+import { currentTraceparent } from "./traceContext.js"
 import { isRetryableConflict, storeFailure } from "./validation.js"
 
 /** What an import would change, or changed. */
@@ -676,31 +678,32 @@ const applyStockLines = (
   // The level and ledger rows Stock.ts writes per change, for a chunk of lines at once; the events
   // one per 1,000 levels (`stock.imported`, in (sku, location) order) instead of one
   // `stock.updated` per level: a million outbox rows, their UUIDs and JSON were a third of the write.
-  return sql<{ applied: number; events: number }>`
+  return Effect.flatMap(currentTraceparent, (traceparent) =>
+    sql<{ applied: number; events: number }>`
     with ${levels},
     movement as (
       insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor)
       select sku, location, last_delta, on_hand, ${reason}, ${options.reference}, ${options.actor} from level
       returning 1
     ),
-    event as (
-      insert into outbox (type, subject, data)
-      select 'stock.imported', ${options.importId}, jsonb_build_object(
-        'importId', ${options.importId}::text, 'reference', ${options.reference}::text,
-        'reason', ${reason}::text, 'actor', ${options.actor}::text, 'at', now(),
-        'chunk', chunk + 1 + ${eventsBefore}::int,
-        'levels', jsonb_agg(jsonb_build_object(
-          'sku', sku, 'location', location, 'delta', last_delta, 'onHand', on_hand, 'version', version
-        ) order by sku, location))
-      from (
-        select sku, location, last_delta, on_hand, version,
-               (row_number() over (order by sku, location) - 1) / ${IMPORTED_CHUNK} as chunk
-        from level
-      ) chunked
-      group by chunk
-      order by chunk
-      returning 1
-    ),
+    event as (${insertEvents(
+      sql,
+      sql`select 'stock.imported' as type, ${options.importId} as subject, jsonb_build_object(
+            'importId', ${options.importId}::text, 'reference', ${options.reference}::text,
+            'reason', ${reason}::text, 'actor', ${options.actor}::text, 'at', now(),
+            'chunk', chunk + 1 + ${eventsBefore}::int,
+            'levels', jsonb_agg(jsonb_build_object(
+              'sku', sku, 'location', location, 'delta', last_delta, 'onHand', on_hand, 'version', version
+            ) order by sku, location)) as data
+          from (
+            select sku, location, last_delta, on_hand, version,
+                   (row_number() over (order by sku, location) - 1) / ${IMPORTED_CHUNK} as chunk
+            from level
+          ) chunked
+          group by chunk
+          order by chunk`,
+      traceparent
+    )}),
     low as (
       insert into ${low} (sku, location)
       select n.sku, n.location from level n join products p on p.sku = n.sku
@@ -708,6 +711,7 @@ const applyStockLines = (
       returning 1
     )
     select (select count(*) from movement)::int as applied, (select count(*) from event)::int as events`.pipe(
-    Effect.map((result) => result[0]!)
+      Effect.map((result) => result[0]!)
+    )
   )
 }

@@ -9,6 +9,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import { insertEvents } from "./outbox.js"
 
 /** The reservation's own columns, as `Reservation` reads them (expiry computed at read time). */
 export const reservationColumns = (sql: SqlClient.SqlClient, alias: string) => {
@@ -85,8 +86,7 @@ export const placeHold = (
       returning *
     ),
     event as (
-      insert into outbox (type, subject, data, traceparent)
-      select 'stock.reserved', r.sku, ${eventData(sql)}, ${traceparent} from r cross join l
+      ${insertEvents(sql, sql`select 'stock.reserved' as type, r.sku as subject, ${eventData(sql)} as data from r cross join l`, traceparent)}
     )
     select r.id, r.sku, r.location, r.quantity, r.fulfilled, r.reference, r.status, r.expires_at, r.actor,
            r.created_at, r.updated_at, r.closed_at,
@@ -119,9 +119,13 @@ const closeHolds = (
       returning s.sku, s.location, s.on_hand, s.reserved, s.version
     ),
     event as (
-      insert into outbox (type, subject, data, traceparent)
-      select 'stock.reservation.released', r.sku, ${eventData(sql, sql`, 'cause', ${cause}::text`)}, ${traceparent}
-      from r join l on l.sku = r.sku and l.location = r.location
+      ${insertEvents(
+        sql,
+        sql`select 'stock.reservation.released' as type, r.sku as subject,
+                   ${eventData(sql, sql`, 'cause', ${cause}::text`)} as data
+            from r join l on l.sku = r.sku and l.location = r.location`,
+        traceparent
+      )}
     )
     select r.id from r order by r.id`
 

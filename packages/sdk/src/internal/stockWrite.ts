@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
-import { currentTraceparent } from "../Event.js"
 import {
   type IdempotencyKeyReused,
   InsufficientStock,
@@ -28,7 +27,9 @@ import { LEVEL_RULE } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
+import { insertEvents } from "./outbox.js"
 import { expireDue, heldAt, releaseNewest } from "./reservationWrite.js"
+import { currentTraceparent } from "./traceContext.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
 
 /**
@@ -249,16 +250,16 @@ export const makeStockWriter = (
         returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
       ),
       point as (select reorder_point from products where sku = ${change.sku}),
-      event as (
-        insert into outbox (type, subject, data, traceparent)
-        select 'stock.updated', m.sku, jsonb_build_object(
-          'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-          'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-          'movementId', m.id, 'at', m.created_at,
-          'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point), ${traceparent}
-        from movement m cross join level l cross join point p
-        returning event_id
-      )
+      event as (${insertEvents(
+        sql,
+        sql`select 'stock.updated' as type, m.sku as subject, jsonb_build_object(
+              'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
+              'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
+              'movementId', m.id, 'at', m.created_at,
+              'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point) as data
+            from movement m cross join level l cross join point p`,
+        traceparent
+      )})
       select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
              m.reason, m.reference, m.actor, m.created_at as at,
              m.quantity_after - l.reserved <= p.reorder_point as at_reorder_point
