@@ -38,6 +38,7 @@ export const EventType = Schema.Literal(
   "restock.order.created",
   "restock.order.received",
   ...catalogTypes,
+  "product.imported",
   // Inbound, from other systems (as the original system had):
   ...inboundTypes
 )
@@ -170,6 +171,28 @@ export type ReservationChanged = typeof ReservationChanged.Type
 /** `data` of `product.created`, `product.updated` and `product.archived`: the product as it now is. */
 export const ProductChanged = Product.annotations(anObjectWith("sku"))
 export type ProductChanged = typeof ProductChanged.Type
+
+/** One product a bulk import added or changed, as listed by `product.imported`. */
+export const ImportedProduct = Schema.Struct({
+  sku: Sku,
+  change: Schema.Literal("created", "updated", "archived")
+})
+export type ImportedProduct = typeof ImportedProduct.Type
+
+/**
+ * `data` of `product.imported`: a bulk import of products added or changed these (up to 1,000 per
+ * event, in SKU order, numbered from 1); unchanged rows are not listed. Consumers treat each as
+ * they treat a `product.created`, `product.updated` or `product.archived` of it; the product as
+ * it now is, is one read away.
+ */
+export const ProductImported = Schema.Struct({
+  importId: Schema.String,
+  actor: Schema.NullOr(Schema.String),
+  at: Schema.String,
+  chunk: Schema.Number,
+  products: Schema.Array(ImportedProduct)
+}).annotations(anObjectWith("importId and products"))
+export type ProductImported = typeof ProductImported.Type
 
 /** An outbox row as a CloudEvent. */
 export const toCloudEvent = (row: {

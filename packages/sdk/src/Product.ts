@@ -103,7 +103,8 @@ export const ProductQuery = Schema.Struct({
 })
 export type ProductQuery = typeof ProductQuery.Encoded
 
-const columns =
+/** A product row's columns, as the `Product` schema reads them; also for the catalog sync's writes. */
+export const columns =
   "sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, allow_backorders, active, created_at, updated_at"
 
 /** 23503 on a product write: the preferred supplier does not exist. */

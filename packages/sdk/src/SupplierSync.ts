@@ -15,10 +15,11 @@ import * as Schema from "effect/Schema"
 import { InvalidInput, type StoreError, type SupplierNotFound, SyncFailed } from "./InventoryError.js"
 import { type Feed, type FeedItem, fetchCatalog, readEntries } from "./internal/catalogFeed.js"
 import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAccess.js"
-import { writeEvent } from "./internal/outbox.js"
+import { writeEvent, writeEvents } from "./internal/outbox.js"
 import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { Product, columns as productColumns } from "./Product.js"
 import { isCode } from "./Rules.js"
 import { Connector, type Supplier, SupplierId, Suppliers } from "./Supplier.js"
 
@@ -134,6 +135,8 @@ export const syncManyResult = (results: ReadonlyArray<SyncOutcome>): SyncManyRes
 })
 
 /** A run still marked running after this long was abandoned by a crashed process. */
+const encodeProduct = Schema.encodeSync(Product)
+
 const ABANDONED_AFTER = "30 minutes"
 
 const runColumns =
@@ -235,12 +238,23 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
             supplier_sku text, product_sku text, name text, unit_cost numeric, lead_time_days int,
             min_order_qty int, pack_size int, availability int, content_hash text)`
         if (createMissingProducts) {
-          yield* sql`
+          // Each product added is announced as `products.add` announces it, so stock readers
+          // (stock-checker's cache: low stock, the overview) see it at once.
+          const created = yield* sql<Product>`
             insert into products (sku, name)
             select distinct on (f.product_sku) f.product_sku, coalesce(f.name, f.product_sku)
             from ${feedTable}
             where f.product_sku is not null
-            on conflict (sku) do nothing`
+            order by f.product_sku
+            on conflict (sku) do nothing
+            returning ${sql.unsafe(productColumns)}`
+          if (created.length > 0) {
+            yield* writeEvents(
+              sql,
+              "product.created",
+              created.map((product) => ({ subject: product.sku, data: encodeProduct(product) }))
+            )
+          }
         }
         const [counts] = yield* sql<{ added: number; updated: number; deactivated: number }>`
           with upserted as (

@@ -263,6 +263,45 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("products", () => {
+    it("announces the products it added or changed with product.imported events, not the unchanged ones", async () => {
+      const name = (n: number) => `PI-${String(n).padStart(4, "0")}`
+      await inventory.products.add({ sku: name(0), name: "unchanged" })
+      await inventory.products.add({ sku: name(1), name: "renamed" })
+      await inventory.products.add({ sku: name(2), name: "archived" })
+      // 1,200 new ones: two events.
+      const rows = [`${name(0)},unchanged,`, `${name(1)},renamed now,`, `${name(2)},archived,false`]
+      for (let n = 3; n < 1203; n++) rows.push(`${name(n)},new,`)
+      const { result } = await importCollecting(inventory, `sku,name,active\n${rows.join("\n")}\n`, {
+        kind: "products",
+        actor: "catalog-bot"
+      })
+      expect(result).toMatchObject({ status: "applied", applied: 1203 })
+      const events = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ subject: string; data: unknown }>`
+            select subject, data from outbox where type = 'product.imported' and subject = ${result.importId} order by id`
+        )
+      )
+      const decoded = events.map((event) => Schema.decodeUnknownSync(Event.ProductImported)(event.data))
+      expect(decoded.map((data) => [data.chunk, data.importId, data.actor, data.products.length])).toEqual([
+        [1, result.importId, "catalog-bot", 1000],
+        [2, result.importId, "catalog-bot", 202]
+      ])
+      const listed = decoded.flatMap((data) => data.products)
+      expect(listed.slice(0, 3)).toEqual([
+        { sku: name(1), change: "updated" },
+        { sku: name(2), change: "archived" },
+        { sku: name(3), change: "created" }
+      ])
+      expect(listed.map((product) => product.sku)).toEqual(
+        Array.from({ length: 1202 }, (_, index) => name(index + 1))
+      )
+    })
+  })
+
   describe("adjustments", () => {
     it("applies deltas, refuses to go below zero, and reports NDJSON lines", async () => {
       const text = [

@@ -11,6 +11,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Event from "../src/Event.js"
 import { InvalidInput, SupplierInUse, SupplierNotFound, SyncFailed } from "../src/InventoryError.js"
 import { Products } from "../src/Product.js"
 import { RestockOrders } from "../src/Restock.js"
@@ -358,6 +360,17 @@ export const supplierSyncSuite = (makeStore: () => TestStore) => {
           ["NEW-1", "NEW-1"],
           ["NEW-2", "NEW-2"]
         ])
+        // Each product added is announced as products.add announces one; a second sync adds none.
+        yield* syncOf("creator")
+        const sql = yield* SqlClient.SqlClient
+        const created = yield* sql<{ subject: string; data: unknown }>`
+          select subject, data from outbox where type = 'product.created' and subject like 'NEW-%' order by id`
+        expect(created.map((event) => event.subject)).toEqual(["NEW-1", "NEW-2"])
+        expect(Schema.decodeUnknownSync(Event.ProductChanged)(created[0]!.data)).toMatchObject({
+          sku: "NEW-1",
+          name: "Brand new",
+          active: true
+        })
       })
     )
 

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { Store } from "@invkit/sdk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -49,6 +50,22 @@ export interface ServiceProcess {
 }
 
 /** Runs each consumer on the bus until the process stops. */
+/**
+ * The consumer groups this process runs, and then the relay: it publishes once their queues are
+ * bound, so none of their events is published to a broker with nowhere to put it.
+ */
+export const consumersThenRelay = <R>(startConsumers: Effect.Effect<void, never, R>) =>
+  Effect.gen(function* () {
+    const started = yield* Deferred.make<void>()
+    yield* Effect.all(
+      [
+        Effect.zipRight(startConsumers, Deferred.succeed(started, undefined)),
+        EventWiring.runRelay(Deferred.await(started))
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
+  })
+
 export const runConsumers = <E extends { readonly message: string }, R>(
   consumers: Effect.Effect<ReadonlyArray<Consumer>, E, R>
 ) =>

@@ -745,7 +745,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
                 ...expected,
                 [bad.otherType.id]: `type "stock.teleported" is not one ${name} takes (${
                   name === checkerName
-                    ? "stock.updated, stock.imported, stock.reserved, stock.reservation.updated, stock.reservation.released, stock.reservation.fulfilled, product.created, product.updated, product.archived"
+                    ? "stock.updated, stock.imported, stock.reserved, stock.reservation.updated, stock.reservation.released, stock.reservation.fulfilled, product.created, product.updated, product.archived, product.imported"
                     : "stock.updated, stock.imported"
                 })`
               })

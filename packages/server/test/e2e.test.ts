@@ -14,6 +14,8 @@
 import { randomBytes } from "node:crypto"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { Readable } from "node:stream"
+import { Import, openInventory } from "@invkit/sdk"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { servicesReachable } from "./eventFixtures.js"
@@ -48,10 +50,12 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
   const cleanups: Array<() => Promise<unknown>> = []
   const servers = {} as Record<Role, ReturnType<typeof runBin> & { base: string }>
   let redis: Redis
+  let databaseUrl: string
 
   beforeAll(async () => {
     const database = await freshDatabase()
     cleanups.push(database.drop)
+    databaseUrl = database.url
     const broker = await isolatedBroker("e2e")
     cleanups.push(broker.remove)
     const ports = await Promise.all(roles.map(() => freePort()))
@@ -169,6 +173,100 @@ describe.skipIf(!reachable)("inv-server: three services on PostgreSQL, RabbitMQ 
       10_000
     )
   }, 45_000)
+
+  it("a bulk import of products and a supplier sync that adds products reach stock-checker's cache well before the TTL", async () => {
+    const tag = randomBytes(3).toString("hex").toUpperCase()
+    const [added, raised, archived, fromFeed] = ["ADD", "RAISE", "ARCH", "FEED"].map(
+      (name) => `E2E-${name}-${tag}`
+    )
+    cleanups.unshift(async () => {
+      const keys = await redis.keys(`*:cache:*`)
+      if (keys.length > 0) await redis.del(...keys)
+    })
+    // RAISE holds 5 above its reorder point 0; ARCH has none, so it is low.
+    for (const sku of [raised!, archived!]) {
+      expect((await send("supplier-sync", "POST", "/v1/products", { sku, name: sku })).status).toBe(201)
+    }
+    expect((await send("stock-updater", "POST", `/v1/stock/${raised}/set`, { quantity: 5 })).status).toBe(200)
+
+    const lowSkus = async () =>
+      new Set<string>(
+        (await send("stock-checker", "GET", "/v1/low-stock?limit=1000")).body.items.map(
+          (item: { sku: string }) => item.sku
+        )
+      )
+    const products = async () => (await send("stock-checker", "GET", "/v1/overview")).body.products as number
+    const level = async (sku: string) => (await send("stock-checker", "GET", `/v1/stock/${sku}`)).body
+    // The answers as they are now, stored in Redis (a TTL of 120 s: only an invalidation drops them).
+    const cachedNow = async (what: string, fresh: (low: Set<string>) => boolean) =>
+      eventually(
+        what,
+        async () => {
+          const low = await lowSkus()
+          const count = await products()
+          const raisedLevel = await level(raised!)
+          const entries = await redis.keys("*:cache:entry:*")
+          return fresh(low) && entries.length >= 3 ? { low, count, raisedLevel } : undefined
+        },
+        10_000
+      )
+    const before = await cachedNow(
+      "low stock, the overview and a level are cached",
+      (low) => low.has(archived!) && !low.has(raised!)
+    )
+    expect(before.raisedLevel).toMatchObject({ onHand: 5, reorderPoint: 0 })
+
+    // An import (through the SDK, on the deployment's database, as `inv import` does): one product
+    // added, one whose reorder point rises above its level, one archived; one product.imported.
+    const inventory = await openInventory({ databaseUrl })
+    try {
+      const result = await Import.importRows(
+        inventory,
+        Readable.from([
+          `sku,name,reorderPoint,active\n${added},Added,3,true\n${raised},${raised},10,true\n${archived},${archived},0,false\n`
+        ]),
+        { kind: "products" }
+      )
+      expect(result).toMatchObject({ applied: 3 })
+    } finally {
+      await inventory.close()
+    }
+    await eventually(
+      "low stock lists the added and the raised product, not the archived one",
+      async () => {
+        const low = await lowSkus()
+        return low.has(added!) && low.has(raised!) && !low.has(archived!) ? true : undefined
+      },
+      10_000
+    )
+    expect(await level(raised!)).toMatchObject({ onHand: 5, reorderPoint: 10 })
+    expect(await products()).toBe(before.count)
+
+    // A supplier sync that adds the products its feed names and the catalog lacks.
+    await cachedNow("the answers are cached again", (low) => low.has(added!))
+    const catalog = await catalogServer([{ id: fromFeed, name: "From the feed", inventory: 7, price: 1 }])
+    cleanups.unshift(catalog.close)
+    const supplierId = `e2e-feed-${tag.toLowerCase()}`
+    const supplier = await send("supplier-sync", "POST", "/v1/suppliers", {
+      id: supplierId,
+      name: "Feed supplier",
+      createMissingProducts: true,
+      connector: {
+        type: "http-json",
+        url: catalog.url,
+        itemsPath: "products",
+        fields: { supplierSku: "id", name: "name", availability: "inventory", unitCost: "price" }
+      }
+    })
+    expect(supplier.status, JSON.stringify(supplier.body)).toBe(201)
+    expect((await send("supplier-sync", "POST", `/v1/suppliers/${supplierId}/sync`)).status).toBe(202)
+    await eventually(
+      "the overview counts the product the sync added, and low stock lists it",
+      async () =>
+        (await products()) === before.count + 1 && (await lowSkus()).has(fromFeed!) ? true : undefined,
+      15_000
+    )
+  }, 60_000)
 
   it("an adjustment reaches stock-checker's cache and opens one restock order; SIGTERM stops all three", async () => {
     const sku = `E2E-${randomBytes(3).toString("hex").toUpperCase()}`

@@ -569,8 +569,14 @@ const apply = (
   total: number
 ): Effect.Effect<number, SqlError> => {
   if (options.kind === "products") {
-    return sql<{ applied: number }>`
-      with updated as (
+    // Every product added or changed is announced, one `product.imported` per 1,000 in SKU
+    // order (as `stock.imported` lists levels), so stock readers drop what they cached of them.
+    return Effect.flatMap(currentTraceparent, (traceparent) =>
+      sql<{ applied: number }>`
+      with before as (
+        select p.sku, p.active from products p join ${t} s on s.sku = p.sku where s.rejection is null
+      ),
+      updated as (
         update products p set name = s.name, unit = coalesce(s.unit, p.unit),
           reorder_point = coalesce(s.reorder_point, p.reorder_point),
           reorder_quantity = coalesce(s.reorder_quantity, p.reorder_quantity),
@@ -579,7 +585,7 @@ const apply = (
           active = coalesce(s.active, p.active), updated_at = now()
         from ${t} s
         where s.rejection is null and p.sku = s.sku and ${sql.unsafe(productDiffers)}
-        returning p.sku
+        returning p.sku, p.active
       ),
       inserted as (
         insert into products (sku, name, unit, reorder_point, reorder_quantity, max_level, preferred_supplier, active)
@@ -594,10 +600,30 @@ const apply = (
       unchanged as (
         select count(*)::int as n from ${t} s join products p on p.sku = s.sku
         where s.rejection is null and not ${sql.unsafe(productDiffers)}
-      )
+      ),
+      changed as (
+        select u.sku, case when b.active and not u.active then 'archived' else 'updated' end as change
+        from updated u join before b on b.sku = u.sku
+        union all
+        select sku, 'created' from inserted
+      ),
+      event as (${insertEvents(
+        sql,
+        sql`select 'product.imported' as type, ${options.importId} as subject, jsonb_build_object(
+              'importId', ${options.importId}::text, 'actor', ${options.actor}::text, 'at', now(),
+              'chunk', chunk + 1,
+              'products', jsonb_agg(jsonb_build_object('sku', sku, 'change', change) order by sku)) as data
+            from (
+              select sku, change, (row_number() over (order by sku) - 1) / ${IMPORTED_CHUNK} as chunk from changed
+            ) chunked
+            group by chunk
+            order by chunk`,
+        traceparent
+      )})
       select ((select count(*) from updated) + (select count(*) from inserted) + (select n from unchanged))::int as applied`.pipe(
-      Effect.map((rows) => rows[0]!.applied),
-      Effect.tap((applied) => options.onApplied?.(applied, total))
+        Effect.map((rows) => rows[0]!.applied),
+        Effect.tap((applied) => options.onApplied?.(applied, total))
+      )
     )
   }
   return applyStock(sql, t, low, options, total)

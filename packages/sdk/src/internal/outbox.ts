@@ -33,3 +33,22 @@ export const insertEvents = (
   sql`insert into outbox (type, subject, data, traceparent)
       select e.type, e.subject, e.data, ${traceparent} from (${events}) e
       returning 1`
+
+/**
+ * Several events of one type, in one statement and in the given order, with the current span's
+ * trace context: a supplier sync may add thousands of products at once.
+ */
+export const writeEvents = (
+  sql: SqlClient.SqlClient,
+  type: EventType,
+  events: ReadonlyArray<{ readonly subject: string; readonly data: unknown }>
+) =>
+  Effect.flatMap(currentTraceparent, (traceparent) =>
+    insertEvents(
+      sql,
+      sql`select ${type}::text as type, given.value->>'subject' as subject, given.value->'data' as data
+          from jsonb_array_elements(${JSON.stringify(events)}::jsonb) with ordinality as given
+          order by given.ordinality`,
+      traceparent
+    )
+  )

@@ -32,11 +32,17 @@ export const service: ServiceProcess.ServiceProcess = {
   usesCache: true,
   background: Effect.all(
     [
-      EventWiring.runRelay,
       syncWorker,
-      ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"]),
-      ServiceProcess.runConsumers(EventWiring.consumers["stock-checker"]),
-      ServiceProcess.runConsumers(EventWiring.consumers["supplier-sync"])
+      ServiceProcess.consumersThenRelay(
+        Effect.all(
+          [
+            ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"]),
+            ServiceProcess.runConsumers(EventWiring.consumers["stock-checker"]),
+            ServiceProcess.runConsumers(EventWiring.consumers["supplier-sync"])
+          ],
+          { concurrency: "unbounded", discard: true }
+        )
+      )
     ],
     { concurrency: "unbounded", discard: true }
   )

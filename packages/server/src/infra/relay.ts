@@ -52,6 +52,12 @@ export interface RelayOptions {
   readonly listeningFallback?: Duration.DurationInput
   /** The longest wait between attempts while the broker or database is failing. Default 5 s. */
   readonly maxBackoff?: Duration.DurationInput
+  /**
+   * Published nothing until this completes: the process's own consumers binding their queues.
+   * RabbitMQ drops an event no queue is bound to, so a relay that published first lost the first
+   * events of a fresh broker (stock-checker's queue was bound a second after the first product).
+   */
+  readonly after?: Effect.Effect<void>
 }
 
 interface OutboxRow {
@@ -214,6 +220,7 @@ export const runRelayWith = (
   return Effect.gen(function* () {
     // Every relay samples the backlog (a cheap query); they all see the same table.
     yield* Effect.forkScoped(sampleForever("the outbox", sampleOutbox))
+    if (options.after) yield* options.after
     const next = yield* wakeUps(idle, options.listeningFallback ?? "1 second")
     const round = publishPending(batchSize).pipe(
       Effect.catchAllDefect((defect) => Effect.fail(defect)),
@@ -230,5 +237,7 @@ export const runRelayWith = (
   }).pipe(Effect.scoped, Effect.annotateLogs({ component: "outbox-relay" }))
 }
 
-/** The relay with its defaults: what a service runs. */
-export const runRelay: Effect.Effect<never, never, SqlClient.SqlClient | EventBus> = runRelayWith()
+/** The relay with its defaults, once the process's consumers have started: what a service runs. */
+export const runRelay = (
+  consumersStarted: Effect.Effect<void>
+): Effect.Effect<never, never, SqlClient.SqlClient | EventBus> => runRelayWith({ after: consumersStarted })

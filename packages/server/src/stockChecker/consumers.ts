@@ -2,7 +2,7 @@
  * stock-checker's consumer: a `stock.updated` event (a `stock.imported` for each SKU it lists),
  * a reservation's event (it changes reserved and available), and a product's `product.created`,
  * `product.updated` or `product.archived` (its reorder point and active flag shape low stock and
- * the overview), drop the cached answers about its SKU and every aggregate answer. Dropping twice is harmless, so it needs no inbox; events of one SKU may
+ * the overview; a `product.imported` for each product it lists, from a bulk import), drop the cached answers about its SKU and every aggregate answer. Dropping twice is harmless, so it needs no inbox; events of one SKU may
  * come in any order for the same reason. Invalid data is a permanent failure: the event goes to
  * the dead-letter queue with the reason.
  */
@@ -18,6 +18,7 @@ export const CONSUMER_NAME = "stock-checker"
 const decodeStockUpdated = eventData(Event.StockUpdated)
 const decodeStockImported = eventData(Event.StockImported)
 const decodeProductChanged = eventData(Event.ProductChanged)
+const decodeProductImported = eventData(Event.ProductImported)
 const decodeReservationChanged = eventData(Event.ReservationChanged)
 
 const isReservationEvent = (type: string): boolean =>
@@ -31,14 +32,22 @@ const changedSkus = (event: Event.CloudEvent): Effect.Effect<ReadonlyArray<strin
       ? Effect.map(decodeStockImported(event), ({ levels }) => [...new Set(levels.map((level) => level.sku))])
       : isReservationEvent(event.type)
         ? Effect.map(decodeReservationChanged(event), (hold) => [hold.sku])
-        : Effect.map(decodeProductChanged(event), (product) => [product.sku])
+        : event.type === "product.imported"
+          ? Effect.map(decodeProductImported(event), ({ products }) => products.map((product) => product.sku))
+          : Effect.map(decodeProductChanged(event), (product) => [product.sku])
 
 export const consumers: Effect.Effect<ReadonlyArray<Consumer>, never, StockCache> = Effect.map(
   StockCache,
   (cache): ReadonlyArray<Consumer> => [
     {
       name: CONSUMER_NAME,
-      types: ["stock.updated", "stock.imported", ...Event.reservationTypes, ...Event.catalogTypes],
+      types: [
+        "stock.updated",
+        "stock.imported",
+        ...Event.reservationTypes,
+        ...Event.catalogTypes,
+        "product.imported"
+      ],
       // A cache per process must hear every event; a shared one needs it once per group.
       perInstance: !cache.shared,
       // The SKUs of one event in one step: a thousand separate round trips would time out.

@@ -1,6 +1,5 @@
 /** stock-updater: stock writes over HTTP, the outbox relay, and the inbound stock events. */
 import { Api } from "@invkit/sdk"
-import * as Effect from "effect/Effect"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
@@ -12,12 +11,8 @@ export const service: ServiceProcess.ServiceProcess = {
   http: (options) => Http.serve(Api.StockUpdaterApi, Handlers.layer, options),
   jobs: false,
   usesCache: false,
-  background: Effect.all(
-    [EventWiring.runRelay, ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"])],
-    {
-      concurrency: "unbounded",
-      discard: true
-    }
+  background: ServiceProcess.consumersThenRelay(
+    ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"])
   )
 }
 
