@@ -49,7 +49,6 @@ export interface ServiceProcess {
   >
 }
 
-/** Runs each consumer on the bus until the process stops. */
 /**
  * The consumer groups this process runs, and then the relay: it publishes once their queues are
  * bound, so none of their events is published to a broker with nowhere to put it.
@@ -66,6 +65,32 @@ export const consumersThenRelay = <R>(startConsumers: Effect.Effect<void, never,
     )
   })
 
+/**
+ * The queues of consumer groups that run in other processes (a split deployment), declared by the
+ * relay's process before it publishes: on a fresh broker, stock-updater's first events would
+ * otherwise be dropped for a group that has not started yet. Failing to declare is logged, not
+ * fatal: the group's own process declares them when it starts.
+ */
+export const declareGroups = <E extends { readonly message: string }, R>(
+  consumers: Effect.Effect<ReadonlyArray<Consumer>, E, R>
+) =>
+  Effect.gen(function* () {
+    const bus = yield* EventBus
+    const built = yield* Effect.either(consumers)
+    if (built._tag === "Left")
+      return yield* Effect.logError(`consumers could not be declared: ${built.left.message}`)
+    for (const consumer of built.right) {
+      yield* bus
+        .declare(consumer)
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning(`the queues of ${consumer.name} could not be declared: ${error.reason}`)
+          )
+        )
+    }
+  })
+
+/** Runs each consumer on the bus until the process stops. */
 export const runConsumers = <E extends { readonly message: string }, R>(
   consumers: Effect.Effect<ReadonlyArray<Consumer>, E, R>
 ) =>

@@ -172,7 +172,8 @@ describe("inv-server", () => {
       })
     )
     expect(answers.filter(({ code, ok, stderr }) => code !== 0 || !ok || stderr !== "")).toEqual([])
-  })
+    // Nine processes at once: room for a loaded machine (each took ~3 s at a load of 20 on 2 cores).
+  }, 90_000)
 
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {

@@ -215,7 +215,8 @@ describe.skipIf(!reachable)("one URL for the three services: nginx with deploy/g
     // An operator may not manage products: refused by supplier-sync, behind the gateway.
     expect((await inv(["product", "add", `${sku}-2`, "--name", "Not allowed"], operator)).code).toBe(7)
     expect((await inv(["stock", "get", "GWCLI-NOPE"], operator)).code).toBe(3)
-  })
+    // Seven CLI processes one after another: room for a loaded machine.
+  }, 90_000)
 
   it("passes request ids both ways, and answers a body over the limit as the server does", async () => {
     const token = await testToken("viewer", "gateway-ids")

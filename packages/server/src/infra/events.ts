@@ -44,6 +44,11 @@ export class EventBus extends Context.Tag("@invkit/server/EventBus")<
     readonly publish: (events: ReadonlyArray<Event.CloudEvent>) => Effect.Effect<void, BrokerError>
     /** Runs a consumer until the scope closes; then stops taking events and finishes the current one. */
     readonly consume: (consumer: Consumer) => Effect.Effect<void, BrokerError, Scope.Scope>
+    /**
+     * Declares a consumer group's queue and bindings without consuming, so the events published
+     * before its process first started wait for it (a no-op where nothing is kept: in-process).
+     */
+    readonly declare: (consumer: Consumer) => Effect.Effect<void, BrokerError>
     /** Whether the broker answers, for /ready. */
     readonly ready: Effect.Effect<boolean>
   }

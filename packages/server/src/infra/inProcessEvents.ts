@@ -85,6 +85,8 @@ export const layer = (retry: RetryPolicy = defaultRetryPolicy): Layer.Layer<Even
               Effect.forkScoped
             )
           }),
+        // Nothing outlives the process here: a late subscriber gets the replay instead.
+        declare: () => Effect.void,
         ready: Effect.succeed(true)
       }
     })

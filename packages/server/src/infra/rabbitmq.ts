@@ -470,6 +470,51 @@ export const layer = (
           yield* Effect.forEach(alone, (message) => deliver(consumer, channel, message), { discard: true })
         })
 
+      /** A consumer's queues (main, retry, dead letters) and the main queue's bindings. */
+      const declareQueues = async (channel: amqp.Channel, consumer: Consumer) => {
+        const queues = queuesFor(consumer)
+        const own = consumer.perInstance === true
+        await channel.assertQueue(queues.main, own ? { durable: false, autoDelete: true } : { durable: true })
+        for (const type of consumer.types) await channel.bindQueue(queues.main, Event.EXCHANGE, type)
+        // Expired retries go back to the main queue through the default exchange.
+        await channel.assertQueue(queues.retry, {
+          durable: !own,
+          arguments: {
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queues.main,
+            // Nobody consumes a retry queue, so auto-delete never fires: an instance's own one
+            // goes once idle for an hour after the instance is gone.
+            ...(own ? { "x-expires": 3_600_000 } : {})
+          }
+        })
+        await channel.assertQueue(queues.dead, { durable: true })
+      }
+
+      /**
+       * Another process's consumer group's queues, so the events published before that process
+       * first started wait for it: a queue per instance is its own process's business.
+       */
+      const declare = (consumer: Consumer): Effect.Effect<void, BrokerError> =>
+        consumer.perInstance === true
+          ? Effect.void
+          : Effect.flatMap(nextConnection, ({ model }) =>
+              Effect.tryPromise({
+                try: async () => {
+                  const channel = await model.createChannel()
+                  channel.on("error", () => undefined)
+                  try {
+                    await declareQueues(channel, consumer)
+                  } finally {
+                    await channel.close().catch(() => undefined)
+                  }
+                },
+                catch: (error) =>
+                  new BrokerError({
+                    reason: `cannot declare the queues of ${consumer.name}: ${errorMessage(error)}`
+                  })
+              })
+            )
+
       /** One consumer on one connection, until the channel closes or the scope ends. */
       const session = (
         consumer: Consumer,
@@ -478,7 +523,6 @@ export const layer = (
       ) =>
         Effect.gen(function* () {
           const queues = queuesFor(consumer)
-          const own = consumer.perInstance === true
           const failWith = (what: string) => (error: unknown) =>
             new BrokerError({ reason: `consumer ${consumer.name}: cannot ${what}: ${errorMessage(error)}` })
           const channel = yield* Effect.acquireRelease(
@@ -494,23 +538,7 @@ export const layer = (
           yield* Effect.tryPromise({
             try: async () => {
               await channel.prefetch(prefetch)
-              await channel.assertQueue(
-                queues.main,
-                own ? { durable: false, autoDelete: true } : { durable: true }
-              )
-              for (const type of consumer.types) await channel.bindQueue(queues.main, Event.EXCHANGE, type)
-              // Expired retries go back to the main queue through the default exchange.
-              await channel.assertQueue(queues.retry, {
-                durable: !own,
-                arguments: {
-                  "x-dead-letter-exchange": "",
-                  "x-dead-letter-routing-key": queues.main,
-                  // Nobody consumes a retry queue, so auto-delete never fires: an instance's own one
-                  // goes once idle for an hour after the instance is gone.
-                  ...(own ? { "x-expires": 3_600_000 } : {})
-                }
-              })
-              await channel.assertQueue(queues.dead, { durable: true })
+              await declareQueues(channel, consumer)
             },
             catch: failWith(`declare its queues ${queues.main}, ${queues.retry}, ${queues.dead}`)
           })
@@ -595,6 +623,7 @@ export const layer = (
       return {
         publish,
         consume,
+        declare,
         ready: Effect.map(
           SubscriptionRef.get(state),
           (current) => Option.isSome(current) && current.value.isOpen()

@@ -1,5 +1,6 @@
 /** stock-updater: stock writes over HTTP, the outbox relay, and the inbound stock events. */
 import { Api } from "@invkit/sdk"
+import * as Effect from "effect/Effect"
 import type { ServerConfig } from "../config.js"
 import * as Http from "../http/server.js"
 import * as EventWiring from "../infra/eventWiring.js"
@@ -11,8 +12,16 @@ export const service: ServiceProcess.ServiceProcess = {
   http: (options) => Http.serve(Api.StockUpdaterApi, Handlers.layer, options),
   jobs: false,
   usesCache: false,
+  // The relay publishes once this service's queue and those of the other two groups exist.
   background: ServiceProcess.consumersThenRelay(
-    ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"])
+    Effect.all(
+      [
+        ServiceProcess.runConsumers(EventWiring.consumers["stock-updater"]),
+        ServiceProcess.declareGroups(EventWiring.consumers["stock-checker"]),
+        ServiceProcess.declareGroups(EventWiring.consumers["supplier-sync"])
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
   )
 }
 
