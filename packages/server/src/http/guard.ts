@@ -16,8 +16,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible"
+import { RateLimiterRes } from "rate-limiter-flexible"
 import type { LimitsConfig } from "../config.js"
+import type { RequestCounter } from "../infra/rateLimiter.js"
 import { allows, type Role, type Verifier } from "./auth.js"
 
 /** Who a change is recorded as when the server runs without authentication (INV_AUTH=off). */
@@ -28,7 +29,7 @@ export interface GuardOptions {
   readonly verifier: Option.Option<Verifier>
   readonly limits: LimitsConfig
   /** Counts requests per subject (infra/rateLimiter.ts); none when INV_RATE_LIMIT=0. */
-  readonly rateLimiter: Option.Option<RateLimiterAbstract>
+  readonly rateLimiter: Option.Option<RequestCounter>
 }
 
 /** An error of the contract as its JSON body, plus `message` for people reading it with curl. */

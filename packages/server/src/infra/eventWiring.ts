@@ -3,13 +3,13 @@
  * their URLs are set, in-process otherwise. The relay and the consumers run the same either way.
  */
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as StockCheckerConsumers from "../stockChecker/consumers.js"
 import * as StockUpdaterConsumers from "../stockUpdater/consumers.js"
 import * as SupplierSyncConsumers from "../supplierSync/consumers.js"
-import type { StockCache } from "./cache.js"
+import { invalidatedTogether, StockCache } from "./cache.js"
 import type { BrokerError, EventBus } from "./events.js"
 import * as InProcessEvents from "./inProcessEvents.js"
 import * as MemoryCache from "./memoryCache.js"
@@ -35,11 +35,15 @@ export const stockCache = (options: {
   Option.match(options.redisUrl, {
     onNone: () => MemoryCache.layer({ ttlSeconds: options.ttlSeconds }),
     onSome: (url) =>
-      RedisCache.layer({
-        url,
-        ttlSeconds: options.ttlSeconds,
-        keyPrefix: Effect.map(options.namespace, (namespace) => `${namespace}:cache:`)
-      })
+      Layer.effect(StockCache, Effect.flatMap(StockCache, invalidatedTogether)).pipe(
+        Layer.provide(
+          RedisCache.layer({
+            url,
+            ttlSeconds: options.ttlSeconds,
+            keyPrefix: Effect.map(options.namespace, (namespace) => `${namespace}:cache:`)
+          })
+        )
+      )
   })
 
 /** Publishes outbox rows for the process's life. */

@@ -22,7 +22,12 @@ import { Redis } from "ioredis"
 /** A client whose commands fail within `commandTimeoutMs` while Redis is slow or away. */
 export const connect = (
   url: string,
-  options: { readonly commandTimeoutMs: number; readonly lazyConnect?: boolean }
+  options: {
+    readonly commandTimeoutMs: number
+    readonly lazyConnect?: boolean
+    /** Commands issued in one tick sent in one write (ioredis' auto-pipelining). */
+    readonly autoPipelining?: boolean
+  }
 ) =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -33,7 +38,8 @@ export const connect = (
         commandTimeout: options.commandTimeoutMs,
         connectTimeout: Math.max(options.commandTimeoutMs, 500),
         retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-        lazyConnect: options.lazyConnect ?? false
+        lazyConnect: options.lazyConnect ?? false,
+        enableAutoPipelining: options.autoPipelining ?? false
       })
       // Reported through the failed commands; each user falls back on its own.
       redis.on("error", () => undefined)

@@ -1,0 +1,157 @@
+/**
+ * The request path's Redis traffic, counted on a real Redis (MONITOR, the commands under the test's
+ * own namespace): a burst of one subject's requests is counted in fewer round trips than requests,
+ * yet lets in exactly the rate; the cache drops asked for by writes that finish together (a group
+ * commit) go to Redis as one script call, and each writer resumes only after its entries are gone.
+ */
+import { randomBytes } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { Redis } from "ioredis"
+import { afterAll, describe, expect, it } from "vitest"
+import { StockCache } from "../src/infra/cache.js"
+import * as EventWiring from "../src/infra/eventWiring.js"
+import * as StockChecker from "../src/stockChecker/main.js"
+import { eventually as eventuallyEffect, REDIS_URL, servicesReachable } from "./eventFixtures.js"
+import { eventually, send } from "./serviceProcesses.js"
+import { freePort, freshDatabase, jwtAuth, startInProcess, testConfig, testToken } from "./utils.js"
+
+const reachable = await servicesReachable("postgres", "redis")
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterAll(async () => {
+  for (const cleanup of cleanups) await cleanup()
+}, 60_000)
+
+/** The scripts clients ran on keys under `prefix` (EVAL, EVALSHA), as MONITOR sees them. */
+const monitorUnder = async (prefix: string) => {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+  const monitor = await redis.monitor()
+  const seen: Array<ReadonlyArray<string>> = []
+  monitor.on("monitor", (_time: string, args: ReadonlyArray<string>, source: string) => {
+    if (source !== "lua" && /^eval/i.test(args[0] ?? "") && args.some((arg) => arg.includes(prefix)))
+      seen.push(args)
+  })
+  return {
+    seen,
+    stop: async () => {
+      monitor.disconnect()
+      redis.disconnect()
+    }
+  }
+}
+
+describe.skipIf(!reachable)("a lean request path", () => {
+  it("counts a burst of one subject's requests in fewer Redis round trips than requests, and lets in exactly the rate", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const rate = 10
+    const burst = 25
+    const database = await freshDatabase()
+    cleanups.unshift(database.drop)
+    const port = await freePort()
+    const server = await startInProcess(
+      StockChecker.main(
+        testConfig({
+          port,
+          databaseUrl: Option.some(Redacted.make(database.url)),
+          redisUrl: Option.some(Redacted.make(REDIS_URL)),
+          redisPrefix: Option.some(prefix),
+          auth: jwtAuth,
+          limits: { maxBodyBytes: 1024 * 1024, ratePerSecond: rate }
+        })
+      ),
+      port
+    )
+    cleanups.unshift(server.stop)
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    cleanups.unshift(async () => redis.quit())
+    // Another subject's requests until they are counted in Redis: the limiter is connected.
+    const probe = { authorization: `Bearer ${await testToken("viewer", `probe-${prefix}`)}` }
+    await eventually(
+      "the rate is counted in Redis",
+      async () => {
+        expect((await send(server.baseUrl, "GET", "/v1/overview", undefined, probe)).status).toBe(200)
+        return (await redis.keys(`${prefix}:rate:*`)).length > 0 ? true : undefined
+      },
+      15_000,
+      100
+    )
+
+    // As many open connections as the burst will use, so its requests arrive together, as a
+    // busy server's do (requests on fresh connections trickle in one by one).
+    await Promise.all(
+      Array.from({ length: burst }, () => send(server.baseUrl, "GET", "/v1/overview", undefined, probe))
+    )
+
+    const subject = `burst-${prefix}`
+    const headers = { authorization: `Bearer ${await testToken("viewer", subject)}` }
+    const monitor = await monitorUnder(`${prefix}:rate:subject:${subject}`)
+    cleanups.unshift(monitor.stop)
+    const answers = await Promise.all(
+      Array.from({ length: burst }, () => send(server.baseUrl, "GET", "/v1/overview", undefined, headers))
+    )
+    // MONITOR reports a command before the next reply; one more round trip makes sure all are in.
+    await redis.ping()
+    await monitor.stop()
+
+    const statuses = answers.map((answer) => answer.status)
+    expect(statuses.filter((status) => status === 200)).toHaveLength(rate)
+    expect(statuses.filter((status) => status === 429)).toHaveLength(burst - rate)
+    // Every request counted once (the increments add up to the burst)...
+    const increments = monitor.seen.map(([, _script, _keys, _key, points]) => Number(points))
+    expect(increments.reduce((sum, n) => sum + n, 0)).toBe(burst)
+    // ...in fewer round trips than requests (one per request before).
+    expect(monitor.seen.length).toBeLessThan(burst / 2)
+  }, 60_000)
+
+  it("sends the cache drops of writes that finish together as one Redis call, each writer resuming after its entries are gone", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const skus = Array.from({ length: 20 }, (_, i) => `LEAN-${i}`)
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    cleanups.unshift(async () => redis.quit())
+    const entryKey = (sku: string) => `${prefix}:cache:entry:${JSON.stringify(["level", sku])}`
+
+    const program = Effect.gen(function* () {
+      const cache = yield* StockCache
+      // Stored entries for every SKU (the first ones only once the cache trusts Redis).
+      yield* eventuallyEffect(
+        "every SKU cached",
+        Effect.gen(function* () {
+          for (const sku of skus) yield* cache.through({ name: "level", sku }, Effect.succeed(1))
+          return (yield* Effect.promise(() => redis.exists(...skus.map(entryKey)))) === skus.length
+        })
+      )
+      const monitor = yield* Effect.promise(() => monitorUnder(`${prefix}:cache:`))
+      // Each writer checks its entry right as it resumes: gone already.
+      const leftBehind = yield* Effect.forEach(
+        skus,
+        (sku) =>
+          Effect.zipRight(
+            cache.invalidate([sku]),
+            Effect.promise(() => redis.exists(entryKey(sku)))
+          ),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.promise(() => redis.ping())
+      yield* Effect.promise(monitor.stop)
+      return { leftBehind, calls: monitor.seen }
+    })
+    const { leftBehind, calls } = await Effect.runPromise(
+      program.pipe(
+        Effect.provide(
+          EventWiring.stockCache({
+            redisUrl: Option.some(Redacted.make(REDIS_URL)),
+            ttlSeconds: 60,
+            namespace: Effect.succeed(prefix)
+          })
+        ),
+        Effect.scoped
+      )
+    )
+    expect(leftBehind).toEqual(skus.map(() => 0))
+    // One script call for the twenty writers (twenty before), naming every SKU's generation.
+    expect(calls).toHaveLength(1)
+    for (const sku of skus) expect(calls[0]).toContain(`${prefix}:cache:generation:sku:${sku}`)
+  }, 60_000)
+})
