@@ -31,6 +31,7 @@ import {
   routeOf,
   routeTemplates
 } from "../infra/metrics.js"
+import { tracedRequests } from "../infra/tracing.js"
 import { authentication, type GuardOptions, tooLarge } from "./guard.js"
 import { LingeringIncomingMessage } from "./lingeringRequest.js"
 import { strictRequests } from "./strictRequest.js"
@@ -225,9 +226,7 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
     HttpMiddleware.withSpanNameGenerator(
       (request) => `${request.method} ${routeOf(routes, request.method, request.url)}`
     ),
-    HttpMiddleware.withTracerDisabledWhen((request) =>
-      operationalPaths.includes(request.url.split("?")[0] ?? request.url)
-    ),
+    tracedRequests((request) => !operationalPaths.includes(request.url.split("?")[0] ?? request.url)),
     // Inside the platform's error handling, which would otherwise answer these with an empty body.
     Layer.provide(
       HttpApiBuilder.middleware((app) =>

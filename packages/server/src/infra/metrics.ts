@@ -12,18 +12,22 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
 import * as MetricKeyType from "effect/MetricKeyType"
+import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricPair from "effect/MetricPair"
 import * as MetricState from "effect/MetricState"
 
-const requests = Metric.counter("http_requests_total", {
+const requests = MetricKey.counter("http_requests_total", {
   description: "HTTP requests answered, by method, route and status",
   incremental: true
 })
 
-const duration = Metric.histogram(
+const duration = MetricKey.histogram(
   "http_request_duration_seconds",
   MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   "HTTP request latency in seconds, by method and route"
@@ -97,12 +101,82 @@ const statusOfFailure = (cause: Cause.Cause<unknown>) => {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /**
+ * The counter and histogram of each method, route and status, their tags in the key, made once:
+ * `Metric.tagged` builds and hashes a new key on every update (a few per cent of a cached read).
+ * The routes are templates, so the set is small and bounded.
+ */
+const taggedMetrics = () => {
+  const counters = new Map<string, Metric.Metric.Counter<number>>()
+  const histograms = new Map<string, Metric.Metric.Histogram<number>>()
+  const labels = (pairs: ReadonlyArray<readonly [string, string]>) =>
+    pairs.map(([key, value]) => MetricLabel.make(key, value))
+  return {
+    counter: (method: string, route: string, status: number) => {
+      const key = `${method} ${route} ${status}`
+      let counter = counters.get(key)
+      if (counter === undefined) {
+        counter = Metric.fromMetricKey(
+          MetricKey.taggedWithLabels(
+            requests,
+            labels([
+              ["method", method],
+              ["route", route],
+              ["status", String(status)]
+            ])
+          )
+        )
+        counters.set(key, counter)
+      }
+      return counter
+    },
+    histogram: (method: string, route: string) => {
+      const key = `${method} ${route}`
+      let histogram = histograms.get(key)
+      if (histogram === undefined) {
+        histogram = Metric.fromMetricKey(
+          MetricKey.taggedWithLabels(
+            duration,
+            labels([
+              ["method", method],
+              ["route", route]
+            ])
+          )
+        )
+        histograms.set(key, histogram)
+      }
+      return histogram
+    }
+  }
+}
+
+/** The access log line, built only when debug lines are written at all. */
+const accessLog = (fields: {
+  readonly method: string
+  readonly route: string
+  readonly status: number
+  readonly seconds: number
+}) =>
+  Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (minimum) =>
+    LogLevel.greaterThan(minimum, LogLevel.Debug)
+      ? Effect.void
+      : // Method, route template and status; never headers.
+        Effect.logDebug("request answered").pipe(
+          Effect.annotateLogs({
+            method: fields.method,
+            route: fields.route,
+            status: fields.status,
+            durationMs: Math.round(fields.seconds * 1000)
+          })
+        )
+  )
+
+/**
  * Counts and times every request the app answers, and gives it a request id (the caller's
  * `x-request-id`, or a new one) that every log line of the request carries and the answer echoes.
  */
-export const measureRequests =
-  (routes: ReadonlyArray<RouteTemplate>) =>
-  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
+export const measureRequests = (routes: ReadonlyArray<RouteTemplate>) => {
+  const metrics = taggedMetrics()
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const route = routeOf(routes, request.method, request.url)
@@ -118,34 +192,17 @@ export const measureRequests =
           const status = Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause)
           const seconds = (performance.now() - started) / 1000
           return Effect.zipRight(
-            Metric.increment(
-              Metric.tagged(
-                Metric.tagged(Metric.tagged(requests, "method", request.method), "route", route),
-                "status",
-                String(status)
-              )
-            ),
-            Metric.update(
-              Metric.tagged(Metric.tagged(duration, "method", request.method), "route", route),
-              seconds
-            )
-          ).pipe(
-            // An access log at debug level: method, route template and status; never headers.
             Effect.zipRight(
-              Effect.logDebug("request answered").pipe(
-                Effect.annotateLogs({
-                  method: request.method,
-                  route,
-                  status,
-                  durationMs: Math.round(seconds * 1000)
-                })
-              )
-            )
+              Metric.increment(metrics.counter(request.method, route, status)),
+              Metric.update(metrics.histogram(request.method, route), seconds)
+            ),
+            accessLog({ method: request.method, route, status, seconds })
           )
         }),
         Effect.annotateLogs("requestId", requestId)
       )
     })
+}
 
 // --- Prometheus text --------------------------------------------------------------------------
 

@@ -10,11 +10,14 @@
  * attribute → each consumer's `consume` span, a child of it.
  */
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Event } from "@invkit/sdk"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 
@@ -58,6 +61,20 @@ export const layer = (service: string): Layer.Layer<never> =>
       )
     })
   )
+
+/**
+ * Traces the HTTP requests `traced` picks, and none when tracing is off: the platform's tracer
+ * middleware would otherwise still parse the URL, copy the headers and name a no-op span (a second
+ * route match) on every request.
+ */
+export const tracedRequests =
+  (traced: (request: HttpServerRequest.HttpServerRequest) => boolean) =>
+  <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+    Layer.unwrapEffect(
+      Effect.map(FiberRef.get(FiberRef.currentTracerEnabled), (on) =>
+        HttpMiddleware.withTracerDisabledWhen(layer, on ? (request) => !traced(request) : () => true)
+      )
+    )
 
 /**
  * Runs a consumer's work for one event in a `consume` span, a child of the context the event
