@@ -13,6 +13,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Schedule from "effect/Schedule"
 
 // Stock changes are counted where they are written (the SDK's Stock), so every path counts:
@@ -47,7 +49,7 @@ export const deadLetterQueueMessages = Metric.gauge("inv_dead_letter_queue_messa
   description: "Messages waiting in a consumer group's dead-letter queue invkit.<consumer>.dead"
 })
 
-const cacheRequests = Metric.counter("inv_cache_requests_total", {
+const cacheRequests = MetricKey.counter("inv_cache_requests_total", {
   description:
     "Stock reads through the cache: hit, miss (answered from the database), error (cache unreachable)",
   incremental: true
@@ -89,8 +91,20 @@ export const eventDeadLettered = (consumer: string) =>
 
 export type CacheResult = "hit" | "miss" | "error"
 
-export const cacheRequest = (result: CacheResult) =>
-  Metric.increment(Metric.tagged(cacheRequests, "result", result))
+/**
+ * One counter per result, its tag in the key: on every cached read, `Metric.tagged` would build and
+ * hash a new key.
+ */
+const cacheRequestsBy = Object.fromEntries(
+  (["hit", "miss", "error"] as const).map((result) => [
+    result,
+    Metric.increment(
+      Metric.fromMetricKey(MetricKey.taggedWithLabels(cacheRequests, [MetricLabel.make("result", result)]))
+    )
+  ])
+) as Record<CacheResult, Effect.Effect<void>>
+
+export const cacheRequest = (result: CacheResult) => cacheRequestsBy[result]
 
 export const deadLetters = (consumer: string, messages: number) =>
   Metric.set(Metric.tagged(deadLetterQueueMessages, "consumer", consumer), messages)
