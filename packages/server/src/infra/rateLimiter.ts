@@ -6,8 +6,8 @@
  *
  * Requests that arrive while a count is on its way to Redis are counted together next: one
  * increment by their number per subject, all subjects in one pipelined write, instead of a Redis
- * round trip per request (it was a tenth of a cached read's CPU, docs/benchmarks.md). Each request still gets its
- * own place in the count, so the same requests are let in as if they had been counted one by one.
+ * round trip per request (8% of a cached read's profile, docs/benchmarks.md). Each request still
+ * gets its own place in the count, so the same requests are let in as one-by-one counting would.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
