@@ -6,13 +6,12 @@
  * `withInventory`). Only that path is loaded up front: the SDK's core is imported when a command
  * opens a store itself.
  */
-import { statSync } from "node:fs"
 import type { InventoryClient, OpenOptions } from "@invkit/sdk"
 import * as StoreProcess from "@invkit/sdk/store-process"
 import { type OptionNames, type Target as SdkTarget, resolveTarget as sdkTarget } from "@invkit/sdk/target"
 import { type ConfigFile, checkProfileName, profileNamed, readConfig } from "./profiles.js"
 import { note } from "./ui/output.js"
-import { UsageError } from "./usageError.js"
+import { InvalidArgument, UsageError } from "./usageError.js"
 
 export interface GlobalOptions {
   readonly json?: boolean
@@ -132,14 +131,6 @@ export const previewConnector = async (
 /** The inventories reached through a store process. */
 const throughStoreProcess = new WeakSet<InventoryClient>()
 
-const isDirectoryOrMissing = (path: string) => {
-  try {
-    return statSync(path).isDirectory()
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ENOENT"
-  }
-}
-
 /** Opens `target` in this process, as every command did before the store process. */
 const openHere = async (target: Target, longLived: boolean): Promise<InventoryClient> => {
   if (target._tag === "Embedded") {
@@ -171,6 +162,24 @@ export interface Placement {
 }
 
 /**
+ * The store's refusal of its directory names what set it: `--data-dir` is the SDK's `dataDir`
+ * already; a directory from INV_HOME is refused as INV_HOME, which is what there is to fix.
+ */
+const namingItsSource = (target: Target) => (error: unknown) => {
+  const { _tag, field, rule } = error as { _tag?: unknown; field?: unknown; rule?: unknown }
+  if (
+    target._tag === "Embedded" &&
+    target.dataDir?.source === "INV_HOME" &&
+    _tag === "InvalidInput" &&
+    field === "dataDir" &&
+    typeof rule === "string"
+  ) {
+    throw new InvalidArgument("INV_HOME", rule)
+  }
+  throw error
+}
+
+/**
  * Always closes, also on failure: the embedded store flushes its data on close. A command on the
  * embedded store goes through its store process, started if none runs, unless `here` (see
  * `Placement`), INV_STORE_PROCESS=off, or a directory path too long for a Unix socket.
@@ -186,13 +195,11 @@ export const withInventory = async <A>(
     target.dataDir !== undefined &&
     !here &&
     StoreProcess.enabled() &&
-    StoreProcess.fitsSocket(target.dataDir.value) &&
-    // A path that is a file (or under one) gets the store's own refusal, from an open here.
-    isDirectoryOrMissing(target.dataDir.value)
-  const inventory =
-    viaStoreProcess && target.dataDir !== undefined
-      ? await StoreProcess.connect(target.dataDir.value, { onNotice: note })
-      : await openHere(target, longLived)
+    StoreProcess.fitsSocket(target.dataDir.value)
+  const inventory = await (viaStoreProcess && target.dataDir !== undefined
+    ? StoreProcess.connect(target.dataDir.value, { onNotice: note })
+    : openHere(target, longLived)
+  ).catch(namingItsSource(target))
   if (viaStoreProcess) throughStoreProcess.add(inventory)
   try {
     return await use(inventory)

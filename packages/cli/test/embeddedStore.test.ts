@@ -105,6 +105,31 @@ describe.skipIf(target === "server")("the embedded store's directory", () => {
     expect(aFile.stderr).not.toMatch(/^\s+at /m)
   })
 
+  it("refuses a path through a file, or where no directory can be made, in one sentence naming --data-dir or INV_HOME (exit 2)", async () => {
+    const folder = mkdtempSync(join(inject("scratchDir"), "folder-"))
+    const file = join(folder, "notes.txt")
+    writeFileSync(file, "mine\n")
+    const oneSentence = (run: { code: number; stdout: string; stderr: string }, says: string) => {
+      expect(run.code, run.stderr).toBe(2)
+      expect(run.stdout).toBe("")
+      expect(run.stderr).toMatch(/^error: [^\n]+\n$/)
+      expect(run.stderr).toContain(says)
+    }
+    const throughFile = join(file, "data")
+    oneSentence(
+      await runInv(["--data-dir", throughFile, "stock", "overview"]),
+      `--data-dir: cannot use ${throughFile}: a part of the path is a file`
+    )
+    // Nowhere a directory can be made, also for root: Node's own recursive mkdir loops forever here.
+    oneSentence(
+      await runInv(["--data-dir", "/proc/inv-test/data", "stock", "overview"]),
+      "--data-dir: cannot create /proc/inv-test/data: no directory can be created in /proc"
+    )
+    oneSentence(await runInv(["stock", "overview"], { INV_HOME: file }), `INV_HOME: ${file} is a file`)
+    oneSentence(await runInv(["store", "status"], { INV_HOME: throughFile }), "a part of the path is a file")
+    expect(readdirSync(folder)).toEqual(["notes.txt"])
+  }, 60_000)
+
   it("a new store made by inv under umask 022 has nothing that others may read", async () => {
     const dataDir = join(mkdtempSync(join(inject("scratchDir"), "fresh-")), "data")
     const previous = process.umask(0o022)

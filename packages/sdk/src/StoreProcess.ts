@@ -26,6 +26,7 @@ import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Inventory } from "./Inventory.js"
 import { LOCK_FILE, liveHolder } from "./internal/dataDirLock.js"
+import { pathRefusal } from "./internal/dataDirPath.js"
 import { allItems } from "./internal/paging.js"
 import {
   decode,
@@ -57,6 +58,20 @@ const IDLE_RULE = "must be a duration such as 90s, 10m or 1h (a plain number is 
 /** An `InvalidInput` naming an environment variable, as the SDK's own errors look. */
 const invalidVariable = (field: string, rule: string) =>
   errorFromWire({ _tag: "InvalidInput", message: `${field}: ${rule}`, fields: { field, rule } })
+
+/**
+ * A path that can be no store's directory (a file, a path through a file) is refused as the
+ * store itself refuses it, before anything is started or asked.
+ */
+const checkPath = (dataDir: string) => {
+  const rule = pathRefusal(resolve(dataDir))
+  if (rule !== undefined)
+    throw errorFromWire({
+      _tag: "InvalidInput",
+      message: `dataDir: ${rule}`,
+      fields: { field: "dataDir", rule }
+    })
+}
 
 const storeError = (reason: string) =>
   errorFromWire({ _tag: "StoreError", message: `The inventory store failed: ${reason}`, fields: { reason } })
@@ -263,6 +278,7 @@ export interface Status {
 
 /** Whether a store process runs for `dataDir`, and what it says about itself. Starts nothing. */
 export const status = async (dataDir: string): Promise<Status> => {
+  checkPath(dataDir)
   const socket = socketPath(dataDir)
   const reached = await hello(socket)
   if (reached._tag === "Answered") return { running: true, socket, hello: reached.hello }
@@ -272,6 +288,7 @@ export const status = async (dataDir: string): Promise<Status> => {
 
 /** Stops the store process of `dataDir` if one runs (killing it if it does not answer); answers its pid. */
 export const stop = async (dataDir: string): Promise<number | undefined> => {
+  checkPath(dataDir)
   const socket = socketPath(dataDir)
   const reached = await hello(socket)
   const pid = reached._tag === "Answered" ? reached.hello.pid : holderPid(socket)
@@ -417,6 +434,7 @@ const notForwarded = (operation: string) => () =>
  * the caller's directory and environment.
  */
 export const connect = async (dataDir: string, options: ConnectOptions = {}): Promise<Inventory> => {
+  checkPath(dataDir)
   let running = await ensureRunning(dataDir, options)
   const socket = socketPath(dataDir)
   let closed = false

@@ -27,6 +27,7 @@ import * as Layer from "effect/Layer"
 import { afterAll, describe, expect, inject, it } from "vitest"
 import { InvalidInput, openInventory, StoreError } from "../src/index.js"
 import * as Store from "../src/Store.js"
+import * as StoreProcess from "../src/StoreProcess.js"
 import { looseEntries } from "./fileModes.js"
 
 const root = mkdtempSync(join(tmpdir(), "invkit-sdk-datadir-"))
@@ -234,6 +235,31 @@ describe("only a new, empty or existing store", () => {
     } finally {
       chmodSync(parent, 0o700)
     }
+  })
+
+  it("refuses a directory where the file system makes none, without hanging (Node's recursive mkdir loops there)", async () => {
+    // /proc answers ENOENT to a new directory under itself, to root too.
+    expect(await refusal("/proc/inv-test/data")).toContain(
+      "cannot create /proc/inv-test/data: no directory can be created in /proc"
+    )
+  }, 20_000)
+
+  it("the store process's client refuses a file and a path through a file as the store does, starting nothing", async () => {
+    const folder = mkdtempSync(join(root, "client-"))
+    const file = join(folder, "notes.txt")
+    writeFileSync(file, "mine\n")
+    for (const dataDir of [file, join(file, "data")]) {
+      const expected = (await refusal(dataDir)) as string
+      for (const call of [
+        () => StoreProcess.connect(dataDir, { onNotice: () => {} }),
+        () => StoreProcess.status(dataDir),
+        () => StoreProcess.stop(dataDir)
+      ]) {
+        const error = await rejection(call())
+        expect(error).toMatchObject({ _tag: "InvalidInput", field: "dataDir", message: expected })
+      }
+    }
+    expect(readdirSync(folder)).toEqual(["notes.txt"])
   })
 
   it("makes a store in an empty or missing directory, and opens one from before the marker, marking it", async () => {

@@ -9,7 +9,7 @@
  *   one is named at once.
  */
 
-import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, lstatSync, readdirSync, realpathSync, writeFileSync } from "node:fs"
 import { basename, join, resolve } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import { InvalidInput, StoreError } from "../InventoryError.js"
 import * as StoreProcess from "../StoreProcess.js"
 import * as Lock from "./dataDirLock.js"
+import { createDirectory, pathRefusal, reasonOf } from "./dataDirPath.js"
 import { STORE_PROCESS_HOLDER } from "./storeProcessWire.js"
 
 export interface DataDirOptions {
@@ -72,42 +73,13 @@ const lockWaitFromEnvironment = Config.number("INV_LOCK_WAIT").pipe(
   Config.map((seconds) => Duration.seconds(seconds))
 )
 
-const reasonOf = (error: unknown) => {
-  const { code, message } = error as NodeJS.ErrnoException
-  return code === "EACCES" || code === "EPERM"
-    ? "permission denied"
-    : code === "EROFS"
-      ? "the file system is read-only"
-      : code === "ENOTDIR"
-        ? "a part of the path is a file"
-        : message
-}
-
 const invalid = (rule: string) => new InvalidInput({ field: "dataDir", rule })
 
 /** Creates the directory, or checks that the existing one may become or already is a store. */
 const prepare = (dataDir: string) =>
   Effect.suspend((): Effect.Effect<{ path: string; unmarked: boolean; fresh: boolean }, InvalidInput> => {
-    try {
-      if (!statSync(dataDir).isDirectory()) {
-        return Effect.fail(
-          invalid(
-            `${dataDir} is a file, not a directory: give the embedded store a directory of its own (it is created when missing)`
-          )
-        )
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-        return Effect.fail(invalid(`cannot use ${dataDir}: ${reasonOf(error)}`))
-      }
-      try {
-        mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-      } catch (error) {
-        return Effect.fail(
-          invalid(`cannot create ${dataDir}: ${reasonOf(error)}. Give a directory you can write to`)
-        )
-      }
-    }
+    const refused = pathRefusal(dataDir) ?? createDirectory(dataDir)
+    if (refused !== undefined) return Effect.fail(invalid(refused))
     const path = realpathSync(dataDir)
     let entries: Array<string>
     try {
