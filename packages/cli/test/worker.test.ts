@@ -76,4 +76,41 @@ describe.skipIf(target === "server")("inv supplier worker", () => {
     )
     expect(scheduled.length).toBeGreaterThanOrEqual(2)
   }, 40_000)
+
+  it("with --json, ends quietly with exit 0 once its stdout's reader goes away (| head -1)", async () => {
+    const worker = spawn(
+      process.execPath,
+      [binPath, "--data-dir", store.dataDir, "--json", "supplier", "worker"],
+      { env: environment }
+    )
+    let stderr = ""
+    worker.stderr.on("data", (chunk) => {
+      stderr += chunk
+    })
+    const exited = new Promise<number | null>((resolve) => worker.on("exit", (code) => resolve(code)))
+    // As `head -1` does: read the first line, then close the pipe.
+    const firstLine = await new Promise<string>((resolve, reject) => {
+      let stdout = ""
+      worker.stdout.on("data", (chunk) => {
+        stdout += chunk
+        if (stdout.includes("\n")) {
+          worker.stdout.destroy()
+          resolve(stdout.slice(0, stdout.indexOf("\n")))
+        }
+      })
+      worker.on("exit", () => reject(new Error(`the worker exited before its first line: ${stderr}`)))
+    })
+    expect(JSON.parse(firstLine)).toHaveProperty("type")
+    // The schedule runs every two seconds: its next event finds the pipe closed.
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((resolve) => setTimeout(() => resolve("still running after 20 s"), 20_000))
+    ])
+    if (code === "still running after 20 s") {
+      worker.kill("SIGKILL")
+      await exited
+    }
+    expect(code).toBe(0)
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /)
+  }, 60_000)
 })

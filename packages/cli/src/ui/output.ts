@@ -17,13 +17,18 @@ export const printableInline = showControlCharacters
 
 /** Set when stdout failed: nothing more is written, and the failure is reported once. */
 let stdoutFailure: Error | undefined
+/** Told when stdout's reader goes away: what runs until stopped (a worker) stops then. */
+const whenStdoutClosed: Array<() => void> = []
+
+const isClosed = (error: Error | undefined) => (error as NodeJS.ErrnoException | undefined)?.code === "EPIPE"
 
 const stdoutFailed = (error: Error): void => {
   if (stdoutFailure !== undefined) return
   stdoutFailure = error
   // The reader went away (`inv … | head -1`): as other tools do, stop quietly and successfully.
-  if ((error as NodeJS.ErrnoException).code === "EPIPE") {
+  if (isClosed(error)) {
     process.exitCode = 0
+    for (const tell of whenStdoutClosed.splice(0)) tell()
     return
   }
   note(`error: cannot write the output (${error.message}); check where stdout goes (a full disk?)`)
@@ -36,6 +41,16 @@ export const watchStdout = (): void => {
   // With stderr gone there is nowhere left to say anything.
   process.stderr.on("error", () => {})
 }
+
+/**
+ * Resolves once stdout's reader has gone away, as the next write finds out. A one-shot command
+ * needs nothing of it (its writes stop, it ends); one that runs until stopped waits for it too.
+ */
+export const stdoutClosed = (): Promise<void> =>
+  new Promise((resolve) => {
+    if (isClosed(stdoutFailure)) resolve()
+    else whenStdoutClosed.push(resolve)
+  })
 
 /** True for the failure of stdout itself, already handled: nothing more to report. */
 export const isStdoutFailure = (error: unknown): boolean => error !== undefined && error === stdoutFailure

@@ -1,7 +1,7 @@
 import { InvalidInput } from "@invkit/sdk"
 import { numberArgument } from "../../numberArgument.js"
 import { type GlobalOptions, requireLocalStore, withInventory } from "../../session.js"
-import { note, printLine } from "../../ui/output.js"
+import { note, printLine, stdoutClosed } from "../../ui/output.js"
 import { workerEventLine } from "../../ui/suppliers.js"
 
 export interface SupplierWorkerOptions extends GlobalOptions {
@@ -39,6 +39,7 @@ export const run = async (options: SupplierWorkerOptions): Promise<void> => {
   }
   // Listening before the store opens: a signal during start-up still stops the worker cleanly.
   const stopRequested = firstStopSignal()
+  let quiet = false
   await withInventory(
     options,
     async (inventory) => {
@@ -52,11 +53,17 @@ export const run = async (options: SupplierWorkerOptions): Promise<void> => {
       note(
         `Worker running (${inventory.store}, concurrency ${concurrency}): it runs queued and scheduled syncs. Stop it with Ctrl-C.`
       )
-      const signal = await stopRequested
-      note(`${signal}: stopping; running syncs finish first (send it again to stop at once).`)
+      // With --json its events are its output: once their reader has gone (`| head -1`), so has its purpose.
+      const stop = await Promise.race([stopRequested, stdoutClosed().then(() => "closed" as const)])
+      if (stop === "closed") {
+        quiet = true
+      } else {
+        note(`${stop}: stopping; running syncs finish first (send it again to stop at once).`)
+      }
       await worker.stop()
     },
     { longLived: true }
   )
-  note("Worker stopped.")
+  // A closed stdout ends it as it ends any command: quietly, exit 0.
+  if (!quiet) note("Worker stopped.")
 }
