@@ -41,6 +41,15 @@ describe("bad input through inv", () => {
     [["stock", "adjust", "G-1", "+5"], `<delta>: ${DELTA_TEXT_RULE}`],
     [["stock", "adjust", "G-1", "--", "-0"], `<delta>: ${DELTA_TEXT_RULE}`],
     [["stock", "adjust", "G-1", "1e3"], `<delta>: ${DELTA_TEXT_RULE}`],
+    // Worded so that it cannot read as "you gave 0".
+    [
+      ["stock", "adjust", "G-1", "5000000000"],
+      "<delta>: must be a whole number from -1000000000 to 1000000000 other than 0"
+    ],
+    [
+      ["stock", "adjust", "G-1", "0"],
+      "<delta>: must be a whole number from -1000000000 to 1000000000 other than 0"
+    ],
     [["stock", "adjust", "G-1", "5", "--reason", "stolen"], `--reason: ${REASON_RULE}`],
     [["stock", "adjust", "G-1", "5", "--reference", "PO-1\u001b[2J"], `--reference: ${TEXT_RULE}`],
     [["stock", "adjust", "G-1", "5", "--idempotency-key", ""], "--idempotency-key: must not be empty"],

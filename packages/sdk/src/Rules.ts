@@ -39,7 +39,8 @@ export const MAX_QUANTITY = 1_000_000_000
 export const MAX_LEVEL = MAX_QUANTITY
 
 export const QUANTITY_RULE = `must be a whole number from 0 to ${MAX_QUANTITY}`
-export const DELTA_RULE = `must be a whole number from -${MAX_QUANTITY} to ${MAX_QUANTITY}, not 0`
+// "other than 0", not ", not 0": an error goes on to quote the refused value as ", not \"…\"".
+export const DELTA_RULE = `must be a whole number from -${MAX_QUANTITY} to ${MAX_QUANTITY} other than 0`
 export const LEVEL_RULE = `may hold at most ${MAX_LEVEL} units`
 
 export const isQuantity = (value: number): boolean =>
