@@ -134,7 +134,7 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
           : [await send("POST", path, body)]
         // A retried key answers what the first try was answered.
         if (tries[1]) expect(tries[1]).toEqual(tries[0])
-        const [{ status, body: answer }] = tries as [{ status: number; body: any }]
+        const [{ status, body: answer }] = tries as [{ status: number; body: any }, ...unknown[]]
         if (status === 200) {
           for (const change of answer.from ? [answer.from, answer.to] : [answer])
             answered.add(change.movementId)

@@ -98,6 +98,25 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     await refused("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 1, ...manyKeys }), "k0")
   })
 
+  it("refuses an unknown property in the body of every operation that takes one", async () => {
+    const contract = (await (await send("GET", "/openapi.json")).json()) as {
+      readonly paths: Record<string, Record<string, { readonly requestBody?: unknown }>>
+    }
+    const withBodies = Object.entries(contract.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody !== undefined)
+        .map(([method, _]) => [method.toUpperCase(), path.replace("{sku}", "SKU-1").replace("{id}", "1")])
+    )
+    expect(withBodies.length).toBeGreaterThan(10)
+    const answers = []
+    for (const [method, path] of withBodies) {
+      const response = await send(method!, path!, JSON.stringify({ notAField: 1 }))
+      const answer = (await response.json()) as { readonly _tag?: string; readonly field?: string }
+      answers.push({ method, path, status: response.status, _tag: answer._tag, field: answer.field })
+    }
+    expect(answers.filter((answer) => answer.status !== 400 || answer.field !== "notAField")).toEqual([])
+  })
+
   it("refuses a property given twice instead of keeping the last", async () => {
     const answer = await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": -1, "delta": 5}', "delta")
     expect(answer.rule).toMatch(/twice/)
@@ -150,6 +169,15 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     ])
     const answer = await refused("PATCH", "/v1/products/SKU-1", body, "body")
     expect(answer.rule).toMatch(/UTF-8/)
+  })
+
+  it("refuses a body that is not JSON, or not a JSON object, naming the body and not dumping a schema", async () => {
+    const trailing = await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": 1} x', "body")
+    expect(trailing.rule).toMatch(/^is not valid JSON \(.+\); send one JSON object$/)
+    for (const body of ["[1]", "5", '"delta"']) {
+      const answer = await refused("POST", "/v1/stock/SKU-1/adjust", body, "body")
+      expect(answer.rule).toBe("must be a JSON object with this request's properties (see /openapi.json)")
+    }
   })
 
   it("answers 404 for a path that is a route only up to a ';'", async () => {

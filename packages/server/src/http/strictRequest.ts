@@ -87,7 +87,7 @@ const NOT_JSON = "must be application/json: request bodies are JSON"
 
 const NUL_RULE = "contains a NUL character (\\u0000), which text may not hold"
 
-/** The body as strict JSON: InvalidInput for what the schemas cannot see, RequestError for non-JSON. */
+/** The body as strict JSON: InvalidInput for what the schemas cannot see, JSON syntax included. */
 const strictJson = (
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<unknown, InvalidInput | HttpServerError.RequestError> =>
@@ -104,7 +104,9 @@ const strictJson = (
       try {
         value = JSON.parse(text)
       } catch (cause) {
-        return Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause }))
+        return Effect.fail(
+          invalidInputAt(["body"], `is not valid JSON (${(cause as Error).message}); send one JSON object`)
+        )
       }
       const problem = structureProblem(text)
       if (problem) return Effect.fail(problem)
@@ -149,7 +151,19 @@ export const strictRequests = <E, R>(
         Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
           const error = Cause.squash(cause)
           if (error instanceof InvalidInput) return Effect.fail(error)
-          if (error instanceof HttpApiDecodeError) return Effect.fail(invalidInputOf(error.issues[0]))
+          if (error instanceof HttpApiDecodeError) {
+            const [issue] = error.issues
+            // The body as a whole is of the wrong kind (an array, a number): the schema's own
+            // message would be a dump of its type.
+            return Effect.fail(
+              issue !== undefined && issue.path.length === 0 && issue._tag === "Type"
+                ? invalidInputAt(
+                    ["body"],
+                    "must be a JSON object with this request's properties (see /openapi.json)"
+                  )
+                : invalidInputOf(issue)
+            )
+          }
           return Effect.failCause(cause)
         })
       )
