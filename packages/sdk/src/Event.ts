@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { InvalidInput } from "./InventoryError.js"
 import { requestHash } from "./internal/idempotency.js"
-import { decodeInput, TextInput } from "./internal/validation.js"
+import { decodeInput, PlainText, TextInput } from "./internal/validation.js"
 import { LocationCode } from "./Location.js"
 import { Product, Quantity, Sku } from "./Product.js"
 
@@ -48,11 +48,13 @@ export type EventType = typeof EventType.Type
 export const CloudEvent = Schema.Struct({
   specversion: Schema.Literal("1.0").annotations({ message: () => 'must be "1.0"' }),
   /** What consumers de-duplicate on, and the idempotency key of an inbound stock change. */
-  id: TextInput.pipe(
+  // Plain text: both are stored (the inbox, the ledger's key and actor), and PostgreSQL cannot
+  // store a NUL, so one would fail the store on every retry instead of being refused once.
+  id: PlainText.pipe(
     Schema.minLength(1, { message: () => "must not be empty" }),
     Schema.maxLength(255, { message: () => "must be at most 255 characters" })
   ),
-  source: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  source: PlainText.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
   type: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
   time: Schema.optional(Schema.String),
   subject: Schema.optional(Schema.String),

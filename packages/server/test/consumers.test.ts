@@ -162,6 +162,15 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               quantity: 1
             })
             yield* deliver(channel, name, unknownProduct, unknownProduct.id)
+            // Text PostgreSQL cannot store (a NUL) or a terminal should not print, in the envelope:
+            // invalid at once, not a store failure retried for minutes.
+            const nulId = inbound("product.received", `nul-${runId}\u0000`, { sku, quantity: 1 })
+            yield* deliver(channel, name, nulId, `nul-id-${runId}`)
+            const escapeSource = {
+              ...inbound("product.received", `esc-${runId}`, { sku, quantity: 1 }),
+              source: "till\u001b[2J"
+            }
+            yield* deliver(channel, name, escapeSource, escapeSource.id)
             const receipt = inbound("product.received", `receipt-${runId}`, { sku, quantity: 5 })
             yield* deliver(channel, name, receipt, receipt.id)
 
@@ -184,9 +193,15 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             }>`select event_id from inbox where consumer = ${StockUpdater.CONSUMER_NAME}`
             expect(inbox.map((row) => row.eventId).sort()).toEqual([receipt.id, sale.id].sort())
 
-            const dead = yield* deadLetters(channel, name, 4)
+            const dead = yield* deadLetters(channel, name, 6)
             const reasons = Object.fromEntries(
               dead.map((message) => [message.properties.messageId, reasonOf(message)])
+            )
+            expect(reasons[`nul-id-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: id: must not contain control characters (tabs, line breaks, escape sequences)"
+            )
+            expect(reasons[escapeSource.id]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: source: must not contain control characters (tabs, line breaks, escape sequences)"
             )
             expect(reasons[malformed.id]).toMatch(/invalid data.*quantity/s)
             expect(reasons[`garbage-${runId}`]).toMatch(/not a CloudEvents 1.0 JSON envelope/)
