@@ -191,6 +191,37 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(await snapshot()).toEqual(before)
   })
 
+  it("answers 404 for a path that differs from a route by case, a trailing slash or a doubled slash", async () => {
+    const before = await snapshot()
+    for (const path of [
+      "/v1/products/SKU-1/",
+      "/v1//products/SKU-1",
+      "/V1/products/SKU-1",
+      "/v1/Products/SKU-1"
+    ]) {
+      const patched = await send("PATCH", path, JSON.stringify({ name: "Renamed" }))
+      expect({ path, status: patched.status, body: await patched.json() }).toMatchObject({
+        path,
+        status: 404,
+        body: { _tag: "RouteNotFound" }
+      })
+    }
+    for (const path of [
+      "/v1/stock/SKU-1/",
+      "/v1/stock//SKU-1",
+      "/V1/STOCK/SKU-1",
+      "/v1/stock/SKU-1/history/"
+    ]) {
+      expect({ path, status: (await send("GET", path)).status }).toEqual({ path, status: 404 })
+    }
+    expect(await snapshot()).toEqual(before)
+    // The routes themselves, and the operational ones, answer as before.
+    expect((await send("GET", "/v1/stock/SKU-1")).status).toBe(200)
+    for (const path of ["/health", "/docs", "/openapi.json", "/metrics"]) {
+      expect({ path, status: (await send("GET", path)).status }).toEqual({ path, status: 200 })
+    }
+  })
+
   it("still takes a request that names every property once, with the declared names", async () => {
     const response = await send(
       "POST",
