@@ -171,6 +171,10 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               source: "till\u001b[2J"
             }
             yield* deliver(channel, name, escapeSource, escapeSource.id)
+            // Nested 3,000 levels deep: refused before anything recurses into it (which would
+            // overflow the stack, a failure retried for minutes instead of refused once).
+            const deep = `{"specversion":"1.0","id":"deep-${runId}","source":"till","type":"product.received","data":{"sku":"${sku}","quantity":1,"reference":${"[".repeat(3000)}${"]".repeat(3000)}}}`
+            yield* deliver(channel, name, deep, `deep-${runId}`)
             const receipt = inbound("product.received", `receipt-${runId}`, { sku, quantity: 5 })
             yield* deliver(channel, name, receipt, receipt.id)
 
@@ -193,7 +197,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             }>`select event_id from inbox where consumer = ${StockUpdater.CONSUMER_NAME}`
             expect(inbox.map((row) => row.eventId).sort()).toEqual([receipt.id, sale.id].sort())
 
-            const dead = yield* deadLetters(channel, name, 6)
+            const dead = yield* deadLetters(channel, name, 7)
             const reasons = Object.fromEntries(
               dead.map((message) => [message.properties.messageId, reasonOf(message)])
             )
@@ -202,6 +206,9 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             )
             expect(reasons[escapeSource.id]).toBe(
               "not a CloudEvents 1.0 JSON envelope: source: must not contain control characters (tabs, line breaks, escape sequences)"
+            )
+            expect(reasons[`deep-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: input: nests deeper than 32 levels; no request or event of this API needs that"
             )
             expect(reasons[malformed.id]).toMatch(/invalid data.*quantity/s)
             expect(reasons[`garbage-${runId}`]).toMatch(/not a CloudEvents 1.0 JSON envelope/)

@@ -1,19 +1,16 @@
 /**
  * What a request to the contract may contain, checked before the router and the schemas see it:
  * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
- * at most MAX_DEPTH levels, names each property once and carries no NUL character. Each refusal
+ * at most Rules.MAX_NESTING levels, names each property once and carries no NUL character. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { InvalidInput, invalidInputAt, invalidInputOf } from "@invkit/sdk"
+import { InvalidInput, invalidInputAt, invalidInputOf, Rules } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-
-/** Deeper than any body of the contract (a batch change is 3 levels); schemas decode recursively. */
-export const MAX_DEPTH = 32
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -54,12 +51,7 @@ const structureProblem = (text: string): InvalidInput | undefined => {
       i = end
     } else if (char === "{" || char === "[") {
       frames.push({ keys: char === "{" ? new Set() : undefined, at: char === "{" ? "" : 0 })
-      if (frames.length > MAX_DEPTH) {
-        return invalidInputAt(
-          ["body"],
-          `nests deeper than ${MAX_DEPTH} levels; no request of this API needs that`
-        )
-      }
+      if (frames.length > Rules.MAX_NESTING) return invalidInputAt(["body"], Rules.NESTING_RULE)
       expectingKey = char === "{"
     } else if (char === "}" || char === "]") {
       frames.pop()
