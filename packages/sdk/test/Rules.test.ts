@@ -17,7 +17,7 @@ describe("the input an error repeats", () => {
 
 describe("the nesting of a JSON document", () => {
   it("counts objects and arrays inside each other, not brackets inside strings", () => {
-    const nested = (n: number) => `${'{"a":['.repeat(n)}1${']}'.repeat(n)}`
+    const nested = (n: number) => `${'{"a":['.repeat(n)}1${"]}".repeat(n)}`
     expect(nestsTooDeep(nested(MAX_NESTING / 2))).toBe(false)
     expect(nestsTooDeep(nested(MAX_NESTING / 2 + 1))).toBe(true)
     expect(nestsTooDeep(`{"text": "${"[".repeat(1000)}"}`)).toBe(false)
