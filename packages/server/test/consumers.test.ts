@@ -45,7 +45,7 @@ const deliver = (channel: amqp.ConfirmChannel, consumerName: string, body: unkno
   Effect.promise(() => {
     channel.sendToQueue(
       RabbitMq.queuesOf(consumerName).main,
-      Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
+      Buffer.isBuffer(body) ? body : Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
       { persistent: true, contentType: RabbitMq.CONTENT_TYPE, messageId }
     )
     return channel.waitForConfirms()
@@ -175,6 +175,16 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             // overflow the stack, a failure retried for minutes instead of refused once).
             const deep = `{"specversion":"1.0","id":"deep-${runId}","source":"till","type":"product.received","data":{"sku":"${sku}","quantity":1,"reference":${"[".repeat(3000)}${"]".repeat(3000)}}}`
             yield* deliver(channel, name, deep, `deep-${runId}`)
+            const notUtf8 = Buffer.concat([
+              Buffer.from(
+                JSON.stringify(
+                  inbound("product.received", `latin1-${runId}`, { sku, quantity: 1, reference: "Caf" })
+                ).slice(0, -3)
+              ),
+              Buffer.from([0xe9]),
+              Buffer.from('"}}')
+            ])
+            yield* deliver(channel, name, notUtf8, `latin1-${runId}`)
             const receipt = inbound("product.received", `receipt-${runId}`, { sku, quantity: 5 })
             yield* deliver(channel, name, receipt, receipt.id)
 
@@ -197,7 +207,7 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             }>`select event_id from inbox where consumer = ${StockUpdater.CONSUMER_NAME}`
             expect(inbox.map((row) => row.eventId).sort()).toEqual([receipt.id, sale.id].sort())
 
-            const dead = yield* deadLetters(channel, name, 7)
+            const dead = yield* deadLetters(channel, name, 8)
             const reasons = Object.fromEntries(
               dead.map((message) => [message.properties.messageId, reasonOf(message)])
             )
@@ -209,6 +219,9 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             )
             expect(reasons[`deep-${runId}`]).toBe(
               "not a CloudEvents 1.0 JSON envelope: input: nests deeper than 32 levels; no request or event of this API needs that"
+            )
+            expect(reasons[`latin1-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: input: is not valid UTF-8; send JSON encoded in UTF-8"
             )
             expect(reasons[malformed.id]).toMatch(/invalid data.*quantity/s)
             expect(reasons[`garbage-${runId}`]).toMatch(/not a CloudEvents 1.0 JSON envelope/)
