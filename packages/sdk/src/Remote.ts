@@ -38,6 +38,7 @@ import {
 import { OrderId } from "./Restock.js"
 import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
 import { NewSupplier, SupplierId, SupplierPatch } from "./Supplier.js"
+import { SyncSelection } from "./SupplierSync.js"
 
 export interface ConnectOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -497,7 +498,11 @@ export const connect = (options: ConnectOptions): Inventory => {
         return run((c) => c.suppliers.items({ path, urlParams: query }))
       },
       sync: notRemote("suppliers.sync (a sync run in this process; use suppliers.enqueue)"),
-      syncMany: (selection) => run((c) => c.suppliers.syncMany({ payload: selection })),
+      syncMany: async (selection) => {
+        // Checked as the embedded store checks it; the contract refuses a property it does not declare.
+        const payload = await decode(SyncSelection, selection)
+        return run((c) => c.suppliers.syncMany({ payload }))
+      },
       runs: async (id, query = {}) => {
         const path = { id: await supplierId(id) }
         return run((c) => c.suppliers.runs({ path, urlParams: query }))

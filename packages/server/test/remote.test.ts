@@ -234,6 +234,15 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
       field: "orderId"
     })
 
+    // A body is checked on the client as the embedded store checks it (a property it does not
+    // know is dropped there), so the server's strict contract never sees one.
+    const queued = await inv.suppliers.syncMany({ supplierIds: ["path-acme"], force: true } as never)
+    expect(queued).toMatchObject({ failed: 0, results: [{ supplierId: "path-acme", outcome: "queued" }] })
+    expect(await refusal(inv.suppliers.syncMany({ supplierIds: ["../products"] }))).toEqual({
+      _tag: "InvalidInput",
+      field: "supplierIds[0]"
+    })
+
     // Nothing reached another route: the product, the supplier and the hold are as they were.
     expect((await inv.products.get("PATH-1")).name).toBe("Original")
     expect((await inv.suppliers.get("path-acme")).name).toBe("Acme")
