@@ -638,7 +638,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   )
   .add(
     HttpApiEndpoint.post("syncMany", "/v1/suppliers/sync")
-      .setPayload(SyncSelection)
+      .setPayload(strictBody(SyncSelection))
       .addSuccess(SyncManyResult, { status: 202 })
       .annotateContext(
         operation(

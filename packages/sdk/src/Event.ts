@@ -2,9 +2,10 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { InvalidInput } from "./InventoryError.js"
 import { requestHash } from "./internal/idempotency.js"
-import { decodeInput, TextInput } from "./internal/validation.js"
+import { decodeInput, invalidInputAt, PlainText, TextInput } from "./internal/validation.js"
 import { LocationCode } from "./Location.js"
 import { Product, Quantity, Sku } from "./Product.js"
+import { NESTING_RULE, nestsTooDeep } from "./Rules.js"
 
 export const EXCHANGE = "inventory.events"
 export const SOURCE = "invkit"
@@ -48,11 +49,13 @@ export type EventType = typeof EventType.Type
 export const CloudEvent = Schema.Struct({
   specversion: Schema.Literal("1.0").annotations({ message: () => 'must be "1.0"' }),
   /** What consumers de-duplicate on, and the idempotency key of an inbound stock change. */
-  id: TextInput.pipe(
+  // Plain text: both are stored (the inbox, the ledger's key and actor), and PostgreSQL cannot
+  // store a NUL, so one would fail the store on every retry instead of being refused once.
+  id: PlainText.pipe(
     Schema.minLength(1, { message: () => "must not be empty" }),
     Schema.maxLength(255, { message: () => "must be at most 255 characters" })
   ),
-  source: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  source: PlainText.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
   type: TextInput.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
   time: Schema.optional(Schema.String),
   subject: Schema.optional(Schema.String),
@@ -63,10 +66,15 @@ export const CloudEvent = Schema.Struct({
 }).annotations({ identifier: "CloudEvent" })
 export type CloudEvent = typeof CloudEvent.Type
 
-/** A message body as an envelope; the first problem as an InvalidInput naming the field. */
-export const decodeEnvelope: (body: string) => Effect.Effect<CloudEvent, InvalidInput> = decodeInput(
-  Schema.parseJson(CloudEvent)
-)
+const decodeCloudEvent = decodeInput(Schema.parseJson(CloudEvent))
+
+/**
+ * A message body as an envelope; the first problem as an InvalidInput naming the field. A body
+ * nested past MAX_NESTING is refused before it is parsed (hashing or describing it would recurse
+ * past the stack, a failure that would be retried rather than refused).
+ */
+export const decodeEnvelope = (body: string): Effect.Effect<CloudEvent, InvalidInput> =>
+  nestsTooDeep(body) ? Effect.fail(invalidInputAt([], NESTING_RULE)) : decodeCloudEvent(body)
 
 /** An event's `data` decoded with `schema`; a problem names the field under `data`. */
 export const decodeData = <A, I>(schema: Schema.Schema<A, I>) => {

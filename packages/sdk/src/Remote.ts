@@ -21,7 +21,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { InventoryApi } from "./Api.js"
 import type { ChangeOptions, Inventory } from "./Inventory.js"
-import { InventoryClosed, StoreError } from "./InventoryError.js"
+import { InvalidInput, InventoryClosed, StoreError } from "./InventoryError.js"
 import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput } from "./internal/validation.js"
 import { NewLocation } from "./Location.js"
@@ -31,11 +31,14 @@ import {
   FulfilReservation,
   NewReservation,
   NewReservations,
+  ReservationId,
   ReservationPatch,
   ReservationQuery
 } from "./Reservation.js"
+import { OrderId } from "./Restock.js"
 import { AdjustStock, BatchChange, SetStock, TransferStock } from "./Stock.js"
-import { NewSupplier, SupplierPatch } from "./Supplier.js"
+import { NewSupplier, SupplierId, SupplierPatch } from "./Supplier.js"
+import { SyncSelection } from "./SupplierSync.js"
 
 export interface ConnectOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -142,7 +145,52 @@ export const transformClient =
  * `FetchHttpClient.layer` from `@effect/platform`).
  */
 export const makeClient = (options: ConnectOptions) =>
-  HttpApiClient.make(InventoryApi, { baseUrl: options.url, transformClient: transformClient(options) })
+  Effect.map(
+    HttpApiClient.make(InventoryApi, { baseUrl: options.url, transformClient: transformClient(options) }),
+    encodingPathParameters
+  )
+
+/**
+ * A path parameter as exactly one segment of the URL. The derived client writes parameters into
+ * the path as they are, so a SKU (which may hold `/` and `.`) or an id typed with `/`, `;`, `?` or
+ * `..` would name another route (`x/../SKU-1` is `/v1/products/SKU-1`); percent-encoded, it is one
+ * segment, which the server decodes back. A segment that is only `.` or `..` is a step of the path
+ * that URL parsing resolves whatever its encoding, so it cannot be sent: refused naming the parameter.
+ */
+const pathSegment = (name: string, value: unknown): Effect.Effect<unknown, InvalidInput> => {
+  if (typeof value !== "string") return Effect.succeed(value) // a number: digits, one segment
+  if (value === "." || value === "..")
+    return Effect.fail(
+      new InvalidInput({
+        field: name,
+        rule: `cannot be "${value}": that is a step of a URL's path, not a name`
+      })
+    )
+  return Effect.succeed(encodeURIComponent(value))
+}
+
+/** The derived client with each endpoint's path parameters sent as one segment each (`pathSegment`). */
+const encodingPathParameters = <C extends Record<string, Record<string, unknown>>>(client: C): C =>
+  Object.fromEntries(
+    Object.entries(client).map(([group, endpoints]) => [
+      group,
+      Object.fromEntries(
+        Object.entries(endpoints).map(([name, endpoint]) => [
+          name,
+          (request?: { readonly path?: Record<string, unknown> }) => {
+            const call = endpoint as (request: unknown) => Effect.Effect<unknown, unknown>
+            if (request?.path === undefined) return call(request)
+            return Effect.flatMap(
+              Effect.forEach(Object.entries(request.path), ([key, value]) =>
+                Effect.map(pathSegment(key, value), (segment) => [key, segment] as const)
+              ),
+              (path) => call({ ...request, path: Object.fromEntries(path) })
+            )
+          }
+        ])
+      )
+    ])
+  ) as C
 
 export type Client = Effect.Effect.Success<ReturnType<typeof makeClient>>
 
@@ -257,6 +305,11 @@ export const connect = (options: ConnectOptions): Inventory => {
       })
     )
   const notRemote = (operation: string) => () => Promise.reject(new NotAvailableRemotely(operation))
+  /** An id checked as the embedded facade checks it: InvalidInput naming it, and nothing sent. */
+  const supplierId = (id: string) => decode(Schema.Struct({ id: SupplierId }), { id }).then((_) => _.id)
+  const reservationId = (id: number) => decode(Schema.Struct({ id: ReservationId }), { id }).then((_) => _.id)
+  const orderId = (orderId: number) =>
+    decode(Schema.Struct({ orderId: OrderId }), { orderId }).then((_) => _.orderId)
 
   /**
    * A stock write's input checked as the embedded facade checks it (so a bad value is InvalidInput
@@ -383,14 +436,18 @@ export const connect = (options: ConnectOptions): Inventory => {
           })
         )
       },
-      get: (id) => run((c) => c.reservationChecks.get({ path: { id } })),
+      get: async (id) => {
+        const path = { id: await reservationId(id) }
+        return run((c) => c.reservationChecks.get({ path }))
+      },
       list: reservationList,
       all: (query = {}) => allItems(reservationList, query),
       update: async (id, patch) => {
+        const path = { id: await reservationId(id) }
         const request = await decode(ReservationPatch, patch)
         return run((c) =>
           c.reservationWrites.update({
-            path: { id },
+            path,
             payload: {
               ...(request.quantity === undefined ? {} : { quantity: request.quantity }),
               ...(request.noExpiry === undefined ? {} : { noExpiry: request.noExpiry }),
@@ -400,13 +457,16 @@ export const connect = (options: ConnectOptions): Inventory => {
           })
         )
       },
-      release: (id, options = {}) =>
-        run((c) => c.reservationWrites.release({ path: { id }, headers: keyHeaders(options) })),
+      release: async (id, options = {}) => {
+        const path = { id: await reservationId(id) }
+        return run((c) => c.reservationWrites.release({ path, headers: keyHeaders(options) }))
+      },
       fulfil: async (id, options = {}) => {
+        const path = { id: await reservationId(id) }
         const request = await decode(FulfilReservation, options)
         return run((c) =>
           c.reservationWrites.fulfil({
-            path: { id },
+            path,
             payload: request.quantity === undefined ? {} : { quantity: request.quantity },
             headers: keyHeaders(request)
           })
@@ -419,30 +479,56 @@ export const connect = (options: ConnectOptions): Inventory => {
         const payload = await decode(NewSupplier, supplier)
         return run((c) => c.suppliers.add({ payload, headers: keyHeaders() }))
       },
-      get: (id) => run((c) => c.suppliers.get({ path: { id } })),
+      get: async (id) => {
+        const path = { id: await supplierId(id) }
+        return run((c) => c.suppliers.get({ path }))
+      },
       update: async (id, patch) => {
+        const path = { id: await supplierId(id) }
         const payload = await decode(SupplierPatch, patch)
-        return run((c) => c.suppliers.update({ path: { id }, payload, headers: keyHeaders() }))
+        return run((c) => c.suppliers.update({ path, payload, headers: keyHeaders() }))
       },
       list: (query = {}) => run((c) => c.suppliers.list({ urlParams: query })),
-      remove: (id) =>
-        run((c) => c.suppliers.remove({ path: { id }, headers: keyHeaders() })).then(() => undefined),
-      items: (id, query = {}) => run((c) => c.suppliers.items({ path: { id }, urlParams: query })),
+      remove: async (id) => {
+        const path = { id: await supplierId(id) }
+        await run((c) => c.suppliers.remove({ path, headers: keyHeaders() }))
+      },
+      items: async (id, query = {}) => {
+        const path = { id: await supplierId(id) }
+        return run((c) => c.suppliers.items({ path, urlParams: query }))
+      },
       sync: notRemote("suppliers.sync (a sync run in this process; use suppliers.enqueue)"),
-      syncMany: (selection) => run((c) => c.suppliers.syncMany({ payload: selection })),
-      runs: (id, query = {}) => run((c) => c.suppliers.runs({ path: { id }, urlParams: query })),
+      syncMany: async (selection) => {
+        // Checked as the embedded store checks it; the contract refuses a property it does not declare.
+        const payload = await decode(SyncSelection, selection)
+        return run((c) => c.suppliers.syncMany({ payload }))
+      },
+      runs: async (id, query = {}) => {
+        const path = { id: await supplierId(id) }
+        return run((c) => c.suppliers.runs({ path, urlParams: query }))
+      },
       preview: notRemote("suppliers.preview"),
-      enqueue: (id) => run((c) => c.suppliers.sync({ path: { id } })).then((answer) => answer.jobId),
+      enqueue: async (id) => {
+        const path = { id: await supplierId(id) }
+        return run((c) => c.suppliers.sync({ path })).then((answer) => answer.jobId)
+      },
       worker: notRemote("suppliers.worker")
     },
     restock: {
       list: (query = {}) => run((c) => c.restock.list({ urlParams: query })),
-      get: (orderId) => run((c) => c.restock.get({ path: { id: orderId } })),
-      submit: (orderId) => run((c) => c.restock.submit({ path: { id: orderId }, headers: keyHeaders() })),
-      receive: (orderId, options = {}) =>
-        run((c) =>
+      get: async (id) => {
+        const path = { id: await orderId(id) }
+        return run((c) => c.restock.get({ path }))
+      },
+      submit: async (id) => {
+        const path = { id: await orderId(id) }
+        return run((c) => c.restock.submit({ path, headers: keyHeaders() }))
+      },
+      receive: async (id, options = {}) => {
+        const path = { id: await orderId(id) }
+        return run((c) =>
           c.restock.receive({
-            path: { id: orderId },
+            path,
             payload: {
               ...(options.quantity === undefined ? {} : { quantity: options.quantity }),
               ...(options.allowOverDelivery === undefined
@@ -451,8 +537,12 @@ export const connect = (options: ConnectOptions): Inventory => {
             },
             headers: keyHeaders(options)
           })
-        ),
-      cancel: (orderId) => run((c) => c.restock.cancel({ path: { id: orderId }, headers: keyHeaders() })),
+        )
+      },
+      cancel: async (id) => {
+        const path = { id: await orderId(id) }
+        return run((c) => c.restock.cancel({ path, headers: keyHeaders() }))
+      },
       explain: (sku, query) =>
         run((c) => c.restock.explain({ path: { sku }, urlParams: query ?? {} })).then(
           (answer) => answer.items

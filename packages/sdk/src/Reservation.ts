@@ -179,7 +179,8 @@ export const ReservationQuery = Schema.Struct({
 })
 export type ReservationQuery = typeof ReservationQuery.Encoded
 
-const ReservationId = NumberInput.pipe(
+/** A reservation's number, as every face checks it before using it. */
+export const ReservationId = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.positive({ message: () => "must be a positive reservation number" })
 )

@@ -61,7 +61,8 @@ export const OrderQuery = Schema.Struct({
 })
 export type OrderQuery = typeof OrderQuery.Encoded
 
-const OrderId = NumberInput.pipe(
+/** A restock order's number, as every face checks it before using it. */
+export const OrderId = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.positive({ message: () => "must be a positive order number" })
 )

@@ -128,6 +128,34 @@ export const escapeControlCharacter = (c: string): string =>
 export const showControlCharacters = (text: string): string =>
   text.replace(CONTROL_ALL, escapeControlCharacter)
 
+// --- JSON documents --------------------------------------------------------------------------------
+
+/**
+ * The deepest nesting a request body or an event may have: no document of this API needs more
+ * than a few levels (a batch's change is 3), and decoders and error messages recurse into values,
+ * so a deeply nested one would exhaust the stack before it could be refused.
+ */
+export const MAX_NESTING = 32
+
+export const NESTING_RULE = `nests deeper than ${MAX_NESTING} levels; no request or event of this API needs that`
+
+/** Whether the JSON `text` opens more than MAX_NESTING objects or arrays inside each other. */
+export const nestsTooDeep = (text: string): boolean => {
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i)
+    if (char === 34) {
+      // A string: skip to its closing quote, past escaped characters.
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++
+    } else if (char === 123 || char === 91) {
+      if (++depth > MAX_NESTING) return true
+    } else if (char === 125 || char === 93) {
+      depth--
+    }
+  }
+  return false
+}
+
 // --- Input repeated in errors ----------------------------------------------------------------------
 
 /** The most characters of a refused value an error repeats: enough to find it, never a whole huge cell. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { ECHO_MAX_LENGTH, quoteInput, shortenInput } from "../src/Rules.js"
+import { ECHO_MAX_LENGTH, MAX_NESTING, nestsTooDeep, quoteInput, shortenInput } from "../src/Rules.js"
 
 describe("the input an error repeats", () => {
   it("is cut to its first characters with its length, and shows control characters", () => {
@@ -12,5 +12,18 @@ describe("the input an error repeats", () => {
     expect(shortenInput("é".repeat(45))).toBe(`${"é".repeat(40)}… (45 characters)`)
     // A character outside the basic plane is never cut in half.
     expect(shortenInput("😀".repeat(41))).toBe(`${"😀".repeat(40)}… (82 characters)`)
+  })
+})
+
+describe("the nesting of a JSON document", () => {
+  it("counts objects and arrays inside each other, not brackets inside strings", () => {
+    const nested = (n: number) => `${'{"a":['.repeat(n)}1${"]}".repeat(n)}`
+    expect(nestsTooDeep(nested(MAX_NESTING / 2))).toBe(false)
+    expect(nestsTooDeep(nested(MAX_NESTING / 2 + 1))).toBe(true)
+    expect(nestsTooDeep(`{"text": "${"[".repeat(1000)}"}`)).toBe(false)
+    expect(nestsTooDeep(`{"text": "\\"${"{".repeat(1000)}\\\\", "b": []}`)).toBe(false)
+    expect(nestsTooDeep(`${"[".repeat(3000)}${"]".repeat(3000)}`)).toBe(true)
+    // Siblings do not add up.
+    expect(nestsTooDeep(`[${Array.from({ length: 100 }, () => "[[]]").join(",")}]`)).toBe(false)
   })
 })

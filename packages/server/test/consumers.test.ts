@@ -45,7 +45,7 @@ const deliver = (channel: amqp.ConfirmChannel, consumerName: string, body: unkno
   Effect.promise(() => {
     channel.sendToQueue(
       RabbitMq.queuesOf(consumerName).main,
-      Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
+      Buffer.isBuffer(body) ? body : Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
       { persistent: true, contentType: RabbitMq.CONTENT_TYPE, messageId }
     )
     return channel.waitForConfirms()
@@ -162,6 +162,29 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               quantity: 1
             })
             yield* deliver(channel, name, unknownProduct, unknownProduct.id)
+            // Text PostgreSQL cannot store (a NUL) or a terminal should not print, in the envelope:
+            // invalid at once, not a store failure retried for minutes.
+            const nulId = inbound("product.received", `nul-${runId}\u0000`, { sku, quantity: 1 })
+            yield* deliver(channel, name, nulId, `nul-id-${runId}`)
+            const escapeSource = {
+              ...inbound("product.received", `esc-${runId}`, { sku, quantity: 1 }),
+              source: "till\u001b[2J"
+            }
+            yield* deliver(channel, name, escapeSource, escapeSource.id)
+            // Nested 3,000 levels deep: refused before anything recurses into it (which would
+            // overflow the stack, a failure retried for minutes instead of refused once).
+            const deep = `{"specversion":"1.0","id":"deep-${runId}","source":"till","type":"product.received","data":{"sku":"${sku}","quantity":1,"reference":${"[".repeat(3000)}${"]".repeat(3000)}}}`
+            yield* deliver(channel, name, deep, `deep-${runId}`)
+            const notUtf8 = Buffer.concat([
+              Buffer.from(
+                JSON.stringify(
+                  inbound("product.received", `latin1-${runId}`, { sku, quantity: 1, reference: "Caf" })
+                ).slice(0, -3)
+              ),
+              Buffer.from([0xe9]),
+              Buffer.from('"}}')
+            ])
+            yield* deliver(channel, name, notUtf8, `latin1-${runId}`)
             const receipt = inbound("product.received", `receipt-${runId}`, { sku, quantity: 5 })
             yield* deliver(channel, name, receipt, receipt.id)
 
@@ -184,9 +207,21 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
             }>`select event_id from inbox where consumer = ${StockUpdater.CONSUMER_NAME}`
             expect(inbox.map((row) => row.eventId).sort()).toEqual([receipt.id, sale.id].sort())
 
-            const dead = yield* deadLetters(channel, name, 4)
+            const dead = yield* deadLetters(channel, name, 8)
             const reasons = Object.fromEntries(
               dead.map((message) => [message.properties.messageId, reasonOf(message)])
+            )
+            expect(reasons[`nul-id-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: id: must not contain control characters (tabs, line breaks, escape sequences)"
+            )
+            expect(reasons[escapeSource.id]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: source: must not contain control characters (tabs, line breaks, escape sequences)"
+            )
+            expect(reasons[`deep-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: input: nests deeper than 32 levels; no request or event of this API needs that"
+            )
+            expect(reasons[`latin1-${runId}`]).toBe(
+              "not a CloudEvents 1.0 JSON envelope: input: is not valid UTF-8; send JSON encoded in UTF-8"
             )
             expect(reasons[malformed.id]).toMatch(/invalid data.*quantity/s)
             expect(reasons[`garbage-${runId}`]).toMatch(/not a CloudEvents 1.0 JSON envelope/)

@@ -44,7 +44,11 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
       headers: { "content-type": "application/json", ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) })
     })
-    return { status: response.status, body: (await response.json().catch(() => ({}))) as any }
+    return {
+      status: response.status,
+      retryAfter: response.headers.get("retry-after"),
+      body: (await response.json().catch(() => ({}))) as any
+    }
   }
 
   const groups = async () => {
@@ -130,7 +134,7 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
           : [await send("POST", path, body)]
         // A retried key answers what the first try was answered.
         if (tries[1]) expect(tries[1]).toEqual(tries[0])
-        const [{ status, body: answer }] = tries as [{ status: number; body: any }]
+        const [{ status, body: answer }] = tries as [{ status: number; body: any }, ...unknown[]]
         if (status === 200) {
           for (const change of answer.from ? [answer.from, answer.to] : [answer])
             answered.add(change.movementId)
@@ -167,6 +171,57 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
     expect(after.requests - before.requests).toBeGreaterThan(after.groups - before.groups)
   }, 120_000)
 
+  it("grouped keyed refusals: each InsufficientStock reports a level below what it asked for, and its key refuses it again after stock arrives", async () => {
+    const skus = ["HGK-0", "HGK-1"]
+    await setUp(skus, 6)
+    const random = seededRandom(1206)
+    const before = await groups()
+    const refusals: Array<{ path: string; body: unknown; key: string; answer: any }> = []
+    const client = async (n: number) => {
+      for (let i = 0; i < 30; i++) {
+        const sku = skus[Math.floor(random() * skus.length)]!
+        // Receipts race the sales, so a level read after a refusal's rollback could already be higher.
+        if (random() < 0.45) {
+          expect(
+            (await send("POST", `/v1/stock/${sku}/adjust`, { delta: 1 + Math.floor(random() * 3) })).status
+          ).toBe(200)
+          continue
+        }
+        const path = `/v1/stock/${sku}/adjust`
+        const body = { delta: -(1 + Math.floor(random() * 6)), reason: "sale" }
+        const key = `hgk-${n}-${i}`
+        const { status, body: answer } = await send("POST", path, body, { "idempotency-key": key })
+        if (status === 200) continue
+        expect({ status, tag: answer._tag }).toEqual({ status: 409, tag: "InsufficientStock" })
+        refusals.push({ path, body, key, answer })
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, (_, n) => client(n)))
+    const after = await groups()
+    expect(after.requests - before.requests).toBeGreaterThan(after.groups - before.groups)
+    expect(refusals.length).toBeGreaterThan(10)
+    for (const { answer } of refusals) {
+      expect(answer.available).toBeGreaterThanOrEqual(0)
+      expect(answer.available).toBeLessThan(answer.requested)
+    }
+
+    // Stock arrives; each refused request sent again with its key is refused again, the same way.
+    for (const sku of skus)
+      expect((await send("POST", `/v1/stock/${sku}/adjust`, { delta: 1000 })).status).toBe(200)
+    const {
+      rows: [{ movements }]
+    } = await store.query("select count(*)::int as movements from stock_movements")
+    const again = await Promise.all(
+      refusals.map(({ path, body, key }) => send("POST", path, body, { "idempotency-key": key }))
+    )
+    expect(again.map((answer) => [answer.status, answer.body])).toEqual(
+      refusals.map(({ answer }) => [409, answer])
+    )
+    expect(
+      (await store.query("select count(*)::int as movements from stock_movements")).rows[0].movements
+    ).toBe(movements)
+  }, 120_000)
+
   it("a group whose transaction is cut answers 503 to each of its requests and writes nothing", async () => {
     await setUp(["HCUT-HELD", "HCUT-1", "HCUT-2"], 5)
     const count = async () =>
@@ -188,12 +243,12 @@ describe.skipIf(!reachable)("group commit over HTTP", () => {
       ]
       await new Promise((resolve) => setTimeout(resolve, 200))
       await store.query("select pg_terminate_backend($1)", [firstBackend])
-      expect(await first).toMatchObject({ status: 503, body: { _tag: "StoreError" } })
+      expect(await first).toMatchObject({ status: 503, retryAfter: "1", body: { _tag: "StoreError" } })
       const secondBackend = await waitingBackend()
       expect(secondBackend).not.toBe(firstBackend)
       await store.query("select pg_terminate_backend($1)", [secondBackend])
       for (const answer of await Promise.all(queued)) {
-        expect(answer).toMatchObject({ status: 503, body: { _tag: "StoreError" } })
+        expect(answer).toMatchObject({ status: 503, retryAfter: "1", body: { _tag: "StoreError" } })
       }
     } finally {
       await release()

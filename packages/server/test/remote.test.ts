@@ -169,6 +169,87 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
     }
   })
 
+  it("sends each path parameter percent-encoded: an id or SKU with / ; ? or .. reaches its own route or none", async () => {
+    await inv.products.add({ sku: "PATH-1", name: "Original" })
+    await inv.stock.set("PATH-1", 5)
+    await inv.products.add({ sku: "PATH/2", name: "With a slash" })
+    await inv.stock.set("PATH/2", 3)
+    await inv.suppliers.add({
+      id: "path-acme",
+      name: "Acme",
+      connector: { type: "http-json", url: "http://127.0.0.1:9/feed", fields: { supplierSku: "code" } }
+    })
+    const hold = await inv.reservations.create({ sku: "PATH-1", quantity: 1, reference: "path-test" })
+    const refusal = (promise: Promise<unknown>) =>
+      promise.then(
+        (answer) => ({ answered: answer }),
+        (error: Error & { readonly field?: string }) => ({
+          _tag: (error as { _tag?: string })._tag,
+          field: error.field
+        })
+      )
+
+    // A SKU may hold "/" and "." (the code rule): it is one path segment, not a route of its own.
+    expect(await inv.stock.level("PATH/2")).toMatchObject({ sku: "PATH/2", onHand: 3 })
+    expect((await inv.stock.history("PATH/2")).items.map((m) => m.delta)).toEqual([3])
+    expect((await inv.products.get("PATH/2")).name).toBe("With a slash")
+    expect(await refusal(inv.stock.level("PATH-1/history"))).toEqual({
+      _tag: "ProductNotFound",
+      field: undefined
+    })
+    expect(await refusal(inv.products.update("x/../PATH-1", { name: "Hijacked" }))).toEqual({
+      _tag: "ProductNotFound",
+      field: undefined
+    })
+    expect(await refusal(inv.stock.level("PATH-1?location=x"))).toMatchObject({ _tag: "InvalidInput" })
+    expect(await refusal(inv.stock.level("PATH-1;x"))).toMatchObject({ _tag: "InvalidInput" })
+    // "." and ".." are steps of a URL's path that no encoding survives: refused before sending.
+    expect(await refusal(inv.stock.level(".."))).toEqual({ _tag: "InvalidInput", field: "sku" })
+    expect(await refusal(inv.products.update(".", { name: "Hijacked" }))).toEqual({
+      _tag: "InvalidInput",
+      field: "sku"
+    })
+
+    // A supplier id typed with a path in it, checked as the embedded store checks it.
+    for (const id of ["../products/PATH-1", "path-acme;x", "path-acme?x=1", "path-acme/items", ".."]) {
+      expect(await refusal(inv.suppliers.update(id, { name: "Hijacked" }))).toEqual({
+        _tag: "InvalidInput",
+        field: "id"
+      })
+      expect(await refusal(inv.suppliers.get(id))).toEqual({ _tag: "InvalidInput", field: "id" })
+    }
+    // A reservation id that is not a number, from JavaScript, is refused naming it as well.
+    for (const id of [`${hold.id}/../../products/PATH-1`, `${hold.id};x`, `${hold.id}?x`, ".."]) {
+      expect(await refusal(inv.reservations.get(id as unknown as number))).toEqual({
+        _tag: "InvalidInput",
+        field: "id"
+      })
+      expect(await refusal(inv.reservations.release(id as unknown as number))).toEqual({
+        _tag: "InvalidInput",
+        field: "id"
+      })
+    }
+    expect(await refusal(inv.restock.get("1/../../products" as unknown as number))).toEqual({
+      _tag: "InvalidInput",
+      field: "orderId"
+    })
+
+    // A body is checked on the client as the embedded store checks it (a property it does not
+    // know is dropped there), so the server's strict contract never sees one.
+    const queued = await inv.suppliers.syncMany({ supplierIds: ["path-acme"], force: true } as never)
+    expect(queued).toMatchObject({ failed: 0, results: [{ supplierId: "path-acme", outcome: "queued" }] })
+    expect(await refusal(inv.suppliers.syncMany({ supplierIds: ["../products"] }))).toEqual({
+      _tag: "InvalidInput",
+      field: "supplierIds[0]"
+    })
+
+    // Nothing reached another route: the product, the supplier and the hold are as they were.
+    expect((await inv.products.get("PATH-1")).name).toBe("Original")
+    expect((await inv.suppliers.get("path-acme")).name).toBe("Acme")
+    expect(await inv.reservations.get(hold.id)).toMatchObject({ status: "active", quantity: 1 })
+    expect(await inv.stock.level("PATH-1")).toMatchObject({ onHand: 5, reserved: 1 })
+  })
+
   it("gives up after maxRetries and rejects with StoreError", async () => {
     await inv.products.add({ sku: "RET-2", name: "Never" })
     const proxy = await flakyProxy(

@@ -98,6 +98,25 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     await refused("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 1, ...manyKeys }), "k0")
   })
 
+  it("refuses an unknown property in the body of every operation that takes one", async () => {
+    const contract = (await (await send("GET", "/openapi.json")).json()) as {
+      readonly paths: Record<string, Record<string, { readonly requestBody?: unknown }>>
+    }
+    const withBodies = Object.entries(contract.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody !== undefined)
+        .map(([method, _]) => [method.toUpperCase(), path.replace("{sku}", "SKU-1").replace("{id}", "1")])
+    )
+    expect(withBodies.length).toBeGreaterThan(10)
+    const answers = []
+    for (const [method, path] of withBodies) {
+      const response = await send(method!, path!, JSON.stringify({ notAField: 1 }))
+      const answer = (await response.json()) as { readonly _tag?: string; readonly field?: string }
+      answers.push({ method, path, status: response.status, _tag: answer._tag, field: answer.field })
+    }
+    expect(answers.filter((answer) => answer.status !== 400 || answer.field !== "notAField")).toEqual([])
+  })
+
   it("refuses a property given twice instead of keeping the last", async () => {
     const answer = await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": -1, "delta": 5}', "delta")
     expect(answer.rule).toMatch(/twice/)
@@ -152,6 +171,15 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(answer.rule).toMatch(/UTF-8/)
   })
 
+  it("refuses a body that is not JSON, or not a JSON object, naming the body and not dumping a schema", async () => {
+    const trailing = await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": 1} x', "body")
+    expect(trailing.rule).toMatch(/^is not valid JSON \(.+\); send one JSON object$/)
+    for (const body of ["[1]", "5", '"delta"']) {
+      const answer = await refused("POST", "/v1/stock/SKU-1/adjust", body, "body")
+      expect(answer.rule).toBe("must be a JSON object with this request's properties (see /openapi.json)")
+    }
+  })
+
   it("answers 404 for a path that is a route only up to a ';'", async () => {
     const before = await snapshot()
     const patched = await send("PATCH", "/v1/products/SKU-1;drop", JSON.stringify({ name: "Dropped" }))
@@ -161,6 +189,37 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(history.status).toBe(404)
     expect(await history.json()).toMatchObject({ _tag: "RouteNotFound" })
     expect(await snapshot()).toEqual(before)
+  })
+
+  it("answers 404 for a path that differs from a route by case, a trailing slash or a doubled slash", async () => {
+    const before = await snapshot()
+    for (const path of [
+      "/v1/products/SKU-1/",
+      "/v1//products/SKU-1",
+      "/V1/products/SKU-1",
+      "/v1/Products/SKU-1"
+    ]) {
+      const patched = await send("PATCH", path, JSON.stringify({ name: "Renamed" }))
+      expect({ path, status: patched.status, body: await patched.json() }).toMatchObject({
+        path,
+        status: 404,
+        body: { _tag: "RouteNotFound" }
+      })
+    }
+    for (const path of [
+      "/v1/stock/SKU-1/",
+      "/v1/stock//SKU-1",
+      "/V1/STOCK/SKU-1",
+      "/v1/stock/SKU-1/history/"
+    ]) {
+      expect({ path, status: (await send("GET", path)).status }).toEqual({ path, status: 404 })
+    }
+    expect(await snapshot()).toEqual(before)
+    // The routes themselves, and the operational ones, answer as before.
+    expect((await send("GET", "/v1/stock/SKU-1")).status).toBe(200)
+    for (const path of ["/health", "/docs", "/openapi.json", "/metrics"]) {
+      expect({ path, status: (await send("GET", path)).status }).toEqual({ path, status: 200 })
+    }
   })
 
   it("still takes a request that names every property once, with the declared names", async () => {

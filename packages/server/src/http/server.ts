@@ -12,6 +12,7 @@ import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -244,6 +245,15 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
         Layer.provide(handlers),
         Layer.provide(authentication(api as unknown as HttpApi.HttpApi.Any, options.guard))
       )
+    ),
+    // A path is exactly a route or none: the router's defaults would take `/V1/products/SKU-1/`
+    // and `/v1//products/SKU-1` as `/v1/products/SKU-1`, so a typo could still write.
+    Layer.provide(
+      HttpRouter.setRouterConfig({
+        caseSensitive: true,
+        ignoreTrailingSlash: false,
+        ignoreDuplicateSlashes: false
+      })
     ),
     HttpServer.withLogAddress,
     Layer.provide(

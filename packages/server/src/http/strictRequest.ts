@@ -1,19 +1,16 @@
 /**
  * What a request to the contract may contain, checked before the router and the schemas see it:
  * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
- * at most MAX_DEPTH levels, names each property once and carries no NUL character. Each refusal
+ * at most Rules.MAX_NESTING levels, names each property once and carries no NUL character. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { InvalidInput, invalidInputAt, invalidInputOf } from "@invkit/sdk"
+import { InvalidInput, invalidInputAt, invalidInputOf, Rules } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-
-/** Deeper than any body of the contract (a batch change is 3 levels); schemas decode recursively. */
-export const MAX_DEPTH = 32
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -54,12 +51,7 @@ const structureProblem = (text: string): InvalidInput | undefined => {
       i = end
     } else if (char === "{" || char === "[") {
       frames.push({ keys: char === "{" ? new Set() : undefined, at: char === "{" ? "" : 0 })
-      if (frames.length > MAX_DEPTH) {
-        return invalidInputAt(
-          ["body"],
-          `nests deeper than ${MAX_DEPTH} levels; no request of this API needs that`
-        )
-      }
+      if (frames.length > Rules.MAX_NESTING) return invalidInputAt(["body"], Rules.NESTING_RULE)
       expectingKey = char === "{"
     } else if (char === "}" || char === "]") {
       frames.pop()
@@ -87,7 +79,7 @@ const NOT_JSON = "must be application/json: request bodies are JSON"
 
 const NUL_RULE = "contains a NUL character (\\u0000), which text may not hold"
 
-/** The body as strict JSON: InvalidInput for what the schemas cannot see, RequestError for non-JSON. */
+/** The body as strict JSON: InvalidInput for what the schemas cannot see, JSON syntax included. */
 const strictJson = (
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<unknown, InvalidInput | HttpServerError.RequestError> =>
@@ -104,7 +96,9 @@ const strictJson = (
       try {
         value = JSON.parse(text)
       } catch (cause) {
-        return Effect.fail(new HttpServerError.RequestError({ request, reason: "Decode", cause }))
+        return Effect.fail(
+          invalidInputAt(["body"], `is not valid JSON (${(cause as Error).message}); send one JSON object`)
+        )
       }
       const problem = structureProblem(text)
       if (problem) return Effect.fail(problem)
@@ -149,7 +143,19 @@ export const strictRequests = <E, R>(
         Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
           const error = Cause.squash(cause)
           if (error instanceof InvalidInput) return Effect.fail(error)
-          if (error instanceof HttpApiDecodeError) return Effect.fail(invalidInputOf(error.issues[0]))
+          if (error instanceof HttpApiDecodeError) {
+            const [issue] = error.issues
+            // The body as a whole is of the wrong kind (an array, a number): the schema's own
+            // message would be a dump of its type.
+            return Effect.fail(
+              issue !== undefined && issue.path.length === 0 && issue._tag === "Type"
+                ? invalidInputAt(
+                    ["body"],
+                    "must be a JSON object with this request's properties (see /openapi.json)"
+                  )
+                : invalidInputOf(issue)
+            )
+          }
           return Effect.failCause(cause)
         })
       )

@@ -27,7 +27,7 @@
 
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
-import { Event, Store } from "@invkit/sdk"
+import { Event, InvalidInput, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -126,13 +126,20 @@ const routingKeyOf = (message: amqp.Message): string | undefined => {
   return header === undefined ? undefined : String(header)
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
 /** The event in a delivery, if the consumer may handle it; otherwise a permanent failure saying why. */
 const accept = (
   consumer: Consumer,
   message: amqp.Message,
   routingKey: string | undefined
 ): Effect.Effect<Event.CloudEvent, PermanentFailure> =>
-  Event.decodeEnvelope(message.content.toString("utf8")).pipe(
+  Effect.try({
+    // Strict, as a request body is: bytes that are not UTF-8 would become U+FFFD, and be stored.
+    try: () => utf8.decode(message.content),
+    catch: () => new InvalidInput({ field: "input", rule: "is not valid UTF-8; send JSON encoded in UTF-8" })
+  }).pipe(
+    Effect.flatMap(Event.decodeEnvelope),
     Effect.mapError(
       (error) => new PermanentFailure({ reason: `not a CloudEvents 1.0 JSON envelope: ${error.message}` })
     ),
