@@ -128,6 +128,23 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     )
   })
 
+  it("refuses a number not written in digits (1e3, 5.0, -0), naming the field, as the CLI and an import do", async () => {
+    for (const written of ["1e3", "5.0", "-0", "1E2", "2.5"]) {
+      const answer = await refused("POST", "/v1/stock/SKU-1/adjust", `{"delta": ${written}}`, "delta")
+      expect(answer.rule).toContain("digits")
+    }
+    await refused("POST", "/v1/stock/SKU-1/set", '{"quantity": 4.0}', "quantity")
+    await refused(
+      "POST",
+      "/v1/stock/batch",
+      '{"changes": [{"type": "adjust", "sku": "SKU-1", "delta": 1}, {"type": "set", "sku": "SKU-2", "quantity": 1e1}]}',
+      "changes[1].quantity"
+    )
+    // Digits with a leading minus, and zero, are numbers as written.
+    expect((await send("POST", "/v1/stock/SKU-1/adjust", '{"delta": -1}')).status).toBe(200)
+    expect((await send("POST", "/v1/stock/SKU-2/set", '{"quantity": 0}')).status).toBe(200)
+  })
+
   it("refuses a body nested past the depth limit with 400, not a crash", async () => {
     const deep = `{"delta": 1, "reference": ${"[".repeat(3000)}${"]".repeat(3000)}}`
     const answer = await refused("POST", "/v1/stock/SKU-1/adjust", deep, "body")

@@ -1,7 +1,8 @@
 /**
  * What a request to the contract may contain, checked before the router and the schemas see it:
  * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
- * at most Rules.MAX_NESTING levels, names each property once and carries no NUL character. Each refusal
+ * at most Rules.MAX_NESTING levels, names each property once, writes each number in digits (with
+ * an optional leading minus) and carries no NUL character. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -22,8 +23,9 @@ const escaped = (text: string, at: number) => {
 }
 
 /**
- * The first nesting or duplicated-key problem in `text`, which JSON.parse has already accepted
- * (JSON.parse keeps the last of two equal keys, so only the text shows them).
+ * The first nesting, duplicated-key or number problem in `text`, which JSON.parse has already
+ * accepted (JSON.parse keeps the last of two equal keys and reads `1e3` as 1000, so only the text
+ * shows them).
  */
 const structureProblem = (text: string): InvalidInput | undefined => {
   // One frame per open object or array: its keys so far (objects), and where the scan is in it.
@@ -59,10 +61,24 @@ const structureProblem = (text: string): InvalidInput | undefined => {
       const frame = frames.at(-1)
       if (frame?.keys) expectingKey = true
       else if (frame) frame.at = (frame.at as number) + 1
+    } else if (char === "-" || (char! >= "0" && char! <= "9")) {
+      // Every number of the contract is a whole one, written as on the command line and in an
+      // import: JSON's `1e3`, `5.0` and `-0` parse to numbers the schemas would take.
+      const token = NUMBER_TOKEN.exec(text.slice(i, i + 40))![0]
+      if (Rules.parseDelta(token) === undefined) {
+        return invalidInputAt(
+          frames.map((f) => f.at),
+          `${Rules.DELTA_TEXT_RULE} (not ${token})`
+        )
+      }
+      i += token.length - 1
     }
   }
   return undefined
 }
+
+/** A JSON number as written: a sign, digits, a fraction and an exponent. */
+const NUMBER_TOKEN = /^-?[0-9]*(\.[0-9]*)?([eE][-+]?[0-9]*)?/
 
 /** The path of the first string holding a NUL, which PostgreSQL cannot store in text. */
 const nulAt = (value: unknown, path: Array<PropertyKey>): Array<PropertyKey> | undefined => {
