@@ -16,9 +16,11 @@ import {
 import { writeEvent } from "./internal/outbox.js"
 import {
   BooleanInput,
+  Code,
   containsPattern,
   decodeInput,
   failOnSqlDefect,
+  NameText,
   NumberInput,
   PlainText,
   pgCode,
@@ -26,14 +28,10 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { CODE_MAX_LENGTH, CODE_PATTERN, CODE_RULE, MAX_QUANTITY, QUANTITY_RULE } from "./Rules.js"
+import { MAX_QUANTITY, NAME_MAX_LENGTH, QUANTITY_RULE, UNIT_MAX_LENGTH } from "./Rules.js"
 
 /** A stock-keeping unit: the product's natural key. */
-export const Sku = TextInput.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(CODE_MAX_LENGTH, { message: () => `must be at most ${CODE_MAX_LENGTH} characters` }),
-  Schema.pattern(CODE_PATTERN, { message: () => CODE_RULE })
-).annotations({ identifier: "Sku" })
+export const Sku = Code.annotations({ identifier: "Sku" })
 
 /** A count of units: whole, never negative, at most MAX_QUANTITY. */
 export const Quantity = NumberInput.pipe(
@@ -41,14 +39,8 @@ export const Quantity = NumberInput.pipe(
   Schema.between(0, MAX_QUANTITY, { message: () => QUANTITY_RULE })
 ).annotations({ identifier: "Quantity" })
 
-const Name = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
-)
-const Unit = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(32, { message: () => "must be at most 32 characters" })
-)
+const Name = NameText(NAME_MAX_LENGTH)
+const Unit = NameText(UNIT_MAX_LENGTH)
 
 export const Product = Schema.Struct({
   sku: Sku,

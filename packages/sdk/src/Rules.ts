@@ -17,6 +17,22 @@ export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces)`
 /** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
 export const isCode = (text: string): boolean => CODE_PATTERN.test(text)
 
+// --- Names ---------------------------------------------------------------------------------------
+
+/** The longest name of a product, location or supplier; and of a unit. */
+export const NAME_MAX_LENGTH = 200
+export const UNIT_MAX_LENGTH = 32
+
+/**
+ * Spaces around a name or unit are refused, never dropped: dropping them would store something
+ * other than what was given (an import's cell, an SDK call), and " Widget" beside "Widget" is
+ * almost always a spreadsheet's accident that the person should see.
+ */
+export const SPACES_RULE = "must not start or end with a space"
+
+/** Whether `text` has no space (of any kind) at its start or end. */
+export const isTrimmed = (text: string): boolean => text.trim() === text
+
 // --- Supplier ids --------------------------------------------------------------------------------
 
 export const SUPPLIER_ID_MAX_LENGTH = 64

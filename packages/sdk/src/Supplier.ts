@@ -19,6 +19,7 @@ import {
   BooleanInput,
   decodeInput,
   failOnSqlDefect,
+  NameText,
   NumberInput,
   PlainText,
   pgCode,
@@ -26,7 +27,7 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
+import { NAME_MAX_LENGTH, SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
 
 export const SupplierId = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
@@ -144,10 +145,7 @@ export const Supplier = Schema.Struct({
 }).annotations({ identifier: "Supplier" })
 export type Supplier = typeof Supplier.Type
 
-const Name = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
-)
+const Name = NameText(NAME_MAX_LENGTH)
 const Days = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.between(0, 3650, { message: () => "must be between 0 and 3650" })
