@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { CatalogType } from "./Event.js"
 import {
-  InvalidInput,
+  type InvalidInput,
   ProductAlreadyExists,
   ProductNotFound,
   type StoreError,
@@ -15,6 +15,7 @@ import {
 } from "./InventoryError.js"
 import { writeEvent } from "./internal/outbox.js"
 import {
+  atLeastOneOf,
   BooleanInput,
   Code,
   containsPattern,
@@ -164,10 +165,7 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         )({ ...patch, sku })
         const changes = Object.fromEntries(Object.entries(patched).filter(([, value]) => value !== undefined))
         if (Object.keys(changes).length === 0) {
-          return yield* new InvalidInput({
-            field: "patch",
-            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, allowBackorders, active"
-          })
+          return yield* atLeastOneOf(Object.keys(ProductPatch.fields))
         }
         return yield* announced(
           changes.active === false ? "product.archived" : "product.updated",

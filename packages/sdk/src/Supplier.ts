@@ -9,13 +9,14 @@ import cronParser from "cron-parser"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import {
-  InvalidInput,
+  type InvalidInput,
   type StoreError,
   SupplierAlreadyExists,
   SupplierInUse,
   SupplierNotFound
 } from "./InventoryError.js"
 import {
+  atLeastOneOf,
   BooleanInput,
   decodeInput,
   failOnSqlDefect,
@@ -262,10 +263,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
           Object.entries(rest).filter(([, value]) => value !== undefined)
         )
         if (Object.keys(changes).length === 0 && connector === undefined) {
-          return yield* new InvalidInput({
-            field: "patch",
-            rule: "give at least one of name, connector, schedule, createMissingProducts, leadTimeDays, active"
-          })
+          return yield* atLeastOneOf(Object.keys(SupplierPatch.fields))
         }
         const rows = yield* sql<Supplier>`
           update suppliers set ${sql.update({ ...changes, updatedAt: new Date() })}

@@ -38,6 +38,14 @@ export const NameText = (maxLength: number) =>
     Schema.maxLength(maxLength, { message: () => `must be at most ${maxLength} characters` })
   )
 
+/** Nothing to change: a patch without any of the fields it may change. */
+export const atLeastOneOf = (names: ReadonlyArray<string>) =>
+  new InvalidInput({ field: "patch", rule: `give at least one of ${names.join(", ")}`, mentions: names })
+
+/** Two fields that exclude each other, refused on the second. */
+export const notBoth = (first: string, second: string) =>
+  new InvalidInput({ field: second, rule: `give ${first} or ${second}, not both`, mentions: [first, second] })
+
 /** `changes.3.sku` → `changes[3].sku`: the path as a caller writes it. */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
