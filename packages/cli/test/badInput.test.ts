@@ -1,6 +1,7 @@
 import {
   CODE_RULE,
   DELTA_TEXT_RULE,
+  LIMIT_RULE,
   QUANTITY_RULE,
   QUANTITY_TEXT_RULE,
   REASON_RULE,
@@ -56,6 +57,8 @@ describe("bad input through inv", () => {
     [["stock", "adjust", "G-1", "5", "--idempotency-key", ""], "--idempotency-key: must not be empty"],
     [["stock", "transfer", "G-1", "1", "--to", "back room"], `--to: ${CODE_RULE}`],
     [["stock", "list", "--limit", "1e3"], `--limit: ${QUANTITY_TEXT_RULE}`],
+    [["product", "list", "--limit", "1001"], `--limit: ${LIMIT_RULE}`],
+    [["stock", "low", "--all", "--cursor", "WyJBIl0"], "pass either --cursor or --all, not both"],
     [["stock", "history", "G-1", "--until", "yesterday"], "--until:"],
     [["product", "add", "G-2", "--name", "Red \u001b[31mgear"], `--name: ${TEXT_RULE}`],
     [

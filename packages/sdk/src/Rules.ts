@@ -44,6 +44,14 @@ export const SUPPLIER_ID_RULE = "may contain only lower-case letters, digits and
 export const isSupplierId = (text: string): boolean =>
   text.length <= SUPPLIER_ID_MAX_LENGTH && SUPPLIER_ID_PATTERN.test(text)
 
+// --- Pages ----------------------------------------------------------------------------------------
+
+/** Rows per page of a list, unless the caller asks for another number of them. */
+export const DEFAULT_LIMIT = 50
+/** The most rows one page may hold; more come page by page, never cut off. */
+export const MAX_LIMIT = 1000
+export const LIMIT_RULE = `must be between 1 and ${MAX_LIMIT}`
+
 // --- Quantities, levels and deltas ---------------------------------------------------------------
 
 /**
