@@ -1,9 +1,11 @@
 import {
   CODE_RULE,
   DELTA_TEXT_RULE,
+  LIMIT_RULE,
   QUANTITY_RULE,
   QUANTITY_TEXT_RULE,
   REASON_RULE,
+  SPACES_RULE,
   TEXT_RULE
 } from "@invkit/sdk/rules"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -55,6 +57,8 @@ describe("bad input through inv", () => {
     [["stock", "adjust", "G-1", "5", "--idempotency-key", ""], "--idempotency-key: must not be empty"],
     [["stock", "transfer", "G-1", "1", "--to", "back room"], `--to: ${CODE_RULE}`],
     [["stock", "list", "--limit", "1e3"], `--limit: ${QUANTITY_TEXT_RULE}`],
+    [["product", "list", "--limit", "1001"], `--limit: ${LIMIT_RULE}`],
+    [["stock", "low", "--all", "--cursor", "WyJBIl0"], "pass either --cursor or --all, not both"],
     [["stock", "history", "G-1", "--until", "yesterday"], "--until:"],
     [["product", "add", "G-2", "--name", "Red \u001b[31mgear"], `--name: ${TEXT_RULE}`],
     [
@@ -65,7 +69,33 @@ describe("bad input through inv", () => {
       ["product", "update", "G-1", "--reorder-quantity", "2000000000"],
       `--reorder-quantity: ${QUANTITY_RULE}`
     ],
-    [["location", "add", "SHELF-1", "--name", "Shelf\t1"], `--name: ${TEXT_RULE}`]
+    [["location", "add", "SHELF-1", "--name", "Shelf\t1"], `--name: ${TEXT_RULE}`],
+    [["product", "add", "G-2", "--name", " Gear"], `--name: ${SPACES_RULE}`],
+    [["product", "update", "G-1", "--unit", "box "], `--unit: ${SPACES_RULE}`],
+    // Rules that name other fields name them as flags too.
+    [
+      ["product", "update", "G-1"],
+      "give at least one of --name, --unit, --reorder-point, --reorder-quantity, --max-level, --preferred-supplier, --allow-backorders, --active"
+    ],
+    [
+      ["stock", "transfer", "G-1", "1", "--from", "default", "--to", "default"],
+      "--to: must be another location than the one it moves from"
+    ],
+    [
+      [
+        "reservation",
+        "add",
+        "G-1",
+        "1",
+        "--for",
+        "C-1",
+        "--expires-in",
+        "1h",
+        "--expires-at",
+        "2030-01-01T00:00:00Z"
+      ],
+      "--expires-at: give --expires-in or --expires-at, not both"
+    ]
   ])("inv %j: exit 2 with the flag or argument and the rule", async (args, message) => {
     const { code, stdout, stderr } = await store.inv(...args)
     expect(stderr).toContain(`error: ${message}`)

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { QUANTITY_TEXT_RULE } from "@invkit/sdk/rules"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -107,8 +107,17 @@ describe("inv import / export", () => {
     timeout: 120_000
   }, async () => {
     const before = await store.json("stock", "overview")
-    const unclosed = await store.inv("import", file("unclosed.csv", 'sku,quantity\nA-1,1\nB-1,"2\n'))
+    const errors = file("unclosed-errors.csv", "")
+    rmSync(errors)
+    const unclosed = await store.inv(
+      "import",
+      file("unclosed.csv", 'sku,quantity\nA-1,1\nB-1,"2\n'),
+      "--errors",
+      errors
+    )
     expect(unclosed.code).toBe(2)
+    // Not even an empty errors file is left behind.
+    expect(existsSync(errors)).toBe(false)
     expect(unclosed.stderr).toContain(
       'error: <file>: line 3: a quoted value starts on or after it and is never closed; end it with " (a " inside a quoted value is written "")'
     )

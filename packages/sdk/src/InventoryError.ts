@@ -34,7 +34,16 @@ const explained = <Base extends new (...args: Array<any>) => Error>(
 export class InvalidInput extends explained(
   Schema.TaggedError<InvalidInput>()(
     "InvalidInput",
-    { field: Schema.String, rule: Schema.String, message: Message },
+    {
+      field: Schema.String,
+      rule: Schema.String,
+      /**
+       * Other input fields the rule names ("give at least one of name, unit, …"), so that a face
+       * which spells fields its own way (the CLI's flags) can say them as its user typed them.
+       */
+      mentions: Schema.optional(Schema.Array(Schema.String)),
+      message: Message
+    },
     HttpApiSchema.annotations({ status: 400 })
   ),
   (error) => `${error.field}: ${error.rule}`

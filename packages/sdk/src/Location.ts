@@ -6,16 +6,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationAlreadyExists, type StoreError } from "./InventoryError.js"
-import { decodeInput, PlainText, pgCode, storeFailure, TextInput } from "./internal/validation.js"
-import { CODE_MAX_LENGTH, CODE_PATTERN, CODE_RULE } from "./Rules.js"
+import { Code, decodeInput, NameText, pgCode, storeFailure } from "./internal/validation.js"
+import { NAME_MAX_LENGTH } from "./Rules.js"
 
 export const DEFAULT_LOCATION = "default"
 
-export const LocationCode = TextInput.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(CODE_MAX_LENGTH, { message: () => `must be at most ${CODE_MAX_LENGTH} characters` }),
-  Schema.pattern(CODE_PATTERN, { message: () => CODE_RULE })
-).annotations({ identifier: "LocationCode" })
+export const LocationCode = Code.annotations({ identifier: "LocationCode" })
 
 export const Location = Schema.Struct({
   code: LocationCode,
@@ -26,12 +22,7 @@ export type Location = typeof Location.Type
 
 export const NewLocation = Schema.Struct({
   code: LocationCode,
-  name: Schema.optional(
-    Schema.compose(PlainText, Schema.Trim).pipe(
-      Schema.minLength(1, { message: () => "must not be empty" }),
-      Schema.maxLength(200, { message: () => "must be at most 200 characters" })
-    )
-  )
+  name: Schema.optional(NameText(NAME_MAX_LENGTH))
 })
 export type NewLocation = typeof NewLocation.Encoded
 

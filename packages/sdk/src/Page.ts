@@ -5,6 +5,7 @@
 import * as Schema from "effect/Schema"
 
 import type { Page } from "./internal/paging.js"
+import { DEFAULT_LIMIT, LIMIT_RULE, MAX_LIMIT } from "./Rules.js"
 
 export { allItems, type Page } from "./internal/paging.js"
 
@@ -12,12 +13,11 @@ export { allItems, type Page } from "./internal/paging.js"
 export const pageOf = <A, I, R>(item: Schema.Schema<A, I, R>) =>
   Schema.Struct({ items: Schema.Array(item), nextCursor: Schema.NullOr(Schema.String) })
 
-export const DEFAULT_LIMIT = 50
-export const MAX_LIMIT = 1000
+export { DEFAULT_LIMIT, MAX_LIMIT }
 
 export const Limit = Schema.Number.pipe(
   Schema.int({ message: () => "must be a whole number" }),
-  Schema.between(1, MAX_LIMIT, { message: () => `must be between 1 and ${MAX_LIMIT}` })
+  Schema.between(1, MAX_LIMIT, { message: () => LIMIT_RULE })
 )
 
 export const encodeCursor = (key: ReadonlyArray<string | number>): string =>

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { CatalogType } from "./Event.js"
 import {
-  InvalidInput,
+  type InvalidInput,
   ProductAlreadyExists,
   ProductNotFound,
   type StoreError,
@@ -15,10 +15,13 @@ import {
 } from "./InventoryError.js"
 import { writeEvent } from "./internal/outbox.js"
 import {
+  atLeastOneOf,
   BooleanInput,
+  Code,
   containsPattern,
   decodeInput,
   failOnSqlDefect,
+  NameText,
   NumberInput,
   PlainText,
   pgCode,
@@ -26,14 +29,10 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { CODE_MAX_LENGTH, CODE_PATTERN, CODE_RULE, MAX_QUANTITY, QUANTITY_RULE } from "./Rules.js"
+import { MAX_QUANTITY, NAME_MAX_LENGTH, QUANTITY_RULE, UNIT_MAX_LENGTH } from "./Rules.js"
 
 /** A stock-keeping unit: the product's natural key. */
-export const Sku = TextInput.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(CODE_MAX_LENGTH, { message: () => `must be at most ${CODE_MAX_LENGTH} characters` }),
-  Schema.pattern(CODE_PATTERN, { message: () => CODE_RULE })
-).annotations({ identifier: "Sku" })
+export const Sku = Code.annotations({ identifier: "Sku" })
 
 /** A count of units: whole, never negative, at most MAX_QUANTITY. */
 export const Quantity = NumberInput.pipe(
@@ -41,14 +40,8 @@ export const Quantity = NumberInput.pipe(
   Schema.between(0, MAX_QUANTITY, { message: () => QUANTITY_RULE })
 ).annotations({ identifier: "Quantity" })
 
-const Name = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
-)
-const Unit = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(32, { message: () => "must be at most 32 characters" })
-)
+const Name = NameText(NAME_MAX_LENGTH)
+const Unit = NameText(UNIT_MAX_LENGTH)
 
 export const Product = Schema.Struct({
   sku: Sku,
@@ -172,10 +165,7 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         )({ ...patch, sku })
         const changes = Object.fromEntries(Object.entries(patched).filter(([, value]) => value !== undefined))
         if (Object.keys(changes).length === 0) {
-          return yield* new InvalidInput({
-            field: "patch",
-            rule: "give at least one of name, unit, reorderPoint, reorderQuantity, maxLevel, preferredSupplier, allowBackorders, active"
-          })
+          return yield* atLeastOneOf(Object.keys(ProductPatch.fields))
         }
         return yield* announced(
           changes.active === false ? "product.archived" : "product.updated",

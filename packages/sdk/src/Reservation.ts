@@ -39,11 +39,13 @@ import {
 } from "./internal/reservationWrite.js"
 import { evaluateReorder, makeStockWriter, requireProductAndLocation } from "./internal/stockWrite.js"
 import {
+  atLeastOneOf,
   BooleanInput,
   decodeInput,
   failOnSqlDefect,
   isRetryableConflict,
   NumberInput,
+  notBoth,
   PlainText,
   storeFailure
 } from "./internal/validation.js"
@@ -227,9 +229,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       readonly expiresAt?: Date | undefined
     }): Effect.Effect<Statement.Fragment | undefined, InvalidInput> => {
       if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
-        return Effect.fail(
-          new InvalidInput({ field: "expiresAt", rule: "give expiresIn or expiresAt, not both" })
-        )
+        return Effect.fail(notBoth("expiresIn", "expiresAt"))
       }
       if (request.expiresIn !== undefined) {
         return Effect.succeed(sql`now() + ${request.expiresIn} * interval '1 second'`)
@@ -445,15 +445,13 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           request.expiresAt === undefined &&
           !request.noExpiry
         ) {
-          return yield* new InvalidInput({
-            field: "patch",
-            rule: "give at least one of quantity, expiresIn, expiresAt, noExpiry"
-          })
+          return yield* atLeastOneOf(["quantity", "expiresIn", "expiresAt", "noExpiry"])
         }
         if (request.noExpiry && (request.expiresIn !== undefined || request.expiresAt !== undefined)) {
           return yield* new InvalidInput({
             field: "noExpiry",
-            rule: "give noExpiry or a new expiry, not both"
+            rule: "give noExpiry or a new expiry (expiresIn, expiresAt), not both",
+            mentions: ["noExpiry", "expiresIn", "expiresAt"]
           })
         }
         const expiresAt = yield* expiryOf(request)

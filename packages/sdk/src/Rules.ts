@@ -17,6 +17,22 @@ export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces)`
 /** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
 export const isCode = (text: string): boolean => CODE_PATTERN.test(text)
 
+// --- Names ---------------------------------------------------------------------------------------
+
+/** The longest name of a product, location or supplier; and of a unit. */
+export const NAME_MAX_LENGTH = 200
+export const UNIT_MAX_LENGTH = 32
+
+/**
+ * Spaces around a name or unit are refused, never dropped: dropping them would store something
+ * other than what was given (an import's cell, an SDK call), and " Widget" beside "Widget" is
+ * almost always a spreadsheet's accident that the person should see.
+ */
+export const SPACES_RULE = "must not start or end with a space"
+
+/** Whether `text` has no space (of any kind) at its start or end. */
+export const isTrimmed = (text: string): boolean => text.trim() === text
+
 // --- Supplier ids --------------------------------------------------------------------------------
 
 export const SUPPLIER_ID_MAX_LENGTH = 64
@@ -27,6 +43,14 @@ export const SUPPLIER_ID_RULE = "may contain only lower-case letters, digits and
 /** Whether `text` is a supplier id: 1 to 64 lower-case letters, digits and `- _ .`, not starting with a sign. */
 export const isSupplierId = (text: string): boolean =>
   text.length <= SUPPLIER_ID_MAX_LENGTH && SUPPLIER_ID_PATTERN.test(text)
+
+// --- Pages ----------------------------------------------------------------------------------------
+
+/** Rows per page of a list, unless the caller asks for another number of them. */
+export const DEFAULT_LIMIT = 50
+/** The most rows one page may hold; more come page by page, never cut off. */
+export const MAX_LIMIT = 1000
+export const LIMIT_RULE = `must be between 1 and ${MAX_LIMIT}`
 
 // --- Quantities, levels and deltas ---------------------------------------------------------------
 

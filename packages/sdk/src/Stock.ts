@@ -99,7 +99,11 @@ export const TransferStock = Schema.Struct({
   from: LocationCode,
   to: LocationCode,
   ...Context
-}).pipe(Schema.filter((t) => t.from !== t.to || { path: ["to"], message: "must differ from from" }))
+}).pipe(
+  Schema.filter(
+    (t) => t.from !== t.to || { path: ["to"], message: "must be another location than the one it moves from" }
+  )
+)
 export type TransferStock = typeof TransferStock.Encoded
 
 export const BatchChange = Schema.Union(

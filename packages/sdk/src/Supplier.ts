@@ -9,16 +9,18 @@ import cronParser from "cron-parser"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import {
-  InvalidInput,
+  type InvalidInput,
   type StoreError,
   SupplierAlreadyExists,
   SupplierInUse,
   SupplierNotFound
 } from "./InventoryError.js"
 import {
+  atLeastOneOf,
   BooleanInput,
   decodeInput,
   failOnSqlDefect,
+  NameText,
   NumberInput,
   PlainText,
   pgCode,
@@ -26,7 +28,7 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
-import { SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
+import { NAME_MAX_LENGTH, SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
 
 export const SupplierId = TextInput.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
@@ -144,10 +146,7 @@ export const Supplier = Schema.Struct({
 }).annotations({ identifier: "Supplier" })
 export type Supplier = typeof Supplier.Type
 
-const Name = Schema.compose(PlainText, Schema.Trim).pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
-)
+const Name = NameText(NAME_MAX_LENGTH)
 const Days = NumberInput.pipe(
   Schema.int({ message: () => "must be a whole number" }),
   Schema.between(0, 3650, { message: () => "must be between 0 and 3650" })
@@ -264,10 +263,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
           Object.entries(rest).filter(([, value]) => value !== undefined)
         )
         if (Object.keys(changes).length === 0 && connector === undefined) {
-          return yield* new InvalidInput({
-            field: "patch",
-            rule: "give at least one of name, connector, schedule, createMissingProducts, leadTimeDays, active"
-          })
+          return yield* atLeastOneOf(Object.keys(SupplierPatch.fields))
         }
         const rows = yield* sql<Supplier>`
           update suppliers set ${sql.update({ ...changes, updatedAt: new Date() })}

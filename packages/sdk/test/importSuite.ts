@@ -12,7 +12,7 @@ import * as Export from "../src/Export.js"
 import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
 import { localStoreOf } from "../src/internal/localStore.js"
-import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, TEXT_RULE } from "../src/Rules.js"
+import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, SPACES_RULE, TEXT_RULE } from "../src/Rules.js"
 import { expectLedgerConsistent } from "./utils.js"
 
 export type OpenStore = () => Promise<Inventory>
@@ -557,6 +557,36 @@ export const importSuite = (open: OpenStore) => {
       expect(after.get(`${sku(9010)}@default`)).toBe(7)
       expect(after.get(`${sku(9012)}@default`)).toBe(before.get(`${sku(9012)}@default`)! + 12)
       expect(after.get(`${sku(9000)}@default`)).toBe(before.get(`${sku(9000)}@default`))
+    })
+
+    it("takes each cell as written: spaces around a SKU, a number or a name are refused, never trimmed", async () => {
+      const before = await totals(inventory)
+      const products = await importCollecting(
+        inventory,
+        ["sku,name,unit,reorder_point,active", ` SP-1,Spaced,each,1,yes`, `SP-2, Spaced ,each,1,yes`]
+          .concat([`SP-3,Spaced,box ,1,yes`, `SP-4,Spaced,each, 1,yes`, `SP-5,Spaced,each,1, yes`])
+          .join("\n")
+      )
+      expect(products.result).toMatchObject({ kind: "products", applied: 0, rejected: 5 })
+      expect(products.rejections.map((r) => [r.line, r.column, r.code])).toEqual([
+        [2, "sku", "invalid-value"],
+        [3, "name", "invalid-value"],
+        [4, "unit", "invalid-value"],
+        [5, "reorder_point", "invalid-value"],
+        [6, "active", "invalid-value"]
+      ])
+      expect(products.rejections[0]!.message).toContain('not " SP-1"')
+      expect(products.rejections[1]!.message).toBe(`name: ${SPACES_RULE}, not " Spaced "`)
+      expect(products.rejections[3]!.message).toContain(`${QUANTITY_TEXT_RULE}, not " 1"`)
+      const counts = await importCollecting(
+        inventory,
+        [`{"sku":"${sku(9300)} ","quantity":5}`, `{"sku":"${sku(9301)}","quantity":" 5"}`].join("\n"),
+        { format: "ndjson" }
+      )
+      expect(counts.result).toMatchObject({ kind: "stock", applied: 0, rejected: 2 })
+      expect(counts.rejections.map((r) => r.column)).toEqual(["sku", "quantity"])
+      expect(await totals(inventory)).toEqual(before)
+      expect((await inventory.products.list({ text: "SP-" })).items).toEqual([])
     })
 
     it("refuses an actor with control characters before reading a row", async () => {

@@ -18,7 +18,7 @@ import {
 } from "../src/InventoryError.js"
 import { Locations } from "../src/Location.js"
 import { type NewProduct, Products } from "../src/Product.js"
-import { MAX_LEVEL } from "../src/Rules.js"
+import { MAX_LEVEL, SPACES_RULE } from "../src/Rules.js"
 import { type AdjustStock, type BatchChange, MAX_BATCH, Stock } from "../src/Stock.js"
 import { expectLedgerConsistent, storeTotals, type TestStore } from "./utils.js"
 
@@ -41,7 +41,7 @@ export const storeSuite = (makeStore: () => TestStore) => {
     it.effect("add fills in the defaults and get answers the same product", () =>
       Effect.gen(function* () {
         const products = yield* Products
-        const added = yield* products.add({ sku: "P-1", name: "  Widget  " })
+        const added = yield* products.add({ sku: "P-1", name: "Widget" })
         expect(added).toMatchObject({
           sku: "P-1",
           name: "Widget",
@@ -54,6 +54,23 @@ export const storeSuite = (makeStore: () => TestStore) => {
         })
         expect(added.createdAt).toBeInstanceOf(Date)
         expect(yield* products.get("P-1")).toEqual(added)
+      })
+    )
+
+    it.effect("refuses names and units with spaces around them instead of trimming them", () =>
+      Effect.gen(function* () {
+        const products = yield* Products
+        const locations = yield* Locations
+        for (const name of ["  Widget  ", "Widget ", "\u00a0Widget"]) {
+          const refused = yield* expectInvalid(products.add({ sku: "SP-1", name }), "name")
+          expect(refused.rule).toBe(SPACES_RULE)
+        }
+        yield* expectInvalid(products.add({ sku: "SP-1", name: "Widget", unit: " box" }), "unit")
+        yield* expectInvalid(locations.add({ code: "SP-LOC", name: "Back room " }), "name")
+        expect(yield* Effect.flip(products.get("SP-1"))).toBeInstanceOf(ProductNotFound)
+        yield* products.add({ sku: "SP-1", name: "Widget" })
+        yield* expectInvalid(products.update("SP-1", { name: "Widget " }), "name")
+        expect((yield* products.get("SP-1")).name).toBe("Widget")
       })
     )
 

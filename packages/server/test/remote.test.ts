@@ -86,7 +86,12 @@ describe.skipIf(!reachable)("the remote SDK client against inv-server all", () =
   it("runs the embedded facade's scenario with the same results", async () => {
     expect(inv.store).toContain(baseUrl)
     // defaults filled as the embedded facade does: unit, reorderQuantity, maxLevel, …
-    const product = await inv.products.add({ sku: "WID-1", name: " Widget ", reorderPoint: 5 })
+    // A name is taken as given or refused, never trimmed, over HTTP as in the embedded store.
+    await expect(inv.products.add({ sku: "WID-1", name: " Widget " })).rejects.toMatchObject({
+      _tag: "InvalidInput",
+      field: "name"
+    })
+    const product = await inv.products.add({ sku: "WID-1", name: "Widget", reorderPoint: 5 })
     expect(product).toMatchObject({ sku: "WID-1", name: "Widget", unit: "each", reorderQuantity: 0 })
     expect((await inv.products.get("WID-1")).name).toBe("Widget")
 

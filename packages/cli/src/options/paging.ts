@@ -1,11 +1,13 @@
 import type { Page } from "@invkit/sdk"
+import { DEFAULT_LIMIT, MAX_LIMIT } from "@invkit/sdk/rules"
 import type { Command } from "commander"
+import { optionalNumberArgument } from "../numberArgument.js"
 import { UsageError } from "../usageError.js"
 
 /** `--limit`, `--cursor`, `--all`: every paged list takes them. */
 export const withPagingOptions = (command: Command, rows = "rows"): Command =>
   command
-    .option("--limit <n>", `${rows} per page (1-1000)`, "50")
+    .option("--limit <n>", `${rows} per page (1-${MAX_LIMIT})`, String(DEFAULT_LIMIT))
     .option("--cursor <cursor>", "the next page, as printed by the previous one")
     .option("--all", "every page")
 
@@ -15,19 +17,42 @@ export interface PagingOptions {
   readonly all?: boolean
 }
 
-/** One page (from --cursor), or with --all every page, fetched --limit rows at a time. */
-export const fetchListing = async <T>(
-  options: PagingOptions,
-  fetchPage: (cursor: string | undefined) => Promise<Page.Page<T>>
-): Promise<Page.Page<T>> => {
+/** The paging flags as checked values; the limit's range is the SDK's rule, checked there. */
+export interface Paging {
+  readonly limit: number | undefined
+  readonly cursor: string | undefined
+  readonly all: boolean
+}
+
+/** What one page is asked with: a list's `limit` and `cursor`. */
+export interface PageRequest {
+  readonly limit: number | undefined
+  readonly cursor: string | undefined
+}
+
+/** The paging flags checked before the store is opened, so a bad one changes and opens nothing. */
+export const pagingOf = (options: PagingOptions): Paging => {
   if (options.all && options.cursor !== undefined) {
     throw new UsageError("pass either --cursor or --all, not both")
   }
-  if (!options.all) return fetchPage(options.cursor)
+  return {
+    limit: optionalNumberArgument(options.limit, "limit"),
+    cursor: options.cursor,
+    all: Boolean(options.all)
+  }
+}
+
+/** One page (from --cursor), or with --all every page, fetched --limit rows at a time. */
+export const fetchListing = async <T>(
+  paging: Paging,
+  fetchPage: (request: PageRequest) => Promise<Page.Page<T>>
+): Promise<Page.Page<T>> => {
+  const { limit } = paging
+  if (!paging.all) return fetchPage({ limit, cursor: paging.cursor })
   const items: Array<T> = []
   let cursor: string | undefined
   do {
-    const page = await fetchPage(cursor)
+    const page = await fetchPage({ limit, cursor })
     items.push(...page.items)
     cursor = page.nextCursor ?? undefined
   } while (cursor !== undefined)

@@ -1,6 +1,6 @@
 /**
  * A value's text checked by the SDK's own schema, with the SDK's own words when refused. Loads
- * the SDK and Effect: promptedValues.ts imports it only for text its dependency-free rules do not
+ * the SDK and Effect: prompted.ts imports it only for text its dependency-free rules do not
  * already accept.
  */
 import { InvalidInput } from "@invkit/sdk"

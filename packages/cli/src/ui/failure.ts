@@ -1,6 +1,6 @@
 import type { Command } from "commander"
 import { exitCodeFor, tagOf } from "../exitCodes.js"
-import { nameOnCommandLine } from "./fieldNames.js"
+import { commandLineName, ruleOnCommandLine } from "./fieldNames.js"
 import { hintFor } from "./hints.js"
 import { note } from "./output.js"
 
@@ -15,12 +15,24 @@ const detailsOf = (error: unknown): Record<string, unknown> =>
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "string" ? error : String(error)
 
-/** An InvalidInput (the SDK's or the CLI's own) with its field as the running command spells it. */
+/**
+ * An InvalidInput (the SDK's or the CLI's own) with its field, and the fields its rule names, as
+ * the running command spells them. A field the command line has no name for (the SDK's `patch`)
+ * is left out when the rule names the flags instead.
+ */
 const refusedValue = (error: unknown, command: Command | undefined) => {
-  const { field, rule } = error as { field?: unknown; rule?: unknown }
-  return tagOf(error) === "InvalidInput" && typeof field === "string" && typeof rule === "string"
-    ? { field: command === undefined ? field : nameOnCommandLine(field, command), rule }
-    : undefined
+  const { field, rule, mentions } = error as { field?: unknown; rule?: unknown; mentions?: unknown }
+  if (tagOf(error) !== "InvalidInput" || typeof field !== "string" || typeof rule !== "string")
+    return undefined
+  if (command === undefined) return { field, rule, said: `${field}: ${rule}` }
+  const named = Array.isArray(mentions) ? mentions.filter((name) => typeof name === "string") : []
+  const typed = commandLineName(field, command)
+  const wordedRule = ruleOnCommandLine(rule, named, command)
+  return {
+    field: typed ?? field,
+    rule: wordedRule,
+    said: typed === undefined && named.length > 0 ? wordedRule : `${typed ?? field}: ${wordedRule}`
+  }
 }
 
 /**
@@ -31,11 +43,12 @@ const refusedValue = (error: unknown, command: Command | undefined) => {
 export const reportFailure = (error: unknown, json: boolean, command?: Command): void => {
   const refused = refusedValue(error, command)
   const hint = hintFor(tagOf(error), detailsOf(error))
-  const said = refused ? `${refused.field}: ${refused.rule}` : messageOf(error)
+  const said = refused ? refused.said : messageOf(error)
   const message = hint === undefined ? said : `${said} (${hint})`
   if (json) {
     const code = tagOf(error) ?? "UnexpectedError"
-    note(JSON.stringify({ error: { code, message, ...detailsOf(error), ...refused } }))
+    const fields = refused === undefined ? {} : { field: refused.field, rule: refused.rule }
+    note(JSON.stringify({ error: { code, message, ...detailsOf(error), ...fields } }))
   } else {
     note(`error: ${message}`)
   }

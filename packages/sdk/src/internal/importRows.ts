@@ -153,12 +153,14 @@ const parseNumberCell = (field: string, text: string) =>
   field === "delta" ? parseDelta(text) : parseQuantity(text)
 
 /**
- * A cell as the schema wants it: blank is absent, numbers and booleans parsed when they read as
+ * A cell as the schema wants it: empty is absent, numbers and booleans parsed when they read as
  * such. A number cell not written by the rule is left as text, for `numberCellProblem` to name.
+ * Nothing is trimmed: a cell is taken as written or refused by its field's rule (" 5", " A-1" and
+ * " Widget" are refused), so what is stored is what the file says.
  */
 const cellValue = (field: string, value: unknown): unknown => {
   if (typeof value !== "string") return value ?? undefined
-  const text = unescapeCell(value).trim()
+  const text = unescapeCell(value)
   if (text === "") return undefined
   if (NUMERIC.has(field)) return parseNumberCell(field, text) ?? text
   if (field === "active") {

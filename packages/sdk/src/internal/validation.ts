@@ -4,7 +4,16 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidInput, StoreError } from "../InventoryError.js"
-import { isPlainText, shortenInput, TEXT_RULE } from "../Rules.js"
+import {
+  CODE_MAX_LENGTH,
+  CODE_PATTERN,
+  CODE_RULE,
+  isPlainText,
+  isTrimmed,
+  SPACES_RULE,
+  shortenInput,
+  TEXT_RULE
+} from "../Rules.js"
 
 /** Base types whose own failure reads as a rule, not as a type dump ("Expected number, actual …"). */
 export const NumberInput = Schema.Number.annotations({ message: () => "must be a number" })
@@ -13,6 +22,29 @@ export const BooleanInput = Schema.Boolean.annotations({ message: () => "must be
 
 /** Names, codes, references, actors, keys: text that may be printed to a terminal later. */
 export const PlainText = TextInput.pipe(Schema.filter(isPlainText, { message: () => TEXT_RULE }))
+
+/** A SKU or a location code, by the one rule for both. */
+export const Code = TextInput.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(CODE_MAX_LENGTH, { message: () => `must be at most ${CODE_MAX_LENGTH} characters` }),
+  Schema.pattern(CODE_PATTERN, { message: () => CODE_RULE })
+)
+
+/** The name of a product, location or supplier, or a unit: taken as given or refused, never trimmed. */
+export const NameText = (maxLength: number) =>
+  PlainText.pipe(
+    Schema.minLength(1, { message: () => "must not be empty" }),
+    Schema.filter(isTrimmed, { message: () => SPACES_RULE }),
+    Schema.maxLength(maxLength, { message: () => `must be at most ${maxLength} characters` })
+  )
+
+/** Nothing to change: a patch without any of the fields it may change. */
+export const atLeastOneOf = (names: ReadonlyArray<string>) =>
+  new InvalidInput({ field: "patch", rule: `give at least one of ${names.join(", ")}`, mentions: names })
+
+/** Two fields that exclude each other, refused on the second. */
+export const notBoth = (first: string, second: string) =>
+  new InvalidInput({ field: second, rule: `give ${first} or ${second}, not both`, mentions: [first, second] })
 
 /** `changes.3.sku` → `changes[3].sku`: the path as a caller writes it. */
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>

@@ -4,6 +4,7 @@
  */
 
 import { once } from "node:events"
+import { rm } from "node:fs/promises"
 import { Export, Import } from "@invkit/sdk"
 import { writableFile } from "../../options/files.js"
 
@@ -11,6 +12,8 @@ export interface ErrorsFile {
   start(kind: Import.ImportKind): void
   write(rejection: Import.Rejection): Promise<void>
   close(): Promise<void>
+  /** After an import refused as a whole (an unreadable file): closed, and removed if it holds no row. */
+  discard(): Promise<void>
 }
 
 const ERROR_COLUMNS = ["error_line", "error_column", "error_code", "error_message"]
@@ -20,28 +23,37 @@ export const openErrorsFile = (path: string): ErrorsFile => {
   const ndjson = /\.(ndjson|jsonl)$/i.test(path)
   const out = writableFile(path, "--errors")
   let fields: ReadonlyArray<string> = []
+  let rows = 0
   const put = async (text: string) => {
     if (!out.write(text)) await once(out, "drain")
   }
+  const start = (kind: Import.ImportKind) => {
+    fields = Import.FIELDS[kind]
+    if (!ndjson) void put(Export.csvLine([...ERROR_COLUMNS, ...fields]))
+  }
+  const write = async (rejection: Import.Rejection) => {
+    rows += 1
+    const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
+    if (ndjson) {
+      const [error_line, error_column, error_code, error_message] = why
+      await put(
+        `${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`
+      )
+    } else {
+      await put(Export.csvLine([...why, ...fields.map((field) => rejection.row[field])]))
+    }
+  }
+  const close = async () => {
+    out.end()
+    await once(out, "close")
+  }
   return {
-    start: (kind) => {
-      fields = Import.FIELDS[kind]
-      if (!ndjson) void put(Export.csvLine([...ERROR_COLUMNS, ...fields]))
-    },
-    write: async (rejection) => {
-      const why = [rejection.line, rejection.column ?? "", rejection.code, rejection.message]
-      if (ndjson) {
-        const [error_line, error_column, error_code, error_message] = why
-        await put(
-          `${JSON.stringify({ error_line, error_column, error_code, error_message, ...rejection.row })}\n`
-        )
-      } else {
-        await put(Export.csvLine([...why, ...fields.map((field) => rejection.row[field])]))
-      }
-    },
-    close: async () => {
-      out.end()
-      await once(out, "close")
+    start,
+    write,
+    close,
+    discard: async () => {
+      await close()
+      if (rows === 0) await rm(path, { force: true })
     }
   }
 }

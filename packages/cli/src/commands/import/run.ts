@@ -128,10 +128,19 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
         await errorsFile?.write(rejection)
       }
     })
-  ).finally(async () => {
-    display.stop()
-    await errorsFile?.close()
-  })
+  ).then(
+    async (done) => {
+      display.stop()
+      await errorsFile?.close()
+      return done
+    },
+    async (error: unknown) => {
+      // Refused as a whole: nothing changed, so no empty errors file is left behind either.
+      display.stop()
+      await errorsFile?.discard()
+      throw error
+    }
+  )
 
   if (json) printJson(result)
   else {

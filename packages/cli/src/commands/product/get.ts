@@ -1,4 +1,4 @@
-import { skuArgument } from "../../options/promptedValues.js"
+import { skuArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printProduct } from "../../ui/products.js"
 import { askIfMissing } from "../../ui/prompt.js"

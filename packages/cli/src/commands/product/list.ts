@@ -1,5 +1,4 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderProducts } from "../../ui/products.js"
@@ -15,11 +14,11 @@ export const run = async (options: ListProductsOptions): Promise<void> => {
   if (options.active && options.archived) throw new UsageError("pass either --active or --archived, not both")
   const query = {
     text: options.text,
-    active: options.active ? true : options.archived ? false : undefined,
-    limit: optionalNumberArgument(options.limit, "limit")
+    active: options.active ? true : options.archived ? false : undefined
   }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.products.list({ ...query, cursor }))
+    fetchListing(paging, (request) => inventory.products.list({ ...query, ...request }))
   )
   printListing(page, options.json, renderProducts, "No products.")
 }

@@ -1,6 +1,6 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { type ClearableOption, clearableNumber, clearableText } from "../../options/clearable.js"
-import { skuArgument } from "../../options/promptedValues.js"
+import { skuArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { printProduct } from "../../ui/products.js"

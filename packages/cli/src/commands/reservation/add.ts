@@ -1,5 +1,5 @@
 import { type ExpiryOptions, expiryOf } from "../../options/expiry.js"
-import { quantityArgument, skuArgument } from "../../options/promptedValues.js"
+import { quantityArgument, skuArgument } from "../../options/prompted.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"

@@ -1,4 +1,4 @@
-import { reservationIdArgument } from "../../options/promptedValues.js"
+import { reservationIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printReservation } from "../../ui/reservations.js"

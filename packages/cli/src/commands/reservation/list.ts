@@ -1,6 +1,5 @@
 import type { Reservation } from "@invkit/sdk"
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderReservations } from "../../ui/reservations.js"
@@ -19,12 +18,12 @@ export const run = async (options: ListReservationsOptions): Promise<void> => {
     location: options.location,
     reference: options.for,
     // Any text: the SDK checks it against the statuses it knows and says which those are.
-    status: options.status as Reservation.ReservationStatus | undefined,
-    limit: optionalNumberArgument(options.limit, "limit")
+    status: options.status as Reservation.ReservationStatus | undefined
   }
+  const paging = pagingOf(options)
   const page = await asForOption(
     withInventory(options, (inventory) =>
-      fetchListing(options, (cursor) => inventory.reservations.list({ ...query, cursor }))
+      fetchListing(paging, (request) => inventory.reservations.list({ ...query, ...request }))
     )
   )
   printListing(page, options.json, renderReservations, "No reservations.")

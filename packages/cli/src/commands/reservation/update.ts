@@ -1,6 +1,6 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { type ExpiryOptions, expiryOf } from "../../options/expiry.js"
-import { reservationIdArgument } from "../../options/promptedValues.js"
+import { reservationIdArgument } from "../../options/prompted.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"

@@ -1,4 +1,4 @@
-import { orderIdArgument } from "../../options/promptedValues.js"
+import { orderIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printOrder } from "../../ui/restock.js"

@@ -1,6 +1,5 @@
 import type { Restock } from "@invkit/sdk"
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderOrders } from "../../ui/restock.js"
@@ -18,11 +17,11 @@ export const run = async (options: ListOrdersOptions): Promise<void> => {
     status: options.status as Restock.OrderStatus | undefined,
     open: options.open ? true : undefined,
     sku: options.sku,
-    supplierId: options.supplier,
-    limit: optionalNumberArgument(options.limit, "limit")
+    supplierId: options.supplier
   }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.restock.list({ ...query, cursor }))
+    fetchListing(paging, (request) => inventory.restock.list({ ...query, ...request }))
   )
   printListing(page, options.json, renderOrders, "No restock orders.")
 }

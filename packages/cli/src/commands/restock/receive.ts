@@ -1,5 +1,5 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { orderIdArgument } from "../../options/promptedValues.js"
+import { orderIdArgument } from "../../options/prompted.js"
 import { actorOf } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"

@@ -1,4 +1,4 @@
-import { orderIdArgument } from "../../options/promptedValues.js"
+import { orderIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"

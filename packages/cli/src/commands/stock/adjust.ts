@@ -1,6 +1,6 @@
 import type { Stock } from "@invkit/sdk"
 import { deltaArgument } from "../../numberArgument.js"
-import { skuArgument } from "../../options/promptedValues.js"
+import { skuArgument } from "../../options/prompted.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"

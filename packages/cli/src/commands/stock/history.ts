@@ -1,6 +1,5 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
-import { skuArgument } from "../../options/promptedValues.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { skuArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -15,11 +14,11 @@ export const run = async (skuText: string | undefined, options: StockHistoryOpti
   const sku = await askIfMissing(skuText, skuArgument)
   const query = {
     location: options.location,
-    until: options.until,
-    limit: optionalNumberArgument(options.limit, "limit")
+    until: options.until
   }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.stock.history(sku, { ...query, cursor }))
+    fetchListing(paging, (request) => inventory.stock.history(sku, { ...query, ...request }))
   )
   printListing(page, options.json, renderMovements, `No movements of ${sku}.`)
 }

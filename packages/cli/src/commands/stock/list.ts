@@ -1,5 +1,4 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderStockRows } from "../../ui/stock.js"
@@ -12,11 +11,11 @@ export interface ListStockOptions extends GlobalOptions, PagingOptions {
 export const run = async (options: ListStockOptions): Promise<void> => {
   const query = {
     location: options.location,
-    text: options.text,
-    limit: optionalNumberArgument(options.limit, "limit")
+    text: options.text
   }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.stock.list({ ...query, cursor }))
+    fetchListing(paging, (request) => inventory.stock.list({ ...query, ...request }))
   )
   printListing(page, options.json, renderStockRows, "No stock recorded.")
 }

@@ -1,5 +1,4 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { renderLowStock } from "../../ui/stock.js"
@@ -9,9 +8,10 @@ export interface LowStockOptions extends GlobalOptions, PagingOptions {
 }
 
 export const run = async (options: LowStockOptions): Promise<void> => {
-  const query = { location: options.location, limit: optionalNumberArgument(options.limit, "limit") }
+  const query = { location: options.location }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.stock.low({ ...query, cursor }))
+    fetchListing(paging, (request) => inventory.stock.low({ ...query, ...request }))
   )
   printListing(page, options.json, renderLowStock, "Nothing is at or below its reorder point.")
 }

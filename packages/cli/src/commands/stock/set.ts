@@ -1,6 +1,6 @@
 import type { Stock } from "@invkit/sdk"
 import { optionalNumberArgument } from "../../numberArgument.js"
-import { quantityArgument, skuArgument } from "../../options/promptedValues.js"
+import { quantityArgument, skuArgument } from "../../options/prompted.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"

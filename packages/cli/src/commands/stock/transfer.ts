@@ -1,4 +1,4 @@
-import { quantityArgument, skuArgument } from "../../options/promptedValues.js"
+import { quantityArgument, skuArgument } from "../../options/prompted.js"
 import { changeContext, type WriteOptions } from "../../options/write.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"

@@ -1,7 +1,7 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { clearableText } from "../../options/clearable.js"
 import { type ConnectorFlags, connectorFlagsGiven, connectorFromFlags } from "../../options/connector.js"
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, previewConnector, withInventory } from "../../session.js"
 import { note, printJson, printLine } from "../../ui/output.js"
 import { askIfMissing, canPrompt } from "../../ui/prompt.js"

@@ -1,4 +1,4 @@
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { printSupplier } from "../../ui/suppliers.js"

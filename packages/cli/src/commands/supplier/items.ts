@@ -1,6 +1,5 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -13,11 +12,11 @@ export interface SupplierItemsOptions extends GlobalOptions, PagingOptions {
 export const run = async (idText: string | undefined, options: SupplierItemsOptions): Promise<void> => {
   const id = await askIfMissing(idText, supplierIdArgument)
   const query = {
-    active: options.active ? true : undefined,
-    limit: optionalNumberArgument(options.limit, "limit")
+    active: options.active ? true : undefined
   }
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.suppliers.items(id, { ...query, cursor }))
+    fetchListing(paging, (request) => inventory.suppliers.items(id, { ...query, ...request }))
   )
   printListing(
     page,

@@ -1,4 +1,4 @@
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note, printJson } from "../../ui/output.js"
 import { askIfMissing, confirmOrRequireYes } from "../../ui/prompt.js"

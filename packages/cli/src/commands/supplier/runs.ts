@@ -1,6 +1,5 @@
-import { optionalNumberArgument } from "../../numberArgument.js"
-import { fetchListing, type PagingOptions } from "../../options/paging.js"
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { printListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
@@ -10,9 +9,9 @@ export interface SupplierRunsOptions extends GlobalOptions, PagingOptions {}
 
 export const run = async (idText: string | undefined, options: SupplierRunsOptions): Promise<void> => {
   const id = await askIfMissing(idText, supplierIdArgument)
-  const limit = optionalNumberArgument(options.limit, "limit")
+  const paging = pagingOf(options)
   const page = await withInventory(options, (inventory) =>
-    fetchListing(options, (cursor) => inventory.suppliers.runs(id, { limit, cursor }))
+    fetchListing(paging, (request) => inventory.suppliers.runs(id, request))
   )
   printListing(
     page,

@@ -1,5 +1,5 @@
 import { type SupplierSync, SyncFailed } from "@invkit/sdk"
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, resolveTarget, withInventory } from "../../session.js"
 import { note, printJson } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"

@@ -1,7 +1,7 @@
 import { optionalNumberArgument } from "../../numberArgument.js"
 import { type ClearableOption, clearableText } from "../../options/clearable.js"
 import { type ConnectorFlags, connectorChangedByFlags } from "../../options/connector.js"
-import { supplierIdArgument } from "../../options/promptedValues.js"
+import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
 import { note } from "../../ui/output.js"
 import { askIfMissing } from "../../ui/prompt.js"
