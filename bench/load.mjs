@@ -1,6 +1,8 @@
 // Driving a load and summing it up, shared by the benchmarks that compare a side of ours with a
 // raw baseline: each side is driven by the same seeded sequence, so the ratio compares like with like.
 
+import http from "node:http"
+
 /** A small seeded generator, so every side gets the same sequence of SKUs and signs. */
 export const mulberry32 = (seed) => () => {
   seed = (seed + 0x6d2b79f5) | 0
@@ -53,3 +55,38 @@ export const summarize = (parts) => {
     cpuUsPerOp: Math.round(cpuUs / (latencies.length || 1))
   }
 }
+
+/**
+ * A JSON request to a service on 127.0.0.1 through `agent`, with the bearer `token`; answers the
+ * status and the body's text. Fails when no answer comes within `timeoutMs`.
+ */
+export const jsonRequest =
+  ({ agent, token, timeoutMs }) =>
+  (port, method, path, body) =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body)
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port,
+          method,
+          path,
+          agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(payload === undefined ? {} : { "content-type": "application/json" })
+          }
+        },
+        (res) => {
+          const chunks = []
+          res.on("data", (chunk) => chunks.push(chunk))
+          res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }))
+          res.on("error", reject)
+        }
+      )
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs / 1000} s`))
+      )
+      req.on("error", reject)
+      req.end(payload)
+    })

@@ -27,7 +27,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
-import { mulberry32 } from "./load.mjs"
+import { jsonRequest, mulberry32 } from "./load.mjs"
 import { requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -63,32 +63,7 @@ const token = execFileSync(
   }
 ).trim()
 
-const request = (port, method, path, body) =>
-  new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload === undefined ? {} : { "content-type": "application/json" })
-        }
-      },
-      (res) => {
-        const chunks = []
-        res.on("data", (chunk) => chunks.push(chunk))
-        res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }))
-        res.on("error", reject)
-      }
-    )
-    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${path}: no answer within 20 s`)))
-    req.on("error", reject)
-    req.end(payload)
-  })
+const request = jsonRequest({ agent, token, timeoutMs: 20_000 })
 
 /** `CONCURRENCY` loops calling `call(sku, random)` until `ms` have passed; answers the calls made. */
 const load = async (ms, call) => {

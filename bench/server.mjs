@@ -33,7 +33,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import { recordAdjustStatements } from "./adjustStatements.mjs"
-import { mulberry32, percentile, round2, runFor as runLoops, summarize } from "./load.mjs"
+import { jsonRequest, mulberry32, percentile, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -114,33 +114,8 @@ const request = (port, method, path, body) =>
       : { status: 0, text: `${method} ${path}: ${error.message}` }
   })
 
-const requestOnce = (port, method, path, body) =>
-  new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          // The services check a JWT on every request, as in production (the bare baseline ignores it).
-          authorization: `Bearer ${TOKEN}`,
-          ...(payload === undefined ? {} : { "content-type": "application/json" })
-        }
-      },
-      (res) => {
-        const chunks = []
-        res.on("data", (chunk) => chunks.push(chunk))
-        res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }))
-        res.on("error", reject)
-      }
-    )
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no answer within 10 s`)))
-    req.on("error", reject)
-    req.end(payload)
-  })
+// The services check a JWT on every request, as in production (the bare baseline ignores it).
+const requestOnce = jsonRequest({ agent, token: TOKEN, timeoutMs: 10_000 })
 
 const expectOk = async (port, method, path, body) => {
   const res = await request(port, method, path, body)
