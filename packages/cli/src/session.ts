@@ -179,6 +179,9 @@ const namingItsSource = (target: Target) => (error: unknown) => {
   throw error
 }
 
+/** `namingItsSource` for a command that works on the store's directory without opening it. */
+export const namingDataDirSource = (options: GlobalOptions) => namingItsSource(resolveTarget(options))
+
 /**
  * Always closes, also on failure: the embedded store flushes its data on close. A command on the
  * embedded store goes through its store process, started if none runs, unless `here` (see

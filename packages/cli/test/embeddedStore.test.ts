@@ -126,7 +126,11 @@ describe.skipIf(target === "server")("the embedded store's directory", () => {
       "--data-dir: cannot create /proc/inv-test/data: no directory can be created in /proc"
     )
     oneSentence(await runInv(["stock", "overview"], { INV_HOME: file }), `INV_HOME: ${file} is a file`)
-    oneSentence(await runInv(["store", "status"], { INV_HOME: throughFile }), "a part of the path is a file")
+    oneSentence(
+      await runInv(["store", "status"], { INV_HOME: throughFile }),
+      `INV_HOME: cannot use ${throughFile}: a part of the path is a file`
+    )
+    oneSentence(await runInv(["store", "stop"], { INV_HOME: file }), `INV_HOME: ${file} is a file`)
     expect(readdirSync(folder)).toEqual(["notes.txt"])
   }, 60_000)
 

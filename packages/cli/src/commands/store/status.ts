@@ -1,10 +1,10 @@
 import * as StoreProcess from "@invkit/sdk/store-process"
-import { embeddedDataDir, type GlobalOptions } from "../../session.js"
+import { embeddedDataDir, type GlobalOptions, namingDataDirSource } from "../../session.js"
 import { printJson, printLine } from "../../ui/output.js"
 
 export const run = async (options: GlobalOptions): Promise<void> => {
   const dataDir = embeddedDataDir(options, "inv store status")
-  const found = await StoreProcess.status(dataDir)
+  const found = await StoreProcess.status(dataDir).catch(namingDataDirSource(options))
   const { hello } = found
   if (options.json) {
     printJson({
