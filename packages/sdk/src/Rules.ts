@@ -133,10 +133,14 @@ export const REASON_RULE = `must be one of ${REASONS.join(", ")}`
 
 // Cc: C0 (tab and line breaks included), DEL and C1. ESC starts the sequences that move a
 // terminal's cursor, change its colours or its title, so stored text must not carry any of them.
-const CONTROL = /\p{Cc}/u
-const CONTROL_ALL = /\p{Cc}/gu
+// Nor the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they
+// reverse how the rest of a line reads ("Trojan Source"), so a name could pass for another in a
+// listing. Other format characters (zero-width joiners in emoji, soft hyphens) stay allowed.
+const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u
+const CONTROL_ALL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu
 
-export const TEXT_RULE = "must not contain control characters (tabs, line breaks, escape sequences)"
+export const TEXT_RULE =
+  "must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides)"
 
 /** Whether names, codes, references and the like may hold `text`: no control characters. */
 export const isPlainText = (text: string): boolean => !CONTROL.test(text)

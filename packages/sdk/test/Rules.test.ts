@@ -7,6 +7,9 @@ describe("the input an error repeats", () => {
     const huge = "x".repeat(50 * 1024 * 1024)
     expect(quoteInput(huge)).toBe(`"${"x".repeat(ECHO_MAX_LENGTH)}"… (52,428,800 characters)`)
     expect(quoteInput("\u001b[31mred\u0000\u009b")).toBe('"\\u001b[31mred\\u0000\\u009b"')
+    expect(quoteInput("a\u202Eb\u2066c")).toBe('"a\\u202eb\\u2066c"')
+    // A zero-width joiner (emoji sequences) is no control character.
+    expect(quoteInput("👩\u200D💻")).toBe('"👩\u200D💻"')
     expect(quoteInput(12)).toBe("12")
     expect(quoteInput({ quantity: "x".repeat(100) })).toMatch(/^\{"quantity":"x+… \(115 characters\)$/)
     expect(shortenInput("é".repeat(45))).toBe(`${"é".repeat(40)}… (45 characters)`)

@@ -971,6 +971,9 @@ export const storeSuite = (makeStore: () => TestStore) => {
         yield* expectInvalid(products.update("IN-1", { name: "Valid\u0085" }), "name")
         yield* expectInvalid(locations.add({ code: "SHELF-9", name: "Shelf\r\n9" }), "name")
         yield* expectInvalid(locations.add({ code: "SHELF\u001b9" }), "code")
+        // A right-to-left override makes "Widget\u202Etxt.exe" read as another name in a listing.
+        yield* expectInvalid(products.add({ sku: "IN-BIDI", name: "Widget\u202Eexe.txt" }), "name")
+        yield* expectInvalid(products.update("IN-1", { name: "\u2067Valid\u2069" }), "name")
         expect((yield* products.list({ limit: 1000 })).items).toEqual(productsBefore)
         expect((yield* locations.list()).map((l) => l.code)).not.toContain("SHELF-9")
         expect(yield* storeTotals).toEqual(before)
