@@ -2,7 +2,8 @@
  * The request path's Redis traffic, counted on a real Redis (MONITOR, the commands under the test's
  * own namespace): a burst of one subject's requests is counted in fewer round trips than requests,
  * yet lets in exactly the rate; the cache drops asked for by writes that finish together (a group
- * commit) go to Redis as one script call, and each writer resumes only after its entries are gone.
+ * commit) go to Redis as one script call, and each writer resumes only after its entries are gone;
+ * a cached read is stored as its response's bytes and a hit is sent as stored, with no schema work.
  */
 import { randomBytes } from "node:crypto"
 import * as Effect from "effect/Effect"
@@ -119,7 +120,7 @@ describe.skipIf(!reachable)("a lean request path", () => {
       yield* eventuallyEffect(
         "every SKU cached",
         Effect.gen(function* () {
-          for (const sku of skus) yield* cache.through({ name: "level", sku }, Effect.succeed(1))
+          for (const sku of skus) yield* cache.through({ name: "level", sku }, Effect.succeed("1"))
           return (yield* Effect.promise(() => redis.exists(...skus.map(entryKey)))) === skus.length
         })
       )
@@ -154,5 +155,64 @@ describe.skipIf(!reachable)("a lean request path", () => {
     // One script call for the twenty writers (twenty before), naming every SKU's generation.
     expect(calls).toHaveLength(1)
     for (const sku of skus) expect(calls[0]).toContain(`${prefix}:cache:generation:sku:${sku}`)
+  }, 60_000)
+
+  it("stores a cached read as its response's bytes and sends a hit as stored, with no decoding or encoding", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const database = await freshDatabase()
+    cleanups.unshift(database.drop)
+    const port = await freePort()
+    const server = await startInProcess(
+      StockChecker.main(
+        testConfig({
+          port,
+          databaseUrl: Option.some(Redacted.make(database.url)),
+          redisUrl: Option.some(Redacted.make(REDIS_URL)),
+          redisPrefix: Option.some(prefix),
+          auth: jwtAuth
+        })
+      ),
+      port
+    )
+    cleanups.unshift(server.stop)
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    cleanups.unshift(async () => redis.quit())
+    const headers = { authorization: `Bearer ${await testToken("viewer", `reader-${prefix}`)}` }
+    const read = async () => {
+      const response = await fetch(`${server.baseUrl}/v1/overview`, { headers })
+      return {
+        status: response.status,
+        type: response.headers.get("content-type"),
+        body: await response.text()
+      }
+    }
+    const entryKey = `${prefix}:cache:entry:${JSON.stringify(["overview", null])}`
+    // The first read that the cache (connected, trusted) stores.
+    const miss = await eventually(
+      "the overview is cached",
+      async () => {
+        const answer = await read()
+        return (await redis.exists(entryKey)) === 1 ? answer : undefined
+      },
+      15_000,
+      100
+    )
+    expect(miss.status).toBe(200)
+    expect(miss.type).toBe("application/json")
+    expect(JSON.parse(miss.body)).toMatchObject({ products: 0, units: 0 })
+    expect(await read()).toEqual(miss)
+    const stored = (await redis.get(entryKey)) ?? ""
+
+    // The entry changed behind the cache's back into what the contract's schema refuses (a count
+    // as text): a hit that decoded and encoded would fail on it; one sent as stored does not.
+    const tampered = stored.replace('"products":0', '"products":"none"')
+    expect(tampered).not.toBe(stored)
+    await redis.set(entryKey, tampered, "KEEPTTL")
+    const hit = await read()
+    expect(hit.status).toBe(200)
+    expect(hit.type).toBe("application/json")
+    expect(JSON.parse(hit.body)).toMatchObject({ products: "none", units: 0 })
+    // What Redis holds is the response itself, after the line that says when it was loaded.
+    expect(stored.endsWith(miss.body)).toBe(true)
   }, 60_000)
 })

@@ -7,6 +7,7 @@
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { InvalidInput, invalidInputAt, invalidInputOf, Rules } from "@invkit/sdk"
@@ -149,13 +150,19 @@ export const strictRequests = <E, R>(
       if (path.includes(";")) return Effect.fail(new HttpServerError.RouteNotFound({ request }))
       const nul = path.includes("%00") ? invalidInputAt(["path"], NUL_RULE) : nulInQuery(request.url)
       if (nul) return Effect.fail(nul)
-      const checked = Object.create(request, {
-        json: { get: () => strictJson(request) },
-        // The platform would also decode a form body into the payload, past every check above.
-        urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
-      }) as HttpServerRequest.HttpServerRequest
-      return app.pipe(
-        Effect.provideService(HttpServerRequest.HttpServerRequest, checked),
+      // A GET (HEAD, OPTIONS) has no body the platform reads: its payload comes from the query.
+      const checked = HttpMethod.hasBody(request.method)
+        ? Effect.provideService(
+            app,
+            HttpServerRequest.HttpServerRequest,
+            Object.create(request, {
+              json: { get: () => strictJson(request) },
+              // The platform would also decode a form body into the payload, past every check above.
+              urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
+            }) as HttpServerRequest.HttpServerRequest
+          )
+        : app
+      return checked.pipe(
         Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
           const error = Cause.squash(cause)
           if (error instanceof InvalidInput) return Effect.fail(error)

@@ -1,6 +1,8 @@
 /**
  * The cache port for stock-checker's answers: Redis in server mode, memory when nothing is
- * configured. It never fails and never hangs: an unavailable cache is a miss.
+ * configured. It never fails and never hangs: an unavailable cache is a miss. It keeps each
+ * answer as the response's JSON text, so a hit is sent as it is, with no decoding or encoding:
+ * the contract's schema checks an answer once, when it is loaded from the database.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -11,14 +13,14 @@ export class StockCache extends Context.Tag("@invkit/server/StockCache")<
   StockCache,
   {
     /**
-     * The cached answer for `key`, else `load`'s answer, stored for next time unless the SKU (or,
-     * for aggregate answers without a SKU, any stock) changed while it was loading: a late load
-     * of an older state can never overwrite a newer one.
+     * The cached answer (JSON text) for `key`, else `load`'s, stored for next time unless the SKU
+     * (or, for aggregate answers without a SKU, any stock) changed while it was loading: a late
+     * load of an older state can never overwrite a newer one.
      */
-    readonly through: <A, E, R>(
+    readonly through: <E, R>(
       key: { readonly name: string; readonly sku?: string },
-      load: Effect.Effect<A, E, R>
-    ) => Effect.Effect<A, E, R>
+      load: Effect.Effect<string, E, R>
+    ) => Effect.Effect<string, E, R>
     /**
      * Drops what is cached about a SKU (or several, in one step: a bulk import's thousand) and
      * every aggregate answer, after a change.

@@ -13,7 +13,7 @@ import { cacheRequest } from "./inventoryMetrics.js"
 const MAX_ENTRIES = 10_000
 
 interface Entry {
-  readonly value: unknown
+  readonly text: string
   readonly expiresAt: number
   readonly sku: string | undefined
 }
@@ -33,14 +33,14 @@ export const layer = (options: { readonly ttlSeconds: number }): Layer.Layer<Sto
           const id = JSON.stringify([key.name, key.sku ?? null])
           const cached = entries.get(id)
           if (cached && cached.expiresAt > Date.now()) {
-            return Effect.as(cacheRequest("hit"), cached.value as never)
+            return Effect.as(cacheRequest("hit"), cached.text)
           }
           const generation = generationOf(key.sku)
-          return Effect.tap(Effect.zipRight(cacheRequest("miss"), load), (value) =>
+          return Effect.tap(Effect.zipRight(cacheRequest("miss"), load), (text) =>
             Effect.sync(() => {
               if (generationOf(key.sku) !== generation) return
               entries.delete(id)
-              entries.set(id, { value, expiresAt: Date.now() + options.ttlSeconds * 1000, sku: key.sku })
+              entries.set(id, { text, expiresAt: Date.now() + options.ttlSeconds * 1000, sku: key.sku })
               if (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value!)
             })
           )

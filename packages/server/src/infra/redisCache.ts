@@ -88,24 +88,12 @@ for k = 3, #KEYS, 2 do
 end
 return 1`
 
-interface Entry {
-  readonly epoch: string
-  readonly generation: string
-  readonly value: unknown
-}
-
-// Answers hold Dates (e.g. `updatedAt`); JSON alone would hand them back as strings.
-const DATE_TAG = "$invkitDate"
-
-function keepDates(this: unknown, key: string, value: unknown) {
-  const original = (this as Record<string, unknown>)[key]
-  return original instanceof Date ? { [DATE_TAG]: original.toISOString() } : value
-}
-
-const reviveDates = (_key: string, value: unknown) =>
-  typeof value === "object" && value !== null && DATE_TAG in value && Object.keys(value).length === 1
-    ? new Date(String((value as Record<string, unknown>)[DATE_TAG]))
-    : value
+/**
+ * An entry is the epoch and generation it was loaded under, then the answer's JSON text:
+ * `1 7\n{"sku":…}`. A hit is checked by comparing that first line and served by slicing the rest,
+ * with no parsing. An entry in another shape (an older release's JSON) never matches: a miss.
+ */
+const stampOf = (epoch: string, generation: string) => `${epoch} ${generation}\n`
 
 export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
   Layer.scoped(
@@ -177,14 +165,16 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
         )
       }
 
-      /** A Redis command that answers within the timeout, or fails. */
-      const command = <A>(run: () => Promise<A>) =>
-        Effect.tryPromise(run).pipe(Effect.timeout(Duration.millis(timeoutMs + 50)))
+      /**
+       * A Redis command, which answers within the timeout or fails: the client's own
+       * `commandTimeout` and its refusal to queue while disconnected (infra/redis.ts) bound it.
+       */
+      const command = <A>(run: () => Promise<A>) => Effect.tryPromise(run)
 
-      const through = <A, E, R>(
+      const through = <E, R>(
         key: { readonly name: string; readonly sku?: string },
-        load: Effect.Effect<A, E, R>
-      ): Effect.Effect<A, E, R> =>
+        load: Effect.Effect<string, E, R>
+      ): Effect.Effect<string, E, R> =>
         Effect.gen(function* () {
           if (ttlSeconds === 0) return yield* load
           const current = keys
@@ -207,22 +197,13 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
           const [cached, epochNow, generationNow] = read.value
           const epoch = epochNow ?? "0"
           const generation = generationNow ?? "0"
-          if (cached) {
-            const entry = yield* Effect.try(() => JSON.parse(cached, reviveDates) as Entry).pipe(
-              Effect.option
-            )
-            if (
-              entry._tag === "Some" &&
-              entry.value.epoch === epoch &&
-              entry.value.generation === generation
-            ) {
-              yield* cacheRequest("hit")
-              return entry.value.value as A
-            }
+          const stamp = stampOf(epoch, generation)
+          if (cached?.startsWith(stamp)) {
+            yield* cacheRequest("hit")
+            return cached.slice(stamp.length)
           }
           yield* cacheRequest("miss")
-          const value = yield* load
-          const payload: Entry = { epoch, generation, value }
+          const text = yield* load
           yield* command(() =>
             redis.storeIfCurrent(
               entryKey,
@@ -231,11 +212,11 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
               key.sku === undefined ? current.aggregateIndex : current.skuIndex(key.sku),
               epoch,
               generation,
-              JSON.stringify(payload, keepDates),
+              stamp + text,
               ttlSeconds
             )
           ).pipe(Effect.ignore)
-          return value
+          return text
         })
 
       const invalidate = (skus: string | ReadonlyArray<string>): Effect.Effect<void> => {
