@@ -594,6 +594,172 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
     )
 
     it.scopedLive(
+      "stock-updater: events the broker sent ahead apply in fewer transactions than events, in delivery order; a refused one among them is dead-lettered alone, the others applied once",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-stock-updater-batch-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const skus = [`UPB-A-${runId}`, `UPB-B-${runId}`]
+            for (const sku of skus) {
+              yield* (yield* Product.Products).add({ sku, name: `Batched ${sku}` })
+              yield* (yield* Stock.Stock).set({ sku, quantity: 10 })
+            }
+            const [a, b] = skus as [string, string]
+            const event = (
+              type: "product.sold" | "product.received",
+              tag: string,
+              sku: string,
+              quantity: number
+            ) => inbound(type, `upb-${tag}-${runId}`, { sku, quantity })
+            // Each level's changes only fit in this order: the last sale of each needs the receipt.
+            const applied = [
+              event("product.sold", "a1", a, 8),
+              event("product.sold", "b1", b, 9),
+              event("product.received", "a2", a, 5),
+              event("product.received", "b2", b, 4),
+              event("product.sold", "a3", a, 6),
+              event("product.sold", "b3", b, 5)
+            ]
+            const oversold = event("product.sold", "oversold", a, 1000)
+            const queued = [applied[0]!, applied[1]!, applied[0]!, applied[2]!, oversold, ...applied.slice(3)]
+            const channel = yield* testChannel
+            // Queued before the consumer starts, so the broker sends them ahead together.
+            yield* Effect.promise(() => channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true }))
+            for (const message of queued) yield* deliver(channel, name, message, message.id)
+            const [updater] = yield* StockUpdater.consumers
+            yield* (yield* EventBus).consume(renamed(updater!, name))
+
+            const [dead] = yield* deadLetters(channel, name, 1)
+            expect(dead!.properties.messageId).toBe(oversold.id)
+            expect(reasonOf(dead!)).toMatch(/InsufficientStock/)
+            yield* eventually(
+              "every level reached its end",
+              Effect.map(Effect.all(skus.map(onHand)), ([onA, onB]) => onA === 1 && onB === 0)
+            )
+            expect(yield* ledgerOf(a)).toEqual([
+              { reason: "count", delta: 10 },
+              { reason: "sale", delta: -8 },
+              { reason: "receipt", delta: 5 },
+              { reason: "sale", delta: -6 }
+            ])
+            expect(yield* ledgerOf(b)).toEqual([
+              { reason: "count", delta: 10 },
+              { reason: "sale", delta: -9 },
+              { reason: "receipt", delta: 4 },
+              { reason: "sale", delta: -5 }
+            ])
+            // now() is the start of the transaction that recorded a row: one value per transaction.
+            const sql = yield* SqlClient.SqlClient
+            const inbox = yield* sql<{ eventId: string; transactions: number }>`
+              select event_id,
+                     (select count(distinct processed_at)::int from inbox where consumer = ${StockUpdater.CONSUMER_NAME}) as transactions
+              from inbox where consumer = ${StockUpdater.CONSUMER_NAME}`
+            expect(inbox.map((row) => row.eventId).sort()).toEqual(applied.map((e) => e.id).sort())
+            expect(inbox[0]!.transactions).toBeLessThan(applied.length)
+            // Nothing more comes: the duplicate and the refused one were dropped, not retried.
+            yield* Effect.sleep("300 millis")
+            expect(yield* drainQueue(channel, RabbitMq.queuesOf(name).dead)).toEqual([])
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
+    it.scopedLive(
+      "stock-updater: a retry among first deliveries is handled where it stands, so a level's events keep their order",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-stock-updater-order-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const sku = `UPO-${runId}`
+            yield* (yield* Product.Products).add({ sku, name: "Ordered" })
+            yield* (yield* Stock.Stock).set({ sku, quantity: 10 })
+            const receipt = inbound("product.received", `upo-receipt-${runId}`, { sku, quantity: 5 })
+            // Its second attempt (a copy back from the retry queue): it fits only after the receipt.
+            const retried = inbound("product.sold", `upo-retried-${runId}`, { sku, quantity: 15 })
+            const last = inbound("product.sold", `upo-last-${runId}`, { sku, quantity: 1 })
+            const channel = yield* testChannel
+            yield* Effect.promise(() => channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true }))
+            yield* deliver(channel, name, receipt, receipt.id)
+            yield* Effect.promise(() => {
+              channel.sendToQueue(RabbitMq.queuesOf(name).main, Buffer.from(JSON.stringify(retried)), {
+                persistent: true,
+                contentType: RabbitMq.CONTENT_TYPE,
+                messageId: retried.id,
+                headers: { [RabbitMq.ATTEMPT_HEADER]: 2, [RabbitMq.ROUTING_KEY_HEADER]: retried.type }
+              })
+              return channel.waitForConfirms()
+            })
+            yield* deliver(channel, name, last, last.id)
+            const [updater] = yield* StockUpdater.consumers
+            yield* (yield* EventBus).consume(renamed(updater!, name))
+
+            // In order: 10 + 5 - 15 = 0, and the last sale finds nothing left.
+            const [dead] = yield* deadLetters(channel, name, 1)
+            expect(dead!.properties.messageId).toBe(last.id)
+            expect(yield* ledgerOf(sku)).toEqual([
+              { reason: "count", delta: 10 },
+              { reason: "receipt", delta: 5 },
+              { reason: "sale", delta: -15 }
+            ])
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
+    it.scopedLive(
+      "supplier-sync: stock.updated events the broker sent ahead are recorded and evaluated in fewer transactions than events; a bad one among them is dead-lettered alone, each order opened once",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-supplier-sync-batch-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          yield* Effect.gen(function* () {
+            const skus = Array.from({ length: 6 }, (_, i) => `SSB-${i}-${runId}`)
+            for (const sku of skus) yield* runningLow(sku)
+            const events = skus.map((sku) => stockUpdated(`ssb-${sku}`, sku))
+            const bad = stockUpdated(`ssb-bad-${runId}`, skus[0]!, "hello")
+            // A level above its point (as the event says): neither an inbox row nor an evaluation.
+            const above = stockUpdated(`ssb-above-${runId}`, skus[1]!, {
+              ...(events[1]!.data as object),
+              available: 9,
+              reorderPoint: 5
+            })
+            const queued = [events[0]!, events[1]!, above, events[0]!, bad, ...events.slice(2), events[3]!]
+            const channel = yield* testChannel
+            yield* Effect.promise(() => channel.assertQueue(RabbitMq.queuesOf(name).main, { durable: true }))
+            for (const message of queued) yield* deliver(channel, name, message, message.id)
+            const [sync] = yield* SupplierSync.consumers
+            yield* (yield* EventBus).consume(renamed(sync!, name))
+
+            const [dead] = yield* deadLetters(channel, name, 1)
+            expect(dead!.properties.messageId).toBe(bad.id)
+            const sql = yield* SqlClient.SqlClient
+            const open = sql<{ sku: string; count: number }>`
+              select sku, count(*)::int as count from restock_orders
+              where sku = any(${skus}::text[]) and status = 'draft' group by sku order by sku`
+            yield* eventually(
+              "an order is open for every SKU",
+              Effect.map(open, (rows) => rows.length === skus.length)
+            )
+            yield* Effect.sleep("300 millis")
+            expect(yield* open).toEqual([...skus].sort().map((sku) => ({ sku, count: 1 })))
+            // One restock.order.created per SKU from the consumer, besides the write's own (cancelled).
+            const created = yield* sql<{ count: number }>`
+              select count(*)::int as count from outbox
+              where type = 'restock.order.created' and subject = any(${skus}::text[])`
+            expect(created).toEqual([{ count: 2 * skus.length }])
+            const inbox = yield* sql<{ eventId: string; transactions: number }>`
+              select event_id,
+                     (select count(distinct processed_at)::int from inbox where consumer = ${SupplierSync.CONSUMER_NAME}) as transactions
+              from inbox where consumer = ${SupplierSync.CONSUMER_NAME}`
+            expect(inbox.map((row) => row.eventId).sort()).toEqual(events.map((e) => e.id).sort())
+            // now() is the start of the transaction that recorded a row: one value per transaction.
+            expect(inbox[0]!.transactions).toBeLessThan(events.length)
+            expect(yield* drainQueue(channel, RabbitMq.queuesOf(name).dead)).toEqual([])
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(postgresInventory(), bus)))
+        })
+    )
+
+    it.scopedLive(
       "stock-updater: only product.received and product.sold change stock; another type, or a routing key that is not the type, is dead-lettered with the reason",
       () =>
         Effect.gen(function* () {

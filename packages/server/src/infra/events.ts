@@ -25,9 +25,11 @@ export interface Consumer {
    */
   readonly handle: (event: Event.CloudEvent) => Effect.Effect<void, unknown>
   /**
-   * Handles several first deliveries at once (as many as the broker had sent ahead), all or
-   * nothing; if it fails, each event is handled again alone by `handle`, which decides its fate.
-   * For work that costs a round trip whatever the number of events, such as dropping cache entries.
+   * Handles several first deliveries at once (as many as the broker had sent ahead); success
+   * acknowledges them all. If it fails, each event is handled again alone by `handle`, which
+   * decides its fate: what the batch did must then be harmless to do again (a cache drop) or be
+   * skipped by the inbox (what it committed before failing). For work that costs a round trip or a
+   * transaction whatever the number of events: dropping cache entries, a consumer's commit.
    */
   readonly handleBatch?: (events: ReadonlyArray<Event.CloudEvent>) => Effect.Effect<void, unknown>
   /**

@@ -6,8 +6,9 @@
  * returns only after the broker confirmed every event of the call.
  *
  * Consuming: one durable queue per consumer name, `invkit.<name>`, shared by every instance of
- * the service and bound to the consumer's types. Each instance handles its deliveries one at a
- * time (order kept) and acks after `handle` succeeded, that is after the consumer's own commit.
+ * the service and bound to the consumer's types. Each instance handles its deliveries in order,
+ * one at a time or, for a consumer with `handleBatch`, a run of first deliveries together (see
+ * `deliverAll`), and acks after the handler succeeded, that is after the consumer's own commit.
  * A delivery is handled only if its body is a CloudEvents envelope of a type the consumer takes,
  * published under a routing key equal to that type; anything else is a permanent failure.
  * What follows a failure is decided by `afterFailure` (redelivery.ts, shared with the in-process
@@ -422,8 +423,10 @@ export const layer = (
         )
 
       /**
-       * Several deliveries: first ones that are valid events go to the consumer's `handleBatch`
-       * together and are acked together; the rest, and all of them if the batch fails, one by one.
+       * Several deliveries, in the order they came: each run of first deliveries that are valid
+       * events goes to the consumer's `handleBatch` together and is acked together (one by one if
+       * the batch fails); any other delivery (a redelivery, a retry, an invalid one) is handled
+       * alone where it stands, so a level's events are handled in their order.
        */
       const deliverAll = (
         consumer: Consumer,
@@ -437,44 +440,59 @@ export const layer = (
               discard: true
             })
           }
-          const batch: Array<{ readonly message: amqp.ConsumeMessage; readonly event: Event.CloudEvent }> = []
-          const alone: Array<amqp.ConsumeMessage> = []
+          let batch: Array<{ readonly message: amqp.ConsumeMessage; readonly event: Event.CloudEvent }> = []
+          const flush = Effect.suspend(() => {
+            const taken = batch
+            batch = []
+            return taken.length < 2
+              ? Effect.forEach(taken, ({ message }) => deliver(consumer, channel, message), { discard: true })
+              : deliverBatch(consumer, channel, handleBatch, taken)
+          })
           for (const message of messages) {
             const accepted =
               attemptOf(message) === 1 && !message.fields.redelivered
                 ? yield* Effect.option(accept(consumer, message, routingKeyOf(message)))
                 : Option.none()
-            if (Option.isSome(accepted)) batch.push({ message, event: accepted.value })
-            else alone.push(message)
+            if (Option.isSome(accepted)) {
+              batch.push({ message, event: accepted.value })
+            } else {
+              yield* flush
+              yield* deliver(consumer, channel, message)
+            }
           }
-          const handled = yield* (
-            batch.length === 0
-              ? Effect.void
-              : Effect.suspend(() => handleBatch(batch.map(({ event }) => event)))
-          ).pipe(
+          yield* flush
+        })
+
+      /** Deliveries handled by `handleBatch` and acked together, or one by one if it fails. */
+      const deliverBatch = (
+        consumer: Consumer,
+        channel: amqp.ConfirmChannel,
+        handleBatch: NonNullable<Consumer["handleBatch"]>,
+        batch: ReadonlyArray<{ readonly message: amqp.ConsumeMessage; readonly event: Event.CloudEvent }>
+      ): Effect.Effect<void> =>
+        Effect.gen(function* () {
+          const handled = yield* Effect.suspend(() => handleBatch(batch.map(({ event }) => event))).pipe(
             (work) => batch.reduce((traced, { event }) => consumeSpan(consumer.name, event, 1)(traced), work),
             Effect.exit
           )
-          if (Exit.isSuccess(handled)) {
-            yield* Effect.forEach(
-              batch,
-              ({ message }) =>
-                Effect.zipRight(
-                  Effect.sync(() => channel.ack(message)),
-                  InventoryMetrics.eventConsumed(consumer.name)
-                ),
-              { discard: true }
-            ).pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logWarning("deliveries left unacked; the broker will deliver them again", cause)
-              )
-            )
-          } else {
-            alone.push(...batch.map(({ message }) => message))
+          if (Exit.isFailure(handled)) {
+            return yield* Effect.forEach(batch, ({ message }) => deliver(consumer, channel, message), {
+              discard: true
+            })
           }
-          // In the order they came, as one at a time would have handled them.
-          alone.sort((a, b) => messages.indexOf(a) - messages.indexOf(b))
-          yield* Effect.forEach(alone, (message) => deliver(consumer, channel, message), { discard: true })
+          yield* Effect.forEach(
+            batch,
+            ({ message }) =>
+              Effect.zipRight(
+                Effect.sync(() => channel.ack(message)),
+                InventoryMetrics.eventConsumed(consumer.name)
+              ),
+            { discard: true }
+          ).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("deliveries left unacked; the broker will deliver them again", cause)
+            )
+          )
         })
 
       /** A consumer's queues (main, retry, dead letters) and the main queue's bindings. */

@@ -5,12 +5,15 @@
  * not know, a sale of stock that is not there, or an id already used for another event is a
  * permanent failure: the event goes to the dead-letter queue with the reason, at once. The change
  * is applied with the event id as its idempotency key and recorded in the inbox in the same
- * transaction, so a redelivered event changes stock once.
+ * transaction, so a redelivered event changes stock once. The events the broker sent ahead are
+ * applied together, in one transaction (see `applyAll`).
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Event, type InvalidInput, Stock } from "@invkit/sdk"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { type Consumer, eventData } from "../infra/events.js"
 import { once } from "../infra/inbox.js"
 import { PermanentFailure } from "../infra/redelivery.js"
@@ -37,6 +40,9 @@ const permanent: Record<(InvalidInput | Stock.WriteError)["_tag"], boolean> = {
 
 const decodeMovement = eventData(Event.ProductMovement)
 
+/** A batch in which an event failed; its events are then handled one by one. */
+class BatchRefused extends Data.TaggedError("BatchRefused")<{ readonly reason: string }> {}
+
 export const consumers: Effect.Effect<
   ReadonlyArray<Consumer>,
   SqlError,
@@ -44,8 +50,10 @@ export const consumers: Effect.Effect<
 > = Effect.gen(function* () {
   const context = yield* Effect.context<SqlClient.SqlClient | Stock.Stock>()
   const stock = yield* Stock.Stock
+  const sql = yield* SqlClient.SqlClient
 
-  const apply = (event: Event.CloudEvent) =>
+  /** The event's change with its inbox row, as one savepoint: a refusal undoes only its own writes. */
+  const applyOnce = (event: Event.CloudEvent) =>
     Effect.gen(function* () {
       const effect = Object.hasOwn(movements, event.type)
         ? movements[event.type as Event.InboundType]
@@ -56,33 +64,57 @@ export const consumers: Effect.Effect<
         })
       }
       const movement = yield* decodeMovement(event)
-      // The inbox row and the change commit together, in the next group of stock writes.
-      yield* stock
-        .inGroup(
-          once(
-            CONSUMER_NAME,
-            event,
-            stock.adjust({
-              sku: movement.sku,
-              delta: effect.sign * movement.quantity,
-              ...(movement.location === undefined ? {} : { location: movement.location }),
-              reason: effect.reason,
-              reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
-              actor: event.source.slice(0, 200),
-              idempotencyKey: event.id
-            })
-          ).pipe(Effect.provide(context))
+      return yield* once(
+        CONSUMER_NAME,
+        event,
+        stock.adjust({
+          sku: movement.sku,
+          delta: effect.sign * movement.quantity,
+          ...(movement.location === undefined ? {} : { location: movement.location }),
+          reason: effect.reason,
+          reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
+          actor: event.source.slice(0, 200),
+          idempotencyKey: event.id
+        })
+      ).pipe(
+        Effect.mapError((error) =>
+          Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
+            ? new PermanentFailure({
+                reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
+              })
+            : error
         )
-        .pipe(
-          Effect.mapError((error) =>
-            Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
-              ? new PermanentFailure({
-                  reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
-                })
-              : error
-          )
-        )
+      )
     }).pipe(Effect.provide(context))
 
-  return [{ name: CONSUMER_NAME, types: Event.inboundTypes, handle: apply }]
+  // The inbox row and the change commit together, in the next group of stock writes.
+  const apply = (event: Event.CloudEvent) => stock.inGroup(applyOnce(event))
+
+  /**
+   * The events the broker sent ahead, as one request of the next group (one transaction, one
+   * commit), in delivery order, so changes to one level apply in the order they came; each event
+   * is its own savepoint. If any was refused or failed, the batch fails once the others have
+   * committed: each is then handled alone, where the inbox skips those applied here and the
+   * failing one meets its fate (retried or dead-lettered) by itself.
+   */
+  const applyAll = (events: ReadonlyArray<Event.CloudEvent>) =>
+    stock
+      .inGroup(
+        // Its own transaction when group commit is off, a savepoint of the group's when on.
+        sql.withTransaction(Effect.forEach(events, (event) => Effect.exit(applyOnce(event))))
+      )
+      .pipe(
+        Effect.flatMap((exits) => {
+          const failed = exits.findIndex(Exit.isFailure)
+          return failed === -1
+            ? Effect.void
+            : Effect.fail(
+                new BatchRefused({
+                  reason: `${events[failed]!.type} ${events[failed]!.id} failed in a batch`
+                })
+              )
+        })
+      )
+
+  return [{ name: CONSUMER_NAME, types: Event.inboundTypes, handle: apply, handleBatch: applyAll }]
 })
