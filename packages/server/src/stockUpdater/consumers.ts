@@ -13,6 +13,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Event, type InvalidInput, Stock } from "@invkit/sdk"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { type Consumer, eventData } from "../infra/events.js"
 import { once } from "../infra/inbox.js"
@@ -52,8 +53,8 @@ export const consumers: Effect.Effect<
   const stock = yield* Stock.Stock
   const sql = yield* SqlClient.SqlClient
 
-  /** The event's change with its inbox row, as one savepoint: a refusal undoes only its own writes. */
-  const applyOnce = (event: Event.CloudEvent) =>
+  /** The stock change an event asks for, or a permanent failure saying why it cannot be one. */
+  const changeOf = (event: Event.CloudEvent): Effect.Effect<Stock.AdjustStock, PermanentFailure> =>
     Effect.gen(function* () {
       const effect = Object.hasOwn(movements, event.type)
         ? movements[event.type as Event.InboundType]
@@ -64,57 +65,61 @@ export const consumers: Effect.Effect<
         })
       }
       const movement = yield* decodeMovement(event)
-      return yield* once(
-        CONSUMER_NAME,
-        event,
-        stock.adjust({
-          sku: movement.sku,
-          delta: effect.sign * movement.quantity,
-          ...(movement.location === undefined ? {} : { location: movement.location }),
-          reason: effect.reason,
-          reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
-          actor: event.source.slice(0, 200),
-          idempotencyKey: event.id
-        })
-      ).pipe(
-        Effect.mapError((error) =>
-          Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
-            ? new PermanentFailure({
-                reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
-              })
-            : error
-        )
-      )
-    }).pipe(Effect.provide(context))
+      return {
+        sku: movement.sku,
+        delta: effect.sign * movement.quantity,
+        ...(movement.location === undefined ? {} : { location: movement.location }),
+        reason: effect.reason,
+        reference: movement.reference ?? `${event.type} ${event.id}`.slice(0, 200),
+        actor: event.source.slice(0, 200),
+        idempotencyKey: event.id
+      }
+    })
+
+  /** The change with the event's inbox row, as one savepoint: a refusal undoes only its own writes. */
+  const applyOnce = (event: Event.CloudEvent, change: Stock.AdjustStock) =>
+    once(CONSUMER_NAME, event, stock.adjust(change)).pipe(
+      Effect.mapError((error) =>
+        Object.hasOwn(permanent, error._tag) && permanent[error._tag as keyof typeof permanent]
+          ? new PermanentFailure({
+              reason: `${event.type} ${event.id} rejected: ${error._tag}: ${error.message}`
+            })
+          : error
+      ),
+      Effect.provide(context)
+    )
 
   // The inbox row and the change commit together, in the next group of stock writes.
-  const apply = (event: Event.CloudEvent) => stock.inGroup(applyOnce(event))
+  const apply = (event: Event.CloudEvent) =>
+    Effect.flatMap(changeOf(event), (change) => stock.inGroup(applyOnce(event, change)))
 
   /**
    * The events the broker sent ahead, as one request of the next group (one transaction, one
    * commit), in delivery order, so changes to one level apply in the order they came; each event
-   * is its own savepoint. If any was refused or failed, the batch fails once the others have
-   * committed: each is then handled alone, where the inbox skips those applied here and the
+   * is its own savepoint. If any was invalid, refused or failed, the batch fails once the others
+   * have committed: each is then handled alone, where the inbox skips those applied here and the
    * failing one meets its fate (retried or dead-lettered) by itself.
    */
   const applyAll = (events: ReadonlyArray<Event.CloudEvent>) =>
-    stock
-      .inGroup(
-        // Its own transaction when group commit is off, a savepoint of the group's when on.
-        sql.withTransaction(Effect.forEach(events, (event) => Effect.exit(applyOnce(event))))
-      )
-      .pipe(
-        Effect.flatMap((exits) => {
-          const failed = exits.findIndex(Exit.isFailure)
-          return failed === -1
-            ? Effect.void
-            : Effect.fail(
-                new BatchRefused({
-                  reason: `${events[failed]!.type} ${events[failed]!.id} failed in a batch`
-                })
+    Effect.gen(function* () {
+      const changes = yield* Effect.forEach(events, (event) => Effect.either(changeOf(event)))
+      const valid = events.flatMap((event, i) => {
+        const change = changes[i]!
+        return Either.isRight(change) ? [{ event, change: change.right }] : []
+      })
+      const exits =
+        valid.length === 0
+          ? []
+          : yield* stock.inGroup(
+              // Its own transaction when group commit is off, a savepoint of the group's when on.
+              sql.withTransaction(
+                Effect.forEach(valid, ({ event, change }) => Effect.exit(applyOnce(event, change)))
               )
-        })
-      )
+            )
+      if (changes.some(Either.isLeft) || exits.some(Exit.isFailure)) {
+        return yield* new BatchRefused({ reason: `an event of ${events.length} failed` })
+      }
+    })
 
   return [{ name: CONSUMER_NAME, types: Event.inboundTypes, handle: apply, handleBatch: applyAll }]
 })
