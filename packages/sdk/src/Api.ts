@@ -126,10 +126,11 @@ const WriteHeaders = Schema.Struct({
 })
 
 /**
- * A request body as the contract takes it: a property it does not declare is refused, not
- * ignored, so a misspelt `dryrun` or `locaton` cannot slip through as a default.
+ * A request body or query as the contract takes it: a property or query parameter it does not
+ * declare is refused, not ignored, so a misspelt `dryrun`, `locaton` or `?limt=10` cannot slip
+ * through as a default.
  */
-const strictBody = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
+const strictFields = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
   schema.annotations({ parseOptions: { onExcessProperty: "error" } })
 
 const PageParams = { limit: Schema.optional(Digits), cursor: Schema.optional(Schema.String) }
@@ -152,7 +153,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("set")`/v1/stock/${sku}/set`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
             quantity: Schema.Number,
             location: Schema.optional(Schema.String),
@@ -176,7 +177,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("adjust")`/v1/stock/${sku}/adjust`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
             delta: Schema.Number,
             location: Schema.optional(Schema.String),
@@ -199,7 +200,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("transfer")`/v1/stock/${sku}/transfer`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({ quantity: Schema.Number, from: Schema.String, to: Schema.String, reference: Note })
         )
       )
@@ -216,7 +217,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("batch", "/v1/stock/batch")
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
             changes: Schema.Array(BatchChange),
             reference: Note,
@@ -251,7 +252,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
 export class StockChecks extends HttpApiGroup.make("stockChecks")
   .add(
     HttpApiEndpoint.get("level")`/v1/stock/${sku}`
-      .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String) }))
+      .setUrlParams(strictFields(Schema.Struct({ location: Schema.optional(Schema.String) })))
       .addSuccess(StockLevel)
       .addError(ProductNotFound)
       .addError(LocationNotFound)
@@ -266,11 +267,13 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
   .add(
     HttpApiEndpoint.get("list", "/v1/stock")
       .setUrlParams(
-        Schema.Struct({
-          location: Schema.optional(Schema.String),
-          text: Schema.optional(Schema.String),
-          ...PageParams
-        })
+        strictFields(
+          Schema.Struct({
+            location: Schema.optional(Schema.String),
+            text: Schema.optional(Schema.String),
+            ...PageParams
+          })
+        )
       )
       .addSuccess(pageOf(StockRow))
       .annotateContext(
@@ -284,7 +287,7 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
   )
   .add(
     HttpApiEndpoint.get("low", "/v1/low-stock")
-      .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String), ...PageParams }))
+      .setUrlParams(strictFields(Schema.Struct({ location: Schema.optional(Schema.String), ...PageParams })))
       .addSuccess(pageOf(LowStockItem))
       .annotateContext(
         operation(
@@ -309,11 +312,13 @@ export class StockChecks extends HttpApiGroup.make("stockChecks")
   .add(
     HttpApiEndpoint.get("history")`/v1/stock/${sku}/history`
       .setUrlParams(
-        Schema.Struct({
-          location: Schema.optional(Schema.String),
-          until: Schema.optional(Schema.String),
-          ...PageParams
-        })
+        strictFields(
+          Schema.Struct({
+            location: Schema.optional(Schema.String),
+            until: Schema.optional(Schema.String),
+            ...PageParams
+          })
+        )
       )
       .addSuccess(pageOf(Movement))
       .annotateContext(
@@ -353,7 +358,9 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
   .add(
     HttpApiEndpoint.post("create", "/v1/reservations")
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(Schema.Struct({ ...HoldItemFields, reference: Schema.String, ...ExpiryFields })))
+      .setPayload(
+        strictFields(Schema.Struct({ ...HoldItemFields, reference: Schema.String, ...ExpiryFields }))
+      )
       .addSuccess(Reservation, { status: 201 })
       .annotateContext(
         operation(
@@ -367,9 +374,9 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
     HttpApiEndpoint.post("createMany", "/v1/reservations/batch")
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
-            items: Schema.Array(strictBody(Schema.Struct(HoldItemFields))),
+            items: Schema.Array(strictFields(Schema.Struct(HoldItemFields))),
             reference: Schema.String,
             ...ExpiryFields
           })
@@ -388,7 +395,7 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
     HttpApiEndpoint.patch("update")`/v1/reservations/${reservationId}`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
             quantity: Schema.optional(Schema.Number),
             ...ExpiryFields,
@@ -422,7 +429,7 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
   .add(
     HttpApiEndpoint.post("fulfil")`/v1/reservations/${reservationId}/fulfil`
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(Schema.Struct({ quantity: Schema.optional(Schema.Number) })))
+      .setPayload(strictFields(Schema.Struct({ quantity: Schema.optional(Schema.Number) })))
       .addSuccess(Reservation)
       .annotateContext(
         operation(
@@ -445,13 +452,15 @@ export class ReservationChecks extends HttpApiGroup.make("reservationChecks")
   .add(
     HttpApiEndpoint.get("list", "/v1/reservations")
       .setUrlParams(
-        Schema.Struct({
-          sku: Schema.optional(Schema.String),
-          location: Schema.optional(Schema.String),
-          reference: Schema.optional(Schema.String),
-          status: Schema.optional(ReservationStatus),
-          ...PageParams
-        })
+        strictFields(
+          Schema.Struct({
+            sku: Schema.optional(Schema.String),
+            location: Schema.optional(Schema.String),
+            reference: Schema.optional(Schema.String),
+            status: Schema.optional(ReservationStatus),
+            ...PageParams
+          })
+        )
       )
       .addSuccess(pageOf(Reservation))
       .annotateContext(
@@ -480,7 +489,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.post("addProduct", "/v1/products")
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(NewProduct))
+      .setPayload(strictFields(NewProduct))
       .addSuccess(Product, { status: 201 })
       .addError(ProductAlreadyExists)
       .addError(SupplierNotFound)
@@ -495,11 +504,13 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.get("listProducts", "/v1/products")
       .setUrlParams(
-        Schema.Struct({
-          text: Schema.optional(Schema.String),
-          active: Schema.optional(Schema.BooleanFromString),
-          ...PageParams
-        })
+        strictFields(
+          Schema.Struct({
+            text: Schema.optional(Schema.String),
+            active: Schema.optional(Schema.BooleanFromString),
+            ...PageParams
+          })
+        )
       )
       .addSuccess(pageOf(Product))
       .annotateContext(
@@ -519,7 +530,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.patch("updateProduct")`/v1/products/${sku}`
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(ProductPatch))
+      .setPayload(strictFields(ProductPatch))
       .addSuccess(Product)
       .addError(ProductNotFound)
       .addError(SupplierNotFound)
@@ -543,7 +554,7 @@ export class Catalog extends HttpApiGroup.make("catalog")
   .add(
     HttpApiEndpoint.post("addLocation", "/v1/locations")
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(NewLocation))
+      .setPayload(strictFields(NewLocation))
       .addSuccess(Location, { status: 201 })
       .addError(LocationAlreadyExists)
       .annotateContext(
@@ -567,7 +578,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(
     HttpApiEndpoint.post("add", "/v1/suppliers")
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(NewSupplier))
+      .setPayload(strictFields(NewSupplier))
       .addSuccess(Supplier, { status: 201 })
       .addError(SupplierAlreadyExists)
       .annotateContext(
@@ -580,7 +591,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/suppliers")
-      .setUrlParams(Schema.Struct(PageParams))
+      .setUrlParams(strictFields(Schema.Struct(PageParams)))
       .addSuccess(pageOf(Supplier))
       .annotateContext(operation("viewer", "List suppliers", "Every supplier, a page at a time."))
   )
@@ -594,7 +605,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   .add(
     HttpApiEndpoint.patch("update")`/v1/suppliers/${supplierId}`
       .setHeaders(WriteHeaders)
-      .setPayload(strictBody(SupplierPatch))
+      .setPayload(strictFields(SupplierPatch))
       .addSuccess(Supplier)
       .annotateContext(
         operation("admin", "Change a supplier", "Changes the fields given and leaves the others as they are.")
@@ -615,7 +626,9 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   )
   .add(
     HttpApiEndpoint.get("items")`/v1/suppliers/${supplierId}/items`
-      .setUrlParams(Schema.Struct({ active: Schema.optional(Schema.BooleanFromString), ...PageParams }))
+      .setUrlParams(
+        strictFields(Schema.Struct({ active: Schema.optional(Schema.BooleanFromString), ...PageParams }))
+      )
       .addSuccess(pageOf(SupplierItem))
       .annotateContext(
         operation(
@@ -638,7 +651,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   )
   .add(
     HttpApiEndpoint.post("syncMany", "/v1/suppliers/sync")
-      .setPayload(strictBody(SyncSelection))
+      .setPayload(strictFields(SyncSelection))
       .addSuccess(SyncManyResult, { status: 202 })
       .annotateContext(
         operation(
@@ -650,7 +663,7 @@ export class Suppliers extends HttpApiGroup.make("suppliers")
   )
   .add(
     HttpApiEndpoint.get("runs")`/v1/suppliers/${supplierId}/runs`
-      .setUrlParams(Schema.Struct(PageParams))
+      .setUrlParams(strictFields(Schema.Struct(PageParams)))
       .addSuccess(pageOf(SyncRun))
       .annotateContext(
         operation(
@@ -669,13 +682,15 @@ export class Restock extends HttpApiGroup.make("restock")
   .add(
     HttpApiEndpoint.get("list", "/v1/restock-orders")
       .setUrlParams(
-        Schema.Struct({
-          status: Schema.optional(OrderStatus),
-          open: Schema.optional(Schema.BooleanFromString),
-          sku: Schema.optional(Schema.String),
-          supplierId: Schema.optional(Schema.String),
-          ...PageParams
-        })
+        strictFields(
+          Schema.Struct({
+            status: Schema.optional(OrderStatus),
+            open: Schema.optional(Schema.BooleanFromString),
+            sku: Schema.optional(Schema.String),
+            supplierId: Schema.optional(Schema.String),
+            ...PageParams
+          })
+        )
       )
       .addSuccess(pageOf(RestockOrder))
       .annotateContext(
@@ -709,7 +724,7 @@ export class Restock extends HttpApiGroup.make("restock")
     HttpApiEndpoint.post("receive")`/v1/restock-orders/${orderId}/receive`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictBody(
+        strictFields(
           Schema.Struct({
             quantity: Schema.optional(Schema.Number),
             allowOverDelivery: Schema.optional(
@@ -743,7 +758,7 @@ export class Restock extends HttpApiGroup.make("restock")
   )
   .add(
     HttpApiEndpoint.get("explain")`/v1/reorder/${sku}/explain`
-      .setUrlParams(Schema.Struct({ location: Schema.optional(Schema.String) }))
+      .setUrlParams(strictFields(Schema.Struct({ location: Schema.optional(Schema.String) })))
       .addSuccess(Schema.Struct({ items: Schema.Array(ReorderExplanation) }))
       .addError(ProductNotFound)
       .addError(LocationNotFound)

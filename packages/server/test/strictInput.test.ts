@@ -98,6 +98,17 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     await refused("POST", "/v1/stock/SKU-1/adjust", JSON.stringify({ delta: 1, ...manyKeys }), "k0")
   })
 
+  it("refuses an unknown query parameter, naming it, instead of answering as if it were not there", async () => {
+    const misspeltLimit = await refused("GET", "/v1/stock?limt=1", undefined, "limt")
+    expect(misspeltLimit.rule).toMatch(/unknown property.*"limit"/)
+    await refused("GET", "/v1/stock/SKU-1?locaton=east", undefined, "locaton")
+    await refused("GET", "/v1/low-stock?limit=5&cursr=x", undefined, "cursr")
+    // The declared ones are still taken.
+    const page = await send("GET", "/v1/stock?limit=1")
+    expect(page.status).toBe(200)
+    expect(((await page.json()) as { items: unknown[] }).items).toHaveLength(1)
+  })
+
   it("refuses an unknown property in the body of every operation that takes one", async () => {
     const contract = (await (await send("GET", "/openapi.json")).json()) as {
       readonly paths: Record<string, Record<string, { readonly requestBody?: unknown }>>
