@@ -11,9 +11,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import * as Str from "effect/String"
@@ -22,6 +24,7 @@ import { InvalidInput, StoreError } from "./InventoryError.js"
 import * as DataDir from "./internal/dataDir.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
+import { announcingCommits } from "./internal/outbox.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
 import * as Target from "./Target.js"
 
@@ -68,6 +71,58 @@ export const listen = (channel: string): Effect.Effect<Option.Option<Stream.Stre
   Effect.map(
     Effect.serviceOption(PgClient.PgClient),
     Option.map((client) => client.listen(channel))
+  )
+
+/** The channel a store on PostgreSQL notifies after a commit that wrote events, for relays to `listen` on. */
+export const EVENTS_CHANNEL = "invkit_outbox"
+
+/**
+ * What a store does after each COMMIT that wrote outbox events (never inside the transaction).
+ * Unset, a store on PostgreSQL sends a standalone `NOTIFY invkit_outbox` (`EVENTS_CHANNEL`), one
+ * at a time per process: commits made while one is in flight are announced by one more after it.
+ * So a relay in another process (the services') publishes a CLI's or an app's change at once. A
+ * process that runs the relay itself sets `wake` to wake it in-process: no round trip, and no
+ * notifying transaction (PostgreSQL serialises those commits; see docs/benchmarks.md).
+ */
+export class EventsCommitted extends Context.Reference<EventsCommitted>()(
+  "@invkit/sdk/Store/EventsCommitted",
+  {
+    defaultValue: (): { readonly wake: Effect.Effect<void> | undefined } => ({ wake: undefined })
+  }
+) {}
+
+/** Stores built under this layer call `wake` after each commit that wrote events, instead of notifying. */
+export const wakeOnEventsCommitted = (wake: Effect.Effect<void>): Layer.Layer<never> =>
+  Layer.succeedContext(Context.make(EventsCommitted, { wake }))
+
+/** One standalone NOTIFY at a time: a sliding queue of one folds the commits made meanwhile into the next. */
+const notifyRelays = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    const committed = yield* Queue.sliding<void>(1)
+    yield* Queue.take(committed).pipe(
+      Effect.zipRight(sql.unsafe(`notify ${EVENTS_CHANNEL}`)),
+      // A lost notification costs latency, not events: the relay looks on its own every second.
+      Effect.catchAllCause((cause) => Effect.logDebug("could not notify the outbox relay", cause)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    return Effect.asVoid(Queue.offer(committed, undefined))
+  })
+
+/** The store's client, announcing its commits that wrote events (see `EventsCommitted`). */
+const announcing = <A, E>(base: Layer.Layer<A, E>, postgres: boolean): Layer.Layer<A, E> =>
+  Layer.flatMap(base, (context) =>
+    Layer.scopedContext(
+      Effect.gen(function* () {
+        const sql = Context.unsafeGet(context, SqlClient.SqlClient)
+        const { wake } = yield* EventsCommitted
+        // No relay listens on the embedded store (one PGlite session): its own process wakes it.
+        const announce = wake ?? (postgres ? yield* notifyRelays(sql) : undefined)
+        return announce === undefined
+          ? context
+          : Context.add(context, SqlClient.SqlClient, announcingCommits(sql, announce))
+      })
+    )
   )
 
 /** A database URL must say postgres:// and name a host, or nothing is attempted. */
@@ -170,7 +225,7 @@ const client = (
               )
             )
           )
-  return layer.pipe(
+  return announcing(layer, options._tag === "Postgres").pipe(
     Layer.mapError((error) =>
       error instanceof StoreError || error instanceof InvalidInput
         ? error

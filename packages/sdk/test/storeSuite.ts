@@ -20,6 +20,7 @@ import { Locations } from "../src/Location.js"
 import { type NewProduct, Products } from "../src/Product.js"
 import { MAX_LEVEL, SPACES_RULE } from "../src/Rules.js"
 import { type AdjustStock, type BatchChange, MAX_BATCH, Stock } from "../src/Stock.js"
+import { wakeOnEventsCommitted } from "../src/Store.js"
 import { expectLedgerConsistent, storeTotals, type TestStore } from "./utils.js"
 
 const addProducts = (...products: ReadonlyArray<NewProduct>) =>
@@ -1319,6 +1320,57 @@ export const storeSuite = (makeStore: () => TestStore) => {
         expect(yield* traceparents("product.created", "T-2")).toEqual([null])
         expect(yield* traceparents("stock.updated", "T-2")).toEqual([null])
       })
+    )
+  })
+
+  // Counts what the store announces (Store.EventsCommitted): the relay's wake in a server process.
+  const announced = { commits: 0 }
+  const countAnnouncements = wakeOnEventsCommitted(
+    Effect.sync(() => {
+      announced.commits += 1
+    })
+  )
+  layer(makeStore().pipe(Layer.provide(countAnnouncements)), options)("committed events", (it) => {
+    it.effect("the outbox has no trigger: a commit that wrote events takes no notifying lock (0011)", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const triggers = yield* sql<{ name: string }>`
+          select tgname as name from pg_trigger where tgrelid = 'outbox'::regclass`
+        expect(triggers).toEqual([])
+        const functions = yield* sql`select 1 from pg_proc where proname = 'invkit_outbox_notify'`
+        expect(functions).toEqual([])
+      })
+    )
+
+    it.effect(
+      "each commit that wrote events is announced once, after it; a refused or eventless one is not",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const announcedNow = () => announced.commits
+          const start = announcedNow()
+          yield* addProducts({ sku: "ANN-1", name: "Announced" })
+          expect(announcedNow() - start).toBe(1)
+          yield* stock.adjust({ sku: "ANN-1", delta: 5 })
+          expect(announcedNow() - start).toBe(2)
+          // Three changes in one transaction: one commit, one announcement.
+          yield* stock.batch({
+            changes: [
+              { type: "adjust", sku: "ANN-1", delta: 1 },
+              { type: "adjust", sku: "ANN-1", delta: 1 },
+              { type: "adjust", sku: "ANN-1", delta: 1 }
+            ]
+          })
+          expect(announcedNow() - start).toBe(3)
+          // Refused: rolled back, nothing to publish.
+          yield* Effect.flip(stock.adjust({ sku: "ANN-1", delta: -100 }))
+          expect(announcedNow() - start).toBe(3)
+          // A read, and a transaction that wrote no event.
+          yield* stock.level("ANN-1")
+          yield* sql.withTransaction(sql`select 1`)
+          expect(announcedNow() - start).toBe(3)
+        })
     )
   })
 }

@@ -358,6 +358,19 @@ create index if not exists reservations_reference_idx on reservations (reference
 `).unprepared
 )
 
+const outboxWithoutNotify = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- 0008's trigger made every transaction that wrote events NOTIFY, and PostgreSQL serialises the
+-- commits of notifying transactions (one lock from pre-commit through the WAL flush), so they
+-- stopped sharing WAL flushes: the raw adjustment halved at 8 and 32 writers. The writing process
+-- now tells the relay after its commit instead (internal/outbox.ts, Store.EventsCommitted).
+drop trigger if exists outbox_notify on outbox;
+drop function if exists invkit_outbox_notify();
+`).unprepared
+)
+
 const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_initial": initial,
@@ -369,7 +382,8 @@ const migrate = Migrator.make({})({
     "0007_inbox_fingerprint": inboxFingerprint,
     "0008_outbox_notify": outboxNotify,
     "0009_level_references": levelReferences,
-    "0010_reservations": reservations
+    "0010_reservations": reservations,
+    "0011_outbox_without_notify": outboxWithoutNotify
   })
 })
 

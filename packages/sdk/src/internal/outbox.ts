@@ -1,23 +1,73 @@
 /**
  * The outbox rows a writer adds in its own transaction, so an event is published if and only if
  * its change commits. Every writer goes through here, so every event carries the trace context of
- * the change that made it.
+ * the change that made it, and every transaction that wrote events is announced once it has
+ * committed (`announcingCommits`).
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 // Types only: Event.ts imports the catalog's schemas, and the catalog writes through this module.
 import type { EventType } from "../Event.js"
 import { currentTraceparent } from "./traceContext.js"
 
+/**
+ * Whether the outermost transaction running now wrote events: a cell that `announcingCommits` puts
+ * in place for the transaction's body and reads after its COMMIT. A cell rather than a value, so a
+ * mark made in a child fiber (a group commit's units run in the committer's fibers) is seen.
+ */
+const eventsWritten = FiberRef.unsafeMake<{ written: boolean } | undefined>(undefined)
+
+/**
+ * Marks the running transaction as one that wrote events. Called where the statement is built:
+ * `insertEvents` is a fragment inside other statements (no effect of its own to hang a mark on),
+ * and it is built in the fiber that runs it. An event written outside a transaction goes unmarked:
+ * every writer writes its events in its change's transaction.
+ */
+const markEventsWritten = () => {
+  const fiber = Fiber.getCurrentFiber()
+  if (Option.isNone(fiber)) return
+  const cell = fiber.value.getFiberRef(eventsWritten)
+  if (cell !== undefined) cell.written = true
+}
+
+/**
+ * `sql` whose transactions call `announce` after a COMMIT that wrote events, outside the
+ * transaction and in the committing fiber. This is the lowest place that knows both facts (the
+ * events are marked by the helpers below, the commit is the outermost `withTransaction`'s), so no
+ * writer (stock writes, group commit, restock, reservations, imports, syncs) announces on its own.
+ * A savepoint announces nothing: its outermost transaction does, once.
+ */
+export const announcingCommits = (
+  sql: SqlClient.SqlClient,
+  announce: Effect.Effect<void>
+): SqlClient.SqlClient => {
+  const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) => {
+      if (Option.isSome(outer)) return sql.withTransaction(effect)
+      const cell = { written: false }
+      return Effect.tap(sql.withTransaction(Effect.locally(effect, eventsWritten, cell)), () =>
+        cell.written ? announce : Effect.void
+      )
+    })
+  // The client is a function with methods: a copy that calls the original, with its transactions.
+  const client: SqlClient.SqlClient = Object.assign((...args: Array<unknown>) => (sql as any)(...args), sql, {
+    withTransaction
+  }) as any
+  ;(client as any).safe = client
+  return client
+}
+
 /** One event, with the current span's trace context. */
 export const writeEvent = (sql: SqlClient.SqlClient, type: EventType, subject: string, data: unknown) =>
-  Effect.flatMap(
-    currentTraceparent,
-    (traceparent) =>
-      sql`insert into outbox (type, subject, data, traceparent)
+  Effect.flatMap(currentTraceparent, (traceparent) => {
+    markEventsWritten()
+    return sql`insert into outbox (type, subject, data, traceparent)
           values (${type}, ${subject}, ${JSON.stringify(data)}::jsonb, ${traceparent})`
-  )
+  })
 
 /**
  * The events a statement's rows make, as a data-modifying part of that statement (a CTE):
@@ -29,10 +79,12 @@ export const insertEvents = (
   sql: SqlClient.SqlClient,
   events: Statement.Fragment,
   traceparent: string | null
-) =>
-  sql`insert into outbox (type, subject, data, traceparent)
+) => {
+  markEventsWritten()
+  return sql`insert into outbox (type, subject, data, traceparent)
       select e.type, e.subject, e.data, ${traceparent} from (${events}) e
       returning 1`
+}
 
 /**
  * Several events of one type, in one statement and in the given order, with the current span's
