@@ -100,7 +100,8 @@ const notifyRelays = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
     const committed = yield* Queue.sliding<void>(1)
     yield* Queue.take(committed).pipe(
-      Effect.zipRight(sql.unsafe(`notify ${EVENTS_CHANNEL}`)),
+      // With a payload: @effect/sql-pg's listen drops notifications that carry none.
+      Effect.zipRight(sql.unsafe(`notify ${EVENTS_CHANNEL}, 'committed'`)),
       // A lost notification costs latency, not events: the relay looks on its own every second.
       Effect.catchAllCause((cause) => Effect.logDebug("could not notify the outbox relay", cause)),
       Effect.forever,

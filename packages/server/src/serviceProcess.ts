@@ -10,6 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { ServerConfig, Service } from "./config.js"
 import { KeyUnreadable, makeVerifier, type Verifier } from "./http/auth.js"
@@ -39,6 +40,12 @@ export interface ServiceProcess {
   >
   /** Whether the service queues or works syncs (pg-boss). */
   readonly jobs: boolean
+  /**
+   * Whether the process runs the outbox relay (its `background` has `consumersThenRelay`): its
+   * store then wakes the relay in-process after each commit that wrote events, instead of
+   * notifying through the database (see infra/relay.ts).
+   */
+  readonly runsRelay: boolean
   /** Whether the service serves stock reads (through the cache, from the read replica if any). */
   readonly usesCache: boolean
   /** Runs for the process's life once the store is open: relay, consumers, workers. */
@@ -168,10 +175,12 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
           : `store: embedded in ${config.home} (PGlite in a worker thread)`
       )
       const runtime = yield* Effect.context<EventBus | StockCache>()
+      const localCommits = yield* Queue.sliding<void>(1)
       return StoreConnection.layer({
         store: storeOptions,
         jobs: service.jobs,
         feeds: config.feeds,
+        eventsCommitted: service.runsRelay ? Effect.asVoid(Queue.offer(localCommits, undefined)) : undefined,
         onOpen: (context) =>
           Effect.zipRight(
             configured.redis ? Effect.provide(namespace.learn, context) : Effect.void,
@@ -179,6 +188,7 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
               Effect.provide(context),
               // The embedded store's socket is one PGlite session: no connection of the relay's own.
               Effect.provideService(Relay.ListenForEvents, Option.isSome(config.databaseUrl)),
+              Effect.provideService(Relay.LocalCommits, localCommits),
               Effect.provide(runtime),
               Effect.forkScoped,
               Effect.asVoid

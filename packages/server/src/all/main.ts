@@ -29,6 +29,7 @@ export const service: ServiceProcess.ServiceProcess = {
   name: "all",
   http: (options) => Http.serve(Api.InventoryApi, handlers, options),
   jobs: true,
+  runsRelay: true,
   usesCache: true,
   background: Effect.all(
     [

@@ -15,9 +15,23 @@
  * crash between the confirm and the commit publishes the rows again: consumers de-duplicate by
  * event id (the inbox), so each change reaches their effects once.
  *
- * Waking: on PostgreSQL the relay listens on `invkit_outbox`, which a trigger on `outbox` notifies
- * when events commit, so an event goes out as soon as its change commits; it still looks every
- * second, in case a notification was lost. Elsewhere it polls every `idle`.
+ * Waking, without a database round trip on the hot path: the writers of the relay's own process
+ * (stock-updater, `inv-server all`: HTTP stock writes through group commit, inbound consumers,
+ * everything else they write) wake it in-process once a transaction that wrote events has
+ * committed: the SDK's store announces such commits (`Store.EventsCommitted`), and the service
+ * process points that at this relay's `LocalCommits`. Writers in other processes (supplier-sync's
+ * restock orders and catalog syncs, the CLI, an SDK app on the same PostgreSQL) send one standalone
+ * `NOTIFY invkit_outbox` after their commit, at most one in flight per process (the SDK's
+ * default), and on PostgreSQL the relay `LISTEN`s on a connection of its own. So events of either
+ * go out as soon as they commit. Nothing notifies inside a write's transaction: PostgreSQL
+ * serialises the commits of notifying transactions (migration 0011 dropped the trigger that did).
+ * The relay still looks every second (`listeningFallback`) without a wake-up, which bounds the
+ * delay when a notification is lost; a look that finds rows nothing announced means the listening
+ * connection was lost, and it is opened again. On the embedded store (one PGlite session behind a
+ * socket) it does not listen: it looks every `idle` (100 ms), and at once on its own commits.
+ *
+ * A woken relay that finds another relay holding the lock looks again shortly until it gets it:
+ * the holder may have claimed its rows before the commit that woke this one.
  *
  * Plain SQL that PostgreSQL and PGlite both run.
  */
@@ -45,10 +59,10 @@ export interface RelayOptions {
   readonly batchSize?: number
   /**
    * How long to wait before looking again when nothing was left to publish, when the relay
-   * cannot listen for notifications. Default 100 ms.
+   * cannot listen for notifications. Default: `RelayLooks` (100 ms).
    */
   readonly idle?: Duration.DurationInput
-  /** Listening: the longest wait without a notification before looking anyway. Default 1 s. */
+  /** Listening: the longest wait without a wake-up before looking anyway. Default: `RelayLooks` (1 s). */
   readonly listeningFallback?: Duration.DurationInput
   /** The longest wait between attempts while the broker or database is failing. Default 5 s. */
   readonly maxBackoff?: Duration.DurationInput
@@ -95,11 +109,15 @@ const publishSpan = (row: OutboxRow) =>
 
 /**
  * One round: publishes up to `batchSize` unsent rows and marks them sent. Answers how many it
- * published; 0 when there was nothing, or when another relay holds the lock.
+ * published; 0 when there was nothing, or when another relay holds the lock (`lockHeld`).
  */
-export const publishPending = (
-  batchSize = 200
-): Effect.Effect<number, SqlError | BrokerError, SqlClient.SqlClient | EventBus> =>
+const publishRound = (
+  batchSize: number
+): Effect.Effect<
+  { readonly published: number; readonly lockHeld: boolean },
+  SqlError | BrokerError,
+  SqlClient.SqlClient | EventBus
+> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const bus = yield* EventBus
@@ -108,14 +126,14 @@ export const publishPending = (
         const [lock] = yield* sql<{
           locked: boolean
         }>`select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked`
-        if (!lock?.locked) return 0
+        if (!lock?.locked) return { published: 0, lockHeld: true }
         const rows = yield* sql<OutboxRow>`
           select id, event_id::text as event_id, type, subject, data, created_at, traceparent
           from outbox where sent_at is null
           order by id
           limit ${batchSize}
           for update`
-        if (rows.length === 0) return 0
+        if (rows.length === 0) return { published: 0, lockHeld: false }
         const traced = yield* Effect.forEach(rows, publishSpan)
         const published = yield* Effect.exit(
           bus.publish(
@@ -141,10 +159,16 @@ export const publishPending = (
         }
         yield* Exit.isSuccess(published) ? Effect.void : published
         yield* sql`update outbox set sent_at = now() where id in ${sql.in(rows.map((row) => row.id))}`
-        return rows.length
+        return { published: rows.length, lockHeld: false }
       })
     )
   })
+
+/** One round (see `publishRound`): how many rows it published. */
+export const publishPending = (
+  batchSize = 200
+): Effect.Effect<number, SqlError | BrokerError, SqlClient.SqlClient | EventBus> =>
+  Effect.map(publishRound(batchSize), ({ published }) => published)
 
 const whyFailed = (error: unknown) =>
   typeof error === "object" && error !== null && "reason" in error
@@ -153,8 +177,25 @@ const whyFailed = (error: unknown) =>
       ? error.message
       : String(error)
 
-/** The channel the outbox's trigger (the SDK's migration 0008) notifies when events commit. */
-export const OUTBOX_CHANNEL = "invkit_outbox"
+/**
+ * This process's commits that wrote events (announced by its store, `Store.EventsCommitted`).
+ * A sliding queue of one: the commits made during a round make one more round.
+ */
+export class LocalCommits extends Context.Tag("@invkit/server/relay/LocalCommits")<
+  LocalCommits,
+  Queue.Queue<void>
+>() {}
+
+/** How often the relay looks on its own; tests lengthen both to show what woke it. */
+export class RelayLooks extends Context.Reference<RelayLooks>()("@invkit/server/relay/RelayLooks", {
+  defaultValue: (): {
+    readonly idle: Duration.DurationInput
+    readonly listeningFallback: Duration.DurationInput
+  } => ({ idle: "100 millis", listeningFallback: "1 second" })
+}) {}
+
+/** How soon a woken relay that found the lock held looks again. */
+const LOCK_HELD_RETRY = "10 millis"
 
 /**
  * Whether the relay may hold a connection of its own to LISTEN for committed events: on a real
@@ -166,37 +207,47 @@ export class ListenForEvents extends Context.Reference<ListenForEvents>()(
 ) {}
 
 /**
- * What the relay waits on between rounds: a notification from the outbox's trigger when it can
- * listen, else (and at the latest after `fallback`) the clock. A look that finds rows no
- * notification announced means the listening connection was lost: it is opened again.
+ * What the relay waits on between rounds: this process's commits (`LocalCommits`) and, when it
+ * can listen, other processes' notifications; else (and at the latest after `idle`, or `fallback`
+ * when listening) the clock. A look that finds rows no notification announced means the
+ * listening connection was lost: it is opened again.
  */
 const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput) =>
   Effect.gen(function* () {
-    const notifications = yield* Store.listen(OUTBOX_CHANNEL)
-    if (Option.isNone(notifications) || !(yield* ListenForEvents)) {
-      return { wait: Effect.sleep(idle), published: (_count: number) => Effect.void }
-    }
-    const notified = yield* Queue.sliding<void>(1)
-    const listen = notifications.value.pipe(
-      Stream.runForEach(() => Queue.offer(notified, undefined)),
-      Effect.catchAll((error) =>
-        Effect.logWarning(`outbox relay: cannot listen for events, polling: ${error.message}`)
-      )
+    const woken = yield* Effect.flatMap(
+      Effect.serviceOption(LocalCommits),
+      Option.match({ onSome: Effect.succeed, onNone: () => Queue.sliding<void>(1) })
     )
+    const notifications = yield* Store.listen(Store.EVENTS_CHANNEL)
+    const listening = Option.isSome(notifications) && (yield* ListenForEvents)
     const listener = yield* FiberHandle.make()
-    yield* FiberHandle.run(listener, listen)
+    const listen = Option.isSome(notifications)
+      ? notifications.value.pipe(
+          Stream.runForEach(() => Queue.offer(woken, undefined)),
+          Effect.catchAll((error) =>
+            Effect.logWarning(`outbox relay: cannot listen for events, polling: ${error.message}`)
+          )
+        )
+      : Effect.void
+    if (listening) yield* FiberHandle.run(listener, listen)
     let timedOut = false
     return {
-      wait: Queue.take(notified).pipe(
-        Effect.timeoutTo({ duration: fallback, onSuccess: () => false, onTimeout: () => true }),
+      wait: Queue.take(woken).pipe(
+        Effect.timeoutTo({
+          duration: listening ? fallback : idle,
+          onSuccess: () => false,
+          onTimeout: () => true
+        }),
         Effect.flatMap((timeout) =>
           Effect.sync(() => {
             timedOut = timeout
           })
         )
       ),
+      /** Whether the last wait ended with a wake-up: something committed that is not out yet. */
+      woken: () => !timedOut,
       published: (count: number) =>
-        timedOut && count > 0
+        listening && timedOut && count > 0
           ? // The old listener lets its connection go before the new one asks for one.
             Effect.zipRight(FiberHandle.clear(listener), Effect.asVoid(FiberHandle.run(listener, listen)))
           : Effect.void
@@ -205,24 +256,27 @@ const wakeUps = (idle: Duration.DurationInput, fallback: Duration.DurationInput)
 
 /**
  * Publishes the outbox for as long as it runs: a full batch is followed at once by the next;
- * otherwise it waits for the next commit's notification (on PostgreSQL, see `ListenForEvents`),
- * or `idle`. Failures are logged and retried with capped exponential backoff.
+ * otherwise it waits for the next wake-up (see the header), or `idle`. Failures are logged and
+ * retried with capped exponential backoff.
  */
 export const runRelayWith = (
   options: RelayOptions = {}
 ): Effect.Effect<never, never, SqlClient.SqlClient | EventBus> => {
   const batchSize = options.batchSize ?? 200
-  const idle = options.idle ?? "100 millis"
   const backoff = Schedule.exponential("100 millis").pipe(
     Schedule.union(Schedule.spaced(options.maxBackoff ?? "5 seconds")),
     Schedule.jittered
   )
   return Effect.gen(function* () {
+    const looks = yield* RelayLooks
     // Every relay samples the backlog (a cheap query); they all see the same table.
     yield* Effect.forkScoped(sampleForever("the outbox", sampleOutbox))
     if (options.after) yield* options.after
-    const next = yield* wakeUps(idle, options.listeningFallback ?? "1 second")
-    const round = publishPending(batchSize).pipe(
+    const next = yield* wakeUps(
+      options.idle ?? looks.idle,
+      options.listeningFallback ?? looks.listeningFallback
+    )
+    const round = publishRound(batchSize).pipe(
       Effect.catchAllDefect((defect) => Effect.fail(defect)),
       Effect.tapError((error) =>
         Effect.logWarning(`outbox relay: cannot publish yet, retrying: ${whyFailed(error)}`)
@@ -230,8 +284,14 @@ export const runRelayWith = (
       Effect.retry(backoff),
       // The schedule never ends, so the retry never gives up; this only tells the types.
       Effect.orDie,
-      Effect.tap(next.published),
-      Effect.flatMap((published) => (published < batchSize ? next.wait : Effect.void))
+      Effect.tap(({ published }) => next.published(published)),
+      Effect.flatMap(({ published, lockHeld }) =>
+        published === batchSize
+          ? Effect.void
+          : lockHeld && next.woken()
+            ? Effect.sleep(LOCK_HELD_RETRY)
+            : next.wait
+      )
     )
     return yield* Effect.forever(round)
   }).pipe(Effect.scoped, Effect.annotateLogs({ component: "outbox-relay" }))

@@ -6,7 +6,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
-import { Inventory, Stock, type Store, StoreError, SupplierSync, type SyncJobs } from "@invkit/sdk"
+import { Inventory, Stock, Store, StoreError, SupplierSync, type SyncJobs } from "@invkit/sdk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -50,6 +50,11 @@ export interface StoreConnectionOptions {
   readonly jobs: boolean
   /** What supplier connectors may reach from this process. */
   readonly feeds: SupplierSync.FeedRules
+  /**
+   * Called after each commit that wrote events, when this process runs the relay (it wakes it);
+   * absent, the store notifies relays elsewhere (`Store.EventsCommitted`).
+   */
+  readonly eventsCommitted?: Effect.Effect<void> | undefined
   /** Started once the store is open, for the rest of the process's life. */
   readonly onOpen: (context: Context.Context<Opened>) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -70,7 +75,12 @@ export const layer = (options: StoreConnectionOptions): Layer.Layer<StoreConnect
       ).pipe(
         Layer.provide(Layer.succeed(SupplierSync.FeedAccess, options.feeds)),
         // Many requests write at once here: they share transactions (group commit).
-        Layer.provide(Stock.groupCommit())
+        Layer.provide(Stock.groupCommit()),
+        Layer.provide(
+          options.eventsCommitted === undefined
+            ? Layer.empty
+            : Store.wakeOnEventsCommitted(options.eventsCommitted)
+        )
       ) as Layer.Layer<Opened, StoreError | import("@invkit/sdk").InvalidInput>
 
       const attempt = Effect.gen(function* () {

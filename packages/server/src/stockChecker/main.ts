@@ -10,6 +10,7 @@ export const service: ServiceProcess.ServiceProcess = {
   name: "stock-checker",
   http: (options) => Http.serve(Api.StockCheckerApi, Handlers.layer, options),
   jobs: false,
+  runsRelay: false,
   usesCache: true,
   background: ServiceProcess.runConsumers(EventWiring.consumers["stock-checker"])
 }

@@ -11,6 +11,7 @@ export const service: ServiceProcess.ServiceProcess = {
   name: "stock-updater",
   http: (options) => Http.serve(Api.StockUpdaterApi, Handlers.layer, options),
   jobs: false,
+  runsRelay: true,
   usesCache: false,
   // The relay publishes once this service's queue and those of the other two groups exist.
   background: ServiceProcess.consumersThenRelay(

@@ -56,6 +56,7 @@ export const service: ServiceProcess.ServiceProcess = {
   name: "supplier-sync",
   http: (options) => Http.serve(Api.SupplierSyncApi, Handlers.layer, options),
   jobs: true,
+  runsRelay: false,
   usesCache: false,
   background: Effect.all([syncWorker, ServiceProcess.runConsumers(EventWiring.consumers["supplier-sync"])], {
     concurrency: "unbounded",
