@@ -13,6 +13,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -95,19 +96,43 @@ export class EventsCommitted extends Context.Reference<EventsCommitted>()(
 export const wakeOnEventsCommitted = (wake: Effect.Effect<void>): Layer.Layer<never> =>
   Layer.succeedContext(Context.make(EventsCommitted, { wake }))
 
-/** One standalone NOTIFY at a time: a sliding queue of one folds the commits made meanwhile into the next. */
+/**
+ * One standalone NOTIFY at a time: a sliding queue of one folds the commits made meanwhile into
+ * the next. Closing the store sends the one still owed, so a CLI command that writes and exits
+ * at once is not left to the relay's next look.
+ */
 const notifyRelays = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
     const committed = yield* Queue.sliding<void>(1)
-    yield* Queue.take(committed).pipe(
+    // Commits announced, and how many of them the last NOTIFY that went through covered.
+    let announced = 0
+    let notified = 0
+    const notify = Effect.suspend(() => {
+      const covers = announced
       // With a payload: @effect/sql-pg's listen drops notifications that carry none.
-      Effect.zipRight(sql.unsafe(`notify ${EVENTS_CHANNEL}, 'committed'`)),
-      // A lost notification costs latency, not events: the relay looks on its own every second.
-      Effect.catchAllCause((cause) => Effect.logDebug("could not notify the outbox relay", cause)),
+      return sql.unsafe(`notify ${EVENTS_CHANNEL}, 'committed'`).pipe(
+        Effect.tap(() => {
+          notified = Math.max(notified, covers)
+        }),
+        // A lost notification costs latency, not events: the relay looks on its own every second.
+        Effect.catchAllCause((cause) => Effect.logDebug("could not notify the outbox relay", cause))
+      )
+    })
+    const worker = yield* Queue.take(committed).pipe(
+      Effect.zipRight(notify),
       Effect.forever,
       Effect.forkScoped
     )
-    return Effect.asVoid(Queue.offer(committed, undefined))
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Fiber.interrupt(worker),
+        Effect.suspend(() => (announced > notified ? Effect.timeout(notify, "2 seconds") : Effect.void))
+      ).pipe(Effect.ignore)
+    )
+    return Effect.suspend(() => {
+      announced += 1
+      return Effect.asVoid(Queue.offer(committed, undefined))
+    })
   })
 
 /** The store's client, announcing its commits that wrote events (see `EventsCommitted`). */
