@@ -80,7 +80,8 @@ export const EVENTS_CHANNEL = "invkit_outbox"
 /**
  * What a store does after each COMMIT that wrote outbox events (never inside the transaction).
  * Unset, a store on PostgreSQL sends a standalone `NOTIFY invkit_outbox` (`EVENTS_CHANNEL`), one
- * at a time per process: commits made while one is in flight are announced by one more after it.
+ * at a time per process and at most one per 50 ms: commits made meanwhile are announced by one
+ * more after it.
  * So a relay in another process (the services') publishes a CLI's or an app's change at once. A
  * process that runs the relay itself sets `wake` to wake it in-process: no round trip, and no
  * notifying transaction (PostgreSQL serialises those commits; see docs/benchmarks.md).
@@ -96,10 +97,16 @@ export class EventsCommitted extends Context.Reference<EventsCommitted>()(
 export const wakeOnEventsCommitted = (wake: Effect.Effect<void>): Layer.Layer<never> =>
   Layer.succeedContext(Context.make(EventsCommitted, { wake }))
 
+/** The least time between two NOTIFYs of one process: the longest an announcement is held back. */
+const NOTIFY_SPACING = "50 millis"
+
 /**
- * One standalone NOTIFY at a time: a sliding queue of one folds the commits made meanwhile into
- * the next. Closing the store sends the one still owed, so a CLI command that writes and exits
- * at once is not left to the relay's next look.
+ * One standalone NOTIFY at a time, and then a pause of `NOTIFY_SPACING`: a sliding queue of one
+ * folds the commits made meanwhile into the next. The first commit after a quiet spell is announced
+ * at once; a process that commits thousands of times a second (an app, a benchmark) sends at most
+ * 20 NOTIFYs a second, each its own small transaction, instead of doubling its commits. Closing the
+ * store sends the one still owed, so a CLI command that writes and exits at once is not left to the
+ * relay's next look.
  */
 const notifyRelays = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
@@ -120,6 +127,7 @@ const notifyRelays = (sql: SqlClient.SqlClient) =>
     })
     const worker = yield* Queue.take(committed).pipe(
       Effect.zipRight(notify),
+      Effect.zipRight(Effect.sleep(NOTIFY_SPACING)),
       Effect.forever,
       Effect.forkScoped
     )

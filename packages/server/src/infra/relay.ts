@@ -21,8 +21,8 @@
  * committed: the SDK's store announces such commits (`Store.EventsCommitted`), and the service
  * process points that at this relay's `LocalCommits`. Writers in other processes (supplier-sync's
  * restock orders and catalog syncs, the CLI, an SDK app on the same PostgreSQL) send one standalone
- * `NOTIFY invkit_outbox` after their commit, at most one in flight per process (the SDK's
- * default), and on PostgreSQL the relay `LISTEN`s on a connection of its own. So events of either
+ * `NOTIFY invkit_outbox` after their commit, one at a time per process and at most one per 50 ms
+ * (the SDK's default), and on PostgreSQL the relay `LISTEN`s on a connection of its own. So events of either
  * go out as soon as they commit. Nothing notifies inside a write's transaction: PostgreSQL
  * serialises the commits of notifying transactions (migration 0011 dropped the trigger that did).
  * The relay still looks every second (`listeningFallback`) without a wake-up, which bounds the
