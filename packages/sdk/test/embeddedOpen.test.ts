@@ -37,7 +37,10 @@ const packageOf = (location: string): string | undefined => {
   return scope?.startsWith("@") ? `${scope}/${name}` : scope
 }
 
-/** Runs `script` (an ES module) with the recorder; answers the packages each process loaded, by pid. */
+/**
+ * Runs `script` (an ES module) with the recorder; answers, for each process, the packages of the
+ * modules it loaded, in the order it resolved them (ES modules; then the CommonJS ones).
+ */
 const packagesLoadedBy = async (name: string, script: string) => {
   const dir = join(root, name)
   mkdirSync(join(dir, "modules"), { recursive: true })
@@ -46,20 +49,17 @@ const packagesLoadedBy = async (name: string, script: string) => {
   await run(process.execPath, ["--input-type=module", "-e", script, dist, dataDir], {
     env: { ...process.env, NODE_OPTIONS: `--import=${recorder}`, INV_TEST_MODULES_DIR: join(dir, "modules") }
   })
-  return readdirSync(join(dir, "modules")).map(
-    (file) =>
-      new Set(
-        readFileSync(join(dir, "modules", file), "utf8")
-          .split("\n")
-          .map(packageOf)
-          .filter((found) => found !== undefined)
-      )
+  return readdirSync(join(dir, "modules")).map((file) =>
+    readFileSync(join(dir, "modules", file), "utf8")
+      .split("\n")
+      .map(packageOf)
+      .filter((found) => found !== undefined)
   )
 }
 
 describe("an embedded open", () => {
   it("openInventory({ dataDir }) loads none of pg, pg-boss, @effect/sql-pg, undici, cron-parser, csv-*", async () => {
-    const [loaded, ...others] = await packagesLoadedBy(
+    const [inOrder, ...others] = await packagesLoadedBy(
       "in-process",
       `const [dist, dataDir] = process.argv.slice(1)
        const { openInventory } = await import(dist + "index.js")
@@ -68,14 +68,15 @@ describe("an embedded open", () => {
        await inventory.close()`
     )
     expect(others).toEqual([])
+    const loaded = new Set(inOrder)
     // The recorder works: it saw PGlite and Effect.
     expect(loaded).toContain("@electric-sql/pglite")
     expect(loaded).toContain("effect")
     expect(unused.filter((name) => loaded!.has(name))).toEqual([])
   })
 
-  it("the store process's start loads none of them either", async () => {
-    const loaded = await packagesLoadedBy(
+  it("the store process's start loads none of them either, and begins PGlite's before Effect", async () => {
+    const processes = await packagesLoadedBy(
       "store-process",
       `const [dist, dataDir] = process.argv.slice(1)
        const StoreProcess = await import(dist + "StoreProcess.js")
@@ -85,9 +86,14 @@ describe("an embedded open", () => {
        await StoreProcess.stop(dataDir)`
     )
     // The client, and the store process it started.
-    expect(loaded).toHaveLength(2)
-    const storeProcess = loaded.find((packages) => packages.has("@electric-sql/pglite"))
-    expect(storeProcess).toBeDefined()
-    expect(unused.filter((name) => storeProcess!.has(name))).toEqual([])
+    expect(processes).toHaveLength(2)
+    const inOrder = processes.find((packages) => packages.includes("@electric-sql/pglite"))
+    expect(inOrder).toBeDefined()
+    const storeProcess = new Set(inOrder)
+    expect(storeProcess).toContain("effect")
+    expect(unused.filter((name) => storeProcess.has(name))).toEqual([])
+    // PGlite's start (finding its WASM, to compile it off the main thread) begins before the SDK's
+    // core, Effect first, is loaded: the two overlap.
+    expect(inOrder!.indexOf("@electric-sql/pglite")).toBeLessThan(inOrder!.indexOf("effect"))
   })
 })
