@@ -4,11 +4,11 @@
  * same state. CSV cells that a spreadsheet would run as a formula are escaped.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { stringify } from "csv-stringify/sync"
 import * as Effect from "effect/Effect"
 import type { Inventory } from "./Inventory.js"
 import { InvalidInput } from "./InventoryError.js"
 import { FIELDS } from "./internal/importRows.js"
+import { csvStringifySync } from "./internal/loadedOnUse.js"
 import { localStoreOf } from "./internal/localStore.js"
 import { storeFailure } from "./internal/validation.js"
 
@@ -94,7 +94,8 @@ const CSV_WRITING = {
 } as const
 
 /** One CSV line (with its line break) of `cells`, written as every CSV of the project is. */
-export const csvLine = (cells: ReadonlyArray<unknown>): string => stringify([cells], CSV_WRITING)
+export const csvLine = (cells: ReadonlyArray<unknown>): string =>
+  csvStringifySync().stringify([cells], CSV_WRITING)
 
 /**
  * The export as text chunks: write them to a file or stdout as they come. Rejects with

@@ -20,7 +20,6 @@ import { registerLocalStore } from "./internal/localStore.js"
 import { type Location, Locations, type NewLocation } from "./Location.js"
 import { allItems, type Page } from "./Page.js"
 import { type NewProduct, type Product, type ProductPatch, type ProductQuery, Products } from "./Product.js"
-import { connect } from "./Remote.js"
 import { type ReorderExplanation, ReorderRule } from "./Reorder.js"
 import {
   type FulfilReservation,
@@ -299,6 +298,8 @@ const runWith =
 export const openInventory = async (options: OpenOptions = {}): Promise<Inventory> => {
   const target = await Effect.runPromise(resolveTarget(options))
   if (target._tag === "Remote") {
+    // The remote client (the HTTP contract, its client) loads only for a server: a local open needs none of it.
+    const { connect } = await import("./Remote.js")
     return connect({ url: target.url.value, token: target.token?.value, caFile: target.caFile?.value })
   }
   const store =

@@ -9,7 +9,6 @@
 
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -20,13 +19,14 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import * as Str from "effect/String"
-import pg from "pg"
 import { InvalidInput, StoreError } from "./InventoryError.js"
 import * as DataDir from "./internal/dataDir.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
 import { runMigrations } from "./internal/migrations.js"
 import { announcingCommits } from "./internal/outbox.js"
 import * as PgliteClient from "./internal/pgliteClient.js"
+import { startPglite } from "./internal/pgliteStart.js"
+import type * as PostgresClient from "./internal/postgresClient.js"
 import * as Target from "./Target.js"
 
 export type StoreOptions =
@@ -64,14 +64,25 @@ export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions 
   url: Redacted.isRedacted(url) ? url : Redacted.make(url)
 })
 
+/** @effect/sql-pg and pg, loaded when a store on PostgreSQL opens: an embedded open needs neither. */
+const postgresClient: Effect.Effect<typeof PostgresClient> = Effect.promise(
+  () => import("./internal/postgresClient.js")
+)
+
+/** A PostgreSQL client layer, its modules loaded as it is built. */
+const postgresLayer = (config: Parameters<typeof PostgresClient.layer>[0]) =>
+  Layer.unwrapEffect(Effect.map(postgresClient, (loaded) => loaded.layer(config)))
+
 /**
  * The notifications PostgreSQL sends on `channel` (`LISTEN`, on a connection of their own), for a
  * process that wants to wake when others commit; none on a store opened otherwise.
  */
 export const listen = (channel: string): Effect.Effect<Option.Option<Stream.Stream<string, SqlError>>> =>
-  Effect.map(
-    Effect.serviceOption(PgClient.PgClient),
-    Option.map((client) => client.listen(channel))
+  Effect.flatMap(postgresClient, ({ PgClient }) =>
+    Effect.map(
+      Effect.serviceOption(PgClient.PgClient),
+      Option.map((client) => client.listen(channel))
+    )
   )
 
 /** The channel a store on PostgreSQL notifies after a commit that wrote events, for relays to `listen` on. */
@@ -217,12 +228,6 @@ export const safeUrl = (url: string): string => {
   }
 }
 
-// pg returns int8 (counts, sums, ids) as strings; every int8 here is far below 2^53.
-const int8AsNumber: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as any)) as any
-}
-
 const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
 
 /** A directory opened without the marker is adopted only if it holds an inventory. */
@@ -247,16 +252,19 @@ const client = (
   const layer =
     options._tag === "Postgres"
       ? Layer.merge(
-          PgClient.layer({ url: options.url, types: int8AsNumber, applicationName: "invkit", ...names }),
+          postgresLayer({ url: options.url, applicationName: "invkit", ...names }),
           Layer.succeed(JobsDatabase, { _tag: "Postgres", url: options.url })
         )
       : options.dataDir === undefined
         ? PgliteClient.layer({ dataDir: undefined, ...names })
         : Layer.unwrapScoped(
-            Effect.map(DataDir.open(options.dataDir, options.options), (dataDir) =>
-              Layer.effectDiscard(confirmStore(dataDir, options.dataDir!)).pipe(
-                Layer.provideMerge(PgliteClient.layer({ dataDir: dataDir.path, ...names }))
-              )
+            // PGlite's WASM compiles meanwhile, while the directory is checked and locked.
+            Effect.map(
+              Effect.zipRight(Effect.sync(startPglite), DataDir.open(options.dataDir, options.options)),
+              (dataDir) =>
+                Layer.effectDiscard(confirmStore(dataDir, options.dataDir!)).pipe(
+                  Layer.provideMerge(PgliteClient.layer({ dataDir: dataDir.path, ...names }))
+                )
             )
           )
   return announcing(layer, options._tag === "Postgres").pipe(
@@ -276,9 +284,8 @@ const causeMessage = (error: { readonly message: string; readonly cause?: unknow
  * client, and no migrations (a replica takes its schema from the primary).
  */
 export const readClient = (url: Redacted.Redacted<string>): Layer.Layer<SqlClient.SqlClient, StoreError> =>
-  PgClient.layer({
+  postgresLayer({
     url,
-    types: int8AsNumber,
     applicationName: "invkit-read",
     // A replica that does not answer is skipped for the primary: find out soon.
     connectTimeout: "2 seconds",

@@ -5,7 +5,6 @@
  * orders and is never written into our own stock.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import cronParser from "cron-parser"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import {
@@ -15,6 +14,7 @@ import {
   SupplierInUse,
   SupplierNotFound
 } from "./InventoryError.js"
+import { cronParser } from "./internal/loadedOnUse.js"
 import {
   atLeastOneOf,
   BooleanInput,
@@ -121,7 +121,7 @@ export const Schedule = TextInput.pipe(
   Schema.filter(
     (expression) => {
       try {
-        cronParser.parseExpression(expression)
+        cronParser().parseExpression(expression)
         return expression.trim().split(/\s+/).length >= 5
       } catch {
         return false

@@ -173,12 +173,12 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
     // Built on the first fetch: most commands never talk to a supplier, and undici costs a start-up.
     const scope = yield* Effect.scope
     const httpClient = yield* Effect.cached(
-      Effect.suspend(() =>
-        Layer.buildWithScope(
-          UndiciHttpClient.layer(feedRules.privateAddresses ? undefined : publicOnlyAgent()),
-          scope
-        )
-      ).pipe(Effect.map((context) => Context.get(context, HttpClient.HttpClient)))
+      Effect.promise(() =>
+        feedRules.privateAddresses ? Promise.resolve(undefined) : publicOnlyAgent()
+      ).pipe(
+        Effect.flatMap((agent) => Layer.buildWithScope(UndiciHttpClient.layer(agent), scope)),
+        Effect.map((context) => Context.get(context, HttpClient.HttpClient))
+      )
     )
     const withHttp = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.flatMap(httpClient, (http) => Effect.provideService(effect, HttpClient.HttpClient, http))

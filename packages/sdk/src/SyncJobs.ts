@@ -14,7 +14,6 @@
 
 import { createHash } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
-import cronParser from "cron-parser"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,6 +23,7 @@ import * as Schedule from "effect/Schedule"
 import type PgBoss from "pg-boss"
 import { InvalidInput, StoreError, SyncFailed } from "./InventoryError.js"
 import { JobsDatabase } from "./internal/jobsDatabase.js"
+import { cronParser } from "./internal/loadedOnUse.js"
 import { Reservations, type SweepResult } from "./Reservation.js"
 import { SupplierSync, type SyncRun, type Trigger } from "./SupplierSync.js"
 
@@ -193,7 +193,7 @@ export class SyncJobs extends Effect.Service<SyncJobs>()("@invkit/sdk/SyncJobs",
         for (const supplier of scheduled) {
           const slot = (() => {
             try {
-              return cronParser
+              return cronParser()
                 .parseExpression(supplier.schedule, { currentDate: new Date(now.getTime() + 1) })
                 .prev()
                 .toDate()

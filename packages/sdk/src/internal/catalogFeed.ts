@@ -1,10 +1,10 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { parse as parseCsv } from "csv-parse/sync"
 import * as Effect from "effect/Effect"
 import { CODE_RULE, isCode, isPlainText, MAX_QUANTITY, showControlCharacters, TEXT_RULE } from "../Rules.js"
 import type { Connector, FieldMapping } from "../Supplier.js"
 import { checkHost, type FeedRules, readFeedFile } from "./feedAccess.js"
+import { csvParseSync } from "./loadedOnUse.js"
 
 /** Why fetching a catalog failed, and whether trying again later can help. */
 export interface FeedFailure {
@@ -145,7 +145,7 @@ const readCsv = (connector: Extract<Connector, { type: "csv" }>, rules: FeedRule
       : yield* Effect.mapError(readFeedFile(connector.source, rules), (refused) => permanent(refused.message))
     const rows = yield* Effect.try({
       try: () =>
-        parseCsv(text, {
+        csvParseSync().parse(text, {
           columns: true,
           bom: true,
           delimiter: connector.delimiter,

@@ -9,7 +9,6 @@ import { readFile, realpath } from "node:fs/promises"
 import { BlockList, isIP, type Socket } from "node:net"
 import { isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
-import { Agent, buildConnector } from "undici"
 
 export interface FeedRules {
   /** Where CSV feed files may be read: anywhere, only under one directory, or nowhere. */
@@ -79,7 +78,9 @@ export const checkHost = (url: string, rules: FeedRules): Effect.Effect<void, Fe
  * An HTTP agent that checks the address each connection actually reached, so a name that
  * resolves to a public address when checked and a private one when connecting gets nothing.
  */
-export const publicOnlyAgent = () => {
+export const publicOnlyAgent = async () => {
+  // undici is loaded here, on a sync's first fetch: an embedded open loads none of it.
+  const { Agent, buildConnector } = await import("undici")
   const connect = buildConnector({})
   return new Agent({
     connect: (options, callback) =>

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto"
 import { createInterface } from "node:readline"
 import { pipeline, Readable } from "node:stream"
-import { type Options as CsvOptions, parse as parseCsv } from "csv-parse"
+import type { Options as CsvOptions } from "csv-parse"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -24,6 +24,7 @@ import {
   shortenInput
 } from "../Rules.js"
 import { Delta, Quantity, Sku } from "../Stock.js"
+import { csvParse } from "./loadedOnUse.js"
 import { ruleOf } from "./validation.js"
 
 export type ImportKind = "products" | "stock" | "adjustments"
@@ -352,7 +353,7 @@ async function* csvRecords(
     skip_empty_lines: true
   }
   // The typings tie what on_record answers to the columns option; the parser passes it on as it is.
-  const parser = parseCsv(options as unknown as CsvOptions)
+  const parser = csvParse().parse(options as unknown as CsvOptions)
   // The reading's own failure (bytes that are not text) reaches the parser, and so the loop below.
   pipeline(Readable.from(bytes), parser, () => {})
   const records = (parser as AsyncIterable<ParsedRecord>)[Symbol.asyncIterator]()

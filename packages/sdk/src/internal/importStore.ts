@@ -16,8 +16,6 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import pg from "pg"
-import { from as copyFrom } from "pg-copy-streams"
 import { ReorderRule } from "../Reorder.js"
 import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
 import type {
@@ -164,6 +162,8 @@ export const openStaging = async (run: Run): Promise<Staging> => {
 
   if (database._tag === "Postgres") {
     // COPY needs a plain pg connection of its own; the table is visible to every connection.
+    // Loaded here: only an import into PostgreSQL uses them.
+    const [{ default: pg }, { from: copyFrom }] = await Promise.all([import("pg"), import("pg-copy-streams")])
     const client = new pg.Client({
       connectionString: Redacted.value(database.url),
       application_name: "invkit import"

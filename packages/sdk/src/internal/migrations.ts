@@ -371,24 +371,45 @@ drop function if exists invkit_outbox_notify();
 `).unprepared
 )
 
-const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({
-    "0001_initial": initial,
-    "0002_suppliers": suppliers,
-    "0003_inbox": inbox,
-    "0004_imports": imports,
-    "0005_outbox_trace_context": outboxTraceContext,
-    "0006_level_limit": levelLimit,
-    "0007_inbox_fingerprint": inboxFingerprint,
-    "0008_outbox_notify": outboxNotify,
-    "0009_level_references": levelReferences,
-    "0010_reservations": reservations,
-    "0011_outbox_without_notify": outboxWithoutNotify
-  })
-})
+/** By id: the migrator runs those above the highest id the database has recorded. */
+const migrations = {
+  "0001_initial": initial,
+  "0002_suppliers": suppliers,
+  "0003_inbox": inbox,
+  "0004_imports": imports,
+  "0005_outbox_trace_context": outboxTraceContext,
+  "0006_level_limit": levelLimit,
+  "0007_inbox_fingerprint": inboxFingerprint,
+  "0008_outbox_notify": outboxNotify,
+  "0009_level_references": levelReferences,
+  "0010_reservations": reservations,
+  "0011_outbox_without_notify": outboxWithoutNotify
+}
+
+/** The migrator's own table (its default name): one row per migration applied. */
+const MIGRATIONS_TABLE = "effect_sql_migrations"
+
+/** The highest id above, parsed as the migrator parses it (the digits before the first `_`). */
+const LATEST_MIGRATION = Math.max(...Object.keys(migrations).map((name) => Number.parseInt(name, 10)))
+
+const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: MIGRATIONS_TABLE })
+
+/**
+ * Whether the database has every migration: one statement. The migrator checks with five (its
+ * table, then a transaction that locks the table and reads it twice) on every open; this runs
+ * first, and the migrator only when something is pending. A database without the table (a fresh
+ * one) fails the statement, which answers "pending" too.
+ */
+const upToDate = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ latest: number | null }>`select max(migration_id) as latest from ${sql(MIGRATIONS_TABLE)}`.pipe(
+    Effect.map(([row]) => (row?.latest ?? 0) >= LATEST_MIGRATION),
+    Effect.orElseSucceed(() => false)
+  )
+)
 
 /** Two processes opening a fresh database at once race to create the migrations table: retry. */
-export const runMigrations = migrate.pipe(
-  Effect.retry({ times: 3, schedule: Schedule.exponential("50 millis") }),
-  Effect.asVoid
+export const runMigrations = Effect.flatMap(upToDate, (done) =>
+  done
+    ? Effect.void
+    : migrate.pipe(Effect.retry({ times: 3, schedule: Schedule.exponential("50 millis") }), Effect.asVoid)
 )

@@ -3,7 +3,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -11,6 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { JobsDatabase } from "./jobsDatabase.js"
+import { startPglite } from "./pgliteStart.js"
 
 /**
  * An Effect `SqlClient` over PGlite, the embedded store. @effect/sql has no PGlite client for
@@ -28,13 +28,41 @@ export interface PgliteClientOptions {
   readonly transformQueryNames?: (name: string) => string
 }
 
+/**
+ * PostgreSQL's statement compiler: `$1` placeholders, double-quoted identifiers. It is
+ * @effect/sql-pg's `makeCompiler` (without its `PgJson` fragment, which only PgClient's `json`
+ * makes), written here because that module loads `pg` as it is imported, and the embedded store
+ * needs none of it.
+ */
+const makeCompiler = (transform?: (name: string) => string): Statement.Compiler => {
+  const quoted = Statement.defaultEscape('"')
+  return Statement.makeCompiler({
+    dialect: "pg",
+    placeholder: (index) => `$${index}`,
+    onIdentifier: transform
+      ? (value, withoutTransform) => (withoutTransform ? quoted(value) : quoted(transform(value)))
+      : quoted,
+    onRecordUpdate: (placeholders, valueAlias, valueColumns, values, returning) => [
+      `(values ${placeholders}) AS ${valueAlias}${valueColumns}${returning ? ` RETURNING ${returning[0]}` : ""}`,
+      returning ? values.flat().concat(returning[1]) : values.flat()
+    ],
+    onCustom: () => {
+      throw new Error("the embedded store compiles no custom SQL fragments")
+    }
+  })
+}
+
 const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 export const make = (options: PgliteClientOptions) =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        try: async () =>
+          PGlite.create({
+            ...(await startPglite()),
+            ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir })
+          }),
         catch: toSqlError(`Could not open the embedded database in ${options.dataDir ?? "memory"}`)
       }),
       (db) => Effect.promise(() => db.close())
@@ -103,7 +131,7 @@ export const make = (options: PgliteClientOptions) =>
     const client = yield* SqlClient.make({
       acquirer: Effect.succeed(standalone),
       transactionAcquirer,
-      compiler: PgClient.makeCompiler(options.transformQueryNames),
+      compiler: makeCompiler(options.transformQueryNames),
       spanAttributes: [["db.system.name", "pglite"]],
       transformRows
     })

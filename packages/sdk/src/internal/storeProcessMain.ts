@@ -12,9 +12,10 @@ import { appendFileSync, chmodSync, realpathSync, rmSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Inventory, openInventory } from "../Inventory.js"
+import type { Inventory } from "../Inventory.js"
 import { buildOf, environmentOf, idleSeconds, version } from "../StoreProcess.js"
 import { LOCK_FILE, liveHolder } from "./dataDirLock.js"
+import { startPglite } from "./pgliteStart.js"
 import {
   decode,
   encode,
@@ -102,6 +103,10 @@ const main = async () => {
   const build = buildOf(fileURLToPath(import.meta.url))
   let inventory: Inventory
   try {
+    // PGlite's WASM compiles (off the main thread) while the SDK's core loads: the core is imported
+    // here, not above, so that it starts first.
+    void startPglite()
+    const { openInventory } = await import("../Inventory.js")
     inventory = await openInventory({
       dataDir,
       holder: { description: STORE_PROCESS_HOLDER, longLived: true },
