@@ -33,6 +33,9 @@ if (!existsSync(BIN)) {
 const RAW_OPEN = `
 import { PGlite } from "@electric-sql/pglite"
 const [mode, dataDir, sku] = process.argv.slice(1)
+// As inv does: the files PostgreSQL writes stay private. With the default umask the next inv
+// command would find the store readable by others and pay for making it private again.
+process.umask(0o077)
 const db = await PGlite.create({ dataDir })
 if (mode === "get") {
   await db.query(
