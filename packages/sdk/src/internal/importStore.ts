@@ -1,6 +1,6 @@
 /**
  * The set-based import on a local store (PostgreSQL or the embedded PGlite). Valid rows go to a
- * staging table of their own (COPY on PostgreSQL, multi-row inserts of unnest arrays on PGlite),
+ * staging table of their own (COPY on both),
  * then a handful of statements check and apply them all at once. The writes are those of
  * `Stock.ts` for a batch: levels locked in (sku, location) order and one ledger movement per
  * level; the events are one `stock.imported` per chunk of levels, listing them; the reorder rule
@@ -55,7 +55,6 @@ export const noChanges: ImportChanges = {
   totalDelta: 0
 }
 
-const INSERT_CHUNK = 5_000
 /**
  * The memory each sort and hash of the set-based statements may take (`work_mem`, for their
  * transaction only): enough to sort and join a million staged rows in memory, not on disk.
@@ -78,7 +77,6 @@ const COLUMNS = [
   "preferred_supplier",
   "active"
 ] as const
-const TYPES = ["int4", "text", "text", "int4", "text", "text", "int4", "int4", "int4", "text", "bool"]
 
 const stagedValues = (line: number, row: ValidRow): Array<string | number | boolean | null> => {
   const product = row as Partial<ProductRow>
@@ -160,69 +158,74 @@ export const openStaging = async (run: Run): Promise<Staging> => {
       )
     ).then(() => {})
 
-  if (database._tag === "Postgres") {
-    // COPY needs a plain pg connection of its own; the table is visible to every connection.
-    // Loaded here: only an import into PostgreSQL uses them.
-    const [{ default: pg }, { from: copyFrom }] = await Promise.all([import("pg"), import("pg-copy-streams")])
-    const client = new pg.Client({
-      connectionString: Redacted.value(database.url),
-      application_name: "invkit import"
-    })
-    await client.connect()
-    const copy = client.query(copyFrom(`copy ${table} (${COLUMNS.join(", ")}) from stdin`))
-    const done = new Promise<void>((resolve, reject) => {
-      copy.on("finish", resolve)
-      copy.on("error", reject)
-    })
-    // When the import stops early the connection is closed under the COPY: not worth a crash.
-    done.catch(() => {})
-    client.on("error", () => {})
-    let buffer: Array<string> = []
-    const flush = async () => {
-      if (buffer.length === 0) return
-      const text = buffer.join("")
-      buffer = []
-      if (!copy.write(text)) await new Promise<void>((resolve) => copy.once("drain", () => resolve()))
-    }
-    return {
-      table,
-      add: async (line, row) => {
-        buffer.push(`${stagedValues(line, row).map(copyText).join("\t")}\n`)
-        if (buffer.length >= 1_000) await flush()
-      },
-      finish: async () => {
-        await flush()
-        copy.end()
-        await done
-        await client.end()
-      },
-      drop: async () => {
-        await client.end().catch(() => {})
-        await drop()
-      }
-    }
-  }
-
-  // PGlite has no COPY from a client stream: multi-row inserts of unnest arrays, in chunks.
-  let chunk: Array<Array<string | number | boolean | null>> = []
-  const insert = `insert into ${table} (${COLUMNS.join(", ")}) select * from unnest(${TYPES.map(
-    (type, index) => `$${index + 1}::${type}[]`
-  ).join(", ")})`
+  const copy = `copy ${table} (${COLUMNS.join(", ")}) from`
+  // Both stores take the rows as COPY text: over a pg connection of its own on PostgreSQL, a chunk
+  // at a time as a blob on PGlite (whose parameters of unnest arrays cost more than the rows).
+  const sink =
+    database._tag === "Postgres"
+      ? await copyToPostgres(Redacted.value(database.url), `${copy} stdin`)
+      : {
+          write: (text: string) => run(database.copyFrom(`${copy} '/dev/blob'`, text)),
+          end: async () => {},
+          close: async () => {}
+        }
+  const batch = database._tag === "Postgres" ? COPY_BATCH : EMBEDDED_COPY_BATCH
+  let buffer: Array<string> = []
   const flush = async () => {
-    if (chunk.length === 0) return
-    const rows = chunk
-    chunk = []
-    const columns = COLUMNS.map((_, index) => rows.map((row) => row[index]))
-    await run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(insert, columns)))
+    if (buffer.length === 0) return
+    const text = buffer.join("")
+    buffer = []
+    await sink.write(text)
   }
   return {
     table,
     add: async (line, row) => {
-      chunk.push(stagedValues(line, row))
-      if (chunk.length >= INSERT_CHUNK) await flush()
+      buffer.push(`${stagedValues(line, row).map(copyText).join("\t")}\n`)
+      if (buffer.length >= batch) await flush()
     },
-    finish: flush,
-    drop
+    finish: async () => {
+      await flush()
+      await sink.end()
+    },
+    drop: async () => {
+      await sink.close()
+      await drop()
+    }
+  }
+}
+
+/** Rows per write to the COPY stream on PostgreSQL. */
+const COPY_BATCH = 1_000
+/**
+ * Rows per COPY statement on PGlite: each is a statement of its own, and PGlite holds the blob
+ * and its parse in its WebAssembly heap, which grows and never shrinks.
+ */
+const EMBEDDED_COPY_BATCH = 5_000
+
+/** COPY needs a plain pg connection of its own; the table is visible to every connection. */
+const copyToPostgres = async (url: string, statement: string) => {
+  // Loaded here: only an import into PostgreSQL uses them.
+  const [{ default: pg }, { from: copyFrom }] = await Promise.all([import("pg"), import("pg-copy-streams")])
+  const client = new pg.Client({ connectionString: url, application_name: "invkit import" })
+  await client.connect()
+  const copy = client.query(copyFrom(statement))
+  const done = new Promise<void>((resolve, reject) => {
+    copy.on("finish", resolve)
+    copy.on("error", reject)
+  })
+  // When the import stops early the connection is closed under the COPY: not worth a crash.
+  done.catch(() => {})
+  client.on("error", () => {})
+  return {
+    write: async (text: string) => {
+      if (!copy.write(text)) await new Promise<void>((resolve) => copy.once("drain", () => resolve()))
+    },
+    end: async () => {
+      copy.end()
+      await done
+      await client.end()
+    },
+    close: () => client.end().catch(() => {})
   }
 }
 

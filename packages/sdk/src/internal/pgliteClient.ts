@@ -152,14 +152,21 @@ export const make = (options: PgliteClientOptions) =>
           catch: toSqlError("Failed to execute statement")
         })
       )
-    return { client, executeSql }
+    const copyFrom = (statement: string, text: string) =>
+      permit.withPermits(1)(
+        Effect.tryPromise({
+          try: () => db.query(statement, [], { blob: new Blob([text]) }).then(() => {}),
+          catch: toSqlError("Failed to copy rows")
+        })
+      )
+    return { client, executeSql, copyFrom }
   })
 
 export const layer = (options: PgliteClientOptions) =>
   Layer.scopedContext(
-    Effect.map(make(options), ({ client, executeSql }) =>
+    Effect.map(make(options), ({ client, executeSql, copyFrom }) =>
       Context.make(SqlClient.SqlClient, client).pipe(
-        Context.add(JobsDatabase, { _tag: "Embedded", executeSql })
+        Context.add(JobsDatabase, { _tag: "Embedded", executeSql, copyFrom })
       )
     )
   ).pipe(Layer.provide(Reactivity.layer))
