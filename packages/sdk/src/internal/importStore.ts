@@ -57,9 +57,11 @@ export const noChanges: ImportChanges = {
 
 /**
  * The memory each sort and hash of the set-based statements may take (`work_mem`, for their
- * transaction only): enough to sort and join a million staged rows in memory, not on disk.
+ * transaction only). PostgreSQL: enough to sort and join a million staged rows in memory, not on
+ * disk. PGlite: its WebAssembly heap grows to the most any statement took and never shrinks, so
+ * a sort larger than this goes to a temporary file, which is freed when the statement ends.
  */
-const WORK_MEM = "256MB"
+const WORK_MEM = { Postgres: "256MB", Embedded: "16MB" } as const
 const PAGE = 5_000
 /** Levels listed by one `stock.imported` event (Event.StockImported): about 100 KB of JSON. */
 export const IMPORTED_CHUNK = 1_000
@@ -367,6 +369,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const low = sql.unsafe(lowTable(table))
     const { kind } = options
     const stockKind = kind !== "products"
+    const database = yield* JobsDatabase
+    const workMem = WORK_MEM[database._tag]
+    const releaseWal = database._tag === "Embedded" ? releaseEmbeddedWal(sql) : Effect.void
     yield* sql.unsafe(`analyze ${table}`)
 
     // One pass finds every row the store refuses before looking at levels: duplicates (the first
@@ -383,6 +388,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         ]
     yield* withWorkMemory(
       sql,
+      workMem,
       sql`
         update ${t} s set rejection = r.rejection, detail = r.detail
         from (
@@ -398,7 +404,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     )
 
     const transaction = Effect.gen(function* () {
-      yield* sql.unsafe(`set local work_mem = '${WORK_MEM}'`)
+      yield* sql.unsafe(`set local work_mem = '${workMem}'`)
       // A retried transaction starts over: the checks under lock are made again.
       yield* sql`
         update ${t} set rejection = null, detail = null
@@ -467,7 +473,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options, valid)
+      const applied = yield* apply(sql, t, low, options, valid, releaseWal)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -497,6 +503,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         after = page[page.length - 1]!
       }
     }
+    yield* releaseWal
     return outcome
   }).pipe(
     Effect.catchIf(
@@ -522,9 +529,20 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
     )
   )
 
+/**
+ * On PGlite, a checkpoint: PostgreSQL in single-user mode never starts one on its own, so the WAL
+ * of every row written stays in the data directory (in memory, for an in-memory store) until
+ * one runs; after it the segments are recycled. A checkpoint inside the open transaction is
+ * allowed and frees the WAL of the chunks before. PostgreSQL's checkpointer needs no help.
+ */
+const releaseEmbeddedWal = (sql: SqlClient.SqlClient) => Effect.asVoid(sql`checkpoint`)
+
 /** One statement, in a transaction of its own that may sort and hash in memory. */
-const withWorkMemory = <A, E, R>(sql: SqlClient.SqlClient, statement: Effect.Effect<A, E, R>) =>
-  sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${WORK_MEM}'`), statement))
+const withWorkMemory = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  workMem: string,
+  statement: Effect.Effect<A, E, R>
+) => sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${workMem}'`), statement))
 
 const summarize = (
   sql: SqlClient.SqlClient,
@@ -569,7 +587,8 @@ const apply = (
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
-  total: number
+  total: number,
+  releaseWal: Effect.Effect<void, SqlError>
 ): Effect.Effect<number, SqlError> => {
   if (options.kind === "products") {
     // Every product added or changed is announced, one `product.imported` per 1,000 in SKU
@@ -629,7 +648,7 @@ const apply = (
       )
     )
   }
-  return applyStock(sql, t, low, options, total)
+  return applyStock(sql, t, low, options, total, releaseWal)
 }
 
 /** Lines per statement of the stock write: small enough to report progress every second or so. */
@@ -645,7 +664,8 @@ const applyStock = (
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
-  total: number
+  total: number,
+  releaseWal: Effect.Effect<void, SqlError>
 ) =>
   Effect.gen(function* () {
     const [bounds] = yield* sql<{ first: number | null; last: number | null }>`
@@ -658,6 +678,7 @@ const applyStock = (
       const chunk = yield* applyStockLines(sql, t, low, options, from, from + APPLY_LINES, events)
       applied += chunk.applied
       events += chunk.events
+      yield* releaseWal
       options.onApplied?.(applied, total)
     }
     return applied
