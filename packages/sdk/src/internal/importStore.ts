@@ -494,11 +494,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           select sku, location from ${low}
           ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
           order by sku, location limit ${PAGE}`
-        // A few at once: each evaluation is its own short transaction, mostly waiting on round trips.
-        yield* Effect.forEach(page, ({ sku, location }) => reorder.evaluateAfterWrite(sku, location), {
-          concurrency: 4,
-          discard: true
-        })
+        yield* reorder.evaluateAllAfterWrite(page)
         if (page.length < PAGE) break
         after = page[page.length - 1]!
       }
