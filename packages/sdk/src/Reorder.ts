@@ -190,25 +190,54 @@ export class ReorderRule extends Effect.Service<ReorderRule>()("@invkit/sdk/Reor
       )
 
     /**
-     * The rule for many levels at once (a bulk import's): one query picks the levels now at or
-     * below their reorder point, and only those are evaluated; the others would decide
-     * `above-reorder-point`. Answers how many levels were evaluated.
+     * Of many levels (a bulk import's), the ones whose decision may be `order`, in one query. The
+     * others are decided here, set-based, without a supplier lookup, as `explainAt` would decide
+     * them: archived, above the reorder point, an order already open, or nothing to order (no
+     * reorder quantity, or at the max level). Counted with the level's whole `reserved` (holds
+     * that expired are still in it), so a level is never passed over that `explainAt` would order.
      */
+    const mayOrder = (levels: ReadonlyArray<{ readonly sku: string; readonly location: string }>) =>
+      sql<{ sku: string; location: string }>`
+        select l.sku, l.location
+        from unnest(${levels.map((level) => level.sku)}::text[], ${levels.map((level) => level.location)}::text[])
+          as listed (sku, location)
+        join stock_levels l on l.sku = listed.sku and l.location = listed.location
+        join products p on p.sku = l.sku
+        where p.active
+          and l.on_hand - l.reserved <= p.reorder_point
+          and case when p.max_level is null then p.reorder_quantity > 0
+                   else p.max_level > l.on_hand - l.reserved end
+          and not exists (
+            select 1 from restock_orders o
+            where o.sku = l.sku and o.location = l.location and o.status in ('draft', 'submitted'))
+        order by l.sku, l.location`
+
+    /** The rule for many levels at once; answers how many were evaluated one by one. */
     const evaluateAll = (levels: ReadonlyArray<{ readonly sku: string; readonly location: string }>) =>
       Effect.gen(function* () {
         if (levels.length === 0) return 0
-        const low = yield* sql<{ sku: string; location: string }>`
-          select l.sku, l.location
-          from unnest(${levels.map((level) => level.sku)}::text[], ${levels.map((level) => level.location)}::text[])
-            as listed (sku, location)
-          join stock_levels l on l.sku = listed.sku and l.location = listed.location
-          join products p on p.sku = l.sku
-          where l.on_hand - l.reserved <= p.reorder_point
-          order by l.sku, l.location`
-        for (const { sku, location } of low) yield* evaluate(sku, location)
-        return low.length
+        const candidates = yield* mayOrder(levels)
+        for (const { sku, location } of candidates) yield* evaluate(sku, location)
+        return candidates.length
       }).pipe(failOnSqlDefect)
 
-    return { explainAt, evaluate, evaluateAfterWrite, evaluateAll } as const
+    /**
+     * `evaluateAll` after a write committed (a bulk import's): a few levels at once, each its own
+     * short transaction mostly waiting on round trips; a failure is logged, not returned.
+     */
+    const evaluateAllAfterWrite = (
+      levels: ReadonlyArray<{ readonly sku: string; readonly location: string }>
+    ) =>
+      mayOrder(levels).pipe(
+        Effect.flatMap((candidates) =>
+          Effect.forEach(candidates, ({ sku, location }) => evaluateAfterWrite(sku, location), {
+            concurrency: 4,
+            discard: true
+          })
+        ),
+        Effect.catchAllCause((cause) => Effect.logWarning("reorder rule for imported levels failed", cause))
+      )
+
+    return { explainAt, evaluate, evaluateAfterWrite, evaluateAll, evaluateAllAfterWrite } as const
   })
 }) {}

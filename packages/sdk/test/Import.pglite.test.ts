@@ -1,8 +1,13 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, inject } from "vitest"
-import { openInventory } from "../src/Inventory.js"
+import { Readable } from "node:stream"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import { afterAll, describe, expect, inject, it } from "vitest"
+import * as Import from "../src/Import.js"
+import { type Inventory, openInventory } from "../src/Inventory.js"
+import { localStoreOf } from "../src/internal/localStore.js"
 import { importSuite } from "./importSuite.js"
 
 // Bulk import and export on PGlite, the embedded store: each store a copy of the template.
@@ -16,4 +21,58 @@ importSuite(() => {
   roots.push(root)
   cpSync(inject("pgliteTemplateDir"), join(root, "data"), { recursive: true })
   return openInventory({ dataDir: join(root, "data") })
+})
+
+// PostgreSQL in single-user mode (PGlite) never starts a checkpoint on its own: without one the
+// WAL of every row an import writes stays in the data directory, which for an in-memory store is
+// the process's memory, and grows with the rows.
+describe("an import on the embedded store", () => {
+  const wal = (inventory: Inventory) =>
+    localStoreOf(inventory)!.run(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ at: string; behindCheckpoint: number; kept: number }>`
+          select pg_current_wal_lsn()::text as at,
+                 (pg_current_wal_lsn() - (select redo_lsn from pg_control_checkpoint()))::int8 as behind_checkpoint,
+                 (select sum(size) from pg_ls_waldir())::int8 as kept`.pipe(Effect.map((rows) => rows[0]!))
+      )
+    )
+
+  it("leaves no WAL behind its last checkpoint, and keeps at most max_wal_size of it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "invkit-sdk-import-"))
+    roots.push(root)
+    cpSync(inject("pgliteTemplateDir"), join(root, "data"), { recursive: true })
+    const inventory = await openInventory({ dataDir: join(root, "data") })
+    try {
+      const rows = 20_000
+      await localStoreOf(inventory)!.run(
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            sql`insert into products (sku, name) select 'W-' || g, 'Part ' || g from generate_series(1, ${rows}) g`
+        )
+      )
+      const before = await wal(inventory)
+      const lines = Array.from({ length: rows }, (_, i) => `W-${i + 1},default,${i % 50}\n`)
+      const result = await Import.importRows(
+        inventory,
+        Readable.from(["sku,location,quantity\n", lines.join("")])
+      )
+      expect(result.applied).toBe(rows)
+      const after = await wal(inventory)
+      const written = await localStoreOf(inventory)!.run(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ bytes: number }>`select (pg_current_wal_lsn() - ${before.at}::pg_lsn)::int8 as bytes`.pipe(
+            Effect.map((rows) => rows[0]!.bytes)
+          )
+        )
+      )
+      // The import wrote several megabytes of WAL; a checkpoint after it leaves next to none behind.
+      expect(Number(written)).toBeGreaterThan(4 * 2 ** 20)
+      expect(Number(after.behindCheckpoint)).toBeLessThan(Number(written) / 10)
+      // Recycled segments kept for reuse: at most max_wal_size (64 MB) and the segment in use.
+      expect(Number(after.kept)).toBeLessThanOrEqual(80 * 2 ** 20)
+    } finally {
+      await inventory.close()
+    }
+  })
 })

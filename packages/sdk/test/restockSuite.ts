@@ -14,6 +14,7 @@ import {
   RestockOrderClosed
 } from "../src/InventoryError.js"
 import { type NewProduct, Products } from "../src/Product.js"
+import { ReorderRule } from "../src/Reorder.js"
 import { RestockOrders } from "../src/Restock.js"
 import { MAX_LEVEL } from "../src/Rules.js"
 import { Stock } from "../src/Stock.js"
@@ -188,6 +189,37 @@ export const restockSuite = (makeStore: () => TestStore) => {
             summary: `no order: restock order ${order!.id} is already open`
           }
         ])
+      })
+    )
+
+    it.effect("of many levels, evaluates one by one only those whose decision may be an order", () =>
+      Effect.gen(function* () {
+        yield* addProduct({ sku: "MANY-ORDER", name: "Orders", reorderPoint: 5, reorderQuantity: 10 })
+        yield* addProduct({ sku: "MANY-NOQTY", name: "No quantity", reorderPoint: 5 })
+        yield* addProduct({ sku: "MANY-MAX", name: "At its max", reorderPoint: 5, maxLevel: 5 })
+        yield* addProduct({ sku: "MANY-ABOVE", name: "Above", reorderPoint: 5, reorderQuantity: 10 })
+        const stock = yield* Stock
+        yield* stock.set({ sku: "MANY-ORDER", quantity: 3 })
+        yield* stock.set({ sku: "MANY-NOQTY", quantity: 3 })
+        yield* stock.set({ sku: "MANY-MAX", quantity: 5 })
+        yield* stock.set({ sku: "MANY-ABOVE", quantity: 9 })
+        const levels = ["MANY-ORDER", "MANY-NOQTY", "MANY-MAX", "MANY-ABOVE"].map((sku) => ({
+          sku,
+          location: "default"
+        }))
+        const evaluateAll = Effect.flatMap(ReorderRule, (rule) => rule.evaluateAll(levels)).pipe(
+          Effect.provide(ReorderRule.Default)
+        )
+        // The write opened MANY-ORDER's order; the others have nothing to order or are above.
+        const [opened] = yield* openOrders("MANY-ORDER")
+        expect(yield* evaluateAll).toBe(0)
+        yield* (yield* RestockOrders).cancel(opened!.id)
+        expect(yield* evaluateAll).toBe(1)
+        const [reopened] = yield* openOrders("MANY-ORDER")
+        expect(reopened).toMatchObject({ status: "draft", quantity: 10 })
+        expect(reopened!.id).not.toBe(opened!.id)
+        expect(yield* openOrders("MANY-NOQTY")).toEqual([])
+        expect(yield* openOrders("MANY-MAX")).toEqual([])
       })
     )
 

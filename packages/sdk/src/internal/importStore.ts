@@ -1,6 +1,6 @@
 /**
  * The set-based import on a local store (PostgreSQL or the embedded PGlite). Valid rows go to a
- * staging table of their own (COPY on PostgreSQL, multi-row inserts of unnest arrays on PGlite),
+ * staging table of their own (COPY on both),
  * then a handful of statements check and apply them all at once. The writes are those of
  * `Stock.ts` for a batch: levels locked in (sku, location) order and one ledger movement per
  * level; the events are one `stock.imported` per chunk of levels, listing them; the reorder rule
@@ -55,12 +55,13 @@ export const noChanges: ImportChanges = {
   totalDelta: 0
 }
 
-const INSERT_CHUNK = 5_000
 /**
  * The memory each sort and hash of the set-based statements may take (`work_mem`, for their
- * transaction only): enough to sort and join a million staged rows in memory, not on disk.
+ * transaction only). PostgreSQL: enough to sort and join a million staged rows in memory, not on
+ * disk. PGlite: its WebAssembly heap grows to the most any statement took and never shrinks, so
+ * a sort larger than this goes to a temporary file, which is freed when the statement ends.
  */
-const WORK_MEM = "256MB"
+const WORK_MEM = { Postgres: "256MB", Embedded: "16MB" } as const
 const PAGE = 5_000
 /** Levels listed by one `stock.imported` event (Event.StockImported): about 100 KB of JSON. */
 export const IMPORTED_CHUNK = 1_000
@@ -78,7 +79,6 @@ const COLUMNS = [
   "preferred_supplier",
   "active"
 ] as const
-const TYPES = ["int4", "text", "text", "int4", "text", "text", "int4", "int4", "int4", "text", "bool"]
 
 const stagedValues = (line: number, row: ValidRow): Array<string | number | boolean | null> => {
   const product = row as Partial<ProductRow>
@@ -160,69 +160,74 @@ export const openStaging = async (run: Run): Promise<Staging> => {
       )
     ).then(() => {})
 
-  if (database._tag === "Postgres") {
-    // COPY needs a plain pg connection of its own; the table is visible to every connection.
-    // Loaded here: only an import into PostgreSQL uses them.
-    const [{ default: pg }, { from: copyFrom }] = await Promise.all([import("pg"), import("pg-copy-streams")])
-    const client = new pg.Client({
-      connectionString: Redacted.value(database.url),
-      application_name: "invkit import"
-    })
-    await client.connect()
-    const copy = client.query(copyFrom(`copy ${table} (${COLUMNS.join(", ")}) from stdin`))
-    const done = new Promise<void>((resolve, reject) => {
-      copy.on("finish", resolve)
-      copy.on("error", reject)
-    })
-    // When the import stops early the connection is closed under the COPY: not worth a crash.
-    done.catch(() => {})
-    client.on("error", () => {})
-    let buffer: Array<string> = []
-    const flush = async () => {
-      if (buffer.length === 0) return
-      const text = buffer.join("")
-      buffer = []
-      if (!copy.write(text)) await new Promise<void>((resolve) => copy.once("drain", () => resolve()))
-    }
-    return {
-      table,
-      add: async (line, row) => {
-        buffer.push(`${stagedValues(line, row).map(copyText).join("\t")}\n`)
-        if (buffer.length >= 1_000) await flush()
-      },
-      finish: async () => {
-        await flush()
-        copy.end()
-        await done
-        await client.end()
-      },
-      drop: async () => {
-        await client.end().catch(() => {})
-        await drop()
-      }
-    }
-  }
-
-  // PGlite has no COPY from a client stream: multi-row inserts of unnest arrays, in chunks.
-  let chunk: Array<Array<string | number | boolean | null>> = []
-  const insert = `insert into ${table} (${COLUMNS.join(", ")}) select * from unnest(${TYPES.map(
-    (type, index) => `$${index + 1}::${type}[]`
-  ).join(", ")})`
+  const copy = `copy ${table} (${COLUMNS.join(", ")}) from`
+  // Both stores take the rows as COPY text: over a pg connection of its own on PostgreSQL, a chunk
+  // at a time as a blob on PGlite (whose parameters of unnest arrays cost more than the rows).
+  const sink =
+    database._tag === "Postgres"
+      ? await copyToPostgres(Redacted.value(database.url), `${copy} stdin`)
+      : {
+          write: (text: string) => run(database.copyFrom(`${copy} '/dev/blob'`, text)),
+          end: async () => {},
+          close: async () => {}
+        }
+  const batch = database._tag === "Postgres" ? COPY_BATCH : EMBEDDED_COPY_BATCH
+  let buffer: Array<string> = []
   const flush = async () => {
-    if (chunk.length === 0) return
-    const rows = chunk
-    chunk = []
-    const columns = COLUMNS.map((_, index) => rows.map((row) => row[index]))
-    await run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(insert, columns)))
+    if (buffer.length === 0) return
+    const text = buffer.join("")
+    buffer = []
+    await sink.write(text)
   }
   return {
     table,
     add: async (line, row) => {
-      chunk.push(stagedValues(line, row))
-      if (chunk.length >= INSERT_CHUNK) await flush()
+      buffer.push(`${stagedValues(line, row).map(copyText).join("\t")}\n`)
+      if (buffer.length >= batch) await flush()
     },
-    finish: flush,
-    drop
+    finish: async () => {
+      await flush()
+      await sink.end()
+    },
+    drop: async () => {
+      await sink.close()
+      await drop()
+    }
+  }
+}
+
+/** Rows per write to the COPY stream on PostgreSQL. */
+const COPY_BATCH = 1_000
+/**
+ * Rows per COPY statement on PGlite: each is a statement of its own, and PGlite holds the blob
+ * and its parse in its WebAssembly heap, which grows and never shrinks.
+ */
+const EMBEDDED_COPY_BATCH = 5_000
+
+/** COPY needs a plain pg connection of its own; the table is visible to every connection. */
+const copyToPostgres = async (url: string, statement: string) => {
+  // Loaded here: only an import into PostgreSQL uses them.
+  const [{ default: pg }, { from: copyFrom }] = await Promise.all([import("pg"), import("pg-copy-streams")])
+  const client = new pg.Client({ connectionString: url, application_name: "invkit import" })
+  await client.connect()
+  const copy = client.query(copyFrom(statement))
+  const done = new Promise<void>((resolve, reject) => {
+    copy.on("finish", resolve)
+    copy.on("error", reject)
+  })
+  // When the import stops early the connection is closed under the COPY: not worth a crash.
+  done.catch(() => {})
+  client.on("error", () => {})
+  return {
+    write: async (text: string) => {
+      if (!copy.write(text)) await new Promise<void>((resolve) => copy.once("drain", () => resolve()))
+    },
+    end: async () => {
+      copy.end()
+      await done
+      await client.end()
+    },
+    close: () => client.end().catch(() => {})
   }
 }
 
@@ -364,6 +369,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const low = sql.unsafe(lowTable(table))
     const { kind } = options
     const stockKind = kind !== "products"
+    const database = yield* JobsDatabase
+    const workMem = WORK_MEM[database._tag]
+    const releaseWal = database._tag === "Embedded" ? releaseEmbeddedWal(sql) : Effect.void
     yield* sql.unsafe(`analyze ${table}`)
 
     // One pass finds every row the store refuses before looking at levels: duplicates (the first
@@ -380,6 +388,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         ]
     yield* withWorkMemory(
       sql,
+      workMem,
       sql`
         update ${t} s set rejection = r.rejection, detail = r.detail
         from (
@@ -395,7 +404,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     )
 
     const transaction = Effect.gen(function* () {
-      yield* sql.unsafe(`set local work_mem = '${WORK_MEM}'`)
+      yield* sql.unsafe(`set local work_mem = '${workMem}'`)
       // A retried transaction starts over: the checks under lock are made again.
       yield* sql`
         update ${t} set rejection = null, detail = null
@@ -464,7 +473,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options, valid)
+      const applied = yield* apply(sql, t, low, options, valid, releaseWal)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -485,15 +494,12 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           select sku, location from ${low}
           ${after === undefined ? sql`` : sql`where (sku, location) > (${after.sku}, ${after.location})`}
           order by sku, location limit ${PAGE}`
-        // A few at once: each evaluation is its own short transaction, mostly waiting on round trips.
-        yield* Effect.forEach(page, ({ sku, location }) => reorder.evaluateAfterWrite(sku, location), {
-          concurrency: 4,
-          discard: true
-        })
+        yield* reorder.evaluateAllAfterWrite(page)
         if (page.length < PAGE) break
         after = page[page.length - 1]!
       }
     }
+    yield* releaseWal
     return outcome
   }).pipe(
     Effect.catchIf(
@@ -519,9 +525,20 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
     )
   )
 
+/**
+ * On PGlite, a checkpoint: PostgreSQL in single-user mode never starts one on its own, so the WAL
+ * of every row written stays in the data directory (in memory, for an in-memory store) until
+ * one runs; after it the segments are recycled. A checkpoint inside the open transaction is
+ * allowed and frees the WAL of the chunks before. PostgreSQL's checkpointer needs no help.
+ */
+const releaseEmbeddedWal = (sql: SqlClient.SqlClient) => Effect.asVoid(sql`checkpoint`)
+
 /** One statement, in a transaction of its own that may sort and hash in memory. */
-const withWorkMemory = <A, E, R>(sql: SqlClient.SqlClient, statement: Effect.Effect<A, E, R>) =>
-  sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${WORK_MEM}'`), statement))
+const withWorkMemory = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  workMem: string,
+  statement: Effect.Effect<A, E, R>
+) => sql.withTransaction(Effect.zipRight(sql.unsafe(`set local work_mem = '${workMem}'`), statement))
 
 const summarize = (
   sql: SqlClient.SqlClient,
@@ -566,7 +583,8 @@ const apply = (
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
-  total: number
+  total: number,
+  releaseWal: Effect.Effect<void, SqlError>
 ): Effect.Effect<number, SqlError> => {
   if (options.kind === "products") {
     // Every product added or changed is announced, one `product.imported` per 1,000 in SKU
@@ -626,7 +644,7 @@ const apply = (
       )
     )
   }
-  return applyStock(sql, t, low, options, total)
+  return applyStock(sql, t, low, options, total, releaseWal)
 }
 
 /** Lines per statement of the stock write: small enough to report progress every second or so. */
@@ -642,7 +660,8 @@ const applyStock = (
   t: ReturnType<SqlClient.SqlClient["unsafe"]>,
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
-  total: number
+  total: number,
+  releaseWal: Effect.Effect<void, SqlError>
 ) =>
   Effect.gen(function* () {
     const [bounds] = yield* sql<{ first: number | null; last: number | null }>`
@@ -655,6 +674,7 @@ const applyStock = (
       const chunk = yield* applyStockLines(sql, t, low, options, from, from + APPLY_LINES, events)
       applied += chunk.applied
       events += chunk.events
+      yield* releaseWal
       options.onApplied?.(applied, total)
     }
     return applied

@@ -16,5 +16,10 @@ export class JobsDatabase extends Context.Tag("@invkit/sdk/JobsDatabase")<
         text: string,
         values?: ReadonlyArray<unknown>
       ) => Effect.Effect<{ readonly rows: Array<any> }, SqlError>
+      /**
+       * `copy … from '/dev/blob'` with `text` as its input: PGlite's COPY from the client, which
+       * the import stages its rows with, as it does over a pg connection on PostgreSQL.
+       */
+      readonly copyFrom: (statement: string, text: string) => Effect.Effect<void, SqlError>
     }
 >() {}

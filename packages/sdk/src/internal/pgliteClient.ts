@@ -52,6 +52,13 @@ const makeCompiler = (transform?: (name: string) => string): Statement.Compiler 
   })
 }
 
+/**
+ * WAL kept for reuse after a checkpoint: PostgreSQL's default keeps up to 1 GB of recycled
+ * segments, which PGlite holds in memory (in-memory store) or on disk, and reuses only when
+ * written again. Two to four segments are enough for a store with no replicas and no archive.
+ */
+const WAL_KEPT = ["-c", "min_wal_size=32MB", "-c", "max_wal_size=64MB"]
+
 const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 export const make = (options: PgliteClientOptions) =>
@@ -61,7 +68,8 @@ export const make = (options: PgliteClientOptions) =>
         try: async () =>
           PGlite.create({
             ...(await startPglite()),
-            ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir })
+            ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+            startParams: [...PGlite.defaultStartParams, ...WAL_KEPT]
           }),
         catch: toSqlError(`Could not open the embedded database in ${options.dataDir ?? "memory"}`)
       }),
@@ -152,14 +160,21 @@ export const make = (options: PgliteClientOptions) =>
           catch: toSqlError("Failed to execute statement")
         })
       )
-    return { client, executeSql }
+    const copyFrom = (statement: string, text: string) =>
+      permit.withPermits(1)(
+        Effect.tryPromise({
+          try: () => db.query(statement, [], { blob: new Blob([text]) }).then(() => {}),
+          catch: toSqlError("Failed to copy rows")
+        })
+      )
+    return { client, executeSql, copyFrom }
   })
 
 export const layer = (options: PgliteClientOptions) =>
   Layer.scopedContext(
-    Effect.map(make(options), ({ client, executeSql }) =>
+    Effect.map(make(options), ({ client, executeSql, copyFrom }) =>
       Context.make(SqlClient.SqlClient, client).pipe(
-        Context.add(JobsDatabase, { _tag: "Embedded", executeSql })
+        Context.add(JobsDatabase, { _tag: "Embedded", executeSql, copyFrom })
       )
     )
   ).pipe(Layer.provide(Reactivity.layer))

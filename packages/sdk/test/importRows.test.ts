@@ -1,0 +1,58 @@
+/**
+ * Reading a CSV import: lines without a quote are split by hand, the rest by csv-parse. A file
+ * read either way, in chunks cut anywhere, gives the same rows, rejections and line numbers.
+ */
+import { Readable } from "node:stream"
+import { describe, expect, it } from "vitest"
+import { newProgress, type ReadEvent, readImport } from "../src/internal/importRows.js"
+
+const read = async (text: string, chunkSize: number) => {
+  const bytes = Buffer.from(text)
+  const chunks: Array<Buffer> = []
+  for (let at = 0; at < bytes.length; at += chunkSize) chunks.push(bytes.subarray(at, at + chunkSize))
+  const events: Array<ReadEvent> = []
+  try {
+    for await (const event of readImport(Readable.from(chunks), {}, newProgress())) events.push(event)
+  } catch (error) {
+    return { events, error: String(error) }
+  }
+  return { events, error: undefined }
+}
+
+// The same rows after a header csv-parse must read (it quotes a name) and after a plain one.
+const bothWays = async (body: string) => {
+  const parsed = await read(`"sku",location,quantity\n${body}`, 1 << 20)
+  for (const chunkSize of [1, 2, 3, 7, 64, 1 << 20]) {
+    expect(await read(`\uFEFFsku,location,quantity\n${body}`, chunkSize)).toEqual(parsed)
+  }
+  return parsed
+}
+
+describe("reading CSV", () => {
+  it("reads plain lines as csv-parse does: CRLF, CR, empty lines, a wrong column count, a bad value", async () => {
+    const { events, error } = await bothWays(
+      "P-1,default,5\r\n\r\nP-2,default,7,9\rP-3,default,x\n\n\nP-4,default,4\r\nP-5,déjà,3"
+    )
+    expect(error).toBeUndefined()
+    const lines = events.flatMap((event) =>
+      event.type === "row" ? [event.line] : event.type === "rejected" ? [event.rejection.line] : []
+    )
+    expect(lines).toEqual([2, 4, 5, 8, 9])
+  })
+
+  it("hands a quoted line and all after it to csv-parse, counting lines across the hand-over", async () => {
+    const { events, error } = await bothWays(
+      'P-1,default,5\n\nP-2,"def\r\nault",3\nP-3,default,4\r\nP-4,"default",6\n'
+    )
+    expect(error).toBeUndefined()
+    const lines = events.flatMap((event) =>
+      event.type === "row" ? [event.line] : event.type === "rejected" ? [event.rejection.line] : []
+    )
+    expect(lines).toEqual([2, 4, 6, 7])
+  })
+
+  it("names the same line for a quote never closed after plain lines", async () => {
+    const { error } = await bothWays('P-1,default,5\n\nP-2,default,6\nP-3,"default,7\nP-4,default,8\n')
+    expect(error).toMatch(/line 5/)
+  })
+})
