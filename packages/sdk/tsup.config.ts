@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs"
-import { defineConfig } from "tsup"
+import { defineConfig, type Options } from "tsup"
 
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"))
 
-const common = {
+const common: Options = {
   format: ["esm"],
   // Declarations come from tsc (tsconfig.build.json): the bundled ones lost the schema half of
   // names that are both a schema and a type (Stock.AdjustStock, Event.CloudEvent).
@@ -11,7 +11,7 @@ const common = {
   sourcemap: true,
   target: "node20",
   define: { SDK_VERSION: JSON.stringify(version) }
-} as const
+}
 
 // No `clean`: the two builds run at once, and one's cleaning could remove the other's files; the
 // package's build script empties dist first.
