@@ -3,11 +3,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Readable } from "node:stream"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { it as itEffect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
 import { afterAll, describe, expect, inject, it } from "vitest"
 import * as Import from "../src/Import.js"
 import { type Inventory, openInventory } from "../src/Inventory.js"
 import { localStoreOf } from "../src/internal/localStore.js"
+import * as PgliteClient from "../src/internal/pgliteClient.js"
 import { importSuite } from "./importSuite.js"
 
 // Bulk import and export on PGlite, the embedded store: each store a copy of the template.
@@ -75,4 +78,33 @@ describe("an import on the embedded store", () => {
       await inventory.close()
     }
   })
+})
+
+// The same for every write: a store that stays open checkpoints on its own once enough WAL piled
+// up, at its next look (CHECKPOINT_LOOK, moved on by the test clock rather than waited for).
+describe("an embedded store that stays open", () => {
+  itEffect.scoped("checkpoints once 32 MB of WAL were written since the last checkpoint", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const behind = Effect.map(
+        sql<{ bytes: number }>`
+          select (pg_current_wal_lsn() - (select redo_lsn from pg_control_checkpoint()))::int8 as bytes`,
+        (rows) => Number(rows[0]!.bytes)
+      )
+      yield* sql`create table filler as select g, repeat('x', 200) as text from generate_series(1, 200000) g`
+      const written = yield* behind
+      expect(written).toBeGreaterThan(32 * 1024 * 1024)
+      // Not yet time to look: nothing happens.
+      yield* TestClock.adjust("29 seconds")
+      expect(yield* behind).toBeGreaterThanOrEqual(written)
+      yield* TestClock.adjust("1 second")
+      // The look runs on its own fiber; it takes the store's permit like any statement.
+      let left = yield* behind
+      for (let i = 0; i < 200 && left > 1024 * 1024; i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 25)))
+        left = yield* behind
+      }
+      expect(left).toBeLessThan(1024 * 1024)
+    }).pipe(Effect.provide(PgliteClient.layer({ dataDir: undefined })))
+  )
 })

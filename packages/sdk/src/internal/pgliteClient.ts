@@ -5,6 +5,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
@@ -61,6 +62,16 @@ const WAL_KEPT = ["-c", "min_wal_size=32MB", "-c", "max_wal_size=64MB"]
 
 const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
+/**
+ * PostgreSQL in single-user mode (PGlite) never starts a checkpoint on its own, so a store that
+ * stays open (the store process, `inv-server all` embedded, an app) kept the WAL of every write
+ * until it closed: on disk, or in memory for an in-memory store. It looks every
+ * `CHECKPOINT_LOOK` and checkpoints once `CHECKPOINT_AFTER_BYTES` of WAL were written since the
+ * last checkpoint (half of max_wal_size above, as PostgreSQL's checkpointer would).
+ */
+export const CHECKPOINT_LOOK: Duration.DurationInput = "30 seconds"
+const CHECKPOINT_AFTER_BYTES = 32 * 1024 * 1024
+
 export const make = (options: PgliteClientOptions) =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
@@ -76,6 +87,20 @@ export const make = (options: PgliteClientOptions) =>
       (db) => Effect.promise(() => db.close())
     )
     const permit = yield* Effect.makeSemaphore(1)
+
+    // Under the permit, so never inside a transaction; a failed look waits for the next one.
+    const checkpointIfDue = permit.withPermits(1)(
+      Effect.tryPromise(async () => {
+        const { rows } = await db.query<{ due: boolean }>(
+          "select pg_current_wal_lsn() - (select redo_lsn from pg_control_checkpoint()) > $1 as due",
+          [CHECKPOINT_AFTER_BYTES]
+        )
+        if (rows[0]?.due) await db.exec("checkpoint")
+      })
+    )
+    yield* Effect.forkScoped(
+      Effect.ignore(checkpointIfDue).pipe(Effect.delay(CHECKPOINT_LOOK), Effect.forever)
+    )
 
     const query = (sql: string, params: ReadonlyArray<unknown>, rowMode: "object" | "array") =>
       Effect.tryPromise({
