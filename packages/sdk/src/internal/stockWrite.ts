@@ -175,6 +175,12 @@ export const requireProductAndLocation = (sql: SqlClient.SqlClient, sku: string,
     if (!row.location) return yield* new LocationNotFound({ location })
   })
 
+/** A change declined on a level that moved on meanwhile runs again, a few times. */
+const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
+
+/** The refusals of a group's unit without a savepoint that leave its transaction usable. */
+const isFastRefusal = (error: unknown) => error instanceof InsufficientStock || error instanceof StockConflict
+
 /** What a stock write can fail with once its input is valid. */
 export type WriteError =
   | ProductNotFound
@@ -450,7 +456,6 @@ export const makeStockWriter = (
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
       )
     }
-    const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
     const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> =
       Effect.gen(function* () {
         // Read here, in the caller's fiber: a group's transaction runs in the committer's.
@@ -476,7 +481,7 @@ export const makeStockWriter = (
         return yield* committer.run({
           safe: transaction(traceparent).pipe(Effect.retry(untilDecided)),
           fast,
-          fastRefusal: (error) => error instanceof InsufficientStock || error instanceof StockConflict
+          fastRefusal: isFastRefusal
         })
       })
     return decide.pipe(
