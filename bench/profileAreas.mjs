@@ -18,13 +18,13 @@ const AREAS = [
   ["GC", (f) => f.functionName === "(garbage collector)"],
   [
     "relay (claim, publish, mark) + amqplib",
-    (f, src) => /infra\/relay\.ts|infra\/rabbitmq\.ts|node_modules\/amqplib\//.test(src)
+    (_f, src) => /infra\/relay\.ts|infra\/rabbitmq\.ts|node_modules\/amqplib\//.test(src)
   ],
-  ["group commit", (f, src) => /internal\/groupCommit\.ts/.test(src)],
-  ["auth (JWT, jose)", (f, src) => /node_modules\/jose\/|http\/auth\.ts/.test(src)],
+  ["group commit", (_f, src) => /internal\/groupCommit\.ts/.test(src)],
+  ["auth (JWT, jose)", (_f, src) => /node_modules\/jose\/|http\/auth\.ts/.test(src)],
   [
     "rate limit, Redis (ioredis)",
-    (f, src) =>
+    (_f, src) =>
       /rate-limiter-flexible|infra\/rateLimiter\.ts|node_modules\/(ioredis|redis-parser)\//.test(src)
   ],
   [
@@ -38,11 +38,11 @@ const AREAS = [
   ],
   [
     "schema decode/encode",
-    (f, src) => /effect\/dist\/(esm|cjs)\/(Schema|ParseResult|SchemaAST)\.js|strictRequest\.ts/.test(src)
+    (_f, src) => /effect\/dist\/(esm|cjs)\/(Schema|ParseResult|SchemaAST)\.js|strictRequest\.ts/.test(src)
   ],
   [
     "SDK write (statements, @effect/sql, pg)",
-    (f, src) =>
+    (_f, src) =>
       /node_modules\/(pg|pg-protocol|pg-types|postgres-[a-z]+|@effect\/sql|@effect\/sql-pg)\/|packages\/sdk\/dist\//.test(
         src
       )
