@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import { jsonRequest, mulberry32 } from "./load.mjs"
+import { areaShares } from "./profileAreas.mjs"
 import { requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -335,6 +336,11 @@ const main = async () => {
         `${part === "read" ? "GET /v1/stock/:sku (cached)" : "POST /v1/stock/:sku/adjust"} on ${service}, ${calls} requests in ${SECONDS} s`,
         shares(profile, from, to)
       )
+      console.log(
+        "-- by area of the request path (each sample to its innermost area; bench/profileAreas.mjs)"
+      )
+      for (const [area, share] of areaShares(profile, from, to).areas)
+        console.log(`  ${(share * 100).toFixed(1).padStart(5)}%  ${area}`)
       console.log(
         `-- Redis commands per request (under the run's namespace): ${[...commands].map(([name, n]) => `${name} ${(n / calls).toFixed(2)}`).join(", ")}`
       )

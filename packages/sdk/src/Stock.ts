@@ -281,6 +281,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     const { applyAll } = makeStockWriter(sql, reorder, committer)
     /** What a level holds for reservations that have not expired: reads compute expiry. */
     const held = heldAt(sql, "l")
+    // The write requests' decoders, built once rather than on every write.
+    const decodeSetStock = decodeInput(SetStock)
+    const decodeAdjustStock = decodeInput(AdjustStock)
+    const decodeTransferStock = decodeInput(TransferStock)
+    const decodeStockBatch = decodeInput(StockBatch)
 
     /**
      * Runs `unit`, stock writes together with what must commit with them (a consumer's inbox row,
@@ -299,12 +304,12 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
           )
 
     const set = (input: SetStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
-      Effect.flatMap(decodeInput(SetStock)(input), (request) =>
+      Effect.flatMap(decodeSetStock(input), (request) =>
         applyAll("set", request, [{ type: "set", ...request }], request, StockChange, ([change]) => change!)
       )
 
     const adjust = (input: AdjustStock): Effect.Effect<StockChange, InvalidInput | WriteError> =>
-      Effect.flatMap(decodeInput(AdjustStock)(input), (request) =>
+      Effect.flatMap(decodeAdjustStock(input), (request) =>
         applyAll(
           "adjust",
           request,
@@ -316,7 +321,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       )
 
     const transfer = (input: TransferStock): Effect.Effect<TransferResult, InvalidInput | WriteError> =>
-      Effect.flatMap(decodeInput(TransferStock)(input), (request) =>
+      Effect.flatMap(decodeTransferStock(input), (request) =>
         applyAll(
           "transfer",
           request,
@@ -343,7 +348,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       )
 
     const batch = (input: StockBatch): Effect.Effect<BatchResult, InvalidInput | WriteError> =>
-      Effect.flatMap(decodeInput(StockBatch)(input), (request) =>
+      Effect.flatMap(decodeStockBatch(input), (request) =>
         applyAll(
           "batch",
           request,

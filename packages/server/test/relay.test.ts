@@ -3,13 +3,14 @@
  * in order per SKU and location, and marked sent; two relays at once publish nothing twice.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Statement from "@effect/sql/Statement"
 import { describe, expect, it } from "@effect/vitest"
 import { type Event, Inventory, Product, Stock, Store } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { EventBus } from "../src/infra/events.js"
 import * as RabbitMq from "../src/infra/rabbitmq.js"
-import { ListenForEvents, runRelayWith } from "../src/infra/relay.js"
+import { ListenForEvents, publishPending, runRelayWith } from "../src/infra/relay.js"
 import {
   deleteQueuesAfterwards,
   eventually,
@@ -271,6 +272,35 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
             expect(new Set(seen.map((event) => event.id)).size).toBe(changes)
             expectInOrderPerLevel(seen)
           }).pipe(Effect.scoped, Effect.provide(Layer.merge(firstStore, bus)))
+        }),
+      60_000
+    )
+    it.scopedLive(
+      "a round claims its rows under the lock in one statement and marks them with one statement of one parameter",
+      () =>
+        Effect.gen(function* () {
+          yield* Effect.gen(function* () {
+            const skuPrefix = `STM-${runId}-`
+            const changes = yield* makeChanges([`${skuPrefix}A`, `${skuPrefix}B`], 3)
+            // Every statement the round sends, as compiled (BEGIN and COMMIT are not statements).
+            const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
+            const published = yield* publishPending(50).pipe(
+              Statement.withTransformer((statement) =>
+                Effect.sync(() => {
+                  sent.push(statement.compile())
+                  return statement
+                })
+              )
+            )
+            expect(published).toBeGreaterThanOrEqual(changes) // and the products' own events
+            expect(sent).toHaveLength(2)
+            const [, mark] = sent
+            expect(mark![0]).toMatch(/^update outbox/)
+            expect(mark![1]).toHaveLength(1)
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
+          )
         }),
       60_000
     )

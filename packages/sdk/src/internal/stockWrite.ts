@@ -11,6 +11,7 @@ import type * as Statement from "@effect/sql/Statement"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as MetricKey from "effect/MetricKey"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import {
@@ -36,10 +37,26 @@ import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailur
  * Committed stock changes by reason, for server mode's `/metrics` (a replayed idempotent request
  * changes nothing and counts nothing).
  */
-const stockChanges = Metric.counter("inv_stock_changes_total", {
+const stockChanges = MetricKey.counter("inv_stock_changes_total", {
   description: "Stock changes committed (ledger movements), by reason",
   incremental: true
 })
+
+/**
+ * The counter of one reason, its tag in the key, made once per reason: `Metric.tagged` builds and
+ * hashes a new key on every update, that is on every write. Reasons are a closed set.
+ */
+const stockChangesOf = (() => {
+  const byReason = new Map<string, Metric.Metric.Counter<number>>()
+  return (reason: string) => {
+    let counter = byReason.get(reason)
+    if (counter === undefined) {
+      counter = Metric.fromMetricKey(MetricKey.tagged(stockChanges, "reason", reason))
+      byReason.set(reason, counter)
+    }
+    return counter
+  }
+})()
 
 /** A dry run's answer, carried out of the transaction as a failure so that it rolls back. */
 class RolledBack extends Data.TaggedError("RolledBack")<{ readonly result: unknown }> {}
@@ -157,6 +174,12 @@ export const requireProductAndLocation = (sql: SqlClient.SqlClient, sku: string,
     if (!row?.product) return yield* new ProductNotFound({ sku })
     if (!row.location) return yield* new LocationNotFound({ location })
   })
+
+/** A change declined on a level that moved on meanwhile runs again, a few times. */
+const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
+
+/** The refusals of a group's unit without a savepoint that leave its transaction usable. */
+const isFastRefusal = (error: unknown) => error instanceof InsufficientStock || error instanceof StockConflict
 
 /** What a stock write can fail with once its input is valid. */
 export type WriteError =
@@ -433,7 +456,6 @@ export const makeStockWriter = (
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
       )
     }
-    const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
     const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> =
       Effect.gen(function* () {
         // Read here, in the caller's fiber: a group's transaction runs in the committer's.
@@ -459,14 +481,12 @@ export const makeStockWriter = (
         return yield* committer.run({
           safe: transaction(traceparent).pipe(Effect.retry(untilDecided)),
           fast,
-          fastRefusal: (error) => error instanceof InsufficientStock || error instanceof StockConflict
+          fastRefusal: isFastRefusal
         })
       })
     return decide.pipe(
       Effect.tap(() =>
-        Effect.forEach(dryRun ? [] : committedReasons, (reason) =>
-          Metric.increment(Metric.tagged(stockChanges, "reason", reason))
-        )
+        Effect.forEach(dryRun ? [] : committedReasons, (reason) => Metric.increment(stockChangesOf(reason)))
       ),
       Effect.tap(() => evaluateReorder(reorder, dryRun ? [] : atReorderPoint.values())),
       Effect.catchTag("StockMovedOn", () =>

@@ -75,12 +75,14 @@ export const invalidInputOf = (issue: ParseResult.ArrayFormatterIssue | undefine
   )
 
 /** Decodes caller input; the first problem becomes an InvalidInput naming the field and the rule. */
-export const decodeInput =
-  <A, I>(schema: Schema.Schema<A, I>) =>
-  (input: unknown): Effect.Effect<A, InvalidInput> =>
-    Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })(input).pipe(
+export const decodeInput = <A, I>(schema: Schema.Schema<A, I>) => {
+  // Built once per schema, so a caller that keeps the decoder pays for it once, not per request.
+  const decode = Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })
+  return (input: unknown): Effect.Effect<A, InvalidInput> =>
+    decode(input).pipe(
       Effect.mapError((error) => invalidInputOf(ParseResult.ArrayFormatter.formatErrorSync(error)[0]))
     )
+}
 
 /** The PostgreSQL error code (SQLSTATE) behind a SqlError, from pg or PGlite alike. */
 export const pgCode = (error: SqlError): string | undefined =>
