@@ -29,16 +29,19 @@ export default defineConfig([
   },
   {
     ...common,
-    // The store process's own script, spawned by StoreProcess.ts from beside it, with its
-    // dependencies in the one file: Node loads one module instead of some five hundred (Effect,
-    // @effect/*, the SDK), which is most of a cold command's wait beside PGlite's own start. It
-    // runs alone in its process, so its copy of Effect meets no other. PGlite stays outside: it
-    // finds its WebAssembly and data files beside its own modules. `pg-native` is pg's optional
-    // native binding, never used.
-    entry: { storeProcessMain: "src/internal/storeProcessMain.ts" },
+    // The store process, spawned by StoreProcess.ts from beside it: a small script that begins
+    // PGlite's start, and its core with its dependencies in the one file: Node loads one module
+    // instead of some five hundred (Effect, @effect/*, the SDK), which was most of a cold
+    // command's wait beside PGlite's own start. It runs alone in its process, so its copy of
+    // Effect meets no other. PGlite stays outside: it finds its WebAssembly and data files beside
+    // its own modules. `pg-native` is pg's optional native binding, never used.
+    entry: {
+      storeProcessMain: "src/internal/storeProcessMain.ts",
+      storeProcessCore: "src/internal/storeProcessCore.ts"
+    },
     noExternal: [/^(?!@electric-sql\/pglite)/],
     external: ["@electric-sql/pglite", "pg-native"],
-    // One file: the dynamic imports (the SDK's core, loaded once the directory is locked) inline.
+    // One file each: the core's dynamic imports (the SDK, loaded once PGlite's start began) inline.
     splitting: false,
     minify: true,
     // The map of a bundle is mostly its dependencies' sources (10 MB): left out of the package.

@@ -28,13 +28,18 @@ const load = async (): Promise<PgliteArtifacts> => {
   return { pgliteWasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([bundle]) }
 }
 
-let started: Promise<PgliteArtifacts | undefined> | undefined
+/**
+ * The start, once per process: kept on `globalThis` under a registered symbol, because the store
+ * process's script and its core are separate bundles, each with its own copy of this module.
+ */
+const STARTED = Symbol.for("@invkit/sdk/pgliteStart")
 
 /**
  * Begins loading PGlite's WASM and bundle, once per process; answers them when ready. Undefined if
  * they cannot be read where expected: PGlite then loads them itself, as it would without this.
  */
 export const startPglite = (): Promise<PgliteArtifacts | undefined> => {
-  started ??= load().catch(() => undefined)
-  return started
+  const shared = globalThis as { [STARTED]?: Promise<PgliteArtifacts | undefined> }
+  shared[STARTED] ??= load().catch(() => undefined)
+  return shared[STARTED]
 }
