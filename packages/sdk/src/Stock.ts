@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
 import * as GroupCommitter from "./internal/groupCommit.js"
 import { heldAt } from "./internal/reservationWrite.js"
-import { makeStockWriter, type WriteError } from "./internal/stockWrite.js"
+import { applyPlainAdjustments, makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import {
   BooleanInput,
   containsPattern,
@@ -277,7 +277,8 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     const reorder = yield* ReorderRule
     const { maxGroup } = yield* GroupCommit
 
-    const committer = maxGroup > 0 ? yield* GroupCommitter.make(maxGroup) : undefined
+    const committer =
+      maxGroup > 0 ? yield* GroupCommitter.make(maxGroup, applyPlainAdjustments(sql)) : undefined
     const { applyAll } = makeStockWriter(sql, reorder, committer)
     /** What a level holds for reservations that have not expired: reads compute expiry. */
     const held = heldAt(sql, "l")

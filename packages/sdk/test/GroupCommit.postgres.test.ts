@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import pg from "pg"
 import { describe } from "vitest"
 import * as Inventory from "../src/Inventory.js"
 import {
@@ -25,6 +26,7 @@ import {
 import { groupSize } from "../src/internal/groupCommit.js"
 import { DEFAULT_LOCATION, Locations } from "../src/Location.js"
 import { Products } from "../src/Product.js"
+import { Reservations } from "../src/Reservation.js"
 import { groupCommit, Stock, type StockChange } from "../src/Stock.js"
 import * as Store from "../src/Store.js"
 import {
@@ -87,6 +89,55 @@ const waitingBackend = Effect.gen(function* () {
 })
 
 const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+
+/** Runs `effect` and answers, with its result, the text of every statement pg sent meanwhile. */
+const recordingStatements = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const sent: Array<string> = []
+      const original = pg.Client.prototype.query
+      pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: Array<unknown>) {
+        sent.push(typeof config === "string" ? config : (config as { text: string }).text)
+        return (original as (...args: Array<unknown>) => unknown).call(this, config, ...rest)
+      } as typeof original
+      return { sent, original }
+    }),
+    ({ sent }) => Effect.map(effect, (result) => [result, sent] as const),
+    ({ original }) =>
+      Effect.sync(() => {
+        pg.Client.prototype.query = original
+      })
+  )
+
+/** The statements that change a level: each writes its ledger movements. */
+const changeStatements = (sent: ReadonlyArray<string>) =>
+  sent.filter((text) => /insert into stock_movements/i.test(text))
+
+/** Runs `writes` as one group, queued behind a group that waits on the held level of `heldSku`. */
+const asOneGroup = <A>(heldSku: string, writes: ReadonlyArray<Effect.Effect<A, unknown>>) =>
+  Effect.gen(function* () {
+    const stock = yield* Stock
+    const release = yield* holdLevel(heldSku)
+    const blocked = yield* Effect.fork(stock.adjust({ sku: heldSku, delta: 1 }))
+    yield* waitingBackend
+    const before = yield* groupTotals
+    const queued = yield* Effect.all(writes.map((write) => Effect.fork(Effect.either(write))))
+    yield* Effect.sleep("100 millis")
+    for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
+    yield* release
+    yield* Fiber.join(blocked)
+    const outcomes = yield* Effect.forEach(queued, Fiber.join)
+    const after = yield* groupTotals
+    expect({ groups: after.groups - before.groups, requests: after.requests - before.requests }).toEqual({
+      groups: 2,
+      requests: writes.length + 1
+    })
+    return outcomes
+  })
+
+/** An outcome as the level it left, or the refusal's tag. */
+const levelOrRefusal = (outcome: Either.Either<StockChange, unknown>) =>
+  Either.isRight(outcome) ? outcome.right.onHand : (outcome.left as { readonly _tag: string })._tag
 
 describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, () => {
   layer(groupedStore, { excludeTestServices: true, timeout: "60 seconds" })("group commit", (it) => {
@@ -275,6 +326,159 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         const [event] = yield* sql<{ data: unknown }>`
           select data from outbox where type = 'stock.updated' and subject = 'MIX-2' order by id desc limit 1`
         expect(event!.data).toMatchObject({ onHand: 7, available: 7, reorderPoint: 0 })
+        expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+      })
+    )
+
+    it.effect(
+      "a group of plain adjustments on distinct levels is one change statement, each its own answer",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          const skus = Array.from({ length: 8 }, (_, i) => `SET-${i}`)
+          for (const sku of ["SET-HELD", ...skus]) yield* products.add({ sku, name: sku, reorderPoint: 8 })
+          for (const sku of ["SET-HELD", ...skus]) yield* stock.set({ sku, quantity: 10 })
+          const [{ lastEvent }] = (yield* sql<{ lastEvent: number }>`
+          select max(id)::int as last_event from outbox`) as [{ lastEvent: number }]
+          const deltas = skus.map((_, i) => (i % 2 === 0 ? i + 1 : -(i + 1)))
+          // Each request in its own span: its event carries its own trace context.
+          const [outcomes, sent] = yield* recordingStatements(
+            asOneGroup(
+              "SET-HELD",
+              skus.map((sku, i) =>
+                Effect.flatMap(Effect.currentSpan, (span) =>
+                  Effect.map(
+                    stock.adjust({
+                      sku,
+                      delta: deltas[i]!,
+                      reason: deltas[i]! > 0 ? "receipt" : "sale",
+                      reference: `order-${i}`,
+                      actor: `clerk-${i}`
+                    }),
+                    (change) => ({ change, traceId: span.traceId })
+                  )
+                ).pipe(Effect.withSpan(`adjust ${sku}`))
+              )
+            )
+          )
+          // One statement for the held request's group (a lone request keeps its own), one for the
+          // eight adjustments of the next (one each before).
+          const changes = changeStatements(sent)
+          expect(changes).toHaveLength(2)
+          expect(changes[1]).toMatch(/unnest\(/)
+          const applied = outcomes.map((o) => Either.getOrThrow(o))
+          expect(applied.map(({ change }) => change.onHand)).toEqual(deltas.map((delta) => 10 + delta))
+          expect(applied.map(({ change }) => [change.reason, change.reference, change.actor])).toEqual(
+            skus.map((_, i) => [deltas[i]! > 0 ? "receipt" : "sale", `order-${i}`, `clerk-${i}`])
+          )
+
+          // Each event is the one a lone adjustment writes, with its request's trace context.
+          const events = yield* sql<{
+            subject: string
+            data: Record<string, unknown>
+            traceparent: string | null
+          }>`
+          select subject, data, traceparent from outbox
+          where id > ${lastEvent} and type = 'stock.updated' and subject like 'SET-%' and subject <> 'SET-HELD'`
+          expect(events).toHaveLength(skus.length)
+          for (const [i, { change, traceId }] of applied.entries()) {
+            const event = events.find((e) => e.subject === skus[i])!
+            expect(event.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
+            const { at, ...data } = event.data
+            expect(new Date(at as string).getTime()).toBe(change.at.getTime())
+            expect(data).toEqual({
+              sku: change.sku,
+              location: change.location,
+              delta: change.delta,
+              onHand: change.onHand,
+              version: change.version,
+              reason: change.reason,
+              reference: change.reference,
+              actor: change.actor,
+              movementId: change.movementId,
+              available: change.onHand,
+              reorderPoint: 8
+            })
+          }
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+        })
+    )
+
+    it.effect("a mixed group answers each request as one by one, the ledger in arrival order per level", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        const products = yield* Products
+        const levels = { "MIXED-1": 10, "MIXED-2": 3, "MIXED-3": 5, "MIXED-4": 0, "MIXED-HELD": 5 }
+        for (const [sku, quantity] of Object.entries(levels)) {
+          yield* products.add({ sku, name: sku })
+          yield* stock.set({ sku, quantity })
+        }
+        // Four of MIXED-3's five units are held by a reservation.
+        yield* (yield* Reservations).create({ sku: "MIXED-3", quantity: 4, reference: "cart-1" })
+        const totalsBefore = yield* storeTotals
+
+        const refusals: Array<unknown> = []
+        const answers = (outcomes: ReadonlyArray<Either.Either<StockChange, unknown>>) =>
+          outcomes.map((o) => {
+            if (Either.isLeft(o)) refusals.push(o.left)
+            return levelOrRefusal(o)
+          })
+        // Without an unknown product: the set-based statement, its refusals decided one by one.
+        expect(
+          answers(
+            yield* asOneGroup("MIXED-HELD", [
+              stock.adjust({ sku: "MIXED-1", delta: -4 }),
+              stock.adjust({ sku: "MIXED-2", delta: -5 }), // oversold: 3 there
+              stock.adjust({ sku: "MIXED-1", delta: -4 }), // the same level again: sees the first
+              stock.adjust({ sku: "MIXED-3", delta: -2 }), // held: 1 available
+              stock.adjust({ sku: "MIXED-4", delta: 3 }),
+              stock.adjust({ sku: "MIXED-1", delta: 1 }),
+              stock.adjust({ sku: "MIXED-2", delta: 2 }) // after its refusal: 3 + 2
+            ])
+          )
+        ).toEqual([6, "InsufficientStock", 2, "InsufficientStock", 3, 3, 5])
+        // With an unknown product the statement fails: every request runs on its own.
+        expect(
+          answers(
+            yield* asOneGroup("MIXED-HELD", [
+              stock.adjust({ sku: "MIXED-4", delta: -1 }),
+              stock.adjust({ sku: "NOT-A-PRODUCT", delta: -1 }),
+              stock.adjust({ sku: "MIXED-2", delta: -9 }),
+              stock.adjust({ sku: "MIXED-4", delta: -1 }),
+              stock.adjust({ sku: "MIXED-1", delta: 2 })
+            ])
+          )
+        ).toEqual([2, "ProductNotFound", "InsufficientStock", 1, 5])
+        // The refusals explain themselves with the figures they were decided on.
+        expect(refusals.map((error) => ({ ...(error as object) }))).toMatchObject([
+          { _tag: "InsufficientStock", sku: "MIXED-2", available: 3, requested: 5 },
+          { _tag: "InsufficientStock", sku: "MIXED-3", available: 1, requested: 2, reserved: 4 },
+          { _tag: "ProductNotFound", sku: "NOT-A-PRODUCT" },
+          { _tag: "InsufficientStock", sku: "MIXED-2", available: 5, requested: 9 }
+        ])
+        expect((refusals[0] as InsufficientStock).reserved).toBeUndefined()
+
+        // Each level's ledger is its changes in arrival order; the refusals wrote nothing.
+        const ledger = yield* sql<{ sku: string; delta: number; quantityAfter: number }>`
+          select sku, delta, quantity_after from stock_movements
+          where sku like 'MIXED-_' and reason <> 'count' order by sku, id`
+        expect(ledger.map(({ sku, delta, quantityAfter }) => `${sku} ${delta} ${quantityAfter}`)).toEqual([
+          "MIXED-1 -4 6",
+          "MIXED-1 -4 2",
+          "MIXED-1 1 3",
+          "MIXED-1 2 5",
+          "MIXED-2 2 5",
+          "MIXED-4 3 3",
+          "MIXED-4 -1 2",
+          "MIXED-4 -1 1"
+        ])
+        const totalsAfter = yield* storeTotals
+        // Eight changes, and the two held-level ones, each with its movement and event.
+        expect(totalsAfter.movements - totalsBefore.movements).toBe(10)
+        expect(totalsAfter.events - totalsBefore.events).toBe(10)
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
     )

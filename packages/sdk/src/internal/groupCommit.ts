@@ -15,6 +15,16 @@
  * after its conditional statement matched no row, so they leave the transaction usable. If a
  * fast unit fails otherwise (a foreign key, the level's limit), the transaction is aborted: the
  * group is rolled back and run again with every unit safe.
+ *
+ * Statements, not commits, are most of a group's cost (docs/benchmarks.md), so the group's plain
+ * changes (a unit with a `setBased` part: for the stock writer, an adjustment without a key) go
+ * first, all in ONE set-based statement, when there are two or more. A plain change joins it only
+ * if no earlier request of the group touches its level, so each level still changes in arrival
+ * order; the statement takes them in lock order (their level keys sorted), so groups of several
+ * processes cannot deadlock on each other. A change the statement did not apply (its condition
+ * failed: insufficient stock, held stock) runs its fast unit next, which explains the refusal as a
+ * lone request's would. If the statement fails (a foreign key, the level's limit), the group is
+ * rolled back and run again per unit, so that each request gets its own answer.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
@@ -33,18 +43,36 @@ import { StoreError } from "../InventoryError.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, storeFailure } from "./validation.js"
 
 /** One request's work, to run inside the group's transaction. */
-export interface Unit<A, E> {
+export interface Unit<A, E, C = never, R = never> {
   /** The work as its own savepoint: on failure it has undone its own writes. */
   readonly safe: Effect.Effect<A, E>
   /** The work without a savepoint, when its refusals write nothing (see `fastRefusal`). */
   readonly fast?: Effect.Effect<A, E> | undefined
   /** The failures of `fast` that leave the transaction usable; any other aborts it. */
   readonly fastRefusal?: ((error: E) => boolean) | undefined
+  /**
+   * The levels the work writes, as keys that sort in lock order. Without them the work may write
+   * any level, so no later request of its group goes ahead of it into the set-based statement.
+   */
+  readonly levels?: ReadonlyArray<string> | undefined
+  /**
+   * A plain change of one level (with `fast`): what the group's set-based statement takes, and
+   * the request's answer from the row the statement returns for it.
+   */
+  readonly setBased?: { readonly change: C; readonly answer: (applied: R) => Effect.Effect<A, E> } | undefined
 }
 
-export interface GroupCommitter {
+/**
+ * Applies plain changes in one statement, in the order given; answers, at each change's index,
+ * its row, or undefined for a change whose condition failed (it wrote nothing).
+ */
+export type SetStatement<C, R> = (
+  changes: ReadonlyArray<C>
+) => Effect.Effect<ReadonlyArray<R | undefined>, SqlError>
+
+export interface GroupCommitter<C = never, R = never> {
   /** Runs `unit` in the next group; answers once that group's transaction has committed. */
-  readonly run: <A, E>(unit: Unit<A, E>) => Effect.Effect<A, E | StoreError>
+  readonly run: <A, E>(unit: Unit<A, E, C, R>) => Effect.Effect<A, E | StoreError>
 }
 
 /** Requests per group at most: a bound on one transaction's length and locks. */
@@ -61,12 +89,22 @@ export const groupSize = Metric.histogram(
 )
 
 interface Queued {
-  readonly unit: Unit<unknown, unknown>
+  readonly unit: Unit<unknown, unknown, any, any>
   readonly done: Deferred.Deferred<unknown, unknown>
 }
 
 /** A fast unit aborted the transaction: run the group again with savepoints. */
 class NeedsSavepoints extends Data.TaggedError("NeedsSavepoints") {}
+
+/** The set-based statement aborted the transaction: run the group again per unit. */
+class NeedsUnits extends Data.TaggedError("NeedsUnits") {}
+
+/**
+ * How a group's transaction runs its requests: `set`, the plain changes in one statement and the
+ * rest as fast units where they can; `fast`, every request as a unit, fast where it can; `safe`,
+ * every request in its own savepoint.
+ */
+type Mode = "set" | "fast" | "safe"
 
 /** A failure that is the connection's, not the request's: the whole group has failed. */
 const isConnectionLoss = (error: unknown): error is SqlError => {
@@ -89,40 +127,101 @@ const groupFailure = (cause: Cause.Cause<unknown>): StoreError => {
  * Starts the committer in the scope. When the scope closes, a group in flight finishes (its
  * callers get their answers) and requests still queued fail with a StoreError.
  */
-export const make = (
-  maxGroup = MAX_GROUP
-): Effect.Effect<GroupCommitter, never, SqlClient.SqlClient | Scope.Scope> =>
+export const make = <C = never, R = never>(
+  maxGroup = MAX_GROUP,
+  setStatement?: SetStatement<C, R> | undefined
+): Effect.Effect<GroupCommitter<C, R>, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const queue = yield* Queue.unbounded<Queued>()
 
-    const attempt = (group: ReadonlyArray<Queued>, fast: boolean) =>
+    /** One request as its own unit, answered by its exit, unless its failure is the group's. */
+    const runUnit = (
+      unit: Unit<unknown, unknown, C, R>,
+      fast: boolean
+    ): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> => {
+      const useFast = fast && unit.fast !== undefined
+      return Effect.exit(useFast ? unit.fast! : unit.safe).pipe(
+        Effect.flatMap((exit): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> => {
+          if (Exit.isSuccess(exit)) return Effect.succeed(exit)
+          const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          // The connection is gone or the transaction lost a race: the group, not the
+          // request, has failed (a lost race is run again as a whole, releasing its locks).
+          if (isConnectionLoss(error) || isRetryableConflict(error)) return Effect.fail(error)
+          if (Cause.isDie(exit.cause)) return Effect.failCause(exit.cause)
+          if (useFast && !(error !== undefined && unit.fastRefusal?.(error)))
+            return Effect.fail(new NeedsSavepoints())
+          return Effect.succeed(exit)
+        })
+      )
+    }
+
+    /**
+     * The group's requests that go in its set-based statement, in lock order: plain changes on a
+     * level no earlier request of the group writes (nor may write). None unless two or more: a
+     * lone plain change sends the same one statement as its own unit.
+     */
+    const setBasedPart = (group: ReadonlyArray<Queued>): ReadonlyArray<Queued> => {
+      if (setStatement === undefined) return []
+      const written = new Set<string>()
+      let anyLevel = false
+      const part: Array<Queued> = []
+      for (const queued of group) {
+        const { levels, setBased } = queued.unit
+        const level = levels?.length === 1 ? levels[0]! : undefined
+        if (!anyLevel && setBased !== undefined && level !== undefined && !written.has(level))
+          part.push(queued)
+        if (levels === undefined) anyLevel = true
+        else for (const key of levels) written.add(key)
+      }
+      if (part.length < 2) return []
+      const levelOf = (queued: Queued) => queued.unit.levels![0]!
+      return part.sort((a, b) => (levelOf(a) < levelOf(b) ? -1 : levelOf(a) > levelOf(b) ? 1 : 0))
+    }
+
+    const attempt = (group: ReadonlyArray<Queued>, mode: Mode) =>
       failOnSqlDefect(
         sql.withTransaction(
-          Effect.forEach(group, ({ unit }) => {
-            const useFast = fast && unit.fast !== undefined
-            return Effect.exit(useFast ? unit.fast! : unit.safe).pipe(
-              Effect.flatMap((exit): Effect.Effect<Exit.Exit<unknown, unknown>, unknown> => {
-                if (Exit.isSuccess(exit)) return Effect.succeed(exit)
-                const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
-                // The connection is gone or the transaction lost a race: the group, not the
-                // request, has failed (a lost race is run again as a whole, releasing its locks).
-                if (isConnectionLoss(error) || isRetryableConflict(error)) return Effect.fail(error)
-                if (Cause.isDie(exit.cause)) return Effect.failCause(exit.cause)
-                if (useFast && !(error !== undefined && unit.fastRefusal?.(error)))
-                  return Effect.fail(new NeedsSavepoints())
-                return Effect.succeed(exit)
-              })
-            )
+          Effect.gen(function* () {
+            const outcomes = new Map<Queued, Exit.Exit<unknown, unknown>>()
+            const part = mode === "set" ? setBasedPart(group) : []
+            if (part.length > 0) {
+              const rows = yield* setStatement!(part.map(({ unit }) => unit.setBased!.change)).pipe(
+                Effect.catchAll(
+                  (error): Effect.Effect<never, SqlError | NeedsUnits> =>
+                    isConnectionLoss(error) || isRetryableConflict(error)
+                      ? Effect.fail(error)
+                      : Effect.fail(new NeedsUnits())
+                )
+              )
+              for (const [i, queued] of part.entries()) {
+                const row = rows[i]
+                // Not applied: the fast unit decides, as for a lone request, right after the
+                // statement and so before any later request on its level.
+                const outcome =
+                  row === undefined
+                    ? yield* runUnit(queued.unit, true)
+                    : yield* Effect.exit(queued.unit.setBased!.answer(row))
+                outcomes.set(queued, outcome)
+              }
+            }
+            for (const queued of group) {
+              if (!outcomes.has(queued)) outcomes.set(queued, yield* runUnit(queued.unit, mode !== "safe"))
+            }
+            return group.map((queued) => outcomes.get(queued)!)
           })
         )
       )
 
     const commitGroup = (group: ReadonlyArray<Queued>) =>
-      attempt(group, true).pipe(
+      attempt(group, "set").pipe(
+        Effect.catchIf(
+          (error) => error instanceof NeedsUnits,
+          () => attempt(group, "fast")
+        ),
         Effect.catchIf(
           (error) => error instanceof NeedsSavepoints,
-          () => attempt(group, false)
+          () => attempt(group, "safe")
         ),
         Effect.retry({ while: isRetryableConflict, times: 5 }),
         Effect.exit,
@@ -157,10 +256,10 @@ export const make = (
       ).pipe(Effect.zipRight(Queue.shutdown(queue)))
     )
 
-    const run = <A, E>(unit: Unit<A, E>): Effect.Effect<A, E | StoreError> =>
+    const run = <A, E>(unit: Unit<A, E, C, R>): Effect.Effect<A, E | StoreError> =>
       Effect.flatMap(Deferred.make<unknown, unknown>(), (done) =>
         Effect.zipRight(
-          Queue.offer(queue, { unit: unit as Unit<unknown, unknown>, done }),
+          Queue.offer(queue, { unit: unit as Unit<unknown, unknown, C, R>, done }),
           Deferred.await(done) as Effect.Effect<A, E | StoreError>
         )
       )

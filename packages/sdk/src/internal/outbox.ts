@@ -5,7 +5,7 @@
  * committed (`announcingCommits`).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as Statement from "@effect/sql/Statement"
+import * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
@@ -72,17 +72,20 @@ export const writeEvent = (sql: SqlClient.SqlClient, type: EventType, subject: s
 /**
  * The events a statement's rows make, as a data-modifying part of that statement (a CTE):
  * `events` selects `type`, `subject` and `data` (jsonb), one row per event. `traceparent` is
- * passed in: a grouped write reads it once for all its statements. Returns a row per event, for a
- * statement that counts them.
+ * passed in: a grouped write reads it once for all its statements. A statement that writes the
+ * changes of several requests passes, instead, an expression over the event row `e` (its events
+ * then select their own trace context), so each event keeps its request's. Returns a row per
+ * event, for a statement that counts them.
  */
 export const insertEvents = (
   sql: SqlClient.SqlClient,
   events: Statement.Fragment,
-  traceparent: string | null
+  traceparent: string | null | Statement.Fragment
 ) => {
   markEventsWritten()
+  const trace = Statement.isFragment(traceparent) ? traceparent : sql`${traceparent}`
   return sql`insert into outbox (type, subject, data, traceparent)
-      select e.type, e.subject, e.data, ${traceparent} from (${events}) e
+      select e.type, e.subject, e.data, ${trace} from (${events}) e
       returning 1`
 }
 

@@ -191,13 +191,106 @@ export type WriteError =
   | StoreError
 
 /**
+ * The `stock.updated` payload of a change, over its movement `m`, level `l` and product `p`:
+ * one definition for the statement of one change and the set-based one of a group.
+ */
+const stockUpdatedData = (sql: SqlClient.SqlClient) =>
+  sql`jsonb_build_object(
+    'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
+    'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
+    'movementId', m.id, 'at', m.created_at,
+    'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point)`
+
+/** A change's answer (a `StockChange` and whether it left the level at its reorder point), likewise. */
+const appliedColumns = (sql: SqlClient.SqlClient) =>
+  sql`m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
+      m.reason, m.reference, m.actor, m.created_at as at,
+      m.quantity_after - l.reserved <= p.reorder_point as at_reorder_point`
+
+type Applied = StockChange & { readonly atReorderPoint: boolean }
+
+/** An adjustment without a key or a hold to release, with its request's context: a group may set-base it. */
+export interface PlainAdjustment {
+  readonly sku: string
+  readonly location: string
+  readonly delta: number
+  readonly reason: Reason
+  readonly reference: string | null
+  readonly actor: string | null
+  readonly traceparent: string | null
+}
+
+/**
+ * The plain adjustments of a group in ONE statement (internal/groupCommit.ts): the changes as
+ * arrays, each level at most once, taken in the order given (lock order); levels, movements and
+ * outbox events written by one CTE, with each change's own reason, reference, actor and trace
+ * context. An adjustment applies under the condition of its lone statement (`levelWrite`): a
+ * removal only down to what is on hand and not held, and only on a level that exists. Answers a
+ * row per change, undefined where the condition failed (that change wrote nothing).
+ */
+export const applyPlainAdjustments =
+  (sql: SqlClient.SqlClient) =>
+  (changes: ReadonlyArray<PlainAdjustment>): Effect.Effect<ReadonlyArray<Applied | undefined>, SqlError> =>
+    Effect.suspend(() => {
+      const column = <K extends keyof PlainAdjustment>(key: K) => changes.map((change) => change[key])
+      // Each applied change with its level, its request and its product, as `stockUpdatedData` reads them.
+      const changed = sql`from movement m join level l using (sku, location) join input i using (sku, location)
+        join products p on p.sku = m.sku`
+      return sql<Applied & { readonly ord: number }>`
+      with input as (
+        select * from unnest(${column("sku")}::text[], ${column("location")}::text[], ${column("delta")}::int[],
+          ${column("reason")}::text[], ${column("reference")}::text[], ${column("actor")}::text[],
+          ${column("traceparent")}::text[])
+          with ordinality as i(sku, location, delta, reason, reference, actor, traceparent, ord)
+      ),
+      level as (
+        -- A removal goes in only for a level that is there (levels are never deleted, so it meets
+        -- its row as a conflict), and proposes no negative row: the CHECK on on_hand is tested
+        -- before the conflict is.
+        insert into stock_levels as s (sku, location, on_hand, last_delta)
+        select i.sku, i.location, greatest(i.delta, 0), i.delta from input i
+        where i.delta > 0
+           or exists (select 1 from stock_levels x where x.sku = i.sku and x.location = i.location)
+        order by i.ord
+        on conflict (sku, location) do update
+          set on_hand = s.on_hand + excluded.last_delta, last_delta = excluded.last_delta,
+              version = s.version + 1, updated_at = now()
+          where excluded.last_delta > 0 or s.on_hand - s.reserved + excluded.last_delta >= 0
+        returning sku, location, on_hand, reserved, last_delta, version
+      ),
+      movement as (
+        insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor)
+        select l.sku, l.location, l.last_delta, l.on_hand, i.reason, i.reference, i.actor
+        from level l join input i using (sku, location)
+        order by i.ord
+        returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+      ),
+      event as (${insertEvents(
+        sql,
+        sql`select 'stock.updated' as type, m.sku as subject, ${stockUpdatedData(sql)} as data,
+              i.traceparent
+            ${changed}
+            order by i.ord`,
+        sql`e.traceparent`
+      )})
+      select i.ord, ${appliedColumns(sql)}
+      ${changed}`.pipe(
+        Effect.map((rows) => {
+          const byIndex = new Array<Applied | undefined>(changes.length)
+          for (const { ord, ...row } of rows) byIndex[Number(ord) - 1] = row
+          return byIndex
+        })
+      )
+    })
+
+/**
  * The write path over one SQL client; the reorder rule runs for each level left at its point. With
  * a committer, concurrent requests share transactions (group commit).
  */
 export const makeStockWriter = (
   sql: SqlClient.SqlClient,
   reorder: ReorderRule,
-  committer?: GroupCommitter | undefined
+  committer?: GroupCommitter<PlainAdjustment, Applied> | undefined
 ) => {
   const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
 
@@ -263,7 +356,7 @@ export const makeStockWriter = (
     traceparent: string | null,
     ignoreHolds = false
   ) =>
-    sql<StockChange & { readonly atReorderPoint: boolean }>`
+    sql<Applied>`
       with level as (${levelWrite(change, ignoreHolds)}),
       movement as (
         insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
@@ -275,17 +368,11 @@ export const makeStockWriter = (
       point as (select reorder_point from products where sku = ${change.sku}),
       event as (${insertEvents(
         sql,
-        sql`select 'stock.updated' as type, m.sku as subject, jsonb_build_object(
-              'sku', m.sku, 'location', m.location, 'delta', m.delta, 'onHand', m.quantity_after,
-              'version', l.version, 'reason', m.reason, 'reference', m.reference, 'actor', m.actor,
-              'movementId', m.id, 'at', m.created_at,
-              'available', m.quantity_after - l.reserved, 'reorderPoint', p.reorder_point) as data
+        sql`select 'stock.updated' as type, m.sku as subject, ${stockUpdatedData(sql)} as data
             from movement m cross join level l cross join point p`,
         traceparent
       )})
-      select m.id as movement_id, m.sku, m.location, m.delta, m.quantity_after as on_hand, l.version,
-             m.reason, m.reference, m.actor, m.created_at as at,
-             m.quantity_after - l.reserved <= p.reorder_point as at_reorder_point
+      select ${appliedColumns(sql)}
       from movement m cross join level l cross join point p`.pipe(
       Effect.catchTag(
         "SqlError",
@@ -394,11 +481,21 @@ export const makeStockWriter = (
     const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
     const plan: HoldsPlan = { sweepFirst: new Set(), ignoreHolds: new Set() }
     const committedReasons: Array<string> = []
+    let applied: Array<StockChange> = []
+    const startOver = () => {
+      // a retried transaction starts over
+      atReorderPoint.clear()
+      committedReasons.length = 0
+      applied = new Array(changes.length)
+    }
+    const record = (change: Change, index: number, { atReorderPoint: low, ...result }: Applied) => {
+      applied[index] = result
+      committedReasons.push(change.reason)
+      if (low) atReorderPoint.set(levelKey(change), result)
+    }
     const work = (traceparent: string | null) =>
       Effect.gen(function* () {
-        atReorderPoint.clear() // a retried transaction starts over
-        committedReasons.length = 0
-        const applied: Array<StockChange> = new Array(changes.length)
+        startOver()
         for (const { change, index } of ordered) {
           const key = levelKey(change)
           if (removesUnits(change) && context.releaseHolds) {
@@ -406,15 +503,13 @@ export const makeStockWriter = (
           } else if (plan.sweepFirst.has(key)) {
             yield* expireDue(sql, change.sku, change.location, traceparent)
           }
-          const { atReorderPoint: low, ...result } = yield* applyChange(
+          record(
             change,
-            context,
-            traceparent,
-            plan.ignoreHolds.has(key)
-          ).pipe(Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index))))
-          applied[index] = result
-          committedReasons.push(change.reason)
-          if (low) atReorderPoint.set(key, result)
+            index,
+            yield* applyChange(change, context, traceparent, plan.ignoreHolds.has(key)).pipe(
+              Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
+            )
+          )
         }
         return answer(applied)
       })
@@ -478,10 +573,33 @@ export const makeStockWriter = (
                 Effect.retry(untilDecided)
               )
             : undefined
+        // An adjustment without a key or a hold to release may go in the group's set-based statement.
+        const plain =
+          fast !== undefined && single?.type === "adjust" && !context.releaseHolds
+            ? {
+                change: {
+                  sku: single.sku,
+                  location: single.location,
+                  delta: single.delta,
+                  reason: single.reason,
+                  reference: context.reference ?? null,
+                  actor: context.actor ?? null,
+                  traceparent
+                },
+                answer: (row: Applied) =>
+                  Effect.sync(() => {
+                    startOver()
+                    record(single, 0, row)
+                    return answer(applied)
+                  })
+              }
+            : undefined
         return yield* committer.run({
           safe: transaction(traceparent).pipe(Effect.retry(untilDecided)),
           fast,
-          fastRefusal: isFastRefusal
+          fastRefusal: isFastRefusal,
+          levels: changes.map(levelKey),
+          setBased: plain
         })
       })
     return decide.pipe(
