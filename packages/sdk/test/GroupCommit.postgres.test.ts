@@ -27,6 +27,7 @@ import { groupSize } from "../src/internal/groupCommit.js"
 import { DEFAULT_LOCATION, Locations } from "../src/Location.js"
 import { Products } from "../src/Product.js"
 import { Reservations } from "../src/Reservation.js"
+import { MAX_LEVEL } from "../src/Rules.js"
 import { groupCommit, Stock, type StockChange } from "../src/Stock.js"
 import * as Store from "../src/Store.js"
 import {
@@ -452,12 +453,22 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
             ])
           )
         ).toEqual([2, "ProductNotFound", "InsufficientStock", 1, 5])
+        // A level pushed past its limit fails the statement too: it alone is refused.
+        expect(
+          answers(
+            yield* asOneGroup("MIXED-HELD", [
+              stock.adjust({ sku: "MIXED-1", delta: -1 }),
+              stock.adjust({ sku: "MIXED-4", delta: MAX_LEVEL })
+            ])
+          )
+        ).toEqual([4, "InvalidInput"])
         // The refusals explain themselves with the figures they were decided on.
         expect(refusals.map((error) => ({ ...(error as object) }))).toMatchObject([
           { _tag: "InsufficientStock", sku: "MIXED-2", available: 3, requested: 5 },
           { _tag: "InsufficientStock", sku: "MIXED-3", available: 1, requested: 2, reserved: 4 },
           { _tag: "ProductNotFound", sku: "NOT-A-PRODUCT" },
-          { _tag: "InsufficientStock", sku: "MIXED-2", available: 5, requested: 9 }
+          { _tag: "InsufficientStock", sku: "MIXED-2", available: 5, requested: 9 },
+          { _tag: "InvalidInput", field: "delta", rule: expect.stringContaining("past its limit") }
         ])
         expect((refusals[0] as InsufficientStock).reserved).toBeUndefined()
 
@@ -470,15 +481,16 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           "MIXED-1 -4 2",
           "MIXED-1 1 3",
           "MIXED-1 2 5",
+          "MIXED-1 -1 4",
           "MIXED-2 2 5",
           "MIXED-4 3 3",
           "MIXED-4 -1 2",
           "MIXED-4 -1 1"
         ])
         const totalsAfter = yield* storeTotals
-        // Eight changes, and the two held-level ones, each with its movement and event.
-        expect(totalsAfter.movements - totalsBefore.movements).toBe(10)
-        expect(totalsAfter.events - totalsBefore.events).toBe(10)
+        // Nine changes, and the three held-level ones, each with its movement and event.
+        expect(totalsAfter.movements - totalsBefore.movements).toBe(12)
+        expect(totalsAfter.events - totalsBefore.events).toBe(12)
         expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
       })
     )
