@@ -11,6 +11,7 @@ import * as Event from "../src/Event.js"
 import * as Export from "../src/Export.js"
 import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
+import { openStaging } from "../src/internal/importStore.js"
 import { localStoreOf } from "../src/internal/localStore.js"
 import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, SPACES_RULE, TEXT_RULE } from "../src/Rules.js"
 import { expectLedgerConsistent } from "./utils.js"
@@ -159,6 +160,42 @@ export const importSuite = (open: OpenStore) => {
   })
   afterAll(async () => {
     await inventory?.close()
+  })
+
+  describe("the staging table", () => {
+    it("has every block range of its line index summarized once the rows are in, so a chunk reads only its own", async () => {
+      const store = localStoreOf(inventory)!
+      const staging = await openStaging(store.run)
+      try {
+        // Some 40,000 rows fill several of the index's ranges (128 pages each).
+        for (let line = 2; line < 40_002; line++) {
+          await staging.add(line, { sku: sku(line % ROWS), location: "default", quantity: line % 100 })
+        }
+        await staging.finish()
+        const [{ pages }] = await query(
+          inventory,
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ pages: number }>`select pg_relation_size(${staging.table}) / 8192 as pages`
+          )
+        )
+        expect(Number(pages)).toBeGreaterThan(2 * 128)
+        // A range left unsummarized is returned whole by every lookup; here none is left.
+        const [{ summarized }] = await query(
+          inventory,
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql<{
+                summarized: number
+              }>`select brin_summarize_new_values(${`${staging.table}_line`}::regclass)::int as summarized`
+          )
+        )
+        expect(summarized).toBe(0)
+      } finally {
+        await staging.drop()
+      }
+    })
   })
 
   describe("a 10,000-row count with 5 % bad rows", () => {

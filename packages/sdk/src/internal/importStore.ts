@@ -141,9 +141,6 @@ export const openStaging = async (run: Run): Promise<Staging> => {
             preferred_supplier text, active boolean,
             rejection text, detail text
           )`),
-        // The stock rows are written a chunk of lines at a time; rows arrive in line order, so a
-        // block range index finds a chunk's rows for almost nothing.
-        sql.unsafe(`create index ${table}_line on ${table} using brin (line)`),
         // The rejected rows, read back in line order: usually few, so a small partial index.
         sql.unsafe(`create index ${table}_rejected on ${table} (line) where rejection is not null`),
         // The levels the import left at or below their reorder point, for the rule after the commit.
@@ -188,6 +185,15 @@ export const openStaging = async (run: Run): Promise<Staging> => {
     finish: async () => {
       await flush()
       await sink.end()
+      // The stock rows are written a chunk of lines at a time; rows arrive in line order, so a
+      // block range index finds a chunk's rows for almost nothing. Built once the rows are in:
+      // made before, it would summarize none of the ranges the COPY added, and every chunk
+      // would read the whole table to find its own rows.
+      await run(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.unsafe(`create index ${table}_line on ${table} using brin (line)`)
+        )
+      )
     },
     drop: async () => {
       await sink.close()
@@ -751,9 +757,11 @@ const applyStockLines = (
       traceparent
     )}),
     low as (
+      -- The point looked up per level (an index probe each), not joined: a join hashed every
+      -- product of the store once per chunk, a million of them twenty times for a million rows.
       insert into ${low} (sku, location)
-      select n.sku, n.location from level n join products p on p.sku = n.sku
-      where n.on_hand - n.reserved <= p.reorder_point
+      select n.sku, n.location from level n
+      where n.on_hand - n.reserved <= (select p.reorder_point from products p where p.sku = n.sku)
       returning 1
     )
     select (select count(*) from movement)::int as applied, (select count(*) from event)::int as events`.pipe(
