@@ -264,6 +264,14 @@ export const importSuite = (open: OpenStore) => {
             select subject, data from outbox where type = 'stock.imported' and subject = ${importId} order by id`
         )
       )
+      // Each level listed with exactly the fields of Event.ImportedLevel, as stored.
+      expect(Object.keys(events[0]!.data.levels[0]!).sort()).toEqual([
+        "delta",
+        "location",
+        "onHand",
+        "sku",
+        "version"
+      ])
       expect(events.map((event) => event.data.chunk)).toEqual(
         Array.from({ length: Math.ceil(generated.valid.size / 1000) }, (_, index) => index + 1)
       )

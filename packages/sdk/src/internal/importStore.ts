@@ -686,6 +686,17 @@ const applyStock = (
     return applied
   })
 
+/**
+ * The levels one `stock.imported` event lists (Event.ImportedLevel), in (sku, location) order, as
+ * a jsonb array: written as JSON text and parsed once per event, which costs a quarter less than a
+ * jsonb object built per level (the events were the largest part of the write's floor).
+ * `to_json` quotes and escapes the text columns; the others are numbers.
+ */
+const levelList = (sql: SqlClient.SqlClient) => sql`('[' || string_agg(
+  '{"sku":' || to_json(sku) || ',"location":' || to_json(location) || ',"delta":' || last_delta
+    || ',"onHand":' || on_hand || ',"version":' || version || '}',
+  ',' order by sku, location) || ']')::jsonb`
+
 /** The stock rows of lines [from, to): their levels, movements, events, and the levels left low. */
 const applyStockLines = (
   sql: SqlClient.SqlClient,
@@ -744,9 +755,7 @@ const applyStockLines = (
             'importId', ${options.importId}::text, 'reference', ${options.reference}::text,
             'reason', ${reason}::text, 'actor', ${options.actor}::text, 'at', now(),
             'chunk', chunk + 1 + ${eventsBefore}::int,
-            'levels', jsonb_agg(jsonb_build_object(
-              'sku', sku, 'location', location, 'delta', last_delta, 'onHand', on_hand, 'version', version
-            ) order by sku, location)) as data
+            'levels', ${levelList(sql)}) as data
           from (
             select sku, location, last_delta, on_hand, version,
                    (row_number() over (order by sku, location) - 1) / ${IMPORTED_CHUNK} as chunk
