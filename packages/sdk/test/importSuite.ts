@@ -172,25 +172,18 @@ export const importSuite = (open: OpenStore) => {
           await staging.add(line, { sku: sku(line % ROWS), location: "default", quantity: line % 100 })
         }
         await staging.finish()
-        const [{ pages }] = await query(
+        const { pages, summarized } = await query(
           inventory,
-          Effect.flatMap(
-            SqlClient.SqlClient,
-            (sql) => sql<{ pages: number }>`select pg_relation_size(${staging.table}) / 8192 as pages`
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql<{ pages: number; summarized: number }>`
+              select pg_relation_size(${staging.table}) / 8192 as pages,
+                     brin_summarize_new_values(${`${staging.table}_line`}::regclass)::int as summarized`.pipe(
+              Effect.map((rows) => rows[0]!)
+            )
           )
         )
         expect(Number(pages)).toBeGreaterThan(2 * 128)
         // A range left unsummarized is returned whole by every lookup; here none is left.
-        const [{ summarized }] = await query(
-          inventory,
-          Effect.flatMap(
-            SqlClient.SqlClient,
-            (sql) =>
-              sql<{
-                summarized: number
-              }>`select brin_summarize_new_values(${`${staging.table}_line`}::regclass)::int as summarized`
-          )
-        )
         expect(summarized).toBe(0)
       } finally {
         await staging.drop()
