@@ -345,6 +345,8 @@ export const values = [onHand, tag, InsufficientStock.name] as const
   const mode = statSync(home).mode & 0o777
   if ((mode & 0o077) !== 0)
     fail(`the embedded store's directory is mode ${mode.toString(8)}, readable by others`)
+  // The store process the commands started would otherwise idle on for ten minutes.
+  cli("store", "stop")
   step(`the CLI: inv --version, inv stock set and get on the embedded store ran`)
 
   // --- the server ---------------------------------------------------------------------------

@@ -204,6 +204,17 @@ describe.skipIf(target === "server")("the store process", () => {
     expect(() => lstatSync(join(store.dataDir, "inv.sock"))).toThrow()
   }, 90_000)
 
+  it("stops by itself once its directory is removed, instead of holding the deleted store until idle", async () => {
+    const doomed = await copyOfTemplateStore()
+    expect((await doomed.inv("stock", "overview")).code).toBe(0)
+    const found = await doomed.invWith({}, "--json", "store", "status")
+    const pid = (JSON.parse(found.stdout) as { pid: number }).pid
+    expect(alive(pid)).toBe(true)
+    rmSync(doomed.dataDir, { recursive: true, force: true })
+    // Its idle limit is ten minutes: only noticing that its socket is gone stops it this soon.
+    await until(() => !alive(pid), "the store process to stop once its directory is gone", 30_000)
+  }, 90_000)
+
   it("INV_STORE_PROCESS=off opens the store in the command, taking it over from a running store process", async () => {
     expect((await store.inv("stock", "get", "SP-1")).code).toBe(0)
     const pid = await pidNow()

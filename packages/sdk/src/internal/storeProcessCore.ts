@@ -8,7 +8,7 @@
  * closes that channel; after that it writes only to its log, `inv-store.log` in the data
  * directory (0600).
  */
-import { appendFileSync, chmodSync, realpathSync, rmSync } from "node:fs"
+import { appendFileSync, chmodSync, existsSync, realpathSync, rmSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -215,6 +215,9 @@ const main = async () => {
       const now = Date.now()
       if (inFlight === 0 && now >= callExpectedUntil && now - lastCall >= idleLimitSeconds * 1000)
         void stop("idle")
+      // Its directory removed (`rm -rf`), or the socket with it: no client can reach it any more,
+      // and it would hold the deleted store's files open until its idle limit.
+      else if (!existsSync(socket)) void stop("its socket is gone")
     },
     Math.min(1000, idleLimitSeconds * 500)
   )
