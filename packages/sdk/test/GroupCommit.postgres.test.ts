@@ -407,6 +407,49 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         })
     )
 
+    it.effect(
+      "many sales of two hot levels in one group: one statement per change of the busiest level, each level in arrival order",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          for (const sku of ["HOT-HELD", "HOT-A", "HOT-B"]) yield* products.add({ sku, name: sku })
+          for (const sku of ["HOT-HELD", "HOT-A", "HOT-B"]) yield* stock.set({ sku, quantity: 100 })
+          // Twelve changes of each level, interleaved; the sixth of HOT-A oversells.
+          const deltas = Array.from({ length: 12 }, (_, i) => (i === 5 ? -1000 : -(i + 1)))
+          const writes = deltas.flatMap((delta, i) => [
+            stock.adjust({ sku: "HOT-A", delta, reference: `a-${i}` }),
+            stock.adjust({ sku: "HOT-B", delta: i === 5 ? 6 : delta, reference: `b-${i}` })
+          ])
+          const [outcomes, sent] = yield* recordingStatements(asOneGroup("HOT-HELD", writes))
+          // The held level's lone request, then one statement per round (twelve: each level's
+          // n-th change together), and the oversell's own explanation: 14, not one per request (25).
+          expect(changeStatements(sent)).toHaveLength(1 + 12 + 1)
+          const refused = outcomes.filter(Either.isLeft)
+          expect(refused).toHaveLength(1)
+          expect(Either.getLeft(refused[0]!).pipe(Option.getOrThrow)).toMatchObject({
+            _tag: "InsufficientStock",
+            sku: "HOT-A"
+          })
+          // Each level's ledger in arrival order: the quantities after each change are the
+          // running sums of its deltas, in the order sent, the oversell left out.
+          const after = (changes: ReadonlyArray<number>) => {
+            let level = 100
+            return changes.map((delta) => (level += delta))
+          }
+          const ledger = (sku: string) =>
+            Effect.map(
+              sql<{ quantityAfter: number }>`
+                select quantity_after from stock_movements where sku = ${sku} and reason <> 'count' order by id`,
+              (rows) => rows.map((row) => row.quantityAfter)
+            )
+          expect(yield* ledger("HOT-A")).toEqual(after(deltas.filter((delta) => delta !== -1000)))
+          expect(yield* ledger("HOT-B")).toEqual(after(deltas.map((delta, i) => (i === 5 ? 6 : delta))))
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+        })
+    )
+
     it.effect("a mixed group answers each request as one by one, the ledger in arrival order per level", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

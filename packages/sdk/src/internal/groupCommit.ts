@@ -18,13 +18,16 @@
  *
  * Statements, not commits, are most of a group's cost (docs/benchmarks.md), so the group's plain
  * changes (a unit with a `setBased` part: for the stock writer, an adjustment without a key) go
- * first, all in ONE set-based statement, when there are two or more. A plain change joins it only
- * if no earlier request of the group touches its level, so each level still changes in arrival
- * order; the statement takes them in lock order (their level keys sorted), so groups of several
- * processes cannot deadlock on each other. A change the statement did not apply (its condition
- * failed: insufficient stock, held stock) runs its fast unit next, which explains the refusal as a
- * lone request's would. If the statement fails (a foreign key, the level's limit), the group is
- * rolled back and run again per unit, so that each request gets its own answer.
+ * first, in set-based statements, when there are two or more: the first plain change of each level
+ * in one statement, the second of each level in the next, and so on, so a group of many sales of a
+ * few products (the hot-SKU case) sends as many statements as the busiest level has changes, not
+ * one per request. A plain change joins them only while no other request of the group has touched
+ * its level before it, so each level still changes in arrival order; each statement takes its
+ * changes in lock order (their level keys sorted), so groups of several processes cannot deadlock
+ * on each other. A change a statement did not apply (its condition failed: insufficient stock,
+ * held stock) runs its fast unit next, which explains the refusal as a lone request's would,
+ * before the level's next change. If a statement fails (a foreign key, the level's limit), the
+ * group is rolled back and run again per unit, so that each request gets its own answer.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
@@ -157,26 +160,41 @@ export const make = <C = never, R = never>(
     }
 
     /**
-     * The group's requests that go in its set-based statement, in lock order: plain changes on a
-     * level no earlier request of the group writes (nor may write). None unless two or more: a
-     * lone plain change sends the same one statement as its own unit.
+     * The group's requests that go in its set-based statements: round k holds the (k+1)-th plain
+     * change of each level, in lock order. A level's changes join while every earlier request of
+     * the group on it is a plain change (and none may write any level); the rest run as units
+     * after the rounds. None unless two or more: a lone plain change sends the same one statement
+     * as its own unit.
      */
-    const setBasedPart = (group: ReadonlyArray<Queued>): ReadonlyArray<Queued> => {
+    const setBasedRounds = (group: ReadonlyArray<Queued>): ReadonlyArray<ReadonlyArray<Queued>> => {
       if (setStatement === undefined) return []
-      const written = new Set<string>()
+      /** Per level: how many of its changes are in rounds, or -1 once another request touched it. */
+      const joined = new Map<string, number>()
       let anyLevel = false
-      const part: Array<Queued> = []
+      const rounds: Array<Array<Queued>> = []
       for (const queued of group) {
         const { levels, setBased } = queued.unit
-        const level = levels?.length === 1 ? levels[0]! : undefined
-        if (!anyLevel && setBased !== undefined && level !== undefined && !written.has(level))
-          part.push(queued)
         if (levels === undefined) anyLevel = true
-        else for (const key of levels) written.add(key)
+        const level = levels?.length === 1 ? levels[0]! : undefined
+        const before = level === undefined ? undefined : (joined.get(level) ?? 0)
+        if (
+          !anyLevel &&
+          setBased !== undefined &&
+          level !== undefined &&
+          before !== undefined &&
+          before >= 0
+        ) {
+          ;(rounds[before] ??= []).push(queued)
+          joined.set(level, before + 1)
+        } else {
+          for (const key of levels ?? []) joined.set(key, -1)
+        }
       }
-      if (part.length < 2) return []
+      if (rounds.reduce((n, round) => n + round.length, 0) < 2) return []
       const levelOf = (queued: Queued) => queued.unit.levels![0]!
-      return part.sort((a, b) => (levelOf(a) < levelOf(b) ? -1 : levelOf(a) > levelOf(b) ? 1 : 0))
+      return rounds.map((round) =>
+        round.sort((a, b) => (levelOf(a) < levelOf(b) ? -1 : levelOf(a) > levelOf(b) ? 1 : 0))
+      )
     }
 
     const attempt = (group: ReadonlyArray<Queued>, mode: Mode) =>
@@ -184,8 +202,7 @@ export const make = <C = never, R = never>(
         sql.withTransaction(
           Effect.gen(function* () {
             const outcomes = new Map<Queued, Exit.Exit<unknown, unknown>>()
-            const part = mode === "set" ? setBasedPart(group) : []
-            if (part.length > 0) {
+            for (const part of mode === "set" ? setBasedRounds(group) : []) {
               const rows = yield* setStatement!(part.map(({ unit }) => unit.setBased!.change)).pipe(
                 Effect.catchAll(
                   (error): Effect.Effect<never, SqlError | NeedsUnits> =>
