@@ -184,7 +184,8 @@ export const make = <C = never, R = never>(
           before !== undefined &&
           before >= 0
         ) {
-          ;(rounds[before] ??= []).push(queued)
+          if (rounds[before] === undefined) rounds[before] = []
+          rounds[before]!.push(queued)
           joined.set(level, before + 1)
         } else {
           for (const key of levels ?? []) joined.set(key, -1)
