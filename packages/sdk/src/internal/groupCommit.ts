@@ -176,14 +176,9 @@ export const make = <C = never, R = never>(
         const { levels, setBased } = queued.unit
         if (levels === undefined) anyLevel = true
         const level = levels?.length === 1 ? levels[0]! : undefined
-        const before = level === undefined ? undefined : (joined.get(level) ?? 0)
-        if (
-          !anyLevel &&
-          setBased !== undefined &&
-          level !== undefined &&
-          before !== undefined &&
-          before >= 0
-        ) {
+        // How many of its level's changes are in rounds already; -1: none may join any more.
+        const before = level === undefined ? -1 : (joined.get(level) ?? 0)
+        if (!anyLevel && setBased !== undefined && level !== undefined && before >= 0) {
           if (rounds[before] === undefined) rounds[before] = []
           rounds[before]!.push(queued)
           joined.set(level, before + 1)
