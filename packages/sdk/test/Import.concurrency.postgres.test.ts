@@ -8,6 +8,7 @@ import { Readable } from "node:stream"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Import from "../src/Import.js"
 import { openInventory } from "../src/Inventory.js"
@@ -105,4 +106,49 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       await importer.close()
     }
   }, 120_000)
+
+  it("a first count whose level another writer creates meanwhile: the import starts over and applies every row", async () => {
+    const url = await Effect.runPromise(Scope.extend(freshPostgresDatabase, scope))
+    const importer = await openInventory({ databaseUrl: url })
+    const writer = await openInventory({ databaseUrl: url })
+    const other = new pg.Client({ connectionString: url })
+    await other.connect()
+    try {
+      const count = 2_000
+      const products = ["sku,name", ...Array.from({ length: count }, (_, i) => `${sku(i)},Part ${i}`)]
+      await Import.importRows(importer, Readable.from([`${products.join("\n")}\n`]))
+      // None of the levels exists, so the import inserts them all instead of upserting. One of
+      // them is created by a `stock.set` that has written its level but not yet its event (the
+      // outbox is held from a third connection), and commits only once the import waits on its key.
+      const raced = sku(1234)
+      const waiting = async (n: number) => {
+        for (;;) {
+          const { rows } = await other.query(
+            "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+          )
+          if (rows[0].n >= n) return
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      }
+      await other.query("begin")
+      await other.query("lock table outbox in share mode")
+      const setting = writer.stock.set(raced, 7)
+      await waiting(1)
+      const counts = ["sku,quantity", ...Array.from({ length: count }, (_, i) => `${sku(i)},${i % 50}`)]
+      const importing = Import.importRows(importer, Readable.from([`${counts.join("\n")}\n`]))
+      await waiting(2)
+      await other.query("commit")
+      expect((await setting).onHand).toBe(7)
+      const result = await importing
+      expect(result.status).toBe("applied")
+      expect(result.applied).toBe(count)
+      expect((await importer.stock.level(raced)).onHand).toBe(1234 % 50)
+      const levelCount = await localStoreOf(importer)!.run(expectLedgerConsistent)
+      expect(levelCount).toBe(count)
+    } finally {
+      await other.end()
+      await writer.close()
+      await importer.close()
+    }
+  }, 60_000)
 })

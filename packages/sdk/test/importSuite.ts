@@ -237,6 +237,26 @@ export const importSuite = (open: OpenStore) => {
       expect(result.reference).toBe(`import:${result.importId}`)
     })
 
+    it("opens a restock order for each level it left at or below its reorder point, and for no other", async () => {
+      // The products' reorder points are 0, 1 and 2 in turn (productsCsv), each with a quantity of 10.
+      const expected = [...generated.valid]
+        .filter(([key, quantity]) => quantity <= Number(key.slice(2, 7)) % 3)
+        .map(([key]) => key.slice(0, 7))
+        .sort()
+      expect(expected.length).toBeGreaterThan(10)
+      const open = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            sql<{
+              sku: string
+            }>`select sku from restock_orders where status in ('draft', 'submitted') order by sku`
+        )
+      )
+      expect(open.map((order) => order.sku)).toEqual(expected)
+    })
+
     it("announces the import with one stock.imported event per 1,000 levels, listing each level as it now is", async () => {
       const [stored] = await query(
         inventory,

@@ -1057,6 +1057,37 @@ export const storeSuite = (makeStore: () => TestStore) => {
         })
     )
 
+    it.effect(
+      "the check of a statement's new levels looks each product up by its key: it never reads the whole products table (0012)",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* storeTotals
+          // In a transaction rolled back at the end, so the other tests find the store as it was.
+          const scans = yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                yield* sql`
+                  insert into products (sku, name)
+                  select 'SCAN-' || lpad(g::text, 5, '0'), 'Scanned ' || g from generate_series(1, 3000) g`
+                const productScans = sql<{ scans: number }>`
+                  select coalesce(sum(seq_scan), 0)::int as scans from pg_stat_xact_user_tables where relname = 'products'`
+                const [start] = yield* productScans
+                // As an import's chunk writes them: many new levels in one statement. The old check
+                // hashed every product for it (one sequential scan of the table per statement).
+                yield* sql`
+                  insert into stock_levels (sku, location, on_hand)
+                  select 'SCAN-' || lpad(g::text, 5, '0'), 'default', 1 from generate_series(1, 3000) g`
+                const [end] = yield* productScans
+                return yield* Effect.fail({ scans: end!.scans - start!.scans })
+              })
+            )
+            .pipe(Effect.flip)
+          expect(scans).toEqual({ scans: 0 })
+          expect(yield* storeTotals).toEqual(before)
+        })
+    )
+
     it.effect("a level has one limit, MAX_LEVEL, whichever write would pass it", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

@@ -371,6 +371,37 @@ drop function if exists invkit_outbox_notify();
 `).unprepared
 )
 
+const levelReferencesByKey = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- 0009's check, with each new level's product looked up by its key. Written as NOT EXISTS under
+-- an OR, it became a hashed subplan that read and hashed the whole products table once per
+-- statement: with a million products, 0.7 s for each 50,000-line chunk of an import, most of
+-- its write. A scalar subquery cannot be hashed, so its cost follows the statement's new levels.
+create or replace function stock_levels_references() returns trigger language plpgsql as $$
+declare
+  orphan record;
+begin
+  select n.sku, n.location, (select p.sku from products p where p.sku = n.sku) is not null as known_sku
+    into orphan
+  from new_levels n
+  where (select p.sku from products p where p.sku = n.sku) is null
+     or not exists (select 1 from locations l where l.code = n.location)
+  limit 1;
+  if found then
+    if orphan.known_sku then
+      raise exception 'location % does not exist', orphan.location
+        using errcode = '23503', constraint = 'stock_levels_location_fkey';
+    end if;
+    raise exception 'product % does not exist', orphan.sku
+      using errcode = '23503', constraint = 'stock_levels_sku_fkey';
+  end if;
+  return null;
+end $$;
+`).unprepared
+)
+
 /** By id: the migrator runs those above the highest id the database has recorded. */
 const migrations = {
   "0001_initial": initial,
@@ -383,7 +414,8 @@ const migrations = {
   "0008_outbox_notify": outboxNotify,
   "0009_level_references": levelReferences,
   "0010_reservations": reservations,
-  "0011_outbox_without_notify": outboxWithoutNotify
+  "0011_outbox_without_notify": outboxWithoutNotify,
+  "0012_level_references_by_key": levelReferencesByKey
 }
 
 /** The migrator's own table (its default name): one row per migration applied. */
