@@ -32,6 +32,7 @@ import { insertEvents } from "./outbox.js"
 import { heldAt } from "./reservationWrite.js"
 import { currentTraceparent } from "./traceContext.js"
 import { isRetryableConflict, pgCode, storeFailure } from "./validation.js"
+import { CHECKPOINT_AFTER_BYTES, CHECKPOINT_DUE } from "./walCheckpoint.js"
 
 /** What an import would change, or changed. */
 export interface ImportChanges {
@@ -377,7 +378,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const stockKind = kind !== "products"
     const database = yield* JobsDatabase
     const workMem = WORK_MEM[database._tag]
-    const releaseWal = database._tag === "Embedded" ? releaseEmbeddedWal(sql) : Effect.void
+    const embedded = database._tag === "Embedded"
+    const releaseWal = embedded ? releaseEmbeddedWal(sql) : Effect.void
+    const releaseWalIfDue = embedded ? releaseEmbeddedWalIfDue(sql) : Effect.void
     yield* sql.unsafe(`analyze ${table}`)
 
     // One pass finds every row the store refuses before looking at levels: duplicates (the first
@@ -484,7 +487,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options, valid, releaseWal, existing === 0)
+      const applied = yield* apply(sql, t, low, options, valid, releaseWalIfDue, existing === 0)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -543,6 +546,12 @@ export const stagedRejections = (table: string, kind: ImportKind, after: number)
  * allowed and frees the WAL of the chunks before. PostgreSQL's checkpointer needs no help.
  */
 const releaseEmbeddedWal = (sql: SqlClient.SqlClient) => Effect.asVoid(sql`checkpoint`)
+
+/** Between chunks, only once enough WAL piled up (internal/walCheckpoint.ts). */
+const releaseEmbeddedWalIfDue = (sql: SqlClient.SqlClient) =>
+  Effect.flatMap(sql.unsafe<{ due: boolean }>(CHECKPOINT_DUE, [CHECKPOINT_AFTER_BYTES]), ([row]) =>
+    row?.due ? releaseEmbeddedWal(sql) : Effect.void
+  )
 
 /** One statement, in a transaction of its own that may sort and hash in memory. */
 const withWorkMemory = <A, E, R>(

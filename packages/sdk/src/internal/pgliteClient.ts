@@ -12,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { JobsDatabase } from "./jobsDatabase.js"
 import { startPglite } from "./pgliteStart.js"
+import { CHECKPOINT_AFTER_BYTES, CHECKPOINT_DUE } from "./walCheckpoint.js"
 
 /**
  * An Effect `SqlClient` over PGlite, the embedded store. @effect/sql has no PGlite client for
@@ -70,7 +71,6 @@ const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause
  * last checkpoint (half of max_wal_size above, as PostgreSQL's checkpointer would).
  */
 export const CHECKPOINT_LOOK: Duration.DurationInput = "30 seconds"
-const CHECKPOINT_AFTER_BYTES = 32 * 1024 * 1024
 
 export const make = (options: PgliteClientOptions) =>
   Effect.gen(function* () {
@@ -91,10 +91,7 @@ export const make = (options: PgliteClientOptions) =>
     // Under the permit, so never inside a transaction; a failed look waits for the next one.
     const checkpointIfDue = permit.withPermits(1)(
       Effect.tryPromise(async () => {
-        const { rows } = await db.query<{ due: boolean }>(
-          "select pg_current_wal_lsn() - (select redo_lsn from pg_control_checkpoint()) > $1 as due",
-          [CHECKPOINT_AFTER_BYTES]
-        )
+        const { rows } = await db.query<{ due: boolean }>(CHECKPOINT_DUE, [CHECKPOINT_AFTER_BYTES])
         if (rows[0]?.due) await db.exec("checkpoint")
       })
     )
