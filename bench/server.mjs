@@ -17,6 +17,7 @@
 // Prints a table and one JSON line (starting with {"bench":"server"}); see docs/benchmarks.md.
 //
 //   pnpm build && node bench/server.mjs
+//   BENCH_PARTS=read node bench/server.mjs      (only part 2; any of adjust,read,visible)
 //   BENCH_PG_URL=postgres://…/db BENCH_RABBITMQ_URL=amqp://… BENCH_REDIS_URL=redis://… node bench/server.mjs
 //
 // The database inv_bench_server_<random> and the virtual host are removed after the run, and the
@@ -48,6 +49,12 @@ const HOT_CONCURRENCY = 256
 const HOT_SKUS = 10
 /** Update-to-visible samples (part 3). */
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50)
+/** Which parts run: adjust (1), read (2), visible (3); all by default. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? "adjust,read,visible").split(",").map((p) => p.trim()))
+for (const part of PARTS) {
+  if (!["adjust", "read", "visible"].includes(part))
+    throw new Error(`BENCH_PARTS: unknown part ${part} (the parts are adjust, read, visible)`)
+}
 const POLL_MS = 2
 const PRODUCTS = 100
 const INITIAL_STOCK = 1_000_000
@@ -431,17 +438,20 @@ const main = async () => {
       rows: [{ lastEvent }]
     } = await pool.query('select coalesce(max(id), 0)::int8 as "lastEvent" from outbox')
     const consumersBefore = cpuSnapshot()
-    // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
-    await runFor(700, 1, viaPg)
-    await runFor(700, 1, viaHttp)
-    const [adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
-    const adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
-    // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
-    const [hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], {
-      concurrency: HOT_CONCURRENCY,
-      among: hotSkus
-    })
-    const hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
+    let adjustHttp, adjustRaw, adjustRatio, hotHttp, hotRaw, hotRatio
+    if (PARTS.has("adjust")) {
+      // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
+      await runFor(700, 1, viaPg)
+      await runFor(700, 1, viaHttp)
+      ;[adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
+      adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
+      // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
+      ;[hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], {
+        concurrency: HOT_CONCURRENCY,
+        among: hotSkus
+      })
+      hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
+    }
     const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
     const drainSeconds = await drainOutbox(pool)
@@ -523,17 +533,20 @@ const main = async () => {
       if (res.status !== 200) throw new Error(`the framework floor answered ${res.status}`)
       JSON.parse(res.text)
     }
-    await runFor(700, 2, checkerRead)
-    await runFor(700, 2, bareRead)
-    await runFor(700, 2, floorRead)
-    // Proof that the reads hit the cache: the levels change in the database behind the cache's
-    // back (no event), so an answer loaded from the database shows another number.
-    for (const sku of skus) cachedOnHand.set(sku, await onHandAt(sku))
-    await pool.query("update stock_levels set on_hand = on_hand + $1 where sku = any($2)", [OFFSET, skus])
-    const [readChecker, readBare, readFloor] = await compare(20, [checkerRead, bareRead, floorRead])
-    await pool.query("update stock_levels set on_hand = on_hand - $1 where sku = any($2)", [OFFSET, skus])
-    const readRatio = round2(readChecker.opsPerSec / readBare.opsPerSec)
-    const readFloorRatio = round2(readChecker.opsPerSec / readFloor.opsPerSec)
+    let readChecker, readBare, readFloor, readRatio, readFloorRatio
+    if (PARTS.has("read")) {
+      await runFor(700, 2, checkerRead)
+      await runFor(700, 2, bareRead)
+      await runFor(700, 2, floorRead)
+      // Proof that the reads hit the cache: the levels change in the database behind the cache's
+      // back (no event), so an answer loaded from the database shows another number.
+      for (const sku of skus) cachedOnHand.set(sku, await onHandAt(sku))
+      await pool.query("update stock_levels set on_hand = on_hand + $1 where sku = any($2)", [OFFSET, skus])
+      ;[readChecker, readBare, readFloor] = await compare(20, [checkerRead, bareRead, floorRead])
+      await pool.query("update stock_levels set on_hand = on_hand - $1 where sku = any($2)", [OFFSET, skus])
+      readRatio = round2(readChecker.opsPerSec / readBare.opsPerSec)
+      readFloorRatio = round2(readChecker.opsPerSec / readFloor.opsPerSec)
+    }
 
     // --- 3. update-to-visible delay ----------------------------------------------------------
     const delays = []
@@ -541,7 +554,8 @@ const main = async () => {
     let polls = 0
     let timeouts = 0
     const jitter = mulberry32(3)
-    for (let i = 0; i < SAMPLES; i++) {
+    const samples = PARTS.has("visible") ? SAMPLES : 0
+    for (let i = 0; i < samples; i++) {
       const sku = skus[i % skus.length]
       await onHandAt(sku)
       await onHandAt(sku) // cached now
@@ -574,7 +588,7 @@ const main = async () => {
       p99Ms: round2(percentile(delays, 0.99)),
       minMs: round2(delays[0] ?? Number.NaN),
       maxMs: round2(delays.at(-1) ?? Number.NaN),
-      pollsPerSample: round2(polls / SAMPLES),
+      pollsPerSample: round2(polls / (samples || 1)),
       writeP50Ms: round2(percentile(writeLatencies, 0.5))
     }
 
@@ -614,16 +628,26 @@ const main = async () => {
           pad(`${base.p50Ms.toFixed(2)} / ${base.p99Ms.toFixed(2)}`, 17)
         ].join("  ")
       )
-    line("POST /v1/stock/:sku/adjust (HTTP)", adjustHttp, `raw pg, pool ${POOL_SIZE}`, adjustRaw, adjustRatio)
-    line(
-      `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
-      hotHttp,
-      `raw pg, pool ${POOL_SIZE}`,
-      hotRaw,
-      hotRatio
-    )
-    line("GET /v1/stock/:sku (cached)", readChecker, "bare node:http", readBare, readRatio)
-    line("GET /v1/stock/:sku (cached)", readChecker, "framework floor", readFloor, readFloorRatio)
+    if (adjustHttp) {
+      line(
+        "POST /v1/stock/:sku/adjust (HTTP)",
+        adjustHttp,
+        `raw pg, pool ${POOL_SIZE}`,
+        adjustRaw,
+        adjustRatio
+      )
+      line(
+        `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
+        hotHttp,
+        `raw pg, pool ${POOL_SIZE}`,
+        hotRaw,
+        hotRatio
+      )
+    }
+    if (readChecker) {
+      line("GET /v1/stock/:sku (cached)", readChecker, "bare node:http", readBare, readRatio)
+      line("GET /v1/stock/:sku (cached)", readChecker, "framework floor", readFloor, readFloorRatio)
+    }
     console.log("\nCPU ms per operation (machine = every process; cores busy of the machine's cores):")
     for (const [name, side] of [
       ["  adjust over HTTP", adjustHttp],
@@ -632,29 +656,32 @@ const main = async () => {
       ["  read bare server", readBare],
       ["  read framework floor", readFloor]
     ]) {
+      if (side === undefined) continue
       const cpu = Object.entries(side.cpuMsPerOp)
         .map(([who, ms]) => `${who} ${ms.toFixed(2)}`)
         .join(", ")
       console.log(`${name.padEnd(22)} ${cpu}; cores busy ${side.coresBusy ?? "?"}`)
     }
-    console.log(
-      `\nupdate-to-visible (${visible.samples} samples, poll every ${POLL_MS} ms after the write's answer): ` +
-        `p50 ${visible.p50Ms} ms, p90 ${visible.p90Ms} ms, p99 ${visible.p99Ms} ms, min ${visible.minMs}, max ${visible.maxMs}` +
-        `${timeouts > 0 ? `, ${timeouts} not visible within 5 s` : ""}; write p50 ${visible.writeP50Ms} ms`
-    )
+    if (samples > 0)
+      console.log(
+        `\nupdate-to-visible (${visible.samples} samples, poll every ${POLL_MS} ms after the write's answer): ` +
+          `p50 ${visible.p50Ms} ms, p90 ${visible.p90Ms} ms, p99 ${visible.p99Ms} ms, min ${visible.minMs}, max ${visible.maxMs}` +
+          `${timeouts > 0 ? `, ${timeouts} not visible within 5 s` : ""}; write p50 ${visible.writeP50Ms} ms`
+      )
     console.log(
       `response body ${bodyBytes} bytes; reads answered from the database instead of the cache: ` +
-        `${fromDatabase} of ${readChecker.ops} (${reloaded.size} SKUs reloaded); ` +
+        `${fromDatabase} of ${readChecker?.ops ?? 0} (${reloaded.size} SKUs reloaded); ` +
         `outbox backlog after part 1: ${backlog.rows[0].n} events, published in ${drainSeconds} s; ` +
         `stock-checker's consumer caught up ${catchUpSeconds} s after part 1; ` +
         `failed HTTP adjustments: ${httpErrors}; ledger check: ${drift[0].bad === 0 ? "ok" : `${drift[0].bad} levels DRIFTED`}`
     )
-    console.log(
-      `consumers' CPU per stock.updated (part 1's ${events} events, until handled): ` +
-        `${Object.entries(cpuMsPerEvent)
-          .map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`)
-          .join(", ")}\n`
-    )
+    if (adjustHttp)
+      console.log(
+        `consumers' CPU per stock.updated (part 1's ${events} events, until handled): ` +
+          `${Object.entries(cpuMsPerEvent)
+            .map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`)
+            .join(", ")}\n`
+      )
     console.log(
       JSON.stringify({
         bench: "server",
@@ -667,7 +694,8 @@ const main = async () => {
         concurrency: CONCURRENCY,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
-        adjust: {
+        parts: [...PARTS],
+        adjust: adjustHttp && {
           http: adjustHttp,
           raw: adjustRaw,
           ratio: adjustRatio,
@@ -682,7 +710,7 @@ const main = async () => {
           failed: httpErrors
         },
         consumers: { events, cpuMsPerEvent },
-        read: {
+        read: readChecker && {
           checker: readChecker,
           bare: readBare,
           floor: readFloor,
@@ -692,7 +720,7 @@ const main = async () => {
           fromDatabase,
           reloadedSkus: reloaded.size
         },
-        visible,
+        visible: samples > 0 ? visible : undefined,
         outbox: { backlog: backlog.rows[0].n, drainSeconds },
         checkerCatchUpSeconds: catchUpSeconds,
         ownVhost: broker.vhost !== "/",
