@@ -98,13 +98,14 @@ export type CacheResult = "hit" | "miss" | "error"
 const cacheRequestsBy = Object.fromEntries(
   (["hit", "miss", "error"] as const).map((result) => [
     result,
-    Metric.increment(
-      Metric.fromMetricKey(MetricKey.taggedWithLabels(cacheRequests, [MetricLabel.make("result", result)]))
-    )
+    Metric.fromMetricKey(MetricKey.taggedWithLabels(cacheRequests, [MetricLabel.make("result", result)]))
   ])
-) as Record<CacheResult, Effect.Effect<void>>
+) as Record<CacheResult, Metric.Metric.Counter<number>>
 
-export const cacheRequest = (result: CacheResult) => cacheRequestsBy[result]
+export const cacheRequest = (result: CacheResult) => Metric.increment(cacheRequestsBy[result])
+
+/** The same count, taken where a cache hit is handled in plain code rather than in an effect. */
+export const unsafeCacheRequest = (result: CacheResult) => cacheRequestsBy[result].unsafeUpdate(1, [])
 
 export const deadLetters = (consumer: string, messages: number) =>
   Metric.set(Metric.tagged(deadLetterQueueMessages, "consumer", consumer), messages)
