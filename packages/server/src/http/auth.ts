@@ -6,11 +6,8 @@
  */
 import { readFile } from "node:fs/promises"
 import { Api } from "@invkit/sdk"
-import * as Cache from "effect/Cache"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
@@ -127,14 +124,27 @@ export const makeVerifier = (
       )
     // A signature check costs about 0.1 ms of CPU, as much as the rest of a cached read: a token
     // that passed is remembered until its `exp` (never past it); a refused one is checked afresh.
-    const verified = yield* Cache.makeWith({
-      capacity: VERIFIED_TOKENS,
-      lookup: verify,
-      timeToLive: (exit) =>
-        Exit.isSuccess(exit) ? Duration.millis(Math.max(0, exit.value.expiresAt - Date.now())) : Duration.zero
-    })
+    // A plain Map, oldest dropped first when full: Effect's Cache hashed the whole token and ran a
+    // dozen steps on every request.
+    const verified = new Map<string, { readonly identity: Identity; readonly expiresAt: number }>()
+    const remember = (token: string, identity: Identity, expiresAt: number) => {
+      if (expiresAt <= Date.now()) return
+      if (verified.size >= VERIFIED_TOKENS) verified.delete(verified.keys().next().value!)
+      verified.set(token, { identity, expiresAt })
+    }
     return {
-      verify: (token) => Effect.map(verified.get(token), ({ subject, role }): Identity => ({ subject, role }))
+      verify: (token) => {
+        const known = verified.get(token)
+        if (known !== undefined) {
+          if (known.expiresAt > Date.now()) return Effect.succeed(known.identity)
+          verified.delete(token)
+        }
+        return Effect.map(verify(token), ({ subject, role, expiresAt }): Identity => {
+          const identity = { subject, role }
+          remember(token, identity, expiresAt)
+          return identity
+        })
+      }
     }
   })
 
