@@ -72,6 +72,9 @@ const bearer = (header: string | undefined) => {
   return match?.[1]
 }
 
+/** The request's actor, or the refusal the contract declares. */
+type Admission = Effect.Effect<string, Unauthorized | Forbidden | RateLimited | RequestTooLarge>
+
 const routeKey = (method: string, path: string) => `${method} ${path}`
 
 /**
@@ -115,47 +118,59 @@ export const authentication = (api: HttpApi.HttpApi.Any, options: GuardOptions) 
             )
           )
 
-    const admit = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      let actor = ANONYMOUS_ACTOR
-      let rateKey = `address:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
-      if (Option.isSome(options.verifier)) {
-        const token = bearer(request.headers.authorization)
-        if (token === undefined) {
-          return yield* unauthorized("no bearer token (send the header Authorization: Bearer <token>)")
-        }
-        const identity = yield* Effect.either(options.verifier.value.verify(token))
-        if (identity._tag === "Left") return yield* unauthorized(identity.left.reason)
-        const { route } = yield* HttpRouter.RouteContext
-        // Every route has its role (checked at startup); the fallback only keeps a gap closed.
-        const required = roleOf.get(routeKey(route.method, route.path)) ?? "admin"
-        if (!allows(identity.right.role, required)) {
-          const error = new Forbidden({
-            role: identity.right.role,
-            required,
-            action: `${request.method} ${request.url.split("?")[0]}`
-          })
-          return yield* refuse(error, errorResponse(Forbidden, error, 403))
-        }
-        actor = identity.right.subject
-        rateKey = `subject:${actor}`
-      }
-
-      const wait = yield* takeRequest(rateKey)
-      if (Option.isSome(wait)) {
-        const error = new RateLimited({ retryAfterSeconds: wait.value })
-        return yield* refuse(
-          error,
-          errorResponse(RateLimited, error, 429, { "retry-after": String(wait.value) })
-        )
-      }
-
+    /** The rate and the body size, once the caller is known. */
+    const admitAs = (
+      request: HttpServerRequest.HttpServerRequest,
+      actor: string,
+      rateKey: string
+    ): Admission => {
       // A body sent without a length is cut off at the limit while it is read (see server.ts).
       const declaredLength = Number(request.headers["content-length"] ?? 0)
-      if (declaredLength > maxBodyBytes) {
-        return yield* refuse(new RequestTooLarge({ limitBytes: maxBodyBytes }), tooLarge(maxBodyBytes))
+      const sized: Admission =
+        declaredLength > maxBodyBytes
+          ? refuse(new RequestTooLarge({ limitBytes: maxBodyBytes }), tooLarge(maxBodyBytes))
+          : Effect.succeed(actor)
+      if (limiter === undefined) return sized
+      return Effect.flatMap(takeRequest(rateKey), (wait): Admission => {
+        if (Option.isNone(wait)) return sized
+        const error = new RateLimited({ retryAfterSeconds: wait.value })
+        return refuse(error, errorResponse(RateLimited, error, 429, { "retry-after": String(wait.value) }))
+      })
+    }
+
+    // Plain functions over the fiber's context rather than a generator of effects: this runs
+    // before every request of the contract.
+    const admit = Effect.withFiberRuntime((fiber): Admission => {
+      const context = fiber.currentContext
+      const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
+      if (Option.isNone(options.verifier)) {
+        return admitAs(
+          request,
+          ANONYMOUS_ACTOR,
+          `address:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+        )
       }
-      return actor
+      const token = bearer(request.headers.authorization)
+      if (token === undefined) {
+        return unauthorized("no bearer token (send the header Authorization: Bearer <token>)")
+      }
+      return Effect.matchEffect(options.verifier.value.verify(token), {
+        onFailure: (rejected) => unauthorized(rejected.reason),
+        onSuccess: (identity): Admission => {
+          const { route } = Context.unsafeGet(context, HttpRouter.RouteContext)
+          // Every route has its role (checked at startup); the fallback only keeps a gap closed.
+          const required = roleOf.get(routeKey(route.method, route.path)) ?? "admin"
+          if (!allows(identity.role, required)) {
+            const error = new Forbidden({
+              role: identity.role,
+              required,
+              action: `${request.method} ${request.url.split("?")[0]}`
+            })
+            return refuse(error, errorResponse(Forbidden, error, 403))
+          }
+          return admitAs(request, identity.subject, `subject:${identity.subject}`)
+        }
+      })
     })
 
     return { bearer: () => admit }
