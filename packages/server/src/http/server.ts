@@ -5,6 +5,7 @@
  */
 import { createServer } from "node:http"
 import { createServer as createTlsServer } from "node:https"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -49,6 +50,24 @@ export const evaluateReadiness = (checks: ReadonlyArray<ReadinessCheck>) =>
     concurrency: "unbounded"
   }).pipe(Effect.tap((results) => Metric.set(InventoryMetrics.ready, results.every(([, ok]) => ok) ? 1 : 0)))
 
+/** Seconds a client waits before retrying a 503: the pool reconnects at once, so soon is enough. */
+const STORE_RETRY_AFTER_SECONDS = 1
+
+/**
+ * Every 503 (a store failure, a store that is not ready yet) says when to try again: the ones
+ * built here carry the header, and a StoreError, which the platform answers after the middleware,
+ * gets it as it is sent (storeDetailLogged), so no other answer pays for the check.
+ */
+const RETRY_AFTER = { "retry-after": String(STORE_RETRY_AFTER_SECONDS) }
+
+const retryAfterOnStoreError = HttpApp.appendPreResponseHandler((_request, response) =>
+  Effect.succeed(
+    response.status === 503 && response.headers["retry-after"] === undefined
+      ? HttpServerResponse.setHeaders(response, RETRY_AFTER)
+      : response
+  )
+)
+
 const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
   HttpApiBuilder.Router.use((router) =>
     Effect.gen(function* () {
@@ -63,7 +82,9 @@ const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
             checks: Object.fromEntries(results.map(([name, ok]) => [name, ok ? "ok" : "not answering"])),
             ...(failing.length > 0 ? { failing, message: `not answering: ${failing.join(", ")}` } : {})
           }
-          return HttpServerResponse.unsafeJson(body, { status: failing.length === 0 ? 200 : 503 })
+          return failing.length === 0
+            ? HttpServerResponse.unsafeJson(body)
+            : HttpServerResponse.unsafeJson(body, { status: 503, headers: RETRY_AFTER })
         })
       )
       yield* router.get(
@@ -118,7 +139,7 @@ const routerErrorsAsJson =
               Schema.encodeSync(StoreError)(
                 new StoreError({ reason: "the database connection failed; the request may be retried" })
               ),
-              { status: 503 }
+              { status: 503, headers: RETRY_AFTER }
             )
           )
         }
@@ -163,7 +184,10 @@ const storeDetailLogged = <E, R>(app: HttpApp.Default<E, R>) =>
     (error): error is E & StoreError => error instanceof StoreError,
     (error) =>
       Effect.zipRight(
-        Effect.logWarning(`store failure answered 503: ${error.reason}`),
+        Effect.zipRight(
+          retryAfterOnStoreError,
+          Effect.logWarning(`store failure answered 503: ${error.reason}`)
+        ),
         Effect.fail(new StoreError({ reason: STORE_FAILED }))
       )
   )
@@ -179,23 +203,6 @@ const isStoreDefect = (defect: unknown) =>
   (defect as { readonly _tag?: unknown })?._tag === "SqlError" ||
   (defect instanceof Error &&
     /^Connection terminated|^terminating connection|ECONNRESET|ECONNREFUSED/.test(defect.message))
-
-/** Seconds a client waits before retrying a 503: the pool reconnects at once, so soon is enough. */
-const STORE_RETRY_AFTER_SECONDS = 1
-
-/** Every 503 (a store failure, a store that is not ready yet) says when to try again. */
-const retryAfterOnUnavailable = <E, R>(app: HttpApp.Default<E, R>) =>
-  Effect.zipRight(
-    // On the response as it is sent: the contract's errors are answered after this middleware.
-    HttpApp.appendPreResponseHandler((_request, response) =>
-      Effect.succeed(
-        response.status === 503 && response.headers["retry-after"] === undefined
-          ? HttpServerResponse.setHeader(response, "retry-after", String(STORE_RETRY_AFTER_SECONDS))
-          : response
-      )
-    ),
-    app
-  )
 
 export interface ServeOptions {
   readonly port: number
@@ -219,10 +226,10 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
   const routes = routeTemplates(api as unknown as HttpApi.HttpApi.Any)
   const measure = measureRequests(routes)
   const { maxBodyBytes } = options.guard.limits
-  return HttpApiBuilder.serve((app) =>
-    // A body sent without a length is cut off at the limit while it is read.
-    measure(HttpIncomingMessage.withMaxBodySize(app, Option.some(maxBodyBytes)))
-  ).pipe(
+  return HttpApiBuilder.serve(measure).pipe(
+    // A body sent without a length is cut off at the limit while it is read: set once for the
+    // server's requests rather than provided again to each.
+    Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(maxBodyBytes)))),
     // Spans named by route template; probes and scrapes are not traced.
     HttpMiddleware.withSpanNameGenerator(
       (request) => `${request.method} ${routeOf(routes, request.method, request.url)}`
@@ -232,9 +239,7 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
     Layer.provide(
       HttpApiBuilder.middleware((app) =>
         // Its InvalidInput is one of the contract's errors: the platform answers it as a 400.
-        retryAfterOnUnavailable(
-          routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
-        )
+        routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
       )
     ),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

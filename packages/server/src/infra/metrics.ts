@@ -4,14 +4,18 @@
  * cannot grow the label set without bound.
  */
 import { randomUUID } from "node:crypto"
+import type { ServerResponse } from "node:http"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiReflect from "@effect/platform/HttpApi"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
@@ -149,57 +153,81 @@ const taggedMetrics = () => {
   }
 }
 
-/** The access log line, built only when debug lines are written at all. */
-const accessLog = (fields: {
-  readonly method: string
-  readonly route: string
-  readonly status: number
-  readonly seconds: number
-}) =>
-  Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (minimum) =>
-    LogLevel.greaterThan(minimum, LogLevel.Debug)
-      ? Effect.void
-      : // Method, route template and status; never headers.
-        Effect.logDebug("request answered").pipe(
-          Effect.annotateLogs({
-            method: fields.method,
-            route: fields.route,
-            status: fields.status,
-            durationMs: Math.round(fields.seconds * 1000)
-          })
-        )
-  )
+/**
+ * The access log line, built only when debug lines are written at all: the minimum level is read
+ * from the fiber that answered, with no effect run when it is above debug.
+ */
+const accessLog = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  fields: {
+    readonly method: string
+    readonly route: string
+    readonly status: number
+    readonly seconds: number
+  }
+) =>
+  LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+    ? Effect.void
+    : // Method, route template and status; never headers.
+      Effect.logDebug("request answered").pipe(
+        Effect.annotateLogs({
+          method: fields.method,
+          route: fields.route,
+          status: fields.status,
+          durationMs: Math.round(fields.seconds * 1000)
+        })
+      )
+
+/**
+ * Each request's id, by the Node request it came in on: the same object under every copy the
+ * platform and the strict-request check make of the request. The log lines read it from there
+ * (infra/logging.ts) only when one is written, instead of every request setting an annotation.
+ */
+const requestIds = new WeakMap<object, string>()
+
+/** The id `measureRequests` gave this request, if it went through it. */
+export const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string | undefined =>
+  typeof request.source === "object" && request.source !== null ? requestIds.get(request.source) : undefined
 
 /**
  * Counts and times every request the app answers, and gives it a request id (the caller's
  * `x-request-id`, or a new one) that every log line of the request carries and the answer echoes.
+ *
+ * Each step of an effect is CPU on every request (docs/benchmarks.md, section 3): the id's header
+ * is set on Node's response, whose `writeHead` merges it into the answer's headers, rather than by
+ * a pre-response handler; the metrics are updated in place when the request ends.
  */
 export const measureRequests = (routes: ReadonlyArray<RouteTemplate>) => {
   const metrics = taggedMetrics()
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
-    Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       const route = routeOf(routes, request.method, request.url)
       const started = performance.now()
       const given = request.headers["x-request-id"]
       const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
-      // On the response as it is sent, whichever layer answered (handler, guard or router).
-      yield* HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", requestId))
-      )
-      return yield* app.pipe(
-        Effect.onExit((exit) => {
+      if (typeof request.source === "object" && request.source !== null)
+        requestIds.set(request.source, requestId)
+      const measured = Effect.onExit(app, (exit) =>
+        Effect.withFiberRuntime((fiber) => {
           const status = Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause)
           const seconds = (performance.now() - started) / 1000
-          return Effect.zipRight(
-            Effect.zipRight(
-              Metric.increment(metrics.counter(request.method, route, status)),
-              Metric.update(metrics.histogram(request.method, route), seconds)
-            ),
-            accessLog({ method: request.method, route, status, seconds })
-          )
-        }),
-        Effect.annotateLogs("requestId", requestId)
+          metrics.counter(request.method, route, status).unsafeUpdate(1, [])
+          metrics.histogram(request.method, route).unsafeUpdate(seconds, [])
+          return accessLog(fiber, { method: request.method, route, status, seconds })
+        })
+      )
+      const response = NodeHttpServerRequest.toServerResponse(request) as ServerResponse | undefined
+      if (response !== undefined) {
+        response.setHeader("x-request-id", requestId)
+        return measured
+      }
+      // Not served by Node (a web handler): on the response as it is sent, whichever layer answered.
+      return Effect.zipRight(
+        HttpApp.appendPreResponseHandler((_request, answer) =>
+          Effect.succeed(HttpServerResponse.setHeader(answer, "x-request-id", requestId))
+        ),
+        measured
       )
     })
 }
