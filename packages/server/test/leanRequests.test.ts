@@ -3,9 +3,12 @@
  * own namespace): a burst of one subject's requests is counted in fewer round trips than requests,
  * yet lets in exactly the rate; the cache drops asked for by writes that finish together (a group
  * commit) go to Redis as one script call, and each writer resumes only after its entries are gone;
- * a cached read is stored as its response's bytes and a hit is sent as stored, with no schema work.
+ * a cached read is stored as its response's bytes and a hit is sent as stored, with no schema work;
+ * a burst of cached reads costs one MGET each and nothing else, the reads of one turn of the event
+ * loop in one write to Redis; every answer, a refusal too, echoes the request id.
  */
 import { randomBytes } from "node:crypto"
+import { Socket } from "node:net"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -25,13 +28,16 @@ afterAll(async () => {
   for (const cleanup of cleanups) await cleanup()
 }, 60_000)
 
-/** The scripts clients ran on keys under `prefix` (EVAL, EVALSHA), as MONITOR sees them. */
-const monitorUnder = async (prefix: string) => {
+/**
+ * The commands clients ran on keys under `prefix` (by default the scripts: EVAL, EVALSHA), as
+ * MONITOR sees them.
+ */
+const monitorUnder = async (prefix: string, commands = /^eval/i) => {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
   const monitor = await redis.monitor()
   const seen: Array<ReadonlyArray<string>> = []
   monitor.on("monitor", (_time: string, args: ReadonlyArray<string>, source: string) => {
-    if (source !== "lua" && /^eval/i.test(args[0] ?? "") && args.some((arg) => arg.includes(prefix)))
+    if (source !== "lua" && commands.test(args[0] ?? "") && args.some((arg) => arg.includes(prefix)))
       seen.push(args)
   })
   return {
@@ -214,5 +220,104 @@ describe.skipIf(!reachable)("a lean request path", () => {
     expect(JSON.parse(hit.body)).toMatchObject({ products: "none", units: 0 })
     // What Redis holds is the response itself, after the line that says when it was loaded.
     expect(stored.endsWith(miss.body)).toBe(true)
+  }, 60_000)
+
+  it("answers a burst of cached reads with one MGET each and no other command, the reads of one turn in one write to Redis", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const burst = 20
+    const database = await freshDatabase()
+    cleanups.unshift(database.drop)
+    const port = await freePort()
+    const server = await startInProcess(
+      StockChecker.main(
+        testConfig({
+          port,
+          databaseUrl: Option.some(Redacted.make(database.url)),
+          redisUrl: Option.some(Redacted.make(REDIS_URL)),
+          redisPrefix: Option.some(prefix),
+          auth: jwtAuth
+        })
+      ),
+      port
+    )
+    cleanups.unshift(server.stop)
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    cleanups.unshift(async () => redis.quit())
+    const headers = { authorization: `Bearer ${await testToken("viewer", `reader-${prefix}`)}` }
+    const entryKey = `${prefix}:cache:entry:${JSON.stringify(["overview", null])}`
+    await eventually(
+      "the overview is cached",
+      async () => {
+        await send(server.baseUrl, "GET", "/v1/overview", undefined, headers)
+        return (await redis.exists(entryKey)) === 1 ? true : undefined
+      },
+      15_000,
+      100
+    )
+    // As many open connections as the burst will use, so that its requests arrive together.
+    await Promise.all(
+      Array.from({ length: burst }, () => send(server.baseUrl, "GET", "/v1/overview", undefined, headers))
+    )
+
+    const monitor = await monitorUnder(prefix, /./)
+    cleanups.unshift(monitor.stop)
+    // The writes of this process's sockets that carry the entry's key: the service's to Redis.
+    let writes = 0
+    const write = Socket.prototype.write
+    Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: Array<unknown>) {
+      if ((typeof chunk === "string" || Buffer.isBuffer(chunk)) && chunk.toString().includes(entryKey))
+        writes++
+      return write.call(this, chunk as string, ...(rest as [])) as boolean
+    } as typeof write
+    let answers: Array<{ status: number }>
+    try {
+      answers = await Promise.all(
+        Array.from({ length: burst }, () => send(server.baseUrl, "GET", "/v1/overview", undefined, headers))
+      )
+    } finally {
+      Socket.prototype.write = write
+    }
+    // MONITOR reports a command before the next reply; one more round trip makes sure all are in.
+    await redis.ping()
+    await monitor.stop()
+
+    expect(answers.map((answer) => answer.status)).toEqual(Array(burst).fill(200))
+    // One command per read, an MGET of the entry with its epoch and generation; nothing else.
+    expect(monitor.seen.map(([command]) => command!.toLowerCase())).toEqual(Array(burst).fill("mget"))
+    for (const args of monitor.seen) expect(args[1]).toBe(entryKey)
+    // Sent in fewer writes than reads (one write per read before).
+    expect(writes).toBeGreaterThan(0)
+    expect(writes).toBeLessThan(burst / 2)
+  }, 60_000)
+
+  it("echoes the request id on every answer, a refusal by the guard and the router's 404 too", async () => {
+    const database = await freshDatabase()
+    cleanups.unshift(database.drop)
+    const port = await freePort()
+    const server = await startInProcess(
+      StockChecker.main(
+        testConfig({ port, databaseUrl: Option.some(Redacted.make(database.url)), auth: jwtAuth })
+      ),
+      port
+    )
+    cleanups.unshift(server.stop)
+    const viewer = { authorization: `Bearer ${await testToken("viewer", "request-ids")}` }
+    const answers = [
+      ["200", "/v1/overview", viewer],
+      ["401", "/v1/overview", {}],
+      ["404", "/v1/no-such-route", viewer]
+    ] as const
+    for (const [status, path, auth] of answers) {
+      const given = `lean-${status}-${randomBytes(4).toString("hex")}`
+      const answer = await send(server.baseUrl, "GET", path, undefined, { ...auth, "x-request-id": given })
+      expect(answer.status).toBe(Number(status))
+      expect(answer.headers.get("x-request-id")).toBe(given)
+    }
+    // One the caller did not give is made up, one per request.
+    const made = await Promise.all(
+      [1, 2].map(async () => (await send(server.baseUrl, "GET", "/v1/overview", undefined, {})).headers)
+    )
+    expect(made[0]!.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+    expect(made[0]!.get("x-request-id")).not.toBe(made[1]!.get("x-request-id"))
   }, 60_000)
 })
