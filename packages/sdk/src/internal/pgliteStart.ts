@@ -1,11 +1,11 @@
 /**
- * PGlite's start, begun before the store needs it. Opening PGlite first compiles its WASM (9 MB,
- * compiled by V8 off the main thread) and reads its file-system bundle (6 MB); neither needs the
- * data directory. So a process about to open the embedded store begins both first, and they run
- * while it loads the rest of its code, takes the directory's lock and builds its layers. PGlite
- * takes them as its own options (`pgliteWasmModule`, `fsBundle`).
+ * PGlite's start, begun before the store needs it. Opening PGlite first compiles its WASM (9 MB),
+ * which needs neither the data directory nor the main thread: V8 compiles it on other threads.
+ * So a process about to open the embedded store begins that first, and it runs while the process
+ * loads the rest of its code, takes the directory's lock and builds its layers. PGlite takes the
+ * compiled module as its own option (`pgliteWasmModule`).
  */
-import { readFile } from "node:fs/promises"
+import { readFileSync } from "node:fs"
 import type { PGliteOptions } from "@electric-sql/pglite"
 
 type WasmModule = NonNullable<PGliteOptions["pgliteWasmModule"]>
@@ -15,17 +15,18 @@ declare const WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> }
 
 export interface PgliteArtifacts {
   readonly pgliteWasmModule: WasmModule
-  readonly fsBundle: Blob
 }
 
-/** PGlite's files, beside its entry module, where PGlite itself finds them. */
+/**
+ * PGlite's WASM, beside its entry module, where PGlite itself finds it. Read at once (some 10 ms):
+ * a promise-based read goes on in chunks, each between two of the main thread's tasks, and the
+ * store process's next task is its core's parse; the compile then began only after that.
+ * PGlite's file-system bundle (`pglite.data`) is left to PGlite, which reads it as it starts: as
+ * a `Blob` (the option's type) it cost two copies, more than the read itself.
+ */
 const load = async (): Promise<PgliteArtifacts> => {
-  const dist = new URL(".", import.meta.resolve("@electric-sql/pglite"))
-  const [wasm, bundle] = await Promise.all([
-    readFile(new URL("pglite.wasm", dist)),
-    readFile(new URL("pglite.data", dist))
-  ])
-  return { pgliteWasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([bundle]) }
+  const wasm = readFileSync(new URL("pglite.wasm", new URL(".", import.meta.resolve("@electric-sql/pglite"))))
+  return { pgliteWasmModule: await WebAssembly.compile(wasm) }
 }
 
 /**
@@ -35,8 +36,8 @@ const load = async (): Promise<PgliteArtifacts> => {
 const STARTED = Symbol.for("@invkit/sdk/pgliteStart")
 
 /**
- * Begins loading PGlite's WASM and bundle, once per process; answers them when ready. Undefined if
- * they cannot be read where expected: PGlite then loads them itself, as it would without this.
+ * Begins compiling PGlite's WASM, once per process; answers it when ready. Undefined if it cannot
+ * be read where expected: PGlite then loads it itself, as it would without this.
  */
 export const startPglite = (): Promise<PgliteArtifacts | undefined> => {
   const shared = globalThis as { [STARTED]?: Promise<PgliteArtifacts | undefined> }
