@@ -13,7 +13,7 @@ const common: Options = {
   define: { SDK_VERSION: JSON.stringify(version) }
 }
 
-// No `clean`: the two builds run at once, and one's cleaning could remove the other's files; the
+// No `clean`: the builds run at once, and one's cleaning could remove the other's files; the
 // package's build script empties dist first.
 export default defineConfig([
   {
@@ -29,26 +29,30 @@ export default defineConfig([
   },
   {
     ...common,
-    // The store process, spawned by StoreProcess.ts from beside it: a small script that begins
-    // PGlite's start, and its core with its dependencies in the one file: Node loads one module
+    // The store process's script, spawned by StoreProcess.ts from beside it: it begins PGlite's
+    // start, then loads the core below.
+    entry: { storeProcessMain: "src/internal/storeProcessMain.ts" },
+    external: ["@electric-sql/pglite"],
+    sourcemap: false
+  },
+  {
+    ...common,
+    // The store process's core with its dependencies in the one file: Node loads one module
     // instead of some five hundred (Effect, @effect/*, the SDK), which was most of a cold
-    // command's wait beside PGlite's own start. It runs alone in its process, so its copy of
+    // command's wait beside PGlite's own start. CommonJS, so that the script can compile it with
+    // V8's code cache (see storeProcessCache.ts). It runs alone in its process, so its copy of
     // Effect meets no other. PGlite stays outside: it finds its WebAssembly and data files beside
     // its own modules. `pg-native` is pg's optional native binding, never used.
-    entry: {
-      storeProcessMain: "src/internal/storeProcessMain.ts",
-      storeProcessCore: "src/internal/storeProcessCore.ts"
-    },
+    entry: { storeProcessCore: "src/internal/storeProcessCore.ts" },
+    format: ["cjs"],
+    // `import.meta.url` (the core finds the script beside it) from `__filename`.
+    shims: true,
     noExternal: [/^(?!@electric-sql\/pglite)/],
     external: ["@electric-sql/pglite", "pg-native"],
-    // One file each: the core's dynamic imports (the SDK, loaded once PGlite's start began) inline.
+    // One file: the core's dynamic imports (the SDK, loaded once PGlite's start began) inline.
     splitting: false,
     minify: true,
     // The map of a bundle is mostly its dependencies' sources (10 MB): left out of the package.
-    sourcemap: false,
-    // The CommonJS dependencies inside (pg's parsers, undici) call `require` for Node's modules.
-    banner: {
-      js: 'import { createRequire as __invkitRequire } from "node:module"; const require = __invkitRequire(import.meta.url);'
-    }
+    sourcemap: false
   }
 ])

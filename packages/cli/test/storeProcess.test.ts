@@ -183,6 +183,38 @@ describe.skipIf(target === "server")("the store process", () => {
     expect(looseEntries(store.dataDir)).toEqual([])
   }, 60_000)
 
+  it("compiles its core from a code cache in the data directory (0600), made again when it does not match", async () => {
+    const cache = join(store.dataDir, "inv-store.cache")
+    const log = join(store.dataDir, "inv-store.log")
+    /** Starts a store process with a command, and answers what its log says of the cache. */
+    const coldStart = async () => {
+      await store.inv("store", "stop")
+      rmSync(log, { force: true })
+      expect((await store.inv("stock", "get", "SP-1")).code).toBe(0)
+      // The cache is saved once the first call is answered, so possibly after the command ends.
+      await until(
+        () => /code cache (used|made)/.test(readFileSync(log, "utf8")),
+        "the cache's fate in the log"
+      )
+      return readFileSync(log, "utf8")
+    }
+
+    rmSync(cache, { force: true })
+    expect(await coldStart()).toMatch(/code cache missing\)[\s\S]*code cache made \(it was missing\)/)
+    expect((statSync(cache).mode & 0o777).toString(8)).toBe("600")
+    expect(await coldStart()).toContain("code cache used)")
+
+    // Another source or Node (the hash it begins with differs): not given to V8 at all.
+    const made = readFileSync(cache)
+    writeFileSync(cache, Buffer.concat([Buffer.alloc(32), made.subarray(32)]))
+    expect(await coldStart()).toContain("code cache made (it was stale)")
+    // The right hash, and data V8 refuses.
+    writeFileSync(cache, Buffer.concat([made.subarray(0, 32), Buffer.alloc(made.length - 32, 7)]))
+    expect(await coldStart()).toContain("code cache made (it was rejected)")
+    expect(await coldStart()).toContain("code cache used)")
+    expect(readFileSync(cache).subarray(0, 32).equals(made.subarray(0, 32))).toBe(true)
+  }, 120_000)
+
   it("inv store stop stops it at once and leaves no process or socket behind", async () => {
     const pid = await pidNow()
     const stopped = await store.inv("--json", "store", "stop")

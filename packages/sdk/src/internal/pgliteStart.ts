@@ -6,6 +6,8 @@
  * compiled module as its own option (`pgliteWasmModule`).
  */
 import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
 import type { PGliteOptions } from "@electric-sql/pglite"
 
 type WasmModule = NonNullable<PGliteOptions["pgliteWasmModule"]>
@@ -25,7 +27,9 @@ export interface PgliteArtifacts {
  * a `Blob` (the option's type) it cost two copies, more than the read itself.
  */
 const load = async (): Promise<PgliteArtifacts> => {
-  const wasm = readFileSync(new URL("pglite.wasm", new URL(".", import.meta.resolve("@electric-sql/pglite"))))
+  // Resolved with `require`'s conditions, which work in the CommonJS core too: the same folder.
+  const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite")
+  const wasm = readFileSync(join(dirname(entry), "pglite.wasm"))
   return { pgliteWasmModule: await WebAssembly.compile(wasm) }
 }
 

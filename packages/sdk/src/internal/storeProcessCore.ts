@@ -1,6 +1,7 @@
 /**
  * The store process (see StoreProcess.ts): `node storeProcessMain.js <dataDir>`, started by a
- * client; storeProcessMain.ts begins PGlite's start and then loads this module. It opens the embedded store with the SDK's own `openInventory`, holds it, and answers
+ * client; storeProcessMain.ts begins PGlite's start and then loads this module (a CommonJS bundle,
+ * from V8's code cache: see storeProcessCache.ts). It opens the embedded store with the SDK's own `openInventory`, holds it, and answers
  * the facade's calls on the Unix socket in the data directory until it has been idle for
  * `INV_STORE_IDLE`, is asked to stop, or gets SIGTERM.
  *
@@ -16,6 +17,7 @@ import type { Inventory } from "../Inventory.js"
 import { buildOf, environmentOf, idleSeconds, version } from "../StoreProcess.js"
 import { LOCK_FILE, liveHolder } from "./dataDirLock.js"
 import { startPglite } from "./pgliteStart.js"
+import { coreCache } from "./storeProcessCache.js"
 import {
   decode,
   encode,
@@ -130,6 +132,7 @@ const main = async () => {
   let callExpectedUntil = Date.now() + CALL_GRACE_MS
   let inFlight = 0
   let stopping = false
+  let called = false
 
   const hello = (): Hello => ({
     pid: process.pid,
@@ -156,6 +159,14 @@ const main = async () => {
     } finally {
       inFlight -= 1
       lastCall = Date.now()
+    }
+    if (!called) {
+      called = true
+      // After the first answer: the cache then holds what opening the store and a call compiled.
+      setImmediate(() => {
+        const made = coreCache()?.save()
+        if (made !== undefined) log(made)
+      })
     }
   }
 
@@ -221,7 +232,9 @@ const main = async () => {
     },
     Math.min(1000, idleLimitSeconds * 500)
   )
-  log(`listening on ${socket} (version ${version}, idle limit ${idleLimitSeconds} s)`)
+  log(
+    `listening on ${socket} (version ${version}, idle limit ${idleLimitSeconds} s, code cache ${coreCache()?.state() ?? "none"})`
+  )
   report({ type: "ready", hello: hello() })
 }
 

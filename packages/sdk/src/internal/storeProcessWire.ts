@@ -14,6 +14,8 @@
 
 export const SOCKET_FILE = "inv.sock"
 export const LOG_FILE = "inv-store.log"
+/** V8's code cache of the store process's core (see storeProcessCache.ts). */
+export const CACHE_FILE = "inv-store.cache"
 /** The data directory lock's holder description of a store process: others recognise it by it. */
 export const STORE_PROCESS_HOLDER = "inv store process"
 
