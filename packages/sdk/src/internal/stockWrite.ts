@@ -178,6 +178,19 @@ export const requireProductAndLocation = (sql: SqlClient.SqlClient, sku: string,
 /** A change declined on a level that moved on meanwhile runs again, a few times. */
 const untilDecided = { while: (error: unknown) => error instanceof StockMovedOn, times: 5 }
 
+/**
+ * `Effect.retry({ while, times })` for the write path, where nearly every attempt succeeds:
+ * nothing is built for a retry (a schedule, its driver) until an attempt fails.
+ */
+const retryWhile = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  retryable: (error: E) => boolean,
+  times: number
+): Effect.Effect<A, E, R> =>
+  Effect.catchIf(effect, retryable, (error) =>
+    times > 0 ? retryWhile(effect, retryable, times - 1) : Effect.fail(error)
+  )
+
 /** The refusals of a group's unit without a savepoint that leave its transaction usable. */
 const isFastRefusal = (error: unknown) => error instanceof InsufficientStock || error instanceof StockConflict
 
@@ -557,11 +570,10 @@ export const makeStockWriter = (
         const traceparent = yield* currentTraceparent
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         if (committer === undefined || dryRun || inTransaction) {
-          return yield* transaction(traceparent).pipe(
-            Effect.retry({
-              while: (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
-              times: 5
-            })
+          return yield* retryWhile(
+            transaction(traceparent),
+            (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
+            5
           )
         }
         // One unkeyed change needs no savepoint: declined, it wrote nothing.
@@ -604,9 +616,16 @@ export const makeStockWriter = (
       })
     return decide.pipe(
       Effect.tap(() =>
-        Effect.forEach(dryRun ? [] : committedReasons, (reason) => Metric.increment(stockChangesOf(reason)))
+        dryRun
+          ? Effect.void
+          : Effect.zipRight(
+              Effect.forEach(committedReasons, (reason) => Metric.increment(stockChangesOf(reason)), {
+                discard: true
+              }),
+              // Most changes leave their level above its reorder point: nothing to evaluate.
+              atReorderPoint.size === 0 ? Effect.void : evaluateReorder(reorder, atReorderPoint.values())
+            )
       ),
-      Effect.tap(() => evaluateReorder(reorder, dryRun ? [] : atReorderPoint.values())),
       Effect.catchTag("StockMovedOn", () =>
         Effect.fail(new StoreError({ reason: "the stock kept changing under this request; try it again" }))
       ),

@@ -5,7 +5,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 
@@ -19,11 +19,18 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
   return TRACEPARENT.test(value) && !/^0+$/.test(span.traceId) ? value : undefined
 }
 
-/** The current span's `traceparent`, or null with no span (or tracing off): for the outbox row. */
+/**
+ * The current span's `traceparent`, or null with no span (or tracing off): for the outbox row.
+ * Read from the context rather than through `Effect.currentSpan`, which fails with a new
+ * NoSuchElementException (an Error, its stack captured) on every write made outside a span.
+ */
 export const currentTraceparent: Effect.Effect<string | null> = Effect.map(
-  Effect.currentSpan,
-  (span) => traceparentOf(span) ?? null
-).pipe(Effect.orElseSucceed(() => null))
+  Effect.context<never>(),
+  (context) => {
+    const span = Context.getOption(context, Tracer.ParentSpan)
+    return span._tag === "Some" && span.value._tag === "Span" ? (traceparentOf(span.value) ?? null) : null
+  }
+)
 
 /** The parent span a `traceparent` names, for continuing the trace on the other side of the broker. */
 export const parentSpanOf = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> => {
