@@ -30,8 +30,17 @@ const POOL_SIZE = 10
 const LOCATION = "default"
 const REASON = "sale"
 
-/** One adjustment as a bare pg transaction: BEGIN; [key claim; savepoint;] the CTE; [key answer;] COMMIT. */
+/**
+ * One adjustment with bare pg: BEGIN; [key claim; savepoint;] the CTE; [key answer;] COMMIT. Unkeyed,
+ * the CTE alone when the SDK sends it alone (it is one statement: PostgreSQL commits it on its own).
+ */
 const rawAdjust = async (pool, statements, sku, delta, key) => {
+  if (key === null && statements.unkeyedAlone) {
+    const change = delta > 0 ? statements.increase : statements.decrease
+    const { rows } = await pool.query(change.text, change.params({ sku, delta, actor: null, key }))
+    if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
+    return rows[0]
+  }
   const client = await pool.connect()
   try {
     await client.query("BEGIN")

@@ -57,9 +57,13 @@ const probe = async (inv, sku, delta, reason, key) => {
   // The SDK tells relays after a commit with a standalone NOTIFY of its own, sent at some point
   // after the change (a previous probe's may land in this one): not part of the transaction.
   const seen = sent.filter(({ text }) => !/^notify /i.test(text.trim()))
-  const shape = key ? ["BEGIN", "", "", "", "", "", "COMMIT"] : ["BEGIN", "", "COMMIT"]
+  // Unkeyed, the one statement goes alone (PostgreSQL commits it on its own); keyed, in a transaction.
+  const shapes = key ? [["BEGIN", "", "", "", "", "", "COMMIT"]] : [[""], ["BEGIN", "", "COMMIT"]]
   const texts = seen.map((s) => s.text.trim())
-  if (texts.length !== shape.length || shape.some((t, i) => t !== "" && texts[i] !== t)) {
+  const fits = (shape) =>
+    texts.length === shape.length &&
+    shape.every((t, i) => (t === "" ? !/^(BEGIN|COMMIT)$/.test(texts[i]) : texts[i] === t))
+  if (!shapes.some(fits)) {
     fail(`the SDK's transaction for an adjustment by ${delta}${key ? " with a key" : ""} changed shape`, seen)
   }
   return seen
@@ -67,15 +71,17 @@ const probe = async (inv, sku, delta, reason, key) => {
 
 /**
  * Records how `inv` (opened on PostgreSQL, without group commit) adjusts `sku` by +1 and -1,
- * unkeyed and keyed, and answers the statements: `increase` and `decrease`, each with its
+ * unkeyed and keyed, and answers the statements: `unkeyedAlone`, `increase` and `decrease`, each with its
  * unkeyed and keyed `params({ sku, delta, actor, key })`, and the idempotency key's
  * `keyExpire [key]`, `keyClaim [key, hash]`, `keySavepoint`, `keyAnswer [answer, key]`. The probes
  * leave the level as they found it (+1 -1 +1 -1).
  */
 export const recordAdjustStatements = async (inv, sku, reason) => {
   const keys = [1, 2].map(() => `probe-${randomBytes(4).toString("hex")}`)
-  const [up] = (await probe(inv, sku, 1, reason)).slice(1)
-  const [down] = (await probe(inv, sku, -1, reason)).slice(1)
+  const change = (seen) => seen.find(({ text }) => !/^(BEGIN|COMMIT)$/.test(text.trim()))
+  const unkeyedUp = await probe(inv, sku, 1, reason)
+  const up = change(unkeyedUp)
+  const down = change(await probe(inv, sku, -1, reason))
   const keyedUp = await probe(inv, sku, 1, reason, keys[0])
   const keyedDown = await probe(inv, sku, -1, reason, keys[1])
   const [, keyExpire, keyClaim, keySavepoint, keyedUpChange, keyAnswer] = keyedUp
@@ -93,6 +99,8 @@ export const recordAdjustStatements = async (inv, sku, reason) => {
     return { text: unkeyed.text, params: (call) => (call.key == null ? plain(call) : withKey(call)) }
   }
   return {
+    /** Whether the SDK sends an unkeyed adjustment as its lone statement, without BEGIN and COMMIT. */
+    unkeyedAlone: unkeyedUp.length === 1,
     increase: statement(up, keyedUpChange, 1, keys[0]),
     decrease: statement(down, keyedDownChange, -1, keys[1]),
     keyExpire: keyExpire.text,

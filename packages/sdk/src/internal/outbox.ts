@@ -58,7 +58,32 @@ export const announcingCommits = (
     withTransaction
   }) as any
   ;(client as any).safe = client
+  announcers.set(client, announce)
   return client
+}
+
+/** What each announcing client does after a commit that wrote events, for `committedAlone`. */
+const announcers = new WeakMap<SqlClient.SqlClient, Effect.Effect<void>>()
+
+/**
+ * `statement` sent outside any transaction, so that the database commits it on its own (one
+ * statement is atomic), and announced like a transaction's COMMIT when it wrote events. For a
+ * write that is a single statement: a BEGIN and a COMMIT around it would cost two round trips
+ * and the client's transaction machinery, and change nothing. Only where no transaction is open:
+ * inside one, the statement would be part of it and the announcement too early.
+ */
+export const committedAlone = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  statement: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const announce = announcers.get(sql)
+  if (announce === undefined) return statement
+  return Effect.suspend(() => {
+    const cell = { written: false }
+    return Effect.tap(Effect.locally(statement, eventsWritten, cell), () =>
+      cell.written ? announce : Effect.void
+    )
+  })
 }
 
 /** One event, with the current span's trace context. */

@@ -28,7 +28,7 @@ import { LEVEL_RULE } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
-import { insertEvents } from "./outbox.js"
+import { committedAlone, insertEvents } from "./outbox.js"
 import { expireDue, heldAt, releaseNewest } from "./reservationWrite.js"
 import { currentTraceparent } from "./traceContext.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
@@ -526,8 +526,24 @@ export const makeStockWriter = (
         }
         return answer(applied)
       })
-    /** The request's transaction, or its savepoint inside a group's (or a caller's) transaction. */
-    const transaction = (traceparent: string | null) => {
+    /**
+     * Whether this attempt is one statement: a single change that releases no holds and sweeps
+     * none (a retry may sweep first). Such a write needs no BEGIN and COMMIT around it.
+     */
+    const isOneStatement = () => {
+      const [only] = ordered
+      return (
+        ordered.length === 1 &&
+        only !== undefined &&
+        !(removesUnits(only.change) && context.releaseHolds) &&
+        !plan.sweepFirst.has(levelKey(only.change))
+      )
+    }
+    /**
+     * The request's transaction, or its savepoint inside a group's (or a caller's) transaction.
+     * `outsideTransactions`: none is open, so an unkeyed write of one statement is sent alone.
+     */
+    const transaction = (traceparent: string | null, outsideTransactions = false) => {
       // Keyed, a declined change is explained in the transaction that keeps the key with the
       // refusal, once the changes are undone (a savepoint). Unkeyed, it is explained in a
       // transaction of its own after the rollback: no savepoint's round trip on every write, and
@@ -549,14 +565,18 @@ export const makeStockWriter = (
         ? failOnSqlDefect(
             sql.withTransaction(Effect.flatMap(decided, (result) => Effect.fail(new RolledBack({ result }))))
           )
-        : keyedTransaction(
-            sql,
-            context.idempotencyKey,
-            () => requestHash(operation, request),
-            response,
-            decided,
-            true
-          )
+        : outsideTransactions && context.idempotencyKey === undefined
+          ? Effect.suspend(() =>
+              isOneStatement() ? committedAlone(sql, decided) : failOnSqlDefect(sql.withTransaction(decided))
+            )
+          : keyedTransaction(
+              sql,
+              context.idempotencyKey,
+              () => requestHash(operation, request),
+              response,
+              decided,
+              true
+            )
       return decidedOnce.pipe(
         Effect.catchTag("ChangeRejected", ({ change }) =>
           failOnSqlDefect(sql.withTransaction(refusalOf(change, operation, plan)))
@@ -571,7 +591,7 @@ export const makeStockWriter = (
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         if (committer === undefined || dryRun || inTransaction) {
           return yield* retryWhile(
-            transaction(traceparent),
+            transaction(traceparent, !inTransaction),
             (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
             5
           )
