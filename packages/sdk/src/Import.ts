@@ -23,6 +23,7 @@ import {
   type ImportKind,
   type ImportSource,
   newProgress,
+  type ReadEvent,
   type ReadOptions,
   type Rejection,
   type RejectionCode,
@@ -145,6 +146,8 @@ const report = async (options: ImportOptions, rejection: Rejection) => {
 
 const PROGRESS_EVERY = 1_000
 
+type ValidEvent = Extract<ReadEvent, { type: "row" }>
+
 const importLocally = async (
   inventory: Inventory,
   source: ImportSource,
@@ -162,20 +165,28 @@ const importLocally = async (
     let kind: ImportKind | undefined
     let ignoredColumns: ReadonlyArray<string> = []
     let rejectedBefore = 0
-    for await (const event of readImport(source, options, progress)) {
-      if (event.type === "start") {
-        kind = event.kind
-        ignoredColumns = event.ignoredColumns
-        options.onStart?.(event)
-      } else if (event.type === "row") {
-        await staging.add(event.line, event.row)
-      } else {
-        rejectedBefore += 1
-        await report(options, event.rejection)
+    // Rows handed on so far: `progress.rows` is already at the end of the chunk being handled.
+    let rows = 0
+    for await (const events of readImport(source, options, progress)) {
+      const valid: Array<ValidEvent> = []
+      for (const event of events) {
+        if (event.type === "start") {
+          kind = event.kind
+          ignoredColumns = event.ignoredColumns
+          options.onStart?.(event)
+        } else {
+          rows += 1
+          if (event.type === "row") valid.push(event)
+          else {
+            rejectedBefore += 1
+            await report(options, event.rejection)
+          }
+        }
+        if (rows % PROGRESS_EVERY === 0) {
+          options.onProgress?.({ phase: "reading", rows, bytes: progress.bytes })
+        }
       }
-      if (progress.rows % PROGRESS_EVERY === 0) {
-        options.onProgress?.({ phase: "reading", rows: progress.rows, bytes: progress.bytes })
-      }
+      await staging.add(valid)
     }
     await staging.finish()
     const importId = options.importId ?? progress.hash.digest("hex")
@@ -283,27 +294,28 @@ const importOverInterface = async (
     const checkRows = async function* () {
       const progress = newProgress()
       const firstLine = new Map<string, number>()
-      for await (const event of readImport(read(), readOptions, progress)) {
-        if (event.type === "row") {
-          const key = `${event.row.sku}\u0000${"location" in event.row ? event.row.location : ""}`
-          const first = firstLine.get(key)
-          if (first === undefined) firstLine.set(key, event.line)
-          else {
-            yield {
-              type: "rejected" as const,
-              rejection: {
-                line: event.line,
-                column: "sku",
-                code: "duplicate" as const,
-                message: `sku: ${event.row.sku} is already on line ${first}; keep one row per SKU and location (the first one was used)`,
-                row: { ...event.row }
+      for await (const events of readImport(read(), readOptions, progress))
+        for (const event of events) {
+          if (event.type === "row") {
+            const key = `${event.row.sku}\u0000${"location" in event.row ? event.row.location : ""}`
+            const first = firstLine.get(key)
+            if (first === undefined) firstLine.set(key, event.line)
+            else {
+              yield {
+                type: "rejected" as const,
+                rejection: {
+                  line: event.line,
+                  column: "sku",
+                  code: "duplicate" as const,
+                  message: `sku: ${event.row.sku} is already on line ${first}; keep one row per SKU and location (the first one was used)`,
+                  row: { ...event.row }
+                }
               }
+              continue
             }
-            continue
           }
+          yield { ...event, progress }
         }
-        yield { ...event, progress }
-      }
     }
 
     /**

@@ -12,7 +12,7 @@ const read = async (text: string, chunkSize: number) => {
   for (let at = 0; at < bytes.length; at += chunkSize) chunks.push(bytes.subarray(at, at + chunkSize))
   const events: Array<ReadEvent> = []
   try {
-    for await (const event of readImport(Readable.from(chunks), {}, newProgress())) events.push(event)
+    for await (const batch of readImport(Readable.from(chunks), {}, newProgress())) events.push(...batch)
   } catch (error) {
     return { events, error: String(error) }
   }

@@ -168,9 +168,11 @@ export const importSuite = (open: OpenStore) => {
       const staging = await openStaging(store.run)
       try {
         // Some 40,000 rows fill several of the index's ranges (128 pages each).
-        for (let line = 2; line < 40_002; line++) {
-          await staging.add(line, { sku: sku(line % ROWS), location: "default", quantity: line % 100 })
-        }
+        const rows = Array.from({ length: 40_000 }, (_, index) => index + 2).map((line) => ({
+          line,
+          row: { sku: sku(line % ROWS), location: "default", quantity: line % 100 }
+        }))
+        await staging.add(rows)
         await staging.finish()
         const { pages, summarized } = await query(
           inventory,

@@ -1,6 +1,8 @@
 /**
  * Reading an import: CSV (csv-parse) or NDJSON, streamed, each row mapped to the kind's fields and
- * validated with the core's schemas. Holds one row at a time, whatever the size of the input.
+ * validated with the core's schemas. Rows pass from step to step a chunk of the input at a time
+ * (an array each), not one by one: a promise per row per step cost more than reading the row.
+ * Holds one chunk at a time, whatever the size of the input.
  */
 import { createHash } from "node:crypto"
 import { createInterface } from "node:readline"
@@ -232,10 +234,13 @@ export interface ReadProgress {
   readonly hash: ReturnType<typeof createHash>
 }
 
-/** One record of the input, by the file's own column names. */
+/**
+ * One record of the input: a CSV line's values in the header's order (the header's names, for
+ * the header), or an NDJSON line's or an iterable's object, by the file's own column names.
+ */
 interface RawRecord {
   readonly line: number
-  readonly cells: Readonly<Record<string, unknown>>
+  readonly cells: ReadonlyArray<string> | Readonly<Record<string, unknown>>
   readonly problem?: { readonly code: RejectionCode; readonly message: string }
 }
 
@@ -350,30 +355,31 @@ const lastBreakBefore = (bytes: Buffer, end: number) =>
  */
 async function* plainRecords(
   bytes: AsyncIterable<Uint8Array>,
-  delimiter: Delimiter
-): AsyncGenerator<
-  { line: number; record: Array<string> },
-  { lines: number; rest: AsyncIterable<Uint8Array> }
-> {
+  delimiter: Delimiter,
+  toRecord: (line: number, record: Array<string>) => RawRecord
+): AsyncGenerator<Array<RawRecord>, { lines: number; rest: AsyncIterable<Uint8Array> }> {
   const iterator = bytes[Symbol.asyncIterator]()
   // The bytes of a line not yet ended, in pieces: joined once its end arrives, not per chunk.
   let pending: Array<Buffer> = []
   let pendingBytes = 0
   let line = 0
   let first = true
-  const lines = function* (text: string) {
+  const lines = (text: string) => {
     const all = text.split(/\r\n|\r|\n/)
     // A text of whole lines ends with a break: the last piece is empty, not a line.
     if (all[all.length - 1] === "") all.pop()
+    const records: Array<RawRecord> = []
     for (const value of all) {
       line += 1
-      if (value !== "") yield { line, record: value.split(delimiter) }
+      if (value !== "") records.push(toRecord(line, value.split(delimiter)))
     }
+    return records
   }
   while (true) {
     const next = await iterator.next()
     if (next.done) {
-      yield* lines(Buffer.concat(pending).toString("utf8"))
+      const last = lines(Buffer.concat(pending).toString("utf8"))
+      if (last.length > 0) yield last
       return { lines: line, rest: (async function* () {})() }
     }
     let chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
@@ -392,7 +398,8 @@ async function* plainRecords(
     if (quote >= 0) {
       // csv-parse reads on from the start of the line that holds the quote.
       const start = lastBreakBefore(text, pendingBytes + quote) + 1
-      yield* lines(text.toString("utf8", 0, start))
+      const before = lines(text.toString("utf8", 0, start))
+      if (before.length > 0) yield before
       const rest = text.subarray(start)
       return {
         lines: line,
@@ -405,7 +412,8 @@ async function* plainRecords(
     // A CR at the very end may be the first half of a CRLF: it waits for the next bytes.
     const end = text[text.length - 1] === CR ? text.length - 1 : text.length
     const whole = lastBreakBefore(text, end) + 1
-    yield* lines(text.toString("utf8", 0, whole))
+    const records = lines(text.toString("utf8", 0, whole))
+    if (records.length > 0) yield records
     pending = [text.subarray(whole)]
     pendingBytes = text.length - whole
   }
@@ -414,21 +422,20 @@ async function* plainRecords(
 async function* csvRecords(
   source: AsyncIterable<Uint8Array>,
   given: Delimiter | undefined
-): AsyncGenerator<RawRecord> {
+): AsyncGenerator<Array<RawRecord>> {
   const { firstLine, bytes } = await peekFirstLine(source)
   const delimiter = given ?? delimiterOf(firstLine)
   let header: ReadonlyArray<string> | undefined
   const toRecord = (line: number, record: Array<string>): RawRecord => {
     if (header === undefined) {
       header = record.map((name) => name.trim())
-      return { line, cells: Object.fromEntries(header.map((name) => [name, name])) }
+      return { line, cells: header }
     }
-    const cells = Object.fromEntries(header.map((name, index) => [name, record[index]]))
     return record.length === header.length
-      ? { line, cells }
+      ? { line, cells: record }
       : {
           line,
-          cells,
+          cells: record,
           problem: {
             code: "column-count",
             message: `has ${record.length} values but the header has ${header.length} columns; check for a missing or extra comma, or quote values that contain one`
@@ -436,9 +443,9 @@ async function* csvRecords(
         }
   }
 
-  const plain = plainRecords(bytes, delimiter)
+  const plain = plainRecords(bytes, delimiter, toRecord)
   let step = await plain.next()
-  for (; !step.done; step = await plain.next()) yield toRecord(step.value.line, step.value.record)
+  for (; !step.done; step = await plain.next()) yield step.value
   const { lines: linesBefore, rest } = step.value
 
   // The parser's own count, kept as it parses: its error can overtake the rows still queued.
@@ -485,11 +492,12 @@ async function* csvRecords(
     }
     lastLine = line + breaks
     emptyLines = emptyLinesSoFar
-    yield toRecord(line, record)
+    // One at a time: quoted files are rare, and csv-parse costs far more than the promise.
+    yield [toRecord(line, record)]
   }
 }
 
-async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<RawRecord> {
+async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Array<RawRecord>> {
   const lines = createInterface({ input: Readable.from(bytes), crlfDelay: Number.POSITIVE_INFINITY })
   let line = 0
   for await (const raw of lines) {
@@ -500,25 +508,29 @@ async function* ndjsonRecords(bytes: AsyncIterable<Uint8Array>): AsyncGenerator<
     try {
       value = JSON.parse(text)
     } catch {
-      yield {
-        line,
-        cells: {},
-        problem: {
-          code: "invalid-json",
-          message: `is not JSON: ${quoteInput(text)}; write one object per line`
+      yield [
+        {
+          line,
+          cells: {},
+          problem: {
+            code: "invalid-json",
+            message: `is not JSON: ${quoteInput(text)}; write one object per line`
+          }
         }
-      }
+      ]
       continue
     }
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      yield {
-        line,
-        cells: {},
-        problem: { code: "invalid-json", message: "is not a JSON object; write one object per line" }
-      }
+      yield [
+        {
+          line,
+          cells: {},
+          problem: { code: "invalid-json", message: "is not a JSON object; write one object per line" }
+        }
+      ]
       continue
     }
-    yield { line, cells: value as Record<string, unknown> }
+    yield [{ line, cells: value as Record<string, unknown> }]
   }
 }
 
@@ -526,7 +538,7 @@ async function* objectRecords(
   first: unknown,
   rest: AsyncIterator<unknown>,
   progress: ReadProgress
-): AsyncGenerator<RawRecord> {
+): AsyncGenerator<Array<RawRecord>> {
   let value = first
   let line = 0
   while (true) {
@@ -538,7 +550,7 @@ async function* objectRecords(
       })
     }
     progress.hash.update(JSON.stringify(value))
-    yield { line, cells: value as Record<string, unknown> }
+    yield [{ line, cells: value as Record<string, unknown> }]
     const next = await rest.next()
     if (next.done) return
     value = next.value
@@ -569,21 +581,21 @@ const listColumns = (columns: ReadonlyArray<string>, format: ImportFormat | "obj
 }
 
 /**
- * The rows of an import, validated, in file order. The kind comes from `options.kind` or from
- * the header (the first object, for NDJSON). A header that lacks a required column fails the
- * whole import with InvalidInput: no row could be read.
+ * The rows of an import, validated, in file order, a chunk of the input at a time. The kind comes
+ * from `options.kind` or from the header (the first object, for NDJSON). A header that lacks a
+ * required column fails the whole import with InvalidInput: no row could be read.
  */
 export async function* readImport(
   source: ImportSource,
   options: ReadOptions,
   progress: ReadProgress
-): AsyncGenerator<ReadEvent> {
+): AsyncGenerator<ReadonlyArray<ReadEvent>> {
   const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
   const head = await iterator.next()
   if (head.done)
     throw new InvalidInput({ field: "file", rule: "is empty; give a header and at least one row" })
   const format = isChunk(head.value) ? (options.format ?? sniffFormat(head.value)) : "objects"
-  const records = isChunk(head.value)
+  const batches = isChunk(head.value)
     ? format === "csv"
       ? csvRecords(metered(head.value, iterator, progress), options.delimiter)
       : ndjsonRecords(metered(head.value, iterator, progress))
@@ -636,37 +648,42 @@ export async function* readImport(
     }
   }
 
-  for await (const record of records) {
-    if (kind === undefined) {
-      yield start(Object.keys(record.cells))
-      if (format === "csv") continue // the header
-    }
-    progress.rows += 1
+  /** (index, field) of the columns a CSV record feeds, in the order the header's names go. */
+  let csvFields: ReadonlyArray<readonly [number, string]> = []
+  /** A record's values by the kind's field names, as read: the row a rejection shows. */
+  const rowOf = (cells: RawRecord["cells"]) => {
     const row: Record<string, unknown> = {}
-    for (const [column, value] of Object.entries(record.cells)) {
+    if (format === "csv") {
+      for (const [index, field] of csvFields) {
+        const value = (cells as ReadonlyArray<string>)[index]
+        row[field] = value === undefined ? value : unescapeCell(value)
+      }
+      return row
+    }
+    for (const [column, value] of Object.entries(cells)) {
       const field = fieldOfColumn(column)
       if (field !== undefined) row[field] = typeof value === "string" ? unescapeCell(value) : value
     }
+    return row
+  }
+
+  const eventOf = (kind: ImportKind, record: RawRecord): ReadEvent => {
+    const row = rowOf(record.cells)
     if (record.problem) {
-      yield { type: "rejected", rejection: { line: record.line, column: null, ...record.problem, row } }
-      continue
+      return { type: "rejected", rejection: { line: record.line, column: null, ...record.problem, row } }
     }
     const input: Record<string, unknown> = {}
-    for (const field of FIELDS[kind!]) {
+    for (const field of FIELDS[kind]) {
       // A blank cell is a missing value, not a wrong one.
       const value = cellValue(field, row[field])
       if (value !== undefined) input[field] = value
     }
-    const fast = kind === "products" ? undefined : plainStockRow(kind!, input)
-    if (fast !== undefined) {
-      yield { type: "row", line: record.line, row: fast }
-      continue
-    }
-    const notDigits = FIELDS[kind!].find((field) => NUMERIC.has(field) && typeof input[field] === "string")
-    const decoded = notDigits === undefined ? decoders[kind!](input) : undefined
+    const fast = kind === "products" ? undefined : plainStockRow(kind, input)
+    if (fast !== undefined) return { type: "row", line: record.line, row: fast }
+    const notDigits = FIELDS[kind].find((field) => NUMERIC.has(field) && typeof input[field] === "string")
+    const decoded = notDigits === undefined ? decoders[kind](input) : undefined
     if (decoded !== undefined && Either.isRight(decoded)) {
-      yield { type: "row", line: record.line, row: decoded.right }
-      continue
+      return { type: "row", line: record.line, row: decoded.right }
     }
     const issue =
       decoded === undefined
@@ -679,7 +696,7 @@ export async function* readImport(
     const field = String(issue?.path[0] ?? "row")
     const column = columnOfField(field)
     const missing = issue?._tag === "Missing"
-    yield {
+    return {
       type: "rejected",
       rejection: {
         line: record.line,
@@ -691,6 +708,30 @@ export async function* readImport(
         row
       }
     }
+  }
+
+  for await (const records of batches) {
+    const events: Array<ReadEvent> = []
+    for (const record of records) {
+      if (kind === undefined) {
+        if (format === "csv") {
+          // The header: a name given twice is one column, whose value is the last cell of that name.
+          const header = record.cells as ReadonlyArray<string>
+          const columns = Object.keys(Object.fromEntries(header.map((name) => [name, name])))
+          events.push(start(columns))
+          csvFields = columns.flatMap((column) => {
+            const field = fieldOfColumn(column)
+            return field === undefined ? [] : [[header.lastIndexOf(column), field] as const]
+          })
+          continue
+        }
+        events.push(start(Object.keys(record.cells)))
+        // The first object is a row too.
+      }
+      progress.rows += 1
+      events.push(eventOf(kind!, record))
+    }
+    if (events.length > 0) yield events
   }
   if (kind === undefined) throw new InvalidInput({ field: "file", rule: "has no rows" })
 }
