@@ -56,3 +56,20 @@ describe("reading CSV", () => {
     expect(error).toMatch(/line 5/)
   })
 })
+
+describe("handing rows on", () => {
+  it("hands on a plain file's rows a chunk of its bytes at a time, not one by one", async () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => `P-${i},default,${i % 10}`)
+    const bytes = Buffer.from(`sku,location,quantity\n${rows.join("\n")}\n`)
+    const chunks: Array<Buffer> = []
+    for (let at = 0; at < bytes.length; at += 65_536) chunks.push(bytes.subarray(at, at + 65_536))
+    let batches = 0
+    let events = 0
+    for await (const batch of readImport(Readable.from(chunks), {}, newProgress())) {
+      batches += 1
+      events += batch.length
+    }
+    expect(events).toBe(1 + rows.length)
+    expect(batches).toBeLessThanOrEqual(chunks.length)
+  })
+})
