@@ -57,6 +57,23 @@ describe("reading CSV", () => {
   })
 })
 
+describe("column names", () => {
+  it("takes a column named like an object's own machinery (__proto__, constructor, toString) as any unknown column", async () => {
+    for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      const { events, error } = await read(`${name},sku,quantity\nx,P-1,5\n`, 1 << 20)
+      expect(error).toBeUndefined()
+      expect(events[0]).toMatchObject({ type: "start", kind: "stock", ignoredColumns: [name] })
+      expect(events[1]).toMatchObject({ type: "row", line: 2, row: { sku: "P-1", quantity: 5 } })
+    }
+    // Mapped to a field, it feeds that field.
+    const mapped: Array<ReadEvent> = []
+    const map = Object.fromEntries([["__proto__", "quantity"]])
+    for await (const batch of readImport(Readable.from(["sku,__proto__\nP-1,7\n"]), { map }, newProgress()))
+      mapped.push(...batch)
+    expect(mapped[1]).toMatchObject({ type: "row", row: { sku: "P-1", quantity: 7 } })
+  })
+})
+
 describe("handing rows on", () => {
   it("hands on a plain file's rows a chunk of its bytes at a time, not one by one", async () => {
     const rows = Array.from({ length: 10_000 }, (_, i) => `P-${i},default,${i % 10}`)

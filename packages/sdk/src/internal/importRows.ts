@@ -106,10 +106,17 @@ const EXPORT_ONLY = new Set(["createdat", "updatedat", "reserved", "available", 
 
 const squash = (name: string) => name.toLowerCase().replace(/[\s_-]/g, "")
 
+/**
+ * A record's own entry only: a column named `constructor`, `toString` or `__proto__` is a name
+ * like any other, not the way to `Object.prototype` (which crashed the import).
+ */
+const own = (record: Readonly<Record<string, string>>, key: string): string | undefined =>
+  Object.hasOwn(record, key) ? record[key] : undefined
+
 /** The field a column feeds, or undefined when the importer has no use for it. */
 export const fieldOf = (column: string, map: Readonly<Record<string, string>>): string | undefined => {
-  const mapped = map[column] ?? map[column.trim()]
-  return mapped !== undefined ? (SYNONYMS[squash(mapped)] ?? mapped) : SYNONYMS[squash(column)]
+  const mapped = own(map, column) ?? own(map, column.trim())
+  return mapped !== undefined ? (own(SYNONYMS, squash(mapped)) ?? mapped) : own(SYNONYMS, squash(column))
 }
 
 /** The kind a header says: a delta column means adjustments, a quantity stock, a name products. */
