@@ -163,8 +163,8 @@ describe.skipIf(!reachable)("a lean request path", () => {
     for (const sku of skus) expect(calls[0]).toContain(`${prefix}:cache:generation:sku:${sku}`)
   }, 60_000)
 
-  it("stores a cached read as its response's bytes and sends a hit as stored, with no decoding or encoding", async () => {
-    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+  /** stock-checker on a fresh database and Redis under `prefix`, a Redis client, a viewer's headers. */
+  const cachedChecker = async (prefix: string) => {
     const database = await freshDatabase()
     cleanups.unshift(database.drop)
     const port = await freePort()
@@ -184,6 +184,12 @@ describe.skipIf(!reachable)("a lean request path", () => {
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
     cleanups.unshift(async () => redis.quit())
     const headers = { authorization: `Bearer ${await testToken("viewer", `reader-${prefix}`)}` }
+    return { server, redis, headers }
+  }
+
+  it("stores a cached read as its response's bytes and sends a hit as stored, with no decoding or encoding", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const { server, redis, headers } = await cachedChecker(prefix)
     const read = async () => {
       const response = await fetch(`${server.baseUrl}/v1/overview`, { headers })
       return {
@@ -225,25 +231,7 @@ describe.skipIf(!reachable)("a lean request path", () => {
   it("answers a burst of cached reads with one MGET each and no other command, the reads of one turn in one write to Redis", async () => {
     const prefix = `test-lean-${randomBytes(4).toString("hex")}`
     const burst = 20
-    const database = await freshDatabase()
-    cleanups.unshift(database.drop)
-    const port = await freePort()
-    const server = await startInProcess(
-      StockChecker.main(
-        testConfig({
-          port,
-          databaseUrl: Option.some(Redacted.make(database.url)),
-          redisUrl: Option.some(Redacted.make(REDIS_URL)),
-          redisPrefix: Option.some(prefix),
-          auth: jwtAuth
-        })
-      ),
-      port
-    )
-    cleanups.unshift(server.stop)
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    cleanups.unshift(async () => redis.quit())
-    const headers = { authorization: `Bearer ${await testToken("viewer", `reader-${prefix}`)}` }
+    const { server, redis, headers } = await cachedChecker(prefix)
     const entryKey = `${prefix}:cache:entry:${JSON.stringify(["overview", null])}`
     await eventually(
       "the overview is cached",
