@@ -224,6 +224,16 @@ export const importSuite = (open: OpenStore) => {
         rejected: generated.bad.size
       })
       expect(result.ignoredColumns).toEqual(["note"])
+      // A first count: the changes the dry run above announced, every level new.
+      expect(result.changes).toEqual({
+        newProducts: 0,
+        changedProducts: 0,
+        unchangedProducts: 0,
+        newLevels: generated.valid.size,
+        changedLevels: 0,
+        unchangedLevels: 0,
+        totalDelta: [...generated.valid.values()].reduce((a, b) => a + b, 0)
+      })
       expect(new Map(rejections.map((r) => [r.line, r.code]))).toEqual(generated.bad)
       for (const rejection of rejections) {
         expect(rejection.message.length).toBeGreaterThan(10)

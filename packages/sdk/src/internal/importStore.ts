@@ -421,7 +421,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         update ${t} set rejection = null, detail = null
         where rejection is not null and rejection in ('insufficient-stock', 'held-stock', 'too-large')`
       yield* sql`truncate ${low}`
-      let existing = 0
+      // Of the import's levels, how many exist (counted as they are locked; not in a dry run).
+      let existing: number | undefined
       if (stockKind && !options.dryRun) {
         // The levels this import changes, locked in the order every stock write locks them. A
         // level that does not exist yet is created, in the same order, by the write itself.
@@ -449,7 +450,9 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           where a.line = s.line
             and ((a.amount < 0 and a.available + a.amount < 0) or (a.amount > 0 and a.on_hand + a.amount > ${MAX_LEVEL}))`
       }
-      if (kind === "stock") {
+      // A first count: none of its levels exists, so none holds units and each is new.
+      const firstCount = kind === "stock" && existing === 0
+      if (kind === "stock" && !firstCount) {
         // A count may not leave fewer units than active reservations hold, as a `set` may not,
         // unless the product allows backorders (the rule of internal/stockWrite.ts).
         yield* sql`
@@ -464,7 +467,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           ) h
           where h.line = s.line and s.amount < h.held`
       }
-      const changes = yield* summarize(sql, t, kind)
+      const changes = firstCount ? yield* summarizeNewLevels(sql, t) : yield* summarize(sql, t, kind)
       const [{ rejected }] = (yield* sql<{ rejected: number }>`
         select count(*)::int as rejected from ${t} where rejection is not null`) as unknown as [
         { rejected: number }
@@ -486,7 +489,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options, valid, releaseWalIfDue, existing === 0)
+      const applied = yield* apply(sql, t, low, options, valid, releaseWalIfDue, firstCount)
       if (applied !== valid) return yield* new ConcurrentChange()
       return { status: "applied" as const, applied, changes }
     })
@@ -589,6 +592,15 @@ const summarize = (
       where s.rejection is null`
     return { ...noChanges, ...row! }
   })
+
+/** `summarize` for a first count, without joining the levels: every valid row is a new level. */
+const summarizeNewLevels = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>) =>
+  Effect.map(
+    sql<{ newLevels: number; totalDelta: number }>`
+      select count(*)::int as new_levels, coalesce(sum(amount), 0)::int8 as total_delta
+      from ${t} where rejection is null`,
+    ([row]): ImportChanges => ({ ...noChanges, ...row! })
+  )
 
 /** A staged product row against the stored one; an empty cell keeps the stored value. */
 const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.max_level, p.preferred_supplier, p.active)
