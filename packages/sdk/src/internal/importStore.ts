@@ -397,21 +397,24 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     yield* withWorkMemory(
       sql,
       workMem,
-      // Materialized first: with no row refused (the usual case) the update's join ends at once,
-      // where joining the rows to themselves hashed the whole table for nothing.
+      // The refused rows materialized first: with none (the usual case) the update's join ends at
+      // once, where joining the rows to themselves hashed the whole table for nothing.
       sql`
         with r as materialized (
-          select s.line,
-                 case when d.first <> s.line then 'duplicate' ${unknown} end as rejection,
-                 case when d.first <> s.line then d.first::text end as detail
-          from ${t} s
-          left join (select ${key}, min(line) as first from ${t} group by ${key} having count(*) > 1) d
-            using (${key})
-          ${references}
+          select line, rejection, detail from (
+            select s.line,
+                   case when d.first <> s.line then 'duplicate' ${unknown} end as rejection,
+                   case when d.first <> s.line then d.first::text end as detail
+            from ${t} s
+            left join (select ${key}, min(line) as first from ${t} group by ${key} having count(*) > 1) d
+              using (${key})
+            ${references}
+          ) checked
+          where rejection is not null
         )
         update ${t} s set rejection = r.rejection, detail = r.detail
         from r
-        where r.line = s.line and r.rejection is not null`
+        where r.line = s.line`
     )
 
     const transaction = Effect.gen(function* () {
