@@ -105,9 +105,9 @@ const checkpoint = (client) => client.query("checkpoint").catch(() => {})
  * import would write them, with nothing of the importer around it (no parsing, staging, checks).
  * Each in a transaction that is rolled back, so the importer finds the tables as they were.
  *
- * - `current`: the tables as they are (levels with their references checked once per statement,
- *   the ledger without foreign keys of its own, one `stock.imported` outbox row per 1,000 levels,
- *   its list of levels built as the importer builds it: JSON text parsed once per event).
+ * - `current`: the tables as they are (levels whose references the writer checked before, as an
+ *   import does; the ledger without foreign keys of its own; one `stock.imported` outbox row per
+ *   1,000 levels, built as the importer builds it: the event's JSON text parsed once).
  * - `old`: the tables as they were before migration 0009, rebuilt in a scratch schema: per-row
  *   foreign keys from levels and ledger to products and locations, one `stock.updated` outbox row
  *   per level. What the importer wrote before; kept so its ratio stays honest.
@@ -134,6 +134,9 @@ const rawFloor = async (url, shape) => {
         create table floor_old.outbox (like public.outbox including all);
         set local search_path = floor_old, public;
         analyze floor_old.products`)
+    } else {
+      // As the importer writes them: rows whose references were checked before (migration 0013).
+      await client.query("set local invkit.level_references_checked = 'on'")
     }
     await checkpoint(client)
     const levels = await timed(
@@ -155,11 +158,11 @@ const rawFloor = async (url, shape) => {
              'movementId', 0, 'at', now())
            from raw_counts order by sku, location`
         : `insert into outbox (type, subject, data)
-           select 'stock.imported', 'floor', jsonb_build_object('importId', 'floor', 'reference', 'import:floor',
-             'reason', 'count', 'actor', null, 'at', now(), 'chunk', chunk + 1,
-             'levels', ('[' || string_agg('{"sku":' || to_json(sku) || ',"location":' || to_json(location)
+           select 'stock.imported', 'floor', ('{"importId":"floor","reference":"import:floor","reason":"count","actor":null'
+             || ',"at":' || to_json(now()) || ',"chunk":' || (chunk + 1) || ',"levels":'
+             || '[' || string_agg('{"sku":' || to_json(sku) || ',"location":' || to_json(location)
                || ',"delta":' || quantity || ',"onHand":' || quantity || ',"version":' || 1 || '}',
-               ',' order by sku, location) || ']')::jsonb)
+               ',' order by sku, location) || ']' || '}')::jsonb
            from (select *, (row_number() over (order by sku, location) - 1) / 1000 as chunk from raw_counts) c
            group by chunk order by chunk`
     )

@@ -333,6 +333,43 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("refusals in a file whose keys are all different", () => {
+    it("refuses unknown SKUs and locations without any repeated key to look for, and leaves the levels' own check on", async () => {
+      const before = await totals(inventory)
+      const text = [
+        "sku,location,quantity",
+        "NOPE-1,default,3",
+        `${sku(1)},nowhere,4`,
+        "NOPE-2,nowhere,5"
+      ].join("\n")
+      const { result, rejections } = await importCollecting(inventory, text, { importId: "refused-only" })
+      expect(result).toMatchObject({ status: "applied", applied: 0, rejected: 3 })
+      expect(rejections.map((r) => [r.line, r.code, r.column])).toEqual([
+        [2, "unknown-sku", "sku"],
+        [3, "unknown-location", "location"],
+        [4, "unknown-sku", "sku"]
+      ])
+      expect(await totals(inventory)).toEqual(before)
+      // The import's transaction said its rows were checked (migration 0013); the store's
+      // connections do not go on saying it after it.
+      const settings = await query(
+        inventory,
+        Effect.all(
+          Array.from({ length: 8 }, () =>
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              sql<{ checked: string | null }>`
+                select current_setting('invkit.level_references_checked', true) as checked, pg_sleep(0.02)`.pipe(
+                Effect.map((rows) => rows[0]!.checked)
+              )
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+      )
+      for (const checked of settings) expect(checked ?? "").not.toBe("on")
+    })
+  })
+
   describe("products", () => {
     it("announces the products it added or changed with product.imported events, not the unchanged ones", async () => {
       const name = (n: number) => `PI-${String(n).padStart(4, "0")}`

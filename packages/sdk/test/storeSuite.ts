@@ -1088,6 +1088,35 @@ export const storeSuite = (makeStore: () => TestStore) => {
         })
     )
 
+    it.effect(
+      "skips the check of new levels' references only in a transaction that says its rows were checked, as an import's does (0013)",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* storeTotals
+          const orphan = sql`insert into stock_levels (sku, location, on_hand) values ('NO-SUCH-SKU', 'default', 1)`
+          const codeOf = (statement: Effect.Effect<unknown, unknown>) =>
+            Effect.map(
+              Effect.flip(statement),
+              (error) => (error as { cause?: { code?: string } }).cause?.code
+            )
+          // Said, and only for the transaction: an import's pass checked its rows before writing.
+          const skipped = yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                yield* sql.unsafe("set local invkit.level_references_checked = 'on'")
+                yield* orphan
+                return yield* Effect.fail("written")
+              })
+            )
+            .pipe(Effect.flip)
+          expect(skipped).toBe("written")
+          // Rolled back; and the next statement on the connection is checked again.
+          expect(yield* codeOf(orphan)).toBe("23503")
+          expect(yield* storeTotals).toEqual(before)
+        })
+    )
+
     it.effect("a level has one limit, MAX_LEVEL, whichever write would pass it", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

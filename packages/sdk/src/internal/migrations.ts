@@ -371,18 +371,22 @@ drop function if exists invkit_outbox_notify();
 `).unprepared
 )
 
-const levelReferencesByKey = Effect.flatMap(
-  SqlClient.SqlClient,
-  (sql) =>
-    sql.unsafe(`
--- 0009's check, with each new level's product looked up by its key. Written as NOT EXISTS under
--- an OR, it became a hashed subplan that read and hashed the whole products table once per
--- statement: with a million products, 0.7 s for each 50,000-line chunk of an import, most of
--- its write. A scalar subquery cannot be hashed, so its cost follows the statement's new levels.
+/**
+ * The check of a statement's new levels, looking each product up by its key (0012); from 0013 on,
+ * skipped in a transaction that says its rows were checked already.
+ */
+const levelReferencesCheck = (skippable: boolean) => `
 create or replace function stock_levels_references() returns trigger language plpgsql as $$
 declare
   orphan record;
-begin
+begin${
+  skippable
+    ? `
+  if current_setting('invkit.level_references_checked', true) = 'on' then
+    return null;
+  end if;`
+    : ""
+}
   select n.sku, n.location, (select p.sku from products p where p.sku = n.sku) is not null as known_sku
     into orphan
   from new_levels n
@@ -399,7 +403,28 @@ begin
   end if;
   return null;
 end $$;
-`).unprepared
+`
+
+const levelReferencesByKey = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- 0009's check, with each new level's product looked up by its key. Written as NOT EXISTS under
+-- an OR, it became a hashed subplan that read and hashed the whole products table once per
+-- statement: with a million products, 0.7 s for each 50,000-line chunk of an import, most of
+-- its write. A scalar subquery cannot be hashed, so its cost follows the statement's new levels.
+${levelReferencesCheck(false)}`).unprepared
+)
+
+const levelReferencesCheckedByImport = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe(`
+-- 0012's check, skipped for a statement whose transaction says its rows were checked already:
+-- an import checks every staged row's product and location in one pass before it writes
+-- (internal/importStore.ts), and keys are permanent (0009), so what it checked still holds. For a
+-- million new levels the check looked up two million keys again: a third of the levels' write.
+${levelReferencesCheck(true)}`).unprepared
 )
 
 /** By id: the migrator runs those above the highest id the database has recorded. */
@@ -415,7 +440,8 @@ const migrations = {
   "0009_level_references": levelReferences,
   "0010_reservations": reservations,
   "0011_outbox_without_notify": outboxWithoutNotify,
-  "0012_level_references_by_key": levelReferencesByKey
+  "0012_level_references_by_key": levelReferencesByKey,
+  "0013_level_references_checked_by_import": levelReferencesCheckedByImport
 }
 
 /** The migrator's own table (its default name): one row per migration applied. */
