@@ -21,7 +21,7 @@
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs"
-import { request } from "node:http"
+import { type RequestOptions, request } from "node:http"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Inventory } from "./Inventory.js"
@@ -147,26 +147,28 @@ const send = (
   options: { readonly body?: string; readonly timeoutMs?: number } = {}
 ): Promise<Answer> =>
   new Promise((resolveAnswer, reject) => {
-    const call = request(
-      {
-        socketPath: socket,
-        path,
-        method: options.body === undefined ? "GET" : "POST",
-        agent: false,
-        headers:
-          options.body === undefined
-            ? {}
-            : { "content-type": "application/json", "content-length": Buffer.byteLength(options.body) }
-      },
-      (response) => {
-        const chunks: Array<Buffer> = []
-        response.on("data", (chunk: Buffer) => chunks.push(chunk))
-        response.on("end", () =>
-          resolveAnswer({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })
-        )
-        response.on("error", reject)
-      }
-    )
+    const requestOptions: RequestOptions & { readonly servername: string } = {
+      socketPath: socket,
+      path,
+      method: options.body === undefined ? "GET" : "POST",
+      agent: false,
+      // No TLS on a Unix socket: without a name given, Node's agent works one out by asking
+      // whether the host is an IP address, and compiling that check's regular expression cost a
+      // command 5 to 10 ms.
+      servername: "",
+      headers:
+        options.body === undefined
+          ? {}
+          : { "content-type": "application/json", "content-length": Buffer.byteLength(options.body) }
+    }
+    const call = request(requestOptions, (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () =>
+        resolveAnswer({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })
+      )
+      response.on("error", reject)
+    })
     if (options.timeoutMs !== undefined) {
       call.setTimeout(options.timeoutMs, () =>
         call.destroy(new NoAnswer(`no answer within ${options.timeoutMs} ms`))
