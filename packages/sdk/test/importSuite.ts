@@ -367,6 +367,16 @@ export const importSuite = (open: OpenStore) => {
         )
       )
       for (const checked of settings) expect(checked ?? "").not.toBe("on")
+      // Nor any of its tables: the staged rows, the refused ones, the levels left low.
+      const [left] = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ tables: number }>`
+            select count(*)::int as tables from pg_class where relname like 'import_rows_%'`
+        )
+      )
+      expect(left).toEqual({ tables: 0 })
     })
   })
 

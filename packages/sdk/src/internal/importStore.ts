@@ -402,40 +402,46 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           () => Effect.succeed(true)
         )
       )
-    const [unknown, references] = stockKind
+    // Each refusal as a case and as a condition: filtering on the conditions, rather than on the
+    // case being not null, lets the planner see that few rows are refused, and so take a parallel
+    // plan (it estimated every row refused, and would not gather a million rows from workers).
+    const [unknown, unknownWhere, references] = stockKind
       ? [
           sql`when p.sku is null then 'unknown-sku' when l.code is null then 'unknown-location'`,
+          sql`p.sku is null or l.code is null`,
           sql`left join products p on p.sku = s.sku left join locations l on l.code = s.location`
         ]
       : [
           sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
+          sql`(s.preferred_supplier is not null and x.id is null)`,
           sql`left join suppliers x on x.id = s.preferred_supplier`
         ]
-    const [duplicate, duplicates] = repeats
+    const [duplicate, duplicateWhere, duplicates] = repeats
       ? [
           sql`when d.first <> s.line then 'duplicate'`,
+          sql`d.first <> s.line or`,
           sql`left join (select ${sql.unsafe(key)}, min(line) as first from ${t} group by ${sql.unsafe(key)} having count(*) > 1) d
                 using (${sql.unsafe(key)})`
         ]
-      : [sql``, sql``]
+      : [sql``, sql``, sql``]
     const refused = sql.unsafe(`${table}_refused`)
     yield* withWorkMemory(
       sql,
       workMem,
-      Effect.zipRight(
+      Effect.all([
         // The refused rows found by a query alone, which PostgreSQL may run in parallel (an update
-        // never is), into a table of this transaction; then only those rows are marked.
+        // never is, nor a query that fills a temporary table), into a table that lives only in
+        // this transaction; then only those rows are marked.
         sql`
-          create temporary table ${refused} on commit drop as
-          select line, rejection, detail from (
-            select s.line,
-                   case ${duplicate} ${unknown} end as rejection,
-                   ${repeats ? sql`case when d.first <> s.line then d.first::text end` : sql`null::text`} as detail
-            from ${t} s ${duplicates} ${references}
-          ) checked
-          where rejection is not null`,
-        sql`update ${t} s set rejection = r.rejection, detail = r.detail from ${refused} r where r.line = s.line`
-      )
+          create unlogged table ${refused} as
+          select s.line,
+                 case ${duplicate} ${unknown} end as rejection,
+                 ${repeats ? sql`case when d.first <> s.line then d.first::text end` : sql`null::text`} as detail
+          from ${t} s ${duplicates} ${references}
+          where ${duplicateWhere} ${unknownWhere}`,
+        sql`update ${t} s set rejection = r.rejection, detail = r.detail from ${refused} r where r.line = s.line`,
+        sql`drop table ${refused}`
+      ])
     )
 
     const transaction = Effect.gen(function* () {
