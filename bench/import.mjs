@@ -118,6 +118,8 @@ const rawFloor = async (url, shape) => {
   try {
     await client.query("begin")
     await client.query("set local work_mem = '256MB'")
+    // As the importer runs them: without compiling expressions (JIT) for rows each sees once.
+    await client.query("set local jit = off")
     if (shape === "old") {
       await client.query(`
         create schema floor_old;

@@ -90,3 +90,75 @@ describe("handing rows on", () => {
     expect(batches).toBeLessThanOrEqual(chunks.length)
   })
 })
+
+describe("the plain path for stock rows", () => {
+  // CSV stock rows are vouched for straight from their cells; NDJSON rows go the general way.
+  // Both must take and refuse the same rows, the same way.
+  const cells = {
+    sku: ["P-1", "", "'P-1", "'=P-1", "p.1:a/b_c", "P 1", "x".repeat(64), "x".repeat(65), "Ö-1"],
+    location: ["default", "", "'=x", "DOCK-2", "déjà", " default"],
+    amount: [
+      "5",
+      "0",
+      "05",
+      "+5",
+      " 5",
+      "5 ",
+      "1e3",
+      "5.0",
+      "-1",
+      "-0",
+      "",
+      "abc",
+      "1000000000",
+      "1000000001",
+      "'5"
+    ]
+  }
+  const rows = cells.sku.flatMap((sku) =>
+    cells.location.flatMap((location) => cells.amount.map((amount) => ({ sku, location, amount })))
+  )
+  const outcome = (event: ReadEvent) =>
+    event.type === "row"
+      ? { row: event.row }
+      : event.type === "rejected"
+        ? { code: event.rejection.code, column: event.rejection.column, message: event.rejection.message }
+        : { start: event.type }
+  const readAll = async (chunks: ReadonlyArray<string>) => {
+    const events: Array<ReadEvent> = []
+    for await (const batch of readImport(Readable.from(chunks), {}, newProgress())) events.push(...batch)
+    return events.filter((event) => event.type !== "start").map(outcome)
+  }
+
+  for (const amountField of ["quantity", "delta"] as const) {
+    for (const withLocation of [true, false]) {
+      it(`gives what the general way gives: ${amountField}, ${withLocation ? "with" : "without"} a location column`, async () => {
+        const header = withLocation ? `sku,location,${amountField}` : `sku,${amountField}`
+        const csv = rows.map((r) =>
+          withLocation ? `${r.sku},${r.location},${r.amount}` : `${r.sku},${r.amount}`
+        )
+        const ndjson = rows.map((r) =>
+          JSON.stringify(
+            withLocation
+              ? { sku: r.sku, location: r.location, [amountField]: r.amount }
+              : { sku: r.sku, [amountField]: r.amount }
+          )
+        )
+        const fromCsv = await readAll([`${header}\n${csv.join("\n")}\n`])
+        const fromNdjson = await readAll([`${ndjson.join("\n")}\n`])
+        expect(fromCsv).toEqual(fromNdjson)
+        // Both kinds of outcome are there to compare.
+        expect(fromCsv.filter((o) => "row" in o).length).toBeGreaterThan(20)
+        expect(fromCsv.filter((o) => "code" in o).length).toBeGreaterThan(20)
+      })
+    }
+  }
+
+  it("takes the last of two columns of one field, as the general way does", async () => {
+    const events = await readAll(["sku,quantity,quantity\nP-1,x,4\nP-2,5,y\n"])
+    expect(events).toEqual([
+      { row: { sku: "P-1", location: "default", quantity: 4 } },
+      expect.objectContaining({ code: "invalid-value", column: "quantity" })
+    ])
+  })
+})
