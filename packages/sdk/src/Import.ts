@@ -204,7 +204,7 @@ const importLocally = async (
         rejectedBefore,
         abortOnRejection: options.onError === "abort",
         rows: progress.rows,
-        lines: staging.lines(),
+        staged: staging.staged(),
         onApplied: (applied, total) =>
           options.onProgress?.({
             phase: "applying",

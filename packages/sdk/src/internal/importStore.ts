@@ -115,17 +115,22 @@ const copyLine = (line: number, row: ValidRow): string => {
 export interface Staging {
   readonly table: string
   add(rows: ReadonlyArray<{ readonly line: number; readonly row: ValidRow }>): Promise<void>
-  /** The first and last line of the rows added (rows arrive in line order); none before a row. */
-  lines(): StagedLines | undefined
+  /** What was added so far (rows arrive in line order); none before a row. */
+  staged(): StagedRows | undefined
   /** Flushes what is buffered; the table is complete after it. */
   finish(): Promise<void>
   /** Drops the table; also after a failure. */
   drop(): Promise<void>
 }
 
-export interface StagedLines {
+/** The rows of a staging table, as they were added. */
+export interface StagedRows {
+  /** The first and last line. */
   readonly first: number
   readonly last: number
+  readonly count: number
+  /** The sum of their quantities or deltas (stock rows). */
+  readonly amount: number
 }
 
 /** The table of the levels left low by the import, next to its staging table. */
@@ -176,7 +181,7 @@ export const openStaging = async (run: Run): Promise<Staging> => {
         }
   const batch = database._tag === "Postgres" ? COPY_BATCH : EMBEDDED_COPY_BATCH
   let buffer: Array<string> = []
-  let lines: StagedLines | undefined
+  let staged: StagedRows | undefined
   const flush = async () => {
     if (buffer.length === 0) return
     const text = buffer.join("")
@@ -186,13 +191,21 @@ export const openStaging = async (run: Run): Promise<Staging> => {
   return {
     table,
     add: async (rows) => {
-      if (rows.length > 0) lines = { first: lines?.first ?? rows[0]!.line, last: rows[rows.length - 1]!.line }
+      if (rows.length === 0) return
+      let amount = staged?.amount ?? 0
+      for (const { row } of rows) amount += "quantity" in row ? row.quantity : "delta" in row ? row.delta : 0
+      staged = {
+        first: staged?.first ?? rows[0]!.line,
+        last: rows[rows.length - 1]!.line,
+        count: (staged?.count ?? 0) + rows.length,
+        amount
+      }
       for (const { line, row } of rows) {
         buffer.push(copyLine(line, row))
         if (buffer.length >= batch) await flush()
       }
     },
-    lines: () => lines,
+    staged: () => staged,
     finish: async () => {
       await flush()
       await sink.end()
@@ -344,8 +357,8 @@ export interface LocalImportOptions {
   readonly rejectedBefore: number
   readonly abortOnRejection: boolean
   readonly rows: number
-  /** The lines of the staged rows (Staging.lines): the stock write goes through them a chunk at a time. */
-  readonly lines: StagedLines | undefined
+  /** The staged rows (Staging.staged): the stock write goes through their lines a chunk at a time. */
+  readonly staged: StagedRows | undefined
   /** After the checks, and after each chunk of stock rows written: rows applied of `total`. */
   readonly onApplied?: ((applied: number, total: number) => void) | undefined
 }
@@ -521,11 +534,19 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           ) h
           where h.line = s.line and s.amount < h.held`
       }
-      const changes = firstCount ? yield* summarizeNewLevels(sql, t) : yield* summarize(sql, t, kind)
-      const [{ rejected }] = (yield* sql<{ rejected: number }>`
-        select count(*)::int as rejected from ${t} where rejection is not null`) as unknown as [
-        { rejected: number }
-      ]
+      // The rows refused (few, through their partial index), and the units they would have moved.
+      const [refused] = yield* sql<{ rejected: number; amount: number }>`
+        select count(*)::int as rejected, coalesce(sum(amount), 0)::int8 as amount
+        from ${t} where rejection is not null`
+      const rejected = refused?.rejected ?? 0
+      const changes = firstCount
+        ? // Every staged row not refused is a new level: what was staged, less what was refused.
+          {
+            ...noChanges,
+            newLevels: (options.staged?.count ?? 0) - rejected,
+            totalDelta: (options.staged?.amount ?? 0) - (refused?.amount ?? 0)
+          }
+        : yield* summarize(sql, t, kind)
       const valid = options.rows - options.rejectedBefore - rejected
       if (options.dryRun) return { status: "dry-run" as const, applied: valid, changes }
       if (options.abortOnRejection && options.rejectedBefore + rejected > 0) {
@@ -647,15 +668,6 @@ const summarize = (
     return { ...noChanges, ...row! }
   })
 
-/** `summarize` for a first count, without joining the levels: every valid row is a new level. */
-const summarizeNewLevels = (sql: SqlClient.SqlClient, t: ReturnType<SqlClient.SqlClient["unsafe"]>) =>
-  Effect.map(
-    sql<{ newLevels: number; totalDelta: number }>`
-      select count(*)::int as new_levels, coalesce(sum(amount), 0)::int8 as total_delta
-      from ${t} where rejection is null`,
-    ([row]): ImportChanges => ({ ...noChanges, ...row! })
-  )
-
 /** A staged product row against the stored one; an empty cell keeps the stored value. */
 const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.max_level, p.preferred_supplier, p.active)
   is distinct from (s.name, coalesce(s.unit, p.unit), coalesce(s.reorder_point, p.reorder_point),
@@ -758,7 +770,7 @@ const applyStock = (
     let applied = 0
     let events = 0
     options.onApplied?.(0, total)
-    const lines = options.lines
+    const lines = options.staged
     if (lines === undefined || total === 0) return 0
     for (let from = lines.first; from <= lines.last; from += APPLY_LINES) {
       const chunk = yield* applyStockLines(sql, t, low, options, {
