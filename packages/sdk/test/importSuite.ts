@@ -380,6 +380,27 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("a repeated key that is also unknown", () => {
+    it("is told as a duplicate of its first row, which is told as unknown", async () => {
+      const text = [
+        "sku,location,quantity",
+        "NOPE-9,default,1",
+        `${sku(2)},default,4`,
+        "NOPE-9,default,2",
+        `${sku(2)},default,5`
+      ].join("\n")
+      const { result, rejections } = await importCollecting(inventory, text, { dryRun: true })
+      expect(result).toMatchObject({ status: "dry-run", applied: 1, rejected: 3 })
+      expect(rejections.map((r) => [r.line, r.code])).toEqual([
+        [2, "unknown-sku"],
+        [4, "duplicate"],
+        [5, "duplicate"]
+      ])
+      expect(rejections[1]!.message).toContain("already on line 2")
+      expect(rejections[2]!.message).toContain("already on line 3")
+    })
+  })
+
   describe("products", () => {
     it("announces the products it added or changed with product.imported events, not the unchanged ones", async () => {
       const name = (n: number) => `PI-${String(n).padStart(4, "0")}`
