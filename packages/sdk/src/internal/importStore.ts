@@ -408,16 +408,18 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const releaseWalIfDue = embedded ? releaseEmbeddedWalIfDue(sql) : Effect.void
     yield* sql.unsafe(`analyze ${table}`)
 
-    // Every row the store refuses before looking at levels: references the store does not know,
-    // and duplicates (the first row of a key stays; a duplicate is told as one whatever else it
-    // is). Only those rows are marked.
-    const keyColumns = stockKind ? ["sku", "location"] : ["sku"]
-    const key = keyColumns.join(", ")
-    // A unique index on the key says at once whether any key repeats (a sort): grouping a million
-    // keys only to find none repeated took twice as long. Sorted by bytes ("C"): equal under the
-    // database's collation is equal bytes, and comparing bytes is the cheaper sort.
-    const byBytes = keyColumns.map((column) => `${column} collate "C"`).join(", ")
-    const findRepeats = sql
+    // Every row the store refuses before looking at levels: duplicates (the first row of a key
+    // stays), then references the store does not know. Only those rows are marked.
+    const key = stockKind ? "sku, location" : "sku"
+    // A unique index on the key says at once whether any key repeats (a sort; PostgreSQL's
+    // workers share it): grouping a million keys only to find none repeated took twice as long.
+    // Sorted by bytes ("C"): equal under the database's collation is equal bytes, and comparing
+    // bytes is the cheaper sort.
+    const byBytes = key
+      .split(", ")
+      .map((column) => `${column} collate "C"`)
+      .join(", ")
+    const repeats = yield* sql
       .withTransaction(
         Effect.zipRight(
           sql.unsafe(`set local maintenance_work_mem = '${workMem}'`),
@@ -442,11 +444,19 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         ]
       : [
           sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
-          sql`s.preferred_supplier is not null and x.id is null`,
+          sql`(s.preferred_supplier is not null and x.id is null)`,
           sql`left join suppliers x on x.id = s.preferred_supplier`
         ]
+    const [duplicate, duplicateWhere, duplicates] = repeats
+      ? [
+          sql`when d.first <> s.line then 'duplicate'`,
+          sql`d.first <> s.line or`,
+          sql`left join (select ${sql.unsafe(key)}, min(line) as first from ${t} group by ${sql.unsafe(key)} having count(*) > 1) d
+                using (${sql.unsafe(key)})`
+        ]
+      : [sql``, sql``, sql``]
     const refused = sql.unsafe(`${table}_refused`)
-    const markUnknown = withWorkMemory(
+    yield* withWorkMemory(
       sql,
       workMem,
       Effect.all([
@@ -455,29 +465,15 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         // this transaction; then only those rows are marked.
         sql`
           create unlogged table ${refused} as
-          select s.line, case ${unknown} end as rejection
-          from ${t} s ${references}
-          where ${unknownWhere}`,
-        sql`update ${t} s set rejection = r.rejection from ${refused} r where r.line = s.line`,
+          select s.line,
+                 case ${duplicate} ${unknown} end as rejection,
+                 ${repeats ? sql`case when d.first <> s.line then d.first::text end` : sql`null::text`} as detail
+          from ${t} s ${duplicates} ${references}
+          where ${duplicateWhere} ${unknownWhere}`,
+        sql`update ${t} s set rejection = r.rejection, detail = r.detail from ${refused} r where r.line = s.line`,
         sql`drop table ${refused}`
       ])
     )
-    // On PostgreSQL the two on connections of their own, at once: the index's sort and the
-    // query's hash join share the cores. The embedded store has one connection.
-    const [repeats] = yield* Effect.all([findRepeats, markUnknown], {
-      concurrency: embedded ? 1 : 2
-    })
-    if (repeats) {
-      yield* withWorkMemory(
-        sql,
-        workMem,
-        sql`
-          update ${t} s set rejection = 'duplicate', detail = d.first::text
-          from (select ${sql.unsafe(key)}, min(line) as first from ${t} group by ${sql.unsafe(key)} having count(*) > 1) d
-          where ${sql.unsafe(keyColumns.map((column) => `s.${column} = d.${column}`).join(" and "))}
-            and s.line <> d.first`
-      )
-    }
 
     const transaction = Effect.gen(function* () {
       yield* sql.unsafe(`set local work_mem = '${workMem}'`)
