@@ -35,6 +35,10 @@ const expectInvalid = <A, E, R>(effect: Effect.Effect<A, E, R>, field: string) =
     return error as InvalidInput
   })
 
+/** The SQLSTATE a statement fails with (it must fail). */
+const codeOf = (statement: Effect.Effect<unknown, unknown>) =>
+  Effect.map(Effect.flip(statement), (error) => (error as { cause?: { code?: string } }).cause?.code)
+
 export const storeSuite = (makeStore: () => TestStore) => {
   const options = { excludeTestServices: true, timeout: "60 seconds" } as const
 
@@ -1020,11 +1024,6 @@ export const storeSuite = (makeStore: () => TestStore) => {
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
           const before = yield* storeTotals
-          const codeOf = (statement: Effect.Effect<unknown, unknown>) =>
-            Effect.map(
-              Effect.flip(statement),
-              (error) => (error as { cause?: { code?: string } }).cause?.code
-            )
           // A many-row statement with one orphan among known levels: all of it refused, as by a foreign key.
           expect(
             yield* codeOf(sql`
@@ -1095,11 +1094,6 @@ export const storeSuite = (makeStore: () => TestStore) => {
           const sql = yield* SqlClient.SqlClient
           const before = yield* storeTotals
           const orphan = sql`insert into stock_levels (sku, location, on_hand) values ('NO-SUCH-SKU', 'default', 1)`
-          const codeOf = (statement: Effect.Effect<unknown, unknown>) =>
-            Effect.map(
-              Effect.flip(statement),
-              (error) => (error as { cause?: { code?: string } }).cause?.code
-            )
           // Said, and only for the transaction: an import's pass checked its rows before writing.
           const skipped = yield* sql
             .withTransaction(

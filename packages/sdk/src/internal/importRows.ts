@@ -193,21 +193,20 @@ const decoders: Record<ImportKind, (input: unknown) => Either.Either<ValidRow, P
  */
 const plainStockRow = (
   kind: "stock" | "adjustments",
-  input: Readonly<Record<string, unknown>>
+  sku: unknown,
+  location: unknown,
+  amount: unknown
 ): ValidRow | undefined => {
-  const { sku, location } = input
   if (typeof sku !== "string" || !isCode(sku)) return undefined
   if (location !== undefined && (typeof location !== "string" || !isCode(location))) return undefined
   const place = (location as string | undefined) ?? DEFAULT_LOCATION
-  if (kind === "stock") {
-    const quantity = input.quantity
-    return typeof quantity === "number" && isQuantity(quantity)
-      ? { sku, location: place, quantity }
-      : undefined
-  }
-  const delta = input.delta
-  return typeof delta === "number" && isDelta(delta) ? { sku, location: place, delta } : undefined
+  if (typeof amount !== "number") return undefined
+  if (kind === "stock") return isQuantity(amount) ? { sku, location: place, quantity: amount } : undefined
+  return isDelta(amount) ? { sku, location: place, delta: amount } : undefined
 }
+
+/** The field holding a stock or adjustment row's number. */
+const amountField = (kind: "stock" | "adjustments") => (kind === "stock" ? "quantity" : "delta")
 
 /** Where a CSV record's stock fields are: the cells of the sku, the location (if any) and the amount. */
 interface StockCells {
@@ -218,27 +217,23 @@ interface StockCells {
 
 /**
  * `plainStockRow` straight from a CSV record's cells, for the million-row file: no row of fields
- * is built first. It vouches only for cells taken as written (a code has no `'`, so no formula
- * escape to undo; an empty location is the default one); any other row goes the general way.
+ * is built first. The cells are taken as written (a code has no `'`, so there is no formula
+ * escape to undo; an empty location is the default one, as `cellValue` reads it); any row it
+ * does not vouch for goes the general way.
  */
 const plainCsvStockRow = (
   kind: "stock" | "adjustments",
   at: StockCells,
   cells: ReadonlyArray<string>
 ): ValidRow | undefined => {
-  const sku = cells[at.sku]
-  if (sku === undefined || !isCode(sku)) return undefined
-  const location = at.location === undefined ? "" : cells[at.location]
-  if (location === undefined || (location !== "" && !isCode(location))) return undefined
-  const place = location === "" ? DEFAULT_LOCATION : location
+  const location = at.location === undefined ? undefined : cells[at.location]
   const text = cells[at.amount]
-  if (text === undefined) return undefined
-  if (kind === "stock") {
-    const quantity = parseQuantity(text)
-    return quantity !== undefined && isQuantity(quantity) ? { sku, location: place, quantity } : undefined
-  }
-  const delta = parseDelta(text)
-  return delta !== undefined && isDelta(delta) ? { sku, location: place, delta } : undefined
+  return plainStockRow(
+    kind,
+    cells[at.sku],
+    location === "" ? undefined : location,
+    text === undefined ? undefined : parseNumberCell(amountField(kind), text)
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -723,7 +718,10 @@ export async function* readImport(
       const value = cellValue(field, row[field])
       if (value !== undefined) input[field] = value
     }
-    const fast = kind === "products" ? undefined : plainStockRow(kind, input)
+    const fast =
+      kind === "products"
+        ? undefined
+        : plainStockRow(kind, input.sku, input.location, input[amountField(kind)])
     if (fast !== undefined) return { type: "row", line: record.line, row: fast }
     const notDigits = FIELDS[kind].find((field) => NUMERIC.has(field) && typeof input[field] === "string")
     const decoded = notDigits === undefined ? decoders[kind](input) : undefined
@@ -771,8 +769,9 @@ export async function* readImport(
           // As in `rowOf`, the last column of a field is its value.
           const cellOf = (field: string) => csvFields.filter(([, f]) => f === field).at(-1)?.[0]
           const sku = cellOf("sku")
-          const amount = cellOf(kind === "adjustments" ? "delta" : "quantity")
-          if (kind !== "products" && sku !== undefined && amount !== undefined)
+          const fileKind = kind!
+          const amount = fileKind === "products" ? undefined : cellOf(amountField(fileKind))
+          if (sku !== undefined && amount !== undefined)
             stockCells = { sku, location: cellOf("location"), amount }
           continue
         }
