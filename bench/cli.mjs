@@ -1,8 +1,9 @@
 // Wall time and peak memory of one-shot `inv` commands on the embedded store (PGlite), each a fresh
 // process, against baselines in the same run: a bare Node start (`node -e ""`), and a bare Node
 // process that opens the same PGlite data directory and runs the same SQL. Commands are measured
-// three ways: warm (the store process already runs), cold (none runs: the command starts it) and
-// in-process (INV_STORE_PROCESS=off, every command opens the store itself). Prints a table and one
+// three ways: warm (the store process already runs, and has had a pause to warm up), cold (none
+// runs: the command starts it) and in-process (INV_STORE_PROCESS=off, every command opens the store
+// itself); and a `get` sent right after the cold one, before the store process's warm-up. Prints a table and one
 // JSON line (starting with {"bench":"cli"}); see docs/benchmarks.md. Needs `pnpm build` first.
 //
 //   node bench/cli.mjs                  # BENCH_RUNS=5 runs per command, BENCH_FRESH_RUNS=3 fresh stores
@@ -132,6 +133,9 @@ const storeProcessPeakMb = (dir) => {
 const stopStoreProcess = (dir) => timed([BIN, "--data-dir", dir, "store", "stop"], "inv store stop")
 
 const inv = (args) => [BIN, ...args]
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms))
+/** How long a warm command waits after the one before: a pause, as between commands typed. */
+const WARM_PAUSE_MS = 1000
 const raw = (mode, dataDir) => ["--input-type=module", "-e", RAW_OPEN, mode, dataDir, SKU]
 
 const stats = (times) => {
@@ -194,10 +198,22 @@ try {
   // cold (the command starts the store process), warm (it runs), in-process (INV_STORE_PROCESS=off).
   const dir = join(root, "fresh-0")
   timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm-up)")
-  const times = { coldGet: [], warmGet: [], warmSet: [], hereGet: [], hereSet: [], rawGet: [], rawSet: [] }
+  const times = {
+    coldGet: [],
+    nextGet: [],
+    warmGet: [],
+    warmSet: [],
+    hereGet: [],
+    hereSet: [],
+    rawGet: [],
+    rawSet: []
+  }
   for (let i = 0; i < RUNS; i++) {
     stopStoreProcess(dir)
     times.coldGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (cold)"))
+    times.nextGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (next)"))
+    // A store process that runs: it warms up once its calls pause (storeProcessCore.ts, warmUp).
+    await sleep(WARM_PAUSE_MS)
     times.warmGet.push(timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (warm)"))
     times.warmSet.push(timed(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm)"))
     stopStoreProcess(dir)
@@ -226,6 +242,7 @@ try {
     )
   }
   timed(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (starts the store process)")
+  await sleep(WARM_PAUSE_MS)
   peaks.warmGet = peakMb(inv(["stock", "get", SKU, "--data-dir", dir]), "inv stock get (warm, peak)")
   peaks.warmSet = peakMb(inv(["stock", "set", SKU, "40", "--data-dir", dir]), "inv stock set (warm, peak)")
   const storePeak = storeProcessPeakMb(dir)
@@ -238,6 +255,7 @@ try {
   row("inv stock get (warm)", "PGlite open + query", times.warmGet, rawGet, peaks.warmGet, peaks.rawGet)
   row("inv stock set (warm)", "PGlite open + write", times.warmSet, rawSet, peaks.warmSet, peaks.rawSet)
   row("inv stock get (cold)", "PGlite open + query", times.coldGet, rawGet, null, peaks.rawGet)
+  row("inv stock get (next)", "PGlite open + query", times.nextGet, rawGet, null, peaks.rawGet)
   row("inv stock get (in-process)", "PGlite open + query", times.hereGet, rawGet, peaks.hereGet, peaks.rawGet)
   row("inv stock set (in-process)", "PGlite open + write", times.hereSet, rawSet, peaks.hereSet, peaks.rawSet)
   results.push({ command: "PGlite open + query", baseline: 'node -e ""', cli: rawGet, base: node })
@@ -283,7 +301,8 @@ try {
     )
   }
   console.log(
-    '\nratio = command / its baseline (median); × node = command / bare `node -e ""` (median); peak MB =' +
+    "\nwarm = a store process that runs and has had a pause of 1 s; next = sent right after the cold one" +
+      '\nratio = command / its baseline (median); × node = command / bare `node -e ""` (median); peak MB =' +
       " the command's own process (for a fresh directory: the store process it starts), base MB = the baseline's" +
       `\nthe store process after the runs: peak ${storePeak ?? "?"} MB\n`
   )

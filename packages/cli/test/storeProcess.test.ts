@@ -76,6 +76,21 @@ describe.skipIf(target === "server")("the store process", () => {
     expect(human.stdout).toMatch(/idle: +\d+ s \(stops after 30 s idle\)/)
   }, 120_000)
 
+  it("warms up once its calls pause, and the warm-up writes nothing", async () => {
+    const log = join(store.dataDir, "inv-store.log")
+    await store.inv("store", "stop")
+    rmSync(log, { force: true })
+    expect((await store.inv("stock", "set", "SP-1", "7")).code).toBe(0)
+    const before = await store.json("stock", "history", "SP-1")
+    await until(() => readFileSync(log, "utf8").includes("warmed up in"), "the warm-up in the log")
+    expect(readFileSync(log, "utf8")).not.toContain("warming up failed")
+    // Its dry run (a set and an adjustment of the level) was rolled back: no movement, no change.
+    expect(await store.json("stock", "history", "SP-1")).toEqual(before)
+    expect(await level()).toBe(7)
+    const next = await store.json("stock", "adjust", "SP-1", "1")
+    expect(next.onHand).toBe(8)
+  }, 60_000)
+
   it("a warm command loads neither PGlite, Effect, pg nor the SDK's index", async () => {
     const file = join(mkdtempSync(join(inject("scratchDir"), "imports-")), "imports.tsv")
     // The same INV_* environment as the recorded run, so that run finds this store process its own.
@@ -242,6 +257,9 @@ describe.skipIf(target === "server")("the store process", () => {
     const found = await doomed.invWith({}, "--json", "store", "status")
     const pid = (JSON.parse(found.stdout) as { pid: number }).pid
     expect(alive(pid)).toBe(true)
+    // Once it has stopped writing files of its own accord (its code cache, after its warm-up).
+    const log = join(doomed.dataDir, "inv-store.log")
+    await until(() => readFileSync(log, "utf8").includes("warmed up"), "the warm-up in the log")
     rmSync(doomed.dataDir, { recursive: true, force: true })
     // Its idle limit is ten minutes: only noticing that its socket is gone stops it this soon.
     await until(() => !alive(pid), "the store process to stop once its directory is gone", 30_000)
