@@ -1111,6 +1111,37 @@ export const storeSuite = (makeStore: () => TestStore) => {
         })
     )
 
+    it.effect(
+      "compresses a large event's data with lz4 where PostgreSQL has it, and with pglz in PGlite (0014)",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const [{ version }] = (yield* sql`select version()`) as unknown as [{ version: string }]
+          const expected = version.includes("PGlite") ? "pglz" : "lz4"
+          // An event as large as an import's (1,000 levels), written and read back whole, then undone.
+          const levels = Array.from({ length: 1000 }, (_, i) => ({
+            sku: `LZ-${i}`,
+            location: "default",
+            onHand: i
+          }))
+          const written = yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                const [{ id }] = (yield* sql`insert into outbox (type, subject, data)
+                values ('stock.imported', 'lz4', ${JSON.stringify({ levels })}::jsonb)
+                returning id`) as unknown as [{ id: string }]
+                // As stored: RETURNING answers the value before it is compressed.
+                const [row] = yield* sql`select pg_column_compression(data) as compression, data
+                from outbox where id = ${id}`
+                return yield* Effect.fail(row as { compression: string; data: { levels: unknown } })
+              })
+            )
+            .pipe(Effect.flip)
+          expect(written.compression).toBe(expected)
+          expect(written.data).toEqual({ levels })
+        })
+    )
+
     it.effect("a level has one limit, MAX_LEVEL, whichever write would pass it", () =>
       Effect.gen(function* () {
         const stock = yield* Stock
