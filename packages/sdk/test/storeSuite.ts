@@ -1137,8 +1137,10 @@ export const storeSuite = (makeStore: () => TestStore) => {
               })
             )
             .pipe(Effect.flip)
-          expect(written.compression).toBe(expected)
-          expect(written.data).toEqual({ levels })
+          // Not a SqlError: that would fail both expectations below.
+          const { compression, data } = written as { compression?: string; data?: unknown }
+          expect(compression).toBe(expected)
+          expect(data).toEqual({ levels })
         })
     )
 
