@@ -435,10 +435,13 @@ const outboxDataLz4 = Effect.flatMap(
 -- (some 2 KB): an import's \`stock.imported\` events list 1,000 levels each, some 80 KB, and pglz
 -- took 0.8-1.5 s of a million-row import's write. lz4 compresses about as small, several times
 -- faster, and reads back faster for the relay. A PostgreSQL built without lz4 (PGlite is) says
--- so with feature_not_supported and keeps pglz.
+-- so with feature_not_supported and keeps pglz; PostgreSQL 13 has no per-column compression (the
+-- statement is run as text so that 13 does not parse it).
 do $$
 begin
-  alter table outbox alter column data set compression lz4;
+  if current_setting('server_version_num')::int >= 140000 then
+    execute 'alter table outbox alter column data set compression lz4';
+  end if;
 exception when feature_not_supported then
   null;
 end $$;
