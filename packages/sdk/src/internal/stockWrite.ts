@@ -579,7 +579,22 @@ export const makeStockWriter = (
             )
       return decidedOnce.pipe(
         Effect.catchTag("ChangeRejected", ({ change }) =>
-          failOnSqlDefect(sql.withTransaction(refusalOf(change, operation, plan)))
+          failOnSqlDefect(
+            sql.withTransaction(
+              refusalOf(change, operation, plan).pipe(
+                // The explanation locked the level and found that the change fits it now: it
+                // moved on since. A single change is run again here, under that lock, and so is
+                // decided; sent round again instead, a sale among concurrent receipts could find
+                // the level moved on every time. (With several levels, the lock taken out of
+                // order could deadlock: they go round again.)
+                Effect.catchTag("StockMovedOn", (movedOn) =>
+                  dryRun || ordered.length !== 1
+                    ? Effect.fail(movedOn)
+                    : work(traceparent).pipe(Effect.catchTag("ChangeRejected", () => Effect.fail(movedOn)))
+                )
+              )
+            )
+          )
         ),
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
       )
