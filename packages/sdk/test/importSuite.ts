@@ -401,6 +401,69 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  // On PostgreSQL the write's transaction runs while the rows are checked on a second connection,
+  // as if the check found nothing; these are the rows it finds, which the write must not keep.
+  describe("rows the check refuses while the write goes ahead", () => {
+    const levelRows = (skus: ReadonlyArray<string>) =>
+      query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ sku: string; onHand: number; movements: number }>`
+            select l.sku, l.on_hand, (select count(*)::int from stock_movements m where m.sku = l.sku) as movements
+            from stock_levels l where l.sku in ${sql.in(skus)} order by l.sku`
+        )
+      )
+
+    it("a first count with a key given twice and an unknown SKU writes the first row of the key and nothing of the unknown one", async () => {
+      await importCollecting(inventory, "sku,name\nQ-1,Twice\nQ-2,Once\n")
+      const text = [
+        "sku,location,quantity",
+        "Q-1,default,4",
+        "Q-2,default,5",
+        "Q-1,default,6",
+        "NOPE-Q,default,1"
+      ]
+      const { result, rejections } = await importCollecting(inventory, text.join("\n"))
+      expect(result).toMatchObject({ status: "applied", applied: 2, rejected: 2 })
+      expect(rejections.map((r) => [r.line, r.code])).toEqual([
+        [4, "duplicate"],
+        [5, "unknown-sku"]
+      ])
+      // The write's levels are new ones, inserted: the unknown SKU's level would have been
+      // inserted without its reference check (the import checks its rows itself).
+      expect(await levelRows(["Q-1", "Q-2", "NOPE-Q"])).toEqual([
+        { sku: "Q-1", onHand: 4, movements: 1 },
+        { sku: "Q-2", onHand: 5, movements: 1 }
+      ])
+      await query(inventory, expectLedgerConsistent)
+    })
+
+    it("a first count with an unknown SKU and no key given twice writes nothing of the unknown one", async () => {
+      await importCollecting(inventory, "sku,name\nQ-3,Alone\n")
+      const { result, rejections } = await importCollecting(
+        inventory,
+        "sku,location,quantity\nNOPE-R,default,1\nQ-3,default,7\n"
+      )
+      expect(result).toMatchObject({ status: "applied", applied: 1, rejected: 1 })
+      expect(rejections.map((r) => [r.line, r.code])).toEqual([[2, "unknown-sku"]])
+      expect(await levelRows(["NOPE-R", "Q-3"])).toEqual([{ sku: "Q-3", onHand: 7, movements: 1 }])
+    })
+
+    it("a count with a key given twice, 50,001 lines apart (in two of the write's statements), sets the level once", async () => {
+      // 50,000 lines the reading rejects between the two, so that the key's second row is
+      // written by the write's second statement, as an upsert of the level the first one set.
+      const lines = ["sku,location,quantity", "Q-1,default,10"]
+      for (let i = 0; i < 50_000; i++) lines.push("Q-2,default,x")
+      lines.push("Q-1,default,20")
+      const { result, rejections } = await importCollecting(inventory, `${lines.join("\n")}\n`)
+      expect(result).toMatchObject({ status: "applied", applied: 1, rejected: 50_001 })
+      expect(rejections.at(-1)).toMatchObject({ line: 50_003, code: "duplicate" })
+      expect(await levelRows(["Q-1"])).toEqual([{ sku: "Q-1", onHand: 10, movements: 2 }])
+      await query(inventory, expectLedgerConsistent)
+    })
+  })
+
   describe("products", () => {
     it("announces the products it added or changed with product.imported events, not the unchanged ones", async () => {
       const name = (n: number) => `PI-${String(n).padStart(4, "0")}`

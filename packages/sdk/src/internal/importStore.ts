@@ -16,6 +16,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import { ReorderRule } from "../Reorder.js"
 import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
@@ -164,7 +165,7 @@ export const openStaging = async (run: Run): Promise<Staging> => {
   const drop = () =>
     run(
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql.unsafe(`drop table if exists ${table}, ${lowTable(table)}`)
+        sql.unsafe(`drop table if exists ${table}, ${lowTable(table)}, ${table}_refused`)
       )
     ).then(() => {})
 
@@ -346,6 +347,8 @@ const describeRejection = (kind: ImportKind, staged: StagedRejection): Rejection
 
 /** A concurrent writer added a row between the check and the write: the transaction runs again. */
 class ConcurrentChange extends Data.TaggedError("ConcurrentChange")<{}> {}
+/** The check beside the write found rows the write did not leave out. */
+class RefusalsUnmarked extends Data.TaggedError("RefusalsUnmarked")<{}> {}
 
 export interface LocalImportOptions {
   readonly kind: ImportKind
@@ -409,68 +412,43 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     yield* sql.unsafe(`analyze ${table}`)
 
     // Every row the store refuses before looking at levels: duplicates (the first row of a key
-    // stays), then references the store does not know. Only those rows are marked.
-    const keyColumns = stockKind ? ["sku", "location"] : ["sku"]
-    const key = keyColumns.join(", ")
-    // A unique index on the key says at once whether any key repeats (a sort; PostgreSQL's
-    // workers share it): grouping a million keys only to find none repeated took twice as long.
-    // Sorted by bytes ("C"): equal under the database's collation is equal bytes, and comparing
-    // bytes is the cheaper sort.
-    const byBytes = keyColumns.map((column) => `${column} collate "C"`).join(", ")
-    const repeats = yield* sql
-      .withTransaction(
-        Effect.zipRight(
-          sql.unsafe(`set local maintenance_work_mem = '${workMem}'`),
-          sql.unsafe(`create unique index ${table}_key on ${table} (${byBytes})`)
-        )
-      )
-      .pipe(
-        Effect.as(false),
-        Effect.catchIf(
-          (error) => pgCode(error) === "23505",
-          () => Effect.succeed(true)
-        )
-      )
-    // Each refusal as a case and as a condition: filtering on the conditions, rather than on the
-    // case being not null, lets the planner see that few rows are refused, and so take a parallel
-    // plan (it estimated every row refused, and would not gather a million rows from workers).
-    const [unknown, unknownWhere, references] = stockKind
-      ? [
-          sql`when p.sku is null then 'unknown-sku' when l.code is null then 'unknown-location'`,
-          sql`p.sku is null or l.code is null`,
-          sql`left join products p on p.sku = s.sku left join locations l on l.code = s.location`
-        ]
-      : [
-          sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
-          sql`(s.preferred_supplier is not null and x.id is null)`,
-          sql`left join suppliers x on x.id = s.preferred_supplier`
-        ]
-    const [duplicate, duplicateWhere, duplicates] = repeats
-      ? [
-          sql`when d.first <> s.line then 'duplicate'`,
-          sql`d.first <> s.line or`,
-          sql`left join (select ${sql.unsafe(key)}, min(line) as first from ${t} group by ${sql.unsafe(key)} having count(*) > 1) d
-                using (${sql.unsafe(key)})`
-        ]
-      : [sql``, sql``, sql``]
+    // stays), then references the store does not know. The rows found go to a table of their
+    // own, and only those rows are marked.
     const refused = sql.unsafe(`${table}_refused`)
-    yield* withWorkMemory(
+    const refusals = findRefusals(
       sql,
+      table,
+      stockKind,
       workMem,
-      Effect.all([
-        // The refused rows found by a query alone, which PostgreSQL may run in parallel (an update
-        // never is, nor a query that fills a temporary table), into a table that lives only in
-        // this transaction; then only those rows are marked.
-        sql`
-          create unlogged table ${refused} as
-          select s.line,
-                 case ${duplicate} ${unknown} end as rejection,
-                 ${repeats ? sql`case when d.first <> s.line then d.first::text end` : sql`null::text`} as detail
-          from ${t} s ${duplicates} ${references}
-          where ${duplicateWhere} ${unknownWhere}`,
-        sql`update ${t} s set rejection = r.rejection, detail = r.detail from ${refused} r where r.line = s.line`,
-        sql`drop table ${refused}`
-      ])
+      embedded ? "one connection" : "beside the write"
+    )
+    const markRefused = sql`update ${t} s set rejection = r.rejection, detail = r.detail from ${refused} r where r.line = s.line`
+    // On PGlite (one connection) the rows are checked before the write. On PostgreSQL the check
+    // runs on a second connection while the write's transaction goes ahead as if it found
+    // nothing (it almost never does): the write keeps one core busy for seconds and leaves the
+    // other idle. The transaction commits only once the check found nothing; if it found rows,
+    // the transaction is rolled back, the rows are marked and the transaction runs again.
+    let unmarked = 0
+    const noteRefusals = Effect.tap(refusals, (found) => Effect.sync(() => (unmarked = found)))
+    /** Marks the rows the check found, once; says whether it marked any. */
+    const markFound = Effect.suspend(() =>
+      unmarked > 0
+        ? Effect.as(
+            Effect.zipRight(
+              markRefused,
+              Effect.sync(() => (unmarked = 0))
+            ),
+            true
+          )
+        : Effect.succeed(false)
+    )
+    const checkFiber = embedded ? undefined : yield* Effect.fork(noteRefusals)
+    if (checkFiber === undefined) yield* Effect.zipRight(noteRefusals, markFound)
+    const checkDone = checkFiber === undefined ? Effect.void : Effect.asVoid(Fiber.join(checkFiber))
+    /** Fails while the check found rows that are not marked: the transaction may not commit then. */
+    const checked = Effect.zipRight(
+      checkDone,
+      Effect.suspend(() => (unmarked > 0 ? Effect.fail(new RefusalsUnmarked()) : Effect.void))
     )
 
     const transaction = Effect.gen(function* () {
@@ -547,6 +525,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           }
         : yield* summarize(sql, t, kind)
       const valid = options.rows - options.rejectedBefore - rejected
+      // What a dry run or an abort reports is the rejections: it waits for the check.
+      if (options.dryRun || options.abortOnRejection) yield* checked
       if (options.dryRun) return { status: "dry-run" as const, applied: valid, changes }
       if (options.abortOnRejection && options.rejectedBefore + rejected > 0) {
         // Only the staging table's marks are committed: they say which rows were rejected.
@@ -565,14 +545,32 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
       }
       const applied = yield* apply(sql, t, low, options, valid, releaseWalIfDue, firstCount)
       if (applied !== valid) return yield* new ConcurrentChange()
+      yield* checked
       return { status: "applied" as const, applied, changes }
     })
 
-    const outcome: LocalOutcome = yield* sql.withTransaction(transaction).pipe(
+    const attempt = sql.withTransaction(transaction)
+    const written = attempt.pipe(
+      // A write over rows the check refuses may fail on its own (a key given twice is a unique
+      // violation): whatever the failure, rows the check found are marked and the write runs again.
+      Effect.catchAll((error) =>
+        Effect.zipRight(checkDone, markFound).pipe(
+          Effect.orElse(() => Effect.succeed(false)),
+          Effect.flatMap((marked) => (marked ? attempt : Effect.fail(error)))
+        )
+      ),
       Effect.retry({
         while: (error) => isRetryableConflict(error) || error instanceof ConcurrentChange,
         times: 5
       })
+    )
+    const outcome = yield* Effect.ensuring(
+      written,
+      // The check's table, once the check is over, whatever happened.
+      Effect.zipRight(
+        checkFiber === undefined ? Effect.void : Fiber.await(checkFiber),
+        Effect.ignore(sql`drop table if exists ${refused}`)
+      )
     )
 
     // After the commit, as Stock.ts does: the change stands whatever the rule's evaluation does.
@@ -599,6 +597,8 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     Effect.catchTag("ConcurrentChange", () =>
       Effect.dieMessage("the import kept racing concurrent writers of the same rows; run it again")
     ),
+    // Once marked, the rows stay marked: a transaction after that never finds any unmarked.
+    Effect.catchTag("RefusalsUnmarked", () => Effect.dieMessage("the import's refused rows were not marked")),
     Effect.provide(ReorderRule.Default)
   )
 
@@ -628,6 +628,93 @@ const releaseEmbeddedWalIfDue = (sql: SqlClient.SqlClient) =>
   Effect.flatMap(sql.unsafe<{ due: boolean }>(CHECKPOINT_DUE, [CHECKPOINT_AFTER_BYTES]), ([row]) =>
     row?.due ? releaseEmbeddedWal(sql) : Effect.void
   )
+
+/**
+ * The staged rows the store refuses before looking at levels: a key given twice (the first row of
+ * a key stays), then a SKU, location or supplier the store does not know. Found by one query into
+ * the table `<table>_refused`, created here; answers how many rows it holds.
+ *
+ * `one connection`: the check runs alone, so it may take both cores. A unique index on the key
+ * says at once whether any key repeats (a sort, which PostgreSQL's workers share; grouping a
+ * million keys only to find none repeated took twice as long), and the query runs in parallel.
+ * `beside the write`: the write's transaction runs meanwhile on one core; the check takes the
+ * other one alone (no parallel workers), and groups the keys rather than index them, because an
+ * index build waits for the write's lock on the staging table, and the write waits for the check.
+ */
+const findRefusals = (
+  sql: SqlClient.SqlClient,
+  table: string,
+  stockKind: boolean,
+  workMem: string,
+  mode: "one connection" | "beside the write"
+) =>
+  Effect.gen(function* () {
+    const t = sql.unsafe(table)
+    const keyColumns = stockKind ? ["sku", "location"] : ["sku"]
+    const key = sql.unsafe(keyColumns.join(", "))
+    // Sorted by bytes ("C"): equal under the database's collation is equal bytes, and comparing
+    // bytes is the cheaper sort.
+    const byBytes = keyColumns.map((column) => `${column} collate "C"`).join(", ")
+    const repeats =
+      mode === "beside the write" ||
+      (yield* sql
+        .withTransaction(
+          Effect.zipRight(
+            sql.unsafe(`set local maintenance_work_mem = '${workMem}'`),
+            sql.unsafe(`create unique index ${table}_key on ${table} (${byBytes})`)
+          )
+        )
+        .pipe(
+          Effect.as(false),
+          Effect.catchIf(
+            (error) => pgCode(error) === "23505",
+            () => Effect.succeed(true)
+          )
+        ))
+    // Each refusal as a case and as a condition: filtering on the conditions, rather than on the
+    // case being not null, lets the planner see that few rows are refused, and so take a parallel
+    // plan (it estimated every row refused, and would not gather a million rows from workers).
+    const [unknown, unknownWhere, references] = stockKind
+      ? [
+          sql`when p.sku is null then 'unknown-sku' when l.code is null then 'unknown-location'`,
+          sql`p.sku is null or l.code is null`,
+          sql`left join products p on p.sku = s.sku left join locations l on l.code = s.location`
+        ]
+      : [
+          sql`when s.preferred_supplier is not null and x.id is null then 'unknown-supplier'`,
+          sql`(s.preferred_supplier is not null and x.id is null)`,
+          sql`left join suppliers x on x.id = s.preferred_supplier`
+        ]
+    const [duplicate, duplicateWhere, duplicates, detail] = repeats
+      ? [
+          sql`when d.first <> s.line then 'duplicate'`,
+          sql`d.first <> s.line or`,
+          sql`left join (select ${key}, min(line) as first from ${t} group by ${key} having count(*) > 1) d
+                using (${key})`,
+          sql`case when d.first <> s.line then d.first::text end`
+        ]
+      : [sql``, sql``, sql``, sql`null::text`]
+    // A query alone, which PostgreSQL may run in parallel (an update never is, nor a query that
+    // fills a temporary table, nor an insert), into an unlogged table; the caller marks only the
+    // rows found.
+    const refused = sql.unsafe(`${table}_refused`)
+    yield* withWorkMemory(
+      sql,
+      workMem,
+      Effect.zipRight(
+        mode === "beside the write"
+          ? sql.unsafe("set local max_parallel_workers_per_gather = 0")
+          : Effect.void,
+        sql`
+          create unlogged table ${refused} as
+          select s.line, case ${duplicate} ${unknown} end as rejection, ${detail} as detail
+          from ${t} s ${duplicates} ${references}
+          where ${duplicateWhere} ${unknownWhere}`
+      )
+    )
+    const [found] = yield* sql<{ rows: number }>`select count(*)::int as rows from ${refused}`
+    return found?.rows ?? 0
+  })
 
 /** One statement, in a transaction of its own that may sort and hash in memory. */
 const withWorkMemory = <A, E, R>(
