@@ -717,6 +717,34 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
+    it.effect("a keyed refusal reports the level it was decided on, under concurrent receipts and sales", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "ID-8", name: "Contended, keyed" })
+        yield* stock.set({ sku: "ID-8", quantity: 0 })
+        // Keyed, a refusal is explained in the transaction that keeps the key with it.
+        const writes = Array.from({ length: 60 }, (_, i) =>
+          Effect.either(
+            stock.adjust({
+              sku: "ID-8",
+              delta: i % 2 === 0 ? 1 : -2,
+              reason: i % 2 === 0 ? "receipt" : "sale",
+              idempotencyKey: `contended-8-${i}`
+            })
+          )
+        )
+        const answers = yield* Effect.all(writes, { concurrency: 12 })
+        const refusals = answers.flatMap((answer) => (answer._tag === "Left" ? [answer.left] : []))
+        expect(refusals.length).toBeGreaterThan(0)
+        for (const refusal of refusals) {
+          expect(refusal).toBeInstanceOf(InsufficientStock)
+          const { available, requested } = refusal as InsufficientStock
+          expect(available).toBeLessThan(requested)
+        }
+        yield* expectLedgerConsistent
+      })
+    )
+
     it.effect("every level equals the sum of its movements", () =>
       Effect.map(expectLedgerConsistent, (levels) => expect(levels).toBeGreaterThan(3))
     )

@@ -543,6 +543,22 @@ export const makeStockWriter = (
      * The request's transaction, or its savepoint inside a group's (or a caller's) transaction.
      * `outsideTransactions`: none is open, so an unkeyed write of one statement is sent alone.
      */
+    /**
+     * A declined change, explained under its level's lock. If the change fits by then (the level
+     * moved on, or holds in the way turned out to be expired or passable), a single change is run
+     * again right there, under that lock, and so is decided; sent round again instead, a sale
+     * among concurrent receipts could find the level moved on every time. With several levels the
+     * lock was taken out of order, and could deadlock: they go round again (`StockMovedOn`). A
+     * dry run explained outside its transaction goes round again too: run here, it would commit.
+     */
+    const explained = (change: Change, traceparent: string | null, runAgainHere: boolean) =>
+      refusalOf(change, operation, plan).pipe(
+        Effect.catchTag("StockMovedOn", (movedOn) =>
+          runAgainHere && ordered.length === 1
+            ? work(traceparent).pipe(Effect.catchTag("ChangeRejected", () => Effect.fail(movedOn)))
+            : Effect.fail(movedOn)
+        )
+      )
     const transaction = (traceparent: string | null, outsideTransactions = false) => {
       // Keyed, a declined change is explained in the transaction that keeps the key with the
       // refusal, once the changes are undone (a savepoint). Unkeyed, it is explained in a
@@ -556,7 +572,7 @@ export const makeStockWriter = (
           ? work(traceparent)
           : sql
               .withTransaction(work(traceparent))
-              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change, operation, plan)))
+              .pipe(Effect.catchTag("ChangeRejected", ({ change }) => explained(change, traceparent, true)))
       // A dry run does the work and then fails on purpose, so that the transaction rolls back.
       const decidedOnce: Effect.Effect<
         A,
@@ -579,22 +595,7 @@ export const makeStockWriter = (
             )
       return decidedOnce.pipe(
         Effect.catchTag("ChangeRejected", ({ change }) =>
-          failOnSqlDefect(
-            sql.withTransaction(
-              refusalOf(change, operation, plan).pipe(
-                // The explanation locked the level and found that the change fits it now: it
-                // moved on since. A single change is run again here, under that lock, and so is
-                // decided; sent round again instead, a sale among concurrent receipts could find
-                // the level moved on every time. (With several levels, the lock taken out of
-                // order could deadlock: they go round again.)
-                Effect.catchTag("StockMovedOn", (movedOn) =>
-                  dryRun || ordered.length !== 1
-                    ? Effect.fail(movedOn)
-                    : work(traceparent).pipe(Effect.catchTag("ChangeRejected", () => Effect.fail(movedOn)))
-                )
-              )
-            )
-          )
+          failOnSqlDefect(sql.withTransaction(explained(change, traceparent, !dryRun)))
         ),
         Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
       )
@@ -616,7 +617,7 @@ export const makeStockWriter = (
         const fast =
           changes.length === 1 && single !== undefined && context.idempotencyKey === undefined
             ? work(traceparent).pipe(
-                Effect.catchTag("ChangeRejected", ({ change }) => refusalOf(change, operation, plan)),
+                Effect.catchTag("ChangeRejected", ({ change }) => explained(change, traceparent, true)),
                 Effect.retry(untilDecided)
               )
             : undefined
