@@ -151,4 +151,32 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       await importer.close()
     }
   }, 60_000)
+
+  it("more imports at once than the store has connections: each checks its rows beside its write, and all finish", async () => {
+    const url = await Effect.runPromise(Scope.extend(freshPostgresDatabase, scope))
+    const inventory = await openInventory({ databaseUrl: url })
+    try {
+      // The pool has 10 connections; each import's write holds one while its check holds another.
+      // With the check taking its connection after the write (tried), 30 imports at once hung.
+      const IMPORTS = 30
+      const products = ["sku,name"]
+      for (let i = 0; i < IMPORTS; i++) products.push(`M-${i}-a,Part`, `M-${i}-b,Part`)
+      await Import.importRows(inventory, Readable.from([`${products.join("\n")}\n`]))
+      const results = await Promise.all(
+        Array.from({ length: IMPORTS }, (_, i) =>
+          Import.importRows(
+            inventory,
+            Readable.from([`sku,quantity\nM-${i}-a,${i + 1}\nM-${i}-b,${i + 2}\n`])
+          )
+        )
+      )
+      expect(results.map((result) => [result.status, result.applied])).toEqual(
+        Array.from({ length: IMPORTS }, () => ["applied", 2])
+      )
+      expect((await inventory.stock.level(`M-${IMPORTS - 1}-b`)).onHand).toBe(IMPORTS + 1)
+      await localStoreOf(inventory)!.run(expectLedgerConsistent)
+    } finally {
+      await inventory.close()
+    }
+  }, 60_000)
 })

@@ -15,6 +15,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
@@ -442,7 +443,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
           )
         : Effect.succeed(false)
     )
-    const checkFiber = embedded ? undefined : yield* Effect.fork(noteRefusals)
+    const checkFiber = embedded ? undefined : yield* besideTheWrite(sql, noteRefusals)
     if (checkFiber === undefined) yield* Effect.zipRight(noteRefusals, markFound)
     const checkDone = checkFiber === undefined ? Effect.void : Effect.asVoid(Fiber.join(checkFiber))
     /** Fails while the check found rows that are not marked: the transaction may not commit then. */
@@ -714,6 +715,22 @@ const findRefusals = (
     )
     const [found] = yield* sql<{ rows: number }>`select count(*)::int as rows from ${refused}`
     return found?.rows ?? 0
+  })
+
+/**
+ * Runs `check` in a fiber of its own, in one transaction, and answers once that transaction holds
+ * its connection (or the check ended): only then may the write ask for one. A check needs no
+ * other connection, so imports running at once never wait for each other in a ring, each write
+ * holding a connection of a full pool while its check waits for one.
+ */
+const besideTheWrite = <A, E, R>(sql: SqlClient.SqlClient, check: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const holding = yield* Deferred.make<void>()
+    const fiber = yield* Effect.fork(
+      sql.withTransaction(Effect.zipRight(Deferred.succeed(holding, undefined), check))
+    )
+    yield* Effect.raceFirst(Deferred.await(holding), Effect.asVoid(Fiber.await(fiber)))
+    return fiber
   })
 
 /** One statement, in a transaction of its own that may sort and hash in memory. */
