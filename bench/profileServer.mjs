@@ -8,7 +8,7 @@
 // machine where absolute rates do not (docs/benchmarks.md, section 3, "Profile of the request
 // path").
 //
-//   pnpm build && node bench/profileServer.mjs [read|adjust ...]
+//   pnpm build && node bench/profileServer.mjs [read|adjust|consume:stock-checker|consume:supplier-sync ...]
 //   PROFILE_SECONDS=10 PROFILE_KEEP=1 node bench/profileServer.mjs read
 //
 // The rate limit is on (INV_RATE_LIMIT set far above the load, so it counts every request and
@@ -307,8 +307,15 @@ const main = async () => {
     for (const part of parts) {
       const dir = mkdtempSync(join(tmpdir(), `inv-profile-${part}-`))
       dirs.push(dir)
-      const service = part === "read" ? "stock-checker" : "stock-updater"
-      const server = await startProfiled(service, env, dir)
+      // `consume:<service>`: adjustments sent to stock-updater, the profile taken of a service that
+      // consumes their `stock.updated` events (stock-checker or supplier-sync).
+      const consumer = part.startsWith("consume:") ? part.slice("consume:".length) : undefined
+      const service = consumer ?? (part === "read" ? "stock-checker" : "stock-updater")
+      const profiled = await startProfiled(service, env, dir)
+      const server =
+        consumer === undefined
+          ? profiled
+          : await startProfiled("stock-updater", env, mkdtempSync(join(tmpdir(), "inv-profile-writer-")))
       const call =
         part === "read"
           ? async (sku) => {
@@ -331,9 +338,10 @@ const main = async () => {
       const to = nowUs()
       await sleep(300) // the last commands reported
       const commands = monitor.stop()
-      const profile = await server.stop()
+      if (consumer !== undefined) await server.stop()
+      const profile = await profiled.stop()
       print(
-        `${part === "read" ? "GET /v1/stock/:sku (cached)" : "POST /v1/stock/:sku/adjust"} on ${service}, ${calls} requests in ${SECONDS} s`,
+        `${part === "read" ? "GET /v1/stock/:sku (cached)" : "POST /v1/stock/:sku/adjust"} on ${service}${consumer === undefined ? "" : " (its events consumed)"}, ${calls} requests in ${SECONDS} s`,
         shares(profile, from, to)
       )
       console.log(
