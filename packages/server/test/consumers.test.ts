@@ -594,6 +594,50 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
     )
 
     it.scopedLive(
+      "a batch the broker sent ahead is acknowledged with one frame, and no delivery is left unacknowledged",
+      () =>
+        Effect.gen(function* () {
+          const name = `test-stock-checker-acks-${runId}`
+          yield* deleteQueuesAfterwards(name)
+          const channel = yield* testChannel
+          // amqplib's own ack, counted (the broker is the real one): how many frames, and of which kind.
+          let ackDefiner: { ack: amqp.Channel["ack"] } = Object.getPrototypeOf(channel)
+          while (!Object.hasOwn(ackDefiner, "ack")) ackDefiner = Object.getPrototypeOf(ackDefiner)
+          const ack = ackDefiner.ack
+          const acks: Array<boolean> = []
+          let lastAcked = 0
+          ackDefiner.ack = function (this: amqp.Channel, message, allUpTo) {
+            acks.push(allUpTo === true)
+            lastAcked = Math.max(lastAcked, message.fields.deliveryTag)
+            return ack.call(this, message, allUpTo)
+          }
+          yield* Effect.addFinalizer(() => Effect.sync(() => (ackDefiner.ack = ack)))
+          const { main } = RabbitMq.queuesOf(name)
+          yield* Effect.promise(() => channel.assertQueue(main, { durable: true }))
+          const skus = Array.from({ length: 12 }, (_, i) => `ACKS-${runId}-${i}`)
+          for (const [i, sku] of skus.entries()) {
+            const event = stockUpdated(`${name}-${i}`, sku)
+            yield* deliver(channel, name, event, event.id)
+          }
+          yield* Effect.gen(function* () {
+            const [consumer] = yield* StockChecker.consumers
+            yield* (yield* EventBus).consume(renamed(consumer!, name))
+            // The consumer's channel is new: its deliveries are tagged 1, 2, … in the order they came.
+            yield* eventually(
+              "the last delivery acknowledged",
+              Effect.sync(() => lastAcked === skus.length)
+            )
+          }).pipe(Effect.scoped, Effect.provide(Layer.merge(bus, testCache("acks"))))
+          // Fewer frames than events, at least one of them for a whole batch.
+          expect(acks.length).toBeLessThan(skus.length)
+          expect(acks).toContain(true)
+          // The consumer's channel is closed: whatever it left unacknowledged is back in the queue.
+          const { messageCount } = yield* Effect.promise(() => channel.checkQueue(main))
+          expect(messageCount).toBe(0)
+        })
+    )
+
+    it.scopedLive(
       "stock-updater: events the broker sent ahead apply in fewer transactions than events, in delivery order; a refused one among them is dead-lettered alone, the others applied once",
       () =>
         Effect.gen(function* () {

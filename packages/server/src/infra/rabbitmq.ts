@@ -350,6 +350,12 @@ export const layer = (
         })
 
       /**
+       * The channels on which a delivery was left unacknowledged (a move or an ack that failed):
+       * there, acknowledging "every delivery up to this one" would take that one too.
+       */
+      const leftUnacked = new WeakSet<amqp.Channel>()
+
+      /**
        * One delivery: handled and acked, or moved to the retry or dead-letter queue and then acked.
        * If moving fails (the channel is gone), nothing is acked and the broker delivers it again.
        */
@@ -418,7 +424,10 @@ export const layer = (
         }).pipe(
           // An ack or a move on a channel that just closed: the broker redelivers; the inbox absorbs it.
           Effect.catchAllCause((cause) =>
-            Effect.logWarning("delivery left unacked; the broker will deliver it again", cause)
+            Effect.zipRight(
+              Effect.sync(() => leftUnacked.add(channel)),
+              Effect.logWarning("delivery left unacked; the broker will deliver it again", cause)
+            )
           )
         )
 
@@ -480,17 +489,21 @@ export const layer = (
               discard: true
             })
           }
-          yield* Effect.forEach(
-            batch,
-            ({ message }) =>
-              Effect.zipRight(
-                Effect.sync(() => channel.ack(message)),
-                InventoryMetrics.eventConsumed(consumer.name)
-              ),
-            { discard: true }
-          ).pipe(
+          yield* Effect.sync(() => {
+            // Deliveries are handled in their order, so every one before this batch's on the
+            // channel was acknowledged already, unless one was left unacknowledged: one frame then
+            // acknowledges the whole batch ("every delivery up to this one").
+            if (leftUnacked.has(channel)) for (const { message } of batch) channel.ack(message)
+            else channel.ack(batch[batch.length - 1]!.message, true)
+          }).pipe(
+            Effect.zipRight(
+              Effect.forEach(batch, () => InventoryMetrics.eventConsumed(consumer.name), { discard: true })
+            ),
             Effect.catchAllCause((cause) =>
-              Effect.logWarning("deliveries left unacked; the broker will deliver them again", cause)
+              Effect.zipRight(
+                Effect.sync(() => leftUnacked.add(channel)),
+                Effect.logWarning("deliveries left unacked; the broker will deliver them again", cause)
+              )
             )
           )
         })
