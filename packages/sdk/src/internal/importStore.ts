@@ -544,7 +544,13 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
         const stored = yield* findImport(options.importId)
         return { status: "already-imported" as const, stored: stored! }
       }
-      const applied = yield* apply(sql, t, low, options, valid, releaseWalIfDue, firstCount)
+      // Between chunks: the WAL, and whether the check found rows meanwhile (the write then stops
+      // there, rather than write the rest of a file it will write again).
+      const betweenChunks = Effect.zipRight(
+        releaseWalIfDue,
+        Effect.suspend(() => (unmarked > 0 ? Effect.fail(new RefusalsUnmarked()) : Effect.void))
+      )
+      const applied = yield* apply(sql, t, low, options, valid, betweenChunks, firstCount)
       if (applied !== valid) return yield* new ConcurrentChange()
       yield* checked
       return { status: "applied" as const, applied, changes }
@@ -784,9 +790,9 @@ const apply = (
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
   total: number,
-  releaseWal: Effect.Effect<void, SqlError>,
+  betweenChunks: Effect.Effect<void, SqlError | RefusalsUnmarked>,
   onlyNewLevels: boolean
-): Effect.Effect<number, SqlError | ConcurrentChange> => {
+): Effect.Effect<number, SqlError | ConcurrentChange | RefusalsUnmarked> => {
   if (options.kind === "products") {
     // Every product added or changed is announced, one `product.imported` per 1,000 in SKU
     // order (as `stock.imported` lists levels), so stock readers drop what they cached of them.
@@ -845,7 +851,7 @@ const apply = (
       )
     )
   }
-  return applyStock(sql, t, low, options, total, releaseWal, onlyNewLevels)
+  return applyStock(sql, t, low, options, total, betweenChunks, onlyNewLevels)
 }
 
 /** Lines per statement of the stock write: small enough to report progress every second or so. */
@@ -862,7 +868,7 @@ const applyStock = (
   low: ReturnType<SqlClient.SqlClient["unsafe"]>,
   options: LocalImportOptions,
   total: number,
-  releaseWal: Effect.Effect<void, SqlError>,
+  betweenChunks: Effect.Effect<void, SqlError | RefusalsUnmarked>,
   onlyNewLevels: boolean
 ) =>
   Effect.gen(function* () {
@@ -885,7 +891,7 @@ const applyStock = (
       })
       applied += chunk.applied
       events += chunk.events
-      yield* releaseWal
+      yield* betweenChunks
       options.onApplied?.(applied, total)
     }
     return applied
