@@ -260,7 +260,9 @@ describe.skipIf(target === "server")("the store process", () => {
     // Once it has stopped writing files of its own accord (its code cache, after its warm-up).
     const log = join(doomed.dataDir, "inv-store.log")
     await until(() => readFileSync(log, "utf8").includes("warmed up"), "the warm-up in the log")
-    rmSync(doomed.dataDir, { recursive: true, force: true })
+    // It may still write a file while the directory goes (a CI run saw ENOTEMPTY after the
+    // warm-up): removing is tried again, as `rm -rf` run twice would be.
+    rmSync(doomed.dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     // Its idle limit is ten minutes: only noticing that its socket is gone stops it this soon.
     await until(() => !alive(pid), "the store process to stop once its directory is gone", 30_000)
   }, 90_000)
