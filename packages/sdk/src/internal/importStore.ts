@@ -138,6 +138,9 @@ export interface StagedRows {
 /** The table of the levels left low by the import, next to its staging table. */
 const lowTable = (table: string) => `${table}_low`
 
+/** The table of the rows the import's check refuses (`findRefusals`), next to its staging table. */
+const refusedTable = (table: string) => `${table}_refused`
+
 type Run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | JobsDatabase>) => Promise<A>
 
 /** A staging table of this import's valid rows, unlogged: it lives only as long as the import. */
@@ -166,7 +169,7 @@ export const openStaging = async (run: Run): Promise<Staging> => {
   const drop = () =>
     run(
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql.unsafe(`drop table if exists ${table}, ${lowTable(table)}, ${table}_refused`)
+        sql.unsafe(`drop table if exists ${table}, ${lowTable(table)}, ${refusedTable(table)}`)
       )
     ).then(() => {})
 
@@ -415,7 +418,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     // Every row the store refuses before looking at levels: duplicates (the first row of a key
     // stays), then references the store does not know. The rows found go to a table of their
     // own, and only those rows are marked.
-    const refused = sql.unsafe(`${table}_refused`)
+    const refused = sql.unsafe(refusedTable(table))
     const refusals = findRefusals(
       sql,
       table,
@@ -433,24 +436,22 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const noteRefusals = Effect.tap(refusals, (found) => Effect.sync(() => (unmarked = found)))
     /** Marks the rows the check found, once; says whether it marked any. */
     const markFound = Effect.suspend(() =>
-      unmarked > 0
-        ? Effect.as(
-            Effect.zipRight(
-              markRefused,
-              Effect.sync(() => (unmarked = 0))
-            ),
+      unmarked === 0
+        ? Effect.succeed(false)
+        : Effect.as(
+            Effect.tap(markRefused, () => (unmarked = 0)),
             true
           )
-        : Effect.succeed(false)
+    )
+    /** Fails while the check found rows that are not marked: the transaction may not commit then. */
+    const noUnmarkedRefusals = Effect.suspend(() =>
+      unmarked > 0 ? Effect.fail(new RefusalsUnmarked()) : Effect.void
     )
     const checkFiber = embedded ? undefined : yield* besideTheWrite(sql, noteRefusals)
     if (checkFiber === undefined) yield* Effect.zipRight(noteRefusals, markFound)
     const checkDone = checkFiber === undefined ? Effect.void : Effect.asVoid(Fiber.join(checkFiber))
-    /** Fails while the check found rows that are not marked: the transaction may not commit then. */
-    const checked = Effect.zipRight(
-      checkDone,
-      Effect.suspend(() => (unmarked > 0 ? Effect.fail(new RefusalsUnmarked()) : Effect.void))
-    )
+    /** Once the check is over: fails if it found rows that are not marked. */
+    const checked = Effect.zipRight(checkDone, noUnmarkedRefusals)
 
     const transaction = Effect.gen(function* () {
       yield* sql.unsafe(`set local work_mem = '${workMem}'`)
@@ -546,10 +547,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
       }
       // Between chunks: the WAL, and whether the check found rows meanwhile (the write then stops
       // there, rather than write the rest of a file it will write again).
-      const betweenChunks = Effect.zipRight(
-        releaseWalIfDue,
-        Effect.suspend(() => (unmarked > 0 ? Effect.fail(new RefusalsUnmarked()) : Effect.void))
-      )
+      const betweenChunks = Effect.zipRight(releaseWalIfDue, noUnmarkedRefusals)
       const applied = yield* apply(sql, t, low, options, valid, betweenChunks, firstCount)
       if (applied !== valid) return yield* new ConcurrentChange()
       yield* checked
@@ -704,7 +702,7 @@ const findRefusals = (
     // A query alone, which PostgreSQL may run in parallel (an update never is, nor a query that
     // fills a temporary table, nor an insert), into an unlogged table; the caller marks only the
     // rows found.
-    const refused = sql.unsafe(`${table}_refused`)
+    const refused = sql.unsafe(refusedTable(table))
     yield* withWorkMemory(
       sql,
       workMem,

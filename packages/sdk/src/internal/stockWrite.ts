@@ -540,10 +540,6 @@ export const makeStockWriter = (
       )
     }
     /**
-     * The request's transaction, or its savepoint inside a group's (or a caller's) transaction.
-     * `outsideTransactions`: none is open, so an unkeyed write of one statement is sent alone.
-     */
-    /**
      * A declined change, explained under its level's lock. If the change fits by then (the level
      * moved on, or holds in the way turned out to be expired or passable), a single change is run
      * again right there, under that lock, and so is decided; sent round again instead, a sale
@@ -559,6 +555,10 @@ export const makeStockWriter = (
             : Effect.fail(movedOn)
         )
       )
+    /**
+     * The request's transaction, or its savepoint inside a group's (or a caller's) transaction.
+     * `outsideTransactions`: none is open, so an unkeyed write of one statement is sent alone.
+     */
     const transaction = (traceparent: string | null, outsideTransactions = false) => {
       // Keyed, a declined change is explained in the transaction that keeps the key with the
       // refusal, once the changes are undone (a savepoint). Unkeyed, it is explained in a
