@@ -408,6 +408,84 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
     )
 
     it.effect(
+      "a group that is one statement is sent alone, without BEGIN and COMMIT; a change it declined is decided in a transaction of its own",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const products = yield* Products
+          const skus = ["ALONE-1", "ALONE-2", "ALONE-3", "ALONE-4"]
+          for (const sku of ["ALONE-HELD", ...skus]) yield* products.add({ sku, name: sku })
+          for (const sku of ["ALONE-HELD", ...skus]) yield* stock.set({ sku, quantity: 10 })
+          const totalsBefore = yield* storeTotals
+          // A lone request sends its one statement, as it does without group commit.
+          const [lone, loneSent] = yield* recordingStatements(stock.adjust({ sku: "ALONE-1", delta: -1 }))
+          expect(lone.onHand).toBe(9)
+          const written = (sent: ReadonlyArray<string>) => sent.filter((text) => !/^\s*notify /i.test(text))
+          expect(written(loneSent)).toHaveLength(1)
+          expect(changeStatements(loneSent)).toHaveLength(1)
+
+          const release = yield* holdLevel("ALONE-HELD")
+          const blocked = yield* Effect.fork(stock.adjust({ sku: "ALONE-HELD", delta: 1 }))
+          yield* waitingBackend
+          const [outcomes, sent] = yield* recordingStatements(
+            Effect.gen(function* () {
+              const queued = yield* Effect.all(
+                [
+                  stock.adjust({ sku: "ALONE-1", delta: -2 }),
+                  stock.adjust({ sku: "ALONE-2", delta: -11 }), // declined: 10 there
+                  stock.adjust({ sku: "ALONE-3", delta: 5 }),
+                  stock.adjust({ sku: "ALONE-4", delta: -9 }) // above the reorder point: no rule runs
+                ].map((write) => Effect.fork(Effect.either(write)))
+              )
+              yield* Effect.sleep("100 millis")
+              for (const fiber of queued) expect(yield* isPending(fiber)).toBe(true)
+              yield* release
+              yield* Fiber.join(blocked)
+              return yield* Effect.forEach(queued, Fiber.join)
+            })
+          )
+          expect(outcomes.map(levelOrRefusal)).toEqual([7, "InsufficientStock", 15, 1])
+          // The group's one statement, then the declined change run again in a transaction of its
+          // own (BEGIN, the change, its explanation, COMMIT); the other COMMIT is the holder's
+          // (it began before the recording, as did the held level's lone statement).
+          const texts = written(sent).map((text) => text.trim().toLowerCase())
+          expect(changeStatements(sent)).toHaveLength(2)
+          expect(changeStatements(sent)[0]).toMatch(/unnest\(/)
+          expect(texts.filter((text) => text === "begin")).toHaveLength(1)
+          expect(texts.filter((text) => text === "commit")).toHaveLength(2)
+          const totalsAfter = yield* storeTotals
+          expect(totalsAfter.movements - totalsBefore.movements).toBe(1 + 1 + 3)
+          expect(totalsAfter.events - totalsBefore.events).toBe(1 + 1 + 3)
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+        })
+    )
+
+    it.effect("a request queued behind one whose connection is cut runs on a connection that works", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const sql = yield* SqlClient.SqlClient
+        const products = yield* Products
+        for (const sku of ["STALE-HELD", "STALE-NEXT"]) yield* products.add({ sku, name: sku })
+        for (const sku of ["STALE-HELD", "STALE-NEXT"]) yield* stock.set({ sku, quantity: 5 })
+        const release = yield* holdLevel("STALE-HELD")
+        // Alone in its group, the first sends its statement outside a transaction. Cut, its
+        // connection goes back to the pool at once, and the next group, waiting, asks for one.
+        const first = yield* Effect.fork(stock.adjust({ sku: "STALE-HELD", delta: 1 }))
+        const backend = yield* waitingBackend
+        const next = yield* Effect.fork(stock.adjust({ sku: "STALE-NEXT", delta: -2 }))
+        yield* Effect.sleep("50 millis")
+        expect(yield* isPending(next)).toBe(true)
+        yield* sql`select pg_terminate_backend(${backend})`
+        expect(
+          Either.getLeft(yield* Effect.either(Fiber.join(first))).pipe(Option.getOrThrow)
+        ).toBeInstanceOf(StoreError)
+        expect((yield* Fiber.join(next)).onHand).toBe(3)
+        yield* release
+        expect((yield* stock.level("STALE-HELD")).onHand).toBe(5)
+      })
+    )
+
+    it.effect(
       "many sales of two hot levels in one group: one statement per change of the busiest level, each level in arrival order",
       () =>
         Effect.gen(function* () {

@@ -28,6 +28,14 @@
  * held stock) runs its fast unit next, which explains the refusal as a lone request's would,
  * before the level's next change. If a statement fails (a foreign key, the level's limit), the
  * group is rolled back and run again per unit, so that each request gets its own answer.
+ *
+ * A group that is one statement needs no BEGIN and COMMIT around it: the database commits a
+ * statement on its own, all of it or nothing. So a lone request that can be sent alone (`alone`)
+ * is, and a group whose requests all go in one set-based statement (plain changes of distinct
+ * levels) sends that statement alone; its changes that statement did not apply then run as units,
+ * in a transaction of their own, and are answered after it. Each request is still answered only
+ * after the commit that decided it; only the group's one transaction is given up, which decided
+ * nothing the statement alone does not.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
@@ -36,6 +44,7 @@ import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -43,6 +52,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import { StoreError } from "../InventoryError.js"
+import { committedAlone } from "./outbox.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, storeFailure } from "./validation.js"
 
 /** One request's work, to run inside the group's transaction. */
@@ -63,6 +73,11 @@ export interface Unit<A, E, C = never, R = never> {
    * the request's answer from the row the statement returns for it.
    */
   readonly setBased?: { readonly change: C; readonly answer: (applied: R) => Effect.Effect<A, E> } | undefined
+  /**
+   * The work outside any transaction, for a request alone in its group: a single statement, which
+   * commits on its own, or what opens its own transactions.
+   */
+  readonly alone?: Effect.Effect<A, E> | undefined
 }
 
 /**
@@ -226,8 +241,12 @@ export const make = <C = never, R = never>(
         )
       )
 
-    const commitGroup = (group: ReadonlyArray<Queued>) =>
-      attempt(group, "set").pipe(
+    /** Each request's outcome: a failure of the transaction itself is each request's StoreError. */
+    type Outcomes = Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>>
+
+    /** The group in one transaction, set-based first (`first`), then per unit, then in savepoints. */
+    const inTransaction = (group: ReadonlyArray<Queued>, first: Mode): Outcomes =>
+      attempt(group, first).pipe(
         Effect.catchIf(
           (error) => error instanceof NeedsUnits,
           () => attempt(group, "fast")
@@ -237,18 +256,58 @@ export const make = <C = never, R = never>(
           () => attempt(group, "safe")
         ),
         Effect.retry({ while: isRetryableConflict, times: 5 }),
-        Effect.exit,
-        Effect.flatMap((outcome) =>
-          Exit.isSuccess(outcome)
-            ? Effect.zipRight(
-                Metric.update(groupSize, group.length),
-                Effect.forEach(group, ({ done }, i) => Deferred.done(done, outcome.value[i]!), {
-                  discard: true
-                })
-              )
-            : Effect.forEach(group, ({ done }) => Deferred.fail(done, groupFailure(outcome.cause)), {
-                discard: true
-              })
+        Effect.catchAllCause((cause) => Effect.succeed(group.map(() => Exit.fail(groupFailure(cause)))))
+      )
+
+    /**
+     * A group whose requests are all in one set-based statement (`part`, in lock order): the
+     * statement alone, then the changes it did not apply as units in a transaction of their own.
+     * A statement that failed wrote nothing: unless the connection is gone, the group runs in a
+     * transaction per unit, as it would have.
+     */
+    const oneStatement = (group: ReadonlyArray<Queued>, part: ReadonlyArray<Queued>): Outcomes =>
+      Effect.gen(function* () {
+        const sent = yield* committedAlone(
+          sql,
+          failOnSqlDefect(setStatement!(part.map(({ unit }) => unit.setBased!.change)))
+        ).pipe(Effect.retry({ while: isRetryableConflict, times: 5 }), Effect.either)
+        if (Either.isLeft(sent)) {
+          return isConnectionLoss(sent.left)
+            ? group.map(() => Exit.fail(storeFailure(sent.left)))
+            : yield* inTransaction(group, "fast")
+        }
+        const outcomes = new Map<Queued, Exit.Exit<unknown, unknown>>()
+        const declined: Array<Queued> = []
+        for (const [i, queued] of part.entries()) {
+          const row = sent.right[i]
+          if (row === undefined) declined.push(queued)
+          else outcomes.set(queued, yield* Effect.exit(queued.unit.setBased!.answer(row)))
+        }
+        if (declined.length > 0) {
+          const again = yield* inTransaction(declined, "fast")
+          for (const [i, queued] of declined.entries()) outcomes.set(queued, again[i]!)
+        }
+        return group.map((queued) => outcomes.get(queued)!)
+      })
+
+    /** The group's outcomes: alone, in one statement, or in a transaction. */
+    const decideGroup = (group: ReadonlyArray<Queued>): Outcomes => {
+      const [only] = group
+      if (group.length === 1 && only?.unit.alone !== undefined)
+        return Effect.map(Effect.exit(only.unit.alone), (exit) => [exit])
+      const rounds = setBasedRounds(group)
+      return rounds.length === 1 && rounds[0]!.length === group.length
+        ? oneStatement(group, rounds[0]!)
+        : inTransaction(group, "set")
+    }
+
+    const commitGroup = (group: ReadonlyArray<Queued>) =>
+      decideGroup(group).pipe(
+        Effect.flatMap((outcomes) =>
+          Effect.zipRight(
+            Metric.update(groupSize, group.length),
+            Effect.forEach(group, ({ done }, i) => Deferred.done(done, outcomes[i]!), { discard: true })
+          )
         ),
         // A group that started is finished and answered, also while the scope closes.
         Effect.uninterruptible

@@ -1,9 +1,13 @@
 /**
- * The PostgreSQL client of a store on PostgreSQL: @effect/sql-pg over `pg`. Store.ts imports this
- * module when it opens such a store, so an embedded open loads neither (`pg` and its parsers are
- * a good part of the SDK's start-up).
+ * The PostgreSQL client of a store on PostgreSQL: @effect/sql-pg over a `pg` pool of its own.
+ * Store.ts imports this module when it opens such a store, so an embedded open loads neither
+ * (`pg` and its parsers are a good part of the SDK's start-up).
  */
+import { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import pg from "pg"
 
 export { PgClient }
@@ -14,6 +18,69 @@ const int8AsNumber: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format as any)) as any
 }
 
-/** A client with the store's conversions (int8 as numbers). */
-export const layer = (config: Omit<PgClient.PgClientConfig, "types">) =>
-  PgClient.layer({ ...config, types: int8AsNumber })
+export interface ClientConfig {
+  readonly url: Redacted.Redacted<string>
+  readonly applicationName: string
+  /** How long opening may take before it fails (the first connection): 5 seconds unless given. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly transformResultNames?: ((name: string) => string) | undefined
+  readonly transformQueryNames?: ((name: string) => string) | undefined
+}
+
+/**
+ * A connection whose session the database ended (a FATAL error: the server shut down, or
+ * `pg_terminate_backend`) is closed at once, so that the pool discards it when it comes back.
+ * @effect/sql-pg gives a connection whose statement failed back to the pool without the error, and
+ * pg notices a closed connection only once its socket closes: meanwhile the pool handed it to the
+ * next caller waiting, whose statement then failed too. The listener runs before pg's own, and
+ * so before the failed statement's caller hears of it and gives the connection back.
+ */
+const closeWhenSessionEnds = (client: pg.Client) => {
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection
+  connection.prependListener("errorMessage", (message: { readonly severity?: string }) => {
+    if (message.severity === "FATAL" || message.severity === "PANIC") client.end().catch(() => undefined)
+  })
+}
+
+/** A pool with the store's conversions (int8 as numbers); it closes with the layer's scope. */
+const pool = (config: ClientConfig) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const pool = new pg.Pool({
+        connectionString: Redacted.value(config.url),
+        application_name: config.applicationName,
+        types: int8AsNumber
+      })
+      // An idle connection that fails is dropped by the pool; without a listener the error would
+      // end the process.
+      pool.on("error", () => undefined)
+      pool.on("connect", closeWhenSessionEnds)
+      // Opening fails early, with the reason, when the database cannot be reached.
+      return Effect.tryPromise({
+        try: () => pool.query("select 1"),
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: config.connectTimeout ?? Duration.seconds(5),
+          onTimeout: () =>
+            new SqlError({
+              cause: new Error("Connection timed out"),
+              message: "PgClient: Connection timed out"
+            })
+        }),
+        Effect.tapError(() => Effect.promise(() => pool.end().catch(() => undefined))),
+        Effect.as(pool)
+      )
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+  )
+
+/** A client on a pool of its own (pg's default of 10 connections). */
+export const layer = (config: ClientConfig) =>
+  PgClient.layerFromPool({
+    acquire: pool(config),
+    applicationName: config.applicationName,
+    types: int8AsNumber,
+    transformResultNames: config.transformResultNames,
+    transformQueryNames: config.transformQueryNames
+  })

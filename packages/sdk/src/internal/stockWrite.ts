@@ -605,13 +605,13 @@ export const makeStockWriter = (
         // Read here, in the caller's fiber: a group's transaction runs in the committer's.
         const traceparent = yield* currentTraceparent
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-        if (committer === undefined || dryRun || inTransaction) {
-          return yield* retryWhile(
-            transaction(traceparent, !inTransaction),
-            (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
-            5
-          )
-        }
+        /** The request on its own: its own transaction, or none for a single statement. */
+        const onItsOwn = retryWhile(
+          transaction(traceparent, !inTransaction),
+          (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
+          5
+        )
+        if (committer === undefined || dryRun || inTransaction) return yield* onItsOwn
         // One unkeyed change needs no savepoint: declined, it wrote nothing.
         const [single] = changes
         const fast =
@@ -647,7 +647,9 @@ export const makeStockWriter = (
           fast,
           fastRefusal: isFastRefusal,
           levels: changes.map(levelKey),
-          setBased: plain
+          setBased: plain,
+          // Alone in its group, the request runs as it would without group commit.
+          alone: onItsOwn
         })
       })
     return decide.pipe(
