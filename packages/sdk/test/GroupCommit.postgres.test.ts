@@ -734,4 +734,36 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         })
     )
   })
+
+  // Counts what the store announces after a commit that wrote events: the relay's wake in a server.
+  const announced = { commits: 0 }
+  const announcing = Layer.unwrapScoped(
+    Effect.map(freshPostgresDatabase, (url) =>
+      Inventory.layer(Store.postgres(url)).pipe(
+        Layer.provide(groupCommit()),
+        Layer.provide(Store.wakeOnEventsCommitted(Effect.sync(() => void (announced.commits += 1))))
+      )
+    )
+  )
+  layer(announcing, { excludeTestServices: true, timeout: "60 seconds" })("group commit, announced", (it) => {
+    it.effect("a group sent as one statement is announced once, after it, as a transaction is", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const products = yield* Products
+        const skus = ["ANN-1", "ANN-2", "ANN-3"]
+        for (const sku of ["ANN-HELD", ...skus]) yield* products.add({ sku, name: sku })
+        for (const sku of ["ANN-HELD", ...skus]) yield* stock.set({ sku, quantity: 10 })
+        const start = announced.commits
+        yield* stock.adjust({ sku: "ANN-1", delta: -1 })
+        expect(announced.commits - start).toBe(1)
+        const outcomes = yield* asOneGroup(
+          "ANN-HELD",
+          skus.map((sku) => stock.adjust({ sku, delta: -2 }))
+        )
+        expect(outcomes.map(levelOrRefusal)).toEqual([7, 8, 8])
+        // The held level's lone statement, and the group's one statement.
+        expect(announced.commits - start).toBe(3)
+      })
+    )
+  })
 })
