@@ -80,11 +80,20 @@ const REASON = "sale"
 /** Over HTTP the actor is the token's subject; the baseline records the same. */
 const ACTOR = "bench"
 
+/**
+ * One adjustment with bare pg: the SDK's one statement alone when the SDK sends it alone (it is
+ * one statement: PostgreSQL commits it on its own), else BEGIN, the statement, COMMIT.
+ */
 const rawAdjust = async (pool, statements, sku, delta) => {
+  const change = delta > 0 ? statements.increase : statements.decrease
+  if (statements.unkeyedAlone) {
+    const { rows } = await pool.query(change.text, change.params({ sku, delta, actor: ACTOR, key: null }))
+    if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
+    return rows[0]
+  }
   const client = await pool.connect()
   try {
     await client.query("BEGIN")
-    const change = delta > 0 ? statements.increase : statements.decrease
     const { rows } = await client.query(change.text, change.params({ sku, delta, actor: ACTOR, key: null }))
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     await client.query("COMMIT")
