@@ -21,7 +21,7 @@ const int8AsNumber: pg.CustomTypesConfig = {
 export interface ClientConfig {
   readonly url: Redacted.Redacted<string>
   readonly applicationName: string
-  /** How long opening may take before it fails (the first connection): 5 seconds unless given. */
+  /** How long a connection may take to open: unbounded unless given (the first: 5 seconds). */
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
   readonly transformQueryNames?: ((name: string) => string) | undefined
@@ -49,7 +49,11 @@ const pool = (config: ClientConfig) =>
       const pool = new pg.Pool({
         connectionString: Redacted.value(config.url),
         application_name: config.applicationName,
-        types: int8AsNumber
+        types: int8AsNumber,
+        // Each new connection, not only the first, gives up after it.
+        ...(config.connectTimeout === undefined
+          ? {}
+          : { connectionTimeoutMillis: Duration.toMillis(config.connectTimeout) })
       })
       // An idle connection that fails is dropped by the pool; without a listener the error would
       // end the process.
