@@ -741,7 +741,13 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
     Effect.map(freshPostgresDatabase, (url) =>
       Inventory.layer(Store.postgres(url)).pipe(
         Layer.provide(groupCommit()),
-        Layer.provide(Store.wakeOnEventsCommitted(Effect.sync(() => void (announced.commits += 1))))
+        Layer.provide(
+          Store.wakeOnEventsCommitted(
+            Effect.sync(() => {
+              announced.commits += 1
+            })
+          )
+        )
       )
     )
   )
