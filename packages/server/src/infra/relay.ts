@@ -4,8 +4,9 @@
  *
  * Ordering and duplicates: one relay publishes at a time. Each round is one transaction that
  * first takes `pg_try_advisory_xact_lock(RELAY_LOCK)`; a relay that does not get it waits for
- * the next round. The holder claims the oldest unsent rows (`for update`), publishes them, marks
- * them `sent_at` and commits, which also releases the lock. So rows go out in id order, and rows
+ * the next round. The holder claims the oldest unsent rows (`for update`) and marks them `sent_at`
+ * in one statement, publishes them, and commits, which also releases the lock and makes the mark
+ * visible; a failed publish rolls the mark back. So rows go out in id order, and rows
  * of one (SKU, location) are written in the order of their versions (a writer holds the level's
  * row lock until it commits), so consumers see them in that order. Any number of relays may run
  * (one per service instance): the others are hot standbys.
@@ -123,20 +124,26 @@ const publishRound = (
     const bus = yield* EventBus
     return yield* sql.withTransaction(
       Effect.gen(function* () {
-        // The lock and the claim in one statement (one round trip fewer per round): the claim's
-        // subquery runs only once the lock is held. Its snapshot may predate the lock, when the last
-        // holder committed just before: rows that holder marked sent meanwhile are re-checked by
-        // `for update` (they no longer match `sent_at is null`) and left out, so nothing goes twice.
+        // The lock, the claim and the mark in one statement (a round trip each fewer per round):
+        // the claim's subquery runs only once the lock is held, and the mark becomes visible only
+        // when the round commits, after the broker confirmed; a failed publish rolls it back with
+        // the round. The snapshot may predate the lock, when the last holder committed just
+        // before: rows that holder marked sent meanwhile are re-checked by `for update` (they no
+        // longer match `sent_at is null`) and left out, so nothing goes twice.
         const claimed = yield* sql<OutboxRow & { readonly locked: boolean }>`
-          select lock.locked, o.id, o.event_id, o.type, o.subject, o.data, o.created_at, o.traceparent
-          from (select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked) lock
-          left join lateral (
-            select id, event_id::text as event_id, type, subject, data, created_at, traceparent
-            from outbox where lock.locked and sent_at is null
-            order by id
-            limit ${batchSize}
-            for update
-          ) o on true`
+          with lock as (select pg_try_advisory_xact_lock(${RELAY_LOCK}) as locked),
+          claimed as (
+            update outbox o set sent_at = now()
+            where o.id in (
+              select id from outbox, lock
+              where lock.locked and sent_at is null
+              order by id
+              limit ${batchSize}
+              for update of outbox
+            )
+            returning o.id, o.event_id::text as event_id, o.type, o.subject, o.data, o.created_at, o.traceparent
+          )
+          select lock.locked, c.* from lock left join claimed c on true order by c.id`
         if (!claimed[0]?.locked) return { published: 0, lockHeld: true }
         const rows = claimed.filter((row) => row.id !== null)
         if (rows.length === 0) return { published: 0, lockHeld: false }
@@ -167,8 +174,6 @@ const publishRound = (
           if (Option.isSome(span)) span.value.end(endedAt, published)
         }
         yield* Exit.isSuccess(published) ? Effect.void : published
-        // One array parameter: the same statement text for every batch size.
-        yield* sql`update outbox set sent_at = now() where id = any(${rows.map((row) => row.id)}::bigint[])`
         return { published: rows.length, lockHeld: false }
       })
     )
