@@ -606,12 +606,13 @@ export const makeStockWriter = (
         const traceparent = yield* currentTraceparent
         const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         /** The request on its own: its own transaction, or none for a single statement. */
-        const onItsOwn = retryWhile(
-          transaction(traceparent, !inTransaction),
-          (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
-          5
-        )
-        if (committer === undefined || dryRun || inTransaction) return yield* onItsOwn
+        const onItsOwn = () =>
+          retryWhile(
+            transaction(traceparent, !inTransaction),
+            (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
+            5
+          )
+        if (committer === undefined || dryRun || inTransaction) return yield* onItsOwn()
         // One unkeyed change needs no savepoint: declined, it wrote nothing.
         const [single] = changes
         const fast =
@@ -648,8 +649,8 @@ export const makeStockWriter = (
           fastRefusal: isFastRefusal,
           levels: changes.map(levelKey),
           setBased: plain,
-          // Alone in its group, the request runs as it would without group commit.
-          alone: onItsOwn
+          // Alone in its group, the request runs as it would without group commit (built only then).
+          alone: Effect.suspend(onItsOwn)
         })
       })
     return decide.pipe(

@@ -124,7 +124,7 @@ const publishRound = (
     const bus = yield* EventBus
     return yield* sql.withTransaction(
       Effect.gen(function* () {
-        // The lock, the claim and the mark in one statement (a round trip each fewer per round):
+        // The lock, the claim and the mark in one statement (one round trip fewer than a mark apart):
         // the claim's subquery runs only once the lock is held, and the mark becomes visible only
         // when the round commits, after the broker confirmed; a failed publish rolls it back with
         // the round. The snapshot may predate the lock, when the last holder committed just
