@@ -111,7 +111,7 @@ describe("an embedded store that stays open", () => {
 })
 
 // PGlite's start touches its whole buffer pool: at PostgreSQL's default of 128 MB an open took
-// about 290 MB of memory, against about 185 MB at 32 MB (docs/benchmarks.md).
+// about 290 MB of memory, against about 185 MB at 32 MB (docs/benchmarks.md); the pool is 16 MB.
 describe("the embedded store's buffer pool", () => {
   const pool = (dataDir: string | undefined) =>
     Effect.gen(function* () {
@@ -120,11 +120,11 @@ describe("the embedded store's buffer pool", () => {
       return row!.setting
     }).pipe(Effect.provide(PgliteClient.layer({ dataDir })))
 
-  itEffect.scoped("is 32 MB in a data directory, and PostgreSQL's default in memory", () =>
+  itEffect.scoped("is 16 MB in a data directory, and PostgreSQL's default in memory", () =>
     Effect.gen(function* () {
       const root = mkdtempSync(join(tmpdir(), "invkit-sdk-pool-"))
       roots.push(root)
-      expect(yield* pool(join(root, "data"))).toBe("32MB")
+      expect(yield* pool(join(root, "data"))).toBe("16MB")
       expect(yield* pool(undefined)).toBe("128MB")
     })
   )

@@ -321,6 +321,30 @@ export const importSuite = (open: OpenStore) => {
       }
     })
 
+    it("lists SKUs with every character the code rule allows, as they are", async () => {
+      // The events' JSON quotes the import's codes without escaping them (internal/importStore.ts).
+      // In byte order, as the events list levels.
+      const codes = ["E-1", "E.3", "E:4/x", "E_2"]
+      for (const code of codes) await inventory.products.add({ sku: code, name: code })
+      const csv = `sku,quantity\n${codes.map((code, i) => `${code},${i + 1}`).join("\n")}\n`
+      const { result } = await importCollecting(inventory, csv)
+      expect(result).toMatchObject({ status: "applied", applied: codes.length })
+      const events = await query(
+        inventory,
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ data: Event.StockImported }>`
+            select data from outbox where type = 'stock.imported' and subject = ${result.importId}`
+        )
+      )
+      const listed = events.flatMap(
+        (event) => Schema.decodeUnknownSync(Event.StockImported)(event.data).levels
+      )
+      expect(listed.map((level) => [level.sku, level.location, level.onHand])).toEqual(
+        codes.map((code, i) => [code, "default", i + 1])
+      )
+    })
+
     it("a second run of the same file adds nothing", async () => {
       const before = await totals(inventory)
       const { result } = await importCollecting(inventory, generated.chunks)

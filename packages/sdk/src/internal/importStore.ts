@@ -413,7 +413,7 @@ export const applyStaged = (table: string, options: LocalImportOptions) =>
     const embedded = database._tag === "Embedded"
     const releaseWal = embedded ? releaseEmbeddedWal(sql) : Effect.void
     const releaseWalIfDue = embedded ? releaseEmbeddedWalIfDue(sql) : Effect.void
-    yield* sql.unsafe(`analyze ${table}`)
+    yield* analyzeStaging(sql, table, embedded)
 
     // Every row the store refuses before looking at levels: duplicates (the first row of a key
     // stays), then references the store does not know. The rows found go to a table of their
@@ -781,6 +781,21 @@ const productDiffers = `(p.name, p.unit, p.reorder_point, p.reorder_quantity, p.
   coalesce(s.reorder_quantity, p.reorder_quantity), coalesce(s.max_level, p.max_level),
   coalesce(s.preferred_supplier, p.preferred_supplier), coalesce(s.active, p.active))`
 
+/**
+ * The staging table's statistics, for the plans of the check and the write. On PGlite from a
+ * sample of 3,000 rows (a statistics target of 10) rather than PostgreSQL's 30,000: the plans
+ * are the same for the import's tables, and the sample's read was 3% of a 100,000-row import.
+ */
+const analyzeStaging = (sql: SqlClient.SqlClient, table: string, embedded: boolean) =>
+  embedded
+    ? sql.withTransaction(
+        Effect.zipRight(
+          sql.unsafe("set local default_statistics_target = 10"),
+          sql.unsafe(`analyze ${table}`)
+        )
+      )
+    : sql.unsafe(`analyze ${table}`)
+
 /** The writes; answers how many rows they applied. */
 const apply = (
   sql: SqlClient.SqlClient,
@@ -899,10 +914,13 @@ const applyStock = (
  * The levels one `stock.imported` event lists (Event.ImportedLevel), in (sku, location) order, as
  * JSON text: concatenated and parsed once per event, which costs a quarter less than a jsonb
  * object built per level (the events were the largest part of the write's floor).
- * `to_json` quotes and escapes the text columns; the others are numbers.
+ * The SKU and location are the import's own rows' (a level's key is the key it was written
+ * with), each of which passed the code rule (`isCode`, Rules.ts): letters, digits and `-_.:/`,
+ * none of which JSON escapes, so they are quoted as they are; `to_json` on each cost a seventh
+ * of the events' time. The others are numbers.
  */
 const levelListText = (sql: SqlClient.SqlClient) => sql`'[' || string_agg(
-  '{"sku":' || to_json(sku) || ',"location":' || to_json(location) || ',"delta":' || last_delta
+  '{"sku":"' || sku || '","location":"' || location || '","delta":' || last_delta
     || ',"onHand":' || on_hand || ',"version":' || version || '}',
   ',' order by sku, location) || ']'`
 
