@@ -8,7 +8,7 @@
 //
 //   node bench/cli.mjs                  # BENCH_RUNS=5 runs per command, BENCH_FRESH_RUNS=3 fresh stores
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -80,13 +80,9 @@ delete childEnv.INV_DATABASE_URL
 
 const root = mkdtempSync(join(tmpdir(), "inv-bench-cli-"))
 
-// Peak memory: a run of its own with this preloaded, which writes the process's peak RSS (KB) on
-// exit to the file BENCH_PEAK_FILE names; the timed runs load nothing extra.
-const PEAK_PRELOAD = join(root, "peak.cjs")
-writeFileSync(
-  PEAK_PRELOAD,
-  `process.on("exit", () => require("node:fs").writeFileSync(process.env.BENCH_PEAK_FILE, String(process.resourceUsage().maxRSS)))`
-)
+// Peak memory: a run of its own with this preloaded, which writes the process's own peak RSS (KB)
+// on exit to the file BENCH_PEAK_FILE names; the timed runs load nothing extra.
+const PEAK_PRELOAD = fileURLToPath(new URL("./ownPeak.cjs", import.meta.url))
 
 /** Runs a process to its end; answers its wall time in ms. Any failure stops the bench. */
 const timed = (args, label, env = {}) => {

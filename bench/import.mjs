@@ -14,6 +14,7 @@ import { scratchDatabase } from "./scratchDatabase.mjs"
 const EMBEDDED_COUNTS = `
 import { createReadStream } from "node:fs"
 import { Import, openInventory } from "@invkit/sdk"
+import { ownPeakKb } from "./ownPeak.cjs"
 process.umask(0o077)
 const [dataDir, file] = process.argv.slice(1)
 const inventory = await openInventory({ dataDir })
@@ -22,7 +23,7 @@ const started = performance.now()
 const { applied } = await Import.importRows(inventory, createReadStream(file))
 const seconds = (performance.now() - started) / 1000
 await inventory.close()
-const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024)
+const peakRssMb = Math.round(ownPeakKb() / 1024)
 console.log(JSON.stringify({ applied, seconds, rssBeforeMb, peakRssMb }))
 `
 
