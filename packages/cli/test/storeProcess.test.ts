@@ -23,10 +23,19 @@ import { copyOfTemplateStore, type Store, target } from "./store.js"
 const storeProcessScript = fileURLToPath(new URL("../../sdk/dist/storeProcessMain.js", import.meta.url))
 const recorder = new URL("./recordImports.mjs", import.meta.url).href
 
+/**
+ * Running: it exists and has not exited. A process that has exited but not been collected (a
+ * zombie, state Z) is gone: it holds nothing and waits only for the system's first process.
+ */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0)
-    return true
+  } catch {
+    return false
+  }
+  if (process.platform !== "linux") return true
+  try {
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
   } catch {
     return false
   }

@@ -25,7 +25,7 @@ import { type RequestOptions, request } from "node:http"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Inventory } from "./Inventory.js"
-import { LOCK_FILE, liveHolder } from "./internal/dataDirLock.js"
+import { LOCK_FILE, liveHolder, pidAlive } from "./internal/dataDirLock.js"
 import { pathRefusal } from "./internal/dataDirPath.js"
 import { allItems } from "./internal/paging.js"
 import {
@@ -224,20 +224,11 @@ const cpuTime = (pid: number): number | undefined => {
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
 const waitForExit = async (pid: number, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs
-  while (alive(pid)) {
+  while (pidAlive(pid)) {
     if (Date.now() > deadline) return false
     await sleep(20)
   }

@@ -2,7 +2,7 @@
  * The embedded store's directory: one holder at a time (in this process and across processes),
  * private to its owner, and only ever a directory that is new, empty or already a store.
  */
-import { type ChildProcess, fork, spawnSync } from "node:child_process"
+import { type ChildProcess, fork, spawn, spawnSync } from "node:child_process"
 import {
   chmodSync,
   cpSync,
@@ -11,6 +11,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -121,6 +122,44 @@ describe("two opens of one directory in one process", () => {
     await inventory.close()
     expect(existsSync(join(dataDir, "inv.lock"))).toBe(false)
   })
+
+  // A zombie: a process that has exited and whose parent does not collect it (here `sleep`, which
+  // never waits for children). A store process stopped under an init that collects late, or not
+  // at all (a container's first process), is one until then.
+  it.runIf(process.platform === "linux")(
+    "a lock held by a process that has exited but was not collected is a dead process's, and is taken over",
+    async () => {
+      const dataDir = copyOfTemplate()
+      const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], {
+        stdio: ["ignore", "pipe", "ignore"]
+      })
+      try {
+        const pid = Number(
+          await new Promise<string>((resolve) => parent.stdout!.once("data", (data) => resolve(String(data))))
+        )
+        const state = () => {
+          const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+          return stat.charAt(stat.lastIndexOf(")") + 2)
+        }
+        while (state() !== "Z") await new Promise((resolve) => setTimeout(resolve, 10))
+        writeFileSync(
+          join(dataDir, "inv.lock"),
+          JSON.stringify({
+            pid,
+            description: "inv store process",
+            longLived: true,
+            nonce: "exited",
+            since: new Date().toISOString()
+          })
+        )
+        const inventory = await openInventory({ dataDir, lockWait: 0 })
+        await inventory.close()
+        expect(existsSync(join(dataDir, "inv.lock"))).toBe(false)
+      } finally {
+        parent.kill()
+      }
+    }
+  )
 
   it("a long-lived holder is named at once, without waiting", async () => {
     const dataDir = copyOfTemplate()

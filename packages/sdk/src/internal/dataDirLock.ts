@@ -32,14 +32,32 @@ export interface Holder {
  */
 const processStarted = Date.now() - process.uptime() * 1000
 
-const pidAlive = (pid: number) => {
+/** Whether `pid` has exited but not been collected by its parent (Linux; false where there is no /proc). */
+const isZombie = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // The state follows the command name, which is in parentheses and may hold any character.
+    return stat.charAt(stat.lastIndexOf(")") + 2) === "Z"
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Whether `pid` is a live process. A zombie is not: it has exited, holds no file and no memory,
+ * and only waits for its parent to collect it. A store process's parent has gone by then, so it
+ * waits for the system's first process, which may collect it late (here: 1.9 s after it exited,
+ * which every import and export that stopped one waited) or never (a container whose first
+ * process is not an init).
+ */
+export const pidAlive = (pid: number): boolean => {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false
   }
+  return !isZombie(pid)
 }
 
 const isAlive = (holder: Holder) =>
