@@ -20,12 +20,12 @@
  */
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs"
+import { existsSync, realpathSync, statSync } from "node:fs"
 import { type RequestOptions, request } from "node:http"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Inventory } from "./Inventory.js"
-import { LOCK_FILE, liveHolder, pidAlive } from "./internal/dataDirLock.js"
+import { LOCK_FILE, liveHolder, pidAlive, procStat } from "./internal/dataDirLock.js"
 import { pathRefusal } from "./internal/dataDirPath.js"
 import { allItems } from "./internal/paging.js"
 import {
@@ -213,15 +213,10 @@ const MAX_BUSY_WAITS = 6
  * stopped (SIGSTOP), a zombie or gone, so that it counts as hung.
  */
 const cpuTime = (pid: number): number | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // After the command name in parentheses: state, then (fields 14 and 15 of the line) utime and stime.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    if (fields[0] === "T" || fields[0] === "t" || fields[0] === "Z") return undefined
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return undefined
-  }
+  const fields = procStat(pid)
+  if (fields === undefined || fields[0] === "T" || fields[0] === "t" || fields[0] === "Z") return undefined
+  // After the state, fields 14 and 15 of the line: utime and stime.
+  return Number(fields[11]) + Number(fields[12])
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))

@@ -125,7 +125,8 @@ describe("two opens of one directory in one process", () => {
 
   // A zombie: a process that has exited and whose parent does not collect it (here `sleep`, which
   // never waits for children). A store process stopped under an init that collects late, or not
-  // at all (a container's first process), is one until then.
+  // at all (a container's first process), is one until then. The lock names a store process, as
+  // one left it: taken as alive, it was asked to stop, waited for and retried without end.
   it.runIf(process.platform === "linux")(
     "a lock held by a process that has exited but was not collected is a dead process's, and is taken over",
     async () => {

@@ -32,16 +32,22 @@ export interface Holder {
  */
 const processStarted = Date.now() - process.uptime() * 1000
 
-/** Whether `pid` has exited but not been collected by its parent (Linux; false where there is no /proc). */
-const isZombie = (pid: number): boolean => {
+/**
+ * The fields of `/proc/<pid>/stat` after the command name, the state first (Linux); undefined
+ * where there is no /proc, or once the process is gone. The command name is in parentheses and
+ * may hold any character, spaces and parentheses too, so the fields start after the last `)`.
+ */
+export const procStat = (pid: number): ReadonlyArray<string> | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // The state follows the command name, which is in parentheses and may hold any character.
-    return stat.charAt(stat.lastIndexOf(")") + 2) === "Z"
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   } catch {
-    return false
+    return undefined
   }
 }
+
+/** Whether `pid` has exited but not been collected by its parent (false where there is no /proc). */
+const isZombie = (pid: number): boolean => procStat(pid)?.[0] === "Z"
 
 /**
  * Whether `pid` is a live process. A zombie is not: it has exited, holds no file and no memory,
