@@ -179,7 +179,6 @@ export interface Inventory {
       quantity: number,
       options: { readonly from: string; readonly to: string } & ChangeOptions
     ): Promise<TransferResult>
-    /** All changes or none. */
     /** All or nothing; with `dryRun`, only what the changes would do (or why not), nothing written. */
     batch(
       changes: ReadonlyArray<BatchChange>,
@@ -313,9 +312,12 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
             onNotice: options.onNotice
           })
   const runtime = ManagedRuntime.make(
-    options.groupCommit === true && store._tag === "Postgres"
-      ? layer(store).pipe(Layer.provide(groupCommit()))
-      : layer(store)
+    Layer.merge(
+      options.groupCommit === true && store._tag === "Postgres"
+        ? layer(store).pipe(Layer.provide(groupCommit()))
+        : layer(store),
+      Layer.setTracerEnabled(false)
+    )
   )
   let closed = false
   const run = runWith(runtime, () => closed)

@@ -78,18 +78,26 @@ export const tracedRequests =
 
 /**
  * Runs a consumer's work for one event in a `consume` span, a child of the context the event
- * carries (none: a trace of its own), with the event in every log line it writes.
+ * carries (none: a trace of its own), with the event in every log line it writes. With tracing off
+ * there is no span: even a no-op span captured a stack trace and parsed the event's
+ * `traceparent` twice, for every event a consumer handled.
  */
 export const consumeSpan =
   (consumer: string, event: Event.CloudEvent, attempt: number) =>
-  <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    work.pipe(
+  <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const logged = work.pipe(
       Effect.tap(() => Effect.logDebug(`event ${event.type} handled`)),
-      Effect.annotateLogs({ consumer, eventId: event.id }),
-      Effect.withSpan(`consume ${event.type}`, {
+      Effect.annotateLogs({ consumer, eventId: event.id })
+    )
+    return Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (on) => {
+      if (!on) return logged
+      const parent = Event.parentSpanOf(event.traceparent)
+      return Effect.withSpan(logged, `consume ${event.type}`, {
         kind: "consumer",
-        root: Option.isNone(Event.parentSpanOf(event.traceparent)),
-        parent: Option.getOrUndefined(Event.parentSpanOf(event.traceparent)),
+        root: Option.isNone(parent),
+        parent: Option.getOrUndefined(parent),
+        // Where this helper was called says nothing about the event.
+        captureStackTrace: false,
         attributes: {
           "messaging.system": "rabbitmq",
           "messaging.consumer.group.name": consumer,
@@ -98,4 +106,5 @@ export const consumeSpan =
           "invkit.attempt": attempt
         }
       })
-    )
+    })
+  }
