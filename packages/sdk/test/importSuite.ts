@@ -754,6 +754,59 @@ export const importSuite = (open: OpenStore) => {
     })
   })
 
+  describe("export on a local store", () => {
+    it("writes what the public listings would, past a page, and reads only what changed since a time", async () => {
+      // The same inventory without its local store: the export goes through the public listings.
+      const listed: Inventory = { ...inventory }
+      expect(localStoreOf(listed)).toBeUndefined()
+      // More levels and products than one page of the local read (5,000 rows).
+      const counts = ["sku,location,quantity"]
+      for (let i = 0; i < 5_100; i++) counts.push(`${sku(i)},default,${i % 7}`)
+      await importCollecting(inventory, `${counts.join("\n")}\n`)
+      expect((await levels(inventory)).size).toBeGreaterThan(5_000)
+      for (const kind of ["products", "stock"] as const) {
+        for (const format of ["csv", "ndjson", "json"] as const) {
+          expect(await collect(Export.exportRows(inventory, kind, { format }))).toBe(
+            await collect(Export.exportRows(listed, kind, { format }))
+          )
+        }
+      }
+      const movements = JSON.parse(
+        await collect(Export.exportRows(inventory, "movements", { format: "json" }))
+      )
+      expect(movements).toHaveLength((await totals(inventory)).movements)
+      expect(movements.map((m: { id: number }) => m.id)).toEqual(
+        movements.map((m: { id: number }) => m.id).sort((a: number, b: number) => a - b)
+      )
+
+      await inventory.products.add({ sku: "SINCE-1", name: "Before" })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const since = new Date()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      await inventory.stock.set("SINCE-1", 4)
+      await inventory.products.update("SINCE-1", { name: "Changed since" })
+      const lines = async (kind: Export.ExportKind) =>
+        (await collect(Export.exportRows(inventory, kind, { since }))).trim().split("\n")
+      expect(await lines("products")).toEqual([
+        expect.stringMatching(/^sku,name,/),
+        expect.stringMatching(/^SINCE-1,Changed since,/)
+      ])
+      expect(await lines("stock")).toEqual([
+        "sku,location,quantity,reserved,version,updatedAt",
+        expect.stringMatching(/^SINCE-1,default,4,0,1,/)
+      ])
+      expect(await lines("movements")).toEqual([
+        expect.stringMatching(/^id,at,/),
+        expect.stringMatching(/^\d+,[^,]+,SINCE-1,default,4,4,/)
+      ])
+      for (const kind of ["products", "stock"] as const) {
+        expect(await collect(Export.exportRows(inventory, kind, { since }))).toBe(
+          await collect(Export.exportRows(listed, kind, { since }))
+        )
+      }
+    })
+  })
+
   describe("numbers and the level limit", () => {
     it("takes a number cell only as decimal digits (and a leading minus for a delta)", async () => {
       const before = await levels(inventory)
