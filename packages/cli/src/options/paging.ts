@@ -1,4 +1,3 @@
-import type { Page } from "@invkit/sdk"
 import { DEFAULT_LIMIT, MAX_LIMIT } from "@invkit/sdk/rules"
 import type { Command } from "commander"
 import { optionalNumberArgument } from "../numberArgument.js"
@@ -48,21 +47,4 @@ export const pagingOf = (options: PagingOptions): Paging => {
     cursor: options.cursor,
     all
   }
-}
-
-/** One page (from --cursor), or with --all every page, fetched --limit rows at a time. */
-export const fetchListing = async <T>(
-  paging: Paging,
-  fetchPage: (request: PageRequest) => Promise<Page.Page<T>>
-): Promise<Page.Page<T>> => {
-  const { limit } = paging
-  if (!paging.all) return fetchPage({ limit, cursor: paging.cursor })
-  const items: Array<T> = []
-  let cursor: string | undefined
-  do {
-    const page = await fetchPage({ limit, cursor })
-    items.push(...page.items)
-    cursor = page.nextCursor ?? undefined
-  } while (cursor !== undefined)
-  return { items, nextCursor: null }
 }

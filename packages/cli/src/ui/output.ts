@@ -52,6 +52,30 @@ export const stdoutClosed = (): Promise<void> =>
     else whenStdoutClosed.push(resolve)
   })
 
+/** Whether stdout failed or its reader went away: nothing written now reaches anyone. */
+export const stdoutGone = (): boolean => stdoutFailure !== undefined
+
+/**
+ * Resolves once what was written to stdout has gone out (or stdout failed), and the event loop
+ * has looked at it: a reader slower than the store (`| less`) holds the next page back instead
+ * of it piling up in memory, and one that has gone away (`| head`) is noticed. The store's
+ * answers resolve as promises alone, so without this turn the loop never learnt either.
+ */
+export const stdoutWritten = (): Promise<void> =>
+  new Promise((resolve) => {
+    if (stdoutFailure !== undefined || !process.stdout.writableNeedDrain) {
+      setImmediate(resolve)
+      return
+    }
+    const done = () => {
+      process.stdout.off("drain", done)
+      process.stdout.off("error", done)
+      resolve()
+    }
+    process.stdout.on("drain", done)
+    process.stdout.on("error", done)
+  })
+
 /** True for the failure of stdout itself, already handled: nothing more to report. */
 export const isStdoutFailure = (error: unknown): boolean => error !== undefined && error === stdoutFailure
 
@@ -71,6 +95,11 @@ export const printJson = (value: unknown): void => {
 
 export const printLine = (text: string): void => {
   writeOut(`${printable(text)}\n`)
+}
+
+/** Text as it is, without a line break of its own (a listing printed in parts). */
+export const printText = (text: string): void => {
+  writeOut(printable(text))
 }
 
 export const note = (text: string): void => {

@@ -1,6 +1,6 @@
 import type { Product } from "@invkit/sdk"
 import { printJson, printLine, timestamp } from "./output.js"
-import { renderRecord, renderTable } from "./table.js"
+import { columns, renderRecord } from "./table.js"
 
 export const printProduct = (product: Product.Product, json: boolean | undefined): void => {
   if (json) {
@@ -23,15 +23,7 @@ export const printProduct = (product: Product.Product, json: boolean | undefined
   )
 }
 
-export const renderProducts = (products: ReadonlyArray<Product.Product>): string =>
-  renderTable(
-    ["SKU", "name", "unit", "reorder point", "reorder qty", "status"],
-    products.map((p) => [
-      p.sku,
-      p.name,
-      p.unit,
-      p.reorderPoint,
-      p.reorderQuantity,
-      p.active ? "active" : "archived"
-    ])
-  )
+export const renderProducts = columns<Product.Product>(
+  ["SKU", "name", "unit", "reorder point", "reorder qty", "status"],
+  (p) => [p.sku, p.name, p.unit, p.reorderPoint, p.reorderQuantity, p.active ? "active" : "archived"]
+)

@@ -1,25 +1,24 @@
 import type { Reservation } from "@invkit/sdk"
 import { printJson, printLine, timestamp } from "./output.js"
-import { renderRecord, renderTable } from "./table.js"
+import { columns, renderRecord } from "./table.js"
 
 const expiry = (hold: Reservation.Reservation): string =>
   hold.expiresAt === null ? "none" : timestamp(hold.expiresAt)
 
-export const renderReservations = (holds: ReadonlyArray<Reservation.Reservation>): string =>
-  renderTable(
-    ["id", "SKU", "location", "quantity", "fulfilled", "for", "status", "expires", "created"],
-    holds.map((h) => [
-      h.id,
-      h.sku,
-      h.location,
-      h.quantity,
-      h.fulfilled,
-      h.reference,
-      h.status,
-      expiry(h),
-      timestamp(h.createdAt)
-    ])
-  )
+export const renderReservations = columns<Reservation.Reservation>(
+  ["id", "SKU", "location", "quantity", "fulfilled", "for", "status", "expires", "created"],
+  (h) => [
+    h.id,
+    h.sku,
+    h.location,
+    h.quantity,
+    h.fulfilled,
+    h.reference,
+    h.status,
+    expiry(h),
+    timestamp(h.createdAt)
+  ]
+)
 
 export const printReservation = (hold: Reservation.Reservation, json: boolean | undefined): void => {
   if (json) {

@@ -1,25 +1,24 @@
 import type { Reorder, Restock } from "@invkit/sdk"
 import { printJson, printLine, timestamp } from "./output.js"
-import { renderRecord, renderTable } from "./table.js"
+import { columns, renderRecord } from "./table.js"
 
 const supplierOf = (order: Restock.RestockOrder): string =>
   order.supplierId === null ? "none" : `${order.supplierId} (${order.supplierSku ?? "?"})`
 
-export const renderOrders = (orders: ReadonlyArray<Restock.RestockOrder>): string =>
-  renderTable(
-    ["id", "SKU", "location", "supplier", "quantity", "received", "unit cost", "status", "created"],
-    orders.map((o) => [
-      o.id,
-      o.sku,
-      o.location,
-      supplierOf(o),
-      o.quantity,
-      o.receivedQuantity,
-      o.unitCost ?? "",
-      o.status,
-      timestamp(o.createdAt)
-    ])
-  )
+export const renderOrders = columns<Restock.RestockOrder>(
+  ["id", "SKU", "location", "supplier", "quantity", "received", "unit cost", "status", "created"],
+  (o) => [
+    o.id,
+    o.sku,
+    o.location,
+    supplierOf(o),
+    o.quantity,
+    o.receivedQuantity,
+    o.unitCost ?? "",
+    o.status,
+    timestamp(o.createdAt)
+  ]
+)
 
 export const printOrder = (order: Restock.RestockOrder, json: boolean | undefined): void => {
   if (json) {

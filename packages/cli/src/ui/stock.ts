@@ -1,6 +1,6 @@
 import type { Location, Stock } from "@invkit/sdk"
 import { printJson, printLine, signed, timestamp } from "./output.js"
-import { renderRecord, renderTable } from "./table.js"
+import { columns, renderRecord, renderTable } from "./table.js"
 
 const changeLine = (change: Stock.StockChange): string =>
   `${change.sku} at ${change.location}: ${change.onHand} on hand (${signed(change.delta)}, ${change.reason})`
@@ -28,32 +28,29 @@ export const printLevel = (level: Stock.StockLevel, json: boolean | undefined): 
   printLine(`${level.sku} (${level.name}): ${level.available} available, reorder point ${level.reorderPoint}`)
 }
 
-export const renderStockRows = (rows: ReadonlyArray<Stock.StockRow>): string =>
-  renderTable(
-    ["SKU", "name", "location", "on hand", "reserved", "available", "reorder point"],
-    rows.map((r) => [r.sku, r.name, r.location, r.onHand, r.reserved, r.available, r.reorderPoint])
-  )
+export const renderStockRows = columns<Stock.StockRow>(
+  ["SKU", "name", "location", "on hand", "reserved", "available", "reorder point"],
+  (r) => [r.sku, r.name, r.location, r.onHand, r.reserved, r.available, r.reorderPoint]
+)
 
-export const renderLowStock = (items: ReadonlyArray<Stock.LowStockItem>): string =>
-  renderTable(
-    ["SKU", "name", "location", "available", "reorder point", "shortfall", "reorder qty"],
-    items.map((i) => [i.sku, i.name, i.location, i.available, i.reorderPoint, i.shortfall, i.reorderQuantity])
-  )
+export const renderLowStock = columns<Stock.LowStockItem>(
+  ["SKU", "name", "location", "available", "reorder point", "shortfall", "reorder qty"],
+  (i) => [i.sku, i.name, i.location, i.available, i.reorderPoint, i.shortfall, i.reorderQuantity]
+)
 
-export const renderMovements = (movements: ReadonlyArray<Stock.Movement>): string =>
-  renderTable(
-    ["id", "at", "location", "change", "after", "reason", "reference", "actor"],
-    movements.map((m) => [
-      m.id,
-      timestamp(m.at),
-      m.location,
-      signed(m.delta),
-      m.quantityAfter,
-      m.reason,
-      m.reference ?? "",
-      m.actor ?? ""
-    ])
-  )
+export const renderMovements = columns<Stock.Movement>(
+  ["id", "at", "location", "change", "after", "reason", "reference", "actor"],
+  (m) => [
+    m.id,
+    timestamp(m.at),
+    m.location,
+    signed(m.delta),
+    m.quantityAfter,
+    m.reason,
+    m.reference ?? "",
+    m.actor ?? ""
+  ]
+)
 
 export const printOverview = (overview: Stock.Overview, json: boolean | undefined): void => {
   if (json) {
@@ -73,8 +70,8 @@ export const printOverview = (overview: Stock.Overview, json: boolean | undefine
   )
 }
 
-export const renderLocations = (locations: ReadonlyArray<Location.Location>): string =>
-  renderTable(
-    ["code", "name", "created"],
-    locations.map((l) => [l.code, l.name, timestamp(l.createdAt)])
-  )
+export const renderLocations = columns<Location.Location>(["code", "name", "created"], (l) => [
+  l.code,
+  l.name,
+  timestamp(l.createdAt)
+])

@@ -1,7 +1,7 @@
 import type { Supplier, SupplierSync, SyncJobs } from "@invkit/sdk"
 import { type MappableField, mappableFields } from "../options/connector.js"
 import { printJson, printLine, timestamp } from "./output.js"
-import { renderRecord, renderTable } from "./table.js"
+import { columns, renderRecord, renderTable } from "./table.js"
 
 type Connector = Supplier.Supplier["connector"]
 
@@ -55,67 +55,64 @@ export const printSupplier = (supplier: Supplier.Supplier, json: boolean | undef
   )
 }
 
-export const renderSuppliers = (suppliers: ReadonlyArray<Supplier.Supplier>): string =>
-  renderTable(
-    ["id", "name", "feed", "url or source", "API key", "schedule", "status"],
-    suppliers.map((s) => [
-      s.id,
-      s.name,
-      s.connector.type,
-      feedOf(s.connector),
-      apiKeyOf(s.connector),
-      s.schedule ?? "",
-      s.active ? "active" : "inactive"
-    ])
-  )
+export const renderSuppliers = columns<Supplier.Supplier>(
+  ["id", "name", "feed", "url or source", "API key", "schedule", "status"],
+  (s) => [
+    s.id,
+    s.name,
+    s.connector.type,
+    feedOf(s.connector),
+    apiKeyOf(s.connector),
+    s.schedule ?? "",
+    s.active ? "active" : "inactive"
+  ]
+)
 
 const orBlank = (value: string | number | null): string | number => value ?? ""
 
-export const renderSupplierItems = (items: ReadonlyArray<Supplier.SupplierItem>): string =>
-  renderTable(
-    ["supplier SKU", "SKU", "name", "availability", "unit cost", "min order", "pack", "lead days", "status"],
-    items.map((i) => [
-      i.supplierSku,
-      orBlank(i.sku),
-      orBlank(i.name),
-      orBlank(i.availability),
-      orBlank(i.unitCost),
-      i.minOrderQty,
-      i.packSize,
-      orBlank(i.leadTimeDays),
-      i.active ? "active" : "gone"
-    ])
-  )
+export const renderSupplierItems = columns<Supplier.SupplierItem>(
+  ["supplier SKU", "SKU", "name", "availability", "unit cost", "min order", "pack", "lead days", "status"],
+  (i) => [
+    i.supplierSku,
+    orBlank(i.sku),
+    orBlank(i.name),
+    orBlank(i.availability),
+    orBlank(i.unitCost),
+    i.minOrderQty,
+    i.packSize,
+    orBlank(i.leadTimeDays),
+    i.active ? "active" : "gone"
+  ]
+)
 
-export const renderSyncRuns = (runs: ReadonlyArray<SupplierSync.SyncRun>): string =>
-  renderTable(
-    [
-      "run",
-      "trigger",
-      "attempt",
-      "status",
-      "added",
-      "updated",
-      "unchanged",
-      "deactivated",
-      "rejected",
-      "started",
-      "error"
-    ],
-    runs.map((r) => [
-      r.id,
-      r.trigger,
-      r.attempt,
-      r.status,
-      r.added,
-      r.updated,
-      r.unchanged,
-      r.deactivated,
-      r.rejected,
-      timestamp(r.startedAt),
-      r.error ?? ""
-    ])
-  )
+export const renderSyncRuns = columns<SupplierSync.SyncRun>(
+  [
+    "run",
+    "trigger",
+    "attempt",
+    "status",
+    "added",
+    "updated",
+    "unchanged",
+    "deactivated",
+    "rejected",
+    "started",
+    "error"
+  ],
+  (r) => [
+    r.id,
+    r.trigger,
+    r.attempt,
+    r.status,
+    r.added,
+    r.updated,
+    r.unchanged,
+    r.deactivated,
+    r.rejected,
+    timestamp(r.startedAt),
+    r.error ?? ""
+  ]
+)
 
 export const renderRejections = (rejections: ReadonlyArray<typeof SupplierSync.Rejection.Type>): string =>
   renderTable(

@@ -1,6 +1,6 @@
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { renderProducts } from "../../ui/products.js"
 import { UsageError } from "../../usageError.js"
 
@@ -17,8 +17,13 @@ export const run = async (options: ListProductsOptions): Promise<void> => {
     active: options.active ? true : options.archived ? false : undefined
   }
   const paging = pagingOf(options)
-  const page = await withInventory(options, (inventory) =>
-    fetchListing(paging, (request) => inventory.products.list({ ...query, ...request }))
+  await withInventory(options, (inventory) =>
+    showListing(
+      paging,
+      (request) => inventory.products.list({ ...query, ...request }),
+      options.json,
+      renderProducts,
+      "No products."
+    )
   )
-  printListing(page, options.json, renderProducts, "No products.")
 }

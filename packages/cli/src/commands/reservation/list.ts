@@ -1,7 +1,7 @@
 import type { Reservation } from "@invkit/sdk"
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { renderReservations } from "../../ui/reservations.js"
 import { asForOption } from "./reference.js"
 
@@ -21,10 +21,15 @@ export const run = async (options: ListReservationsOptions): Promise<void> => {
     status: options.status as Reservation.ReservationStatus | undefined
   }
   const paging = pagingOf(options)
-  const page = await asForOption(
+  await asForOption(
     withInventory(options, (inventory) =>
-      fetchListing(paging, (request) => inventory.reservations.list({ ...query, ...request }))
+      showListing(
+        paging,
+        (request) => inventory.reservations.list({ ...query, ...request }),
+        options.json,
+        renderReservations,
+        "No reservations."
+      )
     )
   )
-  printListing(page, options.json, renderReservations, "No reservations.")
 }

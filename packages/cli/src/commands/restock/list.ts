@@ -1,7 +1,7 @@
 import type { Restock } from "@invkit/sdk"
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { renderOrders } from "../../ui/restock.js"
 
 export interface ListOrdersOptions extends GlobalOptions, PagingOptions {
@@ -20,8 +20,13 @@ export const run = async (options: ListOrdersOptions): Promise<void> => {
     supplierId: options.supplier
   }
   const paging = pagingOf(options)
-  const page = await withInventory(options, (inventory) =>
-    fetchListing(paging, (request) => inventory.restock.list({ ...query, ...request }))
+  await withInventory(options, (inventory) =>
+    showListing(
+      paging,
+      (request) => inventory.restock.list({ ...query, ...request }),
+      options.json,
+      renderOrders,
+      "No restock orders."
+    )
   )
-  printListing(page, options.json, renderOrders, "No restock orders.")
 }

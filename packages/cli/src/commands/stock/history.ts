@@ -1,7 +1,7 @@
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { skuArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { renderMovements } from "../../ui/stock.js"
 
@@ -17,8 +17,13 @@ export const run = async (skuText: string | undefined, options: StockHistoryOpti
     until: options.until
   }
   const paging = pagingOf(options)
-  const page = await withInventory(options, (inventory) =>
-    fetchListing(paging, (request) => inventory.stock.history(sku, { ...query, ...request }))
+  await withInventory(options, (inventory) =>
+    showListing(
+      paging,
+      (request) => inventory.stock.history(sku, { ...query, ...request }),
+      options.json,
+      renderMovements,
+      `No movements of ${sku}.`
+    )
   )
-  printListing(page, options.json, renderMovements, `No movements of ${sku}.`)
 }

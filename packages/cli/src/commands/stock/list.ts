@@ -1,6 +1,6 @@
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { renderStockRows } from "../../ui/stock.js"
 
 export interface ListStockOptions extends GlobalOptions, PagingOptions {
@@ -14,8 +14,13 @@ export const run = async (options: ListStockOptions): Promise<void> => {
     text: options.text
   }
   const paging = pagingOf(options)
-  const page = await withInventory(options, (inventory) =>
-    fetchListing(paging, (request) => inventory.stock.list({ ...query, ...request }))
+  await withInventory(options, (inventory) =>
+    showListing(
+      paging,
+      (request) => inventory.stock.list({ ...query, ...request }),
+      options.json,
+      renderStockRows,
+      "No stock recorded."
+    )
   )
-  printListing(page, options.json, renderStockRows, "No stock recorded.")
 }

@@ -1,7 +1,7 @@
-import { fetchListing, type PagingOptions, pagingOf } from "../../options/paging.js"
+import { type PagingOptions, pagingOf } from "../../options/paging.js"
 import { supplierIdArgument } from "../../options/prompted.js"
 import { type GlobalOptions, withInventory } from "../../session.js"
-import { printListing } from "../../ui/listing.js"
+import { showListing } from "../../ui/listing.js"
 import { askIfMissing } from "../../ui/prompt.js"
 import { renderSupplierItems } from "../../ui/suppliers.js"
 
@@ -15,13 +15,13 @@ export const run = async (idText: string | undefined, options: SupplierItemsOpti
     active: options.active ? true : undefined
   }
   const paging = pagingOf(options)
-  const page = await withInventory(options, (inventory) =>
-    fetchListing(paging, (request) => inventory.suppliers.items(id, { ...query, ...request }))
-  )
-  printListing(
-    page,
-    options.json,
-    renderSupplierItems,
-    `No catalog items of ${id}. Sync it with inv supplier sync ${id}.`
+  await withInventory(options, (inventory) =>
+    showListing(
+      paging,
+      (request) => inventory.suppliers.items(id, { ...query, ...request }),
+      options.json,
+      renderSupplierItems,
+      `No catalog items of ${id}. Sync it with inv supplier sync ${id}.`
+    )
   )
 }
