@@ -63,7 +63,7 @@ export const stdoutGone = (): boolean => stdoutFailure !== undefined
  */
 export const stdoutWritten = (): Promise<void> =>
   new Promise((resolve) => {
-    if (stdoutFailure !== undefined || !process.stdout.writableNeedDrain) {
+    if (stdoutGone() || !process.stdout.writableNeedDrain) {
       setImmediate(resolve)
       return
     }
