@@ -659,6 +659,26 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       })
     )
 
+    it.effect("requests that reach an idle committer together go in one group, not the first alone", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const products = yield* Products
+        const skus = ["TOGETHER-1", "TOGETHER-2", "TOGETHER-3", "TOGETHER-4", "TOGETHER-5"]
+        for (const sku of skus) yield* products.add({ sku, name: sku })
+        const before = yield* groupTotals
+        const levels = yield* Effect.all(
+          skus.map((sku) => stock.adjust({ sku, delta: 2 })),
+          { concurrency: "unbounded" }
+        )
+        expect(levels.map((level) => level.onHand)).toEqual([2, 2, 2, 2, 2])
+        const after = yield* groupTotals
+        expect({ groups: after.groups - before.groups, requests: after.requests - before.requests }).toEqual({
+          groups: 1,
+          requests: skus.length
+        })
+      })
+    )
+
     it.effect("no answer is given before the group's commit", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

@@ -313,7 +313,12 @@ export const make = <C = never, R = never>(
         Effect.uninterruptible
       )
 
-    yield* Queue.takeBetween(queue, 1, maxGroup).pipe(
+    // Waits for one request, then takes every one queued meanwhile. (`takeBetween(queue, 1, n)`
+    // answers the one request it waited for alone, even when more were queued before it ran.)
+    const nextGroup = Effect.zipWith(Queue.take(queue), Queue.takeUpTo(queue, maxGroup - 1), (first, rest) =>
+      Chunk.prepend(rest, first)
+    )
+    yield* nextGroup.pipe(
       Effect.flatMap((group) => commitGroup(Chunk.toReadonlyArray(group))),
       Effect.forever,
       Effect.forkScoped
