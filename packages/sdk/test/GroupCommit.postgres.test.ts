@@ -486,7 +486,105 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
     )
 
     it.effect(
-      "many sales of two hot levels in one group: one statement per change of the busiest level, each level in arrival order",
+      "many sales of two hot levels in one group: one statement, each change seeing the ones before it",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          for (const sku of ["WARM-HELD", "WARM-A", "WARM-B"]) yield* products.add({ sku, name: sku })
+          for (const sku of ["WARM-HELD", "WARM-A", "WARM-B"]) yield* stock.set({ sku, quantity: 100 })
+          const deltas = Array.from({ length: 12 }, (_, i) => (i % 3 === 2 ? i : -(i + 1)))
+          const writes = deltas.flatMap((delta, i) => [
+            stock.adjust({ sku: "WARM-A", delta, reference: `a-${i}` }),
+            stock.adjust({ sku: "WARM-B", delta: -delta, reference: `b-${i}` })
+          ])
+          const versionOf = (sku: string) =>
+            Effect.map(
+              sql<{ version: number }>`select version::int as version from stock_levels where sku = ${sku}`,
+              ([row]) => row!.version
+            )
+          const before = yield* versionOf("WARM-A")
+          const [outcomes, sent] = yield* recordingStatements(asOneGroup("WARM-HELD", writes))
+          // The held level's lone request, then the 24 changes in one statement.
+          expect(changeStatements(sent)).toHaveLength(2)
+          const running = (changes: ReadonlyArray<number>) => {
+            let level = 100
+            return changes.map((delta) => (level += delta))
+          }
+          const expectedA = running(deltas)
+          const expectedB = running(deltas.map((delta) => -delta))
+          // Each answer is the level as its own change left it, with the version after it.
+          const answers = outcomes.map((outcome) => Either.getOrThrow(outcome))
+          expect(answers.filter((_, i) => i % 2 === 0).map((change) => change.onHand)).toEqual(expectedA)
+          expect(answers.filter((_, i) => i % 2 === 1).map((change) => change.onHand)).toEqual(expectedB)
+          expect(answers.filter((_, i) => i % 2 === 0).map((change) => change.version)).toEqual(
+            deltas.map((_, i) => before + i + 1)
+          )
+          const ledger = (sku: string) =>
+            Effect.map(
+              sql<{ quantityAfter: number; reference: string }>`
+                select quantity_after, reference from stock_movements
+                where sku = ${sku} and reason <> 'count' order by id`,
+              (rows) => rows.map((row) => [row.quantityAfter, row.reference])
+            )
+          expect(yield* ledger("WARM-A")).toEqual(expectedA.map((level, i) => [level, `a-${i}`]))
+          expect(yield* ledger("WARM-B")).toEqual(expectedB.map((level, i) => [level, `b-${i}`]))
+          // The events say the same, in the same order, with the level's version after each change.
+          const events = yield* sql<{ onHand: number; version: number }>`
+            select (data->>'onHand')::int as on_hand, (data->>'version')::int as version from outbox
+            where type = 'stock.updated' and subject = 'WARM-A' and data->>'reason' <> 'count' order by id`
+          expect(events.map((event) => event.onHand)).toEqual(expectedA)
+          expect(events.map((event) => event.version)).toEqual(deltas.map((_, i) => before + i + 1))
+          expect(yield* versionOf("WARM-A")).toBe(before + 12)
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+        })
+    )
+
+    it.effect(
+      "changes of one level answered as one by one: past the limit on the way, a removal before the level exists, a new level in one go",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          const products = yield* Products
+          for (const sku of ["EDGE-HELD", "EDGE-FULL", "EDGE-NEW", "EDGE-LATE"])
+            yield* products.add({ sku, name: sku })
+          yield* stock.set({ sku: "EDGE-HELD", quantity: 1 })
+          yield* stock.set({ sku: "EDGE-FULL", quantity: MAX_LEVEL - 1 })
+          const outcomes = yield* asOneGroup("EDGE-HELD", [
+            // One by one the first goes past the limit and is refused; the second then applies.
+            stock.adjust({ sku: "EDGE-FULL", delta: 5 }),
+            stock.adjust({ sku: "EDGE-FULL", delta: -5 }),
+            // No level yet: the removal finds nothing to take; the receipt creates the level.
+            stock.adjust({ sku: "EDGE-LATE", delta: -1 }),
+            stock.adjust({ sku: "EDGE-LATE", delta: 4 }),
+            // No level yet: created by the first, taken from by the second, in one statement.
+            stock.adjust({ sku: "EDGE-NEW", delta: 5 }),
+            stock.adjust({ sku: "EDGE-NEW", delta: -3 })
+          ])
+          expect(outcomes.map(levelOrRefusal)).toEqual([
+            "InvalidInput",
+            MAX_LEVEL - 6,
+            "InsufficientStock",
+            4,
+            5,
+            2
+          ])
+          const levels = yield* sql<{ sku: string; onHand: number; version: number }>`
+            select sku, on_hand, version::int as version from stock_levels
+            where sku in ('EDGE-FULL', 'EDGE-NEW', 'EDGE-LATE') order by sku`
+          expect(levels).toEqual([
+            { sku: "EDGE-FULL", onHand: MAX_LEVEL - 6, version: 2 },
+            { sku: "EDGE-LATE", onHand: 4, version: 1 },
+            { sku: "EDGE-NEW", onHand: 2, version: 2 }
+          ])
+          expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
+        })
+    )
+
+    it.effect(
+      "many sales of two hot levels in one group, one overselling: its level's changes go one by one, each level in arrival order",
       () =>
         Effect.gen(function* () {
           const stock = yield* Stock
@@ -501,9 +599,10 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
             stock.adjust({ sku: "HOT-B", delta: i === 5 ? 6 : delta, reference: `b-${i}` })
           ])
           const [outcomes, sent] = yield* recordingStatements(asOneGroup("HOT-HELD", writes))
-          // The held level's lone request, then one statement per round (twelve: each level's
-          // n-th change together), and the oversell's own explanation: 14, not one per request (25).
-          expect(changeStatements(sent)).toHaveLength(1 + 12 + 1)
+          // The held level's lone request, then one statement for both levels, which applies
+          // HOT-B's twelve changes and none of HOT-A's (one of them oversells), then HOT-A's one by
+          // one: its eleven sales and the oversell's attempt. 14, not one per request (25).
+          expect(changeStatements(sent)).toHaveLength(1 + 1 + 12)
           const refused = outcomes.filter(Either.isLeft)
           expect(refused).toHaveLength(1)
           expect(Either.getLeft(refused[0]!).pipe(Option.getOrThrow)).toMatchObject({

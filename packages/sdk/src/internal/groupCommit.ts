@@ -18,21 +18,21 @@
  *
  * Statements, not commits, are most of a group's cost (docs/benchmarks.md), so the group's plain
  * changes (a unit with a `setBased` part: for the stock writer, an adjustment without a key) go
- * first, in set-based statements, when there are two or more: the first plain change of each level
- * in one statement, the second of each level in the next, and so on, so a group of many sales of a
- * few products (the hot-SKU case) sends as many statements as the busiest level has changes, not
- * one per request. A plain change joins them only while no other request of the group has touched
- * its level before it, so each level still changes in arrival order; each statement takes its
- * changes in lock order (their level keys sorted), so groups of several processes cannot deadlock
- * on each other. A change a statement did not apply (its condition failed: insufficient stock,
- * held stock) runs its fast unit next, which explains the refusal as a lone request's would,
- * before the level's next change. If a statement fails (a foreign key, the level's limit), the
- * group is rolled back and run again per unit, so that each request gets its own answer.
+ * first, in one set-based statement, when there are two or more: a group of many sales of a few
+ * products (the hot-SKU case) sends one statement, in which each level's changes apply in arrival
+ * order. A plain change joins it only while no other request of the group has touched its level
+ * before it, so each level still changes in arrival order; the statement takes its changes in lock
+ * order (their level keys sorted, a level's in arrival order), so groups of several processes
+ * cannot deadlock on each other. The changes of a level the statement did not apply (one of them
+ * would have failed its condition: insufficient stock, held stock, the level's limit) run their
+ * fast units next, in arrival order, which apply them or explain the refusal as lone requests'
+ * would, before any later request on the level. If the statement fails (a foreign key), the group
+ * is rolled back and run again per unit, so that each request gets its own answer.
  *
  * A group that is one statement needs no BEGIN and COMMIT around it: the database commits a
  * statement on its own, all of it or nothing. So a lone request that can be sent alone (`alone`)
- * is, and a group whose requests all go in one set-based statement (plain changes of distinct
- * levels) sends that statement alone; its changes that statement did not apply then run as units,
+ * is, and a group whose requests all go in one set-based statement (plain changes, of one level or
+ * many) sends that statement alone; its changes that statement did not apply then run as units,
  * in a transaction of their own, and are answered after it. Each request is still answered only
  * after the commit that decided it; only the group's one transaction is given up, which decided
  * nothing the statement alone does not.
@@ -175,37 +175,31 @@ export const make = <C = never, R = never>(
     }
 
     /**
-     * The group's requests that go in its set-based statements: round k holds the (k+1)-th plain
-     * change of each level, in lock order. A level's changes join while every earlier request of
-     * the group on it is a plain change (and none may write any level); the rest run as units
-     * after the rounds. None unless two or more: a lone plain change sends the same one statement
-     * as its own unit.
+     * The group's requests that go in its set-based statement, in lock order (a level's in arrival
+     * order). A level's changes join while every earlier request of the group on it is a plain
+     * change (and none may write any level); the rest run as units after the statement. None
+     * unless two or more: a lone plain change sends the same one statement as its own unit.
      */
-    const setBasedRounds = (group: ReadonlyArray<Queued>): ReadonlyArray<ReadonlyArray<Queued>> => {
+    const setBasedPart = (group: ReadonlyArray<Queued>): ReadonlyArray<Queued> => {
       if (setStatement === undefined) return []
-      /** Per level: how many of its changes are in rounds, or -1 once another request touched it. */
-      const joined = new Map<string, number>()
+      /** Levels another request of the group touched: no plain change of them may join after it. */
+      const closed = new Set<string>()
       let anyLevel = false
-      const rounds: Array<Array<Queued>> = []
+      const part: Array<Queued> = []
       for (const queued of group) {
         const { levels, setBased } = queued.unit
         if (levels === undefined) anyLevel = true
         const level = levels?.length === 1 ? levels[0]! : undefined
-        // How many of its level's changes are in rounds already; -1: none may join any more.
-        const before = level === undefined ? -1 : (joined.get(level) ?? 0)
-        if (!anyLevel && setBased !== undefined && level !== undefined && before >= 0) {
-          if (rounds[before] === undefined) rounds[before] = []
-          rounds[before]!.push(queued)
-          joined.set(level, before + 1)
+        if (!anyLevel && setBased !== undefined && level !== undefined && !closed.has(level)) {
+          part.push(queued)
         } else {
-          for (const key of levels ?? []) joined.set(key, -1)
+          for (const key of levels ?? []) closed.add(key)
         }
       }
-      if (rounds.reduce((n, round) => n + round.length, 0) < 2) return []
+      if (part.length < 2) return []
       const levelOf = (queued: Queued) => queued.unit.levels![0]!
-      return rounds.map((round) =>
-        round.sort((a, b) => (levelOf(a) < levelOf(b) ? -1 : levelOf(a) > levelOf(b) ? 1 : 0))
-      )
+      // A stable sort: a level's changes keep their arrival order.
+      return part.sort((a, b) => (levelOf(a) < levelOf(b) ? -1 : levelOf(a) > levelOf(b) ? 1 : 0))
     }
 
     const attempt = (group: ReadonlyArray<Queued>, mode: Mode) =>
@@ -213,7 +207,8 @@ export const make = <C = never, R = never>(
         sql.withTransaction(
           Effect.gen(function* () {
             const outcomes = new Map<Queued, Exit.Exit<unknown, unknown>>()
-            for (const part of mode === "set" ? setBasedRounds(group) : []) {
+            const part = mode === "set" ? setBasedPart(group) : []
+            if (part.length > 0) {
               const rows = yield* setStatement!(part.map(({ unit }) => unit.setBased!.change)).pipe(
                 Effect.catchAll(
                   (error): Effect.Effect<never, SqlError | NeedsUnits> =>
@@ -225,7 +220,7 @@ export const make = <C = never, R = never>(
               for (const [i, queued] of part.entries()) {
                 const row = rows[i]
                 // Not applied: the fast unit decides, as for a lone request, right after the
-                // statement and so before any later request on its level.
+                // statement (a level's changes in arrival order), before any later request on it.
                 const outcome =
                   row === undefined
                     ? yield* runUnit(queued.unit, true)
@@ -295,10 +290,8 @@ export const make = <C = never, R = never>(
       const [only] = group
       if (group.length === 1 && only?.unit.alone !== undefined)
         return Effect.map(Effect.exit(only.unit.alone), (exit) => [exit])
-      const rounds = setBasedRounds(group)
-      return rounds.length === 1 && rounds[0]!.length === group.length
-        ? oneStatement(group, rounds[0]!)
-        : inTransaction(group, "set")
+      const part = setBasedPart(group)
+      return part.length === group.length ? oneStatement(group, part) : inTransaction(group, "set")
     }
 
     const commitGroup = (group: ReadonlyArray<Queued>) =>

@@ -24,7 +24,7 @@ import {
   StoreError
 } from "../InventoryError.js"
 import type { ReorderRule } from "../Reorder.js"
-import { LEVEL_RULE } from "../Rules.js"
+import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
@@ -235,20 +235,23 @@ export interface PlainAdjustment {
 
 /**
  * The plain adjustments of a group in ONE statement (internal/groupCommit.ts): the changes as
- * arrays, each level at most once, taken in the order given (lock order); levels, movements and
- * outbox events written by one CTE, with each change's own reason, reference, actor and trace
- * context. An adjustment applies under the condition of its lone statement (`levelWrite`): a
- * removal only down to what is on hand and not held, and only on a level that exists. Answers a
- * row per change, undefined where the condition failed (that change wrote nothing).
+ * arrays, in the order given (a level's in arrival order, the levels in lock order); levels,
+ * movements and outbox events written by one CTE, with each change's own reason, reference, actor
+ * and trace context. A level may have several changes: each sees the ones before it (its movement
+ * records the running total, its event the level's version after it), as one statement per change
+ * would. A level's changes apply all together or not at all: together when, applied one by one,
+ * each would have passed the condition of its lone statement (`levelWrite`: a removal only down to
+ * what is on hand and not held, on a level that exists; no level above `MAX_LEVEL`). Answers a
+ * row per change, undefined for each change of a level that did not apply (it wrote nothing; one
+ * by one, some of them may apply: the caller runs them so).
  */
 export const applyPlainAdjustments =
   (sql: SqlClient.SqlClient) =>
   (changes: ReadonlyArray<PlainAdjustment>): Effect.Effect<ReadonlyArray<Applied | undefined>, SqlError> =>
     Effect.suspend(() => {
       const column = <K extends keyof PlainAdjustment>(key: K) => changes.map((change) => change[key])
-      // Each applied change with its level, its request and its product, as `stockUpdatedData` reads them.
-      const changed = sql`from movement m join level l using (sku, location) join input i using (sku, location)
-        join products p on p.sku = m.sku`
+      // Each applied change's movement `m`, with its level `l` as that change left it, and its product.
+      const changed = sql`from moved m join applied l using (sku, location, step) join products p on p.sku = m.sku`
       return sql<Applied & { readonly ord: number }>`
       with input as (
         select * from unnest(${column("sku")}::text[], ${column("location")}::text[], ${column("delta")}::int[],
@@ -256,37 +259,65 @@ export const applyPlainAdjustments =
           ${column("traceparent")}::text[])
           with ordinality as i(sku, location, delta, reason, reference, actor, traceparent, ord)
       ),
+      change as (
+        -- Each change with its level's running total through it, and its place among the level's.
+        select i.*, sum(i.delta) over arrival as through, row_number() over arrival as step,
+          count(*) over (partition by i.sku, i.location) as changes
+        from input i
+        window arrival as (partition by i.sku, i.location order by i.ord)
+      ),
+      per_level as (
+        -- The lowest running total after a removal and the highest after any change: what the
+        -- level must allow for every change to pass its own condition in turn.
+        select sku, location, sum(delta)::int as total, count(*)::int as changes, min(ord) as first,
+          min(through) filter (where delta < 0) as lowest, max(through) as highest
+        from change group by sku, location
+      ),
       level as (
-        -- A removal goes in only for a level that is there (levels are never deleted, so it meets
-        -- its row as a conflict), and proposes no negative row: the CHECK on on_hand is tested
-        -- before the conflict is.
-        insert into stock_levels as s (sku, location, on_hand, last_delta)
-        select i.sku, i.location, greatest(i.delta, 0), i.delta from input i
-        where i.delta > 0
-           or exists (select 1 from stock_levels x where x.sku = i.sku and x.location = i.location)
-        order by i.ord
+        -- A level whose running total goes below zero goes in only if it is there (levels are
+        -- never deleted, so it meets its row as a conflict), and proposes no negative row: the
+        -- CHECK on on_hand is tested before the conflict is. A new level starts at version 1,
+        -- one more per change.
+        insert into stock_levels as s (sku, location, on_hand, last_delta, version)
+        select v.sku, v.location, greatest(v.total, 0), v.total, v.changes from per_level v
+        where (coalesce(v.lowest, 0) >= 0 and v.highest <= ${MAX_LEVEL})
+           or exists (select 1 from stock_levels x where x.sku = v.sku and x.location = v.location)
+        order by v.first
         on conflict (sku, location) do update
           set on_hand = s.on_hand + excluded.last_delta, last_delta = excluded.last_delta,
-              version = s.version + 1, updated_at = now()
-          where excluded.last_delta > 0 or s.on_hand - s.reserved + excluded.last_delta >= 0
+              version = s.version + excluded.version, updated_at = now()
+          where exists (
+            select 1 from per_level v
+            where v.sku = excluded.sku and v.location = excluded.location
+              and (v.lowest is null or s.on_hand - s.reserved + v.lowest >= 0)
+              and s.on_hand + v.highest <= ${MAX_LEVEL})
         returning sku, location, on_hand, reserved, last_delta, version
+      ),
+      applied as (
+        -- Each change of an applied level, with the level as that change left it.
+        select c.ord, c.sku, c.location, c.step, c.delta, c.reason, c.reference, c.actor, c.traceparent,
+          l.on_hand - l.last_delta + c.through as on_hand, l.reserved, l.version - c.changes + c.step as version
+        from level l join change c using (sku, location)
       ),
       movement as (
         insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor)
-        select l.sku, l.location, l.last_delta, l.on_hand, i.reason, i.reference, i.actor
-        from level l join input i using (sku, location)
-        order by i.ord
+        select sku, location, delta, on_hand, reason, reference, actor from applied
+        order by ord
         returning id, sku, location, delta, quantity_after, reason, reference, actor, created_at
+      ),
+      moved as (
+        -- A level's movements were numbered in its changes' order, so the n-th is its n-th change's.
+        select m.*, row_number() over (partition by m.sku, m.location order by m.id) as step from movement m
       ),
       event as (${insertEvents(
         sql,
         sql`select 'stock.updated' as type, m.sku as subject, ${stockUpdatedData(sql)} as data,
-              i.traceparent
+              l.traceparent
             ${changed}
-            order by i.ord`,
+            order by l.ord`,
         sql`e.traceparent`
       )})
-      select i.ord, ${appliedColumns(sql)}
+      select l.ord, ${appliedColumns(sql)}
       ${changed}`.pipe(
         Effect.map((rows) => {
           const byIndex = new Array<Applied | undefined>(changes.length)
