@@ -135,7 +135,9 @@ export interface OpenOptions {
   /**
    * Group commit on a PostgreSQL store written from many places at once (concurrent requests of
    * a web server, say): stock writes made at the same time share one transaction, each answered
-   * once it has committed (docs/sdk.md). Default: off; it has no effect on another store.
+   * once it has committed; a lone write runs at once, as without it (docs/sdk.md). Default: off
+   * (keyed writes, transfers and batches in a group run one after another on its one connection);
+   * it has no effect on another store.
    */
   readonly groupCommit?: boolean | undefined
 }

@@ -646,11 +646,14 @@ export const makeStockWriter = (
         if (committer === undefined || dryRun || inTransaction) return yield* onItsOwn()
         // One unkeyed change needs no savepoint: declined, it wrote nothing.
         const [single] = changes
+        // The ways to run it are built only when run: most requests run one of them, or none.
         const fast =
           changes.length === 1 && single !== undefined && context.idempotencyKey === undefined
-            ? work(traceparent).pipe(
-                Effect.catchTag("ChangeRejected", ({ change }) => explained(change, traceparent, true)),
-                Effect.retry(untilDecided)
+            ? Effect.suspend(() =>
+                work(traceparent).pipe(
+                  Effect.catchTag("ChangeRejected", ({ change }) => explained(change, traceparent, true)),
+                  Effect.retry(untilDecided)
+                )
               )
             : undefined
         // An adjustment without a key or a hold to release may go in the group's set-based statement.
@@ -675,12 +678,12 @@ export const makeStockWriter = (
               }
             : undefined
         return yield* committer.run({
-          safe: transaction(traceparent).pipe(Effect.retry(untilDecided)),
+          safe: Effect.suspend(() => transaction(traceparent).pipe(Effect.retry(untilDecided))),
           fast,
           fastRefusal: isFastRefusal,
           levels: changes.map(levelKey),
           setBased: plain,
-          // Alone in its group, the request runs as it would without group commit (built only then).
+          // Alone in its group, the request runs as it would without group commit.
           alone: Effect.suspend(onItsOwn)
         })
       })
