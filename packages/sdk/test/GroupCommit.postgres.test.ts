@@ -548,7 +548,7 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           const stock = yield* Stock
           const sql = yield* SqlClient.SqlClient
           const products = yield* Products
-          for (const sku of ["EDGE-HELD", "EDGE-FULL", "EDGE-NEW", "EDGE-LATE"])
+          for (const sku of ["EDGE-HELD", "EDGE-FULL", "EDGE-NEW", "EDGE-LATE", "EDGE-BIG"])
             yield* products.add({ sku, name: sku })
           yield* stock.set({ sku: "EDGE-HELD", quantity: 1 })
           yield* stock.set({ sku: "EDGE-FULL", quantity: MAX_LEVEL - 1 })
@@ -571,13 +571,23 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
             5,
             2
           ])
+          // Changes whose total passes the integer range fail the statement: the group goes request
+          // by request, each answered as one by one.
+          const past = yield* asOneGroup("EDGE-HELD", [
+            stock.adjust({ sku: "EDGE-BIG", delta: MAX_LEVEL }),
+            stock.adjust({ sku: "EDGE-BIG", delta: MAX_LEVEL }),
+            stock.adjust({ sku: "EDGE-BIG", delta: MAX_LEVEL }),
+            stock.adjust({ sku: "EDGE-NEW", delta: 1 })
+          ])
+          expect(past.map(levelOrRefusal)).toEqual([MAX_LEVEL, "InvalidInput", "InvalidInput", 3])
           const levels = yield* sql<{ sku: string; onHand: number; version: number }>`
             select sku, on_hand, version::int as version from stock_levels
-            where sku in ('EDGE-FULL', 'EDGE-NEW', 'EDGE-LATE') order by sku`
+            where sku in ('EDGE-FULL', 'EDGE-NEW', 'EDGE-LATE', 'EDGE-BIG') order by sku`
           expect(levels).toEqual([
+            { sku: "EDGE-BIG", onHand: MAX_LEVEL, version: 1 },
             { sku: "EDGE-FULL", onHand: MAX_LEVEL - 6, version: 2 },
             { sku: "EDGE-LATE", onHand: 4, version: 1 },
-            { sku: "EDGE-NEW", onHand: 2, version: 2 }
+            { sku: "EDGE-NEW", onHand: 3, version: 3 }
           ])
           expect(yield* expectLedgerConsistent).toBeGreaterThan(0)
         })
