@@ -80,14 +80,34 @@ export const ready = Metric.gauge("inv_ready", {
   description: "1 when /ready would answer 200 (database, broker and cache answer), else 0"
 })
 
-export const eventConsumed = (consumer: string) =>
-  Metric.increment(Metric.tagged(eventsConsumed, "consumer", consumer))
+/**
+ * A counter by consumer group, its tag in the key, made once per group: `Metric.tagged` builds and
+ * hashes a new key on every update, which was a few per cent of a consumer's CPU per event.
+ */
+const byConsumer = (counter: Metric.Metric.Counter<number>) => {
+  const made = new Map<string, Metric.Metric.Counter<number>>()
+  return (consumer: string) => {
+    let tagged = made.get(consumer)
+    if (tagged === undefined) {
+      tagged = Metric.tagged(counter, "consumer", consumer)
+      made.set(consumer, tagged)
+    }
+    return tagged
+  }
+}
+const eventsConsumedOf = byConsumer(eventsConsumed)
+const eventsRedeliveredOf = byConsumer(eventsRedelivered)
+const eventsDeadLetteredOf = byConsumer(eventsDeadLettered)
 
-export const eventRedelivered = (consumer: string) =>
-  Metric.increment(Metric.tagged(eventsRedelivered, "consumer", consumer))
+export const eventConsumed = (consumer: string) => Metric.increment(eventsConsumedOf(consumer))
 
-export const eventDeadLettered = (consumer: string) =>
-  Metric.increment(Metric.tagged(eventsDeadLettered, "consumer", consumer))
+/** Events a consumer handled and acknowledged together. */
+export const eventsConsumedBy = (consumer: string, events: number) =>
+  Metric.incrementBy(eventsConsumedOf(consumer), events)
+
+export const eventRedelivered = (consumer: string) => Metric.increment(eventsRedeliveredOf(consumer))
+
+export const eventDeadLettered = (consumer: string) => Metric.increment(eventsDeadLetteredOf(consumer))
 
 export type CacheResult = "hit" | "miss" | "error"
 

@@ -46,7 +46,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { BrokerError, type Consumer, EventBus } from "./events.js"
 import * as InventoryMetrics from "./inventoryMetrics.js"
 import { afterFailure, defaultRetryPolicy, PermanentFailure, type RetryPolicy } from "./redelivery.js"
-import { consumeSpan } from "./tracing.js"
+import { consumeBatchSpan, consumeSpan } from "./tracing.js"
 
 export interface RabbitMqOptions {
   /**
@@ -492,7 +492,10 @@ export const layer = (
       ): Effect.Effect<void> =>
         Effect.gen(function* () {
           const handled = yield* Effect.suspend(() => handleBatch(batch.map(({ event }) => event))).pipe(
-            (work) => batch.reduce((traced, { event }) => consumeSpan(consumer.name, event, 1)(traced), work),
+            consumeBatchSpan(
+              consumer.name,
+              batch.map(({ event }) => event)
+            ),
             Effect.exit
           )
           if (Exit.isFailure(handled)) {
@@ -507,9 +510,7 @@ export const layer = (
             if (leftUnacked.has(channel)) for (const { message } of batch) channel.ack(message)
             else channel.ack(batch[batch.length - 1]!.message, true)
           }).pipe(
-            Effect.zipRight(
-              Effect.forEach(batch, () => InventoryMetrics.eventConsumed(consumer.name), { discard: true })
-            ),
+            Effect.zipRight(InventoryMetrics.eventsConsumedBy(consumer.name, batch.length)),
             Effect.catchAllCause((cause) =>
               Effect.zipRight(
                 Effect.sync(() => leftUnacked.add(channel)),
