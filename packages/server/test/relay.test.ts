@@ -2,10 +2,11 @@
  * The outbox relay on PostgreSQL and RabbitMQ: every committed stock change is published once,
  * in order per SKU and location, and marked sent; two relays at once publish nothing twice.
  */
+import { Socket } from "node:net"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Statement from "@effect/sql/Statement"
 import { describe, expect, it } from "@effect/vitest"
-import { type Event, Inventory, Product, Stock, Store } from "@invkit/sdk"
+import { Event, Inventory, Product, Stock, Store } from "@invkit/sdk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { EventBus } from "../src/infra/events.js"
@@ -306,6 +307,50 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
             Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
           )
         }),
+      60_000
+    )
+    it.scopedLive(
+      "the events of one publish leave in one write to RabbitMQ's socket, and are confirmed",
+      () =>
+        Effect.gen(function* () {
+          const bus = yield* EventBus
+          const port = Number(new URL(RABBITMQ_URL).port || 5672)
+          const events = Array.from({ length: 20 }, (_, i) =>
+            Event.toCloudEvent({
+              eventId: crypto.randomUUID(),
+              // No queue is bound to this type: the broker confirms the events and drops them.
+              type: `test.unrouted.${runId}`,
+              subject: `ONE-WRITE-${i}`,
+              data: { i },
+              createdAt: new Date(),
+              traceparent: null
+            })
+          )
+          // Every write any socket to the broker makes while the publish runs, each call into the
+          // socket (a write or a writev of several chunks) counted once.
+          const socket = Socket.prototype as unknown as Record<
+            "_write" | "_writev",
+            (...args: Array<unknown>) => unknown
+          >
+          const original = { write: socket._write, writev: socket._writev }
+          let writes = 0
+          const counted = (write: (...args: Array<unknown>) => unknown) =>
+            function (this: Socket, ...args: Array<unknown>) {
+              if (this.remotePort === port) writes++
+              return write.apply(this, args)
+            }
+          socket._write = counted(original.write)
+          socket._writev = counted(original.writev)
+          yield* Effect.ensuring(
+            bus.publish(events),
+            Effect.sync(() => {
+              socket._write = original.write
+              socket._writev = original.writev
+            })
+          )
+          // One by one, they were 20.
+          expect(writes).toBe(1)
+        }).pipe(Effect.provide(RabbitMq.layer(RABBITMQ_URL))),
       60_000
     )
   }

