@@ -42,6 +42,39 @@ describe("an import on the embedded store", () => {
       )
     )
 
+  it("writes counts 25,000 lines a statement (its WebAssembly heap keeps the most one took), each reported", async () => {
+    const root = mkdtempSync(join(tmpdir(), "invkit-sdk-import-"))
+    roots.push(root)
+    cpSync(inject("pgliteTemplateDir"), join(root, "data"), { recursive: true })
+    const inventory = await openInventory({ dataDir: join(root, "data") })
+    try {
+      const rows = 60_000
+      await localStoreOf(inventory)!.run(
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) =>
+            sql`insert into products (sku, name) select 'C-' || g, 'Part ' || g from generate_series(1, ${rows}) g`
+        )
+      )
+      const applied: Array<number> = []
+      const lines = Array.from({ length: rows }, (_, i) => `C-${i + 1},default,${i % 50}\n`)
+      const result = await Import.importRows(
+        inventory,
+        Readable.from(["sku,location,quantity\n", lines.join("")]),
+        {
+          onProgress: (progress) => {
+            if (progress.phase === "applying" && progress.applied !== undefined)
+              applied.push(progress.applied)
+          }
+        }
+      )
+      expect(result.applied).toBe(rows)
+      expect(applied).toEqual([0, 25_000, 50_000, 60_000])
+    } finally {
+      await inventory.close()
+    }
+  }, 120_000)
+
   it("leaves no WAL behind its last checkpoint, and keeps at most max_wal_size of it", async () => {
     const root = mkdtempSync(join(tmpdir(), "invkit-sdk-import-"))
     roots.push(root)
