@@ -42,20 +42,26 @@ describe("an import on the embedded store", () => {
       )
     )
 
-  it("writes counts 25,000 lines a statement (its WebAssembly heap keeps the most one took), each reported", async () => {
+  /** A store of its own (a copy of the template) with `rows` products `<prefix>-1` and on. */
+  const withParts = async (prefix: string, rows: number) => {
     const root = mkdtempSync(join(tmpdir(), "invkit-sdk-import-"))
     roots.push(root)
     cpSync(inject("pgliteTemplateDir"), join(root, "data"), { recursive: true })
     const inventory = await openInventory({ dataDir: join(root, "data") })
-    try {
-      const rows = 60_000
-      await localStoreOf(inventory)!.run(
-        Effect.flatMap(
-          SqlClient.SqlClient,
-          (sql) =>
-            sql`insert into products (sku, name) select 'C-' || g, 'Part ' || g from generate_series(1, ${rows}) g`
-        )
+    await localStoreOf(inventory)!.run(
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`insert into products (sku, name) select ${prefix} || '-' || g, 'Part ' || g from generate_series(1, ${rows}) g`
       )
+    )
+    return inventory
+  }
+
+  it("writes counts 25,000 lines a statement (its WebAssembly heap keeps the most one took), each reported", async () => {
+    const rows = 60_000
+    const inventory = await withParts("C", rows)
+    try {
       const applied: Array<number> = []
       const lines = Array.from({ length: rows }, (_, i) => `C-${i + 1},default,${i % 50}\n`)
       const result = await Import.importRows(
@@ -76,19 +82,9 @@ describe("an import on the embedded store", () => {
   }, 120_000)
 
   it("leaves no WAL behind its last checkpoint, and keeps at most max_wal_size of it", async () => {
-    const root = mkdtempSync(join(tmpdir(), "invkit-sdk-import-"))
-    roots.push(root)
-    cpSync(inject("pgliteTemplateDir"), join(root, "data"), { recursive: true })
-    const inventory = await openInventory({ dataDir: join(root, "data") })
+    const rows = 20_000
+    const inventory = await withParts("W", rows)
     try {
-      const rows = 20_000
-      await localStoreOf(inventory)!.run(
-        Effect.flatMap(
-          SqlClient.SqlClient,
-          (sql) =>
-            sql`insert into products (sku, name) select 'W-' || g, 'Part ' || g from generate_series(1, ${rows}) g`
-        )
-      )
       const before = await wal(inventory)
       const lines = Array.from({ length: rows }, (_, i) => `W-${i + 1},default,${i % 50}\n`)
       const result = await Import.importRows(
