@@ -124,6 +124,35 @@ export const StockUpdated = Schema.Struct({
 }).annotations(anObjectWith("sku, location, delta, onHand and version"))
 export type StockUpdated = typeof StockUpdated.Type
 
+/**
+ * Whether a `stock.updated` says its change left the level above its reorder point: the reorder
+ * rule has nothing to do for it. One that does not say (written before the fields existed) may.
+ */
+export const leftAboveReorderPoint = (data: {
+  readonly available?: unknown
+  readonly reorderPoint?: unknown
+}): boolean =>
+  typeof data.available === "number" &&
+  typeof data.reorderPoint === "number" &&
+  data.available > data.reorderPoint
+
+/**
+ * A second routing key for the `stock.updated` events the reorder rule may have to act on (those
+ * not left above their reorder point), sent as the message's `BCC`: a queue bound to it gets only
+ * those. The message's own routing key stays its type, so a queue bound to `stock.updated` still
+ * gets every one, once.
+ */
+export const REORDER_ROUTE = "stock.updated.reorder"
+
+/** The routing keys an event is published under besides its type (RabbitMQ's `BCC`). */
+export const extraRoutes = (event: CloudEvent): ReadonlyArray<string> =>
+  event.type === "stock.updated" &&
+  typeof event.data === "object" &&
+  event.data !== null &&
+  !leftAboveReorderPoint(event.data)
+    ? [REORDER_ROUTE]
+    : []
+
 /** One level an import changed, as listed by `stock.imported`. */
 export const ImportedLevel = Schema.Struct({
   sku: Sku,

@@ -67,7 +67,10 @@ describe.skipIf(!reachable)("/metrics: the inventory's metrics", () => {
 
   it("counts stock changes, events, cache requests, syncs and dead letters; samples the gauges", async () => {
     const sku = `MET-${randomBytes(3).toString("hex").toUpperCase()}`
-    expect((await send(base, "POST", "/v1/products", { sku, name: "Measured widget" })).status).toBe(201)
+    // At or below its reorder point after each change: supplier-sync is sent both stock.updated.
+    expect(
+      (await send(base, "POST", "/v1/products", { sku, name: "Measured widget", reorderPoint: 10 })).status
+    ).toBe(201)
     expect(
       (await send(base, "POST", `/v1/stock/${sku}/adjust`, { delta: 5, reason: "receipt" })).status
     ).toBe(200)

@@ -19,7 +19,8 @@ import {
   postgresInventory,
   RABBITMQ_URL,
   runId,
-  servicesReachable
+  servicesReachable,
+  testChannel
 } from "./eventFixtures.js"
 
 /** A consumer that records the `stock.updated` events of this test's SKUs, as they arrive. */
@@ -307,6 +308,65 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq")))(
             Effect.provide(Layer.merge(postgresInventory(), RabbitMq.layer(RABBITMQ_URL)))
           )
         }),
+      60_000
+    )
+    it.scopedLive(
+      "a stock.updated reaches a queue bound to the reorder route only if the rule may act on it; one bound to its type gets each once",
+      () =>
+        Effect.gen(function* () {
+          const narrow = `test-reorder-route-${runId}`
+          const wide = `test-type-route-${runId}`
+          yield* deleteQueuesAfterwards(narrow)
+          yield* deleteQueuesAfterwards(wide)
+          const sku = `ROUTE-${runId}`
+          // A queue an earlier version bound by type, as supplier-sync's was.
+          const channel = yield* testChannel
+          yield* Effect.promise(async () => {
+            await channel.assertExchange(Event.EXCHANGE, "topic", { durable: true })
+            await channel.assertQueue(`invkit.${narrow}`, { durable: true })
+            await channel.bindQueue(`invkit.${narrow}`, Event.EXCHANGE, "stock.updated")
+          })
+          const bus = yield* EventBus
+          const seen = { [narrow]: [] as Array<string>, [wide]: [] as Array<string> }
+          for (const [name, routes] of [
+            [narrow, [Event.REORDER_ROUTE]],
+            [wide, undefined]
+          ] as const) {
+            yield* bus.consume({
+              name,
+              types: ["stock.updated"],
+              ...(routes === undefined ? {} : { routes }),
+              handle: (event) =>
+                Effect.sync(() => {
+                  if (event.subject === sku) seen[name]!.push(event.id)
+                })
+            })
+          }
+          const change = (id: string, levels: { available?: number; reorderPoint?: number }) =>
+            Event.toCloudEvent({
+              eventId: id,
+              type: "stock.updated",
+              subject: sku,
+              data: { sku, location: "default", delta: -1, onHand: 9, version: 1, ...levels },
+              createdAt: new Date(),
+              traceparent: null
+            })
+          const above = crypto.randomUUID()
+          const atPoint = crypto.randomUUID()
+          const unsaid = crypto.randomUUID()
+          yield* bus.publish([
+            change(above, { available: 9, reorderPoint: 5 }),
+            change(atPoint, { available: 5, reorderPoint: 5 }),
+            change(unsaid, {})
+          ])
+          yield* eventually(
+            "both queues' events arrived",
+            Effect.sync(() => seen[narrow]!.length >= 2 && seen[wide]!.length >= 3)
+          )
+          yield* Effect.sleep("300 millis") // one sent where it should not be would arrive now
+          expect(seen[narrow]).toEqual([atPoint, unsaid])
+          expect(seen[wide]).toEqual([above, atPoint, unsaid])
+        }).pipe(Effect.provide(RabbitMq.layer(RABBITMQ_URL))),
       60_000
     )
     it.scopedLive(

@@ -130,7 +130,13 @@ describe.skipIf(!reachable)("scale out: two instances of each service", () => {
     const [checker1, checker2] = instances["stock-checker"]
 
     for (const sku of skus) {
-      const product = await send(sync1.base, "POST", "/v1/products", { sku, name: `Scaled ${sku}` })
+      // Its reorder point above every level it reaches: each stock.updated is one supplier-sync is
+      // sent (the others go to stock-checker only), so both groups compete for every change.
+      const product = await send(sync1.base, "POST", "/v1/products", {
+        sku,
+        name: `Scaled ${sku}`,
+        reorderPoint: 10 * START_LEVEL
+      })
       expect(product.status, JSON.stringify(product.body)).toBe(201)
       expect(
         (await send(updater1.base, "POST", `/v1/stock/${sku}/set`, { quantity: START_LEVEL })).status

@@ -19,6 +19,13 @@ export interface Consumer {
   /** Event types (routing keys) it wants; an event of another type is dead-lettered. */
   readonly types: ReadonlyArray<string>
   /**
+   * The routing keys its queue is bound with on the broker, when not its types: a key an event is
+   * published under besides its type (`Event.extraRoutes`) narrows what it is sent. A type left out
+   * is unbound, should an earlier version have bound it. Where events go in process, every event
+   * of its types reaches it.
+   */
+  readonly routes?: ReadonlyArray<string>
+  /**
    * Handles one event. Success acknowledges it; a `PermanentFailure` sends it to the dead-letter
    * queue at once; any other failure is retried with growing delays for a bounded time, then the
    * event goes to the dead-letter queue with the reason (see redelivery.ts).

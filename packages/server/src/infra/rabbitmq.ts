@@ -328,12 +328,14 @@ export const layer = (
                 try {
                   sentTogether(model, () => {
                     for (const event of events) {
+                      const extra = Event.extraRoutes(event)
                       publisher.publish(Event.EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
                         persistent: true,
                         contentType: CONTENT_TYPE,
                         messageId: event.id,
                         type: event.type,
-                        timestamp: Math.floor(Date.parse(event.time ?? "") / 1000) || undefined
+                        timestamp: Math.floor(Date.parse(event.time ?? "") / 1000) || undefined,
+                        ...(extra.length > 0 ? { BCC: [...extra] } : {})
                       })
                     }
                   })
@@ -549,7 +551,11 @@ export const layer = (
         const queues = queuesFor(consumer)
         const own = consumer.perInstance === true
         await channel.assertQueue(queues.main, own ? { durable: false, autoDelete: true } : { durable: true })
-        for (const type of consumer.types) await channel.bindQueue(queues.main, Event.EXCHANGE, type)
+        const routes = consumer.routes ?? consumer.types
+        for (const route of routes) await channel.bindQueue(queues.main, Event.EXCHANGE, route)
+        for (const type of consumer.types) {
+          if (!routes.includes(type)) await channel.unbindQueue(queues.main, Event.EXCHANGE, type)
+        }
         // Expired retries go back to the main queue through the default exchange.
         await channel.assertQueue(queues.retry, {
           durable: !own,

@@ -1,6 +1,7 @@
 /**
  * supplier-sync's consumer: a `stock.updated` whose level the event says is at or below its
- * reorder point (or that does not say) evaluates the reorder rule for its SKU and location, which
+ * reorder point (or that does not say; only those are sent here, under `Event.REORDER_ROUTE`)
+ * evaluates the reorder rule for its SKU and location, which
  * opens a draft restock order when available stock is at or below the reorder point; a
  * `stock.imported` does the same for each level it lists that is now at or below it. The rule
  * reads the current state, so an older event arriving late decides from fresh
@@ -23,12 +24,6 @@ export const CONSUMER_NAME = "supplier-sync"
 const decodeStockUpdated = eventData(Event.StockUpdated)
 const decodeStockImported = eventData(Event.StockImported)
 
-/** What the event says of the level against its reorder point; an older event says nothing. */
-const isAboveReorderPoint = (change: Event.StockUpdated) =>
-  change.available !== undefined &&
-  change.reorderPoint !== undefined &&
-  change.available > change.reorderPoint
-
 interface Level {
   readonly sku: string
   readonly location: string
@@ -41,7 +36,7 @@ const levelsOf = (event: Event.CloudEvent): Effect.Effect<ReadonlyArray<Level>, 
     : Effect.map(decodeStockUpdated(event), (change) =>
         // Left above its reorder point, the level orders nothing: no transaction, no inbox row (a
         // redelivery skips it the same way). A later change that brings it down has its own event.
-        isAboveReorderPoint(change) ? [] : [{ sku: change.sku, location: change.location }]
+        Event.leftAboveReorderPoint(change) ? [] : [{ sku: change.sku, location: change.location }]
       )
 
 export const consumers: Effect.Effect<ReadonlyArray<Consumer>, SqlError, SqlClient.SqlClient> = Effect.gen(
@@ -81,6 +76,9 @@ export const consumers: Effect.Effect<ReadonlyArray<Consumer>, SqlError, SqlClie
       {
         name: CONSUMER_NAME,
         types: ["stock.updated", "stock.imported"],
+        // Of the `stock.updated` events, only those not left above their reorder point are sent
+        // here (most changes are not): the rest cost a delivery each and did nothing.
+        routes: [Event.REORDER_ROUTE, "stock.imported"],
         handle: (event) => evaluate([event]),
         handleBatch: evaluate
       }
