@@ -83,11 +83,14 @@ export const tracedRequests =
  * there is no span: even a no-op span captured a stack trace and parsed the event's
  * `traceparent` twice, for every event a consumer handled.
  */
+/** The debug line a consumer writes for each event it handled. */
+const logHandled = (event: Event.CloudEvent) => Effect.logDebug(`event ${event.type} handled`)
+
 export const consumeSpan =
   (consumer: string, event: Event.CloudEvent, attempt: number) =>
   <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
     const logged = work.pipe(
-      Effect.tap(() => Effect.logDebug(`event ${event.type} handled`)),
+      Effect.tap(() => logHandled(event)),
       Effect.annotateLogs({ consumer, eventId: event.id })
     )
     return Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (on) => {
@@ -134,8 +137,7 @@ const logEachHandled = (events: ReadonlyArray<Event.CloudEvent>) =>
       ? Effect.void
       : Effect.forEach(
           events,
-          (event) =>
-            Effect.logDebug(`event ${event.type} handled`).pipe(Effect.annotateLogs({ eventId: event.id })),
+          (event) => logHandled(event).pipe(Effect.annotateLogs({ eventId: event.id })),
           { discard: true }
         )
   )
