@@ -12,6 +12,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 // Types only: Event.ts imports the catalog's schemas, and the catalog writes through this module.
 import type { EventType } from "../Event.js"
+import { inheritDirect } from "./directStatement.js"
 import { currentTraceparent } from "./traceContext.js"
 
 /**
@@ -59,6 +60,7 @@ export const announcingCommits = (
   }) as any
   ;(client as any).safe = client
   announcers.set(client, announce)
+  inheritDirect(sql, client)
   return client
 }
 

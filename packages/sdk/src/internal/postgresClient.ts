@@ -3,12 +3,17 @@
  * Store.ts imports this module when it opens such a store, so an embedded open loads neither
  * (`pg` and its parsers are a good part of the SDK's start-up).
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import pg from "pg"
+import { registerDirect, type SendDirectly } from "./directStatement.js"
 
 export { PgClient }
 
@@ -79,12 +84,67 @@ const pool = (config: ClientConfig) =>
     (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
   )
 
-/** A client on a pool of its own (pg's default of 10 connections). */
+/**
+ * A statement on a connection of `pool`, outside any transaction, as @effect/sql-pg runs one (the
+ * same errors; a connection that fails under it leaves the pool), without its wrapping
+ * (internal/directStatement.ts). Once sent, it is decided whoever stops waiting: a write may commit.
+ */
+const sendDirectly = (
+  pool: pg.Pool,
+  transformResultNames: ((name: string) => string) | undefined
+): SendDirectly => {
+  const transformRows = transformResultNames && Statement.defaultTransforms(transformResultNames).array
+  return <A extends object>(statement: Statement.Statement<A>) =>
+    Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
+      const [text, params] = statement.compile()
+      pool.connect((error, client, release) => {
+        if (error || client === undefined) {
+          resume(Effect.fail(new SqlError({ cause: error, message: "Failed to acquire connection" })))
+          return
+        }
+        let done = false
+        const finish = (error: Error | undefined, rows?: ReadonlyArray<any>) => {
+          if (done) return
+          done = true
+          client.off("error", onConnectionError)
+          // A refusal of the database's leaves the connection usable; anything else may not.
+          release(error instanceof pg.DatabaseError ? undefined : error)
+          resume(
+            error === undefined
+              ? Effect.succeed((transformRows ? transformRows(rows as Array<A>) : rows) as ReadonlyArray<A>)
+              : Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
+          )
+        }
+        const onConnectionError = (error: Error) => finish(error)
+        client.once("error", onConnectionError)
+        client.query(text, params as Array<unknown>, (error, result) =>
+          finish(error ?? undefined, error ? undefined : result.rows)
+        )
+      })
+    })
+}
+
+/**
+ * A client on a pool of its own (pg's default of 10 connections), whose hot write statements may
+ * go straight to that pool (internal/directStatement.ts).
+ */
 export const layer = (config: ClientConfig) =>
-  PgClient.layerFromPool({
-    acquire: pool(config),
-    applicationName: config.applicationName,
-    types: int8AsNumber,
-    transformResultNames: config.transformResultNames,
-    transformQueryNames: config.transformQueryNames
-  })
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const opened = yield* pool(config)
+      const context = yield* Layer.build(
+        PgClient.layerFromPool({
+          acquire: Effect.succeed(opened),
+          applicationName: config.applicationName,
+          types: int8AsNumber,
+          transformResultNames: config.transformResultNames,
+          transformQueryNames: config.transformQueryNames
+        })
+      )
+      registerDirect(
+        Context.get(context, SqlClient.SqlClient),
+        sendDirectly(opened, config.transformResultNames)
+      )
+      return context
+    })
+  )

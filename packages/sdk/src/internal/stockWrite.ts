@@ -26,6 +26,7 @@ import {
 import type { ReorderRule } from "../Reorder.js"
 import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
+import { sender } from "./directStatement.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
 import { committedAlone, insertEvents } from "./outbox.js"
@@ -245,14 +246,16 @@ export interface PlainAdjustment {
  * row per change, undefined for each change of a level that did not apply (it wrote nothing; one
  * by one, some of them may apply: the caller runs them so).
  */
-export const applyPlainAdjustments =
-  (sql: SqlClient.SqlClient) =>
-  (changes: ReadonlyArray<PlainAdjustment>): Effect.Effect<ReadonlyArray<Applied | undefined>, SqlError> =>
+export const applyPlainAdjustments = (sql: SqlClient.SqlClient) => {
+  const send = sender(sql)
+  return (
+    changes: ReadonlyArray<PlainAdjustment>
+  ): Effect.Effect<ReadonlyArray<Applied | undefined>, SqlError> =>
     Effect.suspend(() => {
       const column = <K extends keyof PlainAdjustment>(key: K) => changes.map((change) => change[key])
       // Each applied change's movement `m`, with its level `l` as that change left it, and its product.
       const changed = sql`from moved m join applied l using (sku, location, step) join products p on p.sku = m.sku`
-      return sql<Applied & { readonly ord: number }>`
+      return send(sql<Applied & { readonly ord: number }>`
       with input as (
         select * from unnest(${column("sku")}::text[], ${column("location")}::text[], ${column("delta")}::int[],
           ${column("reason")}::text[], ${column("reference")}::text[], ${column("actor")}::text[],
@@ -318,7 +321,7 @@ export const applyPlainAdjustments =
         sql`e.traceparent`
       )})
       select l.ord, ${appliedColumns(sql)}
-      ${changed}`.pipe(
+      ${changed}`).pipe(
         Effect.map((rows) => {
           const byIndex = new Array<Applied | undefined>(changes.length)
           for (const { ord, ...row } of rows) byIndex[Number(ord) - 1] = row
@@ -326,6 +329,7 @@ export const applyPlainAdjustments =
         })
       )
     })
+}
 
 /**
  * The write path over one SQL client; the reorder rule runs for each level left at its point. With
@@ -337,6 +341,7 @@ export const makeStockWriter = (
   committer?: GroupCommitter<PlainAdjustment, Applied> | undefined
 ) => {
   const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
+  const send = sender(sql)
 
   /** The single conditional statement that changes a level; it returns no row when it may not. */
   const levelWrite = (change: Change, ignoreHolds: boolean): Statement.Fragment => {
@@ -400,7 +405,7 @@ export const makeStockWriter = (
     traceparent: string | null,
     ignoreHolds = false
   ) =>
-    sql<Applied>`
+    send(sql<Applied>`
       with level as (${levelWrite(change, ignoreHolds)}),
       movement as (
         insert into stock_movements (sku, location, delta, quantity_after, reason, reference, actor, idempotency_key)
@@ -417,7 +422,7 @@ export const makeStockWriter = (
         traceparent
       )})
       select ${appliedColumns(sql)}
-      from movement m cross join level l cross join point p`.pipe(
+      from movement m cross join level l cross join point p`).pipe(
       Effect.catchTag(
         "SqlError",
         (error): Effect.Effect<never, ChangeRejected | SqlError> =>

@@ -1,0 +1,53 @@
+/**
+ * A hot write statement sent straight to the store's `pg` pool when nothing needs @effect/sql's
+ * wrapping of it: no transaction is open (so the statement commits on its own, on any connection)
+ * and nothing traces it (so its `sql.execute` span would be dropped anyway). @effect/sql sends each
+ * statement through a span, a scope, a connection acquirer and an asynchronous callback of its own;
+ * that wrapping is about half of an unkeyed adjustment's CPU outside the database
+ * (docs/benchmarks.md, §1). Inside a transaction, or when traced, the statement runs as it is.
+ *
+ * Only a store on PostgreSQL registers a way to send directly (internal/postgresClient.ts); this
+ * module holds no `pg` of its own, so an embedded open loads none.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+
+/** Runs a compiled statement outside any transaction; answers its rows, transformed as the client's. */
+export type SendDirectly = <A extends object>(
+  statement: Statement.Statement<A>
+) => Effect.Effect<ReadonlyArray<A>, SqlError>
+
+/** The clients that may send directly: the store's client, and the copies made of it (outbox.ts). */
+const senders = new WeakMap<SqlClient.SqlClient, SendDirectly>()
+
+/** Lets `sql`'s hot statements go straight to its pool (`direct`). */
+export const registerDirect = (sql: SqlClient.SqlClient, direct: SendDirectly): void => {
+  senders.set(sql, direct)
+}
+
+/** A copy of `from` (a client that wraps it) sends directly as `from` does. */
+export const inheritDirect = (from: SqlClient.SqlClient, to: SqlClient.SqlClient): void => {
+  const direct = senders.get(from)
+  if (direct !== undefined) senders.set(to, direct)
+}
+
+/**
+ * How `sql` runs a hot statement: directly when it can (see above), else as the statement itself.
+ * Decided on each run: the same write goes alone or inside a group's transaction.
+ */
+export const sender = (sql: SqlClient.SqlClient) => {
+  const direct = senders.get(sql)
+  if (direct === undefined) return <A extends object>(statement: Statement.Statement<A>) => statement
+  return <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+    Effect.withFiberRuntime((fiber) =>
+      fiber.getFiberRef(FiberRef.currentTracerEnabled) ||
+      Context.getOption(fiber.getFiberRef(FiberRef.currentContext), SqlClient.TransactionConnection)._tag ===
+        "Some"
+        ? statement
+        : direct(statement)
+    )
+}
