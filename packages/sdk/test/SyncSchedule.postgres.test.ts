@@ -121,7 +121,9 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
         ).toEqual([])
         expect(jobs.filter((job) => job.state === "completed")).toHaveLength(ran.length)
         expect(ran.length).toBeGreaterThanOrEqual(jobs.length - 1) // the last may still be queued
-        expect(server.requests).toHaveLength(ran.length)
+        // A run still going may have fetched already: each run fetched once, the ended ones surely.
+        expect(server.requests.length).toBeGreaterThanOrEqual(ran.length)
+        expect(server.requests.length).toBeLessThanOrEqual(runs.length)
         const events = [...firstEvents, ...secondEvents]
         // Both schedulers looked for every slot; only one queued each.
         expect(events.filter((e) => e.type === "scheduled")).toHaveLength(jobs.length)

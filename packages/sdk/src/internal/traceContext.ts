@@ -26,11 +26,14 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
  */
 export const currentTraceparent: Effect.Effect<string | null> = Effect.map(
   Effect.context<never>(),
-  (context) => {
-    const span = Context.getOption(context, Tracer.ParentSpan)
-    return span._tag === "Some" && span.value._tag === "Span" ? (traceparentOf(span.value) ?? null) : null
-  }
+  (context) => traceparentIn(context)
 )
+
+/** The `traceparent` of the span in `context`, or null (see `currentTraceparent`). */
+export const traceparentIn = (context: Context.Context<never>): string | null => {
+  const span = Context.getOption(context, Tracer.ParentSpan)
+  return span._tag === "Some" && span.value._tag === "Span" ? (traceparentOf(span.value) ?? null) : null
+}
 
 /** The parent span a `traceparent` names, for continuing the trace on the other side of the broker. */
 export const parentSpanOf = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> => {
