@@ -39,6 +39,20 @@ export const withStore = <A, E>(
     Effect.flatMap(connection.context, (context) => Effect.provide(effect, context))
   )
 
+/**
+ * Runs `use` with one service of the open store, taken from its context rather than provided to
+ * `use`: the SDK's services need nothing from the context once built, and providing the store's
+ * context costs every request a merge of it and a fiber-local change (some 20 Effect operations).
+ * For the hot paths (stock and reservation writes, stock reads).
+ */
+export const withStoreService = <I extends Opened, S, A, E>(
+  tag: Context.Tag<I, S>,
+  use: (service: S) => Effect.Effect<A, E>
+): Effect.Effect<A, E | StoreError, StoreConnection> =>
+  Effect.flatMap(StoreConnection, (connection) =>
+    Effect.flatMap(connection.context, (context) => use(Context.get(context, tag)))
+  )
+
 const READY_TIMEOUT = "2 seconds"
 
 export interface StoreConnectionOptions {

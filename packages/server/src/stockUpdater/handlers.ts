@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type GroupHandlers, withActor } from "../http/groupHandlers.js"
 import { invalidateHere } from "../infra/cache.js"
-import { withStore } from "../infra/storeConnection.js"
+import { withStoreService } from "../infra/storeConnection.js"
 import { reservationChecks } from "../stockChecker/handlers.js"
 
 /** Runs `use` with the store's `Stock` and the request's actor (the token's subject). */
@@ -16,7 +16,7 @@ const stock = <A, E>(
   skus: Iterable<string>,
   use: (stock: Stock.Stock, actor: string) => Effect.Effect<A, E>
 ) =>
-  withActor((actor) => withStore(Effect.flatMap(Stock.Stock, (s) => use(s, actor)))).pipe(
+  withActor((actor) => withStoreService(Stock.Stock, (s) => use(s, actor))).pipe(
     Effect.tap(() => invalidateHere(skus))
   )
 
@@ -49,9 +49,7 @@ export const stockUpdates = (handlers: GroupHandlers<typeof Api.StockUpdates>) =
 const reservations = <A extends { readonly sku: string } | Reservation.ReservationList, E>(
   use: (holds: Reservation.Reservations, actor: string) => Effect.Effect<A, E>
 ) =>
-  withActor((actor) =>
-    withStore(Effect.flatMap(Reservation.Reservations, (holds) => use(holds, actor)))
-  ).pipe(
+  withActor((actor) => withStoreService(Reservation.Reservations, (holds) => use(holds, actor))).pipe(
     Effect.tap((result) =>
       invalidateHere("reservations" in result ? result.reservations.map((r) => r.sku) : [result.sku])
     )
