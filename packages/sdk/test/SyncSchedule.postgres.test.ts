@@ -119,7 +119,13 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
           ran.filter((run) => run.trigger !== "scheduled" || run.status !== "succeeded"),
           "runs that were not scheduled successes"
         ).toEqual([])
-        expect(jobs.filter((job) => job.state === "completed")).toHaveLength(ran.length)
+        // A job and its run are ended by two writes, on two connections: around the window's end,
+        // under load, one may be seen ended without the other.
+        const completed = jobs.filter((job) => job.state === "completed").length
+        expect(
+          Math.abs(completed - ran.length),
+          JSON.stringify({ completed, ran: ran.length })
+        ).toBeLessThanOrEqual(1)
         expect(ran.length).toBeGreaterThanOrEqual(jobs.length - 1) // the last may still be queued
         // A run still going may have fetched already: each run fetched once, the ended ones surely.
         expect(server.requests.length).toBeGreaterThanOrEqual(ran.length)

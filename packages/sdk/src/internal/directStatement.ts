@@ -1,10 +1,11 @@
 /**
- * A hot write statement sent straight to the store's `pg` pool when nothing needs @effect/sql's
- * wrapping of it: no transaction is open (so the statement commits on its own, on any connection)
- * and nothing traces it (so its `sql.execute` span would be dropped anyway). @effect/sql sends each
- * statement through a span, a scope, a connection acquirer and an asynchronous callback of its own;
- * that wrapping is about half of an unkeyed adjustment's CPU outside the database
- * (docs/benchmarks.md, §1). Inside a transaction, or when traced, the statement runs as it is.
+ * A hot write statement sent without @effect/sql's wrapping of it when nothing traces it (its
+ * `sql.execute` span would be dropped anyway). @effect/sql sends each statement through a span, a
+ * scope, a connection acquirer and an asynchronous callback of its own; that wrapping was about
+ * half of an unkeyed adjustment's CPU outside the database (docs/benchmarks.md, §1). Outside any
+ * transaction the statement goes straight to the store's `pg` pool and commits on its own; inside
+ * one, on the transaction's connection, through its `execute` (the connection @effect/sql holds
+ * for the transaction, so the statement is part of it). Traced, it runs as it is.
  *
  * Only a store on PostgreSQL registers a way to send directly (internal/postgresClient.ts); this
  * module holds no `pg` of its own, so an embedded open loads none.
@@ -16,10 +17,14 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 
-/** Runs a compiled statement outside any transaction; answers its rows, transformed as the client's. */
-export type SendDirectly = <A extends object>(
-  statement: Statement.Statement<A>
-) => Effect.Effect<ReadonlyArray<A>, SqlError>
+export interface SendDirectly {
+  /** Runs a statement outside any transaction; answers its rows, transformed as the client's. */
+  readonly alone: <A extends object>(
+    statement: Statement.Statement<A>
+  ) => Effect.Effect<ReadonlyArray<A>, SqlError>
+  /** The client's renaming of result rows, for a statement run on a transaction's connection. */
+  readonly transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+}
 
 /** The clients that may send directly: the store's client, and the copies made of it (outbox.ts). */
 const senders = new WeakMap<SqlClient.SqlClient, SendDirectly>()
@@ -43,11 +48,14 @@ export const sender = (sql: SqlClient.SqlClient) => {
   const direct = senders.get(sql)
   if (direct === undefined) return <A extends object>(statement: Statement.Statement<A>) => statement
   return <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-    Effect.withFiberRuntime((fiber) =>
-      fiber.getFiberRef(FiberRef.currentTracerEnabled) ||
-      Context.getOption(fiber.getFiberRef(FiberRef.currentContext), SqlClient.TransactionConnection)._tag ===
-        "Some"
-        ? statement
-        : direct(statement)
-    )
+    Effect.withFiberRuntime((fiber) => {
+      if (fiber.getFiberRef(FiberRef.currentTracerEnabled)) return statement
+      const transaction = Context.getOption(
+        fiber.getFiberRef(FiberRef.currentContext),
+        SqlClient.TransactionConnection
+      )
+      if (transaction._tag === "None") return direct.alone(statement)
+      const [text, params] = statement.compile()
+      return transaction.value[0].execute(text, params, direct.transformRows)
+    })
 }

@@ -7,6 +7,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { IdempotencyKeyReused, InventoryError, rememberedRefusal } from "../InventoryError.js"
+import { sender } from "./directStatement.js"
 import { failOnSqlDefect } from "./validation.js"
 
 /** How long a key is remembered. Documented in docs/sdk.md; Stripe keeps keys for 24 hours too. */
@@ -52,18 +53,20 @@ export const keyedTransaction = <A, I, E, R>(
 ): Effect.Effect<A, E | IdempotencyKeyReused | SqlError, R> => {
   if (key === undefined) return failOnSqlDefect(sql.withTransaction(work))
   const hash = hashOf()
+  // The key's own statements run on every keyed write: sent without @effect/sql's wrapping.
+  const send = sender(sql)
   const answer: Effect.Effect<Exit.Exit<A, unknown>, E | SqlError, R> = Effect.gen(function* () {
     // Forget expired keys as new ones arrive: this one, and a bounded batch of others.
-    yield* sql`
+    yield* send(sql`
       delete from idempotency_keys where key in (
         select key from idempotency_keys
         where created_at < now() - interval '${sql.unsafe(KEY_RETENTION)}'
         order by (key = ${key}) desc
-        limit 100)`
-    const claimed = yield* sql`
+        limit 100)`)
+    const claimed = yield* send(sql`
       insert into idempotency_keys (key, request_hash) values (${key}, ${hash})
       on conflict (key) do nothing
-      returning key`
+      returning key`)
     if (claimed.length === 0) {
       const [stored] = yield* sql<{ requestHash: string; response: unknown }>`
         select request_hash, response from idempotency_keys where key = ${key}`
@@ -87,7 +90,9 @@ export const keyedTransaction = <A, I, E, R>(
     }
     const result = yield* outcome
     const encoded = yield* Effect.orDie(Schema.encode(response)(result))
-    yield* sql`update idempotency_keys set response = ${JSON.stringify(encoded)}::jsonb where key = ${key}`
+    yield* send(
+      sql`update idempotency_keys set response = ${JSON.stringify(encoded)}::jsonb where key = ${key}`
+    )
     return outcome
   })
   // The refusal is given after the commit that keeps it.

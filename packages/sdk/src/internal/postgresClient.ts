@@ -85,16 +85,17 @@ const pool = (config: ClientConfig) =>
   )
 
 /**
- * A statement on a connection of `pool`, outside any transaction, as @effect/sql-pg runs one (the
- * same errors; a connection that fails under it leaves the pool), without its wrapping
- * (internal/directStatement.ts). Once sent, it is decided whoever stops waiting: a write may commit.
+ * Statements sent without @effect/sql's wrapping (internal/directStatement.ts). `alone`: on a
+ * connection of `pool`, outside any transaction, as @effect/sql-pg runs one (the same errors; a
+ * connection that fails under it leaves the pool). Once sent, it is decided whoever stops waiting:
+ * a write may commit.
  */
 const sendDirectly = (
   pool: pg.Pool,
   transformResultNames: ((name: string) => string) | undefined
 ): SendDirectly => {
   const transformRows = transformResultNames && Statement.defaultTransforms(transformResultNames).array
-  return <A extends object>(statement: Statement.Statement<A>) =>
+  const alone = <A extends object>(statement: Statement.Statement<A>) =>
     Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
       const [text, params] = statement.compile()
       pool.connect((error, client, release) => {
@@ -122,6 +123,7 @@ const sendDirectly = (
         )
       })
     })
+  return { alone, transformRows }
 }
 
 /**
