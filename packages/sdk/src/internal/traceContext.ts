@@ -19,6 +19,12 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
   return TRACEPARENT.test(value) && !/^0+$/.test(span.traceId) ? value : undefined
 }
 
+/** The `traceparent` of the span in `context`, or null (see `currentTraceparent`). */
+export const traceparentIn = (context: Context.Context<never>): string | null => {
+  const span = Context.getOption(context, Tracer.ParentSpan)
+  return span._tag === "Some" && span.value._tag === "Span" ? (traceparentOf(span.value) ?? null) : null
+}
+
 /**
  * The current span's `traceparent`, or null with no span (or tracing off): for the outbox row.
  * Read from the context rather than through `Effect.currentSpan`, which fails with a new
@@ -26,14 +32,8 @@ export const traceparentOf = (span: Tracer.AnySpan): string | undefined => {
  */
 export const currentTraceparent: Effect.Effect<string | null> = Effect.map(
   Effect.context<never>(),
-  (context) => traceparentIn(context)
+  traceparentIn
 )
-
-/** The `traceparent` of the span in `context`, or null (see `currentTraceparent`). */
-export const traceparentIn = (context: Context.Context<never>): string | null => {
-  const span = Context.getOption(context, Tracer.ParentSpan)
-  return span._tag === "Some" && span.value._tag === "Span" ? (traceparentOf(span.value) ?? null) : null
-}
 
 /** The parent span a `traceparent` names, for continuing the trace on the other side of the broker. */
 export const parentSpanOf = (traceparent: string | undefined): Option.Option<Tracer.ExternalSpan> => {

@@ -43,7 +43,7 @@ export const withStore = <A, E>(
  * Runs `use` with one service of the open store, taken from its context rather than provided to
  * `use`: the SDK's services need nothing from the context once built, and providing the store's
  * context costs every request a merge of it and a fiber-local change (some 20 Effect operations).
- * For the hot paths (stock and reservation writes, stock reads).
+ * For stock-updater's hot paths: the stock and reservation writes.
  */
 export const withStoreService = <I extends Opened, S, A, E>(
   tag: Context.Tag<I, S>,
