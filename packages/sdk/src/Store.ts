@@ -112,7 +112,7 @@ export const wakeOnEventsCommitted = (wake: Effect.Effect<void>): Layer.Layer<ne
 const NOTIFY_SPACING = "50 millis"
 
 /**
- * One standalone NOTIFY at a time, and then a pause of `NOTIFY_SPACING`: a sliding queue of one
+ * One standalone NOTIFY at a time, and then a pause of `NOTIFY_SPACING`: a queue of one signal
  * folds the commits made meanwhile into the next. The first commit after a quiet spell is announced
  * at once; a process that commits thousands of times a second (an app, a benchmark) sends at most
  * 20 NOTIFYs a second, each its own small transaction, instead of doubling its commits. Closing the
@@ -121,7 +121,7 @@ const NOTIFY_SPACING = "50 millis"
  */
 const notifyRelays = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
-    const committed = yield* Queue.sliding<void>(1)
+    const committed = yield* Queue.dropping<void>(1)
     // Commits announced, and how many of them the last NOTIFY that went through covered.
     let announced = 0
     let notified = 0
@@ -148,9 +148,10 @@ const notifyRelays = (sql: SqlClient.SqlClient) =>
         Effect.suspend(() => (announced > notified ? Effect.timeout(notify, "2 seconds") : Effect.void))
       ).pipe(Effect.ignore)
     )
-    return Effect.suspend(() => {
+    return Effect.sync(() => {
       announced += 1
-      return Effect.asVoid(Queue.offer(committed, undefined))
+      // Offered without an effect of its own (one per commit); a signal already waiting covers this commit too.
+      Queue.unsafeOffer(committed, undefined)
     })
   })
 

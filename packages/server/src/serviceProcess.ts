@@ -175,12 +175,15 @@ const compose = (service: ServiceProcess, config: ServerConfig, namespace: Redis
           : `store: embedded in ${config.home} (PGlite in a worker thread)`
       )
       const runtime = yield* Effect.context<EventBus | StockCache>()
-      const localCommits = yield* Queue.sliding<void>(1)
+      const localCommits = yield* Queue.dropping<void>(1)
       return StoreConnection.layer({
         store: storeOptions,
         jobs: service.jobs,
         feeds: config.feeds,
-        eventsCommitted: service.runsRelay ? Effect.asVoid(Queue.offer(localCommits, undefined)) : undefined,
+        // Without an effect of its own per commit; a wake-up already waiting covers this commit too.
+        eventsCommitted: service.runsRelay
+          ? Effect.sync(() => Queue.unsafeOffer(localCommits, undefined))
+          : undefined,
         onOpen: (context) =>
           Effect.zipRight(
             configured.redis ? Effect.provide(namespace.learn, context) : Effect.void,

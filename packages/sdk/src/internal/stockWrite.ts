@@ -14,7 +14,6 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
-import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import {
   type IdempotencyKeyReused,
