@@ -1,13 +1,18 @@
 /**
  * A stock write's one statement sent straight to the pool (internal/directStatement.ts): only
  * outside any transaction and with nothing tracing it; a refusal of the database's leaves the
- * connection in the pool. The work it saves is counted without a clock, in Effect operations (a
+ * connection in the pool, and so does a caller that stops waiting (the statement still commits).
+ * The work it saves is counted without a clock, in Effect operations (a
  * supervisor sees each one the run loop takes).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as RuntimeFlagsPatch from "effect/RuntimeFlagsPatch"
 import * as Supervisor from "effect/Supervisor"
@@ -112,6 +117,71 @@ describe.skipIf(!(await postgresReachable()))(`direct statements on ${POSTGRES_U
         expect(names).toContain("sql.execute")
         expect((yield* stock.level("DS-3")).onHand).toBe(3)
       })
+    )
+
+    it.effect(
+      "a caller that stops waiting leaves its sent statement to decide: it commits, and its connection goes back to the pool",
+      () =>
+        Effect.gen(function* () {
+          const stock = yield* Stock
+          const sql = yield* SqlClient.SqlClient
+          yield* (yield* Products).add({ sku: "DS-5", name: "Direct" })
+          yield* stock.adjust({ sku: "DS-5", delta: 10 })
+          // Another transaction holds the level's row, so the adjustment's statement waits on it.
+          const locked = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const holder = yield* sql
+            .withTransaction(
+              sql`select 1 from stock_levels where sku = 'DS-5' for update`.pipe(
+                Effect.zipRight(Deferred.succeed(locked, undefined)),
+                Effect.zipRight(Deferred.await(release))
+              )
+            )
+            .pipe(Effect.fork)
+          yield* Deferred.await(locked)
+          const gaveUp = yield* stock
+            .adjust({ sku: "DS-5", delta: -1 })
+            .pipe(Effect.timeout("300 millis"), Effect.flip)
+          expect(gaveUp._tag).toBe("TimeoutException")
+          yield* Deferred.succeed(release, undefined)
+          yield* Fiber.join(holder)
+          // Sent, the statement is decided once the lock is gone, whoever waits for it (docs/sdk.md).
+          let level = -1
+          for (let tries = 0; tries < 250 && level !== 9; tries++) {
+            if (tries > 0) yield* Effect.sleep("20 millis")
+            level = (yield* stock.level("DS-5")).onHand
+          }
+          expect(level).toBe(9)
+          const [moved] = yield* sql<{ movements: number; events: number }>`
+            select (select count(*) from stock_movements where sku = 'DS-5')::int as movements,
+                   (select count(*) from outbox where subject = 'DS-5' and type = 'stock.updated')::int as events`
+          expect(moved).toEqual({ movements: 2, events: 2 })
+          // Every connection of the pool (pg's default of 10) is back: ten transactions hold one each
+          // at the same time. A connection kept by the abandoned statement would leave one waiting.
+          const inside = yield* Ref.make(0)
+          const allInside = yield* Deferred.make<void>()
+          const holdOne = sql.withTransaction(
+            Effect.zipRight(
+              sql`select pg_backend_pid()`,
+              Effect.zipRight(
+                Effect.flatMap(
+                  Ref.updateAndGet(inside, (n) => n + 1),
+                  (n) => (n === 10 ? Deferred.succeed(allInside, undefined) : Effect.void)
+                ),
+                Deferred.await(allInside)
+              )
+            )
+          )
+          const together = yield* Effect.all(
+            Array.from({ length: 10 }, () => holdOne),
+            {
+              concurrency: "unbounded",
+              discard: true
+            }
+          ).pipe(Effect.timeout("10 seconds"), Effect.either)
+          expect(together._tag).toBe("Right")
+          // The timeout and the polling run on the real clock, not the test's.
+        }).pipe(Effect.withClock(Clock.make()))
     )
 
     it.effect("a refusal of the database's leaves the connection in the pool", () =>
