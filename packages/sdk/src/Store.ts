@@ -229,7 +229,29 @@ export const safeUrl = (url: string): string => {
   }
 }
 
-const names = { transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }
+/**
+ * `rename` remembered per name: every row of every result has each of its column names renamed,
+ * and they are few (those of the statements, and the keys of the JSON the store writes), so a
+ * lookup replaces rebuilding the same string char by char. Bounded: past `MAX_NAMES` it starts over.
+ */
+const rememberedNames = (rename: (name: string) => string) => {
+  const MAX_NAMES = 4096
+  const known = new Map<string, string>()
+  return (name: string) => {
+    let renamed = known.get(name)
+    if (renamed === undefined) {
+      if (known.size >= MAX_NAMES) known.clear()
+      renamed = rename(name)
+      known.set(name, renamed)
+    }
+    return renamed
+  }
+}
+
+const names = {
+  transformResultNames: rememberedNames(Str.snakeToCamel),
+  transformQueryNames: rememberedNames(Str.camelToSnake)
+}
 
 /** A directory opened without the marker is adopted only if it holds an inventory. */
 const confirmStore = (dataDir: DataDir.DataDir, shown: string) =>

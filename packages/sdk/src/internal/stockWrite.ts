@@ -565,25 +565,34 @@ export const makeStockWriter = (
       committedReasons.push(change.reason)
       if (low) atReorderPoint.set(levelKey(change), result)
     }
+    /** One change of an attempt: holds released or expired ones swept first where the plan says. */
+    const step =
+      (traceparent: string | null) =>
+      ({ change, index }: (typeof ordered)[number]) => {
+        const key = levelKey(change)
+        const first =
+          removesUnits(change) && context.releaseHolds
+            ? releaseNewest(sql, change.sku, change.location, onHandAfter(sql, change), traceparent)
+            : plan.sweepFirst.has(key)
+              ? expireDue(sql, change.sku, change.location, traceparent)
+              : undefined
+        const write = applyChange(change, context, traceparent, plan.ignoreHolds.has(key)).pipe(
+          Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index))),
+          Effect.map((result) => record(change, index, result))
+        )
+        return first === undefined ? write : Effect.zipRight(first, write)
+      }
+    // Combinators rather than a generator: this runs on every write, and a generator's body and
+    // resumptions cost more than the few effects they would sequence.
     const work = (traceparent: string | null) =>
-      Effect.gen(function* () {
+      Effect.suspend(() => {
         startOver()
-        for (const { change, index } of ordered) {
-          const key = levelKey(change)
-          if (removesUnits(change) && context.releaseHolds) {
-            yield* releaseNewest(sql, change.sku, change.location, onHandAfter(sql, change), traceparent)
-          } else if (plan.sweepFirst.has(key)) {
-            yield* expireDue(sql, change.sku, change.location, traceparent)
-          }
-          record(
-            change,
-            index,
-            yield* applyChange(change, context, traceparent, plan.ignoreHolds.has(key)).pipe(
-              Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
-            )
-          )
-        }
-        return answer(applied)
+        const [only] = ordered
+        const steps =
+          ordered.length === 1 && only !== undefined
+            ? step(traceparent)(only)
+            : Effect.forEach(ordered, step(traceparent), { discard: true })
+        return Effect.map(steps, () => answer(applied))
       })
     /**
      * Whether this attempt is one statement: a single change that releases no holds and sweeps
@@ -660,9 +669,8 @@ export const makeStockWriter = (
       )
     }
     const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> =
-      Effect.gen(function* () {
-        // Read here, in the caller's fiber: a group's transaction runs in the committer's.
-        const { traceparent, inTransaction } = yield* callerContext
+      // Read here, in the caller's fiber: a group's transaction runs in the committer's.
+      Effect.flatMap(callerContext, ({ traceparent, inTransaction }) => {
         /** The request on its own: its own transaction, or none for a single statement. */
         const onItsOwn = () =>
           retryWhile(
@@ -670,7 +678,7 @@ export const makeStockWriter = (
             (error) => isRetryableConflict(error) || error instanceof StockMovedOn,
             5
           )
-        if (committer === undefined || dryRun || inTransaction) return yield* onItsOwn()
+        if (committer === undefined || dryRun || inTransaction) return onItsOwn()
         // One unkeyed change needs no savepoint: declined, it wrote nothing.
         const [single] = changes
         // The ways to run it are built only when run: most requests run one of them, or none.
@@ -704,7 +712,7 @@ export const makeStockWriter = (
                   })
               }
             : undefined
-        return yield* committer.run({
+        return committer.run({
           safe: Effect.suspend(() => transaction(traceparent).pipe(Effect.retry(untilDecided))),
           fast,
           fastRefusal: isFastRefusal,
