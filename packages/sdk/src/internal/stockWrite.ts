@@ -11,6 +11,7 @@ import type * as Statement from "@effect/sql/Statement"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
@@ -36,13 +37,22 @@ import { traceparentIn } from "./traceContext.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
 
 /**
- * What a write reads of its caller's context, in one step: the trace context its events carry,
- * and whether it runs inside a transaction of the caller's.
+ * `use` with what a write reads of its caller's context, in the same step: the trace context its
+ * events carry, and whether it runs inside a transaction of the caller's.
  */
-const callerContext = Effect.map(Effect.context<never>(), (context) => ({
-  traceparent: traceparentIn(context),
-  inTransaction: Context.getOption(context, SqlClient.TransactionConnection)._tag === "Some"
-}))
+const withCallerContext = <A, E, R>(
+  use: (caller: {
+    readonly traceparent: string | null
+    readonly inTransaction: boolean
+  }) => Effect.Effect<A, E, R>
+) =>
+  Effect.withFiberRuntime<A, E, R>((fiber) => {
+    const context = fiber.currentContext
+    return use({
+      traceparent: traceparentIn(context),
+      inTransaction: Context.getOption(context, SqlClient.TransactionConnection)._tag === "Some"
+    })
+  })
 
 /**
  * Committed stock changes by reason, for server mode's `/metrics` (a replayed idempotent request
@@ -58,17 +68,14 @@ const stockChanges = MetricKey.counter("inv_stock_changes_total", {
  * hashes a new key on every update, that is on every write. Reasons are a closed set.
  */
 /**
- * Counts committed changes by their reasons in one step, with the fiber's metric labels, as
- * `Metric.increment` would one effect per change (two operations each, and a loop's).
+ * Counts committed changes by their reasons, with `fiber`'s metric labels, as `Metric.increment`
+ * would one effect per change (two operations each, and a loop's).
  */
-const countChanges = (reasons: ReadonlyArray<string>) =>
-  reasons.length === 0
-    ? Effect.void
-    : Effect.withFiberRuntime<void>((fiber) => {
-        const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-        for (const reason of reasons) stockChangesOf(reason).unsafeUpdate(1, labels)
-        return Effect.void
-      })
+const countChanges = (fiber: Fiber.RuntimeFiber<unknown, unknown>, reasons: ReadonlyArray<string>) => {
+  if (reasons.length === 0) return
+  const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+  for (const reason of reasons) stockChangesOf(reason).unsafeUpdate(1, labels)
+}
 
 const stockChangesOf = (() => {
   const byReason = new Map<string, Metric.Metric.Counter<number>>()
@@ -363,7 +370,10 @@ export const makeStockWriter = (
   reorder: ReorderRule,
   committer?: GroupCommitter<PlainAdjustment, Applied> | undefined
 ) => {
+  // The statements' fixed parts, built once rather than on every write.
   const returning = sql`returning sku, location, on_hand, reserved, last_delta, version`
+  const eventData = stockUpdatedData(sql)
+  const answerColumns = appliedColumns(sql)
   const send = sender(sql)
 
   /** The single conditional statement that changes a level; it returns no row when it may not. */
@@ -440,11 +450,11 @@ export const makeStockWriter = (
       point as (select reorder_point from products where sku = ${change.sku}),
       event as (${insertEvents(
         sql,
-        sql`select 'stock.updated' as type, m.sku as subject, ${stockUpdatedData(sql)} as data
+        sql`select 'stock.updated' as type, m.sku as subject, ${eventData} as data
             from movement m cross join level l cross join point p`,
         traceparent
       )})
-      select ${appliedColumns(sql)}
+      select ${answerColumns}
       from movement m cross join level l cross join point p`).pipe(
       Effect.catchTag(
         "SqlError",
@@ -565,34 +575,41 @@ export const makeStockWriter = (
       committedReasons.push(change.reason)
       if (low) atReorderPoint.set(levelKey(change), result)
     }
-    /** One change of an attempt: holds released or expired ones swept first where the plan says. */
-    const step =
-      (traceparent: string | null) =>
-      ({ change, index }: (typeof ordered)[number]) => {
-        const key = levelKey(change)
-        const first =
-          removesUnits(change) && context.releaseHolds
-            ? releaseNewest(sql, change.sku, change.location, onHandAfter(sql, change), traceparent)
-            : plan.sweepFirst.has(key)
-              ? expireDue(sql, change.sku, change.location, traceparent)
-              : undefined
-        const write = applyChange(change, context, traceparent, plan.ignoreHolds.has(key)).pipe(
-          Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index))),
-          Effect.map((result) => record(change, index, result))
-        )
-        return first === undefined ? write : Effect.zipRight(first, write)
-      }
-    // Combinators rather than a generator: this runs on every write, and a generator's body and
-    // resumptions cost more than the few effects they would sequence.
+    /** One change of an attempt, its result: holds released or expired ones swept first where the plan says. */
+    const step = (traceparent: string | null, { change, index }: (typeof ordered)[number]) => {
+      const key = levelKey(change)
+      const first =
+        removesUnits(change) && context.releaseHolds
+          ? releaseNewest(sql, change.sku, change.location, onHandAfter(sql, change), traceparent)
+          : plan.sweepFirst.has(key)
+            ? expireDue(sql, change.sku, change.location, traceparent)
+            : undefined
+      const write = applyChange(change, context, traceparent, plan.ignoreHolds.has(key)).pipe(
+        Effect.catchIf(isLevelOverflow, () => Effect.fail(levelOverflow(operation, change, index)))
+      )
+      return first === undefined ? write : Effect.zipRight(first, write)
+    }
+    // Combinators rather than a generator, and one step for the usual single change: this runs on
+    // every write, and each step or generator resumption costs more than the work it sequences.
     const work = (traceparent: string | null) =>
       Effect.suspend(() => {
         startOver()
         const [only] = ordered
-        const steps =
-          ordered.length === 1 && only !== undefined
-            ? step(traceparent)(only)
-            : Effect.forEach(ordered, step(traceparent), { discard: true })
-        return Effect.map(steps, () => answer(applied))
+        if (ordered.length === 1 && only !== undefined) {
+          return Effect.map(step(traceparent, only), (result) => {
+            record(only.change, only.index, result)
+            return answer(applied)
+          })
+        }
+        return Effect.map(
+          Effect.forEach(
+            ordered,
+            (entry) =>
+              Effect.map(step(traceparent, entry), (result) => record(entry.change, entry.index, result)),
+            { discard: true }
+          ),
+          () => answer(applied)
+        )
       })
     /**
      * Whether this attempt is one statement: a single change that releases no holds and sweeps
@@ -661,16 +678,20 @@ export const makeStockWriter = (
               decided,
               true
             )
-      return decidedOnce.pipe(
-        Effect.catchTag("ChangeRejected", ({ change }) =>
-          failOnSqlDefect(sql.withTransaction(explained(change, traceparent, !dryRun)))
-        ),
-        Effect.catchTag("RolledBack", ({ result }) => Effect.succeed(result as A))
+      // One handler for both: each is a frame on every write's way.
+      return Effect.catchIf(
+        decidedOnce,
+        (error): error is ChangeRejected | RolledBack =>
+          error instanceof ChangeRejected || error instanceof RolledBack,
+        (error) =>
+          error instanceof RolledBack
+            ? Effect.succeed(error.result as A)
+            : failOnSqlDefect(sql.withTransaction(explained(error.change, traceparent, !dryRun)))
       )
     }
     const decide: Effect.Effect<A, Effect.Effect.Error<ReturnType<typeof transaction>> | StoreError> =
       // Read here, in the caller's fiber: a group's transaction runs in the committer's.
-      Effect.flatMap(callerContext, ({ traceparent, inTransaction }) => {
+      withCallerContext(({ traceparent, inTransaction }) => {
         /** The request on its own: its own transaction, or none for a single statement. */
         const onItsOwn = () =>
           retryWhile(
@@ -723,14 +744,16 @@ export const makeStockWriter = (
         })
       })
     return decide.pipe(
-      Effect.tap(() =>
+      Effect.flatMap((result) =>
         dryRun
-          ? Effect.void
-          : Effect.zipRight(
-              countChanges(committedReasons),
+          ? Effect.succeed(result)
+          : Effect.withFiberRuntime<A>((fiber) => {
+              countChanges(fiber, committedReasons)
               // Most changes leave their level above its reorder point: nothing to evaluate.
-              atReorderPoint.size === 0 ? Effect.void : evaluateReorder(reorder, atReorderPoint.values())
-            )
+              return atReorderPoint.size === 0
+                ? Effect.succeed(result)
+                : Effect.as(evaluateReorder(reorder, atReorderPoint.values()), result)
+            })
       ),
       Effect.catchIf(
         (error): error is StockMovedOn | SqlError =>
