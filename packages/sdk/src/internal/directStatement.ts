@@ -11,6 +11,7 @@
  * module holds no `pg` of its own, so an embedded open loads none.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Context from "effect/Context"
@@ -40,6 +41,12 @@ export const inheritDirect = (from: SqlClient.SqlClient, to: SqlClient.SqlClient
   if (direct !== undefined) senders.set(to, direct)
 }
 
+/** The connection of the transaction open in `context`, if any: a statement sent on it is part of it. */
+export const transactionIn = (context: Context.Context<never>): Connection | undefined => {
+  const open = Context.getOption(context, SqlClient.TransactionConnection)
+  return open._tag === "Some" ? open.value[0] : undefined
+}
+
 /**
  * How `sql` runs a hot statement: directly when it can (see above), else as the statement itself.
  * Decided on each run: the same write goes alone or inside a group's transaction.
@@ -50,12 +57,9 @@ export const sender = (sql: SqlClient.SqlClient) => {
   return <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
     Effect.withFiberRuntime((fiber) => {
       if (fiber.getFiberRef(FiberRef.currentTracerEnabled)) return statement
-      const transaction = Context.getOption(
-        fiber.getFiberRef(FiberRef.currentContext),
-        SqlClient.TransactionConnection
-      )
-      if (transaction._tag === "None") return direct.alone(statement)
+      const transaction = transactionIn(fiber.currentContext)
+      if (transaction === undefined) return direct.alone(statement)
       const [text, params] = statement.compile()
-      return transaction.value[0].execute(text, params, direct.transformRows)
+      return transaction.execute(text, params, direct.transformRows)
     })
 }

@@ -6,14 +6,12 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Statement from "@effect/sql/Statement"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 // Types only: Event.ts imports the catalog's schemas, and the catalog writes through this module.
 import type { EventType } from "../Event.js"
-import { inheritDirect } from "./directStatement.js"
+import { inheritDirect, transactionIn } from "./directStatement.js"
 import { currentTraceparent } from "./traceContext.js"
 
 /**
@@ -25,12 +23,6 @@ import { currentTraceparent } from "./traceContext.js"
  */
 const eventsWritten = new WeakMap<object, { written: boolean }>()
 
-/** The connection of the transaction open in `fiber`'s context, if any. */
-const transactionOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
-  const open = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), SqlClient.TransactionConnection)
-  return open._tag === "Some" ? open.value[0] : undefined
-}
-
 /**
  * Marks the running transaction as one that wrote events. Called where the statement is built:
  * `insertEvents` is a fragment inside other statements (no effect of its own to hang a mark on),
@@ -40,7 +32,7 @@ const transactionOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
 const markEventsWritten = () => {
   const fiber = Fiber.getCurrentFiber()
   if (Option.isNone(fiber)) return
-  const connection = transactionOf(fiber.value)
+  const connection = transactionIn(fiber.value.currentContext)
   const cell = connection === undefined ? undefined : eventsWritten.get(connection)
   if (cell !== undefined) cell.written = true
 }
@@ -61,7 +53,7 @@ export const announcingCommits = (
       if (Option.isSome(outer)) return sql.withTransaction(effect)
       const cell = { written: false }
       const begun = Effect.withFiberRuntime<void>((fiber) => {
-        const connection = transactionOf(fiber)
+        const connection = transactionIn(fiber.currentContext)
         if (connection !== undefined) eventsWritten.set(connection, cell)
         return Effect.void
       })

@@ -5,10 +5,9 @@
  * explained (insufficient stock, conflict, unknown product or location) once the changes are undone.
  * `Stock` (the service) decodes requests into changes and answers with what this returns.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
-import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -28,7 +27,7 @@ import {
 import type { ReorderRule } from "../Reorder.js"
 import { LEVEL_RULE, MAX_LEVEL } from "../Rules.js"
 import type { Reason, StockChange } from "../Stock.js"
-import { sender } from "./directStatement.js"
+import { sender, transactionIn } from "./directStatement.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
 import { committedAlone, insertEvents } from "./outbox.js"
@@ -50,7 +49,7 @@ const withCallerContext = <A, E, R>(
     const context = fiber.currentContext
     return use({
       traceparent: traceparentIn(context),
-      inTransaction: Context.getOption(context, SqlClient.TransactionConnection)._tag === "Some"
+      inTransaction: transactionIn(context) !== undefined
     })
   })
 
@@ -67,16 +66,6 @@ const stockChanges = MetricKey.counter("inv_stock_changes_total", {
  * The counter of one reason, its tag in the key, made once per reason: `Metric.tagged` builds and
  * hashes a new key on every update, that is on every write. Reasons are a closed set.
  */
-/**
- * Counts committed changes by their reasons, with `fiber`'s metric labels, as `Metric.increment`
- * would one effect per change (two operations each, and a loop's).
- */
-const countChanges = (fiber: Fiber.RuntimeFiber<unknown, unknown>, reasons: ReadonlyArray<string>) => {
-  if (reasons.length === 0) return
-  const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-  for (const reason of reasons) stockChangesOf(reason).unsafeUpdate(1, labels)
-}
-
 const stockChangesOf = (() => {
   const byReason = new Map<string, Metric.Metric.Counter<number>>()
   return (reason: string) => {
@@ -88,6 +77,16 @@ const stockChangesOf = (() => {
     return counter
   }
 })()
+
+/**
+ * Counts committed changes by their reasons, with `fiber`'s metric labels, as `Metric.increment`
+ * would one effect per change (two operations each, and a loop's).
+ */
+const countChanges = (fiber: Fiber.RuntimeFiber<unknown, unknown>, reasons: ReadonlyArray<string>) => {
+  if (reasons.length === 0) return
+  const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+  for (const reason of reasons) stockChangesOf(reason).unsafeUpdate(1, labels)
+}
 
 /** A dry run's answer, carried out of the transaction as a failure so that it rolls back. */
 class RolledBack extends Data.TaggedError("RolledBack")<{ readonly result: unknown }> {}

@@ -84,10 +84,9 @@ const INPUT_OPTIONS: AST.ParseOptions = { errors: "first", onExcessProperty: "ig
  * a struct's encoded side, fills in the defaults, then validates every field again against its
  * type side, which for a field without a transformation of its own is the very schema its value
  * was just checked against (`AST.typeAST` answers a field's own AST then). This decoder skips that
- * second pass and checks only the values the defaults filled in: about two thirds
- * of the decoding of a stock write (docs/benchmarks.md, section 1). Fills them in as Effect does
- * (ParseResult's TypeLiteralTransformation); test/validation.test.ts holds both decoders to the
- * same answers.
+ * second pass and checks only the values the defaults filled in: about two thirds of the decoding
+ * of a stock write (docs/benchmarks.md, section 1). Fills them in as Effect does (ParseResult's
+ * TypeLiteralTransformation); test/validation.test.ts holds both decoders to the same answers.
  */
 export const decodeWithDefaults = (ast: AST.AST) => {
   if (ast._tag !== "Transformation" || ast.transformation._tag !== "TypeLiteralTransformation")
@@ -120,8 +119,9 @@ export const decodeWithDefaults = (ast: AST.AST) => {
       const output = decoded as Record<PropertyKey, unknown>
       const filledIn: Array<PropertyKey> = []
       for (const { from, decode } of defaults) {
-        const given = Object.hasOwn(output, from) ? output[from] : undefined
-        const value = decode(Object.hasOwn(output, from) ? Option.some(given) : Option.none())
+        const present = Object.hasOwn(output, from)
+        const given = present ? output[from] : undefined
+        const value = decode(present ? Option.some(given) : Option.none())
         delete output[from]
         if (Option.isSome(value)) {
           output[from] = value.value
