@@ -47,6 +47,12 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379"
 /** Measured seconds per side for parts 1 and 2, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const SEGMENTS = 4
+/**
+ * Unmeasured load on each side before its part, in seconds. A service process started fresh runs
+ * its first tens of thousands of requests partly unoptimised (V8 compiles its hot functions as
+ * they prove hot): the figures are of processes past that, as a deployment's are.
+ */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 20)
 const CONCURRENCY = 32
 /** The hot-row load of part 1: many callers on few SKUs. */
 const HOT_CONCURRENCY = 256
@@ -361,6 +367,31 @@ const addCpu = (total, before, after) => {
   }
 }
 
+/**
+ * WARMUP_SECONDS of unmeasured load on one side, in windows of WARMUP_WINDOW_SECONDS whose rate and
+ * CPU per operation of `service` are answered: how fast a fresh process gets to its steady speed.
+ */
+const WARMUP_WINDOW_SECONDS = 2
+const warmUp = async (call, service, load) => {
+  const windows = []
+  const count = Math.max(1, Math.round(WARMUP_SECONDS / WARMUP_WINDOW_SECONDS))
+  for (let i = 0; i < count; i++) {
+    const before = cpuSnapshot()
+    const part = await runFor((WARMUP_SECONDS * 1000) / count, 1, call, load)
+    const cpu = {}
+    addCpu(cpu, before, cpuSnapshot())
+    const ops = part.latencies.length
+    windows.push({
+      second: round2(((i + 1) * WARMUP_SECONDS) / count),
+      opsPerSec: Math.round((ops / part.ms) * 1000),
+      cpuMsPerOp: cpu[service] === undefined ? undefined : round2(cpu[service] / (ops || 1))
+    })
+  }
+  return windows
+}
+const warmUpLine = (label, windows) =>
+  `  ${label}: ${windows.map((w) => `${w.second} s ${w.opsPerSec}/s${w.cpuMsPerOp === undefined ? "" : ` ${w.cpuMsPerOp} ms`}`).join(", ")}`
+
 /** Waits until the relay has published every outbox row; answers the seconds it took. */
 const drainOutbox = async (pool) => {
   const started = performance.now()
@@ -458,10 +489,12 @@ const main = async () => {
     } = await pool.query('select coalesce(max(id), 0)::int8 as "lastEvent" from outbox')
     const consumersBefore = cpuSnapshot()
     let adjustHttp, adjustRaw, adjustRatio, hotHttp, hotRaw, hotRatio
+    /** Each side's warm-up, window by window (`warmUp`). */
+    const warmups = {}
     if (PARTS.has("adjust")) {
       // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
-      await runFor(700, 1, viaPg)
-      await runFor(700, 1, viaHttp)
+      warmups.adjustRaw = await warmUp(viaPg, "machine")
+      warmups.adjustHttp = await warmUp(viaHttp, "stock-updater")
       ;[adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
       adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
       // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
@@ -554,9 +587,9 @@ const main = async () => {
     }
     let readChecker, readBare, readFloor, readRatio, readFloorRatio
     if (PARTS.has("read")) {
-      await runFor(700, 2, checkerRead)
-      await runFor(700, 2, bareRead)
-      await runFor(700, 2, floorRead)
+      warmups.readChecker = await warmUp(checkerRead, "stock-checker")
+      warmups.readBare = await warmUp(bareRead, "bare server")
+      warmups.readFloor = await warmUp(floorRead, "framework floor")
       // Proof that the reads hit the cache: the levels change in the database behind the cache's
       // back (no event), so an answer loaded from the database shows another number.
       for (const sku of skus) cachedOnHand.set(sku, await onHandAt(sku))
@@ -623,7 +656,7 @@ const main = async () => {
     console.log(
       `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
         `${database.serverVersion}, RabbitMQ, Redis; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
-        `${SECONDS} s per side; Node ${process.version}, ${machine}; services ready in ${readyMs} ms\n`
+        `${SECONDS} s per side after ${WARMUP_SECONDS} s of warm-up a side; Node ${process.version}, ${machine}; services ready in ${readyMs} ms\n`
     )
     const header = [
       "measure".padEnd(34),
@@ -682,6 +715,19 @@ const main = async () => {
         .join(", ")
       console.log(`${name.padEnd(22)} ${cpu}; cores busy ${side.coresBusy ?? "?"}`)
     }
+    if (Object.keys(warmups).length > 0) {
+      console.log(
+        `\nwarm-up, not measured (${WARMUP_SECONDS} s a side; each window's rate, and CPU ms per operation of the service, of the machine for raw pg):`
+      )
+      for (const [name, label] of [
+        ["adjustHttp", "adjust over HTTP (stock-updater)"],
+        ["adjustRaw", "adjust raw pg (machine)"],
+        ["readChecker", "read stock-checker"],
+        ["readBare", "read bare server"],
+        ["readFloor", "read framework floor"]
+      ])
+        if (warmups[name]) console.log(warmUpLine(label, warmups[name]))
+    }
     if (samples > 0)
       console.log(
         `\nupdate-to-visible (${visible.samples} samples, poll every ${POLL_MS} ms after the write's answer): ` +
@@ -714,6 +760,7 @@ const main = async () => {
         concurrency: CONCURRENCY,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
         parts: [...PARTS],
         adjust: adjustHttp && {
           http: adjustHttp,
@@ -741,6 +788,7 @@ const main = async () => {
           reloadedSkus: reloaded.size
         },
         visible: samples > 0 ? visible : undefined,
+        warmup: warmups,
         outbox: { backlog: backlog.rows[0].n, drainSeconds },
         checkerCatchUpSeconds: catchUpSeconds,
         ownVhost: broker.vhost !== "/",
