@@ -10,19 +10,19 @@ import { createHash, randomBytes } from "node:crypto"
 import { cpus, loadavg, totalmem } from "node:os"
 import { openInventory } from "@invkit/sdk"
 import { recordAdjustStatements } from "./adjustStatements.mjs"
-import { round2, runFor as runLoops, summarize } from "./load.mjs"
+import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 /** Measured seconds per side (SDK, raw) per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const SECONDS = numberKnob("BENCH_SECONDS", 2, { min: 0.1 })
 const SEGMENTS = 4
 /**
  * Unmeasured load on each side of each variant before it is measured, in seconds: the SDK's write
  * path reaches its steady speed after some seconds of load (V8 optimises its hot functions as they
  * prove hot), and an application that writes often runs past that.
  */
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5)
+const WARMUP_SECONDS = numberKnob("BENCH_WARMUP_SECONDS", 5)
 const WRITERS = (process.env.BENCH_WRITERS ?? "1,8,32").split(",").map(Number)
 /** Unkeyed, keyed, and unkeyed through the SDK opened with group commit. */
 const VARIANTS = ["adjust", "adjust+key", "adjust, grouped"]

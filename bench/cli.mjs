@@ -13,12 +13,13 @@ import { cpus, loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+import { numberKnob } from "./load.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const BIN = join(here, "..", "packages", "cli", "dist", "bin.js")
-const RUNS = Number(process.env.BENCH_RUNS ?? 5)
+const RUNS = numberKnob("BENCH_RUNS", 5, { min: 1, integer: true })
 /** A fresh data directory costs an initdb (seconds), so fewer of those. */
-const FRESH_RUNS = Number(process.env.BENCH_FRESH_RUNS ?? 3)
+const FRESH_RUNS = numberKnob("BENCH_FRESH_RUNS", 3, { integer: true })
 const SKU = "SKU-1"
 
 if (!existsSync(BIN)) {

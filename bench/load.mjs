@@ -14,6 +14,24 @@ export const mulberry32 = (seed) => () => {
 
 export const round2 = (x) => Math.round(x * 100) / 100
 
+/**
+ * A numeric knob from the environment (`BENCH_SECONDS=3`), `fallback` when unset: a value that is
+ * not a number of at least `min` stops the run (exit 2) with the variable's name, rather than running
+ * with NaN and printing nonsense.
+ */
+export const numberKnob = (name, fallback, { min = 0, integer = false } = {}) => {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === "") return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    console.error(
+      `${name}=${raw}: expected ${integer ? "a whole number" : "a number"} of at least ${min}; unset it for the default (${fallback})`
+    )
+    process.exit(2)
+  }
+  return value
+}
+
 /** The value at quantile `q` of an ascending array. */
 export const percentile = (sorted, q) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN

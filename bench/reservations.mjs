@@ -9,12 +9,12 @@
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { cpus, loadavg, totalmem } from "node:os"
 import { openInventory } from "@invkit/sdk"
-import { round2, runFor as runLoops, summarize } from "./load.mjs"
+import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 /** Measured seconds per side per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const SECONDS = numberKnob("BENCH_SECONDS", 2, { min: 0.1 })
 const SEGMENTS = 4
 const CALLERS = (process.env.BENCH_CALLERS ?? "1,8,32").split(",").map(Number)
 const PRODUCTS = 100

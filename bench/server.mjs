@@ -38,27 +38,35 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import { recordAdjustStatements } from "./adjustStatements.mjs"
-import { jsonRequest, mulberry32, percentile, round2, runFor as runLoops, summarize } from "./load.mjs"
+import {
+  jsonRequest,
+  mulberry32,
+  numberKnob,
+  percentile,
+  round2,
+  runFor as runLoops,
+  summarize
+} from "./load.mjs"
 import { rawPool, requireLocal, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const RABBITMQ_URL = process.env.BENCH_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379"
 /** Measured seconds per side for parts 1 and 2, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const SECONDS = numberKnob("BENCH_SECONDS", 3, { min: 0.1 })
 const SEGMENTS = 4
 /**
  * Unmeasured load on each side before its part, in seconds. A service process started fresh runs
  * its first tens of thousands of requests partly unoptimised (V8 compiles its hot functions as
  * they prove hot): the figures are of processes past that, as a deployment's are.
  */
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 20)
+const WARMUP_SECONDS = numberKnob("BENCH_WARMUP_SECONDS", 20)
 const CONCURRENCY = 32
 /** The hot-row load of part 1: many callers on few SKUs. */
 const HOT_CONCURRENCY = 256
 const HOT_SKUS = 10
 /** Update-to-visible samples (part 3). */
-const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50)
+const SAMPLES = numberKnob("BENCH_SAMPLES", 50, { integer: true })
 /** Which parts run: adjust (1), read (2), visible (3); all by default. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? "adjust,read,visible").split(",").map((p) => p.trim()))
 for (const part of PARTS) {
@@ -374,7 +382,7 @@ const addCpu = (total, before, after) => {
 const WARMUP_WINDOW_SECONDS = 2
 const warmUp = async (call, service, load) => {
   const windows = []
-  const count = Math.max(1, Math.round(WARMUP_SECONDS / WARMUP_WINDOW_SECONDS))
+  const count = WARMUP_SECONDS === 0 ? 0 : Math.max(1, Math.round(WARMUP_SECONDS / WARMUP_WINDOW_SECONDS))
   for (let i = 0; i < count; i++) {
     const before = cpuSnapshot()
     const part = await runFor((WARMUP_SECONDS * 1000) / count, 1, call, load)
@@ -715,7 +723,7 @@ const main = async () => {
         .join(", ")
       console.log(`${name.padEnd(22)} ${cpu}; cores busy ${side.coresBusy ?? "?"}`)
     }
-    if (Object.keys(warmups).length > 0) {
+    if (WARMUP_SECONDS > 0 && Object.keys(warmups).length > 0) {
       console.log(
         `\nwarm-up, not measured (${WARMUP_SECONDS} s a side; each window's rate, and CPU ms per operation of the service, of the machine for raw pg):`
       )
@@ -726,7 +734,7 @@ const main = async () => {
         ["readBare", "read bare server"],
         ["readFloor", "read framework floor"]
       ])
-        if (warmups[name]) console.log(warmUpLine(label, warmups[name]))
+        if (warmups[name]?.length > 0) console.log(warmUpLine(label, warmups[name]))
     }
     if (samples > 0)
       console.log(

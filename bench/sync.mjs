@@ -2,10 +2,11 @@ import { createServer } from "node:http"
 import { performance } from "node:perf_hooks"
 import { openInventory } from "@invkit/sdk"
 import pg from "pg"
+import { numberKnob } from "./load.mjs"
 import { scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-const ITEMS = Number(process.env.BENCH_ITEMS ?? 100_000)
+const ITEMS = numberKnob("BENCH_ITEMS", 100_000, { min: 1, integer: true })
 
 const catalog = (version) =>
   JSON.stringify({
