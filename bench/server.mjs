@@ -67,6 +67,17 @@ const HOT_CONCURRENCY = 256
 const HOT_SKUS = 10
 /** Update-to-visible samples (part 3). */
 const SAMPLES = numberKnob("BENCH_SAMPLES", 50, { integer: true })
+/**
+ * stock-checker's cache: `redis` (the shared cache every instance reads, which a write empties
+ * before it is answered) or `memory` (its own, emptied by the events, as without Redis).
+ */
+const CHECKER_CACHE = process.env.BENCH_CHECKER_CACHE ?? "redis"
+if (CHECKER_CACHE !== "redis" && CHECKER_CACHE !== "memory") {
+  console.error(
+    `BENCH_CHECKER_CACHE=${CHECKER_CACHE}: expected redis or memory; unset it for the default (redis)`
+  )
+  process.exit(2)
+}
 /** Which parts run: adjust (1), read (2), visible (3); all by default. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? "adjust,read,visible").split(",").map((p) => p.trim()))
 for (const part of PARTS) {
@@ -460,12 +471,16 @@ const main = async () => {
       // A throughput measurement: the per-token rate limit would only measure itself.
       INV_RATE_LIMIT: "0"
     }
+    const { INV_REDIS_URL: _redis, INV_REDIS_PREFIX: _prefix, ...withoutRedis } = env
     const ports = {}
     const started = []
     for (const service of ["stock-updater", "stock-checker", "supplier-sync"]) {
       ports[service] = await freePort()
       started.push([
-        startChild(service, [BIN, service], { ...env, PORT: String(ports[service]) }),
+        startChild(service, [BIN, service], {
+          ...(service === "stock-checker" && CHECKER_CACHE === "memory" ? withoutRedis : env),
+          PORT: String(ports[service])
+        }),
         ports[service]
       ])
     }
@@ -663,7 +678,7 @@ const main = async () => {
     const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
     console.log(
       `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
-        `${database.serverVersion}, RabbitMQ, Redis; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
+        `${database.serverVersion}, RabbitMQ, Redis; stock-checker's cache ${CHECKER_CACHE === "redis" ? "shared, in Redis" : "its own, in memory"}; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
         `${SECONDS} s per side after ${WARMUP_SECONDS} s of warm-up a side; Node ${process.version}, ${machine}; services ready in ${readyMs} ms\n`
     )
     const header = [
@@ -769,6 +784,7 @@ const main = async () => {
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
+        checkerCache: CHECKER_CACHE,
         parts: [...PARTS],
         adjust: adjustHttp && {
           http: adjustHttp,
