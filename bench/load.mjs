@@ -23,13 +23,15 @@ export const numberKnob = (name, fallback, { min = 0, integer = false } = {}) =>
   const raw = process.env[name]
   if (raw === undefined || raw.trim() === "") return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    console.error(
-      `${name}=${raw}: expected ${integer ? "a whole number" : "a number"} of at least ${min}; unset it for the default (${fallback})`
-    )
-    process.exit(2)
-  }
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value)))
+    badKnob(name, raw, `${integer ? "a whole number" : "a number"} of at least ${min}`, fallback)
   return value
+}
+
+/** A knob set to what the script cannot run with: says which, what it takes, and stops (exit 2). */
+export const badKnob = (name, raw, expected, fallback) => {
+  console.error(`${name}=${raw}: expected ${expected}; unset it for the default (${fallback})`)
+  process.exit(2)
 }
 
 /** The value at quantile `q` of an ascending array. */

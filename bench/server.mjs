@@ -39,6 +39,7 @@ import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
 import { recordAdjustStatements } from "./adjustStatements.mjs"
 import {
+  badKnob,
   jsonRequest,
   mulberry32,
   numberKnob,
@@ -72,12 +73,8 @@ const SAMPLES = numberKnob("BENCH_SAMPLES", 50, { integer: true })
  * before it is answered) or `memory` (its own, emptied by the events, as without Redis).
  */
 const CHECKER_CACHE = process.env.BENCH_CHECKER_CACHE ?? "redis"
-if (CHECKER_CACHE !== "redis" && CHECKER_CACHE !== "memory") {
-  console.error(
-    `BENCH_CHECKER_CACHE=${CHECKER_CACHE}: expected redis or memory; unset it for the default (redis)`
-  )
-  process.exit(2)
-}
+if (CHECKER_CACHE !== "redis" && CHECKER_CACHE !== "memory")
+  badKnob("BENCH_CHECKER_CACHE", CHECKER_CACHE, "redis or memory", "redis")
 /** Which parts run: adjust (1), read (2), visible (3); all by default. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? "adjust,read,visible").split(",").map((p) => p.trim()))
 for (const part of PARTS) {
@@ -391,12 +388,12 @@ const addCpu = (total, before, after) => {
  * CPU per operation of `service` are answered: how fast a fresh process gets to its steady speed.
  */
 const WARMUP_WINDOW_SECONDS = 2
-const warmUp = async (call, service, load) => {
+const warmUp = async (call, service) => {
   const windows = []
   const count = WARMUP_SECONDS === 0 ? 0 : Math.max(1, Math.round(WARMUP_SECONDS / WARMUP_WINDOW_SECONDS))
   for (let i = 0; i < count; i++) {
     const before = cpuSnapshot()
-    const part = await runFor((WARMUP_SECONDS * 1000) / count, 1, call, load)
+    const part = await runFor((WARMUP_SECONDS * 1000) / count, 1, call)
     const cpu = {}
     addCpu(cpu, before, cpuSnapshot())
     const ops = part.latencies.length
@@ -738,18 +735,18 @@ const main = async () => {
         .join(", ")
       console.log(`${name.padEnd(22)} ${cpu}; cores busy ${side.coresBusy ?? "?"}`)
     }
-    if (WARMUP_SECONDS > 0 && Object.keys(warmups).length > 0) {
+    const warmedUp = [
+      ["adjustHttp", "adjust over HTTP (stock-updater)"],
+      ["adjustRaw", "adjust raw pg (machine)"],
+      ["readChecker", "read stock-checker"],
+      ["readBare", "read bare server"],
+      ["readFloor", "read framework floor"]
+    ].filter(([name]) => warmups[name]?.length > 0)
+    if (warmedUp.length > 0) {
       console.log(
         `\nwarm-up, not measured (${WARMUP_SECONDS} s a side; each window's rate, and CPU ms per operation of the service, of the machine for raw pg):`
       )
-      for (const [name, label] of [
-        ["adjustHttp", "adjust over HTTP (stock-updater)"],
-        ["adjustRaw", "adjust raw pg (machine)"],
-        ["readChecker", "read stock-checker"],
-        ["readBare", "read bare server"],
-        ["readFloor", "read framework floor"]
-      ])
-        if (warmups[name]?.length > 0) console.log(warmUpLine(label, warmups[name]))
+      for (const [name, label] of warmedUp) console.log(warmUpLine(label, warmups[name]))
     }
     if (samples > 0)
       console.log(
