@@ -4,8 +4,10 @@
  * yet lets in exactly the rate; the cache drops asked for by writes that finish together (a group
  * commit) go to Redis as one script call, and each writer resumes only after its entries are gone;
  * a cached read is stored as its response's bytes and a hit is sent as stored, with no schema work;
- * a burst of cached reads costs one MGET each and nothing else, the reads of one turn of the event
- * loop in one write to Redis; every answer, a refusal too, echoes the request id.
+ * a burst of cached reads is answered from the process's copy with no Redis command but the PINGs
+ * that confirm it, at most one a read; without that copy (a Redis user not allowed to track keys)
+ * a burst costs one MGET each and nothing else, the reads of one turn of the event loop in one write
+ * to Redis; every answer, a refusal too, echoes the request id.
  */
 import { randomBytes } from "node:crypto"
 import { Socket } from "node:net"
@@ -164,7 +166,7 @@ describe.skipIf(!reachable)("a lean request path", () => {
   }, 60_000)
 
   /** stock-checker on a fresh database and Redis under `prefix`, a Redis client, a viewer's headers. */
-  const cachedChecker = async (prefix: string) => {
+  const cachedChecker = async (prefix: string, redisUrl = REDIS_URL) => {
     const database = await freshDatabase()
     cleanups.unshift(database.drop)
     const port = await freePort()
@@ -173,7 +175,7 @@ describe.skipIf(!reachable)("a lean request path", () => {
         testConfig({
           port,
           databaseUrl: Option.some(Redacted.make(database.url)),
-          redisUrl: Option.some(Redacted.make(REDIS_URL)),
+          redisUrl: Option.some(Redacted.make(redisUrl)),
           redisPrefix: Option.some(prefix),
           auth: jwtAuth
         })
@@ -216,9 +218,13 @@ describe.skipIf(!reachable)("a lean request path", () => {
     const stored = (await redis.get(entryKey)) ?? ""
 
     // The entry changed behind the cache's back into what the contract's schema refuses (a count
-    // as text): a hit that decoded and encoded would fail on it; one sent as stored does not.
-    const tampered = stored.replace('"products":0', '"products":"none"')
-    expect(tampered).not.toBe(stored)
+    // as text): a hit that decoded and encoded would fail on it; one sent as stored does not. It is
+    // stored under a new generation, so the process's copy of the old entry is dropped.
+    const [stamp = "", ...body] = stored.split("\n")
+    const [epoch, , expiresAt] = stamp.split(" ")
+    const generation = await redis.incr(`${prefix}:cache:generation`)
+    const tampered = `${epoch} ${generation} ${expiresAt}\n${body.join("\n").replace('"products":0', '"products":"none"')}`
+    expect(tampered).toContain('"products":"none"')
     await redis.set(entryKey, tampered, "KEEPTTL")
     const hit = await read()
     expect(hit.status).toBe(200)
@@ -228,10 +234,66 @@ describe.skipIf(!reachable)("a lean request path", () => {
     expect(stored.endsWith(miss.body)).toBe(true)
   }, 60_000)
 
-  it("answers a burst of cached reads with one MGET each and no other command, the reads of one turn in one write to Redis", async () => {
+  it("answers a burst of cached reads from the process's copy: no Redis command but PINGs, at most one a read", async () => {
     const prefix = `test-lean-${randomBytes(4).toString("hex")}`
     const burst = 20
     const { server, redis, headers } = await cachedChecker(prefix)
+    const read = () => send(server.baseUrl, "GET", "/v1/overview", undefined, headers)
+    // Every command of every client, with where it came from.
+    const monitor = await redis.duplicate().monitor()
+    cleanups.unshift(async () => monitor.disconnect())
+    const seen: Array<{ readonly args: ReadonlyArray<string>; readonly source: string }> = []
+    monitor.on("monitor", (_time: string, args: ReadonlyArray<string>, source: string) => {
+      seen.push({ args, source })
+    })
+    const underPrefix = () =>
+      seen.filter(({ args, source }) => source !== "lua" && args.some((arg) => arg.includes(prefix)))
+    await eventually(
+      "a read is answered from the copy, with no command under the prefix",
+      async () => {
+        const before = underPrefix().length
+        expect((await read()).status).toBe(200)
+        await redis.ping()
+        return underPrefix().length === before ? true : undefined
+      },
+      15_000,
+      100
+    )
+    // The connection that keeps the copy coherent is named after the deployment's keys.
+    const tracker = String(await redis.client("LIST"))
+      .split("\n")
+      .find((line) => line.includes(` name=invkit-copy:${prefix}:cache:epoch `))
+    const trackerAddress = /\baddr=(\S+)/.exec(tracker ?? "")?.[1]
+    expect(trackerAddress).toBeDefined()
+    await Promise.all(Array.from({ length: burst }, read))
+
+    const before = seen.length
+    const answers = await Promise.all(Array.from({ length: burst }, read))
+    await redis.ping()
+    const during = seen.slice(before)
+    expect(answers.map((answer) => answer.status)).toEqual(Array(burst).fill(200))
+    expect(during.filter(({ args }) => args.some((arg) => arg.includes(prefix)))).toEqual([])
+    const pings = during.filter(({ source }) => source === trackerAddress)
+    expect(pings.every(({ args }) => args[0]?.toLowerCase() === "ping")).toBe(true)
+    // One PING confirms the copies of every read that began before it was sent.
+    expect(pings.length).toBeGreaterThan(0)
+    expect(pings.length).toBeLessThanOrEqual(burst)
+  }, 60_000)
+
+  it("without the copy (a Redis user not allowed to track keys), answers a burst of cached reads with one MGET each and no other command, the reads of one turn in one write to Redis", async () => {
+    const prefix = `test-lean-${randomBytes(4).toString("hex")}`
+    const burst = 20
+    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    const user = `invkit-lean-${randomBytes(4).toString("hex")}`
+    await admin.acl("SETUSER", user, "on", "nopass", "~*", "&*", "+@all", "-client|tracking")
+    cleanups.unshift(async () => {
+      await admin.acl("DELUSER", user)
+      await admin.quit()
+    })
+    const { server, redis, headers } = await cachedChecker(
+      prefix,
+      REDIS_URL.replace("redis://", `redis://${user}@`)
+    )
     const entryKey = `${prefix}:cache:entry:${JSON.stringify(["overview", null])}`
     await eventually(
       "the overview is cached",

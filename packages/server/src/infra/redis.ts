@@ -17,7 +17,20 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Redis } from "ioredis"
+import { Redis, type RedisOptions } from "ioredis"
+
+/**
+ * The options of every Redis client of the server: its commands fail within `commandTimeoutMs`
+ * while Redis is slow or away, and it reconnects within a second once Redis is back.
+ */
+export const failingFast = (commandTimeoutMs: number): RedisOptions => ({
+  // Without these, commands queue up while Redis is away and every request hangs.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  commandTimeout: commandTimeoutMs,
+  connectTimeout: Math.max(commandTimeoutMs, 500),
+  retryStrategy: (attempt) => Math.min(attempt * 100, 1000)
+})
 
 /** A client whose commands fail within `commandTimeoutMs` while Redis is slow or away. */
 export const connect = (
@@ -32,12 +45,7 @@ export const connect = (
   Effect.acquireRelease(
     Effect.sync(() => {
       const redis = new Redis(url, {
-        // Without these, commands queue up while Redis is away and every request hangs.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        commandTimeout: options.commandTimeoutMs,
-        connectTimeout: Math.max(options.commandTimeoutMs, 500),
-        retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+        ...failingFast(options.commandTimeoutMs),
         lazyConnect: options.lazyConnect ?? false,
         enableAutoPipelining: options.autoPipelining ?? false
       })

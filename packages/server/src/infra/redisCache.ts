@@ -16,6 +16,9 @@
  * neither reads nor writes entries. Generation keys have no TTL: run Redis with a `noeviction` or
  * `volatile-*` eviction policy so they are never evicted.
  *
+ * Each process that reads keeps a copy of the entries it was answered (infra/trackedCopy.ts), which
+ * Redis keeps coherent: a hit on it costs no command of its own.
+ *
  * Keys start with the deployment's namespace (infra/redis.ts); until it is known the cache is
  * untrusted too. A TTL of 0 caches nothing, but invalidations still go out: other instances (during
  * a rollout, say) may cache with another TTL.
@@ -24,10 +27,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type { Result } from "ioredis"
 import { StockCache } from "./cache.js"
 import { cacheRequest, unsafeCacheRequest } from "./inventoryMetrics.js"
 import { connect } from "./redis.js"
+import * as TrackedCopy from "./trackedCopy.js"
 
 export interface RedisCacheOptions {
   readonly url: Redacted.Redacted<string> | string
@@ -89,11 +94,12 @@ end
 return 1`
 
 /**
- * An entry is the epoch and generation it was loaded under, then the answer's JSON text:
- * `1 7\n{"sku":…}`. A hit is checked by comparing that first line and served by slicing the rest,
- * with no parsing. An entry in another shape (an older release's JSON) never matches: a miss.
+ * An entry is the epoch and generation it was loaded under and when it expires (ms since the epoch,
+ * for the copies kept in each process), then the answer's JSON text: `1 7 1796000000000\n{"sku":…}`.
+ * A hit is checked by comparing the start of that first line and served by slicing the rest, with
+ * no parsing of the answer. An entry in another shape (an older release's) never matches: a miss.
  */
-const stampOf = (epoch: string, generation: string) => `${epoch} ${generation}\n`
+const stampOf = (epoch: string, generation: string) => `${epoch} ${generation} `
 
 export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
   Layer.scoped(
@@ -113,8 +119,9 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
       let keys: ReturnType<typeof keysUnder> | undefined =
         typeof options.keyPrefix === "string" ? keysUnder(options.keyPrefix) : undefined
 
+      const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
       const redis = yield* connect(
-        Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
+        url,
         // The reads of one turn of the event loop leave in one write: a write per MGET was a tenth
         // of a cached read's CPU (docs/benchmarks.md).
         { commandTimeoutMs: timeoutMs, autoPipelining: true }
@@ -173,7 +180,86 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
        */
       const command = <A>(run: () => Promise<A>) => Effect.tryPromise(run)
 
-      // A hit is one Redis command and a string comparison: no generator, no effect per step.
+      // Started by the first read: a process that only invalidates (stock-updater) keeps no copy.
+      let copy: TrackedCopy.TrackedCopy | undefined
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      yield* Effect.addFinalizer(() => Effect.sync(() => copy?.close()))
+      const copyUnder = (current: NonNullable<typeof keys>) => {
+        if (copy === undefined) {
+          copy = TrackedCopy.make(url, {
+            commandTimeoutMs: timeoutMs,
+            epochKey: current.epoch,
+            generationPrefix: current.globalGeneration,
+            onRefused: (reason) =>
+              runFork(
+                Effect.logWarning(
+                  `cache: Redis refused to track keys (${reason}); each read asks Redis, no copy is kept in this process`
+                )
+              )
+          })
+        }
+        return copy
+      }
+
+      /** The entry from Redis, else `load`'s answer, stored there; either one copied here. */
+      const throughRedis = <E, R>(
+        current: NonNullable<typeof keys>,
+        local: TrackedCopy.TrackedCopy,
+        key: { readonly name: string; readonly sku?: string },
+        entryKey: string,
+        generationKey: string,
+        load: Effect.Effect<string, E, R>
+      ): Effect.Effect<string, E, R> => {
+        const mark = local.mark()
+        return Effect.matchEffect(
+          command(() => redis.mget(entryKey, current.epoch, generationKey)),
+          {
+            onFailure: () => Effect.zipRight(cacheRequest("error"), load),
+            onSuccess: ([cached, epochNow, generationNow]) => {
+              const epoch = epochNow ?? "0"
+              const generation = generationNow ?? "0"
+              const stamp = stampOf(epoch, generation)
+              const textAt = cached?.startsWith(stamp) ? cached.indexOf("\n", stamp.length) + 1 : 0
+              if (textAt > 0) {
+                unsafeCacheRequest("hit")
+                const text = cached!.slice(textAt)
+                local.remember(
+                  mark,
+                  generationKey,
+                  entryKey,
+                  text,
+                  Number(cached!.slice(stamp.length, textAt - 1))
+                )
+                return Effect.succeed(text)
+              }
+              return Effect.zipRight(cacheRequest("miss"), load).pipe(
+                Effect.tap((text) => {
+                  const expiresAt = Date.now() + ttlSeconds * 1000
+                  return command(() =>
+                    redis.storeIfCurrent(
+                      entryKey,
+                      current.epoch,
+                      generationKey,
+                      key.sku === undefined ? current.aggregateIndex : current.skuIndex(key.sku),
+                      epoch,
+                      generation,
+                      `${stamp}${expiresAt}\n${text}`,
+                      ttlSeconds
+                    )
+                  ).pipe(
+                    Effect.tap((stored) => {
+                      if (stored === 1) local.remember(mark, generationKey, entryKey, text, expiresAt)
+                    }),
+                    Effect.ignore
+                  )
+                })
+              )
+            }
+          }
+        )
+      }
+
+      // A hit on the copy is a lookup and a PING shared by the turn's reads; on Redis one command.
       const through = <E, R>(
         key: { readonly name: string; readonly sku?: string },
         load: Effect.Effect<string, E, R>
@@ -186,37 +272,22 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
             repair()
             return Effect.zipRight(cacheRequest("error"), load)
           }
+          const local = copyUnder(current)
           const entryKey = current.entry(key.name, key.sku)
           const generationKey =
             key.sku === undefined ? current.globalGeneration : current.skuGeneration(key.sku)
+          const copied = local.lookup(generationKey, entryKey)
+          if (copied === undefined) return throughRedis(current, local, key, entryKey, generationKey, load)
           return Effect.matchEffect(
-            command(() => redis.mget(entryKey, current.epoch, generationKey)),
+            Effect.tryPromise(() => copied),
             {
+              // The PING did not come back in time: Redis is slow or away, as for a failed MGET.
               onFailure: () => Effect.zipRight(cacheRequest("error"), load),
-              onSuccess: ([cached, epochNow, generationNow]) => {
-                const epoch = epochNow ?? "0"
-                const generation = generationNow ?? "0"
-                const stamp = stampOf(epoch, generation)
-                if (cached?.startsWith(stamp)) {
-                  unsafeCacheRequest("hit")
-                  return Effect.succeed(cached.slice(stamp.length))
-                }
-                return Effect.zipRight(cacheRequest("miss"), load).pipe(
-                  Effect.tap((text) =>
-                    command(() =>
-                      redis.storeIfCurrent(
-                        entryKey,
-                        current.epoch,
-                        generationKey,
-                        key.sku === undefined ? current.aggregateIndex : current.skuIndex(key.sku),
-                        epoch,
-                        generation,
-                        stamp + text,
-                        ttlSeconds
-                      )
-                    ).pipe(Effect.ignore)
-                  )
-                )
+              onSuccess: (text) => {
+                if (text === undefined)
+                  return throughRedis(current, local, key, entryKey, generationKey, load)
+                unsafeCacheRequest("hit")
+                return Effect.succeed(text)
               }
             }
           )
