@@ -227,6 +227,34 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
     })
   )
 
+  it.scopedLive(
+    "two deployments on one Redis: each keeps its own copies, a change in one leaves the other's",
+    () =>
+      Effect.gen(function* () {
+        const [first, second] = [newPrefix(), newPrefix()]
+        const firstReader = yield* instance(first)
+        const secondReader = yield* instance(second)
+        const secondWriter = yield* instance(second)
+        yield* copied(firstReader, first, "SAME")
+        yield* copied(secondReader, second, "SAME")
+        const firstAnswer = yield* firstReader.through(
+          { name: "level", sku: "SAME" },
+          Effect.succeed("reloaded")
+        )
+        expect(yield* secondReader.through({ name: "level", sku: "SAME" }, Effect.succeed("x"))).not.toBe(
+          firstAnswer
+        )
+        yield* secondWriter.invalidate("SAME")
+        expect(
+          yield* secondReader.through({ name: "level", sku: "SAME" }, Effect.succeed("second's new"))
+        ).toBe("second's new")
+        // The first deployment's entry is gone from Redis (copied() deleted it): only its copy answers.
+        expect(yield* firstReader.through({ name: "level", sku: "SAME" }, Effect.succeed("reloaded"))).toBe(
+          firstAnswer
+        )
+      })
+  )
+
   it.scopedLive("a copy lives no longer than its entry's TTL", () =>
     Effect.gen(function* () {
       const prefix = newPrefix()
