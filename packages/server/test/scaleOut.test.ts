@@ -10,6 +10,8 @@
  * - both instances of each group did some of the work (they compete on one queue);
  * - every level equals the sum of its ledger, and the expected total;
  * - both stock-checkers answer the same, current levels (their cached answers were invalidated);
+ * - a read on either stock-checker right after a write was answered shows it (each keeps a copy
+ *   of the shared cache that Redis keeps coherent);
  * - the scheduler ran each slot of a 2-second schedule once across both supplier-sync instances.
  */
 import { randomBytes } from "node:crypto"
@@ -286,6 +288,41 @@ describe.skipIf(!reachable)("scale out: two instances of each service", () => {
       ])
       expect(a.body.onHand).toBe(level.onHand)
       expect(b.body.onHand).toBe(level.onHand)
+    }
+  }, 60_000)
+
+  it("a read on either stock-checker right after a write's answer on either stock-updater shows the write, each checker with its copy of the shared cache", async () => {
+    const sku = `SCALE-RYOW-${randomBytes(3).toString("hex").toUpperCase()}`
+    const [sync1] = instances["supplier-sync"]
+    const updaters = instances["stock-updater"]
+    const checkers = instances["stock-checker"]
+    expect((await send(sync1.base, "POST", "/v1/products", { sku, name: "Read after write" })).status).toBe(
+      201
+    )
+    expect((await send(updaters[0].base, "POST", `/v1/stock/${sku}/set`, { quantity: 0 })).status).toBe(200)
+    for (let round = 1; round <= 60; round++) {
+      // Both checkers have the level cached (and copied) before the write.
+      for (const checker of checkers) {
+        for (let read = 0; read < 2; read++) {
+          expect((await send(checker.base, "GET", `/v1/stock/${sku}`)).body?.onHand).toBe(round - 1)
+        }
+      }
+      const write = await send(updaters[round % 2]!.base, "POST", `/v1/stock/${sku}/adjust`, {
+        delta: 1,
+        reason: "receipt"
+      })
+      expect(write.status).toBe(200)
+      const reads = await Promise.all(
+        checkers.map((checker) => send(checker.base, "GET", `/v1/stock/${sku}`))
+      )
+      expect(reads.map((read) => read.body?.onHand)).toEqual([round, round])
+    }
+    // The reads were answered by the cache (a copy, or Redis), not loaded: hits outnumber misses.
+    for (const checker of checkers) {
+      const metrics = await metricsOf(checker)
+      const hits = sampleValue(metrics, "inv_cache_requests_total", { result: "hit" }) ?? 0
+      const misses = sampleValue(metrics, "inv_cache_requests_total", { result: "miss" }) ?? 0
+      expect(hits).toBeGreaterThan(misses)
     }
   }, 60_000)
 
