@@ -177,6 +177,92 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
   )
 
   it.scopedLive(
+    "a tracking connection that stalls without closing: the read goes to the database, and the copy starts again on a new connection",
+    () =>
+      Effect.gen(function* () {
+        // A relay whose open connections can be frozen (nothing passes either way, nothing closes),
+        // while new connections pass.
+        const relay = yield* Effect.acquireRelease(
+          Effect.promise(
+            () =>
+              new Promise<{ url: string; connections: () => number; freeze: () => void; close: () => void }>(
+                (resolve) => {
+                  const open = new Set<{ frozen: boolean; sockets: ReadonlyArray<Socket> }>()
+                  let connections = 0
+                  const server = createServer((client) => {
+                    connections += 1
+                    const upstream = new Socket()
+                    upstream.connect(6379, "127.0.0.1")
+                    const pair = { frozen: false, sockets: [client, upstream] as const }
+                    open.add(pair)
+                    client.on("data", (chunk) => pair.frozen || upstream.write(chunk))
+                    upstream.on("data", (chunk) => pair.frozen || client.write(chunk))
+                    for (const [socket, other] of [
+                      [client, upstream],
+                      [upstream, client]
+                    ] as const) {
+                      socket.on("error", () => other.destroy())
+                      socket.on("close", () => other.destroy())
+                    }
+                  })
+                  server.listen(0, "127.0.0.1", () => {
+                    resolve({
+                      url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
+                      connections: () => connections,
+                      freeze: () => {
+                        for (const pair of open) pair.frozen = true
+                      },
+                      close: () => {
+                        for (const pair of open) for (const socket of pair.sockets) socket.destroy()
+                        server.close()
+                      }
+                    })
+                  })
+                }
+              )
+          ),
+          (relay) => Effect.sync(relay.close)
+        )
+        const prefix = newPrefix()
+        const generation = `${prefix}generation:sku:F`
+        const copy = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            TrackedCopy.make(relay.url, {
+              commandTimeoutMs: 300,
+              epochKey: `${prefix}epoch`,
+              generationPrefix: `${prefix}generation`,
+              onRefused: (reason) => {
+                throw new Error(reason)
+              }
+            })
+          ),
+          (copy) => Effect.sync(copy.close)
+        )
+        const confirmed = () => {
+          const found = copy.lookup(generation, "level")
+          return found === undefined ? Effect.succeed(undefined) : Effect.promise(() => found)
+        }
+        const copiedAgain = eventually(
+          "the copy is kept and confirmed",
+          Effect.suspend(() => {
+            copy.remember(copy.mark(), generation, "level", "kept", Date.now() + 60_000)
+            return Effect.map(confirmed(), (text) => text === "kept")
+          }),
+          "10 seconds"
+        )
+        yield* copiedAgain
+        expect(relay.connections()).toBe(1)
+
+        relay.freeze()
+        // The PING does not come back: the read is told to go to the database (never a rejection).
+        expect(yield* confirmed()).toBeNull()
+        // And the copy is not used again on that connection: it comes back on a new one.
+        yield* copiedAgain
+        expect(relay.connections()).toBe(2)
+      })
+  )
+
+  it.scopedLive(
     "the copy is bounded: 10,000 entries and 16 Mi characters, the oldest SKU's dropped first",
     () =>
       Effect.gen(function* () {

@@ -183,7 +183,13 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
       // Started by the first read: a process that only invalidates (stock-updater) keeps no copy.
       let copy: TrackedCopy.TrackedCopy | undefined
       const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-      yield* Effect.addFinalizer(() => Effect.sync(() => copy?.close()))
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          copy?.close()
+          // A read that comes after the cache closed opens no connection that nothing would close.
+          copy = TrackedCopy.none
+        })
+      )
       const copyUnder = (current: NonNullable<typeof keys>) => {
         if (copy === undefined) {
           copy = TrackedCopy.make(url, {
@@ -278,17 +284,14 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
             key.sku === undefined ? current.globalGeneration : current.skuGeneration(key.sku)
           const copied = local.lookup(generationKey, entryKey)
           if (copied === undefined) return throughRedis(current, local, key, entryKey, generationKey, load)
-          return Effect.matchEffect(
-            Effect.tryPromise(() => copied),
-            {
+          return Effect.flatMap(
+            Effect.promise(() => copied),
+            (text) => {
               // The PING did not come back in time: Redis is slow or away, as for a failed MGET.
-              onFailure: () => Effect.zipRight(cacheRequest("error"), load),
-              onSuccess: (text) => {
-                if (text === undefined)
-                  return throughRedis(current, local, key, entryKey, generationKey, load)
-                unsafeCacheRequest("hit")
-                return Effect.succeed(text)
-              }
+              if (text === null) return Effect.zipRight(cacheRequest("error"), load)
+              if (text === undefined) return throughRedis(current, local, key, entryKey, generationKey, load)
+              unsafeCacheRequest("hit")
+              return Effect.succeed(text)
             }
           )
         })

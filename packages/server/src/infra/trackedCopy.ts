@@ -6,10 +6,12 @@
  * the aggregate answers, the epoch (or a flush of the database) everything.
  *
  * Read-your-own-writes, on every instance. A write is answered only after Redis bumped its
- * generation, and Redis queued the message about that bump to this process before it answered the
- * bump. A copy is served only once a PING sent on the tracking connection after the read began has
- * come back: Redis answers it after every message it queued before, so every write answered before
- * the read began has dropped its copies by then. One PING covers every read that began in the same
+ * generation (or, when Redis could not be reached, every entry is retired once it answers again:
+ * infra/redisCache.ts), and Redis queues the message about a bump to this process at the end of the
+ * event-loop turn that ran it, before it reads any later command. A copy is served only once a PING
+ * sent on the tracking connection after the read began has come back: that PING reached Redis after
+ * every write answered before the read began, so Redis answers it after their messages, and their
+ * copies are dropped by then. One PING covers every read that began in the same
  * turn of the event loop, where the shared cache spent an MGET on each.
  *
  * The stale-fill race. A copy is taken from what Redis answered (an entry, or what this process
@@ -19,8 +21,10 @@
  * Outages. While the tracking connection is down (or until tracking is on) nothing is copied or
  * served from the copy, and the copy is emptied when the connection drops: the messages it missed
  * meanwhile are lost with it. A PING that does not come back in time fails the read over to the
- * database, as a shared cache that does not answer does. A Redis that refuses tracking (before 6.0,
- * or a user without the right to CLIENT or SUBSCRIBE) leaves the copy off: every read asks Redis.
+ * database, as a shared cache that does not answer does, and stops the copy until the connection
+ * is made again: a connection that stalls without closing would otherwise hold every read up. A
+ * Redis that refuses tracking (before 6.0: an unknown command; a user without the right to CLIENT or
+ * SUBSCRIBE: NOPERM) leaves the copy off: every read asks Redis. Any other error is retried.
  */
 import { Redis, ReplyError } from "ioredis"
 import { failingFast } from "./redis.js"
@@ -31,10 +35,11 @@ export type Mark = number
 export interface TrackedCopy {
   /**
    * The copy of the entry, confirmed current once this read's PING came back; `undefined` right
-   * away when there is none (ask Redis), a promise of `undefined` when it was dropped meanwhile, a
-   * rejected promise when the PING failed.
+   * away when there is none (ask Redis). The promise never rejects: it gives `undefined` when the
+   * copy was dropped meanwhile (ask Redis), `null` when the PING did not come back (Redis is slow
+   * or away: answer from the database).
    */
-  readonly lookup: (generationKey: string, entryKey: string) => Promise<string | undefined> | undefined
+  readonly lookup: (generationKey: string, entryKey: string) => Promise<string | undefined | null> | undefined
   readonly mark: () => Mark
   /** Keeps a copy of an entry Redis answered or stored, unless its generation changed since `mark`. */
   readonly remember: (
@@ -52,11 +57,24 @@ interface Copy {
   readonly expiresAt: number
 }
 
-/** Copies kept at most, and their characters at most; beyond either the oldest SKU's go first. */
+/**
+ * Copies kept at most, and their characters at most; beyond either, the copies of the generation
+ * (a SKU, or the aggregate answers) first copied go first.
+ */
 const MAX_COPIES = 10_000
 const MAX_CHARACTERS = 16 * 1024 * 1024
 /** Generations remembered as changed, for the stale-fill check, before they are forgotten at once. */
 const MAX_CHANGED = 10_000
+/** Redis's answers that mean it will not track keys for this client, whatever the retries. */
+const REFUSED = /^NOPERM|unknown (sub)?command|syntax error/i
+
+/** No copy: for a cache that was closed (every read asks Redis). */
+export const none: TrackedCopy = {
+  lookup: () => undefined,
+  mark: () => 0,
+  remember: () => undefined,
+  close: () => undefined
+}
 
 export const make = (
   url: string,
@@ -134,7 +152,7 @@ export const make = (
       tracking = true
     })().catch((error) => {
       // Redis said no (before 6.0, or a user not allowed CLIENT or SUBSCRIBE): no copy, as before.
-      if (error instanceof ReplyError) {
+      if (error instanceof ReplyError && REFUSED.test(error.message)) {
         tracker.disconnect()
         options.onRefused(error.message)
       } else {
@@ -152,14 +170,27 @@ export const make = (
     }
   })
 
-  let nextPing: Promise<unknown> | undefined
-  /** A PING sent after every read that asks for it now began: the next turn's. */
+  /** Stops the copy and makes the connection again: a PING did not come back in time. */
+  const restart = () => {
+    if (!tracking) return
+    tracking = false
+    dropAll()
+    tracker.disconnect(true)
+  }
+  let nextPing: Promise<boolean> | undefined
+  /** Whether a PING sent after every read that asks for it now began came back: the next turn's. */
   const barrier = () => {
     if (nextPing === undefined) {
-      nextPing = new Promise((resolve, reject) =>
+      nextPing = new Promise((resolve) =>
         setImmediate(() => {
           nextPing = undefined
-          tracker.ping().then(resolve, reject)
+          tracker.ping().then(
+            () => resolve(true),
+            () => {
+              restart()
+              resolve(false)
+            }
+          )
         })
       )
     }
@@ -176,14 +207,15 @@ export const make = (
       if (!tracking) return undefined
       const before = current(generationKey, entryKey)
       if (before === undefined) return undefined
-      return barrier().then(() =>
-        tracking && current(generationKey, entryKey) === before ? before.text : undefined
+      return barrier().then((confirmed) =>
+        !confirmed ? null : tracking && current(generationKey, entryKey) === before ? before.text : undefined
       )
     },
     mark: () => changes,
     remember: (mark, generationKey, entryKey, text, expiresAt) => {
       if (!tracking || mark < refusedBefore || (changedAt.get(generationKey) ?? 0) > mark) return
-      if (expiresAt <= Date.now() || text.length > MAX_CHARACTERS) return
+      // Not `<=`: an expiry that is not a number (a malformed entry) is no copy either.
+      if (!(expiresAt > Date.now()) || text.length > MAX_CHARACTERS) return
       const replaced = copies.get(generationKey)?.get(entryKey)
       if (replaced !== undefined) {
         copies.get(generationKey)!.delete(entryKey)
