@@ -25,42 +25,59 @@ const instance = (prefix: string, ttlSeconds = 60, url = REDIS_URL) =>
   )
 
 /**
- * A relay on loopback to Redis that hands the client what Redis sent 30 ms late, in order: the
- * message about another instance's change reaches this one after that change was answered.
+ * A relay on loopback to Redis. It hands the client what Redis sent `delayMs` late, in order (the
+ * message about another instance's change then reaches this one after that change was answered),
+ * and `freeze` stops its open connections without closing them (a connection that stalls), while
+ * new connections pass.
  */
-const slowRedis = Effect.acquireRelease(
-  Effect.promise(
-    () =>
-      new Promise<{ readonly url: string; readonly close: () => void }>((resolve) => {
-        const sockets = new Set<Socket>()
-        const server = createServer((client) => {
-          const upstream = new Socket()
-          upstream.connect(6379, "127.0.0.1")
-          sockets.add(client).add(upstream)
-          client.on("data", (chunk) => upstream.write(chunk))
-          upstream.on("data", (chunk) => setTimeout(() => client.writable && client.write(chunk), 30))
-          for (const [socket, other] of [
-            [client, upstream],
-            [upstream, client]
-          ] as const) {
-            socket.on("error", () => other.destroy())
-            socket.on("close", () => other.destroy())
-          }
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as { port: number }
-          resolve({
-            url: `redis://127.0.0.1:${port}`,
-            close: () => {
-              for (const socket of sockets) socket.destroy()
-              server.close()
+const redisRelay = (delayMs = 0) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<{
+          readonly url: string
+          readonly connections: () => number
+          readonly freeze: () => void
+          readonly close: () => void
+        }>((resolve) => {
+          // Every connection made, open or not (for `connections`).
+          const made = new Set<{ frozen: boolean; sockets: readonly [Socket, Socket] }>()
+          const server = createServer((client) => {
+            const upstream = new Socket()
+            upstream.connect(6379, "127.0.0.1")
+            const pair = { frozen: false, sockets: [client, upstream] as const }
+            made.add(pair)
+            client.on("data", (chunk) => pair.frozen || upstream.write(chunk))
+            upstream.on("data", (chunk) => {
+              if (pair.frozen) return
+              if (delayMs === 0) client.write(chunk)
+              else setTimeout(() => client.writable && client.write(chunk), delayMs)
+            })
+            for (const [socket, other] of [
+              [client, upstream],
+              [upstream, client]
+            ] as const) {
+              socket.on("error", () => other.destroy())
+              socket.on("close", () => other.destroy())
             }
           })
+          server.listen(0, "127.0.0.1", () => {
+            resolve({
+              url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
+              connections: () => made.size,
+              freeze: () => {
+                for (const pair of made) pair.frozen = true
+              },
+              close: () => {
+                for (const pair of made) for (const socket of pair.sockets) socket.destroy()
+                server.close()
+              }
+            })
+          })
         })
-      })
-  ),
-  (relay) => Effect.sync(relay.close)
-)
+    ),
+    (relay) => Effect.sync(relay.close)
+  )
 
 const entryKey = (prefix: string, name: string, sku: string) =>
   `${prefix}entry:${JSON.stringify([name, sku])}`
@@ -113,7 +130,7 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
     "read-your-own-writes when the message about the change comes late: the copy waits for it",
     () =>
       Effect.gen(function* () {
-        const relay = yield* slowRedis
+        const relay = yield* redisRelay(30)
         const prefix = newPrefix()
         const reader = yield* instance(prefix, 60, relay.url)
         const writer = yield* instance(prefix)
@@ -180,49 +197,7 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
     "a tracking connection that stalls without closing: the read goes to the database, and the copy starts again on a new connection",
     () =>
       Effect.gen(function* () {
-        // A relay whose open connections can be frozen (nothing passes either way, nothing closes),
-        // while new connections pass.
-        const relay = yield* Effect.acquireRelease(
-          Effect.promise(
-            () =>
-              new Promise<{ url: string; connections: () => number; freeze: () => void; close: () => void }>(
-                (resolve) => {
-                  const open = new Set<{ frozen: boolean; sockets: ReadonlyArray<Socket> }>()
-                  let connections = 0
-                  const server = createServer((client) => {
-                    connections += 1
-                    const upstream = new Socket()
-                    upstream.connect(6379, "127.0.0.1")
-                    const pair = { frozen: false, sockets: [client, upstream] as const }
-                    open.add(pair)
-                    client.on("data", (chunk) => pair.frozen || upstream.write(chunk))
-                    upstream.on("data", (chunk) => pair.frozen || client.write(chunk))
-                    for (const [socket, other] of [
-                      [client, upstream],
-                      [upstream, client]
-                    ] as const) {
-                      socket.on("error", () => other.destroy())
-                      socket.on("close", () => other.destroy())
-                    }
-                  })
-                  server.listen(0, "127.0.0.1", () => {
-                    resolve({
-                      url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
-                      connections: () => connections,
-                      freeze: () => {
-                        for (const pair of open) pair.frozen = true
-                      },
-                      close: () => {
-                        for (const pair of open) for (const socket of pair.sockets) socket.destroy()
-                        server.close()
-                      }
-                    })
-                  })
-                }
-              )
-          ),
-          (relay) => Effect.sync(relay.close)
-        )
+        const relay = yield* redisRelay()
         const prefix = newPrefix()
         const generation = `${prefix}generation:sku:F`
         const copy = yield* Effect.acquireRelease(
