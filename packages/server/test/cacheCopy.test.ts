@@ -144,40 +144,44 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
       })
   )
 
-  /** A copy of its own under a new prefix, once tracking is on; `confirmed` is a lookup awaited. */
-  const trackedCopy = Effect.gen(function* () {
-    const prefix = newPrefix()
-    const copy = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        TrackedCopy.make(REDIS_URL, {
-          commandTimeoutMs: 1_000,
-          epochKey: `${prefix}epoch`,
-          generationPrefix: `${prefix}generation`,
-          onRefused: (reason) => {
-            throw new Error(reason)
-          }
+  /**
+   * A copy of its own under a new prefix, through `url`, once tracking is on; `confirmed` is a
+   * lookup awaited.
+   */
+  const trackedCopy = (url = REDIS_URL, commandTimeoutMs = 1_000) =>
+    Effect.gen(function* () {
+      const prefix = newPrefix()
+      const copy = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          TrackedCopy.make(url, {
+            commandTimeoutMs,
+            epochKey: `${prefix}epoch`,
+            generationPrefix: `${prefix}generation`,
+            onRefused: (reason) => {
+              throw new Error(reason)
+            }
+          })
+        ),
+        (copy) => Effect.sync(copy.close)
+      )
+      const confirmed = (generation: string, key: string) => {
+        const found = copy.lookup(generation, key)
+        return found === undefined ? Effect.succeed(undefined) : Effect.promise(() => found)
+      }
+      const later = Date.now() + 60_000
+      yield* eventually(
+        "tracking is on",
+        Effect.suspend(() => {
+          copy.remember(copy.mark(), `${prefix}generation:sku:PROBE`, "probe", "x", later)
+          return Effect.map(confirmed(`${prefix}generation:sku:PROBE`, "probe"), (text) => text === "x")
         })
-      ),
-      (copy) => Effect.sync(copy.close)
-    )
-    const confirmed = (generation: string, key: string) => {
-      const found = copy.lookup(generation, key)
-      return found === undefined ? Effect.succeed(undefined) : Effect.promise(() => found)
-    }
-    const later = Date.now() + 60_000
-    yield* eventually(
-      "tracking is on",
-      Effect.suspend(() => {
-        copy.remember(copy.mark(), `${prefix}generation:sku:PROBE`, "probe", "x", later)
-        return Effect.map(confirmed(`${prefix}generation:sku:PROBE`, "probe"), (text) => text === "x")
-      })
-    )
-    return { prefix, copy, confirmed, later }
-  })
+      )
+      return { prefix, copy, confirmed, later }
+    })
 
   it.scopedLive("a copy of what Redis answered before a change arrived is not kept", () =>
     Effect.gen(function* () {
-      const { prefix, copy, confirmed, later } = yield* trackedCopy
+      const { prefix, copy, confirmed, later } = yield* trackedCopy()
       const generation = `${prefix}generation:sku:R`
       // The command is sent (the mark), the SKU changes, then its answer comes back.
       const sent = copy.mark()
@@ -198,29 +202,13 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
     () =>
       Effect.gen(function* () {
         const relay = yield* redisRelay()
-        const prefix = newPrefix()
+        const { prefix, copy, confirmed: confirmedAt, later } = yield* trackedCopy(relay.url, 300)
         const generation = `${prefix}generation:sku:F`
-        const copy = yield* Effect.acquireRelease(
-          Effect.sync(() =>
-            TrackedCopy.make(relay.url, {
-              commandTimeoutMs: 300,
-              epochKey: `${prefix}epoch`,
-              generationPrefix: `${prefix}generation`,
-              onRefused: (reason) => {
-                throw new Error(reason)
-              }
-            })
-          ),
-          (copy) => Effect.sync(copy.close)
-        )
-        const confirmed = () => {
-          const found = copy.lookup(generation, "level")
-          return found === undefined ? Effect.succeed(undefined) : Effect.promise(() => found)
-        }
+        const confirmed = () => confirmedAt(generation, "level")
         const copiedAgain = eventually(
           "the copy is kept and confirmed",
           Effect.suspend(() => {
-            copy.remember(copy.mark(), generation, "level", "kept", Date.now() + 60_000)
+            copy.remember(copy.mark(), generation, "level", "kept", later)
             return Effect.map(confirmed(), (text) => text === "kept")
           }),
           "10 seconds"
@@ -241,7 +229,7 @@ describe.skipIf(!(await servicesReachable("redis")))("the cache's copy in each p
     "the copy is bounded: 10,000 entries and 16 Mi characters, the oldest SKU's dropped first",
     () =>
       Effect.gen(function* () {
-        const { prefix, copy, confirmed, later } = yield* trackedCopy
+        const { prefix, copy, confirmed, later } = yield* trackedCopy()
         const generation = (i: number) => `${prefix}generation:sku:S${i}`
         for (let i = 0; i <= 10_000; i++) copy.remember(copy.mark(), generation(i), "level", `${i}`, later)
         // The probe was the oldest, then S0: both made room.
