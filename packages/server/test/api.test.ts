@@ -2,7 +2,9 @@
  * `inv-server all` in this process against a fresh PostgreSQL database, driven through the client
  * derived from the contract (`HttpApiClient.make(InventoryApi)`) and through plain fetch.
  */
+import { once } from "node:events"
 import { mkdtempSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
@@ -21,6 +23,7 @@ import {
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { eventually } from "./serviceProcesses.js"
 import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
 
 const reachable = await postgresReachable()
@@ -328,6 +331,32 @@ describe.skipIf(!reachable)("inv-server all over HTTP", () => {
     expect(response.status).toBeLessThan(500)
     const body = await response.json()
     expect(JSON.stringify(body)).toMatch(request.names)
+  })
+
+  it("counts each request under the status it was answered, and one whose caller left first as 499", async () => {
+    const count = async (series: RegExp) =>
+      Number(series.exec(await (await fetch(`${baseUrl}/metrics`)).text())?.[1] ?? 0)
+    const answered = /http_requests_total\{method="GET",route="\/v1\/overview",status="200"\} (\d+)/
+    const notFound = /http_requests_total\{method="GET",route="unmatched",status="404"\} (\d+)/
+    const left = /http_requests_total\{method="POST",route="\/v1\/stock\/:sku\/adjust",status="499"\} (\d+)/
+    const before = [await count(answered), await count(notFound), await count(left)]
+    expect((await fetch(`${baseUrl}/v1/overview`)).status).toBe(200)
+    expect((await fetch(`${baseUrl}/v1/no-such-route`)).status).toBe(404)
+    // A body announced and not sent in full: the caller goes while the server is still reading it.
+    const socket = connect(Number(new URL(baseUrl).port), "127.0.0.1")
+    await once(socket, "connect")
+    socket.write(
+      'POST /v1/stock/SKU-1/adjust HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"delta":'
+    )
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    socket.destroy()
+    await eventually(
+      "the abandoned request is counted",
+      async () => ((await count(left)) === before[2]! + 1 ? true : undefined),
+      5_000
+    )
+    expect(await count(answered)).toBe(before[0]! + 1)
+    expect(await count(notFound)).toBe(before[1]! + 1)
   })
 
   it("serves /health, /ready, /metrics, /openapi.json and /docs", async () => {
