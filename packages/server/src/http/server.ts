@@ -21,13 +21,16 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type Api, StoreError } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as InventoryMetrics from "../infra/inventoryMetrics.js"
 import {
-  measureRequests,
+  accessLog,
+  countRequests,
   operationalRoutes as operationalPaths,
   prometheusText,
   routeOf,
@@ -224,9 +227,17 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
   options: ServeOptions
 ) => {
   const routes = routeTemplates(api as unknown as HttpApi.HttpApi.Any)
-  const measure = measureRequests(routes)
   const { maxBodyBytes } = options.guard.limits
-  return HttpApiBuilder.serve(measure).pipe(
+  const counted = countRequests(routes)
+  // The access line adds steps to every request: only when debug lines are written.
+  const served = Layer.unwrapEffect(
+    Effect.map(FiberRef.get(FiberRef.currentMinimumLogLevel), (minimum) =>
+      LogLevel.greaterThan(minimum, LogLevel.Debug)
+        ? HttpApiBuilder.serve()
+        : HttpApiBuilder.serve(accessLog(routes))
+    )
+  )
+  return served.pipe(
     // A body sent without a length is cut off at the limit while it is read: set once for the
     // server's requests rather than provided again to each.
     Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(maxBodyBytes)))),
@@ -264,10 +275,12 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
     Layer.provide(
       NodeHttpServer.layer(
         () =>
-          Option.match(options.tls, {
-            onNone: () => createServer({ IncomingMessage: LingeringIncomingMessage }),
-            onSome: (tls) => createTlsServer({ ...tls, IncomingMessage: LingeringIncomingMessage })
-          }),
+          counted(
+            Option.match(options.tls, {
+              onNone: () => createServer({ IncomingMessage: LingeringIncomingMessage }),
+              onSome: (tls) => createTlsServer({ ...tls, IncomingMessage: LingeringIncomingMessage })
+            })
+          ),
         { port: options.port, host: options.host }
       )
     )

@@ -4,20 +4,16 @@
  * cannot grow the label set without bound.
  */
 import { randomUUID } from "node:crypto"
-import type { ServerResponse } from "node:http"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { Server as TlsServer } from "node:https"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiReflect from "@effect/platform/HttpApi"
-import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
-import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
@@ -90,7 +86,7 @@ export const routeOf = (routes: ReadonlyArray<RouteTemplate>, method: string, ur
   return route?.template ?? "unmatched"
 }
 
-/** What a failed request answered: the router's 404, or a defect's 500. */
+/** What a failed request answered: the router's 404, the body reader's 400, or a defect's 500. */
 const statusOfFailure = (cause: Cause.Cause<unknown>) => {
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") {
@@ -100,6 +96,32 @@ const statusOfFailure = (cause: Cause.Cause<unknown>) => {
   }
   return Cause.isInterruptedOnly(cause) ? 499 : 500
 }
+
+const secondsSince = (started: number) => (performance.now() - started) / 1000
+
+/**
+ * The access line of each request (method, route template, status, duration; never headers),
+ * written as the request's effect exits, in its fiber: it carries the request's id, span and
+ * annotations like every other line of the request. Only served when debug lines are written: the
+ * steps it adds are CPU on every request.
+ */
+export const accessLog =
+  (routes: ReadonlyArray<RouteTemplate>) =>
+  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const started = performance.now()
+      return Effect.onExit(app, (exit) =>
+        Effect.logDebug("request answered").pipe(
+          Effect.annotateLogs({
+            method: request.method,
+            route: routeOf(routes, request.method, request.url),
+            status: Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause),
+            durationMs: Math.round(secondsSince(started) * 1000)
+          })
+        )
+      )
+    })
 
 /** A caller's request id is kept if it is short and plain; otherwise the server makes one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -153,26 +175,6 @@ const taggedMetrics = () => {
   }
 }
 
-/** Whether debug lines are written at all, read from the fiber that answers. */
-const debugLogged = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
-  !LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-
-/** The access log line: method, route template and status; never headers. */
-const accessLog = (fields: {
-  readonly method: string
-  readonly route: string
-  readonly status: number
-  readonly seconds: number
-}) =>
-  Effect.logDebug("request answered").pipe(
-    Effect.annotateLogs({
-      method: fields.method,
-      route: fields.route,
-      status: fields.status,
-      durationMs: Math.round(fields.seconds * 1000)
-    })
-  )
-
 /**
  * Each request's id, by the Node request it came in on: the same object under every copy the
  * platform and the strict-request check make of the request. The log lines read it from there
@@ -180,64 +182,42 @@ const accessLog = (fields: {
  */
 const requestIds = new WeakMap<object, string>()
 
-/** The id `measureRequests` gave this request, if it went through it. */
+/** The id `countRequests` gave this request, if it went through it. */
 export const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string | undefined =>
   typeof request.source === "object" && request.source !== null ? requestIds.get(request.source) : undefined
 
 /**
- * Counts and times every request the app answers, and gives it a request id (the caller's
+ * Counts and times every request `server` answers, and gives it a request id (the caller's
  * `x-request-id`, or a new one) that every log line of the request carries and the answer echoes.
  *
- * Each step of an effect is CPU on every request (docs/benchmarks.md, section 3). Served by Node,
- * a request is counted when Node's response closes, with the status it was answered (499 when the
- * caller left first), by a listener rather than by steps around the app: `Effect.onExit` masked
- * and restored interruption around every request, a tenth of a cached read's CPU. The id's header
- * is set on Node's response, whose `writeHead` merges it into the answer's headers. The debug
- * access line is written in the request's fiber (its log annotations), so with debug lines on,
- * and for an app not served by Node, the request is counted as its effect exits.
+ * A listener on Node's server and on each response, not steps of the request's effect: each step
+ * is CPU on every request (docs/benchmarks.md, section 3), and `Effect.onExit` around the app
+ * masked and restored interruption on each, a tenth of a cached read's CPU. A request is counted
+ * when its response closes, with the status it was answered, 499 when its caller left first. The
+ * listener goes first, so the id's header is on the response before anything answers; Node's
+ * `writeHead` merges it into the answer's headers.
  */
-export const measureRequests = (routes: ReadonlyArray<RouteTemplate>) => {
-  const metrics = taggedMetrics()
-  const record = (method: string, route: string, status: number, seconds: number) => {
-    metrics.counter(method, route, status).unsafeUpdate(1, [])
-    metrics.histogram(method, route).unsafeUpdate(seconds, [])
-  }
-  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
-    Effect.withFiberRuntime((fiber) => {
-      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+export const countRequests =
+  (routes: ReadonlyArray<RouteTemplate>) =>
+  <S extends Server | TlsServer>(server: S): S => {
+    const metrics = taggedMetrics()
+    server.prependListener("request", (request: IncomingMessage, response: ServerResponse) => {
       const started = performance.now()
       const given = request.headers["x-request-id"]
-      const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
-      if (typeof request.source === "object" && request.source !== null)
-        requestIds.set(request.source, requestId)
-      const response = NodeHttpServerRequest.toServerResponse(request) as ServerResponse | undefined
-      if (response !== undefined) response.setHeader("x-request-id", requestId)
-      if (response !== undefined && !debugLogged(fiber)) {
-        response.on("close", () => {
-          const status = response.writableFinished ? response.statusCode : 499
-          record(request.method, routeOf(routes, request.method, request.url), status, seconds(started))
-        })
-        return app
-      }
-      const measured = Effect.onExit(app, (exit) => {
-        const status = Exit.isSuccess(exit) ? exit.value.status : statusOfFailure(exit.cause)
-        const route = routeOf(routes, request.method, request.url)
-        const fields = { method: request.method, route, status, seconds: seconds(started) }
-        record(fields.method, route, status, fields.seconds)
-        return debugLogged(fiber) ? accessLog(fields) : Effect.void
+      const requestId = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID()
+      requestIds.set(request, requestId)
+      response.setHeader("x-request-id", requestId)
+      response.on("close", () => {
+        const method = request.method ?? "GET"
+        const route = routeOf(routes, method, request.url ?? "/")
+        const status = response.writableFinished ? response.statusCode : 499
+        const seconds = secondsSince(started)
+        metrics.counter(method, route, status).unsafeUpdate(1, [])
+        metrics.histogram(method, route).unsafeUpdate(seconds, [])
       })
-      if (response !== undefined) return measured
-      // Not served by Node (a web handler): on the response as it is sent, whichever layer answered.
-      return Effect.zipRight(
-        HttpApp.appendPreResponseHandler((_request, answer) =>
-          Effect.succeed(HttpServerResponse.setHeader(answer, "x-request-id", requestId))
-        ),
-        measured
-      )
     })
-}
-
-const seconds = (since: number) => (performance.now() - since) / 1000
+    return server
+  }
 
 // --- Prometheus text --------------------------------------------------------------------------
 
