@@ -1,6 +1,7 @@
 // Adjustments per second on PostgreSQL: the SDK's Promise facade against the raw database doing
 // the same work (the same SQL text, the same transaction, a pg pool of the same size) in the same
-// run. Prints a table and one JSON line (starting with {"bench":"adjust"}); see docs/benchmarks.md.
+// run, twice: unnamed, as a per-request transaction over pg goes by default, and prepared under the
+// names the SDK prepares its statements under. Prints a table and one JSON line (starting with {"bench":"adjust"}); see docs/benchmarks.md.
 //
 //   node bench/adjust.mjs               # PostgreSQL at postgres://postgres@127.0.0.1:5432/test
 //   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 node bench/adjust.mjs
@@ -9,12 +10,12 @@
 import { createHash, randomBytes } from "node:crypto"
 import { cpus, loadavg, totalmem } from "node:os"
 import { openInventory } from "@invkit/sdk"
-import { recordAdjustStatements } from "./adjustStatements.mjs"
+import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
 import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-/** Measured seconds per side (SDK, raw) per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
+/** Measured seconds per side (raw, prepared, SDK) per cell, split in SEGMENTS run in A-B-C-C-B-A-… order. */
 const SECONDS = numberKnob("BENCH_SECONDS", 2, { min: 0.1 })
 const SEGMENTS = 4
 /**
@@ -40,10 +41,12 @@ const REASON = "sale"
  * One adjustment with bare pg: BEGIN; [key claim; savepoint;] the CTE; [key answer;] COMMIT. Unkeyed,
  * the CTE alone when the SDK sends it alone (it is one statement: PostgreSQL commits it on its own).
  */
-const rawAdjust = async (pool, statements, sku, delta, key) => {
+const rawAdjust = async (pool, statements, sku, delta, key, prepared) => {
   if (key === null && statements.unkeyedAlone) {
     const change = delta > 0 ? statements.increase : statements.decrease
-    const { rows } = await pool.query(change.text, change.params({ sku, delta, actor: null, key }))
+    const { rows } = await pool.query(
+      queryOf(prepared, change.text, change.name, change.params({ sku, delta, actor: null, key }))
+    )
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     return rows[0]
   }
@@ -57,14 +60,18 @@ const rawAdjust = async (pool, statements, sku, delta, key) => {
           JSON.stringify(["adjust", { delta, idempotencyKey: key, location: LOCATION, reason: REASON, sku }])
         )
         .digest("hex")
-      await client.query(statements.keyExpire, [key])
-      const claimed = await client.query(statements.keyClaim, [key, hash])
+      await client.query(queryOf(prepared, statements.keyExpire, statements.keyNames.expire, [key]))
+      const claimed = await client.query(
+        queryOf(prepared, statements.keyClaim, statements.keyNames.claim, [key, hash])
+      )
       if (claimed.rows.length === 0) throw new Error(`raw baseline: key ${key} already used`)
       // Keyed, a refusal is kept with the key: the change runs under a savepoint that undoes it.
       await client.query(statements.keySavepoint)
     }
     const change = delta > 0 ? statements.increase : statements.decrease
-    const { rows } = await client.query(change.text, change.params({ sku, delta, actor: null, key }))
+    const { rows } = await client.query(
+      queryOf(prepared, change.text, change.name, change.params({ sku, delta, actor: null, key }))
+    )
     const row = rows[0]
     if (row === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     if (key !== null) {
@@ -80,7 +87,9 @@ const rawAdjust = async (pool, statements, sku, delta, key) => {
         actor: row.actor,
         at: row.at.toISOString()
       }
-      await client.query(statements.keyAnswer, [JSON.stringify(answer), key])
+      await client.query(
+        queryOf(prepared, statements.keyAnswer, statements.keyNames.answer, [JSON.stringify(answer), key])
+      )
     }
     await client.query("COMMIT")
     return row
@@ -147,42 +156,50 @@ const main = async () => {
       const idempotent = variant === "adjust+key"
       return {
         raw: (sku, delta) =>
-          rawAdjust(pool, statements, sku, delta, idempotent ? `raw-${runId}-${keyCounter++}` : null),
+          rawAdjust(pool, statements, sku, delta, idempotent ? `raw-${runId}-${keyCounter++}` : null, false),
+        prepared: (sku, delta) =>
+          rawAdjust(pool, statements, sku, delta, idempotent ? `prep-${runId}-${keyCounter++}` : null, true),
         sdk: (sku, delta) => (variant === "adjust, grouped" ? groupedSdk : plainSdk)(sku, delta, idempotent)
       }
     }
 
     // Warm-up: JIT, both pools full, PostgreSQL caches; not measured.
     for (const variant of VARIANTS) {
-      const { raw, sdk } = sides(variant)
+      const { raw, prepared, sdk } = sides(variant)
       // In two halves a side, alternating, as the measured segments do.
-      for (const side of [raw, sdk, raw, sdk]) await runFor(WARMUP_SECONDS * 500, 32, 1, side)
+      for (const side of [raw, prepared, sdk, raw, prepared, sdk]) {
+        await runFor(WARMUP_SECONDS * 500, 32, 1, side)
+      }
     }
 
     const rows = []
     const segment = (SECONDS * 1000) / SEGMENTS
     for (const [v, variant] of VARIANTS.entries()) {
-      const { raw, sdk } = sides(variant)
+      const { raw, prepared, sdk } = sides(variant)
       for (const writers of WRITERS) {
-        // Short segments in A-B-B-A order: the tables grow during the run and other processes
-        // come and go; interleaving spreads both over the two sides.
-        const rawParts = []
-        const sdkParts = []
+        // Short segments in A-B-C-C-B-A order: the tables grow during the run and other processes
+        // come and go; interleaving spreads both over the sides.
+        const parts = new Map([
+          [raw, []],
+          [prepared, []],
+          [sdk, []]
+        ])
         for (let i = 0; i < SEGMENTS; i++) {
           const seed = writers * 100 + v * 50 + i
-          const order = i % 2 === 0 ? [raw, sdk] : [sdk, raw]
-          for (const side of order) {
-            ;(side === raw ? rawParts : sdkParts).push(await runFor(segment, writers, seed, side))
-          }
+          const order = i % 2 === 0 ? [raw, prepared, sdk] : [sdk, prepared, raw]
+          for (const side of order) parts.get(side).push(await runFor(segment, writers, seed, side))
         }
-        const rawStats = summarize(rawParts)
-        const sdkStats = summarize(sdkParts)
+        const rawStats = summarize(parts.get(raw))
+        const preparedStats = summarize(parts.get(prepared))
+        const sdkStats = summarize(parts.get(sdk))
         rows.push({
           variant,
           writers,
           raw: rawStats,
+          rawPrepared: preparedStats,
           sdk: sdkStats,
-          ratio: round2(sdkStats.opsPerSec / rawStats.opsPerSec)
+          ratio: round2(sdkStats.opsPerSec / rawStats.opsPerSec),
+          ratioPrepared: round2(sdkStats.opsPerSec / preparedStats.opsPerSec)
         })
       }
     }
@@ -202,17 +219,20 @@ const main = async () => {
         `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side a variant, Node ${process.version}, ${machine}`
     )
     console.log(
-      "raw = the same SQL over pg directly; sdk = inv.stock.adjust() through the Promise facade; ratio = sdk/raw ops/s\n"
+      "raw = the same SQL over pg directly, unnamed; prep = the same, prepared under the SDK's names; " +
+        "sdk = inv.stock.adjust() through the Promise facade; sdk/raw and sdk/prep = ratios of ops/s\n"
     )
     const header = [
       "variant".padEnd(15),
       pad("writers", 7),
       pad("raw ops/s", 10),
+      pad("prep ops/s", 10),
       pad("sdk ops/s", 10),
       pad("sdk/raw", 8),
+      pad("sdk/prep", 8),
       pad("raw p50/p99 ms", 16),
       pad("sdk p50/p99 ms", 16),
-      pad("node CPU µs/op raw/sdk", 22)
+      pad("node CPU µs/op raw/prep/sdk", 27)
     ].join("  ")
     console.log(header)
     console.log("-".repeat(header.length))
@@ -222,11 +242,13 @@ const main = async () => {
           row.variant.padEnd(15),
           pad(row.writers, 7),
           pad(row.raw.opsPerSec, 10),
+          pad(row.rawPrepared.opsPerSec, 10),
           pad(row.sdk.opsPerSec, 10),
           pad(`${row.ratio.toFixed(2)}×`, 8),
+          pad(`${row.ratioPrepared.toFixed(2)}×`, 8),
           pad(`${row.raw.p50Ms.toFixed(2)} / ${row.raw.p99Ms.toFixed(2)}`, 16),
           pad(`${row.sdk.p50Ms.toFixed(2)} / ${row.sdk.p99Ms.toFixed(2)}`, 16),
-          pad(`${row.raw.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 22)
+          pad(`${row.raw.cpuUsPerOp} / ${row.rawPrepared.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 27)
         ].join("  ")
       )
     }

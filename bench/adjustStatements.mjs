@@ -7,14 +7,15 @@ import pg from "pg"
 
 const PROBE_ACTOR = `bench-probe-${randomBytes(4).toString("hex")}`
 
-/** Every statement pg sends while `work` runs, with its parameters. */
+/** Every statement pg sends while `work` runs, with its parameters and the name it is prepared under, if any. */
 const recording = async (work) => {
   const seen = []
   const original = pg.Client.prototype.query
   pg.Client.prototype.query = function (config, ...rest) {
     const text = typeof config === "string" ? config : config.text
     const values = (typeof config === "string" ? rest[0] : config.values) ?? []
-    seen.push({ text, values: Array.isArray(values) ? values : [] })
+    const name = typeof config === "string" ? undefined : config.name
+    seen.push({ text, values: Array.isArray(values) ? values : [], name })
     return original.call(this, config, ...rest)
   }
   try {
@@ -70,10 +71,19 @@ const probe = async (inv, sku, delta, reason, key) => {
 }
 
 /**
+ * What pg is given for a recorded statement: unnamed, as a raw per-request transaction sends it by
+ * default; or, `prepared`, under the name the SDK prepares it under (if it does), so that each
+ * connection parses and plans it once as the SDK's do.
+ */
+export const queryOf = (prepared, text, name, values) =>
+  prepared && name !== undefined ? { name, text, values } : { text, values }
+
+/**
  * Records how `inv` (opened on PostgreSQL, without group commit) adjusts `sku` by +1 and -1,
  * unkeyed and keyed, and answers the statements: `unkeyedAlone`, `increase` and `decrease`, each with its
- * unkeyed and keyed `params({ sku, delta, actor, key })`, and the idempotency key's
- * `keyExpire [key]`, `keyClaim [key, hash]`, `keySavepoint`, `keyAnswer [answer, key]`. The probes
+ * unkeyed and keyed `params({ sku, delta, actor, key })` and the `name` the SDK prepares it
+ * under, and the idempotency key's `keyExpire [key]`, `keyClaim [key, hash]`, `keySavepoint`,
+ * `keyAnswer [answer, key]` with their `keyNames`. The probes
  * leave the level as they found it (+1 -1 +1 -1).
  */
 export const recordAdjustStatements = async (inv, sku, reason) => {
@@ -96,7 +106,11 @@ export const recordAdjustStatements = async (inv, sku, reason) => {
   const statement = (unkeyed, keyed, delta, key) => {
     const plain = template(unkeyed.values, { sku, delta })
     const withKey = template(keyed.values, { sku, delta, key })
-    return { text: unkeyed.text, params: (call) => (call.key == null ? plain(call) : withKey(call)) }
+    return {
+      text: unkeyed.text,
+      name: unkeyed.name,
+      params: (call) => (call.key == null ? plain(call) : withKey(call))
+    }
   }
   return {
     /** Whether the SDK sends an unkeyed adjustment as its lone statement, without BEGIN and COMMIT. */
@@ -106,6 +120,8 @@ export const recordAdjustStatements = async (inv, sku, reason) => {
     keyExpire: keyExpire.text,
     keyClaim: keyClaim.text,
     keySavepoint: keySavepoint.text,
-    keyAnswer: keyAnswer.text
+    keyAnswer: keyAnswer.text,
+    /** The names the SDK prepares the key's statements under (undefined: sent unnamed). */
+    keyNames: { expire: keyExpire.name, claim: keyClaim.name, answer: keyAnswer.name }
   }
 }

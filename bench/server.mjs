@@ -37,7 +37,7 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { openInventory } from "@invkit/sdk"
-import { recordAdjustStatements } from "./adjustStatements.mjs"
+import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
 import {
   badKnob,
   jsonRequest,
@@ -104,19 +104,26 @@ const ACTOR = "bench"
 
 /**
  * One adjustment with bare pg: the SDK's one statement alone when the SDK sends it alone (it is
- * one statement: PostgreSQL commits it on its own), else BEGIN, the statement, COMMIT.
+ * one statement: PostgreSQL commits it on its own), else BEGIN, the statement, COMMIT. Unnamed, or
+ * `prepared` under the SDK's name for it (bench/adjustStatements.mjs).
  */
-const rawAdjust = async (pool, statements, sku, delta) => {
+const rawAdjust = async (pool, statements, sku, delta, prepared = false) => {
   const change = delta > 0 ? statements.increase : statements.decrease
+  const query = queryOf(
+    prepared,
+    change.text,
+    change.name,
+    change.params({ sku, delta, actor: ACTOR, key: null })
+  )
   if (statements.unkeyedAlone) {
-    const { rows } = await pool.query(change.text, change.params({ sku, delta, actor: ACTOR, key: null }))
+    const { rows } = await pool.query(query)
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     return rows[0]
   }
   const client = await pool.connect()
   try {
     await client.query("BEGIN")
-    const { rows } = await client.query(change.text, change.params({ sku, delta, actor: ACTOR, key: null }))
+    const { rows } = await client.query(query)
     if (rows[0] === undefined) throw new Error(`raw baseline: adjustment of ${sku} by ${delta} declined`)
     await client.query("COMMIT")
     return rows[0]
@@ -503,6 +510,7 @@ const main = async () => {
       }
     }
     const viaPg = (sku, delta) => rawAdjust(rawSide, statements, sku, delta)
+    const viaPgPrepared = (sku, delta) => rawAdjust(rawSide, statements, sku, delta, true)
     // stock-checker serves reads before the writes start, as in a deployment: its copy of the
     // shared cache is on, and Redis tells it of every change of part 1 (counted in its CPU).
     for (const sku of skus) await expectOk(checker, "GET", `/v1/stock/${sku}`)
@@ -511,21 +519,25 @@ const main = async () => {
       rows: [{ lastEvent }]
     } = await pool.query('select coalesce(max(id), 0)::int8 as "lastEvent" from outbox')
     const consumersBefore = cpuSnapshot()
-    let adjustHttp, adjustRaw, adjustRatio, hotHttp, hotRaw, hotRatio
+    let adjustHttp, adjustRaw, adjustPrepared, adjustRatio, adjustPreparedRatio
+    let hotHttp, hotRaw, hotPrepared, hotRatio, hotPreparedRatio
     /** Each side's warm-up, window by window (`warmUp`). */
     const warmups = {}
     if (PARTS.has("adjust")) {
       // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
       warmups.adjustRaw = await warmUp(viaPg, "machine")
+      warmups.adjustPrepared = await warmUp(viaPgPrepared, "machine")
       warmups.adjustHttp = await warmUp(viaHttp, "stock-updater")
-      ;[adjustHttp, adjustRaw] = await compare(10, [viaHttp, viaPg])
+      ;[adjustHttp, adjustRaw, adjustPrepared] = await compare(10, [viaHttp, viaPg, viaPgPrepared])
       adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
+      adjustPreparedRatio = round2(adjustHttp.opsPerSec / adjustPrepared.opsPerSec)
       // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
-      ;[hotHttp, hotRaw] = await compare(30, [viaHttp, viaPg], {
+      ;[hotHttp, hotRaw, hotPrepared] = await compare(30, [viaHttp, viaPg, viaPgPrepared], {
         concurrency: HOT_CONCURRENCY,
         among: hotSkus
       })
       hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
+      hotPreparedRatio = round2(hotHttp.opsPerSec / hotPrepared.opsPerSec)
     }
     const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
@@ -713,11 +725,25 @@ const main = async () => {
         adjustRatio
       )
       line(
+        "POST /v1/stock/:sku/adjust (HTTP)",
+        adjustHttp,
+        "raw pg, prepared",
+        adjustPrepared,
+        adjustPreparedRatio
+      )
+      line(
         `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
         hotHttp,
         `raw pg, pool ${POOL_SIZE}`,
         hotRaw,
         hotRatio
+      )
+      line(
+        `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
+        hotHttp,
+        "raw pg, prepared",
+        hotPrepared,
+        hotPreparedRatio
       )
     }
     if (readChecker) {
@@ -728,6 +754,7 @@ const main = async () => {
     for (const [name, side] of [
       ["  adjust over HTTP", adjustHttp],
       ["  adjust raw pg", adjustRaw],
+      ["  adjust raw prepared", adjustPrepared],
       ["  read stock-checker", readChecker],
       ["  read bare server", readBare],
       ["  read framework floor", readFloor]
@@ -741,6 +768,7 @@ const main = async () => {
     const warmedUp = [
       ["adjustHttp", "adjust over HTTP (stock-updater)"],
       ["adjustRaw", "adjust raw pg (machine)"],
+      ["adjustPrepared", "adjust raw pg, prepared (machine)"],
       ["readChecker", "read stock-checker"],
       ["readBare", "read bare server"],
       ["readFloor", "read framework floor"]
@@ -790,13 +818,22 @@ const main = async () => {
           http: adjustHttp,
           raw: adjustRaw,
           ratio: adjustRatio,
-          cpuMsPerOp: { machine: adjustHttp.cpuMsPerOp.machine, rawMachine: adjustRaw.cpuMsPerOp.machine },
+          // The same statement prepared under the SDK's name for it, as stock-updater sends its own.
+          rawPrepared: adjustPrepared,
+          preparedRatio: adjustPreparedRatio,
+          cpuMsPerOp: {
+            machine: adjustHttp.cpuMsPerOp.machine,
+            rawMachine: adjustRaw.cpuMsPerOp.machine,
+            rawPreparedMachine: adjustPrepared.cpuMsPerOp.machine
+          },
           hot: {
             concurrency: HOT_CONCURRENCY,
             skus: hotSkus.length,
             http: hotHttp,
             raw: hotRaw,
-            ratio: hotRatio
+            ratio: hotRatio,
+            rawPrepared: hotPrepared,
+            preparedRatio: hotPreparedRatio
           },
           failed: httpErrors
         },

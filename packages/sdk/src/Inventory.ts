@@ -314,11 +314,13 @@ export const openInventory = async (options: OpenOptions = {}): Promise<Inventor
             onNotice: options.onNotice
           })
   const runtime = ManagedRuntime.make(
-    Layer.merge(
-      options.groupCommit === true && store._tag === "Postgres"
-        ? layer(store).pipe(Layer.provide(groupCommit()))
-        : layer(store),
-      Layer.setTracerEnabled(false)
+    (options.groupCommit === true && store._tag === "Postgres"
+      ? layer(store).pipe(Layer.provide(groupCommit()))
+      : layer(store)
+    ).pipe(
+      // Set before the store's layer builds, not beside it: the fibers forked as it builds (the
+      // group committer's) run untraced too, and so send their statements directly.
+      Layer.provideMerge(Layer.setTracerEnabled(false))
     )
   )
   let closed = false

@@ -10,8 +10,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -69,9 +71,44 @@ const postgresClient: Effect.Effect<typeof PostgresClient> = Effect.promise(
   () => import("./internal/postgresClient.js")
 )
 
+/**
+ * Whether a store on PostgreSQL sends its hot statements prepared: each connection then parses and
+ * plans a stock write's statement once, not on every write (internal/postgresClient.ts). On unless
+ * `INV_DATABASE_PREPARE=false`, for a connection pooler that does not keep a session's prepared
+ * statements (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`).
+ */
+export const prepareStatements: Config.Config<boolean> = Config.string("INV_DATABASE_PREPARE").pipe(
+  Config.mapOrFail((raw) => {
+    const value = raw.trim().toLowerCase()
+    return value === "true" || value === "false"
+      ? Either.right(value === "true")
+      : Either.left(
+          ConfigError.InvalidData(
+            ["INV_DATABASE_PREPARE"],
+            `must be true or false (false for a connection pooler that drops prepared statements), got ${JSON.stringify(raw)}`
+          )
+        )
+  }),
+  Config.withDefault(true)
+)
+
+/** `prepareStatements`, an invalid value refused as input that names the variable. */
+const preparing = Effect.mapError(
+  prepareStatements,
+  (error) =>
+    new InvalidInput({
+      field: "INV_DATABASE_PREPARE",
+      rule: ConfigError.isInvalidData(error)
+        ? error.message
+        : "must be true or false (false for a connection pooler that drops prepared statements)"
+    })
+)
+
 /** A PostgreSQL client layer, its modules loaded as it is built. */
-const postgresLayer = (config: Parameters<typeof PostgresClient.layer>[0]) =>
-  Layer.unwrapEffect(Effect.map(postgresClient, (loaded) => loaded.layer(config)))
+const postgresLayer = (config: Omit<Parameters<typeof PostgresClient.layer>[0], "prepare">) =>
+  Layer.unwrapEffect(
+    Effect.zipWith(postgresClient, preparing, (loaded, prepare) => loaded.layer({ ...config, prepare }))
+  )
 
 /**
  * The notifications PostgreSQL sends on `channel` (`LISTEN`, on a connection of their own), for a

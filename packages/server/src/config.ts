@@ -85,6 +85,7 @@ export const environmentVariables = [
   "HOST",
   "INV_DATABASE_URL",
   "INV_DATABASE_READ_URL",
+  "INV_DATABASE_PREPARE",
   "INV_HOME",
   "INV_RABBITMQ_URL",
   "INV_REDIS_URL",
@@ -366,7 +367,11 @@ export const serverConfig = (service: Service): Config.Config<ServerConfig> =>
       wholeNumber(1, 86_400, "a number of seconds from 1 to 86400")
     ).pipe(Config.withDefault(600)),
     feeds: feedsConfig
-  })
+  }).pipe(
+    // Read by the store itself as it opens; checked here too, so that a bad value stops the
+    // server at startup with the others.
+    Config.zipWith(Store.prepareStatements, (config) => config)
+  )
 
 /** One line per problem, `NAME: what is wrong`, for the startup error. */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> =>

@@ -178,13 +178,17 @@ describe("inv-server", () => {
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {
       PORT: "abc",
-      INV_DATABASE_URL: "mysql://root:hunter2@127.0.0.1/db"
+      INV_DATABASE_URL: "mysql://root:hunter2@127.0.0.1/db",
+      INV_DATABASE_PREPARE: "sometimes"
     })
     const code = await server.exited
     const { stderr } = server.output()
     expect(code).not.toBe(0)
     expect(stderr).toContain('PORT: must be a port number between 1 and 65535, got "abc"')
     expect(stderr).toContain("INV_DATABASE_URL: must be a URL such as postgres://")
+    expect(stderr).toContain(
+      'INV_DATABASE_PREPARE: must be true or false (false for a connection pooler that drops prepared statements), got "sometimes"'
+    )
     expect(stderr).not.toContain("hunter2")
     expect(stderr).not.toMatch(/\n\s+at /)
   })

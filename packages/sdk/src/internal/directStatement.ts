@@ -4,8 +4,9 @@
  * scope, a connection acquirer and an asynchronous callback of its own; that wrapping was about
  * half of an unkeyed adjustment's CPU outside the database (docs/benchmarks.md, §1). Outside any
  * transaction the statement goes straight to the store's `pg` pool and commits on its own; inside
- * one, on the transaction's connection, through its `execute` (the connection @effect/sql holds
- * for the transaction, so the statement is part of it). Traced, it runs as it is.
+ * one, on the transaction's connection (the one @effect/sql holds for the transaction, so the
+ * statement is part of it). Sent so, it goes prepared (internal/postgresClient.ts). Traced, it runs
+ * as it is, through @effect/sql.
  *
  * Only a store on PostgreSQL registers a way to send directly (internal/postgresClient.ts); this
  * module holds no `pg` of its own, so an embedded open loads none.
@@ -23,8 +24,12 @@ export interface SendDirectly {
   readonly alone: <A extends object>(
     statement: Statement.Statement<A>
   ) => Effect.Effect<ReadonlyArray<A>, SqlError>
-  /** The client's renaming of result rows, for a statement run on a transaction's connection. */
-  readonly transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  /** Runs a compiled statement on `connection`, an open transaction's: it is part of that transaction. */
+  readonly onConnection: <A extends object>(
+    connection: Connection,
+    text: string,
+    params: ReadonlyArray<unknown>
+  ) => Effect.Effect<ReadonlyArray<A>, SqlError>
 }
 
 /** The clients that may send directly: the store's client, and the copies made of it (outbox.ts). */
@@ -60,6 +65,6 @@ export const sender = (sql: SqlClient.SqlClient) => {
       const transaction = transactionIn(fiber.currentContext)
       if (transaction === undefined) return direct.alone(statement)
       const [text, params] = statement.compile()
-      return transaction.execute(text, params, direct.transformRows)
+      return direct.onConnection<A>(transaction, text, params)
     })
 }

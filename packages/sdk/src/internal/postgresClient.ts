@@ -3,7 +3,9 @@
  * Store.ts imports this module when it opens such a store, so an embedded open loads neither
  * (`pg` and its parsers are a good part of the SDK's start-up).
  */
+import { createHash } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -30,6 +32,8 @@ export interface ClientConfig {
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly transformResultNames?: ((name: string) => string) | undefined
   readonly transformQueryNames?: ((name: string) => string) | undefined
+  /** Whether the hot statements go prepared (`Store.prepareStatements`). */
+  readonly prepare: boolean
 }
 
 /**
@@ -85,16 +89,63 @@ const pool = (config: ClientConfig) =>
   )
 
 /**
- * Statements sent without @effect/sql's wrapping (internal/directStatement.ts). `alone`: on a
- * connection of `pool`, outside any transaction, as @effect/sql-pg runs one (the same errors; a
- * connection that fails under it leaves the pool). Once sent, it is decided whoever stops waiting:
- * a write may commit.
+ * The name a hot statement's text is prepared under: each connection parses and plans a named
+ * statement once, then only binds and runs it. For a stock write's one statement, parsing and
+ * planning were about half of PostgreSQL's work (docs/benchmarks.md, §1). The name is the text's
+ * hash, so one name never stands for two texts (pg refuses that). Bounded: each connection keeps
+ * every statement it prepared, so past `MAX_PREPARED` texts a new one goes unnamed.
+ */
+const preparedNameOf = (() => {
+  const MAX_PREPARED = 64
+  const names = new Map<string, string>()
+  return (text: string): string | undefined => {
+    let name = names.get(text)
+    if (name === undefined && names.size < MAX_PREPARED) {
+      name = `invkit_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`
+      names.set(text, name)
+    }
+    return name
+  }
+})()
+
+/** What pg is given to run `text`: under its prepared name when preparing. */
+const queryOf = (prepare: boolean, text: string, values: ReadonlyArray<unknown>): pg.QueryConfig => {
+  const name = prepare ? preparedNameOf(text) : undefined
+  return name === undefined
+    ? { text, values: values as Array<unknown> }
+    : { name, text, values: values as Array<unknown> }
+}
+
+/**
+ * Whether `error` says that the connection holds no statement of that name, though pg thinks it
+ * prepared it there: something dropped it (`DISCARD ALL`, `DEALLOCATE`, a pooler that moved the
+ * session). Raised when binding, so nothing of the statement ran.
+ */
+const lostPrepared = (error: unknown) => error instanceof pg.DatabaseError && error.code === "26000"
+
+/** Forgets that `client`'s connection holds the statement `name`: its next use prepares it again. */
+const forgetPrepared = (client: pg.ClientBase, name: string) => {
+  const connection = (client as unknown as { connection: { parsedStatements: Record<string, string> } })
+    .connection
+  delete connection.parsedStatements[name]
+}
+
+/**
+ * Statements sent without @effect/sql's wrapping (internal/directStatement.ts), prepared unless
+ * `prepare` is off. `alone`: on a connection of `pool`, outside any transaction, as @effect/sql-pg
+ * runs one (the same errors; a connection that fails under it leaves the pool). Once sent, it is
+ * decided whoever stops waiting: a write may commit. `onConnection`: on a transaction's connection,
+ * the pg client @effect/sql-pg holds for it.
  */
 const sendDirectly = (
   pool: pg.Pool,
-  transformResultNames: ((name: string) => string) | undefined
+  transformResultNames: ((name: string) => string) | undefined,
+  prepare: boolean
 ): SendDirectly => {
   const transformRows = transformResultNames && Statement.defaultTransforms(transformResultNames).array
+  const answer = <A extends object>(rows: ReadonlyArray<any>) =>
+    (transformRows ? transformRows(rows as Array<A>) : rows) as ReadonlyArray<A>
+  const failed = (cause: unknown) => new SqlError({ cause, message: "Failed to execute statement" })
   const alone = <A extends object>(statement: Statement.Statement<A>) =>
     Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
       const [text, params] = statement.compile()
@@ -110,20 +161,41 @@ const sendDirectly = (
           client.off("error", onConnectionError)
           // A refusal of the database's leaves the connection usable; anything else may not.
           release(error instanceof pg.DatabaseError ? undefined : error)
-          resume(
-            error === undefined
-              ? Effect.succeed((transformRows ? transformRows(rows as Array<A>) : rows) as ReadonlyArray<A>)
-              : Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
-          )
+          resume(error === undefined ? Effect.succeed(answer<A>(rows!)) : Effect.fail(failed(error)))
         }
         const onConnectionError = (error: Error) => finish(error)
         client.once("error", onConnectionError)
-        client.query(text, params as Array<unknown>, (error, result) =>
-          finish(error ?? undefined, error ? undefined : result.rows)
-        )
+        const query = queryOf(prepare, text, params)
+        const send = (again: boolean) =>
+          client.query(query, (error, result) => {
+            // Lost, the statement is prepared again, once: it failed before it ran.
+            if (error && !again && query.name !== undefined && lostPrepared(error)) {
+              forgetPrepared(client, query.name)
+              return send(true)
+            }
+            finish(error ?? undefined, error ? undefined : result.rows)
+          })
+        send(false)
       })
     })
-  return { alone, transformRows }
+  const onConnection = <A extends object>(
+    connection: Connection,
+    text: string,
+    params: ReadonlyArray<unknown>
+  ): Effect.Effect<ReadonlyArray<A>, SqlError> => {
+    // @effect/sql-pg's connection of a transaction keeps its pg client as `pg`.
+    const client = (connection as { readonly pg?: pg.PoolClient }).pg
+    if (client === undefined) return connection.execute(text, params, transformRows)
+    return Effect.async((resume) => {
+      const query = queryOf(prepare, text, params)
+      client.query(query, (error, result) => {
+        // The transaction is aborted by the failure; the next use on this connection prepares it again.
+        if (error && query.name !== undefined && lostPrepared(error)) forgetPrepared(client, query.name)
+        resume(error ? Effect.fail(failed(error)) : Effect.succeed(answer<A>(result.rows)))
+      })
+    })
+  }
+  return { alone, onConnection }
 }
 
 /**
@@ -145,7 +217,7 @@ export const layer = (config: ClientConfig) =>
       )
       registerDirect(
         Context.get(context, SqlClient.SqlClient),
-        sendDirectly(opened, config.transformResultNames)
+        sendDirectly(opened, config.transformResultNames, config.prepare)
       )
       return context
     })
