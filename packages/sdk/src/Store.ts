@@ -84,7 +84,7 @@ export const prepareStatements: Config.Config<boolean> = Config.string("INV_DATA
       ? Either.right(value === "true")
       : Either.left(
           ConfigError.InvalidData(
-            ["INV_DATABASE_PREPARE"],
+            [],
             `must be true or false (false for a connection pooler that drops prepared statements), got ${JSON.stringify(raw)}`
           )
         )

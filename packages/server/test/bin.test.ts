@@ -186,8 +186,8 @@ describe("inv-server", () => {
     expect(code).not.toBe(0)
     expect(stderr).toContain('PORT: must be a port number between 1 and 65535, got "abc"')
     expect(stderr).toContain("INV_DATABASE_URL: must be a URL such as postgres://")
-    expect(stderr).toContain(
-      'INV_DATABASE_PREPARE: must be true or false (false for a connection pooler that drops prepared statements), got "sometimes"'
+    expect(stderr).toMatch(
+      /^ {2}INV_DATABASE_PREPARE: must be true or false \(false for a connection pooler that drops prepared statements\), got "sometimes"$/m
     )
     expect(stderr).not.toContain("hunter2")
     expect(stderr).not.toMatch(/\n\s+at /)
