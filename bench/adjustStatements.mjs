@@ -8,7 +8,7 @@ import pg from "pg"
 const PROBE_ACTOR = `bench-probe-${randomBytes(4).toString("hex")}`
 
 /** Every statement pg sends while `work` runs, with its parameters and the name it is prepared under, if any. */
-const recording = async (work) => {
+export const recording = async (work) => {
   const seen = []
   const original = pg.Client.prototype.query
   pg.Client.prototype.query = function (config, ...rest) {

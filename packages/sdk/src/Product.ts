@@ -145,8 +145,10 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
         ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeFailure(error))))
       )
 
+    // Built once: a schema and its decoder cost more to make than the read they check.
+    const decodeProductKey = decodeInput(Schema.Struct({ sku: Sku }))
     const get = (sku: string): Effect.Effect<Product, InvalidInput | ProductNotFound | StoreError> =>
-      Effect.flatMap(decodeInput(Schema.Struct({ sku: Sku }))({ sku }), ({ sku }) =>
+      Effect.flatMap(decodeProductKey({ sku }), ({ sku }) =>
         sql<Product>`select ${sql.unsafe(columns)} from products where sku = ${sku}`.pipe(
           Effect.mapError(storeFailure),
           Effect.flatMap((rows) =>

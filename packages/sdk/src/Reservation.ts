@@ -377,8 +377,9 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
     const createMany = (input: NewReservations): Effect.Effect<ReservationList, HoldError> =>
       Effect.flatMap(decodeInput(NewReservations)(input), (request) => holdMany(request, "reserve.many"))
 
-    const decodeId = (id: number) =>
-      Effect.map(decodeInput(Schema.Struct({ id: ReservationId }))({ id }), (_) => _.id)
+    // Built once: a schema and its decoder cost more to make than the read they check.
+    const decodeIdField = decodeInput(Schema.Struct({ id: ReservationId }))
+    const decodeId = (id: number) => Effect.map(decodeIdField({ id }), (_) => _.id)
 
     const get = (id: number): Effect.Effect<Reservation, InvalidInput | ReservationNotFound | StoreError> =>
       Effect.flatMap(decodeId(id), (id) =>

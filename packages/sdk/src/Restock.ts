@@ -88,8 +88,12 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
     const stock = yield* Stock
     const rule = yield* ReorderRule
 
-    const decodeOrderId = (orderId: number) =>
-      Effect.map(decodeInput(Schema.Struct({ orderId: OrderId }))({ orderId }), (_) => _.orderId)
+    // Built once: a schema and its decoder cost more to make than the reads they check.
+    const decodeOrderIdField = decodeInput(Schema.Struct({ orderId: OrderId }))
+    const decodeExplainQuery = decodeInput(
+      Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) })
+    )
+    const decodeOrderId = (orderId: number) => Effect.map(decodeOrderIdField({ orderId }), (_) => _.orderId)
 
     const get = (
       orderId: number
@@ -231,10 +235,7 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
       InvalidInput | ProductNotFound | LocationNotFound | StoreError
     > =>
       Effect.gen(function* () {
-        const q = yield* decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))({
-          sku,
-          ...options
-        })
+        const q = yield* decodeExplainQuery({ sku, ...options })
         const level = yield* stock.level(q.sku, q.location ? { location: q.location } : {})
         const locations = q.location
           ? [q.location]

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { type InvalidInput, LocationNotFound, ProductNotFound, type StoreError } from "./InventoryError.js"
+import { sender } from "./internal/directStatement.js"
 import * as GroupCommitter from "./internal/groupCommit.js"
 import { heldAt } from "./internal/reservationWrite.js"
 import { applyPlainAdjustments, makeStockWriter, type WriteError } from "./internal/stockWrite.js"
@@ -283,6 +284,11 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     /** What a level holds for reservations that have not expired: reads compute expiry. */
     const held = heldAt(sql, "l")
     // The write requests' decoders, built once rather than on every write.
+    // Built once: a schema and its decoder cost more to make than the read they check.
+    const decodeLevelQuery = decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))
+    // A level read is the most frequent read (stock-checker's cache misses, an app's checks): its
+    // statement goes as a stock write's does, straight to the pool and prepared (directStatement.ts).
+    const send = sender(sql)
     const decodeSetStock = decodeInput(SetStock)
     const decodeAdjustStock = decodeInput(AdjustStock)
     const decodeTransferStock = decodeInput(TransferStock)
@@ -380,18 +386,15 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       options: { readonly location?: string } = {}
     ): Effect.Effect<StockLevel, InvalidInput | ProductNotFound | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
-        const q = yield* decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))({
-          sku,
-          ...options
-        })
+        const q = yield* decodeLevelQuery({ sku, ...options })
         yield* requireLocation(q.location)
-        const rows = yield* sql<{ name: string; reorderPoint: number } & Partial<LocationLevel>>`
+        const rows = yield* send(sql<{ name: string; reorderPoint: number } & Partial<LocationLevel>>`
           select p.name, p.reorder_point, l.location, l.on_hand, ${held} as reserved,
                  l.on_hand - ${held} as available, l.version, l.updated_at
           from products p
           left join stock_levels l on l.sku = p.sku ${q.location ? sql`and l.location = ${q.location}` : sql``}
           where p.sku = ${q.sku}
-          order by l.location`.pipe(Effect.mapError(storeFailure))
+          order by l.location`).pipe(Effect.mapError(storeFailure))
         const [first] = rows
         if (!first) return yield* new ProductNotFound({ sku: q.sku })
         const locations = rows.filter((row) => row.location != null) as ReadonlyArray<LocationLevel>

@@ -37,7 +37,12 @@ export type StoreOptions =
       readonly dataDir: string | undefined
       readonly options?: DataDirOptions | undefined
     }
-  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
+  | {
+      readonly _tag: "Postgres"
+      readonly url: Redacted.Redacted<string>
+      /** Whether the hot statements go prepared; unset, `INV_DATABASE_PREPARE` says (`prepareStatements`). */
+      readonly prepare?: boolean | undefined
+    }
 
 /** Who holds the data directory, how long to wait for another holder, where notices go. */
 export type DataDirOptions = DataDir.DataDirOptions
@@ -61,9 +66,13 @@ export const openDataDir = DataDir.open
  */
 export const { inventoryCheck, notAnInventory } = DataDir
 
-export const postgres = (url: string | Redacted.Redacted<string>): StoreOptions => ({
+export const postgres = (
+  url: string | Redacted.Redacted<string>,
+  options: { readonly prepare?: boolean | undefined } = {}
+): StoreOptions => ({
   _tag: "Postgres",
-  url: Redacted.isRedacted(url) ? url : Redacted.make(url)
+  url: Redacted.isRedacted(url) ? url : Redacted.make(url),
+  prepare: options.prepare
 })
 
 /** @effect/sql-pg and pg, loaded when a store on PostgreSQL opens: an embedded open needs neither. */
@@ -104,10 +113,20 @@ const preparing = Effect.mapError(
     })
 )
 
-/** A PostgreSQL client layer, its modules loaded as it is built. */
-const postgresLayer = (config: Omit<Parameters<typeof PostgresClient.layer>[0], "prepare">) =>
+/**
+ * A PostgreSQL client layer, its modules loaded as it is built; its hot statements prepared as
+ * `prepare` says, else as `INV_DATABASE_PREPARE` does.
+ */
+const postgresLayer = (
+  config: Omit<Parameters<typeof PostgresClient.layer>[0], "prepare">,
+  prepare?: boolean | undefined
+) =>
   Layer.unwrapEffect(
-    Effect.zipWith(postgresClient, preparing, (loaded, prepare) => loaded.layer({ ...config, prepare }))
+    Effect.zipWith(
+      postgresClient,
+      prepare === undefined ? preparing : Effect.succeed(prepare),
+      (loaded, prepare) => loaded.layer({ ...config, prepare })
+    )
   )
 
 /**
@@ -312,7 +331,7 @@ const client = (
   const layer =
     options._tag === "Postgres"
       ? Layer.merge(
-          postgresLayer({ url: options.url, applicationName: "invkit", ...names }),
+          postgresLayer({ url: options.url, applicationName: "invkit", ...names }, options.prepare),
           Layer.succeed(JobsDatabase, { _tag: "Postgres", url: options.url })
         )
       : options.dataDir === undefined

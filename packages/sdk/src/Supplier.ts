@@ -208,8 +208,9 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
     const sql = yield* SqlClient.SqlClient
     const select = sql.unsafe(columns)
 
-    const decodeId = (id: string) =>
-      Effect.map(decodeInput(Schema.Struct({ id: SupplierId }))({ id }), (_) => _.id)
+    // Built once: a schema and its decoder cost more to make than the read they check.
+    const decodeIdField = decodeInput(Schema.Struct({ id: SupplierId }))
+    const decodeId = (id: string) => Effect.map(decodeIdField({ id }), (_) => _.id)
 
     const add = (
       input: NewSupplier

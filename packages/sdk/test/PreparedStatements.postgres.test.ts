@@ -110,6 +110,21 @@ describe.skipIf(!(await postgresReachable()))(`prepared statements on ${POSTGRES
     expect(again.onHand).toBe((await inv.stock.level("PS-1")).onHand)
   })
 
+  it("a level read goes prepared too, and answers as before", async () => {
+    const { sent } = await sentDuring(async () => {
+      expect((await inv.stock.level("PS-2")).onHand).toBe(995)
+      expect((await inv.stock.level("PS-2", { location: "default" })).locations).toHaveLength(1)
+    })
+    expect(sent.map(({ text }) => text.split(/\s+/)[0])).toEqual(["select", "select", "select"])
+    // The level's statement, then the location's check and the level's statement filtered by it.
+    const [plain, check, filtered] = sent
+    expect(plain?.name).toMatch(/^invkit_/)
+    expect(check?.name).toBeUndefined()
+    expect(filtered?.name).toMatch(/^invkit_/)
+    expect(filtered?.name).not.toBe(plain?.name)
+    await expect(inv.stock.level("PS-NONE")).rejects.toMatchObject({ _tag: "ProductNotFound" })
+  })
+
   it("each connection parses a statement once: 60 writes, at most one Parse a connection of the pool", async () => {
     const { sent, parsed } = await sentDuring(() =>
       Promise.all(Array.from({ length: 60 }, (_, i) => inv.stock.adjust(i % 2 === 0 ? "PS-1" : "PS-2", -1)))

@@ -99,5 +99,7 @@ export const start = (dataDir: string, description: string) =>
     yield* directory.tighten
     if (directory.unmarked) yield* directory.mark
     const port = (listening as { readonly port: number }).port
-    return Store.postgres(`postgres://postgres@127.0.0.1:${port}/postgres`)
+    // PGlite is one session, which every connection of the pool shares: a statement one connection
+    // prepared, another would prepare again, and be refused (it already exists). Sent unnamed.
+    return Store.postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { prepare: false })
   })

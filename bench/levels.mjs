@@ -1,0 +1,162 @@
+// Level reads per second on PostgreSQL: the SDK's Promise facade (`inv.stock.level(sku)`) against
+// the raw database doing the same work (the statement the SDK sends for it, recorded at the start
+// of the run, on a pg pool of the same size) in the same run, twice: unnamed, as pg sends a
+// statement by default, and prepared under the name the SDK prepares it under. Prints a table and
+// one JSON line (starting with {"bench":"levels"}); see docs/benchmarks.md.
+//
+//   node bench/levels.mjs                # PostgreSQL at postgres://postgres@127.0.0.1:5432/test
+//   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 BENCH_READERS=1,8,32 node bench/levels.mjs
+//
+// A fresh database inv_bench_<random> is created for the run and dropped after it.
+import { cpus, loadavg, totalmem } from "node:os"
+import { openInventory } from "@invkit/sdk"
+import { queryOf, recording } from "./adjustStatements.mjs"
+import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
+import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
+
+const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+/** Measured seconds per side per cell, split in SEGMENTS run in A-B-C-C-B-A-… order. */
+const SECONDS = numberKnob("BENCH_SECONDS", 2, { min: 0.1 })
+const SEGMENTS = 4
+/** Unmeasured load on each side before the cells, in seconds: V8 optimises what proves hot. */
+const WARMUP_SECONDS = numberKnob("BENCH_WARMUP_SECONDS", 5)
+const READERS = (process.env.BENCH_READERS ?? "1,8,32").split(",").map(Number)
+const PRODUCTS = 100
+/** The SDK's pool: @effect/sql-pg leaves `max` unset, so pg's default of 10 applies. */
+const POOL_SIZE = 10
+
+const skus = Array.from({ length: PRODUCTS }, (_, i) => `LV-${String(i + 1).padStart(3, "0")}`)
+
+/**
+ * The statement `inv.stock.level(sku)` sends (pg's Client#query, which the SDK calls), with the
+ * position of the SKU among its parameters; a read of another shape stops the run.
+ */
+const recordLevelStatement = async (inv, sku) => {
+  const seen = await recording(() => inv.stock.level(sku))
+  const reads = seen.filter(({ text }) => !/^\s*notify /i.test(text))
+  const skuAt = reads[0]?.values.indexOf(sku) ?? -1
+  if (reads.length !== 1 || skuAt < 0) {
+    const lines = reads.map(({ text }) => `  ${text.replace(/\s+/g, " ").trim().slice(0, 160)}`)
+    throw new Error(
+      `bench/levels.mjs: a level read is no longer one statement with the SKU; the SDK sent:\n${lines.join("\n")}`
+    )
+  }
+  const [{ text, values, name }] = reads
+  return { text, name, params: (of) => values.map((value, i) => (i === skuAt ? of : value)) }
+}
+
+const pad = (value, width) => String(value).padStart(width)
+
+const main = async () => {
+  const loadBefore = round2(loadavg()[0])
+  const database = await scratchDatabase(ADMIN_URL, "inv_bench")
+  let inv
+  let pool
+  try {
+    inv = await openInventory({ databaseUrl: database.url })
+    for (const [i, sku] of skus.entries()) {
+      await inv.products.add({ sku, name: `Bench product ${sku}` })
+      await inv.stock.set(sku, 1_000 + i)
+    }
+    pool = rawPool(database.url, POOL_SIZE)
+    const statement = await recordLevelStatement(inv, skus[0])
+    const rawRead = (prepared) => async (sku) => {
+      const { rows } = await pool.query(
+        queryOf(prepared, statement.text, statement.name, statement.params(sku))
+      )
+      if (rows.length === 0) throw new Error(`raw baseline: no row for ${sku}`)
+    }
+    const sides = { raw: rawRead(false), prepared: rawRead(true), sdk: (sku) => inv.stock.level(sku) }
+    const runFor = (ms, readers, seed, read) =>
+      runLoops(ms, {
+        concurrency: readers,
+        seed,
+        call: (random) => read(skus[Math.floor(random() * skus.length)])
+      })
+
+    // Warm-up: JIT, both pools full, PostgreSQL's caches; not measured.
+    for (const side of [sides.raw, sides.prepared, sides.sdk, sides.raw, sides.prepared, sides.sdk]) {
+      await runFor(WARMUP_SECONDS * 500, 8, 1, side)
+    }
+
+    const rows = []
+    const segment = (SECONDS * 1000) / SEGMENTS
+    for (const readers of READERS) {
+      const parts = { raw: [], prepared: [], sdk: [] }
+      for (let i = 0; i < SEGMENTS; i++) {
+        const order = i % 2 === 0 ? ["raw", "prepared", "sdk"] : ["sdk", "prepared", "raw"]
+        for (const name of order)
+          parts[name].push(await runFor(segment, readers, readers * 100 + i, sides[name]))
+      }
+      const raw = summarize(parts.raw)
+      const rawPrepared = summarize(parts.prepared)
+      const sdk = summarize(parts.sdk)
+      rows.push({
+        readers,
+        raw,
+        rawPrepared,
+        sdk,
+        ratio: round2(sdk.opsPerSec / raw.opsPerSec),
+        ratioPrepared: round2(sdk.opsPerSec / rawPrepared.opsPerSec)
+      })
+    }
+
+    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    console.log(
+      `\nLevel reads on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on every side, ` +
+        `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side, Node ${process.version}, ${machine}`
+    )
+    console.log(
+      `raw = the SDK's statement over pg directly, unnamed; prep = the same, prepared${statement.name ? ` (as ${statement.name})` : " (the SDK sends it unnamed: as raw)"}; ` +
+        "sdk = inv.stock.level(sku) through the Promise facade\n"
+    )
+    const header = [
+      pad("readers", 7),
+      pad("raw ops/s", 10),
+      pad("prep ops/s", 10),
+      pad("sdk ops/s", 10),
+      pad("sdk/raw", 8),
+      pad("sdk/prep", 8),
+      pad("sdk p50/p99 ms", 16),
+      pad("node CPU µs/op raw/prep/sdk", 27)
+    ].join("  ")
+    console.log(header)
+    console.log("-".repeat(header.length))
+    for (const row of rows) {
+      console.log(
+        [
+          pad(row.readers, 7),
+          pad(row.raw.opsPerSec, 10),
+          pad(row.rawPrepared.opsPerSec, 10),
+          pad(row.sdk.opsPerSec, 10),
+          pad(`${row.ratio.toFixed(2)}×`, 8),
+          pad(`${row.ratioPrepared.toFixed(2)}×`, 8),
+          pad(`${row.sdk.p50Ms.toFixed(2)} / ${row.sdk.p99Ms.toFixed(2)}`, 16),
+          pad(`${row.raw.cpuUsPerOp} / ${row.rawPrepared.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 27)
+        ].join("  ")
+      )
+    }
+    console.log(
+      `\n${JSON.stringify({
+        bench: "levels",
+        date: new Date().toISOString().slice(0, 10),
+        node: process.version,
+        postgres: database.serverVersion,
+        products: PRODUCTS,
+        poolSize: POOL_SIZE,
+        secondsPerSide: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        cores: cpus().length,
+        loadBefore,
+        prepared: statement.name !== undefined,
+        results: rows
+      })}`
+    )
+  } finally {
+    await pool?.end()
+    await inv?.close()
+    await database.drop()
+  }
+}
+
+await main()
