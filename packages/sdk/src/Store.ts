@@ -80,6 +80,8 @@ const postgresClient: Effect.Effect<typeof PostgresClient> = Effect.promise(
   () => import("./internal/postgresClient.js")
 )
 
+const PREPARE_RULE = "must be true or false (false for a connection pooler that drops prepared statements)"
+
 /**
  * Whether a store on PostgreSQL sends its hot statements prepared: each connection then parses and
  * plans a stock write's statement once, not on every write (internal/postgresClient.ts). On unless
@@ -91,12 +93,7 @@ export const prepareStatements: Config.Config<boolean> = Config.string("INV_DATA
     const value = raw.trim().toLowerCase()
     return value === "true" || value === "false"
       ? Either.right(value === "true")
-      : Either.left(
-          ConfigError.InvalidData(
-            [],
-            `must be true or false (false for a connection pooler that drops prepared statements), got ${JSON.stringify(raw)}`
-          )
-        )
+      : Either.left(ConfigError.InvalidData([], `${PREPARE_RULE}, got ${JSON.stringify(raw)}`))
   }),
   Config.withDefault(true)
 )
@@ -107,9 +104,7 @@ const preparing = Effect.mapError(
   (error) =>
     new InvalidInput({
       field: "INV_DATABASE_PREPARE",
-      rule: ConfigError.isInvalidData(error)
-        ? error.message
-        : "must be true or false (false for a connection pooler that drops prepared statements)"
+      rule: ConfigError.isInvalidData(error) ? error.message : PREPARE_RULE
     })
 )
 
