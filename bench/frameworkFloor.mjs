@@ -1,6 +1,9 @@
-// The framework's floor for a cached read (bench/server.mjs part 2): a minimal @effect/platform
-// HttpApi endpoint, GET /v1/stock/:sku, answering the constant body given in BODY on PORT, with
-// nothing of the project's own. Run as a child process by bench/server.mjs.
+// The framework's floor (bench/server.mjs): a minimal @effect/platform HttpApi server with nothing
+// of the project's own, run as a child process on PORT.
+// - GET /v1/stock/:sku answers the constant body given in BODY: the floor of a cached read (part 2).
+// - POST /v1/stock/:sku/adjust decodes a payload of the adjustment's fields (an integer delta and
+//   a reason) and answers the constant body given in ADJUST_BODY: the floor of an HTTP adjustment
+//   (part 1), the platform's share of it with no store, no authentication and no events.
 
 import { createServer } from "node:http"
 import { createRequire } from "node:module"
@@ -11,12 +14,21 @@ const { Effect, Layer, Schema } = require("effect")
 const { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } = require("@effect/platform")
 const { NodeHttpServer, NodeRuntime } = require("@effect/platform-node")
 
-const body = JSON.parse(process.env.BODY)
+const body = JSON.parse(process.env.BODY ?? "null")
+const adjustBody = JSON.parse(process.env.ADJUST_BODY ?? "null")
 const sku = HttpApiSchema.param("sku", Schema.String)
 const Api = HttpApi.make("floor").add(
-  HttpApiGroup.make("stock").add(HttpApiEndpoint.get("level")`/v1/stock/${sku}`.addSuccess(Schema.Unknown))
+  HttpApiGroup.make("stock")
+    .add(HttpApiEndpoint.get("level")`/v1/stock/${sku}`.addSuccess(Schema.Unknown))
+    .add(
+      HttpApiEndpoint.post("adjust")`/v1/stock/${sku}/adjust`
+        .setPayload(Schema.Struct({ delta: Schema.Int, reason: Schema.String }))
+        .addSuccess(Schema.Unknown)
+    )
 )
-const handlers = HttpApiBuilder.group(Api, "stock", (h) => h.handle("level", () => Effect.succeed(body)))
+const handlers = HttpApiBuilder.group(Api, "stock", (h) =>
+  h.handle("level", () => Effect.succeed(body)).handle("adjust", () => Effect.succeed(adjustBody))
+)
 
 HttpApiBuilder.serve().pipe(
   Layer.provide(HttpApiBuilder.api(Api).pipe(Layer.provide(handlers))),

@@ -10,7 +10,10 @@
 //      The raw transactions go to a database of their own with the same tables and levels, which
 //      no relay reads: the baseline is the transaction alone, and the services fan out only the
 //      events of their own adjustments (in one database the raw side's events, three in four of
-//      the run, were relayed and consumed during the HTTP side's time and counted on its CPU);
+//      the run, were relayed and consumed during the HTTP side's time and counted on its CPU).
+//      The 32-connection comparison also runs the framework's floor of an adjustment: a minimal
+//      HttpApi POST endpoint decoding the same fields and answering an adjustment's bytes, with no
+//      store (bench/frameworkFloor.mjs), so the platform's own share is in the same run;
 //   2. cached level reads/s (stock-checker, answered from Redis) against a bare Node HTTP server
 //      answering a constant JSON body of the same bytes, and against the framework's floor (a
 //      minimal @effect/platform HttpApi endpoint answering those bytes, bench/frameworkFloor.mjs),
@@ -510,6 +513,23 @@ const main = async () => {
       }
     }
     const viaPg = (sku, delta) => rawAdjust(rawSide, statements, sku, delta)
+    // The platform's own share of an HTTP adjustment: a minimal HttpApi POST endpoint decoding the
+    // same fields and answering an adjustment's bytes, with no store, authentication or events.
+    const adjustSample = await expectOk(updater, "POST", `/v1/stock/${MARKER}/adjust`, {
+      delta: 1,
+      reason: REASON
+    })
+    const adjustFloorPort = await freePort()
+    const adjustFloorChild = startChild(
+      "framework floor",
+      [fileURLToPath(new URL("./frameworkFloor.mjs", import.meta.url))],
+      { ADJUST_BODY: adjustSample, PORT: String(adjustFloorPort) }
+    )
+    await waitReady(adjustFloorChild, adjustFloorPort, `/v1/stock/${skus[0]}`)
+    const viaFloor = async (sku, delta) => {
+      const res = await request(adjustFloorPort, "POST", `/v1/stock/${sku}/adjust`, { delta, reason: REASON })
+      if (res.status !== 200) throw new Error(`the framework floor answered ${res.status}`)
+    }
     const viaPgPrepared = (sku, delta) => rawAdjust(rawSide, statements, sku, delta, true)
     // stock-checker serves reads before the writes start, as in a deployment: its copy of the
     // shared cache is on, and Redis tells it of every change of part 1 (counted in its CPU).
@@ -519,7 +539,7 @@ const main = async () => {
       rows: [{ lastEvent }]
     } = await pool.query('select coalesce(max(id), 0)::int8 as "lastEvent" from outbox')
     const consumersBefore = cpuSnapshot()
-    let adjustHttp, adjustRaw, adjustPrepared, adjustRatio, adjustPreparedRatio
+    let adjustHttp, adjustRaw, adjustPrepared, adjustFloor, adjustRatio, adjustPreparedRatio, adjustFloorRatio
     let hotHttp, hotRaw, hotPrepared, hotRatio, hotPreparedRatio
     /** Each side's warm-up, window by window (`warmUp`). */
     const warmups = {}
@@ -528,9 +548,16 @@ const main = async () => {
       warmups.adjustRaw = await warmUp(viaPg, "machine")
       warmups.adjustPrepared = await warmUp(viaPgPrepared, "machine")
       warmups.adjustHttp = await warmUp(viaHttp, "stock-updater")
-      ;[adjustHttp, adjustRaw, adjustPrepared] = await compare(10, [viaHttp, viaPg, viaPgPrepared])
+      warmups.adjustFloor = await warmUp(viaFloor, "framework floor")
+      ;[adjustHttp, adjustRaw, adjustPrepared, adjustFloor] = await compare(10, [
+        viaHttp,
+        viaPg,
+        viaPgPrepared,
+        viaFloor
+      ])
       adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
       adjustPreparedRatio = round2(adjustHttp.opsPerSec / adjustPrepared.opsPerSec)
+      adjustFloorRatio = round2(adjustHttp.opsPerSec / adjustFloor.opsPerSec)
       // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
       ;[hotHttp, hotRaw, hotPrepared] = await compare(30, [viaHttp, viaPg, viaPgPrepared], {
         concurrency: HOT_CONCURRENCY,
@@ -539,6 +566,10 @@ const main = async () => {
       hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
       hotPreparedRatio = round2(hotHttp.opsPerSec / hotPrepared.opsPerSec)
     }
+    // Part 2 starts its own floor, under the same name.
+    const floorExited = new Promise((resolve) => adjustFloorChild.child.once("exit", resolve))
+    adjustFloorChild.child.kill()
+    await floorExited
     const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
     const drainSeconds = await drainOutbox(pool)
@@ -731,6 +762,7 @@ const main = async () => {
         adjustPrepared,
         adjustPreparedRatio
       )
+      line("POST /v1/stock/:sku/adjust (HTTP)", adjustHttp, "framework floor", adjustFloor, adjustFloorRatio)
       line(
         `same, ${HOT_CONCURRENCY} callers on ${hotSkus.length} SKUs`,
         hotHttp,
@@ -755,6 +787,7 @@ const main = async () => {
       ["  adjust over HTTP", adjustHttp],
       ["  adjust raw pg", adjustRaw],
       ["  adjust raw prepared", adjustPrepared],
+      ["  adjust framework floor", adjustFloor],
       ["  read stock-checker", readChecker],
       ["  read bare server", readBare],
       ["  read framework floor", readFloor]
@@ -769,6 +802,7 @@ const main = async () => {
       ["adjustHttp", "adjust over HTTP (stock-updater)"],
       ["adjustRaw", "adjust raw pg (machine)"],
       ["adjustPrepared", "adjust raw pg, prepared (machine)"],
+      ["adjustFloor", "adjust framework floor"],
       ["readChecker", "read stock-checker"],
       ["readBare", "read bare server"],
       ["readFloor", "read framework floor"]
@@ -821,10 +855,15 @@ const main = async () => {
           // The same statement prepared under the SDK's name for it, as stock-updater sends its own.
           rawPrepared: adjustPrepared,
           preparedRatio: adjustPreparedRatio,
+          // A minimal HttpApi POST endpoint answering the same bytes: the platform's share alone.
+          floor: adjustFloor,
+          floorRatio: adjustFloorRatio,
           cpuMsPerOp: {
             machine: adjustHttp.cpuMsPerOp.machine,
             rawMachine: adjustRaw.cpuMsPerOp.machine,
-            rawPreparedMachine: adjustPrepared.cpuMsPerOp.machine
+            rawPreparedMachine: adjustPrepared.cpuMsPerOp.machine,
+            stockUpdater: adjustHttp.cpuMsPerOp["stock-updater"],
+            floor: adjustFloor.cpuMsPerOp["framework floor"]
           },
           hot: {
             concurrency: HOT_CONCURRENCY,
