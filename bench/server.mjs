@@ -513,23 +513,6 @@ const main = async () => {
       }
     }
     const viaPg = (sku, delta) => rawAdjust(rawSide, statements, sku, delta)
-    // The platform's own share of an HTTP adjustment: a minimal HttpApi POST endpoint decoding the
-    // same fields and answering an adjustment's bytes, with no store, authentication or events.
-    const adjustSample = await expectOk(updater, "POST", `/v1/stock/${MARKER}/adjust`, {
-      delta: 1,
-      reason: REASON
-    })
-    const adjustFloorPort = await freePort()
-    const adjustFloorChild = startChild(
-      "framework floor",
-      [fileURLToPath(new URL("./frameworkFloor.mjs", import.meta.url))],
-      { ADJUST_BODY: adjustSample, PORT: String(adjustFloorPort) }
-    )
-    await waitReady(adjustFloorChild, adjustFloorPort, `/v1/stock/${skus[0]}`)
-    const viaFloor = async (sku, delta) => {
-      const res = await request(adjustFloorPort, "POST", `/v1/stock/${sku}/adjust`, { delta, reason: REASON })
-      if (res.status !== 200) throw new Error(`the framework floor answered ${res.status}`)
-    }
     const viaPgPrepared = (sku, delta) => rawAdjust(rawSide, statements, sku, delta, true)
     // stock-checker serves reads before the writes start, as in a deployment: its copy of the
     // shared cache is on, and Redis tells it of every change of part 1 (counted in its CPU).
@@ -544,6 +527,23 @@ const main = async () => {
     /** Each side's warm-up, window by window (`warmUp`). */
     const warmups = {}
     if (PARTS.has("adjust")) {
+      // The platform's own share of an HTTP adjustment: a minimal HttpApi POST endpoint decoding
+      // the same fields and answering an adjustment's bytes, with no store, authentication or events.
+      const adjustSample = await expectOk(updater, "POST", `/v1/stock/${MARKER}/adjust`, {
+        delta: 1,
+        reason: REASON
+      })
+      const floorPort = await freePort()
+      const floor = startChild(
+        "framework floor",
+        [fileURLToPath(new URL("./frameworkFloor.mjs", import.meta.url))],
+        { ADJUST_BODY: adjustSample, PORT: String(floorPort) }
+      )
+      await waitReady(floor, floorPort, `/v1/stock/${skus[0]}`)
+      const viaFloor = async (sku, delta) => {
+        const res = await request(floorPort, "POST", `/v1/stock/${sku}/adjust`, { delta, reason: REASON })
+        if (res.status !== 200) throw new Error(`the framework floor answered ${res.status}`)
+      }
       // Warm-up: JIT on both sides, every socket and pool connection open; not measured.
       warmups.adjustRaw = await warmUp(viaPg, "machine")
       warmups.adjustPrepared = await warmUp(viaPgPrepared, "machine")
@@ -558,6 +558,10 @@ const main = async () => {
       adjustRatio = round2(adjustHttp.opsPerSec / adjustRaw.opsPerSec)
       adjustPreparedRatio = round2(adjustHttp.opsPerSec / adjustPrepared.opsPerSec)
       adjustFloorRatio = round2(adjustHttp.opsPerSec / adjustFloor.opsPerSec)
+      // Part 2 starts a floor of its own, under the same name: this one is stopped first.
+      const floorExited = new Promise((resolve) => floor.child.once("exit", resolve))
+      floor.child.kill()
+      await floorExited
       // Hot rows: many callers on few SKUs, where each level's changes queue behind its row lock.
       ;[hotHttp, hotRaw, hotPrepared] = await compare(30, [viaHttp, viaPg, viaPgPrepared], {
         concurrency: HOT_CONCURRENCY,
@@ -566,10 +570,6 @@ const main = async () => {
       hotRatio = round2(hotHttp.opsPerSec / hotRaw.opsPerSec)
       hotPreparedRatio = round2(hotHttp.opsPerSec / hotPrepared.opsPerSec)
     }
-    // Part 2 starts its own floor, under the same name.
-    const floorExited = new Promise((resolve) => adjustFloorChild.child.once("exit", resolve))
-    adjustFloorChild.child.kill()
-    await floorExited
     const burstEnded = performance.now()
     const backlog = await pool.query("select count(*)::int as n from outbox where sent_at is null")
     const drainSeconds = await drainOutbox(pool)
