@@ -8,10 +8,10 @@
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { createHash, randomBytes } from "node:crypto"
-import { cpus, loadavg, totalmem } from "node:os"
+import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
 import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
-import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
+import { machineLine, numberKnob, pad, round2, runFacts, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -119,8 +119,6 @@ const runFor = (ms, writers, seed, adjust) =>
 
 // ---------------------------------------------------------------------------------------------
 
-const pad = (value, width) => String(value).padStart(width)
-
 const main = async () => {
   const loadBefore = round2(loadavg()[0])
   const database = await scratchDatabase(ADMIN_URL, "inv_bench")
@@ -213,7 +211,7 @@ const main = async () => {
       "select (select count(*) from stock_movements)::int as movements, (select count(*) from outbox)::int as events"
     )
 
-    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    const machine = machineLine(loadBefore)
     console.log(
       `\nAdjustments on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on both sides, ` +
         `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side a variant, Node ${process.version}, ${machine}`
@@ -259,16 +257,11 @@ const main = async () => {
     )
     console.log(
       JSON.stringify({
-        bench: "adjust",
-        date: new Date().toISOString().slice(0, 10),
-        node: process.version,
-        postgres: database.serverVersion,
+        ...runFacts("adjust", database, loadBefore),
         products: PRODUCTS,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
-        cores: cpus().length,
-        loadBefore,
         baseline: "recorded",
         ledgerOk: drift[0].bad === 0,
         results: rows

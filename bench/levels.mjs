@@ -8,10 +8,10 @@
 //   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 BENCH_READERS=1,8,32 node bench/levels.mjs
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
-import { cpus, loadavg, totalmem } from "node:os"
+import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
 import { queryOf, recording } from "./adjustStatements.mjs"
-import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
+import { machineLine, numberKnob, pad, round2, runFacts, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -44,8 +44,6 @@ const recordLevelStatement = async (inv, sku) => {
   const [{ text, values, name }] = reads
   return { text, name, params: (of) => values.map((value, i) => (i === skuAt ? of : value)) }
 }
-
-const pad = (value, width) => String(value).padStart(width)
 
 const main = async () => {
   const loadBefore = round2(loadavg()[0])
@@ -101,7 +99,7 @@ const main = async () => {
       })
     }
 
-    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    const machine = machineLine(loadBefore)
     console.log(
       `\nLevel reads on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on every side, ` +
         `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side, Node ${process.version}, ${machine}`
@@ -138,16 +136,11 @@ const main = async () => {
     }
     console.log(
       `\n${JSON.stringify({
-        bench: "levels",
-        date: new Date().toISOString().slice(0, 10),
-        node: process.version,
-        postgres: database.serverVersion,
+        ...runFacts("levels", database, loadBefore),
         products: PRODUCTS,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
-        cores: cpus().length,
-        loadBefore,
         prepared: statement.name !== undefined,
         results: rows
       })}`

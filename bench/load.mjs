@@ -2,6 +2,7 @@
 // raw baseline: each side is driven by the same seeded sequence, so the ratio compares like with like.
 
 import http from "node:http"
+import { cpus, totalmem } from "node:os"
 
 /** A small seeded generator, so every side gets the same sequence of SKUs and signs. */
 export const mulberry32 = (seed) => () => {
@@ -13,6 +14,22 @@ export const mulberry32 = (seed) => () => {
 }
 
 export const round2 = (x) => Math.round(x * 100) / 100
+
+export const pad = (value, width) => String(value).padStart(width)
+
+/** The machine, for the heading of a benchmark's table. */
+export const machineLine = (loadBefore) =>
+  `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+
+/** What a benchmark's JSON line starts with: which benchmark, when, and on what. */
+export const runFacts = (bench, database, loadBefore) => ({
+  bench,
+  date: new Date().toISOString().slice(0, 10),
+  node: process.version,
+  postgres: database.serverVersion,
+  cores: cpus().length,
+  loadBefore
+})
 
 /**
  * A numeric knob from the environment (`BENCH_SECONDS=3`), `fallback` when unset: a value that is

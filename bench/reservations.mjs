@@ -9,7 +9,7 @@
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { cpus, loadavg, totalmem } from "node:os"
 import { openInventory } from "@invkit/sdk"
-import { numberKnob, round2, runFor as runLoops, summarize } from "./load.mjs"
+import { numberKnob, pad, round2, runFor as runLoops, summarize } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -92,8 +92,6 @@ const runFor = (ms, callers, seed, hold) =>
     seed,
     call: (random, c) => hold(skus[Math.floor(random() * skus.length)], `cart-${c}`)
   })
-
-const pad = (value, width) => String(value).padStart(width)
 
 const main = async () => {
   const loadBefore = round2(loadavg()[0])

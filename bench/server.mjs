@@ -34,7 +34,7 @@ import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import http from "node:http"
 import { connect, createServer } from "node:net"
-import { cpus, loadavg, totalmem } from "node:os"
+import { loadavg } from "node:os"
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
@@ -44,10 +44,13 @@ import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
 import {
   badKnob,
   jsonRequest,
+  machineLine,
   mulberry32,
   numberKnob,
+  pad,
   percentile,
   round2,
+  runFacts,
   runFor as runLoops,
   summarize
 } from "./load.mjs"
@@ -432,8 +435,6 @@ const drainOutbox = async (pool) => {
 
 // ---------------------------------------------------------------------------------------------
 
-const pad = (value, width) => String(value).padStart(width)
-
 const main = async () => {
   requireLocal("BENCH_RABBITMQ_URL", RABBITMQ_URL)
   requireLocal("BENCH_REDIS_URL", REDIS_URL)
@@ -718,7 +719,7 @@ const main = async () => {
     const drifted = (await pool.query(driftQuery)).rows[0].bad + (await rawSide.query(driftQuery)).rows[0].bad
 
     // --- report ------------------------------------------------------------------------------
-    const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+    const machine = machineLine(loadBefore)
     console.log(
       `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
         `${database.serverVersion}, RabbitMQ, Redis; stock-checker's cache ${CHECKER_CACHE === "redis" ? "shared, in Redis" : "its own, in memory"}; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
@@ -835,12 +836,7 @@ const main = async () => {
       )
     console.log(
       JSON.stringify({
-        bench: "server",
-        date: new Date().toISOString().slice(0, 10),
-        node: process.version,
-        postgres: database.serverVersion,
-        cores: cpus().length,
-        loadBefore,
+        ...runFacts("server", database, loadBefore),
         products: PRODUCTS,
         concurrency: CONCURRENCY,
         poolSize: POOL_SIZE,
