@@ -19,11 +19,11 @@ import {
 import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { writeEvent } from "./internal/outbox.js"
 import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
-import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
+import { DEFAULT_LOCATION } from "./Location.js"
 import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderExplanation, ReorderRule } from "./Reorder.js"
-import { Stock, type WriteError } from "./Stock.js"
+import { LevelQuery, Stock, type WriteError } from "./Stock.js"
 
 export const OrderStatus = Schema.Literal("draft", "submitted", "received", "cancelled").annotations({
   message: () => ({ message: "must be one of draft, submitted, received, cancelled", override: true })
@@ -90,9 +90,7 @@ export class RestockOrders extends Effect.Service<RestockOrders>()("@invkit/sdk/
 
     // Built once: a schema and its decoder cost more to make than the reads they check.
     const decodeOrderIdField = decodeInput(Schema.Struct({ orderId: OrderId }))
-    const decodeExplainQuery = decodeInput(
-      Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) })
-    )
+    const decodeExplainQuery = decodeInput(LevelQuery)
     const decodeOrderId = (orderId: number) => Effect.map(decodeOrderIdField({ orderId }), (_) => _.orderId)
 
     const get = (

@@ -161,6 +161,9 @@ export const LocationLevel = Schema.Struct({
 })
 export type LocationLevel = typeof LocationLevel.Type
 
+/** Which level to read: a product's, at one location or all of them. */
+export const LevelQuery = Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) })
+
 /** One product's stock: the total over its locations, and each location. */
 export const StockLevel = Schema.Struct({
   sku: Schema.String,
@@ -283,16 +286,16 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
     const { applyAll } = makeStockWriter(sql, reorder, committer)
     /** What a level holds for reservations that have not expired: reads compute expiry. */
     const held = heldAt(sql, "l")
-    // The write requests' decoders, built once rather than on every write.
-    // Built once: a schema and its decoder cost more to make than the read they check.
-    const decodeLevelQuery = decodeInput(Schema.Struct({ sku: Sku, location: Schema.optional(LocationCode) }))
-    // A level read is the most frequent read (stock-checker's cache misses, an app's checks): its
-    // statement goes as a stock write's does, straight to the pool and prepared (directStatement.ts).
-    const send = sender(sql)
+    // The requests' decoders, built once: a schema and its decoder cost more to make than the
+    // read or write they check.
+    const decodeLevelQuery = decodeInput(LevelQuery)
     const decodeSetStock = decodeInput(SetStock)
     const decodeAdjustStock = decodeInput(AdjustStock)
     const decodeTransferStock = decodeInput(TransferStock)
     const decodeStockBatch = decodeInput(StockBatch)
+    // A level read is the most frequent read (stock-checker's cache misses, an app's checks): its
+    // statement goes as a stock write's does, straight to the pool and prepared (directStatement.ts).
+    const send = sender(sql)
 
     /**
      * Runs `unit`, stock writes together with what must commit with them (a consumer's inbox row,
