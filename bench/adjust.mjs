@@ -8,10 +8,18 @@
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { createHash, randomBytes } from "node:crypto"
-import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
 import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
-import { machineLine, numberKnob, pad, round2, runFacts, runFor as runLoops, summarize } from "./load.mjs"
+import {
+  machineBefore,
+  machineLine,
+  numberKnob,
+  pad,
+  round2,
+  runFacts,
+  runFor as runLoops,
+  summarize
+} from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -120,7 +128,7 @@ const runFor = (ms, writers, seed, adjust) =>
 // ---------------------------------------------------------------------------------------------
 
 const main = async () => {
-  const loadBefore = round2(loadavg()[0])
+  const before = await machineBefore()
   const database = await scratchDatabase(ADMIN_URL, "inv_bench")
   let inv
   let grouped
@@ -211,7 +219,7 @@ const main = async () => {
       "select (select count(*) from stock_movements)::int as movements, (select count(*) from outbox)::int as events"
     )
 
-    const machine = machineLine(loadBefore)
+    const machine = machineLine(before)
     console.log(
       `\nAdjustments on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on both sides, ` +
         `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side a variant, Node ${process.version}, ${machine}`
@@ -257,7 +265,7 @@ const main = async () => {
     )
     console.log(
       JSON.stringify({
-        ...runFacts("adjust", database, loadBefore),
+        ...runFacts("adjust", database, before),
         products: PRODUCTS,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,

@@ -8,10 +8,18 @@
 //   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 BENCH_READERS=1,8,32 node bench/levels.mjs
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
-import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
 import { queryOf, recording } from "./adjustStatements.mjs"
-import { machineLine, numberKnob, pad, round2, runFacts, runFor as runLoops, summarize } from "./load.mjs"
+import {
+  machineBefore,
+  machineLine,
+  numberKnob,
+  pad,
+  round2,
+  runFacts,
+  runFor as runLoops,
+  summarize
+} from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -46,7 +54,7 @@ const recordLevelStatement = async (inv, sku) => {
 }
 
 const main = async () => {
-  const loadBefore = round2(loadavg()[0])
+  const before = await machineBefore()
   const database = await scratchDatabase(ADMIN_URL, "inv_bench")
   let inv
   let pool
@@ -99,7 +107,7 @@ const main = async () => {
       })
     }
 
-    const machine = machineLine(loadBefore)
+    const machine = machineLine(before)
     console.log(
       `\nLevel reads on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on every side, ` +
         `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side, Node ${process.version}, ${machine}`
@@ -136,7 +144,7 @@ const main = async () => {
     }
     console.log(
       `\n${JSON.stringify({
-        ...runFacts("levels", database, loadBefore),
+        ...runFacts("levels", database, before),
         products: PRODUCTS,
         poolSize: POOL_SIZE,
         secondsPerSide: SECONDS,

@@ -2,7 +2,7 @@
 // raw baseline: each side is driven by the same seeded sequence, so the ratio compares like with like.
 
 import http from "node:http"
-import { cpus, totalmem } from "node:os"
+import { cpus, loadavg, totalmem } from "node:os"
 
 /** A small seeded generator, so every side gets the same sequence of SKUs and signs. */
 export const mulberry32 = (seed) => () => {
@@ -17,18 +17,35 @@ export const round2 = (x) => Math.round(x * 100) / 100
 
 export const pad = (value, width) => String(value).padStart(width)
 
+/**
+ * The machine as a run finds it: its load, and the CPU one process spends to sleep and wake once
+ * (a 1 ms timer, the mean of 300). On a virtual machine a wake-up can cost several times what it
+ * does on bare metal (44 µs here on 2026-12-07), and each request of a service that waits on a
+ * database, a broker or a cache wakes several processes: two runs' absolute figures compare only
+ * on machines with a like wake-up cost. The ratios, both sides run on the same machine, compare.
+ */
+export const machineBefore = async () => {
+  const loadBefore = round2(loadavg()[0])
+  const wakeUps = 300
+  const start = process.cpuUsage()
+  for (let i = 0; i < wakeUps; i++) await new Promise((resolve) => setTimeout(resolve, 1))
+  const { user, system } = process.cpuUsage(start)
+  return { loadBefore, wakeUpCpuUs: Math.round((user + system) / wakeUps) }
+}
+
 /** The machine, for the heading of a benchmark's table. */
-export const machineLine = (loadBefore) =>
-  `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run`
+export const machineLine = ({ loadBefore, wakeUpCpuUs }) =>
+  `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadBefore} before the run, ${wakeUpCpuUs} µs of CPU a wake-up`
 
 /** What a benchmark's JSON line starts with: which benchmark, when, and on what. */
-export const runFacts = (bench, database, loadBefore) => ({
+export const runFacts = (bench, database, { loadBefore, wakeUpCpuUs }) => ({
   bench,
   date: new Date().toISOString().slice(0, 10),
   node: process.version,
   postgres: database.serverVersion,
   cores: cpus().length,
-  loadBefore
+  loadBefore,
+  wakeUpCpuUs
 })
 
 /**

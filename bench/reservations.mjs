@@ -7,9 +7,18 @@
 //   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 BENCH_CALLERS=1,8,32 node bench/reservations.mjs
 //
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
-import { cpus, loadavg, totalmem } from "node:os"
+import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
-import { numberKnob, pad, round2, runFor as runLoops, summarize } from "./load.mjs"
+import {
+  machineBefore,
+  machineLine,
+  numberKnob,
+  pad,
+  round2,
+  runFacts,
+  runFor as runLoops,
+  summarize
+} from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -94,7 +103,7 @@ const runFor = (ms, callers, seed, hold) =>
   })
 
 const main = async () => {
-  const loadBefore = round2(loadavg()[0])
+  const before = await machineBefore()
   const database = await scratchDatabase(ADMIN_URL, "inv_bench")
   let inv
   let pool
@@ -149,9 +158,7 @@ const main = async () => {
     console.log(
       `Holds per second on PostgreSQL ${database.serverVersion} (SDK pool and raw pool: ${POOL_SIZE})`
     )
-    console.log(
-      `${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${loadBefore} → ${loadAfter}`
-    )
+    console.log(`${machineLine(before)}, ${loadAfter} after it; Node ${process.version}`)
     console.log("callers      sdk/s      raw/s   ratio   sdk p50/p99 ms   raw p50/p99 ms")
     for (const row of rows) {
       console.log(
@@ -161,11 +168,8 @@ const main = async () => {
     console.log(`reserved = Σ active holds on every level, one event per hold: ${consistent ? "yes" : "NO"}`)
     console.log(
       JSON.stringify({
-        bench: "reservations",
-        postgres: database.serverVersion,
-        node: process.version,
-        cpus: cpus().length,
-        load: [loadBefore, loadAfter],
+        ...runFacts("reservations", database, before),
+        loadAfter,
         seconds: SECONDS,
         consistent,
         rows

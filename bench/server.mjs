@@ -34,7 +34,6 @@ import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import http from "node:http"
 import { connect, createServer } from "node:net"
-import { loadavg } from "node:os"
 import { performance } from "node:perf_hooks"
 import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
@@ -44,6 +43,7 @@ import { queryOf, recordAdjustStatements } from "./adjustStatements.mjs"
 import {
   badKnob,
   jsonRequest,
+  machineBefore,
   machineLine,
   mulberry32,
   numberKnob,
@@ -440,7 +440,7 @@ const main = async () => {
   requireLocal("BENCH_REDIS_URL", REDIS_URL)
   if (!existsSync(BIN)) throw new Error("packages/server/dist/bin.js is missing: run `pnpm build` first")
 
-  const loadBefore = round2(loadavg()[0])
+  const before = await machineBefore()
   const database = await scratchDatabase(ADMIN_URL, "inv_bench_server")
   let rawDatabase
   let pool
@@ -719,7 +719,7 @@ const main = async () => {
     const drifted = (await pool.query(driftQuery)).rows[0].bad + (await rawSide.query(driftQuery)).rows[0].bad
 
     // --- report ------------------------------------------------------------------------------
-    const machine = machineLine(loadBefore)
+    const machine = machineLine(before)
     console.log(
       `\nServer mode: stock-updater, stock-checker, supplier-sync as separate processes on PostgreSQL ` +
         `${database.serverVersion}, RabbitMQ, Redis; stock-checker's cache ${CHECKER_CACHE === "redis" ? "shared, in Redis" : "its own, in memory"}; ${PRODUCTS} SKUs, ${CONCURRENCY} concurrent callers, ` +
@@ -836,7 +836,7 @@ const main = async () => {
       )
     console.log(
       JSON.stringify({
-        ...runFacts("server", database, loadBefore),
+        ...runFacts("server", database, before),
         products: PRODUCTS,
         concurrency: CONCURRENCY,
         poolSize: POOL_SIZE,
