@@ -294,7 +294,7 @@ try {
   }
   // The counts import, EMBEDDED_RUNS times, each into a copy of the store as the products left it:
   // from one run to the next the same import moves by some 5% in speed and 20–100 MiB in peak
-  // (V8's compiler threads and their allocator arenas, docs/benchmarks.md section 5), so one run
+  // (V8's compiler threads and their allocator arenas, docs/benchmarks-log.md section 5), so one run
   // says little; the figures are the medians, with every run beside them.
   const runs = []
   for (let run = 0; run < EMBEDDED_RUNS; run++) {

@@ -5,7 +5,7 @@
 // time), and by the project's own steps (time spent with that frame on the stack).
 //
 // A profile, not a benchmark: it prints no rate worth quoting and no ratio. Shares hold on a busy
-// machine where absolute rates do not (docs/benchmarks.md, section 3, "Profile of the request
+// machine where absolute rates do not (docs/benchmarks-log.md, section 3, "Profile of the request
 // path").
 //
 //   pnpm build && node bench/profileServer.mjs [read|adjust|consume:stock-checker|consume:supplier-sync ...]

@@ -146,7 +146,7 @@ export const EVENTS_CHANNEL = "invkit_outbox"
  * more after it.
  * So a relay in another process (the services') publishes a CLI's or an app's change at once. A
  * process that runs the relay itself sets `wake` to wake it in-process: no round trip, and no
- * notifying transaction (PostgreSQL serialises those commits; see docs/benchmarks.md).
+ * notifying transaction (PostgreSQL serialises those commits; see docs/benchmarks-log.md).
  */
 export class EventsCommitted extends Context.Reference<EventsCommitted>()(
   "@invkit/sdk/Store/EventsCommitted",

@@ -141,7 +141,7 @@ describe("an embedded store that stays open", () => {
 })
 
 // PGlite's start touches its whole buffer pool: at PostgreSQL's default of 128 MB an open took
-// about 290 MB of memory, against about 185 MB at 32 MB (docs/benchmarks.md); the pool is 16 MB.
+// about 290 MB of memory, against about 185 MB at 32 MB (docs/benchmarks-log.md); the pool is 16 MB.
 describe("the embedded store's buffer pool", () => {
   const pool = (dataDir: string | undefined) =>
     Effect.gen(function* () {

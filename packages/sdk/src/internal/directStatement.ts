@@ -2,7 +2,7 @@
  * A hot write statement sent without @effect/sql's wrapping of it when nothing traces it (its
  * `sql.execute` span would be dropped anyway). @effect/sql sends each statement through a span, a
  * scope, a connection acquirer and an asynchronous callback of its own; that wrapping was about
- * half of an unkeyed adjustment's CPU outside the database (docs/benchmarks.md, §1). Outside any
+ * half of an unkeyed adjustment's CPU outside the database (docs/benchmarks-log.md, §1). Outside any
  * transaction the statement goes straight to the store's `pg` pool and commits on its own; inside
  * one, on the transaction's connection (the one @effect/sql holds for the transaction, so the
  * statement is part of it). Sent so, it goes prepared (internal/postgresClient.ts). Traced, it runs

@@ -17,7 +17,7 @@
  * fast unit fails otherwise (a foreign key, the level's limit), the transaction is aborted: the
  * group is rolled back and run again with every unit safe.
  *
- * Statements, not commits, are most of a group's cost (docs/benchmarks.md), so the group's plain
+ * Statements, not commits, are most of a group's cost (docs/benchmarks-log.md), so the group's plain
  * changes (a unit with a `setBased` part: for the stock writer, an adjustment without a key) go
  * first, in one set-based statement, when there are two or more: a group of many sales of a few
  * products (the hot-SKU case) sends one statement, in which each level's changes apply in arrival

@@ -91,7 +91,7 @@ const pool = (config: ClientConfig) =>
 /**
  * The name a hot statement's text is prepared under: each connection parses and plans a named
  * statement once, then only binds and runs it. For a stock write's one statement, parsing and
- * planning were about half of PostgreSQL's work (docs/benchmarks.md, §1). The name is the text's
+ * planning were about half of PostgreSQL's work (docs/benchmarks-log.md, §1). The name is the text's
  * hash, so one name never stands for two texts (pg refuses that). Bounded: each connection keeps
  * every statement it prepared, so past `MAX_PREPARED` texts a new one goes unnamed.
  */

@@ -85,7 +85,7 @@ const INPUT_OPTIONS: AST.ParseOptions = { errors: "first", onExcessProperty: "ig
  * type side, which for a field without a transformation of its own is the very schema its value
  * was just checked against (`AST.typeAST` answers a field's own AST then). This decoder skips that
  * second pass and checks only the values the defaults filled in: about two thirds of the decoding
- * of a stock write (docs/benchmarks.md, section 1). Fills them in as Effect does (ParseResult's
+ * of a stock write (docs/benchmarks-log.md, section 1). Fills them in as Effect does (ParseResult's
  * TypeLiteralTransformation); test/validation.test.ts holds both decoders to the same answers.
  */
 export const decodeWithDefaults = (ast: AST.AST) => {

@@ -191,7 +191,7 @@ export const requestIdOf = (request: HttpServerRequest.HttpServerRequest): strin
  * `x-request-id`, or a new one) that every log line of the request carries and the answer echoes.
  *
  * A listener on Node's server and on each response, not steps of the request's effect: each step
- * is CPU on every request (docs/benchmarks.md, section 3), and the middleware this replaces (an
+ * is CPU on every request (docs/benchmarks-log.md, section 3), and the middleware this replaces (an
  * `Effect.onExit` around the app, which masked and restored interruption, and the platform's own
  * steps around any middleware) was about a tenth of a cached read's CPU. A request is counted
  * when its response closes, with the status it was answered, 499 when its caller left first. The

@@ -72,7 +72,7 @@ export interface RabbitMqOptions {
  * A consumer's deliveries in flight. Under a steady stream of adjustments the batches filled up
  * to it: at 16, 0.24–0.25 ms (stock-checker) and 0.20 ms (supplier-sync) of CPU per event went
  * mostly to each batch's Redis write, ack and transaction; at 64, 0.18–0.19 and 0.15–0.17 ms
- * (docs/benchmarks.md, section 3). 128 and 256 gave no more.
+ * (docs/benchmarks-log.md, section 3). 128 and 256 gave no more.
  */
 export const DEFAULT_PREFETCH = 64
 

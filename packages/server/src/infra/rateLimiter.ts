@@ -6,7 +6,7 @@
  *
  * Requests that arrive while a count is on its way to Redis are counted together next: one
  * increment by their number per subject, all subjects in one pipelined write, instead of a Redis
- * round trip per request (8% of a cached read's profile, docs/benchmarks.md). Each request still
+ * round trip per request (8% of a cached read's profile, docs/benchmarks-log.md). Each request still
  * gets its own place in the count, so the same requests are let in as one-by-one counting would.
  */
 import * as Effect from "effect/Effect"

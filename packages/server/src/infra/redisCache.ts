@@ -123,7 +123,7 @@ export const layer = (options: RedisCacheOptions): Layer.Layer<StockCache> =>
       const redis = yield* connect(
         url,
         // The reads of one turn of the event loop leave in one write: a write per MGET was a tenth
-        // of a cached read's CPU (docs/benchmarks.md).
+        // of a cached read's CPU (docs/benchmarks-log.md).
         { commandTimeoutMs: timeoutMs, autoPipelining: true }
       )
       redis.defineCommand("storeIfCurrent", { numberOfKeys: 4, lua: STORE_IF_CURRENT })
