@@ -14,7 +14,7 @@ import {
   machineBefore,
   machineLine,
   numberKnob,
-  pad,
+  printThreeSides,
   round2,
   runFacts,
   runFor as runLoops,
@@ -228,36 +228,7 @@ const main = async () => {
       "raw = the same SQL over pg directly, unnamed; prep = the same, prepared under the SDK's names; " +
         "sdk = inv.stock.adjust() through the Promise facade; sdk/raw and sdk/prep = ratios of ops/s\n"
     )
-    const header = [
-      "variant".padEnd(15),
-      pad("writers", 7),
-      pad("raw ops/s", 10),
-      pad("prep ops/s", 10),
-      pad("sdk ops/s", 10),
-      pad("sdk/raw", 8),
-      pad("sdk/prep", 8),
-      pad("raw p50/p99 ms", 16),
-      pad("sdk p50/p99 ms", 16),
-      pad("node CPU µs/op raw/prep/sdk", 27)
-    ].join("  ")
-    console.log(header)
-    console.log("-".repeat(header.length))
-    for (const row of rows) {
-      console.log(
-        [
-          row.variant.padEnd(15),
-          pad(row.writers, 7),
-          pad(row.raw.opsPerSec, 10),
-          pad(row.rawPrepared.opsPerSec, 10),
-          pad(row.sdk.opsPerSec, 10),
-          pad(`${row.ratio.toFixed(2)}×`, 8),
-          pad(`${row.ratioPrepared.toFixed(2)}×`, 8),
-          pad(`${row.raw.p50Ms.toFixed(2)} / ${row.raw.p99Ms.toFixed(2)}`, 16),
-          pad(`${row.sdk.p50Ms.toFixed(2)} / ${row.sdk.p99Ms.toFixed(2)}`, 16),
-          pad(`${row.raw.cpuUsPerOp} / ${row.rawPrepared.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 27)
-        ].join("  ")
-      )
-    }
+    printThreeSides(rows, "writers", { variant: true, rawLatency: true })
     console.log(
       `\nbaseline: the SDK's own statements, recorded in this run; ` +
         `ledger check: ${drift[0].bad === 0 ? "every level equals its movements" : `${drift[0].bad} levels DRIFTED`}; ` +

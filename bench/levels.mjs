@@ -13,12 +13,11 @@ import { queryOf, recording } from "./adjustStatements.mjs"
 import {
   machineBefore,
   machineLine,
+  measureThreeSides,
   numberKnob,
-  pad,
-  round2,
+  printThreeSides,
   runFacts,
-  runFor as runLoops,
-  summarize
+  runFor as runLoops
 } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
@@ -80,32 +79,15 @@ const main = async () => {
         call: (random) => read(skus[Math.floor(random() * skus.length)])
       })
 
-    // Warm-up: JIT, both pools full, PostgreSQL's caches; not measured.
-    for (const side of [sides.raw, sides.prepared, sides.sdk, sides.raw, sides.prepared, sides.sdk]) {
-      await runFor(WARMUP_SECONDS * 500, 8, 1, side)
-    }
-
-    const rows = []
-    const segment = (SECONDS * 1000) / SEGMENTS
-    for (const readers of READERS) {
-      const parts = { raw: [], prepared: [], sdk: [] }
-      for (let i = 0; i < SEGMENTS; i++) {
-        const order = i % 2 === 0 ? ["raw", "prepared", "sdk"] : ["sdk", "prepared", "raw"]
-        for (const name of order)
-          parts[name].push(await runFor(segment, readers, readers * 100 + i, sides[name]))
-      }
-      const raw = summarize(parts.raw)
-      const rawPrepared = summarize(parts.prepared)
-      const sdk = summarize(parts.sdk)
-      rows.push({
-        readers,
-        raw,
-        rawPrepared,
-        sdk,
-        ratio: round2(sdk.opsPerSec / raw.opsPerSec),
-        ratioPrepared: round2(sdk.opsPerSec / rawPrepared.opsPerSec)
-      })
-    }
+    const rows = await measureThreeSides({
+      sides,
+      counts: READERS,
+      key: "readers",
+      seconds: SECONDS,
+      segments: SEGMENTS,
+      warmupSeconds: WARMUP_SECONDS,
+      runFor
+    })
 
     const machine = machineLine(before)
     console.log(
@@ -116,32 +98,7 @@ const main = async () => {
       `raw = the SDK's statement over pg directly, unnamed; prep = the same, prepared${statement.name ? ` (as ${statement.name})` : " (the SDK sends it unnamed: as raw)"}; ` +
         "sdk = inv.stock.level(sku) through the Promise facade\n"
     )
-    const header = [
-      pad("readers", 7),
-      pad("raw ops/s", 10),
-      pad("prep ops/s", 10),
-      pad("sdk ops/s", 10),
-      pad("sdk/raw", 8),
-      pad("sdk/prep", 8),
-      pad("sdk p50/p99 ms", 16),
-      pad("node CPU µs/op raw/prep/sdk", 27)
-    ].join("  ")
-    console.log(header)
-    console.log("-".repeat(header.length))
-    for (const row of rows) {
-      console.log(
-        [
-          pad(row.readers, 7),
-          pad(row.raw.opsPerSec, 10),
-          pad(row.rawPrepared.opsPerSec, 10),
-          pad(row.sdk.opsPerSec, 10),
-          pad(`${row.ratio.toFixed(2)}×`, 8),
-          pad(`${row.ratioPrepared.toFixed(2)}×`, 8),
-          pad(`${row.sdk.p50Ms.toFixed(2)} / ${row.sdk.p99Ms.toFixed(2)}`, 16),
-          pad(`${row.raw.cpuUsPerOp} / ${row.rawPrepared.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 27)
-        ].join("  ")
-      )
-    }
+    printThreeSides(rows, "readers")
     console.log(
       `\n${JSON.stringify({
         ...runFacts("levels", database, before),

@@ -144,3 +144,77 @@ export const jsonRequest =
       req.on("error", reject)
       req.end(payload)
     })
+
+/**
+ * The raw side (unnamed), the raw side prepared and the SDK's, measured for each of `counts`
+ * concurrent callers (`key` names the count in each row: `readers`, `callers`) in `segments`
+ * alternating A-B-C-C-B-A-…, each side warmed up first (`warmupSeconds` a side, twice, at 8
+ * callers): each row holds the three summaries and the SDK's ratios to the raw sides.
+ * `runFor(ms, callers, seed, side)` drives one side.
+ */
+export const measureThreeSides = async ({ sides, counts, key, seconds, segments, warmupSeconds, runFor }) => {
+  // Warm-up: JIT, the pools full, PostgreSQL's caches; not measured.
+  for (const side of [sides.raw, sides.prepared, sides.sdk, sides.raw, sides.prepared, sides.sdk]) {
+    await runFor(warmupSeconds * 500, 8, 1, side)
+  }
+  const rows = []
+  const segment = (seconds * 1000) / segments
+  for (const count of counts) {
+    const parts = { raw: [], prepared: [], sdk: [] }
+    for (let i = 0; i < segments; i++) {
+      const order = i % 2 === 0 ? ["raw", "prepared", "sdk"] : ["sdk", "prepared", "raw"]
+      for (const name of order) parts[name].push(await runFor(segment, count, count * 100 + i, sides[name]))
+    }
+    const raw = summarize(parts.raw)
+    const rawPrepared = summarize(parts.prepared)
+    const sdk = summarize(parts.sdk)
+    rows.push({
+      [key]: count,
+      raw,
+      rawPrepared,
+      sdk,
+      ratio: round2(sdk.opsPerSec / raw.opsPerSec),
+      ratioPrepared: round2(sdk.opsPerSec / rawPrepared.opsPerSec)
+    })
+  }
+  return rows
+}
+
+/**
+ * The table of three-sided rows (`measureThreeSides`'s, or `bench/adjust.mjs`'s), printed: `key`
+ * names the count of callers; `variant`, a first column of each row's variant; `rawLatency`, the raw
+ * side's p50 and p99 beside the SDK's.
+ */
+export const printThreeSides = (rows, key, { variant = false, rawLatency = false } = {}) => {
+  const latency = (side) => pad(`${side.p50Ms.toFixed(2)} / ${side.p99Ms.toFixed(2)}`, 16)
+  const header = [
+    ...(variant ? ["variant".padEnd(15)] : []),
+    pad(key, 7),
+    pad("raw ops/s", 10),
+    pad("prep ops/s", 10),
+    pad("sdk ops/s", 10),
+    pad("sdk/raw", 8),
+    pad("sdk/prep", 8),
+    ...(rawLatency ? [pad("raw p50/p99 ms", 16)] : []),
+    pad("sdk p50/p99 ms", 16),
+    pad("node CPU µs/op raw/prep/sdk", 27)
+  ].join("  ")
+  console.log(header)
+  console.log("-".repeat(header.length))
+  for (const row of rows) {
+    console.log(
+      [
+        ...(variant ? [row.variant.padEnd(15)] : []),
+        pad(row[key], 7),
+        pad(row.raw.opsPerSec, 10),
+        pad(row.rawPrepared.opsPerSec, 10),
+        pad(row.sdk.opsPerSec, 10),
+        pad(`${row.ratio.toFixed(2)}×`, 8),
+        pad(`${row.ratioPrepared.toFixed(2)}×`, 8),
+        ...(rawLatency ? [latency(row.raw)] : []),
+        latency(row.sdk),
+        pad(`${row.raw.cpuUsPerOp} / ${row.rawPrepared.cpuUsPerOp} / ${row.sdk.cpuUsPerOp}`, 27)
+      ].join("  ")
+    )
+  }
+}

@@ -1,7 +1,8 @@
 // Holds per second on PostgreSQL: the SDK's Promise facade (`inv.reservations.create`) against the
-// raw database doing the same work (the same conditional statement, the same transaction, a pg pool
-// of the same size) in the same run. Prints a table and one JSON line (starting with
-// {"bench":"reservations"}); see docs/benchmarks.md.
+// raw database doing the same work (the statements the SDK sends for a hold, recorded from the SDK
+// at the start of the run, sent with pg from a pool of the same size, unnamed and prepared) in the
+// same run. Prints a table and one JSON line (starting with {"bench":"reservations"}); see
+// docs/benchmarks.md.
 //
 //   node bench/reservations.mjs          # PostgreSQL at postgres://postgres@127.0.0.1:5432/test
 //   BENCH_PG_URL=postgres://…/db BENCH_SECONDS=2 BENCH_CALLERS=1,8,32 node bench/reservations.mjs
@@ -9,83 +10,76 @@
 // A fresh database inv_bench_<random> is created for the run and dropped after it.
 import { loadavg } from "node:os"
 import { openInventory } from "@invkit/sdk"
+import { queryOf, recording } from "./adjustStatements.mjs"
 import {
   machineBefore,
   machineLine,
+  measureThreeSides,
   numberKnob,
-  pad,
+  printThreeSides,
   round2,
   runFacts,
-  runFor as runLoops,
-  summarize
+  runFor as runLoops
 } from "./load.mjs"
 import { rawPool, scratchDatabase } from "./scratchDatabase.mjs"
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-/** Measured seconds per side per cell, split in SEGMENTS run in A-B-B-A-A-B-B-A order. */
+/** Measured seconds per side per cell, split in SEGMENTS run in A-B-C-C-B-A-… order. */
 const SECONDS = numberKnob("BENCH_SECONDS", 2, { min: 0.1 })
 const SEGMENTS = 4
+/** Unmeasured load on each side before the cells, in seconds: V8 optimises what proves hot. */
+const WARMUP_SECONDS = numberKnob("BENCH_WARMUP_SECONDS", 5)
 const CALLERS = (process.env.BENCH_CALLERS ?? "1,8,32").split(",").map(Number)
 const PRODUCTS = 100
 const INITIAL_STOCK = 1_000_000
 /** The SDK's pool: @effect/sql-pg leaves `max` unset, so pg's default of 10 applies. */
 const POOL_SIZE = 10
-const LOCATION = "default"
 /** Every hold expires in 15 minutes, on both sides: the expiry is part of the statement. */
 const EXPIRES_IN_SECONDS = 900
 
 /**
- * The one conditional statement a hold is (internal/reservationWrite.ts `placeHold`): reserved
- * rises where on_hand - reserved covers the quantity, and the hold and its `stock.reserved` outbox
- * row are written, or nothing when it does not fit.
+ * What `inv.reservations.create` sends for an unkeyed hold of one unit (pg's Client#query, which the
+ * SDK calls): its statements, each with its parameters as a template in which the probe's SKU and
+ * reference become the caller's, and the name the SDK prepares it under. The SDK sends the hold's
+ * one statement alone, or inside BEGIN and COMMIT; any other shape stops the run.
  */
-const HOLD = `
-    with l as (
-      update stock_levels s
-        set reserved = s.reserved + $1, version = s.version + 1, updated_at = now()
-      where s.sku = $2 and s.location = $3 and s.on_hand - s.reserved >= $4
-      returning s.sku, s.location, s.on_hand, s.reserved, s.version
-    ),
-    r as (
-      insert into reservations (sku, location, quantity, reference, status, expires_at, actor)
-      select sku, location, $5, $6, 'active', now() + $7 * interval '1 second', $8
-      from l
-      returning *
-    ),
-    event as (
-      insert into outbox (type, subject, data, traceparent)
-      select 'stock.reserved', r.sku, jsonb_build_object(
-  'reservationId', r.id, 'sku', r.sku, 'location', r.location, 'quantity', r.quantity,
-  'fulfilled', r.fulfilled, 'reference', r.reference, 'status', r.status, 'expiresAt', r.expires_at,
-  'reserved', l.reserved, 'onHand', l.on_hand, 'version', l.version, 'actor', r.actor,
-  'at', r.updated_at), $9 from r cross join l
-    )
-    select r.id, r.sku, r.location, r.quantity, r.fulfilled, r.reference, r.status, r.expires_at, r.actor,
-           r.created_at, r.updated_at, r.closed_at,
-           l.on_hand - l.reserved <= (select reorder_point from products where sku = r.sku) as at_reorder_point
-    from r cross join l`
+const recordHoldStatements = async (inv, sku) => {
+  const reference = "bench-probe-hold"
+  const seen = await recording(() =>
+    inv.reservations.create({ sku, quantity: 1, reference, expiresIn: EXPIRES_IN_SECONDS })
+  )
+  // A relay's NOTIFY after some commit is not part of the hold.
+  const sent = seen.filter(({ text }) => !/^\s*notify /i.test(text))
+  const texts = sent.map(({ text }) => text.trim())
+  const alone = texts.length === 1 && !/^(BEGIN|COMMIT)$/.test(texts[0])
+  const inTransaction = texts.length === 3 && texts[0] === "BEGIN" && texts[2] === "COMMIT"
+  if (!alone && !inTransaction) {
+    const lines = texts.map((text) => `  ${text.replace(/\s+/g, " ").slice(0, 160)}`)
+    throw new Error(`bench/reservations.mjs: a hold changed shape; the SDK sent:\n${lines.join("\n")}`)
+  }
+  return sent.map(({ text, values, name }) => ({
+    text,
+    name,
+    params: (call) =>
+      values.map((value) => (value === sku ? call.sku : value === reference ? call.reference : value))
+  }))
+}
 
-/** One hold as a bare pg transaction: BEGIN; the statement; COMMIT. */
-const rawHold = async (pool, sku, reference) => {
+/** One hold as the SDK sends it, over `pool`: unnamed, or prepared under the SDK's names. */
+const rawHold = (pool, statements, prepared) => async (sku, reference) => {
   const client = await pool.connect()
   try {
-    await client.query("BEGIN")
-    const { rows } = await client.query(HOLD, [
-      1,
-      sku,
-      LOCATION,
-      1,
-      1,
-      reference,
-      EXPIRES_IN_SECONDS,
-      null,
-      null
-    ])
-    if (rows[0] === undefined) throw new Error(`raw baseline: hold of ${sku} declined`)
-    await client.query("COMMIT")
-    return rows[0]
+    let placed
+    for (const statement of statements) {
+      const { rows } = await client.query(
+        queryOf(prepared, statement.text, statement.name, statement.params({ sku, reference }))
+      )
+      if (!/^(BEGIN|COMMIT)$/.test(statement.text.trim())) placed = rows[0]
+    }
+    if (placed === undefined) throw new Error(`raw baseline: hold of ${sku} declined`)
+    return placed
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => {})
+    if (statements.length > 1) await client.query("ROLLBACK").catch(() => {})
     throw error
   } finally {
     client.release()
@@ -114,32 +108,22 @@ const main = async () => {
       await inv.stock.set(sku, INITIAL_STOCK)
     }
     pool = rawPool(database.url, POOL_SIZE)
+    const statements = await recordHoldStatements(inv, skus[0])
     const sides = {
-      raw: (sku, reference) => rawHold(pool, sku, reference),
+      raw: rawHold(pool, statements, false),
+      prepared: rawHold(pool, statements, true),
       sdk: (sku, reference) =>
         inv.reservations.create({ sku, quantity: 1, reference, expiresIn: EXPIRES_IN_SECONDS })
     }
-    // Warm-up: JIT, both pools full, PostgreSQL caches; not measured.
-    await runFor(500, 32, 1, sides.raw)
-    await runFor(500, 32, 1, sides.sdk)
-
-    const rows = []
-    const segment = (SECONDS * 1000) / SEGMENTS
-    for (const callers of CALLERS) {
-      const rawParts = []
-      const sdkParts = []
-      for (let i = 0; i < SEGMENTS; i++) {
-        const order = i % 2 === 0 ? ["raw", "sdk"] : ["sdk", "raw"]
-        for (const side of order) {
-          ;(side === "raw" ? rawParts : sdkParts).push(
-            await runFor(segment, callers, callers * 100 + i, sides[side])
-          )
-        }
-      }
-      const raw = summarize(rawParts)
-      const sdk = summarize(sdkParts)
-      rows.push({ callers, raw, sdk, ratio: round2(sdk.opsPerSec / raw.opsPerSec) })
-    }
+    const rows = await measureThreeSides({
+      sides,
+      counts: CALLERS,
+      key: "callers",
+      seconds: SECONDS,
+      segments: SEGMENTS,
+      warmupSeconds: WARMUP_SECONDS,
+      runFor
+    })
 
     // Both sides' holds kept the books: reserved is the sum of the active holds on every level.
     const check = rawPool(database.url, 1)
@@ -155,22 +139,31 @@ const main = async () => {
     const consistent = off.length === 0 && Number(events[0].holds) === Number(events[0].events)
 
     const loadAfter = round2(loadavg()[0])
+    const hold = statements.find(({ text }) => !/^(BEGIN|COMMIT)$/.test(text.trim()))
     console.log(
-      `Holds per second on PostgreSQL ${database.serverVersion} (SDK pool and raw pool: ${POOL_SIZE})`
+      `\nHolds on PostgreSQL ${database.serverVersion}, ${PRODUCTS} SKUs, pool of ${POOL_SIZE} on every side, ` +
+        `${SECONDS} s per side per cell after ${WARMUP_SECONDS} s of warm-up a side, Node ${process.version}, ` +
+        `${machineLine(before)}, ${loadAfter} after it`
     )
-    console.log(`${machineLine(before)}, ${loadAfter} after it; Node ${process.version}`)
-    console.log("callers      sdk/s      raw/s   ratio   sdk p50/p99 ms   raw p50/p99 ms")
-    for (const row of rows) {
-      console.log(
-        `${pad(row.callers, 7)} ${pad(row.sdk.opsPerSec, 10)} ${pad(row.raw.opsPerSec, 10)} ${pad(row.ratio.toFixed(2), 7)}   ${pad(`${row.sdk.p50Ms}/${row.sdk.p99Ms}`, 14)}   ${pad(`${row.raw.p50Ms}/${row.raw.p99Ms}`, 14)}`
-      )
-    }
-    console.log(`reserved = Σ active holds on every level, one event per hold: ${consistent ? "yes" : "NO"}`)
+    console.log(
+      `raw = the SDK's ${statements.length === 1 ? "one statement, alone" : "BEGIN, statement, COMMIT"} over pg directly, unnamed; ` +
+        `prep = the same, prepared${hold.name ? ` (as ${hold.name})` : " (the SDK sends it unnamed: as raw)"}; ` +
+        "sdk = inv.reservations.create() through the Promise facade\n"
+    )
+    printThreeSides(rows, "callers")
+    console.log(
+      `\nreserved = Σ active holds on every level, one event per hold: ${consistent ? "yes" : "NO"}`
+    )
     console.log(
       JSON.stringify({
         ...runFacts("reservations", database, before),
         loadAfter,
-        seconds: SECONDS,
+        products: PRODUCTS,
+        poolSize: POOL_SIZE,
+        secondsPerSide: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        alone: statements.length === 1,
+        prepared: hold.name !== undefined,
         consistent,
         rows
       })

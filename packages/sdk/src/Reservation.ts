@@ -26,8 +26,9 @@ import {
   ReservationNotFound,
   StoreError
 } from "./InventoryError.js"
+import { sender, transactionIn } from "./internal/directStatement.js"
 import { keyedTransaction, requestHash } from "./internal/idempotency.js"
-import { writeEvent } from "./internal/outbox.js"
+import { committedAlone, writeEvent } from "./internal/outbox.js"
 import {
   expireBatch,
   expireDue,
@@ -222,6 +223,10 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
     const reorder = yield* ReorderRule
     const { applyChange } = makeStockWriter(sql, reorder)
     const columns = reservationColumns(sql, "r")
+    const send = sender(sql)
+    // Built once: a schema's decoder costs more to make than the hold it checks.
+    const decodeNewReservation = decodeInput(NewReservation)
+    const decodeNewReservations = decodeInput(NewReservations)
 
     /** The expiry as SQL, checked: a moment in the past or too far ahead is refused. */
     const expiryOf = (request: {
@@ -365,17 +370,67 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         return result
       })
 
+    /**
+     * An unkeyed hold of one item, outside any transaction: its one statement sent alone, which the
+     * database commits on its own, as an unkeyed stock write's is (a BEGIN and a COMMIT around it
+     * would cost two round trips and decide nothing more). Answers the hold, or undefined when it
+     * did not fit, or lost a race: it wrote nothing then, and the caller runs the hold in a
+     * transaction, which explains a refusal with the level locked and expires holds in the way.
+     */
+    const holdAlone = (
+      item: { readonly sku: string; readonly location: string; readonly quantity: number },
+      request: { readonly reference: string; readonly actor?: string | undefined },
+      expiresAt: Statement.Fragment | undefined
+    ): Effect.Effect<Reservation | undefined, StoreError> =>
+      Effect.flatMap(currentTraceparent, (traceparent) =>
+        committedAlone(
+          sql,
+          send(
+            placeHold(
+              sql,
+              {
+                ...item,
+                reference: request.reference,
+                expiresAt: expiresAt ?? sql`null`,
+                actor: request.actor ?? null
+              },
+              traceparent
+            )
+          )
+        )
+      ).pipe(
+        Effect.flatMap(([placed]) => {
+          if (placed === undefined) return Effect.succeed(undefined)
+          const { atReorderPoint, ...reservation } = placed
+          return atReorderPoint ? Effect.as(reorderAt([item]), reservation) : Effect.succeed(reservation)
+        }),
+        Effect.catchIf(isRetryableConflict, () => Effect.succeed(undefined)),
+        Effect.mapError(storeFailure)
+      )
+
     /** Holds `quantity` units of a SKU at a location for a reference. */
     const create = (input: NewReservation): Effect.Effect<Reservation, HoldError> =>
-      Effect.gen(function* () {
-        const { sku, quantity, location, ...rest } = yield* decodeInput(NewReservation)(input)
-        const { reservations } = yield* holdMany({ ...rest, items: [{ sku, quantity, location }] }, "reserve")
-        return reservations[0]!
+      Effect.flatMap(decodeNewReservation(input), ({ sku, quantity, location, ...rest }) => {
+        const item = { sku, quantity, location }
+        const inTransaction = Effect.map(
+          holdMany({ ...rest, items: [item] }, "reserve"),
+          ({ reservations }) => reservations[0]!
+        )
+        if (rest.idempotencyKey !== undefined) return inTransaction
+        return Effect.withFiberRuntime<Reservation, HoldError>((fiber) =>
+          transactionIn(fiber.currentContext) !== undefined
+            ? inTransaction
+            : Effect.flatMap(expiryOf(rest), (expiresAt) =>
+                Effect.flatMap(holdAlone(item, rest, expiresAt), (placed) =>
+                  placed === undefined ? inTransaction : Effect.succeed(placed)
+                )
+              )
+        )
       })
 
     /** Holds several SKUs for one reference, all or nothing: one that does not fit refuses the lot. */
     const createMany = (input: NewReservations): Effect.Effect<ReservationList, HoldError> =>
-      Effect.flatMap(decodeInput(NewReservations)(input), (request) => holdMany(request, "reserve.many"))
+      Effect.flatMap(decodeNewReservations(input), (request) => holdMany(request, "reserve.many"))
 
     // Built once: a schema and its decoder cost more to make than the read they check.
     const decodeIdField = decodeInput(Schema.Struct({ id: ReservationId }))

@@ -1,7 +1,7 @@
 /**
- * What a stock write sends to PostgreSQL, statement by statement (recorded at pg's client): an
- * unkeyed write of one statement goes alone, since the database commits one statement on its
- * own; whatever needs more than one statement keeps its transaction.
+ * What a stock write or a hold sends to PostgreSQL, statement by statement (recorded at pg's
+ * client): an unkeyed write of one statement goes alone, since the database commits one statement
+ * on its own; whatever needs more than one statement keeps its transaction.
  */
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -69,5 +69,34 @@ describe.skipIf(!(await postgresReachable()))(`stock writes' statements on ${POS
     const transfer = await sentDuring(() => inv.stock.transfer("ST-1", 2, { from: "default", to: "back" }))
     expect(heads(transfer)).toEqual(["BEGIN", "with level as", "with level as", "COMMIT"])
     expect((await inv.stock.level("ST-1")).onHand).toBe(21)
+  })
+
+  it("an unkeyed hold is its one statement, without BEGIN and COMMIT", async () => {
+    const sent = await sentDuring(() =>
+      inv.reservations.create({ sku: "ST-1", quantity: 2, reference: "cart-statements", expiresIn: "15m" })
+    )
+    expect(heads(sent)).toEqual(["with l as"])
+    expect(await inv.stock.level("ST-1")).toMatchObject({ onHand: 21, reserved: 2, available: 19 })
+  })
+
+  it("a hold that does not fit explains itself in a transaction and holds nothing", async () => {
+    const sent = await sentDuring(() =>
+      expect(
+        inv.reservations.create({ sku: "ST-1", quantity: 100, reference: "cart-too-big" })
+      ).rejects.toMatchObject({ _tag: "InsufficientStock", available: 17, requested: 100 })
+    )
+    expect(heads(sent).slice(0, 2)).toEqual(["with l as", "BEGIN"])
+    expect(sent.at(-1)).toBe("ROLLBACK")
+    expect(await inv.stock.level("ST-1")).toMatchObject({ onHand: 21, reserved: 2 })
+  })
+
+  it("a keyed hold keeps its transaction", async () => {
+    const sent = await sentDuring(() =>
+      inv.reservations.create({ sku: "ST-1", quantity: 1, reference: "cart-keyed", idempotencyKey: "hold-1" })
+    )
+    expect(sent[0]).toBe("BEGIN")
+    expect(sent.at(-1)).toBe("COMMIT")
+    expect(heads(sent).filter((head) => head === "with l as")).toHaveLength(1)
+    expect((await inv.stock.level("ST-1")).reserved).toBe(3)
   })
 })
