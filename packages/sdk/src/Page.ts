@@ -37,6 +37,12 @@ export const Cursor = Schema.String.pipe(
   )
 )
 
+/** A list's paging and nothing else: how many items, and where the last page ended. */
+export const PageQuery = Schema.Struct({
+  limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
+  cursor: Schema.optional(Cursor)
+})
+
 export const decodeCursor = (cursor: string): Array<string | number> =>
   JSON.parse(Buffer.from(cursor, "base64url").toString())
 

@@ -87,6 +87,9 @@ export const ProductPatch = Schema.Struct({
 })
 export type ProductPatch = typeof ProductPatch.Encoded
 
+/** An update's whole request, the SKU with the patch, as `update` checks it. */
+const ProductUpdate = Schema.Struct({ sku: Sku, ...ProductPatch.fields })
+
 export const ProductQuery = Schema.Struct({
   /** Matches SKU or name, case-insensitively. */
   text: Schema.optional(TextInput),
@@ -162,9 +165,7 @@ export class Products extends Effect.Service<Products>()("@invkit/sdk/Products",
       patch: ProductPatch
     ): Effect.Effect<Product, InvalidInput | ProductNotFound | SupplierNotFound | StoreError> =>
       Effect.gen(function* () {
-        const { sku: product, ...patched } = yield* decodeInput(
-          Schema.Struct({ sku: Sku, ...ProductPatch.fields })
-        )({ ...patch, sku })
+        const { sku: product, ...patched } = yield* decodeInput(ProductUpdate)({ ...patch, sku })
         const changes = Object.fromEntries(Object.entries(patched).filter(([, value]) => value !== undefined))
         if (Object.keys(changes).length === 0) {
           return yield* atLeastOneOf(Object.keys(ProductPatch.fields))

@@ -188,6 +188,11 @@ export const ReservationId = NumberInput.pipe(
   Schema.positive({ message: () => "must be a positive reservation number" })
 )
 
+// A change's whole request, the reservation's number with the rest, as each change checks it.
+const UpdateRequest = Schema.Struct({ id: ReservationId, ...ReservationPatch.fields })
+const ReleaseRequest = Schema.Struct({ id: ReservationId, ...ReleaseReservation.fields })
+const FulfilRequest = Schema.Struct({ id: ReservationId, ...FulfilReservation.fields })
+
 /** What a sweep did: holds closed as expired. */
 export interface SweepResult {
   readonly expired: number
@@ -224,9 +229,6 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
     const { applyChange } = makeStockWriter(sql, reorder)
     const columns = reservationColumns(sql, "r")
     const send = sender(sql)
-    // Built once: a schema's decoder costs more to make than the hold it checks.
-    const decodeNewReservation = decodeInput(NewReservation)
-    const decodeNewReservations = decodeInput(NewReservations)
 
     /** The expiry as SQL, checked: a moment in the past or too far ahead is refused. */
     const expiryOf = (request: {
@@ -410,7 +412,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
 
     /** Holds `quantity` units of a SKU at a location for a reference. */
     const create = (input: NewReservation): Effect.Effect<Reservation, HoldError> =>
-      Effect.flatMap(decodeNewReservation(input), ({ sku, quantity, location, ...rest }) => {
+      Effect.flatMap(decodeInput(NewReservation)(input), ({ sku, quantity, location, ...rest }) => {
         const item = { sku, quantity, location }
         const inTransaction = Effect.map(
           holdMany({ ...rest, items: [item] }, "reserve"),
@@ -430,9 +432,8 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
 
     /** Holds several SKUs for one reference, all or nothing: one that does not fit refuses the lot. */
     const createMany = (input: NewReservations): Effect.Effect<ReservationList, HoldError> =>
-      Effect.flatMap(decodeNewReservations(input), (request) => holdMany(request, "reserve.many"))
+      Effect.flatMap(decodeInput(NewReservations)(input), (request) => holdMany(request, "reserve.many"))
 
-    // Built once: a schema and its decoder cost more to make than the read they check.
     const decodeIdField = decodeInput(Schema.Struct({ id: ReservationId }))
     const decodeId = (id: number) => Effect.map(decodeIdField({ id }), (_) => _.id)
 
@@ -492,9 +493,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
 
     const update = (id: number, patch: ReservationPatch): Effect.Effect<Reservation, ChangeError> =>
       Effect.gen(function* () {
-        const { id: reservationId, ...request } = yield* decodeInput(
-          Schema.Struct({ id: ReservationId, ...ReservationPatch.fields })
-        )({ ...patch, id })
+        const { id: reservationId, ...request } = yield* decodeInput(UpdateRequest)({ ...patch, id })
         if (
           request.quantity === undefined &&
           request.expiresIn === undefined &&
@@ -574,9 +573,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
     /** Releases a hold: its units are available again. Releasing a released or expired one answers it as it is. */
     const release = (id: number, options: ReleaseReservation = {}): Effect.Effect<Reservation, ChangeError> =>
       Effect.gen(function* () {
-        const { id: reservationId, ...request } = yield* decodeInput(
-          Schema.Struct({ id: ReservationId, ...ReleaseReservation.fields })
-        )({ ...options, id })
+        const { id: reservationId, ...request } = yield* decodeInput(ReleaseRequest)({ ...options, id })
         return yield* keyed(
           "reservation.release",
           { ...request, id: reservationId },
@@ -604,9 +601,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
      */
     const fulfil = (id: number, options: FulfilReservation = {}): Effect.Effect<Reservation, ChangeError> =>
       Effect.gen(function* () {
-        const { id: reservationId, ...request } = yield* decodeInput(
-          Schema.Struct({ id: ReservationId, ...FulfilReservation.fields })
-        )({ ...options, id })
+        const { id: reservationId, ...request } = yield* decodeInput(FulfilRequest)({ ...options, id })
         const low = new Map<string, { readonly sku: string; readonly location: string }>()
         const result = yield* keyed(
           "reservation.fulfil",

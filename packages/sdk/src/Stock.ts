@@ -260,6 +260,9 @@ export const HistoryQuery = Schema.Struct({
 })
 export type HistoryQuery = typeof HistoryQuery.Encoded
 
+/** A history's whole request, the SKU with the query, as `history` checks it. */
+const HistoryRequest = Schema.Struct({ sku: Sku, ...HistoryQuery.fields })
+
 /**
  * Group commit for a store written by many fibers at once, such as a server's: concurrent writes
  * share one transaction, each answered once it has committed (see docs/server.md). Off by
@@ -509,9 +512,7 @@ export class Stock extends Effect.Service<Stock>()("@invkit/sdk/Stock", {
       query: HistoryQuery = {}
     ): Effect.Effect<Page<Movement>, InvalidInput | ProductNotFound | LocationNotFound | StoreError> =>
       Effect.gen(function* () {
-        const { sku: product, ...q } = yield* decodeInput(
-          Schema.Struct({ sku: Sku, ...HistoryQuery.fields })
-        )({
+        const { sku: product, ...q } = yield* decodeInput(HistoryRequest)({
           ...query,
           sku
         })

@@ -27,7 +27,7 @@ import {
   storeFailure,
   TextInput
 } from "./internal/validation.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, PageQuery, toPage } from "./Page.js"
 import { NAME_MAX_LENGTH, SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
 
 export const SupplierId = TextInput.pipe(
@@ -172,6 +172,9 @@ export const SupplierPatch = Schema.Struct({
 })
 export type SupplierPatch = typeof SupplierPatch.Encoded
 
+/** An update's whole request, the supplier's id with the patch, as `update` checks it. */
+const SupplierUpdate = Schema.Struct({ id: SupplierId, ...SupplierPatch.fields })
+
 export const SupplierItem = Schema.Struct({
   supplierId: Schema.String,
   supplierSku: Schema.String,
@@ -247,9 +250,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
       patch: SupplierPatch
     ): Effect.Effect<Supplier, InvalidInput | SupplierNotFound | StoreError> =>
       Effect.gen(function* () {
-        const { id: supplierId, ...patched } = yield* decodeInput(
-          Schema.Struct({ id: SupplierId, ...SupplierPatch.fields })
-        )({ ...patch, id })
+        const { id: supplierId, ...patched } = yield* decodeInput(SupplierUpdate)({ ...patch, id })
         const { connector: given, ...rest } = patched
         // "***" is how answers show the stored API key: sent back unchanged, it keeps that key.
         const connector =
@@ -277,12 +278,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
       query: { readonly limit?: number; readonly cursor?: string } = {}
     ): Effect.Effect<Page<Supplier>, InvalidInput | StoreError> =>
       Effect.gen(function* () {
-        const q = yield* decodeInput(
-          Schema.Struct({
-            limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-            cursor: Schema.optional(Cursor)
-          })
-        )(query)
+        const q = yield* decodeInput(PageQuery)(query)
         const after = q.cursor === undefined ? undefined : String(decodeCursor(q.cursor)[0])
         const rows = yield* sql<Supplier>`
           select ${select} from suppliers

@@ -18,7 +18,7 @@ import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAc
 import { writeEvent, writeEvents } from "./internal/outbox.js"
 import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { decodeCursor, type Page, PageQuery, toPage } from "./Page.js"
 import { Product, columns as productColumns } from "./Product.js"
 import { isCode } from "./Rules.js"
 import { Connector, type Supplier, SupplierId, Suppliers } from "./Supplier.js"
@@ -358,12 +358,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
     ): Effect.Effect<Page<SyncRun>, InvalidInput | SupplierNotFound | StoreError> =>
       Effect.gen(function* () {
         const supplier = yield* suppliers.get(supplierId)
-        const q = yield* decodeInput(
-          Schema.Struct({
-            limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-            cursor: Schema.optional(Cursor)
-          })
-        )(query)
+        const q = yield* decodeInput(PageQuery)(query)
         const before = q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor)[0])
         const rows = yield* sql<SyncRun>`
           select ${sql.unsafe(runColumns)} from sync_runs

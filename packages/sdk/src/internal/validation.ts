@@ -138,19 +138,29 @@ export const decodeWithDefaults = (ast: AST.AST) => {
 }
 
 /** Decodes caller input; the first problem becomes an InvalidInput naming the field and the rule. */
-export const decodeInput = <A, I>(schema: Schema.Schema<A, I>) => {
-  // Built once per schema, so a caller that keeps the decoder pays for it once, not per request.
+export const decodeInput = <A, I>(schema: Schema.Schema<A, I>): InputDecoder<A> => {
+  // Built once per schema and kept: making a decoder costs more than most calls it checks. A schema
+  // made on every call would miss, so every input schema is a module's constant.
+  const known = decoders.get(schema)
+  if (known !== undefined) return known as InputDecoder<A>
   // Synchronous: every input schema is; an Either is an Effect already, so a valid input costs
   // no fiber step beyond the decoding itself.
   const decode = (decodeWithDefaults(schema.ast) ??
     ParseResult.decodeUnknownEither(schema, INPUT_OPTIONS)) as (
     input: unknown
   ) => Either.Either<A, ParseResult.ParseIssue>
-  return (input: unknown): Effect.Effect<A, InvalidInput> =>
+  const decoder: InputDecoder<A> = (input) =>
     Either.mapLeft(decode(input), (issue) =>
       invalidInputOf(ParseResult.ArrayFormatter.formatIssueSync(issue)[0])
     )
+  decoders.set(schema, decoder)
+  return decoder
 }
+
+type InputDecoder<A> = (input: unknown) => Effect.Effect<A, InvalidInput>
+
+/** Each input schema's decoder, made at its first use (`decodeInput`). */
+const decoders = new WeakMap<Schema.Schema.Any, InputDecoder<unknown>>()
 
 /** The PostgreSQL error code (SQLSTATE) behind a SqlError, from pg or PGlite alike. */
 export const pgCode = (error: SqlError): string | undefined =>
