@@ -35,6 +35,7 @@ import {
   expireHold,
   heldAt,
   placeHold,
+  releaseActiveHold,
   releaseHold,
   reservationColumns
 } from "./internal/reservationWrite.js"
@@ -410,6 +411,11 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         Effect.mapError(storeFailure)
       )
 
+    /** Whether the caller runs this inside a transaction of its own: then every write is part of it. */
+    const inCallersTransaction = Effect.withFiberRuntime<boolean>((fiber) =>
+      Effect.succeed(transactionIn(fiber.currentContext) !== undefined)
+    )
+
     /** Holds `quantity` units of a SKU at a location for a reference. */
     const create = (input: NewReservation): Effect.Effect<Reservation, HoldError> =>
       Effect.flatMap(decodeInput(NewReservation)(input), ({ sku, quantity, location, ...rest }) => {
@@ -419,8 +425,8 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
           ({ reservations }) => reservations[0]!
         )
         if (rest.idempotencyKey !== undefined) return inTransaction
-        return Effect.withFiberRuntime<Reservation, HoldError>((fiber) =>
-          transactionIn(fiber.currentContext) !== undefined
+        return Effect.flatMap(inCallersTransaction, (inOne) =>
+          inOne
             ? inTransaction
             : Effect.flatMap(expiryOf(rest), (expiresAt) =>
                 Effect.flatMap(holdAlone(item, rest, expiresAt), (placed) =>
@@ -570,10 +576,28 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
         yield* writeEvent(sql, type, String(data.sku), data)
       })
 
+    /**
+     * An unkeyed release of an active hold, outside any transaction: its one statement sent alone,
+     * as an unkeyed hold's is. Answers undefined when it changed nothing (the hold is not found,
+     * closed, or due to expire) or lost a race: the caller decides those in a transaction.
+     */
+    const releaseAlone = (reservationId: number): Effect.Effect<Reservation | undefined, StoreError> =>
+      Effect.flatMap(currentTraceparent, (traceparent) =>
+        committedAlone(sql, send(releaseActiveHold<Reservation>(sql, reservationId, traceparent)))
+      ).pipe(
+        Effect.map(([released]) => released),
+        Effect.catchIf(isRetryableConflict, () => Effect.succeed(undefined)),
+        Effect.mapError(storeFailure)
+      )
+
     /** Releases a hold: its units are available again. Releasing a released or expired one answers it as it is. */
     const release = (id: number, options: ReleaseReservation = {}): Effect.Effect<Reservation, ChangeError> =>
       Effect.gen(function* () {
         const { id: reservationId, ...request } = yield* decodeInput(ReleaseRequest)({ ...options, id })
+        if (request.idempotencyKey === undefined && !(yield* inCallersTransaction)) {
+          const released = yield* releaseAlone(reservationId)
+          if (released !== undefined) return released
+        }
         return yield* keyed(
           "reservation.release",
           { ...request, id: reservationId },

@@ -99,4 +99,19 @@ describe.skipIf(!(await postgresReachable()))(`stock writes' statements on ${POS
     expect(heads(sent).filter((head) => head === "with l as")).toHaveLength(1)
     expect((await inv.stock.level("ST-1")).reserved).toBe(3)
   })
+
+  it("an unkeyed release of an active hold is its one statement; one already released is answered in a transaction", async () => {
+    const hold = await inv.reservations.create({ sku: "ST-1", quantity: 1, reference: "cart-release" })
+    const sent = await sentDuring(async () => {
+      expect(await inv.reservations.release(hold.id)).toMatchObject({ id: hold.id, status: "released" })
+    })
+    expect(heads(sent)).toEqual(["with chosen as"])
+    expect((await inv.stock.level("ST-1")).reserved).toBe(3)
+    const again = await sentDuring(async () => {
+      expect(await inv.reservations.release(hold.id)).toMatchObject({ id: hold.id, status: "released" })
+    })
+    expect(heads(again).slice(0, 2)).toEqual(["with chosen as", "BEGIN"])
+    expect(again.at(-1)).toBe("COMMIT")
+    expect((await inv.stock.level("ST-1")).reserved).toBe(3)
+  })
 })

@@ -96,15 +96,17 @@ export const placeHold = (
 /**
  * Closes the holds `chosen` selects (a query of reservation ids, locking them) that are still
  * active: status `released` or `expired`, their levels' reserved lowered, one
- * `stock.reservation.released` event each with the cause. Answers the closed holds' ids.
+ * `stock.reservation.released` event each with the cause. Answers the closed holds' ids, or
+ * `answer`'s columns of each closed hold `r`.
  */
-const closeHolds = (
+const closeHolds = <A extends object = { readonly id: number }>(
   sql: SqlClient.SqlClient,
   chosen: Statement.Fragment,
   cause: "released" | "expired",
-  traceparent: string | null
+  traceparent: string | null,
+  answer: Statement.Fragment = sql`r.id`
 ) =>
-  sql<{ readonly id: number }>`
+  sql<A>`
     with chosen as (${chosen}),
     r as (
       update reservations r set status = ${cause}, updated_at = now(), closed_at = now()
@@ -127,11 +129,31 @@ const closeHolds = (
         traceparent
       )}
     )
-    select r.id from r order by r.id`
+    select ${answer} from r order by r.id`
 
 /** Releases one hold (a caller's release), if it is still active. */
 export const releaseHold = (sql: SqlClient.SqlClient, id: number, traceparent: string | null) =>
   closeHolds(sql, sql`select id from reservations where id = ${id} for update`, "released", traceparent)
+
+/**
+ * Releases one hold if it is active and its expiry has not passed, in one statement, answering it
+ * as `Reservation` reads it; no row otherwise (it changed nothing: a hold not found, closed, or due
+ * to expire, which the caller tells apart in a transaction).
+ */
+export const releaseActiveHold = <A extends object>(
+  sql: SqlClient.SqlClient,
+  id: number,
+  traceparent: string | null
+) =>
+  closeHolds<A>(
+    sql,
+    sql`select id from reservations
+        where id = ${id} and status = 'active' and not coalesce(expires_at <= now(), false)
+        for update`,
+    "released",
+    traceparent,
+    reservationColumns(sql, "r")
+  )
 
 /** Expires one hold whose expiry has passed, if it is still active. */
 export const expireHold = (sql: SqlClient.SqlClient, id: number, traceparent: string | null) =>
