@@ -20,7 +20,7 @@ export const pad = (value, width) => String(value).padStart(width)
 /**
  * The machine as a run finds it: its load, and the CPU one process spends to sleep and wake once
  * (a 1 ms timer, the mean of 300). On a virtual machine a wake-up can cost several times what it
- * does on bare metal (44 µs here on 2026-12-07), and each request of a service that waits on a
+ * does on bare metal (39–143 µs here on 2026-12-07, minutes apart), and each request of a service that waits on a
  * database, a broker or a cache wakes several processes: two runs' absolute figures compare only
  * on machines with a like wake-up cost. The ratios, both sides run on the same machine, compare.
  */

@@ -374,41 +374,49 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       })
 
     /**
-     * An unkeyed hold of one item, outside any transaction: its one statement sent alone, which the
-     * database commits on its own, as an unkeyed stock write's is (a BEGIN and a COMMIT around it
-     * would cost two round trips and decide nothing more). Answers the hold, or undefined when it
-     * did not fit, or lost a race: it wrote nothing then, and the caller runs the hold in a
-     * transaction, which explains a refusal with the level locked and expires holds in the way.
+     * A change that is one statement, outside any transaction: sent alone, which the database
+     * commits on its own, as an unkeyed stock write's is (a BEGIN and a COMMIT around it would cost
+     * two round trips and decide nothing more). Answers its rows; none when it lost a race, having
+     * written nothing, as when it did not apply: the caller then runs the change in a transaction.
+     */
+    const sentAlone = <A extends object>(
+      statement: (traceparent: string | null) => Statement.Statement<A>
+    ): Effect.Effect<ReadonlyArray<A>, StoreError> =>
+      Effect.flatMap(currentTraceparent, (traceparent) =>
+        committedAlone(sql, send(statement(traceparent)))
+      ).pipe(
+        Effect.catchIf(isRetryableConflict, () => Effect.succeed([])),
+        Effect.mapError(storeFailure)
+      )
+
+    /**
+     * An unkeyed hold of one item, outside any transaction (`sentAlone`). Answers the hold, or
+     * undefined when it did not fit: the caller runs it in a transaction, which explains a refusal
+     * with the level locked and expires holds in the way.
      */
     const holdAlone = (
       item: { readonly sku: string; readonly location: string; readonly quantity: number },
       request: { readonly reference: string; readonly actor?: string | undefined },
       expiresAt: Statement.Fragment | undefined
     ): Effect.Effect<Reservation | undefined, StoreError> =>
-      Effect.flatMap(currentTraceparent, (traceparent) =>
-        committedAlone(
-          sql,
-          send(
-            placeHold(
-              sql,
-              {
-                ...item,
-                reference: request.reference,
-                expiresAt: expiresAt ?? sql`null`,
-                actor: request.actor ?? null
-              },
-              traceparent
-            )
+      Effect.flatMap(
+        sentAlone((traceparent) =>
+          placeHold(
+            sql,
+            {
+              ...item,
+              reference: request.reference,
+              expiresAt: expiresAt ?? sql`null`,
+              actor: request.actor ?? null
+            },
+            traceparent
           )
-        )
-      ).pipe(
-        Effect.flatMap(([placed]) => {
+        ),
+        ([placed]) => {
           if (placed === undefined) return Effect.succeed(undefined)
           const { atReorderPoint, ...reservation } = placed
           return atReorderPoint ? Effect.as(reorderAt([item]), reservation) : Effect.succeed(reservation)
-        }),
-        Effect.catchIf(isRetryableConflict, () => Effect.succeed(undefined)),
-        Effect.mapError(storeFailure)
+        }
       )
 
     /** Whether the caller runs this inside a transaction of its own: then every write is part of it. */
@@ -577,17 +585,14 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       })
 
     /**
-     * An unkeyed release of an active hold, outside any transaction: its one statement sent alone,
-     * as an unkeyed hold's is. Answers undefined when it changed nothing (the hold is not found,
-     * closed, or due to expire) or lost a race: the caller decides those in a transaction.
+     * An unkeyed release of an active hold, outside any transaction (`sentAlone`). Answers undefined
+     * when it changed nothing (the hold is not found, closed, or due to expire): the caller decides
+     * those in a transaction.
      */
     const releaseAlone = (reservationId: number): Effect.Effect<Reservation | undefined, StoreError> =>
-      Effect.flatMap(currentTraceparent, (traceparent) =>
-        committedAlone(sql, send(releaseActiveHold<Reservation>(sql, reservationId, traceparent)))
-      ).pipe(
-        Effect.map(([released]) => released),
-        Effect.catchIf(isRetryableConflict, () => Effect.succeed(undefined)),
-        Effect.mapError(storeFailure)
+      Effect.map(
+        sentAlone((traceparent) => releaseActiveHold<Reservation>(sql, reservationId, traceparent)),
+        ([released]) => released
       )
 
     /** Releases a hold: its units are available again. Releasing a released or expired one answers it as it is. */

@@ -48,6 +48,23 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       })
     )
 
+    it.effect("the same hold released by many callers at once is released once, with one event", () =>
+      Effect.gen(function* () {
+        yield* (yield* Products).add({ sku: "RACE-R", name: "Raced release" })
+        yield* (yield* Stock).set({ sku: "RACE-R", quantity: 10 })
+        const holds = yield* Reservations
+        const hold = yield* holds.create({ sku: "RACE-R", quantity: 4, reference: "cart-released-twice" })
+        const answers = yield* Effect.all(
+          Array.from({ length: 8 }, () => holds.release(hold.id)),
+          { concurrency: 8 }
+        )
+        expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill("released"))
+        expect(yield* eventsOf("stock.reservation.released", hold.id)).toHaveLength(1)
+        expect(yield* (yield* Stock).level("RACE-R")).toMatchObject({ reserved: 0, available: 10 })
+        expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
+      })
+    )
+
     it.effect("two sweepers at once close each expired hold exactly once", () =>
       Effect.gen(function* () {
         yield* (yield* Products).add({ sku: "SWEEP-1", name: "Swept" })
