@@ -31,7 +31,7 @@
 // services stopped (SIGTERM, then SIGKILL), also when the run fails.
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import http from "node:http"
 import { connect, createServer } from "node:net"
 import { performance } from "node:perf_hooks"
@@ -383,9 +383,35 @@ const machineBusyMs = () => {
     return undefined
   }
 }
+// The engines' processes, by the name the kernel gives them: every PostgreSQL process (backends,
+// WAL writer, checkpointer), the Erlang VM that runs RabbitMQ, and Redis. What the machine spends
+// beside the client and the services, taken apart.
+const ENGINES = { postgres: "postgres", "beam.smp": "rabbitmq", "redis-server": "redis" }
+const enginesMs = () => {
+  const total = { postgres: 0, rabbitmq: 0, redis: 0 }
+  let pids
+  try {
+    pids = readdirSync("/proc").filter((name) => /^[0-9]+$/.test(name))
+  } catch {
+    return {}
+  }
+  for (const pid of pids) {
+    let stat
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    } catch {
+      continue // it exited meanwhile
+    }
+    const engine = ENGINES[stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))]
+    if (engine === undefined) continue
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    total[engine] += (Number(fields[11]) + Number(fields[12])) * TICK_MS
+  }
+  return total
+}
 const cpuSnapshot = () => {
   const own = process.cpuUsage()
-  const snapshot = { client: (own.user + own.system) / 1000, machine: machineBusyMs() }
+  const snapshot = { client: (own.user + own.system) / 1000, machine: machineBusyMs(), ...enginesMs() }
   for (const entry of children) if (!entry.exited) snapshot[entry.name] = readTicks(entry.child.pid)
   return snapshot
 }
@@ -783,12 +809,16 @@ const main = async () => {
       line("GET /v1/stock/:sku (cached)", readChecker, "bare node:http", readBare, readRatio)
       line("GET /v1/stock/:sku (cached)", readChecker, "framework floor", readFloor, readFloorRatio)
     }
-    console.log("\nCPU ms per operation (machine = every process; cores busy of the machine's cores):")
+    console.log(
+      "\nCPU ms per operation (machine = every process; postgres, rabbitmq, redis = the engines' own processes; cores busy of the machine's cores):"
+    )
     for (const [name, side] of [
       ["  adjust over HTTP", adjustHttp],
       ["  adjust raw pg", adjustRaw],
       ["  adjust raw prepared", adjustPrepared],
       ["  adjust framework floor", adjustFloor],
+      ["  hot rows over HTTP", hotHttp],
+      ["  hot rows raw pg", hotRaw],
       ["  read stock-checker", readChecker],
       ["  read bare server", readBare],
       ["  read framework floor", readFloor]

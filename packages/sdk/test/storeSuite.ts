@@ -479,6 +479,78 @@ export const storeSuite = (makeStore: () => TestStore) => {
       })
     )
 
+    it.effect("a batch's change is refused on the level its earlier changes of that level left", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        yield* addProducts({ sku: "BE-1", name: "1" }, { sku: "BE-2", name: "2" })
+        yield* stock.set({ sku: "BE-1", quantity: 10 })
+        const before = yield* storeTotals
+        // Each sale fits 10 alone; together they do not. Judged on the level before the batch,
+        // the second one would fit, and the request ran again until it answered a store failure.
+        const twoSales: ReadonlyArray<BatchChange> = [
+          { type: "adjust", sku: "BE-1", delta: -8 },
+          { type: "adjust", sku: "BE-1", delta: -5 }
+        ]
+        for (const request of [
+          { changes: twoSales },
+          { changes: twoSales, idempotencyKey: "be-keyed" },
+          { changes: twoSales, dryRun: true },
+          { changes: twoSales, releaseHolds: true }
+        ]) {
+          const refused = yield* Effect.flip(stock.batch(request))
+          expect(refused).toMatchObject({ _tag: "InsufficientStock", sku: "BE-1", available: 2, requested: 5 })
+        }
+        // The figure is the one the refusal was decided on: 8 left after the first sale.
+        expect(
+          yield* Effect.flip(
+            stock.batch({
+              changes: [
+                { type: "adjust", sku: "BE-1", delta: -2 },
+                { type: "adjust", sku: "BE-1", delta: -11 }
+              ]
+            })
+          )
+        ).toMatchObject({ _tag: "InsufficientStock", available: 8, requested: 11 })
+        // A count, then sales: judged after the count, on a level that was empty before it.
+        expect(
+          yield* Effect.flip(
+            stock.batch({
+              changes: [
+                { type: "set", sku: "BE-2", quantity: 7 },
+                { type: "adjust", sku: "BE-2", delta: -3 },
+                { type: "adjust", sku: "BE-2", delta: -5 }
+              ]
+            })
+          )
+        ).toMatchObject({ _tag: "InsufficientStock", sku: "BE-2", available: 4, requested: 5 })
+        // An expected count is compared with the level as the batch's earlier changes left it.
+        expect(
+          yield* Effect.flip(
+            stock.batch({
+              changes: [
+                { type: "adjust", sku: "BE-1", delta: -1 },
+                { type: "set", sku: "BE-1", quantity: 3, expected: 10 }
+              ]
+            })
+          )
+        ).toMatchObject({ _tag: "StockConflict", expected: 10, actual: 9 })
+        // Nothing written but the keyed refusal's key.
+        expect(yield* storeTotals).toEqual({ ...before, keys: before.keys + 1 })
+        // The keyed refusal was kept with its key: the same request answers it again.
+        expect(
+          yield* Effect.flip(stock.batch({ changes: twoSales, idempotencyKey: "be-keyed" }))
+        ).toMatchObject({ _tag: "InsufficientStock", available: 2, requested: 5 })
+        // And a batch that fits, on the same level, applies in the caller's order.
+        const applied = yield* stock.batch({
+          changes: [
+            { type: "adjust", sku: "BE-1", delta: -8 },
+            { type: "adjust", sku: "BE-1", delta: -2 }
+          ]
+        })
+        expect(applied.changes.map((c) => c.onHand)).toEqual([2, 0])
+      })
+    )
+
     it.effect("a dry-run batch answers what it would do, or why not, and writes nothing", () =>
       Effect.gen(function* () {
         const stock = yield* Stock

@@ -109,6 +109,23 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(((await page.json()) as { items: unknown[] }).items).toHaveLength(1)
   })
 
+  it("refuses a query parameter to an operation that declares none, instead of ignoring it", async () => {
+    // The platform reads no query for these: a dry run asked for in the query applied the batch.
+    const dryRun = await refused(
+      "POST",
+      "/v1/stock/batch?dryRun=true",
+      JSON.stringify({ changes: [{ type: "adjust", sku: "SKU-1", delta: 1 }] }),
+      "dryRun"
+    )
+    expect(dryRun.rule).toMatch(/query parameter.*takes none.*body/)
+    await refused("POST", "/v1/stock/SKU-1/adjust?delta=5", JSON.stringify({ delta: 1 }), "delta")
+    await refused("POST", "/v1/reservations?foo=1", JSON.stringify({ sku: "SKU-1", quantity: 1 }), "foo")
+    await refused("GET", "/v1/overview?location=east", undefined, "location")
+    // An empty query is no parameter.
+    const applied = await send("POST", "/v1/stock/SKU-1/adjust?", JSON.stringify({ delta: 1 }))
+    expect(applied.status).toBe(200)
+  })
+
   it("refuses an unknown property in the body of every operation that takes one", async () => {
     const contract = (await (await send("GET", "/openapi.json")).json()) as {
       readonly paths: Record<string, Record<string, { readonly requestBody?: unknown }>>

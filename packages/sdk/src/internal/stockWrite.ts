@@ -129,6 +129,14 @@ export interface ChangeContext {
 const removesUnits = (change: Change) =>
   change.type === "set" || (change.type === "adjust" && change.delta < 0)
 
+/** Where a level's on hand ends after `change`, from `onHand` (as `onHandAfter` writes it). */
+const onHandAfterChange = (onHand: number, change: Change) =>
+  change.type === "set"
+    ? change.quantity
+    : change.type === "adjust"
+      ? onHand + change.delta
+      : onHand - change.quantity
+
 /** Where a level's on hand ends after `change`, as an expression over the level row `l`. */
 const onHandAfter = (sql: SqlClient.SqlClient, change: Change): Statement.Fragment =>
   change.type === "set"
@@ -471,9 +479,14 @@ export const makeStockWriter = (
    * is locked, so the figure a refusal reports is the one it was decided on, and stays so until
    * the refusal commits (with its idempotency key). Holds in the way that have expired, or that a
    * product allowing backorders may be sold past, are noted in `plan` and the change runs again.
+   *
+   * `earlier`: the request's changes of the same level that ran before this one (a batch's), undone
+   * with it. The change was declined on the level as they left it, so it is judged there: judged
+   * on the level as it is, a sale of 5 after a sale of 8 from 10 would fit, and run again forever.
    */
   const refusalOf = (
     change: Change,
+    earlier: ReadonlyArray<Change>,
     operation: string,
     plan: HoldsPlan
   ): Effect.Effect<
@@ -488,7 +501,16 @@ export const makeStockWriter = (
         where l.sku = ${change.sku} and l.location = ${change.location}
         for update of l`
       if (level === undefined) yield* requireProductAndLocation(sql, change.sku, change.location)
-      const onHand = level?.onHand ?? 0
+      let onHand = level?.onHand ?? 0
+      for (const before of earlier) {
+        const next = onHandAfterChange(onHand, before)
+        // An earlier change no longer fits the level as it is now: it moved on since the attempt,
+        // which runs again and declines (and explains) that change instead.
+        if (next < 0 || (before.type === "set" && onHand !== (before.expected ?? onHand))) {
+          return yield* new StockMovedOn()
+        }
+        onHand = next
+      }
       const reserved = level?.reserved ?? 0
       const held = level?.held ?? 0
       const available = onHand - held
@@ -500,13 +522,8 @@ export const makeStockWriter = (
           actual: onHand
         })
       }
-      const removed =
-        change.type === "set"
-          ? onHand - change.quantity
-          : change.type === "adjust"
-            ? -change.delta
-            : change.quantity
-      const after = onHand - removed
+      const after = onHandAfterChange(onHand, change)
+      const removed = onHand - after
       if (after < 0) {
         return yield* new InsufficientStock({
           sku: change.sku,
@@ -559,6 +576,15 @@ export const makeStockWriter = (
     const ordered = changes
       .map((change, index) => ({ change, index }))
       .sort((a, b) => byLockOrder(a.change, b.change))
+    /** The changes of `change`'s level that run before it (in lock order, a level's in the caller's). */
+    const earlierOf = (change: Change): ReadonlyArray<Change> => {
+      const key = levelKey(change)
+      const at = ordered.findIndex((entry) => entry.change === change)
+      return ordered
+        .slice(0, Math.max(at, 0))
+        .map((entry) => entry.change)
+        .filter((before) => levelKey(before) === key)
+    }
     const atReorderPoint = new Map<string, { readonly sku: string; readonly location: string }>()
     const plan: HoldsPlan = { sweepFirst: new Set(), ignoreHolds: new Set() }
     const committedReasons: Array<string> = []
@@ -632,7 +658,7 @@ export const makeStockWriter = (
      * dry run explained outside its transaction goes round again too: run here, it would commit.
      */
     const explained = (change: Change, traceparent: string | null, runAgainHere: boolean) =>
-      refusalOf(change, operation, plan).pipe(
+      refusalOf(change, earlierOf(change), operation, plan).pipe(
         Effect.catchTag("StockMovedOn", (movedOn) =>
           runAgainHere && ordered.length === 1
             ? work(traceparent).pipe(Effect.catchTag("ChangeRejected", () => Effect.fail(movedOn)))

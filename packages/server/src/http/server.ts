@@ -250,7 +250,7 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
     Layer.provide(
       HttpApiBuilder.middleware((app) =>
         // Its InvalidInput is one of the contract's errors: the platform answers it as a 400.
-        routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(app)) as typeof app)
+        routerErrorsAsJson(maxBodyBytes)(storeDetailLogged(strictRequests(routes)(app)) as typeof app)
       )
     ),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

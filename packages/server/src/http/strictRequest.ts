@@ -2,7 +2,8 @@
  * What a request to the contract may contain, checked before the router and the schemas see it:
  * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
  * at most Rules.MAX_NESTING levels, names each property once, writes each number in digits (with
- * an optional leading minus) and carries no NUL character. Each refusal
+ * an optional leading minus) and carries no NUL character, and no query to an operation that
+ * declares no query parameters. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -13,6 +14,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { InvalidInput, invalidInputAt, invalidInputOf, Rules } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import { matchRoute, type RouteTemplate } from "../infra/metrics.js"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -125,6 +127,23 @@ const strictJson = (
     })
   )
 
+/**
+ * The first query parameter of a request to an operation that declares none: the platform would
+ * ignore it, so `POST /v1/stock/batch?dryRun=true` would apply the batch for real.
+ */
+const undeclaredQuery = (routes: ReadonlyArray<RouteTemplate>, method: string, url: string) => {
+  const query = url.indexOf("?")
+  if (query === -1 || query === url.length - 1) return undefined
+  if (matchRoute(routes, method, url)?.endpoint?.takesQuery !== false) return undefined
+  const [name] = new URLSearchParams(url.slice(query + 1)).keys()
+  return name === undefined
+    ? undefined
+    : invalidInputAt(
+        [name],
+        "is a query parameter, and this operation takes none: send its fields in the JSON body"
+      )
+}
+
 /** A query parameter holding a NUL, refused like one in the body. */
 const nulInQuery = (url: string) => {
   const query = url.indexOf("?")
@@ -140,45 +159,47 @@ const nulInQuery = (url: string) => {
  * segment (`/v1/products/SKU-1;drop` as `/v1/products/SKU-1`), so such a path is no route. The
  * contract's decoding failures become InvalidInput, the one shape of a 400 for bad input.
  */
-export const strictRequests = <E, R>(
-  app: HttpApp.Default<E, R>
-): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> =>
-  Effect.flatMap(
-    HttpServerRequest.HttpServerRequest,
-    (request): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> => {
-      const path = request.url.split("?")[0] ?? request.url
-      if (path.includes(";")) return Effect.fail(new HttpServerError.RouteNotFound({ request }))
-      const nul = path.includes("%00") ? invalidInputAt(["path"], NUL_RULE) : nulInQuery(request.url)
-      if (nul) return Effect.fail(nul)
-      // A GET (HEAD, OPTIONS) has no body the platform reads: its payload comes from the query.
-      if (HttpMethod.hasBody(request.method)) {
-        // This request's own readers, set on it rather than on a copy provided to `app`: the copy's
-        // context merge and fiber-local change cost every write some 20 Effect operations.
-        Object.defineProperties(request, {
-          json: { get: () => strictJson(request) },
-          // The platform would also decode a form body into the payload, past every check above.
-          urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
-        })
+export const strictRequests =
+  (routes: ReadonlyArray<RouteTemplate>) =>
+  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> =>
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request): HttpApp.Default<E | InvalidInput | HttpServerError.RouteNotFound, R> => {
+        const path = request.url.split("?")[0] ?? request.url
+        if (path.includes(";")) return Effect.fail(new HttpServerError.RouteNotFound({ request }))
+        const nul = path.includes("%00") ? invalidInputAt(["path"], NUL_RULE) : nulInQuery(request.url)
+        if (nul) return Effect.fail(nul)
+        const undeclared = undeclaredQuery(routes, request.method, request.url)
+        if (undeclared) return Effect.fail(undeclared)
+        // A GET (HEAD, OPTIONS) has no body the platform reads: its payload comes from the query.
+        if (HttpMethod.hasBody(request.method)) {
+          // This request's own readers, set on it rather than on a copy provided to `app`: the copy's
+          // context merge and fiber-local change cost every write some 20 Effect operations.
+          Object.defineProperties(request, {
+            json: { get: () => strictJson(request) },
+            // The platform would also decode a form body into the payload, past every check above.
+            urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
+          })
+        }
+        return app.pipe(
+          Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
+            const error = Cause.squash(cause)
+            if (error instanceof InvalidInput) return Effect.fail(error)
+            if (error instanceof HttpApiDecodeError) {
+              const [issue] = error.issues
+              // The body as a whole is of the wrong kind (an array, a number): the schema's own
+              // message would be a dump of its type.
+              return Effect.fail(
+                issue !== undefined && issue.path.length === 0 && issue._tag === "Type"
+                  ? invalidInputAt(
+                      ["body"],
+                      "must be a JSON object with this request's properties (see /openapi.json)"
+                    )
+                  : invalidInputOf(issue)
+              )
+            }
+            return Effect.failCause(cause)
+          })
+        )
       }
-      return app.pipe(
-        Effect.catchAllCause((cause): Effect.Effect<never, E | InvalidInput> => {
-          const error = Cause.squash(cause)
-          if (error instanceof InvalidInput) return Effect.fail(error)
-          if (error instanceof HttpApiDecodeError) {
-            const [issue] = error.issues
-            // The body as a whole is of the wrong kind (an array, a number): the schema's own
-            // message would be a dump of its type.
-            return Effect.fail(
-              issue !== undefined && issue.path.length === 0 && issue._tag === "Type"
-                ? invalidInputAt(
-                    ["body"],
-                    "must be a JSON object with this request's properties (see /openapi.json)"
-                  )
-                : invalidInputOf(issue)
-            )
-          }
-          return Effect.failCause(cause)
-        })
-      )
-    }
-  )
+    )

@@ -21,6 +21,7 @@ import * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricPair from "effect/MetricPair"
 import * as MetricState from "effect/MetricState"
+import * as Option from "effect/Option"
 
 const requests = MetricKey.counter("http_requests_total", {
   description: "HTTP requests answered, by method, route and status",
@@ -37,8 +38,11 @@ export interface RouteTemplate {
   readonly method: string
   readonly template: string
   readonly pattern: RegExp
-  /** The contract's group and endpoint; none for the operational routes. */
-  readonly endpoint?: { readonly group: string; readonly name: string }
+  /**
+   * The contract's group and endpoint, and whether it declares query parameters; none for the
+   * operational routes.
+   */
+  readonly endpoint?: { readonly group: string; readonly name: string; readonly takesQuery: boolean }
 }
 
 export const operationalRoutes: ReadonlyArray<string> = [
@@ -66,7 +70,11 @@ export const routeTemplates = (api: HttpApi.HttpApi.Any): ReadonlyArray<RouteTem
         method: endpoint.method,
         template: endpoint.path,
         pattern: toPattern(endpoint.path),
-        endpoint: { group: group.identifier, name: endpoint.name }
+        endpoint: {
+          group: group.identifier,
+          name: endpoint.name,
+          takesQuery: Option.isSome(endpoint.urlParamsSchema)
+        }
       })
     }
   })
