@@ -23,25 +23,48 @@ export const Limit = Schema.Number.pipe(
 export const encodeCursor = (key: ReadonlyArray<string | number>): string =>
   Buffer.from(JSON.stringify(key)).toString("base64url")
 
-/** A cursor this library did not write is a caller mistake, reported as such by the caller's schema. */
-export const Cursor = Schema.String.pipe(
-  Schema.filter(
-    (cursor) => {
-      try {
-        return Array.isArray(JSON.parse(Buffer.from(cursor, "base64url").toString()))
-      } catch {
-        return false
-      }
-    },
-    { message: () => "is not a cursor returned by a previous page; leave it out to start at the beginning" }
+/** What one part of a list's sort key is: a whole number (an id, a shortfall) or a text (a SKU). */
+type KeyPart = "int" | "text"
+
+const fitsPart = (part: KeyPart, value: unknown) =>
+  part === "int" ? Number.isSafeInteger(value) : typeof value === "string" && !value.includes("\0")
+
+/**
+ * The cursor of a list sorted by a key of these parts. A cursor this library did not write (a
+ * forged or truncated one, or another list's) is a caller mistake, reported as such by the
+ * caller's schema: it never reaches the database, where `[1.5]` for an id would be its error.
+ */
+export const cursorOf = (...parts: ReadonlyArray<KeyPart>) =>
+  Schema.String.pipe(
+    Schema.filter(
+      (cursor) => {
+        try {
+          const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString())
+          return (
+            Array.isArray(key) &&
+            key.length === parts.length &&
+            parts.every((part, i) => fitsPart(part, key[i]))
+          )
+        } catch {
+          return false
+        }
+      },
+      { message: () => "is not a cursor returned by a previous page; leave it out to start at the beginning" }
+    )
   )
-)
+
+/** The cursor of a list sorted by id, newest or oldest first. */
+export const IdCursor = cursorOf("int")
+
+/** The cursor of a list sorted by one text key (a SKU, a supplier's id). */
+export const TextCursor = cursorOf("text")
 
 /** A list's paging and nothing else: how many items, and where the last page ended. */
-export const PageQuery = Schema.Struct({
-  limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
-})
+export const pageQuery = <A>(cursor: Schema.Schema<A, string>) =>
+  Schema.Struct({
+    limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
+    cursor: Schema.optional(cursor)
+  })
 
 export const decodeCursor = (cursor: string): Array<string | number> =>
   JSON.parse(Buffer.from(cursor, "base64url").toString())

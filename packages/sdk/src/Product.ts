@@ -28,7 +28,7 @@ import {
   storeFailure,
   TextInput
 } from "./internal/validation.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { DEFAULT_LIMIT, decodeCursor, Limit, type Page, TextCursor, toPage } from "./Page.js"
 import { MAX_QUANTITY, NAME_MAX_LENGTH, QUANTITY_RULE, UNIT_MAX_LENGTH } from "./Rules.js"
 
 /** A stock-keeping unit: the product's natural key. */
@@ -95,7 +95,7 @@ export const ProductQuery = Schema.Struct({
   text: Schema.optional(TextInput),
   active: Schema.optional(BooleanInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  cursor: Schema.optional(TextCursor)
 })
 export type ProductQuery = typeof ProductQuery.Encoded
 

@@ -52,7 +52,7 @@ import {
   storeFailure
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
 import { EXPIRES_IN_RULE, MAX_HOLD_SECONDS, parseExpiresIn } from "./Rules.js"
@@ -179,7 +179,7 @@ export const ReservationQuery = Schema.Struct({
   reference: Schema.optional(PlainText),
   status: Schema.optional(ReservationStatus),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  cursor: Schema.optional(IdCursor)
 })
 export type ReservationQuery = typeof ReservationQuery.Encoded
 

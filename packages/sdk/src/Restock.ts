@@ -20,7 +20,7 @@ import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { writeEvent } from "./internal/outbox.js"
 import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION } from "./Location.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderExplanation, ReorderRule } from "./Reorder.js"
 import { LevelQuery, Stock, type WriteError } from "./Stock.js"
@@ -57,7 +57,7 @@ export const OrderQuery = Schema.Struct({
   sku: Schema.optional(Sku),
   supplierId: Schema.optional(TextInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  cursor: Schema.optional(IdCursor)
 })
 export type OrderQuery = typeof OrderQuery.Encoded
 

@@ -26,7 +26,7 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, toPage } from "./Page.js"
+import { cursorOf, DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
 import { DELTA_RULE, MAX_QUANTITY, REASON_RULE, REASONS } from "./Rules.js"
@@ -194,7 +194,8 @@ export const StockQuery = Schema.Struct({
   /** Matches SKU or product name, case-insensitively. */
   text: Schema.optional(TextInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  // The last row's SKU and location.
+  cursor: Schema.optional(cursorOf("text", "text"))
 })
 export type StockQuery = typeof StockQuery.Encoded
 
@@ -214,7 +215,8 @@ export type LowStockItem = typeof LowStockItem.Type
 export const LowStockQuery = Schema.Struct({
   location: Schema.optional(LocationCode),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  // The last row's whole sort key: in stock (0 or 1), available less the reorder point, SKU, location.
+  cursor: Schema.optional(cursorOf("int", "int", "text", "text"))
 })
 export type LowStockQuery = typeof LowStockQuery.Encoded
 
@@ -256,7 +258,7 @@ export const HistoryQuery = Schema.Struct({
     })
   ),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  cursor: Schema.optional(IdCursor)
 })
 export type HistoryQuery = typeof HistoryQuery.Encoded
 

@@ -27,7 +27,7 @@ import {
   storeFailure,
   TextInput
 } from "./internal/validation.js"
-import { Cursor, DEFAULT_LIMIT, decodeCursor, Limit, type Page, PageQuery, toPage } from "./Page.js"
+import { DEFAULT_LIMIT, decodeCursor, Limit, type Page, pageQuery, TextCursor, toPage } from "./Page.js"
 import { NAME_MAX_LENGTH, SUPPLIER_ID_MAX_LENGTH, SUPPLIER_ID_PATTERN, SUPPLIER_ID_RULE } from "./Rules.js"
 
 export const SupplierId = TextInput.pipe(
@@ -193,11 +193,14 @@ export type SupplierItem = typeof SupplierItem.Type
 export const SupplierItemQuery = Schema.Struct({
   active: Schema.optional(BooleanInput),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
-  cursor: Schema.optional(Cursor)
+  cursor: Schema.optional(TextCursor)
 })
 export type SupplierItemQuery = typeof SupplierItemQuery.Encoded
 
 /** The API key's value never leaves the store in answers: only that one is set. */
+/** The suppliers a page at a time, after the last page's supplier id. */
+const SupplierPageQuery = pageQuery(TextCursor)
+
 export const redactConnector = (connector: Connector): Connector =>
   connector.apiKey ? { ...connector, apiKey: { ...connector.apiKey, value: REDACTED } } : connector
 
@@ -278,7 +281,7 @@ export class Suppliers extends Effect.Service<Suppliers>()("@invkit/sdk/Supplier
       query: { readonly limit?: number; readonly cursor?: string } = {}
     ): Effect.Effect<Page<Supplier>, InvalidInput | StoreError> =>
       Effect.gen(function* () {
-        const q = yield* decodeInput(PageQuery)(query)
+        const q = yield* decodeInput(SupplierPageQuery)(query)
         const after = q.cursor === undefined ? undefined : String(decodeCursor(q.cursor)[0])
         const rows = yield* sql<Supplier>`
           select ${select} from suppliers

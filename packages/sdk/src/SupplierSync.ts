@@ -18,7 +18,7 @@ import { type FeedRules, publicOnlyAgent, unrestricted } from "./internal/feedAc
 import { writeEvent, writeEvents } from "./internal/outbox.js"
 import * as UndiciHttpClient from "./internal/undiciHttpClient.js"
 import { decodeInput, failOnSqlDefect, pgCode, storeFailure } from "./internal/validation.js"
-import { decodeCursor, type Page, PageQuery, toPage } from "./Page.js"
+import { decodeCursor, IdCursor, type Page, pageQuery, toPage } from "./Page.js"
 import { Product, columns as productColumns } from "./Product.js"
 import { isCode } from "./Rules.js"
 import { Connector, type Supplier, SupplierId, Suppliers } from "./Supplier.js"
@@ -135,6 +135,9 @@ export const syncManyResult = (results: ReadonlyArray<SyncOutcome>): SyncManyRes
 })
 
 /** A run still marked running after this long was abandoned by a crashed process. */
+/** A supplier's sync runs a page at a time, newest first, before the last page's run id. */
+const RunPageQuery = pageQuery(IdCursor)
+
 const encodeProduct = Schema.encodeSync(Product)
 
 const ABANDONED_AFTER = "30 minutes"
@@ -358,7 +361,7 @@ export class SupplierSync extends Effect.Service<SupplierSync>()("@invkit/sdk/Su
     ): Effect.Effect<Page<SyncRun>, InvalidInput | SupplierNotFound | StoreError> =>
       Effect.gen(function* () {
         const supplier = yield* suppliers.get(supplierId)
-        const q = yield* decodeInput(PageQuery)(query)
+        const q = yield* decodeInput(RunPageQuery)(query)
         const before = q.cursor === undefined ? undefined : Number(decodeCursor(q.cursor)[0])
         const rows = yield* sql<SyncRun>`
           select ${sql.unsafe(runColumns)} from sync_runs

@@ -920,6 +920,29 @@ export const storeSuite = (makeStore: () => TestStore) => {
         yield* expectInvalid(stock.low({ cursor: "not-a-cursor" }), "cursor")
       })
     )
+
+    it.effect("a forged cursor is refused as the caller's mistake, before the database sees it", () =>
+      Effect.gen(function* () {
+        const stock = yield* Stock
+        const products = yield* Products
+        const forged = (key: unknown) => Buffer.from(JSON.stringify(key)).toString("base64url")
+        // Each of these reached PostgreSQL, whose refusal (`invalid input syntax for type bigint`)
+        // answered as a store failure, a 503 over HTTP.
+        for (const key of [[1.5], [1e308], ["9223372036854775808"], ["x"], [true], [{ a: 1 }], [], [1, 2]]) {
+          yield* expectInvalid(stock.history("SKU-1", { cursor: forged(key) }), "cursor")
+        }
+        for (const key of [["a\u0000b"], [1], [null], ["a", "b"]]) {
+          yield* expectInvalid(products.list({ cursor: forged(key) }), "cursor")
+        }
+        yield* expectInvalid(stock.list({ cursor: forged(["SKU-1"]) }), "cursor")
+        yield* expectInvalid(stock.list({ cursor: forged(["SKU-1", 2]) }), "cursor")
+        yield* expectInvalid(stock.low({ cursor: forged([1, 0.5, "SKU-1", "default"]) }), "cursor")
+        yield* expectInvalid(stock.low({ cursor: forged(["1", 0, "SKU-1", "default"]) }), "cursor")
+        // The cursors the lists write are taken back.
+        const page = yield* stock.low({ limit: 1 })
+        if (page.nextCursor !== null) yield* stock.low({ limit: 1, cursor: page.nextCursor })
+      })
+    )
   })
 
   // One valid product with stock, so that only the part under test is wrong.

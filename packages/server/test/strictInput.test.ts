@@ -109,6 +109,15 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(((await page.json()) as { items: unknown[] }).items).toHaveLength(1)
   })
 
+  it("refuses a forged page cursor as a 400 naming it, not a store failure", async () => {
+    const forged = (key: unknown) => Buffer.from(JSON.stringify(key)).toString("base64url")
+    for (const path of ["/v1/stock/SKU-1/history", "/v1/reservations", "/v1/restock-orders"]) {
+      await refused("GET", `${path}?cursor=${forged([1.5])}`, undefined, "cursor")
+    }
+    await refused("GET", `/v1/products?cursor=${forged(["a\u0000b"])}`, undefined, "cursor")
+    await refused("GET", `/v1/stock?cursor=${forged([1, 2])}`, undefined, "cursor")
+  })
+
   it("refuses a query parameter to an operation that declares none, instead of ignoring it", async () => {
     // The platform reads no query for these: a dry run asked for in the query applied the batch.
     const dryRun = await refused(
