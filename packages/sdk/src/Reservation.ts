@@ -33,7 +33,7 @@ import {
   expireBatch,
   expireDue,
   expireHold,
-  heldAt,
+  lockedLevel,
   placeHold,
   releaseActiveHold,
   releaseHold,
@@ -272,9 +272,7 @@ export class Reservations extends Effect.Service<Reservations>()("@invkit/sdk/Re
       readonly quantity: number
     }) =>
       Effect.gen(function* () {
-        const [level] = yield* sql<{ onHand: number; reserved: number; held: number }>`
-          select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held from stock_levels l
-          where l.sku = ${item.sku} and l.location = ${item.location} for update of l`
+        const level = yield* lockedLevel(sql, item.sku, item.location)
         if (level === undefined) {
           yield* requireProductAndLocation(sql, item.sku, item.location)
           return yield* new InsufficientStock({ ...item, available: 0, requested: item.quantity })

@@ -65,6 +65,37 @@ describe.skipIf(!(await postgresReachable()))(`PostgreSQL at ${POSTGRES_URL}`, (
       })
     )
 
+    it.effect("holds racing over expired ones are each placed or refused, never a store failure", () =>
+      Effect.gen(function* () {
+        yield* (yield* Products).add({ sku: "RACE-X", name: "Raced over expired holds" })
+        yield* (yield* Stock).set({ sku: "RACE-X", quantity: 10 })
+        const holds = yield* Reservations
+        // Each round: the level full of holds past their expiry that nothing has closed yet, then
+        // more callers than units. One caller expires them; another, which waited for the level's
+        // lock, read the level after that commit but the holds as they were before it, counted
+        // them twice, and answered "a hold that fits was refused" (a 503 over HTTP).
+        for (let round = 0; round < 6; round++) {
+          const stale = yield* holds.list({ sku: "RACE-X", status: "active", limit: 100 })
+          for (const hold of stale.items) yield* expireNow(hold.id)
+          for (let i = stale.items.length; i < 10; i++) {
+            yield* expireNow(
+              (yield* holds.create({ sku: "RACE-X", quantity: 1, reference: `old-${round}-${i}` })).id
+            )
+          }
+          const outcomes = yield* Effect.all(
+            Array.from({ length: CALLERS }, (_, i) =>
+              Effect.either(holds.create({ sku: "RACE-X", quantity: 1, reference: `new-${round}-${i}` }))
+            ),
+            { concurrency: CALLERS }
+          )
+          const failures = outcomes.flatMap((o) => (o._tag === "Left" ? [o.left._tag] : []))
+          expect(failures.filter((tag) => tag !== "InsufficientStock")).toEqual([])
+          expect(outcomes.filter((o) => o._tag === "Right")).toHaveLength(10)
+        }
+        expect(yield* expectHoldsConsistent).toBeGreaterThan(0)
+      })
+    )
+
     it.effect("two sweepers at once close each expired hold exactly once", () =>
       Effect.gen(function* () {
         yield* (yield* Products).add({ sku: "SWEEP-1", name: "Swept" })

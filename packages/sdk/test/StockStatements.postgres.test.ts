@@ -57,7 +57,14 @@ describe.skipIf(!(await postgresReachable()))(`stock writes' statements on ${POS
     const sent = await sentDuring(() =>
       expect(inv.stock.adjust("ST-1", -1000)).rejects.toMatchObject({ _tag: "InsufficientStock" })
     )
-    expect(heads(sent)).toEqual(["with level as", "BEGIN", "select l.on_hand, l.reserved,", "ROLLBACK"])
+    // The level locked, then read (a read that waited for the lock could count expired holds twice).
+    expect(heads(sent)).toEqual([
+      "with level as",
+      "BEGIN",
+      "select 1 from",
+      "select l.on_hand, l.reserved,",
+      "ROLLBACK"
+    ])
     expect((await inv.stock.level("ST-1")).onHand).toBe(20)
   })
 

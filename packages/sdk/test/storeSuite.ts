@@ -498,7 +498,12 @@ export const storeSuite = (makeStore: () => TestStore) => {
           { changes: twoSales, releaseHolds: true }
         ]) {
           const refused = yield* Effect.flip(stock.batch(request))
-          expect(refused).toMatchObject({ _tag: "InsufficientStock", sku: "BE-1", available: 2, requested: 5 })
+          expect(refused).toMatchObject({
+            _tag: "InsufficientStock",
+            sku: "BE-1",
+            available: 2,
+            requested: 5
+          })
         }
         // The figure is the one the refusal was decided on: 8 left after the first sale.
         expect(

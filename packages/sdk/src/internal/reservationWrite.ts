@@ -31,6 +31,26 @@ export const heldAt = (sql: SqlClient.SqlClient, alias: string) => {
     where d.sku = ${l}.sku and d.location = ${l}.location and d.status = 'active' and d.expires_at <= now()), 0))`
 }
 
+/**
+ * A level locked for the rest of the transaction, then read: on hand, reserved, what is held
+ * (`heldAt`) and whether its product allows backorders; none when there is no level. Locked first,
+ * read after: one statement that waited for the lock while another write expired holds of the
+ * level would read the level's row as that write left it but the holds as they were before (its
+ * snapshot predates that commit), and count those holds twice.
+ */
+export const lockedLevel = (sql: SqlClient.SqlClient, sku: string, location: string) =>
+  Effect.zipRight(
+    sql`select 1 from stock_levels where sku = ${sku} and location = ${location} for update`,
+    Effect.map(
+      sql<{ onHand: number; reserved: number; held: number; backorders: boolean }>`
+        select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held,
+               coalesce((select allow_backorders from products where sku = l.sku), false) as backorders
+        from stock_levels l
+        where l.sku = ${sku} and l.location = ${location}`,
+      (rows) => rows[0]
+    )
+  )
+
 /** The `data` of a reservation event for hold `r` and its level `l` after the change. */
 const eventData = (sql: SqlClient.SqlClient, extra: Statement.Fragment = sql``) => sql`jsonb_build_object(
   'reservationId', r.id, 'sku', r.sku, 'location', r.location, 'quantity', r.quantity,

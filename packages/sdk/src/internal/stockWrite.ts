@@ -31,7 +31,7 @@ import { sender, transactionIn } from "./directStatement.js"
 import type { GroupCommitter } from "./groupCommit.js"
 import { keyedTransaction, requestHash } from "./idempotency.js"
 import { committedAlone, insertEvents } from "./outbox.js"
-import { expireDue, heldAt, releaseNewest } from "./reservationWrite.js"
+import { expireDue, lockedLevel, releaseNewest } from "./reservationWrite.js"
 import { traceparentIn } from "./traceContext.js"
 import { failOnSqlDefect, isRetryableConflict, pgCode, pgConstraint, storeFailure } from "./validation.js"
 
@@ -494,12 +494,7 @@ export const makeStockWriter = (
     ProductNotFound | LocationNotFound | InsufficientStock | StockConflict | StockMovedOn | SqlError
   > =>
     Effect.gen(function* () {
-      const [level] = yield* sql<{ onHand: number; reserved: number; held: number; backorders: boolean }>`
-        select l.on_hand, l.reserved, ${heldAt(sql, "l")} as held,
-               coalesce((select allow_backorders from products where sku = l.sku), false) as backorders
-        from stock_levels l
-        where l.sku = ${change.sku} and l.location = ${change.location}
-        for update of l`
+      const level = yield* lockedLevel(sql, change.sku, change.location)
       if (level === undefined) yield* requireProductAndLocation(sql, change.sku, change.location)
       let onHand = level?.onHand ?? 0
       for (const before of earlier) {
