@@ -55,7 +55,7 @@ import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
-import { EXPIRES_IN_RULE, MAX_HOLD_SECONDS, parseExpiresIn } from "./Rules.js"
+import { EXPIRES_IN_RULE, MAX_HOLD_SECONDS, NOTE_MAX_LENGTH, parseExpiresIn } from "./Rules.js"
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -112,7 +112,7 @@ const ExpiresAt = Schema.Union(Schema.DateFromSelf, Schema.Date).annotations({
 
 const Note = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(200, { message: () => "must be at most 200 characters" })
+  Schema.maxLength(NOTE_MAX_LENGTH, { message: () => `must be at most ${NOTE_MAX_LENGTH} characters` })
 )
 const IdempotencyKey = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),

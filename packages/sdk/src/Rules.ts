@@ -8,13 +8,15 @@
 // --- SKUs and location codes --------------------------------------------------------------------
 
 export const CODE_MAX_LENGTH = 64
-export const CODE_PATTERN = new RegExp(`^[A-Za-z0-9\\-_.:/]{1,${CODE_MAX_LENGTH}}$`)
+// Not `.` or `..` alone: in a URL's path that is a step (resolved away whatever its encoding), so
+// such a product could be made over HTTP but never named again by the CLI or the SDK.
+export const CODE_PATTERN = new RegExp(`^(?!\\.\\.?$)[A-Za-z0-9\\-_.:/]{1,${CODE_MAX_LENGTH}}$`)
 
 /** What a SKU or a location code may be made of, as the help and an error say it. */
 export const CODE_CHARACTERS = "letters, digits and - _ . : /"
-export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces)`
+export const CODE_RULE = `may contain only ${CODE_CHARACTERS} (no spaces), and is not . or .. alone`
 
-/** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`. */
+/** Whether `text` is a SKU or location code: 1 to 64 letters, digits and `- _ . : /`, not `.` or `..`. */
 export const isCode = (text: string): boolean => CODE_PATTERN.test(text)
 
 // --- Names ---------------------------------------------------------------------------------------
@@ -136,11 +138,14 @@ export const REASON_RULE = `must be one of ${REASONS.join(", ")}`
 // Nor the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they
 // reverse how the rest of a line reads ("Trojan Source"), so a name could pass for another in a
 // listing. Other format characters (zero-width joiners in emoji, soft hyphens) stay allowed.
-const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u
-const CONTROL_ALL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu
+// The line and paragraph separators (U+2028, U+2029) are line breaks too. An unpaired surrogate
+// (Cs; JSON's "\ud800" escape) is no character: UTF-8 cannot carry it, so it would be stored as
+// U+FFFD, something other than what was given.
+const CONTROL = /[\p{Cc}\p{Cs}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u
+const CONTROL_ALL = /[\p{Cc}\p{Cs}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu
 
 export const TEXT_RULE =
-  "must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides)"
+  "must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides, unpaired surrogates)"
 
 /** Whether names, codes, references and the like may hold `text`: no control characters. */
 export const isPlainText = (text: string): boolean => !CONTROL.test(text)
@@ -155,6 +160,20 @@ export const escapeControlCharacter = (c: string): string =>
 /** `text` with each control character escaped, to quote or print text safely. */
 export const showControlCharacters = (text: string): string =>
   text.replace(CONTROL_ALL, escapeControlCharacter)
+
+// --- Who made a change ----------------------------------------------------------------------------
+
+/** The longest reference, note or actor a change records. */
+export const NOTE_MAX_LENGTH = 200
+
+export const ACTOR_RULE = `must be 1 to ${NOTE_MAX_LENGTH} characters without control characters`
+
+/**
+ * Whether `text` can be recorded as who made a change. Over HTTP that is a token's subject, so a
+ * token whose subject is not one could authenticate and never write.
+ */
+export const isActor = (text: string): boolean =>
+  text.length >= 1 && text.length <= NOTE_MAX_LENGTH && isPlainText(text)
 
 // --- JSON documents --------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { cursorOf, DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Quantity, Sku } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
-import { DELTA_RULE, MAX_QUANTITY, REASON_RULE, REASONS } from "./Rules.js"
+import { DELTA_RULE, MAX_QUANTITY, NOTE_MAX_LENGTH, REASON_RULE, REASONS } from "./Rules.js"
 
 export { Quantity, Sku } from "./Product.js"
 
@@ -49,7 +49,9 @@ export const Delta = NumberInput.pipe(
   Schema.filter((delta) => delta !== 0, { message: () => DELTA_RULE })
 ).annotations({ identifier: "Delta" })
 
-const Note = PlainText.pipe(Schema.maxLength(200, { message: () => "must be at most 200 characters" }))
+const Note = PlainText.pipe(
+  Schema.maxLength(NOTE_MAX_LENGTH, { message: () => `must be at most ${NOTE_MAX_LENGTH} characters` })
+)
 const IdempotencyKey = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(255, { message: () => "must be at most 255 characters" })

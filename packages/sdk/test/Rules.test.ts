@@ -1,5 +1,41 @@
 import { describe, expect, it } from "vitest"
-import { ECHO_MAX_LENGTH, MAX_NESTING, nestsTooDeep, quoteInput, shortenInput } from "../src/Rules.js"
+import {
+  ECHO_MAX_LENGTH,
+  isCode,
+  isPlainText,
+  MAX_NESTING,
+  nestsTooDeep,
+  quoteInput,
+  shortenInput
+} from "../src/Rules.js"
+
+describe("codes and plain text", () => {
+  it("refuses a SKU that is only a step of a URL's path", () => {
+    // `.` and `..` are resolved away in a URL whatever their encoding: such a product could be
+    // made over HTTP and never named again.
+    expect([".", ".."].map(isCode)).toEqual([false, false])
+    expect(["...", "a.", ".a", "a/../b", "BOX/12", "SKU-1"].map(isCode)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true
+    ])
+  })
+
+  it("refuses the line and paragraph separators and unpaired surrogates, and keeps paired ones", () => {
+    expect(["a\u2028b", "a\u2029b", "\ud800", "a\udfffb", "\udc00\ud800"].map(isPlainText)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false
+    ])
+    expect(["😀", "👩\u200D💻", "é", "日本"].map(isPlainText)).toEqual([true, true, true, true])
+    expect(quoteInput("a\ud800b")).toBe('"a\\ud800b"')
+  })
+})
 
 describe("the input an error repeats", () => {
   it("is cut to its first characters with its length, and shows control characters", () => {

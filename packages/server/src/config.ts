@@ -174,7 +174,7 @@ const optionalText = (name: string) =>
     )
   )
 
-const MIN_SECRET_LENGTH = 32
+export const MIN_SECRET_LENGTH = 32
 
 const jwtKey: Config.Config<Option.Option<JwtKey>> = Config.all({
   secret: Config.option(Config.redacted("INV_JWT_SECRET")),

@@ -5,9 +5,12 @@
  */
 import { userInfo } from "node:os"
 import { parseArgs } from "node:util"
+import { Rules } from "@invkit/sdk"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { MIN_SECRET_LENGTH } from "./config.js"
 import { isRole, mintToken, roles } from "./http/auth.js"
 
 export const tokenUsage = `Usage: inv-server token create --role viewer|operator|admin [--ttl 1h] [--subject NAME]
@@ -60,6 +63,9 @@ export const tokenCommand = (args: ReadonlyArray<string>) =>
     if (ttlSeconds === undefined) return yield* fail("--ttl: must be like 90s, 15m, 1h or 7d, at most 365d")
     const subject = (parsed.values.subject ?? userInfo().username).trim()
     if (subject === "") return yield* fail("--subject: must not be empty")
+    if (!Rules.isActor(subject)) {
+      return yield* fail(`--subject: it is recorded as who made each change, so it ${Rules.ACTOR_RULE}`)
+    }
 
     const settings = yield* Config.all({
       secret: Config.option(Config.redacted("INV_JWT_SECRET")),
@@ -71,6 +77,13 @@ export const tokenCommand = (args: ReadonlyArray<string>) =>
       return yield* Effect.fail(
         new TokenCommandFailed(
           "inv-server token create: set INV_JWT_SECRET to the server's secret. Tokens for RS256/ES256 keys are minted by whoever holds the private key."
+        )
+      )
+    }
+    if (Redacted.value(secret.value).length < MIN_SECRET_LENGTH) {
+      return yield* Effect.fail(
+        new TokenCommandFailed(
+          `inv-server token create: INV_JWT_SECRET must be at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 48\`), as the server requires; the value is not shown`
         )
       )
     }

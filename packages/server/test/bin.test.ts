@@ -107,7 +107,7 @@ describe("inv-server", () => {
     expect(open.output().stdout).toContain("INV_AUTH=off: requests are not authenticated")
   }, 90_000)
 
-  it("token create refuses a bad role or ttl, and needs the secret", async () => {
+  it("token create refuses a bad role, ttl or subject, and needs a secret the server would take", async () => {
     const badRole = runBin("token", { INV_JWT_SECRET: SECRET }, ["create", "--role", "root"])
     expect(await badRole.exited).toBe(2)
     expect(badRole.output().stderr).toContain("--role: must be one of viewer, operator, admin")
@@ -123,6 +123,24 @@ describe("inv-server", () => {
     const noSecret = runBin("token", {}, ["create", "--role", "viewer"])
     expect(await noSecret.exited).toBe(2)
     expect(noSecret.output().stderr).toContain("set INV_JWT_SECRET")
+    // A token the server could not use: a secret it would refuse to start with, a subject it
+    // could not record as who made a change.
+    const shortSecret = runBin("token", { INV_JWT_SECRET: "short" }, ["create", "--role", "viewer"])
+    expect(await shortSecret.exited).toBe(2)
+    expect(shortSecret.output().stderr).toContain("INV_JWT_SECRET must be at least 32 characters")
+    expect(shortSecret.output().stdout).toBe("")
+    for (const subject of ["eve\nadmin", "x".repeat(201)]) {
+      const badSubject = runBin("token", { INV_JWT_SECRET: SECRET }, [
+        "create",
+        "--role",
+        "viewer",
+        "--subject",
+        subject
+      ])
+      expect(await badSubject.exited).toBe(2)
+      expect(badSubject.output().stderr).toContain("--subject: it is recorded as who made each change")
+      expect(badSubject.output().stdout).toBe("")
+    }
   })
 
   it("events redrive has --help; a missing consumer or broker URL is a usage error (exit 2)", async () => {

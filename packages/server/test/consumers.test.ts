@@ -212,10 +212,10 @@ describe.skipIf(!(await servicesReachable("postgres", "rabbitmq", "redis")))(
               dead.map((message) => [message.properties.messageId, reasonOf(message)])
             )
             expect(reasons[`nul-id-${runId}`]).toBe(
-              "not a CloudEvents 1.0 JSON envelope: id: must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides)"
+              "not a CloudEvents 1.0 JSON envelope: id: must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides, unpaired surrogates)"
             )
             expect(reasons[escapeSource.id]).toBe(
-              "not a CloudEvents 1.0 JSON envelope: source: must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides)"
+              "not a CloudEvents 1.0 JSON envelope: source: must not contain control characters (tabs, line breaks, escape sequences, bidirectional overrides, unpaired surrogates)"
             )
             expect(reasons[`deep-${runId}`]).toBe(
               "not a CloudEvents 1.0 JSON envelope: input: nests deeper than 32 levels; no request or event of this API needs that"

@@ -282,6 +282,15 @@ describe.skipIf(!reachable)("bearer tokens on an HS256 server with audience and 
     { name: "no exp", authorization: async () => `Bearer ${await hsToken({ exp: undefined })}` },
     { name: "no sub", authorization: async () => `Bearer ${await hsToken({ sub: undefined })}` },
     { name: "an empty sub", authorization: async () => `Bearer ${await hsToken({ sub: "" })}` },
+    // The subject is recorded as every change's actor: such a token authenticated and never wrote.
+    {
+      name: "a sub with a line break",
+      authorization: async () => `Bearer ${await hsToken({ sub: "eve\nadmin" })}`
+    },
+    {
+      name: "a sub too long to record",
+      authorization: async () => `Bearer ${await hsToken({ sub: "x".repeat(201) })}`
+    },
     { name: "no role", authorization: async () => `Bearer ${await hsToken({ role: undefined })}` },
     { name: "an unknown role", authorization: async () => `Bearer ${await hsToken({ role: "superuser" })}` },
     {

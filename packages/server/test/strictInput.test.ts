@@ -109,6 +109,15 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(((await page.json()) as { items: unknown[] }).items).toHaveLength(1)
   })
 
+  it("refuses text it could not store as given, and a SKU no URL can name", async () => {
+    // JSON's escape of an unpaired surrogate: UTF-8 cannot carry it, PostgreSQL stored U+FFFD.
+    await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": 1, "reference": "\\ud800"}', "reference")
+    await refused("POST", "/v1/stock/SKU-1/adjust", '{"delta": 1, "reference": "a\\u2028b"}', "reference")
+    for (const sku of [".", ".."]) {
+      await refused("POST", "/v1/products", JSON.stringify({ sku, name: "Unreachable" }), "sku")
+    }
+  })
+
   it("refuses a forged page cursor as a 400 naming it, not a store failure", async () => {
     const forged = (key: unknown) => Buffer.from(JSON.stringify(key)).toString("base64url")
     for (const path of ["/v1/stock/SKU-1/history", "/v1/reservations", "/v1/restock-orders"]) {

@@ -5,7 +5,7 @@
  * may do and its subject is recorded as the actor of every change it makes.
  */
 import { readFile } from "node:fs/promises"
-import { Api } from "@invkit/sdk"
+import { Api, Rules } from "@invkit/sdk"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -113,13 +113,19 @@ export const makeVerifier = (
         Effect.flatMap(({ payload }) =>
           typeof payload.sub !== "string" || payload.sub === ""
             ? Effect.fail(new TokenRejected("the token has no subject (sub)"))
-            : !isRole(payload.role)
-              ? Effect.fail(new TokenRejected("the token's role claim must be viewer, operator or admin"))
-              : Effect.succeed({
-                  subject: payload.sub,
-                  role: payload.role,
-                  expiresAt: (payload.exp ?? 0) * 1000
-                })
+            : !Rules.isActor(payload.sub)
+              ? Effect.fail(
+                  new TokenRejected(
+                    `the token's subject (sub) is recorded as who made each change, so it ${Rules.ACTOR_RULE}`
+                  )
+                )
+              : !isRole(payload.role)
+                ? Effect.fail(new TokenRejected("the token's role claim must be viewer, operator or admin"))
+                : Effect.succeed({
+                    subject: payload.sub,
+                    role: payload.role,
+                    expiresAt: (payload.exp ?? 0) * 1000
+                  })
         )
       )
     // A signature check costs about 0.1 ms of CPU, as much as the rest of a cached read: a token
