@@ -14,6 +14,7 @@ import { type LocalStore, localStoreOf } from "./internal/localStore.js"
 import { heldAt } from "./internal/reservationWrite.js"
 import { storeFailure } from "./internal/validation.js"
 import { columns as productColumns } from "./Product.js"
+import { MOMENT_RULE, parseMoment } from "./Rules.js"
 
 export type ExportKind = "products" | "stock" | "movements"
 export type ExportFormat = "csv" | "ndjson" | "json"
@@ -170,9 +171,10 @@ export async function* exportRows(
   if (!["csv", "ndjson", "json"].includes(format)) {
     throw new InvalidInput({ field: "format", rule: "must be one of csv, ndjson, json" })
   }
-  const since = options.since === undefined ? undefined : new Date(options.since)
-  if (since !== undefined && Number.isNaN(since.getTime())) {
-    throw new InvalidInput({ field: "since", rule: "must be a date and time, e.g. 2026-11-25T10:00:00Z" })
+  const since =
+    options.since === undefined || options.since instanceof Date ? options.since : parseMoment(options.since)
+  if (options.since !== undefined && (since === undefined || Number.isNaN(since.getTime()))) {
+    throw new InvalidInput({ field: "since", rule: MOMENT_RULE })
   }
   const columns = EXPORT_COLUMNS[kind]
   const rows =

@@ -46,6 +46,7 @@ import {
   decodeInput,
   failOnSqlDefect,
   isRetryableConflict,
+  Moment,
   NumberInput,
   notBoth,
   PlainText,
@@ -106,9 +107,7 @@ export const ExpiresIn = Schema.Union(
 ).annotations({ message: () => ({ message: EXPIRES_IN_RULE, override: true }) })
 
 /** A moment a hold expires at: in the future, at most 30 days ahead (checked when it is placed). */
-const ExpiresAt = Schema.Union(Schema.DateFromSelf, Schema.Date).annotations({
-  message: () => ({ message: "must be a date and time, e.g. 2026-11-25T10:00:00Z", override: true })
-})
+const ExpiresAt = Moment
 
 const Note = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),

@@ -161,6 +161,24 @@ export const escapeControlCharacter = (c: string): string =>
 export const showControlCharacters = (text: string): string =>
   text.replace(CONTROL_ALL, escapeControlCharacter)
 
+// --- Moments -------------------------------------------------------------------------------------
+
+// A date and time with its offset (RFC 3339): `2026-12-08T10:00:00` alone is read in the time zone
+// of whatever machine parses it, so a hold given that way would expire at another moment on the
+// server than the caller meant.
+const MOMENT =
+  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})$/
+
+export const MOMENT_RULE =
+  "must be a date and time with its offset, e.g. 2026-11-25T10:00:00Z or 2026-11-25T12:00:00+02:00"
+
+/** A moment written as text, if written by the rule (`MOMENT_RULE`) and a real one. */
+export const parseMoment = (text: string): Date | undefined => {
+  if (!MOMENT.test(text)) return undefined
+  const moment = new Date(text)
+  return Number.isNaN(moment.getTime()) ? undefined : moment
+}
+
 // --- Who made a change ----------------------------------------------------------------------------
 
 /** The longest reference, note or actor a change records. */

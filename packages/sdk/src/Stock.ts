@@ -20,6 +20,7 @@ import {
   BooleanInput,
   containsPattern,
   decodeInput,
+  Moment,
   NumberInput,
   PlainText,
   storeFailure,
@@ -254,11 +255,7 @@ export type Movement = typeof Movement.Type
 export const HistoryQuery = Schema.Struct({
   location: Schema.optional(LocationCode),
   /** Only movements at or before this time. */
-  until: Schema.optional(
-    Schema.Union(Schema.DateFromSelf, Schema.Date).annotations({
-      message: () => ({ message: "must be a date and time, e.g. 2026-11-25T10:00:00Z", override: true })
-    })
-  ),
+  until: Schema.optional(Moment),
   limit: Schema.optionalWith(Limit, { default: () => DEFAULT_LIMIT }),
   cursor: Schema.optional(IdCursor)
 })

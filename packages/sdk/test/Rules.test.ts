@@ -5,9 +5,29 @@ import {
   isPlainText,
   MAX_NESTING,
   nestsTooDeep,
+  parseMoment,
   quoteInput,
   shortenInput
 } from "../src/Rules.js"
+
+describe("moments", () => {
+  it("takes a date and time with its offset, and nothing a machine would read in its own time zone", () => {
+    expect(parseMoment("2026-11-25T10:00:00Z")?.toISOString()).toBe("2026-11-25T10:00:00.000Z")
+    expect(parseMoment("2026-11-25T12:00:00+02:00")?.toISOString()).toBe("2026-11-25T10:00:00.000Z")
+    expect(parseMoment("2026-11-25T10:00:00.123456Z")?.toISOString()).toBe("2026-11-25T10:00:00.123Z")
+    expect(parseMoment("2026-11-25T10:00Z")?.toISOString()).toBe("2026-11-25T10:00:00.000Z")
+    for (const text of [
+      "2026-11-25T10:00:00",
+      "2026-11-25",
+      "Nov 25 2026",
+      "2026-13-40T10:00:00Z",
+      "",
+      "1764064800"
+    ]) {
+      expect(parseMoment(text), text).toBeUndefined()
+    }
+  })
+})
 
 describe("codes and plain text", () => {
   it("refuses a SKU that is only a step of a URL's path", () => {

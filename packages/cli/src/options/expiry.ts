@@ -1,4 +1,4 @@
-import { EXPIRES_IN_RULE, parseExpiresIn, quoteInput } from "@invkit/sdk/rules"
+import { EXPIRES_IN_RULE, MOMENT_RULE, parseExpiresIn, parseMoment, quoteInput } from "@invkit/sdk/rules"
 import { InvalidArgument } from "../usageError.js"
 
 export interface ExpiryOptions {
@@ -20,11 +20,8 @@ export const expiryOf = (options: ExpiryOptions): { expiresIn?: number; expiresA
     expiry.expiresIn = seconds
   }
   if (options.expiresAt !== undefined) {
-    if (Number.isNaN(Date.parse(options.expiresAt))) {
-      throw new InvalidArgument(
-        "expiresAt",
-        `must be a date and time, e.g. 2026-12-24T18:00:00Z, not ${quoteInput(options.expiresAt)}`
-      )
+    if (parseMoment(options.expiresAt) === undefined) {
+      throw new InvalidArgument("expiresAt", `${MOMENT_RULE}, not ${quoteInput(options.expiresAt)}`)
     }
     expiry.expiresAt = options.expiresAt
   }

@@ -12,6 +12,8 @@ import {
   CODE_RULE,
   isPlainText,
   isTrimmed,
+  MOMENT_RULE,
+  parseMoment,
   SPACES_RULE,
   shortenInput,
   TEXT_RULE
@@ -24,6 +26,21 @@ export const BooleanInput = Schema.Boolean.annotations({ message: () => "must be
 
 /** Names, codes, references, actors, keys: text that may be printed to a terminal later. */
 export const PlainText = TextInput.pipe(Schema.filter(isPlainText, { message: () => TEXT_RULE }))
+
+/** A moment: a Date, or text by the rule (`MOMENT_RULE`: a date and time with its offset). */
+export const Moment = Schema.Union(
+  Schema.DateFromSelf,
+  Schema.transformOrFail(Schema.String, Schema.DateFromSelf, {
+    strict: true,
+    decode: (text, _, ast) => {
+      const moment = parseMoment(text)
+      return moment === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, MOMENT_RULE))
+        : ParseResult.succeed(moment)
+    },
+    encode: (moment) => ParseResult.succeed(moment.toISOString())
+  })
+).annotations({ message: () => ({ message: MOMENT_RULE, override: true }) })
 
 /** A SKU or a location code, by the one rule for both. */
 export const Code = TextInput.pipe(

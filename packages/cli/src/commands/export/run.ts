@@ -1,7 +1,7 @@
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
-import { quoteInput } from "@invkit/sdk/rules"
+import { MOMENT_RULE, parseMoment, quoteInput } from "@invkit/sdk/rules"
 import { writableFile } from "../../options/files.js"
 import { type GlobalOptions, withInventoryHere } from "../../session.js"
 import { UsageError } from "../../usageError.js"
@@ -21,11 +21,9 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
   const format = options.format ?? (options.json ? "json" : "csv")
   if (!FORMATS.includes(format))
     throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not ${quoteInput(format)}`)
-  const since = options.since === undefined ? undefined : new Date(options.since)
-  if (since !== undefined && Number.isNaN(since.getTime())) {
-    throw new UsageError(
-      `--since must be a date and time, e.g. 2026-11-25T10:00:00Z, not ${quoteInput(options.since)}`
-    )
+  const since = options.since === undefined ? undefined : parseMoment(options.since)
+  if (options.since !== undefined && since === undefined) {
+    throw new UsageError(`--since ${MOMENT_RULE}, not ${quoteInput(options.since)}`)
   }
   const output = options.output === undefined ? process.stdout : writableFile(options.output, "--output")
   await withInventoryHere(options, (inventory) =>
