@@ -4,6 +4,7 @@
  * field, a path with `;` is no route, a store failure's answer carries no database text, and
  * after each refusal the database is as it was.
  */
+import http from "node:http"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { postgresReachable, startAllOnFreshDatabase } from "./utils.js"
@@ -116,6 +117,34 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     for (const sku of [".", ".."]) {
       await refused("POST", "/v1/products", JSON.stringify({ sku, name: "Unreachable" }), "sku")
     }
+  })
+
+  it("refuses a second authorization or idempotency key, naming the header", async () => {
+    // Node keeps the first authorization (so which role counted depended on the order) and joins
+    // two keys into one ("aa1, bb1"), a key neither sender meant.
+    // An array value is sent as one header line per item.
+    const sendRaw = (headers: Record<string, string | Array<string>>) =>
+      new Promise<{ status: number; body: { field?: string } }>((resolve, reject) => {
+        const request = http.request(
+          `${baseUrl}/v1/stock/SKU-1/adjust`,
+          { method: "POST", headers: { ...headers, "content-type": "application/json" } },
+          (response) => {
+            let text = ""
+            response.on("data", (chunk) => {
+              text += chunk
+            })
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) }))
+          }
+        )
+        request.on("error", reject)
+        request.end(JSON.stringify({ delta: 1 }))
+      })
+    const before = await snapshot()
+    const auth = await sendRaw({ authorization: ["Bearer one", "Bearer two"] })
+    expect(auth).toMatchObject({ status: 400, body: { field: "authorization" } })
+    const keys = await sendRaw({ "idempotency-key": ["aa1", "bb1"] })
+    expect(keys).toMatchObject({ status: 400, body: { field: "idempotency-key" } })
+    expect(await snapshot()).toEqual(before)
   })
 
   it("refuses a forged page cursor as a 400 naming it, not a store failure", async () => {

@@ -3,7 +3,7 @@
  * a path that is exactly a route (no `;` parameters), and a JSON body that is valid UTF-8, nests
  * at most Rules.MAX_NESTING levels, names each property once, writes each number in digits (with
  * an optional leading minus) and carries no NUL character, and no query to an operation that
- * declares no query parameters. Each refusal
+ * declares no query parameters, and no second authorization or idempotency key. Each refusal
  * is a 400 InvalidInput naming the field (or a 404 for the path), and nothing runs.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -11,6 +11,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMethod from "@effect/platform/HttpMethod"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { InvalidInput, invalidInputAt, invalidInputOf, Rules } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -144,6 +145,21 @@ const undeclaredQuery = (routes: ReadonlyArray<RouteTemplate>, method: string, u
       )
 }
 
+/** Headers a request may give once: Node keeps the first authorization and joins two keys into one. */
+const ONCE = ["authorization", "idempotency-key"]
+
+/** The first of ONCE that the request gives twice (Node keeps every header as sent in `rawHeaders`). */
+const givenTwice = (raw: ReadonlyArray<string> | undefined = []) => {
+  let seen: Array<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase()
+    if (!ONCE.includes(name)) continue
+    if (seen?.includes(name)) return invalidInputAt([name], "is given twice; send it once")
+    seen = [...(seen ?? []), name]
+  }
+  return undefined
+}
+
 /** A query parameter holding a NUL, refused like one in the body. */
 const nulInQuery = (url: string) => {
   const query = url.indexOf("?")
@@ -171,6 +187,8 @@ export const strictRequests =
         if (nul) return Effect.fail(nul)
         const undeclared = undeclaredQuery(routes, request.method, request.url)
         if (undeclared) return Effect.fail(undeclared)
+        const twice = givenTwice(NodeHttpServerRequest.toIncomingMessage(request).rawHeaders)
+        if (twice) return Effect.fail(twice)
         // A GET (HEAD, OPTIONS) has no body the platform reads: its payload comes from the query.
         if (HttpMethod.hasBody(request.method)) {
           // This request's own readers, set on it rather than on a copy provided to `app`: the copy's
