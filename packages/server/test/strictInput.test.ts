@@ -250,6 +250,15 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
       "content-type",
       "application/x-www-form-urlencoded"
     )
+    // JSON sent as text is refused for its type, not as "not a JSON object".
+    const asText = await refused(
+      "POST",
+      "/v1/stock/SKU-1/adjust",
+      JSON.stringify({ delta: 1 }),
+      "content-type",
+      "text/plain"
+    )
+    expect(asText.rule).toMatch(/application\/json/)
   })
 
   it("refuses a body that is not valid UTF-8 instead of replacing the bytes", async () => {

@@ -195,8 +195,10 @@ export const strictRequests =
           // context merge and fiber-local change cost every write some 20 Effect operations.
           Object.defineProperties(request, {
             json: { get: () => strictJson(request) },
-            // The platform would also decode a form body into the payload, past every check above.
-            urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
+            // The platform would also decode a form body into the payload, past every check above,
+            // and take any other body (`text/plain`) as a string, refused as "not a JSON object".
+            urlParamsBody: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) },
+            text: { get: () => Effect.fail(invalidInputAt(["content-type"], NOT_JSON)) }
           })
         }
         return app.pipe(
