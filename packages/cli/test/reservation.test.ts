@@ -79,7 +79,10 @@ describe("inv reservation", { timeout: 300_000 }, () => {
         ["reservation", "add", "HOLD-1", "1", "--for", "C", "--expires-at", "2001-01-01T00:00:00Z"],
         "--expires-at: must be in the future"
       ],
-      [["reservation", "add", "HOLD-1", "0", "--for", "C"], "<quantity>: must be at least 1"],
+      [
+        ["reservation", "add", "HOLD-1", "0", "--for", "C"],
+        "<quantity>: must be a whole number from 1 to 1000000000"
+      ],
       [["reservation", "add", "HOLD-1", "-3", "--for", "C"], "<quantity>"],
       [["reservation", "add", "HOLD-1", "99999999999", "--for", "C"], "<quantity>"],
       [["reservation", "add", "HOLD-1", "1", "--for", ""], "--for: must not be empty"],

@@ -65,6 +65,9 @@ export const MAX_QUANTITY = 1_000_000_000
 export const MAX_LEVEL = MAX_QUANTITY
 
 export const QUANTITY_RULE = `must be a whole number from 0 to ${MAX_QUANTITY}`
+
+/** A quantity that moves units (a hold, a fulfilment): none is no request. */
+export const UNITS_RULE = `must be a whole number from 1 to ${MAX_QUANTITY}`
 // "other than 0", not ", not 0": an error goes on to quote the refused value as ", not \"…\"".
 export const DELTA_RULE = `must be a whole number from -${MAX_QUANTITY} to ${MAX_QUANTITY} other than 0`
 export const LEVEL_RULE = `may hold at most ${MAX_LEVEL} units`

@@ -120,13 +120,17 @@ const checked = <A>(name: string, parse: (raw: string) => Either.Either<A, strin
     Config.mapOrFail((raw) => Either.mapLeft(parse(raw), (problem) => ConfigError.InvalidData([], problem)))
   )
 
+/**
+ * A whole number written in digits, as the API takes numbers: `1e6`, `5.0` and ` 30` are what
+ * `Number` would read, not what a setting should be written as.
+ */
 const wholeNumber =
   (min: number, max: number, what: string) =>
   (raw: string): Either.Either<number, string> => {
-    const value = Number(raw.trim())
-    return raw.trim() !== "" && Number.isInteger(value) && value >= min && value <= max
+    const value = Number(raw)
+    return /^[0-9]{1,15}$/.test(raw) && value >= min && value <= max
       ? Either.right(value)
-      : Either.left(`must be ${what}, got ${JSON.stringify(raw)}`)
+      : Either.left(`must be ${what}, written in digits, got ${JSON.stringify(raw)}`)
   }
 
 /** A URL with one of `protocols`; the value is not repeated in the message: it may hold a password. */

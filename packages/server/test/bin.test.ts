@@ -196,14 +196,23 @@ describe("inv-server", () => {
   it("refuses a bad setting with a message naming it, and a non-zero exit", async () => {
     const server = runBin("stock-checker", {
       PORT: "abc",
+      INV_MAX_BODY_BYTES: "1e6",
+      INV_CACHE_TTL: " 30",
       INV_DATABASE_URL: "mysql://root:hunter2@127.0.0.1/db",
       INV_DATABASE_PREPARE: "sometimes"
     })
     const code = await server.exited
     const { stderr } = server.output()
     expect(code).not.toBe(0)
-    expect(stderr).toContain('PORT: must be a port number between 1 and 65535, got "abc"')
+    expect(stderr).toContain('PORT: must be a port number between 1 and 65535, written in digits, got "abc"')
     expect(stderr).toContain("INV_DATABASE_URL: must be a URL such as postgres://")
+    // What Number would read is not how a setting is written.
+    expect(stderr).toContain(
+      'INV_MAX_BODY_BYTES: must be a number of bytes from 1024 to 1073741824, written in digits, got "1e6"'
+    )
+    expect(stderr).toContain(
+      'INV_CACHE_TTL: must be a number of seconds from 0 to 86400, written in digits, got " 30"'
+    )
     expect(stderr).toMatch(
       /^ {2}INV_DATABASE_PREPARE: must be true or false \(false for a connection pooler that drops prepared statements\), got "sometimes"$/m
     )

@@ -176,7 +176,7 @@ describe("INV_EVENT_RETRY_TIMEOUT", () => {
     expect(unset._tag === "Right" && unset.right.eventRetryTimeoutSeconds).toBe(600)
     expect(set._tag === "Right" && set.right.eventRetryTimeoutSeconds).toBe(90)
     expect(bad._tag === "Left" && describeConfigError(bad.left)).toEqual([
-      'INV_EVENT_RETRY_TIMEOUT: must be a number of seconds from 1 to 86400, got "10m"'
+      'INV_EVENT_RETRY_TIMEOUT: must be a number of seconds from 1 to 86400, written in digits, got "10m"'
     ])
   })
 })
