@@ -88,8 +88,11 @@ function runService(service: Service) {
         ])
     )
     yield* boundShutdown(config)
-    yield* Effect.logInfo(`starting ${service}`)
-    return yield* Layer.launch(mains[service](config).pipe(Layer.provide(Tracing.layer(service)))).pipe(
+    return yield* Effect.zipRight(
+      Effect.logInfo(`starting ${service}`),
+      Layer.launch(mains[service](config).pipe(Layer.provide(Tracing.layer(service))))
+    ).pipe(
+      // The first line too: with INV_LOG_LEVEL=none nothing is written.
       Logger.withMinimumLogLevel(config.logLevel)
     )
   }).pipe(

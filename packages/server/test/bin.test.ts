@@ -105,6 +105,23 @@ describe("inv-server", () => {
       expect(await open.exited).toBe(0)
     }
     expect(open.output().stdout).toContain("INV_AUTH=off: requests are not authenticated")
+
+    // INV_LOG_LEVEL=none writes nothing, its first line ("starting all") included.
+    const quietPort = await freePort()
+    const quiet = runBin("all", {
+      INV_HOME: home,
+      PORT: String(quietPort),
+      HOST: "127.0.0.1",
+      INV_AUTH: "off",
+      INV_LOG_LEVEL: "none"
+    })
+    try {
+      await waitUntilAnswering(`http://127.0.0.1:${quietPort}/ready`, 60_000, quiet.child)
+    } finally {
+      quiet.child.kill("SIGTERM")
+      expect(await quiet.exited).toBe(0)
+    }
+    expect(quiet.output().stdout).toBe("")
   }, 90_000)
 
   it("token create refuses a bad role, ttl or subject, and needs a secret the server would take", async () => {
