@@ -147,6 +147,18 @@ describe.skipIf(!reachable)("inv-server all refuses what the contract does not t
     expect(await snapshot()).toEqual(before)
   })
 
+  it("refuses a long SKU by its rule, and repeats no long path in a 404", async () => {
+    // The router matched no route with a parameter over 100 characters: a 404, not the SKU's rule.
+    for (const length of [65, 128, 3_000]) {
+      await refused("GET", `/v1/stock/${"S".repeat(length)}`, undefined, "sku")
+    }
+    const nowhere = await send("GET", `/v1/nowhere/${"x".repeat(8_000)}`)
+    expect(nowhere.status).toBe(404)
+    const answer = (await nowhere.json()) as { readonly _tag: string; readonly message: string }
+    expect(answer._tag).toBe("RouteNotFound")
+    expect(answer.message.length).toBeLessThan(200)
+  })
+
   it("refuses a forged page cursor as a 400 naming it, not a store failure", async () => {
     const forged = (key: unknown) => Buffer.from(JSON.stringify(key)).toString("base64url")
     for (const path of ["/v1/stock/SKU-1/history", "/v1/reservations", "/v1/restock-orders"]) {

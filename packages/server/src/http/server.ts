@@ -18,7 +18,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { type Api, StoreError } from "@invkit/sdk"
+import { type Api, Rules, StoreError } from "@invkit/sdk"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -101,6 +101,9 @@ const operationalRoutes = (checks: ReadonlyArray<ReadinessCheck>) =>
     })
   )
 
+/** Characters of a path parameter the router takes, past any the contract allows (a SKU's 64, encoded). */
+const MAX_PATH_PARAMETER = 4_096
+
 /** A failure the router or the body parser raised, as a failure or a defect. */
 const routerError = (cause: Cause.Cause<unknown>) =>
   [...Cause.failures(cause), ...Cause.defects(cause)].find(
@@ -158,7 +161,8 @@ const routerErrorsAsJson =
       }
       if (error._tag === "RequestError" && isOverLimit(error)) return Effect.succeed(tooLarge(maxBodyBytes))
       return Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
-        const path = request.url.split("?")[0]
+        // A path is repeated cut short: it can be as long as the request's head allows.
+        const path = Rules.shortenInput(request.url.split("?")[0] ?? "")
         return error._tag === "RouteNotFound"
           ? HttpServerResponse.unsafeJson(
               {
@@ -268,7 +272,10 @@ export const serve = <Id extends string, Groups extends HttpApiGroup.HttpApiGrou
       HttpRouter.setRouterConfig({
         caseSensitive: true,
         ignoreTrailingSlash: false,
-        ignoreDuplicateSlashes: false
+        ignoreDuplicateSlashes: false,
+        // The router matches no route with a longer parameter (100 characters by default), so a
+        // SKU of 128 was a 404 "no route" instead of the 400 its rule gives (at most 64).
+        maxParamLength: MAX_PATH_PARAMETER
       })
     ),
     HttpServer.withLogAddress,
