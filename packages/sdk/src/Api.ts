@@ -44,7 +44,14 @@ import { NewProduct, Product, ProductPatch } from "./Product.js"
 import { ReorderExplanation } from "./Reorder.js"
 import { Reservation, ReservationList, ReservationStatus } from "./Reservation.js"
 import { OrderStatus, RestockOrder } from "./Restock.js"
-import { parseQuantity, QUANTITY_TEXT_RULE } from "./Rules.js"
+import {
+  CODE_CHARACTERS,
+  CODE_MAX_LENGTH,
+  CODE_PATTERN,
+  MAX_QUANTITY,
+  parseQuantity,
+  QUANTITY_TEXT_RULE
+} from "./Rules.js"
 import {
   BatchChange,
   BatchResult,
@@ -134,6 +141,40 @@ const strictFields = <A, I, R>(schema: Schema.Schema<A, I, R>) =>
   schema.annotations({ parseOptions: { onExcessProperty: "error" } })
 
 const PageParams = { limit: Schema.optional(Digits), cursor: Schema.optional(Schema.String) }
+
+/**
+ * A field of a single write's body as the contract states it. The wire takes any number or text
+ * there and the SDK decodes it once, by its rule, with an error naming the field; `/openapi.json`
+ * states that rule, as the batch's schemas state their own, so a generated client knows it.
+ */
+const stated = <A, I>(schema: Schema.Schema<A, I>, rule: Record<string, unknown>) =>
+  schema.annotations({ jsonSchema: rule })
+const CodeField = stated(Schema.String, {
+  type: "string",
+  minLength: 1,
+  maxLength: CODE_MAX_LENGTH,
+  pattern: CODE_PATTERN.source,
+  description: `A SKU or location code: ${CODE_CHARACTERS}, not . or .. alone`
+})
+const QuantityField = stated(Schema.Number, {
+  type: "integer",
+  minimum: 0,
+  maximum: MAX_QUANTITY,
+  description: "Units on hand"
+})
+const UnitsField = stated(Schema.Number, {
+  type: "integer",
+  minimum: 1,
+  maximum: MAX_QUANTITY,
+  description: "Units, at least one"
+})
+const DeltaField = stated(Schema.Number, {
+  type: "integer",
+  minimum: -MAX_QUANTITY,
+  maximum: MAX_QUANTITY,
+  not: { const: 0 },
+  description: "Units to add, or to remove when negative; not 0"
+})
 const Note = Schema.optional(Schema.String)
 
 /** Asked of a stock write that would take on hand below what reservations hold. */
@@ -155,9 +196,9 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
       .setPayload(
         strictFields(
           Schema.Struct({
-            quantity: Schema.Number,
-            location: Schema.optional(Schema.String),
-            expected: Schema.optional(Schema.Number),
+            quantity: QuantityField,
+            location: Schema.optional(CodeField),
+            expected: Schema.optional(QuantityField),
             reason: Schema.optional(Reason),
             reference: Note,
             ...ReleaseHolds
@@ -179,8 +220,8 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
       .setPayload(
         strictFields(
           Schema.Struct({
-            delta: Schema.Number,
-            location: Schema.optional(Schema.String),
+            delta: DeltaField,
+            location: Schema.optional(CodeField),
             reason: Schema.optional(Reason),
             reference: Note,
             ...ReleaseHolds
@@ -201,7 +242,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
       .setHeaders(WriteHeaders)
       .setPayload(
         strictFields(
-          Schema.Struct({ quantity: Schema.Number, from: Schema.String, to: Schema.String, reference: Note })
+          Schema.Struct({ quantity: UnitsField, from: CodeField, to: CodeField, reference: Note })
         )
       )
       .addSuccess(TransferResult)
@@ -349,9 +390,9 @@ const ExpiryFields = {
 }
 
 const HoldItemFields = {
-  sku: Schema.String,
-  quantity: Schema.Number,
-  location: Schema.optional(Schema.String)
+  sku: CodeField,
+  quantity: UnitsField,
+  location: Schema.optional(CodeField)
 }
 
 export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
@@ -397,7 +438,7 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
       .setPayload(
         strictFields(
           Schema.Struct({
-            quantity: Schema.optional(Schema.Number),
+            quantity: Schema.optional(UnitsField),
             ...ExpiryFields,
             noExpiry: Schema.optional(
               Schema.Boolean.annotations({ description: "Hold until released or fulfilled" })
@@ -429,7 +470,7 @@ export class ReservationWrites extends HttpApiGroup.make("reservationWrites")
   .add(
     HttpApiEndpoint.post("fulfil")`/v1/reservations/${reservationId}/fulfil`
       .setHeaders(WriteHeaders)
-      .setPayload(strictFields(Schema.Struct({ quantity: Schema.optional(Schema.Number) })))
+      .setPayload(strictFields(Schema.Struct({ quantity: Schema.optional(UnitsField) })))
       .addSuccess(Reservation)
       .annotateContext(
         operation(
@@ -726,7 +767,7 @@ export class Restock extends HttpApiGroup.make("restock")
       .setPayload(
         strictFields(
           Schema.Struct({
-            quantity: Schema.optional(Schema.Number),
+            quantity: Schema.optional(UnitsField),
             allowOverDelivery: Schema.optional(
               Schema.Boolean.annotations({ description: "Accept more units than are outstanding" })
             )

@@ -4,7 +4,7 @@ import type { InvalidInput } from "./InventoryError.js"
 import { requestHash } from "./internal/idempotency.js"
 import { decodeInput, invalidInputAt, PlainText, TextInput } from "./internal/validation.js"
 import { LocationCode } from "./Location.js"
-import { Product, Quantity, Sku } from "./Product.js"
+import { Product, Sku, Units } from "./Product.js"
 import { NESTING_RULE, nestsTooDeep } from "./Rules.js"
 
 export const EXCHANGE = "inventory.events"
@@ -96,7 +96,7 @@ const anObjectWith = (fields: string) => ({ message: () => `must be an object wi
 /** `data` of inbound `product.received` and `product.sold`: adds or removes stock. */
 export const ProductMovement = Schema.Struct({
   sku: Sku,
-  quantity: Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" })),
+  quantity: Units,
   location: Schema.optional(LocationCode),
   reference: Schema.optional(Schema.String)
 }).annotations(anObjectWith("sku and quantity"))

@@ -29,7 +29,7 @@ import {
   TextInput
 } from "./internal/validation.js"
 import { DEFAULT_LIMIT, decodeCursor, Limit, type Page, TextCursor, toPage } from "./Page.js"
-import { MAX_QUANTITY, NAME_MAX_LENGTH, QUANTITY_RULE, UNIT_MAX_LENGTH } from "./Rules.js"
+import { MAX_QUANTITY, NAME_MAX_LENGTH, QUANTITY_RULE, UNIT_MAX_LENGTH, UNITS_RULE } from "./Rules.js"
 
 /** A stock-keeping unit: the product's natural key. */
 export const Sku = Code.annotations({ identifier: "Sku" })
@@ -39,6 +39,12 @@ export const Quantity = NumberInput.pipe(
   Schema.int({ message: () => QUANTITY_RULE }),
   Schema.between(0, MAX_QUANTITY, { message: () => QUANTITY_RULE })
 ).annotations({ identifier: "Quantity" })
+
+/** Units that move (a transfer's, a hold's, a fulfilment's): at least one. */
+export const Units = NumberInput.pipe(
+  Schema.int({ message: () => UNITS_RULE }),
+  Schema.between(1, MAX_QUANTITY, { message: () => UNITS_RULE })
+).annotations({ identifier: "Units" })
 
 const Name = NameText(NAME_MAX_LENGTH)
 const Unit = NameText(UNIT_MAX_LENGTH)

@@ -54,16 +54,9 @@ import {
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
-import { Sku } from "./Product.js"
+import { Sku, Units } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
-import {
-  EXPIRES_IN_RULE,
-  MAX_HOLD_SECONDS,
-  MAX_QUANTITY,
-  NOTE_MAX_LENGTH,
-  parseExpiresIn,
-  UNITS_RULE
-} from "./Rules.js"
+import { EXPIRES_IN_RULE, MAX_HOLD_SECONDS, NOTE_MAX_LENGTH, parseExpiresIn } from "./Rules.js"
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -93,10 +86,6 @@ export const Reservation = Schema.Struct({
 export type Reservation = typeof Reservation.Type
 
 /** A number of units to hold or fulfil: at least 1. */
-const Units = NumberInput.pipe(
-  Schema.int({ message: () => UNITS_RULE }),
-  Schema.between(1, MAX_QUANTITY, { message: () => UNITS_RULE })
-)
 
 /** A hold's duration: `15m`, `2h`, `90s`, `7d`, or a number of seconds. */
 export const ExpiresIn = Schema.Union(

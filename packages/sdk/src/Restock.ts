@@ -21,7 +21,7 @@ import { writeEvent } from "./internal/outbox.js"
 import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION } from "./Location.js"
 import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
-import { Quantity, Sku } from "./Product.js"
+import { Sku, Units } from "./Product.js"
 import { ReorderExplanation, ReorderRule } from "./Reorder.js"
 import { LevelQuery, Stock, type WriteError } from "./Stock.js"
 
@@ -70,7 +70,7 @@ export const OrderId = NumberInput.pipe(
 export const ReceiveOrder = Schema.Struct({
   orderId: OrderId,
   /** Units received now; default: all that is still outstanding. */
-  quantity: Schema.optional(Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" }))),
+  quantity: Schema.optional(Units),
   /** Accept more units than are outstanding (a supplier's over-delivery); refused otherwise. */
   allowOverDelivery: Schema.optional(Schema.Boolean),
   actor: Schema.optional(PlainText),

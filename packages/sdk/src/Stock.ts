@@ -28,7 +28,7 @@ import {
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { cursorOf, DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
-import { Quantity, Sku } from "./Product.js"
+import { Quantity, Sku, Units } from "./Product.js"
 import { ReorderRule } from "./Reorder.js"
 import { DELTA_RULE, MAX_QUANTITY, NOTE_MAX_LENGTH, REASON_RULE, REASONS } from "./Rules.js"
 
@@ -99,7 +99,7 @@ export type AdjustStock = typeof AdjustStock.Encoded
 
 export const TransferStock = Schema.Struct({
   sku: Sku,
-  quantity: Quantity.pipe(Schema.greaterThan(0, { message: () => "must be at least 1" })),
+  quantity: Units,
   from: LocationCode,
   to: LocationCode,
   ...Context

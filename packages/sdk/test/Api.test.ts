@@ -24,4 +24,27 @@ describe("the contract's OpenAPI document", () => {
       .map(({ what }) => what)
     expect(undocumented).toEqual([])
   })
+
+  it("states the rules of a single write's fields, as the batch's schemas state theirs", () => {
+    const spec = OpenApi.fromApi(Api.StockUpdaterApi) as unknown as {
+      paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: any }> } }>>
+    }
+    const body = (path: string) =>
+      spec.paths[path]!.post!.requestBody.content["application/json"]!.schema.properties as Record<
+        string,
+        any
+      >
+    // A generated client read "number" for each of these, and took 1.5 or 0.
+    expect(body("/v1/stock/{sku}/adjust").delta).toMatchObject({
+      type: "integer",
+      minimum: -1_000_000_000,
+      maximum: 1_000_000_000,
+      not: { const: 0 }
+    })
+    expect(body("/v1/stock/{sku}/set").quantity).toMatchObject({ type: "integer", minimum: 0 })
+    expect(body("/v1/stock/{sku}/transfer").quantity).toMatchObject({ type: "integer", minimum: 1 })
+    expect(body("/v1/reservations").quantity).toMatchObject({ type: "integer", minimum: 1 })
+    expect(body("/v1/reservations").sku).toMatchObject({ type: "string", maxLength: 64 })
+    expect(new RegExp(body("/v1/reservations").sku.pattern).test("..")).toBe(false)
+  })
 })
