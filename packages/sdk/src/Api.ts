@@ -241,9 +241,7 @@ export class StockUpdates extends HttpApiGroup.make("stockUpdates")
     HttpApiEndpoint.post("transfer")`/v1/stock/${sku}/transfer`
       .setHeaders(WriteHeaders)
       .setPayload(
-        strictFields(
-          Schema.Struct({ quantity: UnitsField, from: CodeField, to: CodeField, reference: Note })
-        )
+        strictFields(Schema.Struct({ quantity: UnitsField, from: CodeField, to: CodeField, reference: Note }))
       )
       .addSuccess(TransferResult)
       .annotateContext(
