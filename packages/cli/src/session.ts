@@ -81,6 +81,12 @@ const openOptionsOf = (target: Target): OpenOptions =>
         ? { inMemory: true }
         : { dataDir: target.dataDir.value }
 
+/** The embedded store's directory a command works on, if it works on one: files it writes stay out of it. */
+export const storeDirectory = (options: GlobalOptions): string | undefined => {
+  const target = resolveTarget(options)
+  return target._tag === "Embedded" ? target.dataDir?.value : undefined
+}
+
 /** The embedded store's directory a command works on; refused, in the CLI's words, for any other target. */
 export const embeddedDataDir = (options: GlobalOptions, command: string): string => {
   const target = resolveTarget(options)

@@ -4,9 +4,19 @@
  * changes nothing; what inv writes is readable by its owner alone. The embedded store only:
  * the paths are on this machine whatever the target.
  */
-import { mkdtempSync, statSync, writeFileSync } from "node:fs"
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { runInv } from "./inv.js"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
 let store: Store
@@ -62,6 +72,59 @@ describe("file arguments", () => {
       await store.inv("export", "products", "--output", join(missing, "out.csv")),
       `--output ${join(missing, "out.csv")}: the directory ${missing} does not exist; create it first`
     )
+  })
+
+  it("never writes over the file being imported, nor into the store's directory", async () => {
+    const copy = join(dir, "copy.csv")
+    writeFileSync(copy, "sku,quantity\nF-1,5\nNOPE-1,3\n")
+    expectOneSentence(
+      await store.inv("import", copy, "--errors", copy),
+      `--errors ${copy}: it is the file being read; name another file`
+    )
+    expect(readFileSync(copy, "utf8")).toBe("sku,quantity\nF-1,5\nNOPE-1,3\n")
+    // An export over one of the store's own files left a store that no longer opened.
+    const conf = join(store.dataDir, "postgresql.conf")
+    for (const target of [conf, join(store.dataDir, "products.csv")]) {
+      expectOneSentence(
+        await store.inv("export", "products", "--output", target),
+        `--output ${target}: it is in the store's directory`
+      )
+    }
+    expect((await store.inv("stock", "overview")).code).toBe(0)
+  })
+
+  it("leaves a file that was there as it was when the command fails, and follows no link", async () => {
+    const precious = join(dir, "precious.csv")
+    writeFileSync(precious, "precious\n")
+    chmodSync(precious, 0o644)
+    // A store that cannot be opened: a foreign directory with files in it.
+    const foreign = join(dir, "foreign")
+    mkdirSync(foreign)
+    writeFileSync(join(foreign, "notes.txt"), "not a store")
+    const failed = await runInv(["--data-dir", foreign, "export", "products", "--output", precious])
+    expect(failed.code, failed.stderr).not.toBe(0)
+    expect(readFileSync(precious, "utf8")).toBe("precious\n")
+    const failedImport = await runInv(["--data-dir", foreign, "import", counts, "--errors", precious])
+    expect(failedImport.code, failedImport.stderr).not.toBe(0)
+    expect(readFileSync(precious, "utf8")).toBe("precious\n")
+    // A link to a file is refused: the export went into the file it pointed to.
+    const link = join(dir, "link.csv")
+    symlinkSync(precious, link)
+    expectOneSentence(
+      await store.inv("export", "products", "--output", link),
+      `--output ${link}: it is a symbolic link`
+    )
+    expect(readFileSync(precious, "utf8")).toBe("precious\n")
+    // Done, the export takes the file's place, owner-only whatever the old file's mode was.
+    expect((await store.inv("export", "products", "--output", precious)).code).toBe(0)
+    expect(readFileSync(precious, "utf8")).toContain("F-1")
+    expect(statSync(precious).mode & 0o777).toBe(0o600)
+    // And nothing is left beside it.
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([])
+  })
+
+  it("writes to a device as it is", async () => {
+    expect((await store.inv("export", "products", "--output", "/dev/null")).code).toBe(0)
   })
 
   it("writes the errors file and the export readable by their owner alone (0600)", async () => {

@@ -3,7 +3,7 @@ import { pipeline } from "node:stream/promises"
 import { Export } from "@invkit/sdk"
 import { MOMENT_RULE, parseMoment, quoteInput } from "@invkit/sdk/rules"
 import { writableFile } from "../../options/files.js"
-import { type GlobalOptions, withInventoryHere } from "../../session.js"
+import { type GlobalOptions, storeDirectory, withInventoryHere } from "../../session.js"
 import { UsageError } from "../../usageError.js"
 
 export interface ExportCommandOptions extends GlobalOptions {
@@ -25,7 +25,10 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
   if (options.since !== undefined && since === undefined) {
     throw new UsageError(`--since ${MOMENT_RULE}, not ${quoteInput(options.since)}`)
   }
-  const output = options.output === undefined ? process.stdout : writableFile(options.output, "--output")
+  const file =
+    options.output === undefined
+      ? undefined
+      : writableFile(options.output, "--output", { storeDir: storeDirectory(options) })
   await withInventoryHere(options, (inventory) =>
     pipeline(
       Readable.from(
@@ -34,7 +37,14 @@ export const run = async (kind: string, options: ExportCommandOptions): Promise<
           since
         })
       ),
-      output
+      file?.stream ?? process.stdout
     )
+  ).then(
+    // Only a whole export takes the place of a file that was there.
+    () => file?.keep(),
+    async (error: unknown) => {
+      await file?.drop()
+      throw error
+    }
   )
 }

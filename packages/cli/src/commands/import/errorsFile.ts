@@ -4,7 +4,6 @@
  */
 
 import { once } from "node:events"
-import { rm } from "node:fs/promises"
 import { Export, Import } from "@invkit/sdk"
 import { writableFile } from "../../options/files.js"
 
@@ -12,16 +11,20 @@ export interface ErrorsFile {
   start(kind: Import.ImportKind): void
   write(rejection: Import.Rejection): Promise<void>
   close(): Promise<void>
-  /** After an import refused as a whole (an unreadable file): closed, and removed if it holds no row. */
+  /** After an import refused as a whole (an unreadable file): kept only if it holds a row. */
   discard(): Promise<void>
 }
 
 const ERROR_COLUMNS = ["error_line", "error_column", "error_code", "error_message"]
 
-/** Opened before the import starts, so a path that cannot be written to changes nothing. */
-export const openErrorsFile = (path: string): ErrorsFile => {
+/**
+ * Opened before the import starts, so a path that cannot be written to changes nothing; never the
+ * file being imported (`input`) nor one in the store's directory.
+ */
+export const openErrorsFile = (path: string, guard: Parameters<typeof writableFile>[2]): ErrorsFile => {
   const ndjson = /\.(ndjson|jsonl)$/i.test(path)
-  const out = writableFile(path, "--errors")
+  const file = writableFile(path, "--errors", guard)
+  const out = file.stream
   let fields: ReadonlyArray<string> = []
   let rows = 0
   const put = async (text: string) => {
@@ -43,17 +46,11 @@ export const openErrorsFile = (path: string): ErrorsFile => {
       await put(Export.csvLine([...why, ...fields.map((field) => rejection.row[field])]))
     }
   }
-  const close = async () => {
-    out.end()
-    await once(out, "close")
-  }
   return {
     start,
     write,
-    close,
-    discard: async () => {
-      await close()
-      if (rows === 0) await rm(path, { force: true })
-    }
+    close: file.keep,
+    // A file that was at the path stays as it was unless there are rows to put in its place.
+    discard: () => (rows === 0 ? file.drop() : file.keep())
   }
 }

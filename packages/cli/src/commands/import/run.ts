@@ -5,7 +5,7 @@ import { Import } from "@invkit/sdk"
 import { quoteInput } from "@invkit/sdk/rules"
 import { readableFile } from "../../options/files.js"
 import { actorOf } from "../../options/write.js"
-import { type GlobalOptions, withInventoryHere } from "../../session.js"
+import { type GlobalOptions, storeDirectory, withInventoryHere } from "../../session.js"
 import { note, printJson, printLine, signed } from "../../ui/output.js"
 import { UsageError } from "../../usageError.js"
 import { openErrorsFile } from "./errorsFile.js"
@@ -98,7 +98,9 @@ export const run = async (file: string, options: ImportCommandOptions): Promise<
   const size = stdin ? undefined : readableFile(file, "<file>")
   const importId = options.importId ?? (stdin ? undefined : await hashFile(file))
   const display = importProgressDisplay(size, Boolean(options.json))
-  const errorsFile = options.errors ? openErrorsFile(options.errors) : undefined
+  const errorsFile = options.errors
+    ? openErrorsFile(options.errors, { inputs: stdin ? [] : [file], storeDir: storeDirectory(options) })
+    : undefined
   const json = Boolean(options.json)
   const result = await withInventoryHere(options, (inventory) =>
     Import.importRows(inventory, stdin ? process.stdin : createReadStream(file), {
