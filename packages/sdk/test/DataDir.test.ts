@@ -5,6 +5,7 @@
 import { type ChildProcess, fork, spawn, spawnSync } from "node:child_process"
 import {
   chmodSync,
+  chownSync,
   cpSync,
   existsSync,
   lstatSync,
@@ -249,6 +250,20 @@ describe("only a new, empty or existing store", () => {
     expect(await refusal(join(file, "data"))).toContain(`${join(file, "data")}: a part of the path is a file`)
     expect(readdirSync(folder)).toEqual(["notes.txt"])
   })
+
+  // Only root can give a directory to another user; the CI machine runs the tests as root.
+  it.skipIf(process.getuid?.() !== 0)(
+    "refuses another user's directory, even an empty one it could make private",
+    async () => {
+      const foreign = mkdtempSync(join(root, "foreign-"))
+      chmodSync(foreign, 0o777)
+      chownSync(foreign, 65534, 65534)
+      expect(await refusal(foreign)).toContain("belongs to another user (uid 65534)")
+      // Nothing written, nothing changed: its owner still decides who may use it.
+      expect(readdirSync(foreign)).toEqual([])
+      expect(statSync(foreign).mode & 0o777).toBe(0o777)
+    }
+  )
 
   it("refuses a PostgreSQL data directory that holds no inventory", async () => {
     const dataDir = join(root, "other-database")
