@@ -44,6 +44,13 @@ const resolved = (options: OpenOptions, names: OptionNames): Target => sdkTarget
  * are the CLI's. A token from --token beats the profile's.
  */
 export const resolveTarget = (options: GlobalOptions, config: () => ConfigFile = readConfig): Target => {
+  // Given empty (`--data-dir "$UNSET"`), a flag would count as not given, and the command would
+  // work on the default store, the user's real one.
+  for (const field of ["dataDir", "databaseUrl", "server", "token", "profile"] as const) {
+    if (options[field] === "") {
+      throw new InvalidArgument(field, "is empty; give a value, or leave the option out")
+    }
+  }
   const fromProfile = (name: string, why: string): Target => {
     const profile = profileNamed(config(), checkProfileName(name))
     const source = `profile ${name} (${why})`

@@ -123,6 +123,13 @@ describe("file arguments", () => {
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([])
   })
 
+  it("refuses a store option given empty, instead of working on the default store", async () => {
+    // `--data-dir "$UNSET"` counted as no option: the command ran on the user's real store.
+    for (const flag of ["--data-dir", "--server", "--database-url"]) {
+      expectOneSentence(await runInv([flag, "", "stock", "overview"]), `${flag}: is empty`)
+    }
+  })
+
   it("writes to a device as it is", async () => {
     expect((await store.inv("export", "products", "--output", "/dev/null")).code).toBe(0)
   })
