@@ -8,7 +8,7 @@ import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import type { Inventory } from "./Inventory.js"
 import { InvalidInput } from "./InventoryError.js"
-import { FIELDS } from "./internal/importRows.js"
+import { FIELDS, QUOTED_FORMULA } from "./internal/importRows.js"
 import { csvStringifySync } from "./internal/loadedOnUse.js"
 import { type LocalStore, localStoreOf } from "./internal/localStore.js"
 import { heldAt } from "./internal/reservationWrite.js"
@@ -145,7 +145,12 @@ async function* movements(inventory: Inventory, since: Date | undefined): AsyncG
  */
 const CSV_WRITING = {
   escape_formulas: true,
-  cast: { boolean: (value: boolean) => String(value), date: (value: Date) => value.toISOString() }
+  cast: {
+    boolean: (value: boolean) => String(value),
+    date: (value: Date) => value.toISOString(),
+    // A formula behind quotes already gets one more, which the importer takes off (QUOTED_FORMULA).
+    string: (value: string) => (QUOTED_FORMULA.test(value) ? `'${value}` : value)
+  }
 } as const
 
 /** CSV lines (each with its line break) of `records`, written as every CSV of the project is. */

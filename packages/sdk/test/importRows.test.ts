@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream"
 import { describe, expect, it } from "vitest"
-import { newProgress, type ReadEvent, readImport } from "../src/internal/importRows.js"
+import { newProgress, QUOTED_FORMULA, type ReadEvent, readImport } from "../src/internal/importRows.js"
 
 const read = async (text: string, chunkSize: number) => {
   const bytes = Buffer.from(text)
@@ -137,11 +137,13 @@ describe("the plain path for stock rows", () => {
         const csv = rows.map((r) =>
           withLocation ? `${r.sku},${r.location},${r.amount}` : `${r.sku},${r.amount}`
         )
+        // What each CSV cell means: a quoted formula (`'=x`) is `=x`; JSON's text is taken as written.
+        const meaning = (cell: string) => (QUOTED_FORMULA.test(cell) ? cell.slice(1) : cell)
         const ndjson = rows.map((r) =>
           JSON.stringify(
             withLocation
-              ? { sku: r.sku, location: r.location, [amountField]: r.amount }
-              : { sku: r.sku, [amountField]: r.amount }
+              ? { sku: meaning(r.sku), location: meaning(r.location), [amountField]: meaning(r.amount) }
+              : { sku: meaning(r.sku), [amountField]: meaning(r.amount) }
           )
         )
         const fromCsv = await readAll([`${header}\n${csv.join("\n")}\n`])

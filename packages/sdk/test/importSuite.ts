@@ -716,9 +716,12 @@ export const importSuite = (open: OpenStore) => {
   describe("export", () => {
     it("escapes formula cells in CSV, and round-trips into an empty store", async () => {
       await inventory.products.add({ sku: "F-1", name: "=HYPERLINK(1)", unit: "@box" })
+      // A name that is a quoted formula already: it came back as "=x", as F-1's did.
+      await inventory.products.add({ sku: "F-2", name: "'=x", unit: "''+1" })
       await inventory.stock.set("F-1", 3)
       const productsCsv = await collect(Export.exportRows(inventory, "products"))
       expect(productsCsv).toContain("F-1,'=HYPERLINK(1),'@box")
+      expect(productsCsv).toContain("F-2,''=x,'''+1")
       const stockCsv = await collect(Export.exportRows(inventory, "stock", { format: "csv" }))
       const ndjson = await collect(Export.exportRows(inventory, "stock", { format: "ndjson" }))
       expect(ndjson.trim().split("\n")).toHaveLength((await levels(inventory)).size)
@@ -747,6 +750,7 @@ export const importSuite = (open: OpenStore) => {
         expect(strip(await collect(Export.exportRows(copy, "products")))).toEqual(strip(productsCsv))
         expect(await levels(copy)).toEqual(await levels(inventory))
         expect(await copy.products.get("F-1")).toMatchObject({ name: "=HYPERLINK(1)", unit: "@box" })
+        expect(await copy.products.get("F-2")).toMatchObject({ name: "'=x", unit: "''+1" })
         await query(copy, expectLedgerConsistent)
       } finally {
         await copy.close()

@@ -149,11 +149,12 @@ export type ValidRow = ProductRow | CountRow | AdjustmentRow
 /**
  * Every CSV the project writes prefixes a text cell that a spreadsheet would run as a formula with
  * a quote (csv-stringify's `escape_formulas`: `=`, `+`, `-`, `@`, tab, carriage return and their
- * full-width forms); reading it back takes the quote off, so an export imports as is.
+ * full-width forms), and one more quote to a cell that is such a formula behind quotes already
+ * (`'=x`, `QUOTED_FORMULA`); reading it back takes one quote off, so an export imports as is:
+ * `=x` and `'=x` both came back as `=x` when only the first was quoted.
  */
-const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/
-const unescapeCell = (text: string) =>
-  text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text
+export const QUOTED_FORMULA = /^'+[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/
+const unescapeCell = (text: string) => (QUOTED_FORMULA.test(text) ? text.slice(1) : text)
 
 const TRUE = new Set(["true", "yes", "1"])
 const FALSE = new Set(["false", "no", "0"])
@@ -170,7 +171,8 @@ const parseNumberCell = (field: string, text: string) =>
  */
 const cellValue = (field: string, value: unknown): unknown => {
   if (typeof value !== "string") return value ?? undefined
-  const text = unescapeCell(value)
+  // Unescaped once already, as the row was read (`rowOf`): a second time took `''=x` to `=x`.
+  const text = value
   if (text === "") return undefined
   if (NUMERIC.has(field)) return parseNumberCell(field, text) ?? text
   if (field === "active") {
@@ -696,7 +698,8 @@ export async function* readImport(
     }
     for (const [column, value] of Object.entries(cells)) {
       const field = fieldOfColumn(column)
-      if (field !== undefined) row[field] = typeof value === "string" ? unescapeCell(value) : value
+      // JSON has no formulas to escape: its text is taken as written.
+      if (field !== undefined) row[field] = value
     }
     return row
   }
