@@ -4,6 +4,7 @@
  * changes nothing; what inv writes is readable by its owner alone. The embedded store only:
  * the paths are on this machine whatever the target.
  */
+import { spawnSync } from "node:child_process"
 import {
   chmodSync,
   mkdirSync,
@@ -16,7 +17,7 @@ import {
 } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { runInv } from "./inv.js"
+import { binPath, runInv } from "./inv.js"
 import { copyOfTemplateStore, type Store } from "./store.js"
 
 let store: Store
@@ -129,6 +130,25 @@ describe("file arguments", () => {
       expectOneSentence(await runInv([flag, "", "stock", "overview"]), `${flag}: is empty`)
     }
   })
+
+  // Only root can hand a store to another user and run a command as that user.
+  it.skipIf(process.getuid?.() !== 0)(
+    "refuses another user's store in one sentence naming it, not with the system's error",
+    async () => {
+      // As another user, root's store (0700) answered `EACCES: permission denied, open …/inv.lock`.
+      const run = spawnSync(
+        "setpriv",
+        ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, binPath, "stock", "overview"],
+        { env: { ...process.env, HOME: "/tmp", INV_HOME: store.dataDir }, encoding: "utf8" }
+      )
+      expect(run.status, run.stderr).toBe(2)
+      // Named as another user's, or as one it cannot reach (the test's own parents are 0700).
+      expect(run.stderr).toMatch(
+        /^error: INV_HOME: (\S+ belongs to another user \(uid 0\)|cannot use \S+: permission denied)/
+      )
+      expect(run.stderr).not.toMatch(/^error: EACCES/)
+    }
+  )
 
   it("writes to a device as it is", async () => {
     expect((await store.inv("export", "products", "--output", "/dev/null")).code).toBe(0)

@@ -9,7 +9,7 @@
  *   one is named at once.
  */
 
-import { chmodSync, lstatSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, lstatSync, readdirSync, realpathSync, writeFileSync } from "node:fs"
 import { basename, join, resolve } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -81,17 +81,6 @@ const prepare = (dataDir: string) =>
     const refused = pathRefusal(dataDir) ?? createDirectory(dataDir)
     if (refused !== undefined) return Effect.fail(invalid(refused))
     const path = realpathSync(dataDir)
-    // Another user's directory, even empty and made private here: its owner could put files in it
-    // again (a socket this process would talk to, a store's files) or open it up.
-    const owner = statSync(path).uid
-    const self = process.getuid?.()
-    if (self !== undefined && owner !== self) {
-      return Effect.fail(
-        invalid(
-          `${dataDir} belongs to another user (uid ${owner}), who could change what is in it: give a directory of your own`
-        )
-      )
-    }
     let entries: Array<string>
     try {
       entries = readdirSync(path)

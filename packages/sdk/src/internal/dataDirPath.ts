@@ -28,9 +28,14 @@ const OWN_DIRECTORY = "give the embedded store a directory of its own (it is cre
  */
 export const pathRefusal = (dataDir: string): string | undefined => {
   try {
-    return statSync(dataDir).isDirectory()
+    const stats = statSync(dataDir)
+    if (!stats.isDirectory()) return `${dataDir} is a file, not a directory: ${OWN_DIRECTORY}`
+    // Another user's directory, even empty and made private here: its owner could put files in it
+    // again (a socket this process would talk to, a store's files) or open it up.
+    const self = process.getuid?.()
+    return self === undefined || stats.uid === self
       ? undefined
-      : `${dataDir} is a file, not a directory: ${OWN_DIRECTORY}`
+      : `${dataDir} belongs to another user (uid ${stats.uid}), who could change what is in it: ${OWN_DIRECTORY}`
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
     return `cannot use ${dataDir}: ${reasonOf(error)}; ${OWN_DIRECTORY}`
