@@ -8,6 +8,7 @@ import { commandTree } from "./program/commandTree.js"
 import { reportFailure } from "./ui/failure.js"
 import { isStdoutFailure, watchStdout } from "./ui/output.js"
 import { isPromptCancelled } from "./ui/prompt.js"
+import { UsageError } from "./usageError.js"
 
 declare const INV_VERSION: string
 
@@ -22,8 +23,30 @@ const program = commandTree({ version: INV_VERSION, json: wantsJson })
 let running: Command | undefined
 
 // `ps`, and the embedded store's lock for a command waiting on it, show which command this is.
+/** The options that may be given more than once; any other given twice is refused, not overwritten. */
+const REPEATABLE = new Set(["--map"])
+
+/**
+ * The first option given twice before `--`: commander keeps the last, so `--expected 2 --expected 3`
+ * checked against 3, and a safety check written once could be undone by a second one.
+ */
+const givenTwice = (args: ReadonlyArray<string>) => {
+  const seen = new Set<string>()
+  for (const arg of args) {
+    if (arg === "--") return undefined
+    if (!arg.startsWith("--")) continue
+    const flag = arg.split("=")[0]!
+    if (REPEATABLE.has(flag)) continue
+    if (seen.has(flag)) return flag
+    seen.add(flag)
+  }
+  return undefined
+}
+
 program.hook("preAction", (_program, action) => {
   running = action
+  const twice = givenTwice(process.argv.slice(2))
+  if (twice !== undefined) throw new UsageError(`${twice} is given twice; give it once`)
   const names: Array<string> = []
   for (let command: Command | null = action; command !== null; command = command.parent)
     names.unshift(command.name())

@@ -95,6 +95,15 @@ describe("bad input through inv", () => {
         "2030-01-01T00:00:00Z"
       ],
       "--expires-at: give --expires-in or --expires-at, not both"
+    ],
+    // Commander kept the last: a safety check given once could be undone by a second.
+    [
+      ["stock", "set", "G-1", "5", "--expected", "2", "--expected", "0"],
+      "--expected is given twice; give it once"
+    ],
+    [
+      ["stock", "adjust", "G-1", "5", "--reason", "sale", "--reason=count"],
+      "--reason is given twice; give it once"
     ]
   ])("inv %j: exit 2 with the flag or argument and the rule", async (args, message) => {
     const { code, stdout, stderr } = await store.inv(...args)
