@@ -39,7 +39,7 @@ import {
   stagedRejections
 } from "./internal/importStore.js"
 import { localStoreOf } from "./internal/localStore.js"
-import { isPlainText, TEXT_RULE } from "./Rules.js"
+import { ACTOR_RULE, isActor } from "./Rules.js"
 
 export type { Delimiter, ImportChanges, ImportFormat, ImportKind, ImportSource, Rejection, RejectionCode }
 export { DELIMITERS, FIELDS, IMPORT_KINDS }
@@ -112,8 +112,8 @@ const checkOptions = (options: ImportOptions) => {
   if (options.delimiter !== undefined && !DELIMITERS.includes(options.delimiter)) {
     throw new InvalidInput({ field: "delimiter", rule: "must be one of , ; | or a tab" })
   }
-  if (options.actor !== undefined && !isPlainText(options.actor)) {
-    throw new InvalidInput({ field: "actor", rule: TEXT_RULE })
+  if (options.actor !== undefined && !isActor(options.actor)) {
+    throw new InvalidInput({ field: "actor", rule: ACTOR_RULE })
   }
   if (options.importId !== undefined && !IMPORT_ID.test(options.importId)) {
     throw new InvalidInput({

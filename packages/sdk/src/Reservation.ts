@@ -41,6 +41,7 @@ import {
 } from "./internal/reservationWrite.js"
 import { evaluateReorder, makeStockWriter, requireProductAndLocation } from "./internal/stockWrite.js"
 import {
+  Actor,
   atLeastOneOf,
   BooleanInput,
   decodeInput,
@@ -116,7 +117,7 @@ const IdempotencyKey = PlainText.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(255, { message: () => "must be at most 255 characters" })
 )
-const Who = { actor: Schema.optional(Note), idempotencyKey: Schema.optional(IdempotencyKey) }
+const Who = { actor: Schema.optional(Actor), idempotencyKey: Schema.optional(IdempotencyKey) }
 /** Until when: a duration from now, or a moment; neither: held until released or fulfilled. */
 const Expiry = { expiresIn: Schema.optional(ExpiresIn), expiresAt: Schema.optional(ExpiresAt) }
 const AtLocation = Schema.optionalWith(LocationCode, { default: () => DEFAULT_LOCATION })

@@ -18,7 +18,7 @@ import {
 } from "./InventoryError.js"
 import { keyedTransaction, requestHash } from "./internal/idempotency.js"
 import { writeEvent } from "./internal/outbox.js"
-import { decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
+import { Actor, decodeInput, NumberInput, PlainText, storeFailure, TextInput } from "./internal/validation.js"
 import { DEFAULT_LOCATION } from "./Location.js"
 import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
 import { Sku, Units } from "./Product.js"
@@ -73,7 +73,7 @@ export const ReceiveOrder = Schema.Struct({
   quantity: Schema.optional(Units),
   /** Accept more units than are outstanding (a supplier's over-delivery); refused otherwise. */
   allowOverDelivery: Schema.optional(Schema.Boolean),
-  actor: Schema.optional(PlainText),
+  actor: Schema.optional(Actor),
   idempotencyKey: Schema.optional(PlainText.pipe(Schema.minLength(1), Schema.maxLength(255)))
 })
 export type ReceiveOrder = typeof ReceiveOrder.Encoded

@@ -178,6 +178,9 @@ export const MOMENT_RULE =
 /** A moment written as text, if written by the rule (`MOMENT_RULE`) and a real one. */
 export const parseMoment = (text: string): Date | undefined => {
   if (!MOMENT.test(text)) return undefined
+  // JavaScript reads 2026-02-30 as 2 March: a day past its month's last is no date.
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number]
+  if (day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined
   const moment = new Date(text)
   return Number.isNaN(moment.getTime()) ? undefined : moment
 }

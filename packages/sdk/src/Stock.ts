@@ -17,6 +17,7 @@ import * as GroupCommitter from "./internal/groupCommit.js"
 import { heldAt } from "./internal/reservationWrite.js"
 import { applyPlainAdjustments, makeStockWriter, type WriteError } from "./internal/stockWrite.js"
 import {
+  Actor,
   BooleanInput,
   containsPattern,
   decodeInput,
@@ -61,7 +62,7 @@ const IdempotencyKey = PlainText.pipe(
 /** Who and why, common to every change. */
 const Context = {
   reference: Schema.optional(Note),
-  actor: Schema.optional(Note),
+  actor: Schema.optional(Actor),
   /** Same key and same request: the first answer again. Same key, other request: an error. */
   idempotencyKey: Schema.optional(IdempotencyKey)
 }

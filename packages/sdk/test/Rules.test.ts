@@ -16,11 +16,16 @@ describe("moments", () => {
     expect(parseMoment("2026-11-25T12:00:00+02:00")?.toISOString()).toBe("2026-11-25T10:00:00.000Z")
     expect(parseMoment("2026-11-25T10:00:00.123456Z")?.toISOString()).toBe("2026-11-25T10:00:00.123Z")
     expect(parseMoment("2026-11-25T10:00Z")?.toISOString()).toBe("2026-11-25T10:00:00.000Z")
+    expect(parseMoment("2028-02-29T00:00:00Z")?.toISOString()).toBe("2028-02-29T00:00:00.000Z")
     for (const text of [
       "2026-11-25T10:00:00",
       "2026-11-25",
       "Nov 25 2026",
       "2026-13-40T10:00:00Z",
+      // JavaScript's Date takes these as 2 March and 1 May.
+      "2026-02-30T00:00:00Z",
+      "2026-04-31T00:00:00Z",
+      "2026-04-00T00:00:00Z",
       "",
       "1764064800"
     ]) {

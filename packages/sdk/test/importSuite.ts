@@ -13,7 +13,7 @@ import * as Import from "../src/Import.js"
 import type { Inventory } from "../src/Inventory.js"
 import { openStaging } from "../src/internal/importStore.js"
 import { localStoreOf } from "../src/internal/localStore.js"
-import { DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, SPACES_RULE, TEXT_RULE } from "../src/Rules.js"
+import { ACTOR_RULE, DELTA_TEXT_RULE, MAX_LEVEL, QUANTITY_TEXT_RULE, SPACES_RULE } from "../src/Rules.js"
 import { expectLedgerConsistent } from "./utils.js"
 
 export type OpenStore = () => Promise<Inventory>
@@ -877,7 +877,11 @@ export const importSuite = (open: OpenStore) => {
         Import.importRows(inventory, Readable.from([`sku,delta\n${sku(9200)},1\n`]), {
           actor: "ann\u001b[2J"
         })
-      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "actor", rule: TEXT_RULE })
+      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "actor", rule: ACTOR_RULE })
+      // Nor an empty one: the ledger would record a change by no one.
+      await expect(
+        Import.importRows(inventory, Readable.from([`sku,delta\n${sku(9200)},1\n`]), { actor: "" })
+      ).rejects.toMatchObject({ _tag: "InvalidInput", field: "actor" })
       expect(await totals(inventory)).toEqual(before)
     })
 

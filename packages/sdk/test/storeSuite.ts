@@ -1051,7 +1051,9 @@ export const storeSuite = (makeStore: () => TestStore) => {
         name: "a batch reference with a tab",
         write: (s) => s.batch({ changes: [{ type: "adjust", sku: "IN-1", delta: 1 }], reference: "a\tb" }),
         field: "reference"
-      }
+      },
+      // The ledger would record a change by no one.
+      { name: "an empty actor", write: (s) => s.adjust({ sku: "IN-1", delta: 1, actor: "" }), field: "actor" }
     ]
 
     for (const { name, write, field } of invalid) {

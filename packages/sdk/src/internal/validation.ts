@@ -7,9 +7,11 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { InvalidInput, StoreError } from "../InventoryError.js"
 import {
+  ACTOR_RULE,
   CODE_MAX_LENGTH,
   CODE_PATTERN,
   CODE_RULE,
+  isActor,
   isPlainText,
   isTrimmed,
   MOMENT_RULE,
@@ -26,6 +28,9 @@ export const BooleanInput = Schema.Boolean.annotations({ message: () => "must be
 
 /** Names, codes, references, actors, keys: text that may be printed to a terminal later. */
 export const PlainText = TextInput.pipe(Schema.filter(isPlainText, { message: () => TEXT_RULE }))
+
+/** Who made a change, as the ledger records it (`isActor`): a blank one would name no one. */
+export const Actor = TextInput.pipe(Schema.filter(isActor, { message: () => ACTOR_RULE }))
 
 /** A moment: a Date, or text by the rule (`MOMENT_RULE`: a date and time with its offset). */
 export const Moment = Schema.Union(
