@@ -13,7 +13,6 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Context from "effect/Context"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import {
   Forbidden,
@@ -38,6 +37,7 @@ import {
   SupplierNotFound,
   Unauthorized
 } from "./InventoryError.js"
+import { textParsedBy } from "./internal/validation.js"
 import { Location, NewLocation } from "./Location.js"
 import { pageOf } from "./Page.js"
 import { NewProduct, Product, ProductPatch } from "./Product.js"
@@ -106,16 +106,7 @@ const operation = (role: Role, summary: string, description: string) =>
   )
 
 /** A number in a path or a query string, written as everywhere else: decimal digits only. */
-const Digits = Schema.transformOrFail(Schema.String, Schema.Number, {
-  strict: true,
-  decode: (text, _, ast) => {
-    const number = parseQuantity(text)
-    return number === undefined
-      ? ParseResult.fail(new ParseResult.Type(ast, text, QUANTITY_TEXT_RULE))
-      : ParseResult.succeed(number)
-  },
-  encode: (number) => ParseResult.succeed(String(number))
-})
+const Digits = textParsedBy(Schema.Number, parseQuantity, QUANTITY_TEXT_RULE, String)
 
 const sku = HttpApiSchema.param("sku", Schema.String)
 const supplierId = HttpApiSchema.param("id", Schema.String)

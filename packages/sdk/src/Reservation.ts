@@ -13,7 +13,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { currentTraceparent } from "./Event.js"
 import {
@@ -51,7 +50,8 @@ import {
   NumberInput,
   notBoth,
   PlainText,
-  storeFailure
+  storeFailure,
+  textParsedBy
 } from "./internal/validation.js"
 import { DEFAULT_LOCATION, LocationCode } from "./Location.js"
 import { DEFAULT_LIMIT, decodeCursor, IdCursor, Limit, type Page, toPage } from "./Page.js"
@@ -94,16 +94,7 @@ export const ExpiresIn = Schema.Union(
     Schema.int({ message: () => EXPIRES_IN_RULE }),
     Schema.between(1, MAX_HOLD_SECONDS, { message: () => EXPIRES_IN_RULE })
   ),
-  Schema.transformOrFail(Schema.String, Schema.Number, {
-    strict: true,
-    decode: (text, _, ast) => {
-      const seconds = parseExpiresIn(text)
-      return seconds === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, text, EXPIRES_IN_RULE))
-        : ParseResult.succeed(seconds)
-    },
-    encode: (seconds) => ParseResult.succeed(`${seconds}s`)
-  })
+  textParsedBy(Schema.Number, parseExpiresIn, EXPIRES_IN_RULE, (seconds) => `${seconds}s`)
 ).annotations({ message: () => ({ message: EXPIRES_IN_RULE, override: true }) })
 
 /** A moment a hold expires at: in the future, at most 30 days ahead (checked when it is placed). */

@@ -32,19 +32,31 @@ export const PlainText = TextInput.pipe(Schema.filter(isPlainText, { message: ()
 /** Who made a change, as the ledger records it (`isActor`): a blank one would name no one. */
 export const Actor = TextInput.pipe(Schema.filter(isActor, { message: () => ACTOR_RULE }))
 
+/**
+ * Text read by a rule's own parser (`Rules.parse…`, which answers undefined for text not written
+ * by the rule), refused with the rule; written back by `print`.
+ */
+export const textParsedBy = <A>(
+  to: Schema.Schema<A>,
+  parse: (text: string) => A | undefined,
+  rule: string,
+  print: (value: A) => string
+) =>
+  Schema.transformOrFail(Schema.String, to, {
+    strict: true,
+    decode: (text, _, ast) => {
+      const value = parse(text)
+      return value === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, rule))
+        : ParseResult.succeed(value)
+    },
+    encode: (value) => ParseResult.succeed(print(value))
+  })
+
 /** A moment: a Date, or text by the rule (`MOMENT_RULE`: a date and time with its offset). */
 export const Moment = Schema.Union(
   Schema.DateFromSelf,
-  Schema.transformOrFail(Schema.String, Schema.DateFromSelf, {
-    strict: true,
-    decode: (text, _, ast) => {
-      const moment = parseMoment(text)
-      return moment === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, text, MOMENT_RULE))
-        : ParseResult.succeed(moment)
-    },
-    encode: (moment) => ParseResult.succeed(moment.toISOString())
-  })
+  textParsedBy(Schema.DateFromSelf, parseMoment, MOMENT_RULE, (moment) => moment.toISOString())
 ).annotations({ message: () => ({ message: MOMENT_RULE, override: true }) })
 
 /** A SKU or a location code, by the one rule for both. */
