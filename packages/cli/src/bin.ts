@@ -22,7 +22,6 @@ const program = commandTree({ version: INV_VERSION, json: wantsJson })
 // The command that runs: a refused value is reported by the flag or argument it came from.
 let running: Command | undefined
 
-// `ps`, and the embedded store's lock for a command waiting on it, show which command this is.
 /** The options that may be given more than once; any other given twice is refused, not overwritten. */
 const REPEATABLE = new Set(["--map"])
 
@@ -43,6 +42,7 @@ const givenTwice = (args: ReadonlyArray<string>) => {
   return undefined
 }
 
+// `ps`, and the embedded store's lock for a command waiting on it, show which command this is.
 program.hook("preAction", (_program, action) => {
   running = action
   const twice = givenTwice(process.argv.slice(2))

@@ -505,38 +505,27 @@ export const storeSuite = (makeStore: () => TestStore) => {
             requested: 5
           })
         }
+        const refusalOf = (...changes: ReadonlyArray<BatchChange>) => Effect.flip(stock.batch({ changes }))
         // The figure is the one the refusal was decided on: 8 left after the first sale.
         expect(
-          yield* Effect.flip(
-            stock.batch({
-              changes: [
-                { type: "adjust", sku: "BE-1", delta: -2 },
-                { type: "adjust", sku: "BE-1", delta: -11 }
-              ]
-            })
+          yield* refusalOf(
+            { type: "adjust", sku: "BE-1", delta: -2 },
+            { type: "adjust", sku: "BE-1", delta: -11 }
           )
         ).toMatchObject({ _tag: "InsufficientStock", available: 8, requested: 11 })
         // A count, then sales: judged after the count, on a level that was empty before it.
         expect(
-          yield* Effect.flip(
-            stock.batch({
-              changes: [
-                { type: "set", sku: "BE-2", quantity: 7 },
-                { type: "adjust", sku: "BE-2", delta: -3 },
-                { type: "adjust", sku: "BE-2", delta: -5 }
-              ]
-            })
+          yield* refusalOf(
+            { type: "set", sku: "BE-2", quantity: 7 },
+            { type: "adjust", sku: "BE-2", delta: -3 },
+            { type: "adjust", sku: "BE-2", delta: -5 }
           )
         ).toMatchObject({ _tag: "InsufficientStock", sku: "BE-2", available: 4, requested: 5 })
         // An expected count is compared with the level as the batch's earlier changes left it.
         expect(
-          yield* Effect.flip(
-            stock.batch({
-              changes: [
-                { type: "adjust", sku: "BE-1", delta: -1 },
-                { type: "set", sku: "BE-1", quantity: 3, expected: 10 }
-              ]
-            })
+          yield* refusalOf(
+            { type: "adjust", sku: "BE-1", delta: -1 },
+            { type: "set", sku: "BE-1", quantity: 3, expected: 10 }
           )
         ).toMatchObject({ _tag: "StockConflict", expected: 10, actual: 9 })
         // Nothing written but the keyed refusal's key.

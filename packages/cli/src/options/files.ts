@@ -78,14 +78,26 @@ const statOrUndefined = (stat: () => Stats) => {
 
 /** Whether `path` lies in `directory` (both as they are on disk, links resolved). */
 const isInside = (path: string, directory: string) => {
-  let real: string
+  let from: string
   try {
-    real = realpathSync(directory)
+    from = relative(realpathSync(directory), realpathSync(dirname(resolve(path))))
   } catch {
-    return false // not made yet: nothing of the store's is in it
+    return false // either is not there: nothing of the store's is at the path
   }
-  const from = relative(real, realpathSync(dirname(resolve(path))))
   return !from.startsWith("..") && !isAbsolute(from)
+}
+
+/** Ends `stream` and waits until its file is closed (once; later calls wait for nothing). */
+const closed = async (stream: WriteStream) => {
+  if (stream.closed) return
+  stream.end()
+  await once(stream, "close")
+}
+
+/** What a written file must not be: the files a command reads, and the store's directory. */
+export interface FileGuard {
+  readonly inputs?: ReadonlyArray<string>
+  readonly storeDir?: string | undefined
 }
 
 /**
@@ -97,11 +109,7 @@ const isInside = (path: string, directory: string) => {
  * in the store's directory (`storeDir`), whose files the store needs. A device or a pipe
  * (`/dev/null`, `/dev/stdout`) is written to as it is.
  */
-export const writableFile = (
-  path: string,
-  name: string,
-  guard: { readonly inputs?: ReadonlyArray<string>; readonly storeDir?: string | undefined } = {}
-): WrittenFile => {
+export const writableFile = (path: string, name: string, guard: FileGuard = {}): WrittenFile => {
   const refused = (problem: string) => new UsageError(`${name} ${path}: ${problem}`)
   let target: Stats | undefined
   let link: Stats | undefined
@@ -120,13 +128,7 @@ export const writableFile = (
     } catch (error) {
       throw refused(problemWith(error, path, true))
     }
-    const close = async () => {
-      if (!stream.closed) {
-        stream.end()
-        await once(stream, "close")
-      }
-    }
-    return { stream, keep: close, drop: close }
+    return { stream, keep: () => closed(stream), drop: () => closed(stream) }
   }
   if (link?.isSymbolicLink()) {
     throw refused("it is a symbolic link; name the file itself, or another path")
@@ -137,7 +139,7 @@ export const writableFile = (
       throw refused("it is the file being read; name another file")
     }
   }
-  if (guard.storeDir !== undefined && existsSync(dirname(resolve(path))) && isInside(path, guard.storeDir)) {
+  if (guard.storeDir !== undefined && isInside(path, guard.storeDir)) {
     throw refused(`it is in the store's directory (${guard.storeDir}); choose a path outside it`)
   }
   const beside = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`)
@@ -156,16 +158,10 @@ export const writableFile = (
     }
   }
   process.on("exit", removeBeside)
-  const close = async () => {
-    if (!stream.closed) {
-      stream.end()
-      await once(stream, "close")
-    }
-  }
   return {
     stream,
     keep: async () => {
-      await close()
+      await closed(stream)
       try {
         renameSync(beside, path)
       } catch (error) {
@@ -176,7 +172,7 @@ export const writableFile = (
       }
     },
     drop: async () => {
-      await close()
+      await closed(stream)
       removeBeside()
       process.off("exit", removeBeside)
     }

@@ -169,10 +169,9 @@ const parseNumberCell = (field: string, text: string) =>
  * Nothing is trimmed: a cell is taken as written or refused by its field's rule (" 5", " A-1" and
  * " Widget" are refused), so what is stored is what the file says.
  */
-const cellValue = (field: string, value: unknown): unknown => {
-  if (typeof value !== "string") return value ?? undefined
+const cellValue = (field: string, text: unknown): unknown => {
+  if (typeof text !== "string") return text ?? undefined
   // Unescaped once already, as the row was read (`rowOf`): a second time took `''=x` to `=x`.
-  const text = value
   if (text === "") return undefined
   if (NUMERIC.has(field)) return parseNumberCell(field, text) ?? text
   if (field === "active") {

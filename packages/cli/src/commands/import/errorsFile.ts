@@ -5,7 +5,7 @@
 
 import { once } from "node:events"
 import { Export, Import } from "@invkit/sdk"
-import { writableFile } from "../../options/files.js"
+import { type FileGuard, writableFile } from "../../options/files.js"
 
 export interface ErrorsFile {
   start(kind: Import.ImportKind): void
@@ -21,7 +21,7 @@ const ERROR_COLUMNS = ["error_line", "error_column", "error_code", "error_messag
  * Opened before the import starts, so a path that cannot be written to changes nothing; never the
  * file being imported (`input`) nor one in the store's directory.
  */
-export const openErrorsFile = (path: string, guard: Parameters<typeof writableFile>[2]): ErrorsFile => {
+export const openErrorsFile = (path: string, guard: FileGuard): ErrorsFile => {
   const ndjson = /\.(ndjson|jsonl)$/i.test(path)
   const file = writableFile(path, "--errors", guard)
   const out = file.stream
